@@ -1,0 +1,112 @@
+"""Waveform -> log-mel features, parameterised by one ``AudioConfig``.
+
+The same function runs in the tf.data map during training and inside a serving graph, so
+the two cannot drift. It uses only core TF ops (``tf.signal``), so it is XLA-compilable and
+needs no custom ops at serving time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioConfig:
+    """Audio front-end parameters.
+
+    Attributes:
+        sample_rate: expected sample rate in Hz.
+        num_samples: clips are padded with zeros or cropped to this many samples.
+        frame_length: STFT window length in samples.
+        frame_step: STFT hop in samples.
+        fft_length: FFT size (>= ``frame_length``).
+        num_mel_bins: number of mel bands.
+        lower_edge_hertz, upper_edge_hertz: mel filterbank range.
+        log_offset: added before the log so silence stays finite.
+    """
+
+    sample_rate: int = 8000
+    num_samples: int = 8000
+    frame_length: int = 256
+    frame_step: int = 128
+    fft_length: int = 256
+    num_mel_bins: int = 32
+    lower_edge_hertz: float = 20.0
+    upper_edge_hertz: float = 4000.0
+    log_offset: float = 1e-3
+
+    def __post_init__(self):
+        for name in ("sample_rate", "num_samples", "frame_length", "frame_step", "num_mel_bins"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"AudioConfig.{name} must be > 0, got {getattr(self, name)}.")
+        if self.fft_length < self.frame_length:
+            raise ValueError(
+                f"AudioConfig.fft_length ({self.fft_length}) must be >= frame_length "
+                f"({self.frame_length})."
+            )
+        if self.num_samples < self.frame_length:
+            raise ValueError(
+                f"AudioConfig.num_samples ({self.num_samples}) must be >= frame_length "
+                f"({self.frame_length})."
+            )
+        if not 0 <= self.lower_edge_hertz < self.upper_edge_hertz <= self.sample_rate / 2:
+            raise ValueError(
+                "AudioConfig needs 0 <= lower_edge_hertz < upper_edge_hertz <= sample_rate/2; "
+                f"got {self.lower_edge_hertz}, {self.upper_edge_hertz}, {self.sample_rate}."
+            )
+
+    @classmethod
+    def embedded(cls) -> AudioConfig:
+        """The front end of the embedded demo dataset: 0.5 s clips at 8 kHz."""
+        return cls(num_samples=4000)
+
+    @property
+    def num_frames(self) -> int:
+        return 1 + (self.num_samples - self.frame_length) // self.frame_step
+
+    @property
+    def feature_shape(self) -> tuple[int, int]:
+        """Shape of one log-mel example, ``(frames, mel_bins)``."""
+        return (self.num_frames, self.num_mel_bins)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, config: dict) -> AudioConfig:
+        return cls(**config)
+
+
+def fix_length(waveform: tf.Tensor, num_samples: int) -> tf.Tensor:
+    """Zero-pads or crops the last axis of ``waveform`` to ``num_samples``."""
+    waveform = waveform[..., :num_samples]
+    pad = num_samples - tf.shape(waveform)[-1]
+    paddings = tf.concat([tf.zeros([tf.rank(waveform) - 1, 2], tf.int32), [[0, pad]]], axis=0)
+    return tf.pad(waveform, paddings)
+
+
+def log_mel_spectrogram(waveform: tf.Tensor, config: AudioConfig) -> tf.Tensor:
+    """Maps float waveforms ``[..., samples]`` to log-mel features ``[..., frames, mels]``.
+
+    The waveform is padded or cropped to ``config.num_samples`` first, so the output shape is
+    static: ``config.feature_shape`` per example.
+    """
+    waveform = fix_length(tf.cast(waveform, tf.float32), config.num_samples)
+    stft = tf.signal.stft(
+        waveform,
+        frame_length=config.frame_length,
+        frame_step=config.frame_step,
+        fft_length=config.fft_length,
+    )
+    power = tf.math.square(tf.abs(stft))
+    mel_matrix = tf.signal.linear_to_mel_weight_matrix(
+        num_mel_bins=config.num_mel_bins,
+        num_spectrogram_bins=config.fft_length // 2 + 1,
+        sample_rate=config.sample_rate,
+        lower_edge_hertz=config.lower_edge_hertz,
+        upper_edge_hertz=config.upper_edge_hertz,
+    )
+    mel = tf.tensordot(power, mel_matrix, axes=1)
+    return tf.math.log(mel + config.log_offset)

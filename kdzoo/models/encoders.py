@@ -1,0 +1,104 @@
+"""Per-modality encoders shared by the single-modality and fusion builders.
+
+Each encoder takes a symbolic input and returns a dict of named symbolic features: always
+``"embedding"`` (pooled, rank 2), and ``"feature_map"`` for convolutional encoders. Layer
+names start with the modality. ``feature_prefix`` (empty in single-modality models, the
+modality in fused ones) names the ``Feature`` markers, e.g. ``"audio_embedding"``.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from kdzoo.models.layers import Feature
+
+
+def _conv_block(x, filters, pool, name, kernel_size=3, rank=2):
+    conv = layers.Conv2D if rank == 2 else layers.Conv1D
+    x = conv(filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    # synchronized=True: under tf.distribute the batch statistics are the global batch's,
+    # so a step gives the same update on 1 or N replicas (see tests/test_distributed.py).
+    x = layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
+    x = layers.ReLU(name=f"{name}_relu")(x)
+    if pool:
+        pooling = layers.MaxPooling2D if rank == 2 else layers.MaxPooling1D
+        x = pooling(pool, name=f"{name}_pool")(x)
+    return x
+
+
+def _feature_name(prefix, name):
+    return f"{prefix}_{name}" if prefix else name
+
+
+def _mark_embedding(x, feature_prefix):
+    # In a fused model each encoder's pooled output is a named feature of its own; in a
+    # single-modality model the head marks "embedding" after its optional hidden layer.
+    return Feature(name=f"{feature_prefix}_embedding")(x) if feature_prefix else x
+
+
+def image_encoder(image, filters=(32, 64), feature_prefix=""):
+    """Conv blocks (conv, batch norm, ReLU, 2x2 max-pool) then global average pooling."""
+    x = image
+    for i, f in enumerate(filters):
+        last = i == len(filters) - 1
+        x = _conv_block(x, f, pool=None if last else 2, name=f"image_block{i}")
+    fmap = Feature(name=_feature_name(feature_prefix, "feature_map"))(x)
+    pooled = layers.GlobalAveragePooling2D(name="image_gap")(fmap)
+    return {"feature_map": fmap, "embedding": _mark_embedding(pooled, feature_prefix)}
+
+
+def audio_encoder(log_mel, filters=(32, 64), lstm_units=64, bidirectional=False, feature_prefix=""):
+    """CRNN over a log-mel input ``[frames, mels]``.
+
+    Conv blocks pool 2x2 over (time, mel); the map is then read as a sequence over time by
+    an LSTM whose final state is the embedding.
+    """
+    frames, mels = log_mel.shape[1], log_mel.shape[2]
+    x = layers.Reshape((frames, mels, 1), name="audio_expand")(log_mel)
+    for i, f in enumerate(filters):
+        x = _conv_block(x, f, pool=2, name=f"audio_block{i}")
+    fmap = Feature(name=_feature_name(feature_prefix, "feature_map"))(x)
+    t, m, c = fmap.shape[1], fmap.shape[2], fmap.shape[3]
+    seq = layers.Reshape((t, m * c), name="audio_to_sequence")(fmap)
+    rnn = layers.LSTM(lstm_units, name="audio_lstm")
+    if bidirectional:
+        rnn = layers.Bidirectional(rnn, name="audio_bilstm")
+    return {"feature_map": fmap, "embedding": _mark_embedding(rnn(seq), feature_prefix)}
+
+
+def text_encoder(
+    tokens,
+    vocab_size=2000,
+    embed_dim=64,
+    lstm_units=64,
+    bidirectional=True,
+    conv_filters=0,
+    feature_prefix="",
+):
+    """Token embedding (id 0 is padding and masked), an optional Conv1D, then an LSTM/BiLSTM."""
+    x = layers.Embedding(vocab_size, embed_dim, mask_zero=not conv_filters, name="text_embed")(
+        tokens
+    )
+    if conv_filters:
+        # Conv1D does not propagate masks, so the CNN+LSTM variant reads padding as tokens.
+        x = layers.Conv1D(conv_filters, 3, padding="same", activation="relu", name="text_conv")(x)
+    rnn = layers.LSTM(lstm_units, name="text_lstm")
+    if bidirectional:
+        rnn = layers.Bidirectional(rnn, name="text_bilstm")
+    return {"embedding": _mark_embedding(rnn(x), feature_prefix)}
+
+
+def classifier_head(embedding, num_classes, hidden_units=0, dropout=0.0):
+    """Optional hidden layer, then ``Feature("embedding")``, dropout and the logits."""
+    x = embedding
+    if hidden_units:
+        x = layers.Dense(hidden_units, activation="relu", name="hidden")(x)
+    x = Feature(name="embedding")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    return layers.Dense(num_classes, name="logits")(x)
+
+
+def model_input(modality, shape, dtype="float32"):
+    return keras.Input(shape=tuple(shape), dtype=dtype, name=modality)

@@ -1,0 +1,69 @@
+"""Text models: token embedding plus (Bi)LSTM, and a CNN+LSTM variant."""
+
+from __future__ import annotations
+
+import keras
+
+from kdzoo.models.encoders import classifier_head, model_input, text_encoder
+
+LSTM_PRESETS = {
+    "teacher": {
+        "embed_dim": 128,
+        "lstm_units": 128,
+        "bidirectional": True,
+        "hidden_units": 0,
+        "dropout": 0.2,
+    },
+    "student": {
+        "embed_dim": 16,
+        "lstm_units": 32,
+        "bidirectional": False,
+        "hidden_units": 0,
+        "dropout": 0.0,
+    },
+}
+
+CNN_LSTM_PRESETS = {
+    "teacher": {"embed_dim": 128, "conv_filters": 128, "lstm_units": 128, "dropout": 0.2},
+    "student": {"embed_dim": 16, "conv_filters": 16, "lstm_units": 16, "dropout": 0.0},
+}
+
+
+def text_lstm(
+    num_classes,
+    sequence_length=16,
+    vocab_size=2000,
+    embed_dim=64,
+    lstm_units=64,
+    bidirectional=True,
+    hidden_units=0,
+    dropout=0.0,
+    name="text_lstm",
+):
+    """Builds an embedding + (Bi)LSTM classifier reading ``"text"`` (int token ids, 0 = pad).
+
+    Features: ``"embedding"``.
+    """
+    tokens = model_input("text", (sequence_length,), dtype="int32")
+    feats = text_encoder(tokens, vocab_size, embed_dim, lstm_units, bidirectional)
+    logits = classifier_head(feats["embedding"], num_classes, hidden_units, dropout)
+    return keras.Model({"text": tokens}, logits, name=name)
+
+
+def text_cnn_lstm(
+    num_classes,
+    sequence_length=16,
+    vocab_size=2000,
+    embed_dim=64,
+    conv_filters=64,
+    lstm_units=64,
+    dropout=0.0,
+    name="text_cnn_lstm",
+):
+    """Builds an embedding + Conv1D + LSTM classifier reading ``"text"`` token ids."""
+    tokens = model_input("text", (sequence_length,), dtype="int32")
+    feats = text_encoder(
+        tokens, vocab_size, embed_dim, lstm_units, bidirectional=False, conv_filters=conv_filters
+    )
+    logits = classifier_head(feats["embedding"], num_classes, 0, dropout)
+    return keras.Model({"text": tokens}, logits, name=name)

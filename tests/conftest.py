@@ -1,0 +1,31 @@
+import os
+
+# Before TensorFlow is imported anywhere.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    yield
+
+
+@pytest.fixture
+def tiny_av_batch():
+    """A tiny image+audio batch in the shapes of the embedded dataset's default models."""
+    from kdzoo.data.audio import AudioConfig
+
+    rng = np.random.default_rng(0)
+    frames, mels = AudioConfig.embedded().feature_shape
+    x = {
+        "image": rng.standard_normal((8, 16, 16, 1)).astype("float32"),
+        "audio": rng.standard_normal((8, frames, mels)).astype("float32"),
+    }
+    y = rng.integers(0, 10, size=8).astype("int32")
+    return x, y
