@@ -33,6 +33,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/embedded_dataset.py
+	$(BIN)/python benchmarks/demo_seeds.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

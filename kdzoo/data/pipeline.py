@@ -67,7 +67,9 @@ def from_arrays(
         return out, y
 
     ds = tf.data.Dataset.from_tensor_slices((features, labels))
-    ds = ds.batch(256).map(preprocess, num_parallel_calls=AUTOTUNE).unbatch().cache()
+    ds = ds.batch(256).map(preprocess, num_parallel_calls=AUTOTUNE).unbatch()
+    # unbatch() forgets the length; restoring it lets Keras and schedules know steps/epoch.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(n)).cache()
     if training:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)

@@ -1,0 +1,98 @@
+"""The ``kdzoo`` command line: argparse subcommands that call library functions."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def cmd_list(args) -> int:
+    import pandas as pd
+
+    from kdzoo import models
+
+    rows = []
+    for name in models.list_models():
+        spec = models.get_spec(name)
+        row = {"model": name, "inputs": "+".join(spec.modalities)}
+        for preset in spec.presets:
+            row[f"{preset}_params"] = models.build(name, preset).count_params()
+        row["description"] = spec.description
+        rows.append(row)
+    print(pd.DataFrame(rows).to_string(index=False))
+    print()
+    pairs = []
+    for name in models.list_pairs():
+        pair = models.registry.get_pair(name)
+        pairs.append(
+            {
+                "pair": name,
+                "teacher": "/".join(pair.teacher),
+                "student": "/".join(pair.student),
+                "description": pair.description,
+            }
+        )
+    print(pd.DataFrame(pairs).to_string(index=False))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from kdzoo.demo import DemoConfig, format_table, run_demo
+
+    config = DemoConfig(
+        num_examples=args.num_examples,
+        teacher_epochs=args.teacher_epochs,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        export_dir=None if args.no_export else args.export_dir,
+        verbose=2 if args.quiet else "auto",
+    )
+    result = run_demo(config)
+    print()
+    print(format_table(result.table))
+    print(f"\ndistilled - scratch accuracy: {result.gain:+.3f}")
+    if result.export_path:
+        print(f"distilled student exported to {result.export_path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kdzoo", description="Multimodal knowledge distillation for Keras."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list the model zoo's families, presets and pairs")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "demo",
+        help="cross-modal demo on the embedded dataset: teacher, scratch and distilled student",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-examples", type=int, default=5000)
+    p.add_argument("--teacher-epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=10, help="student epochs (scratch and KD)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--export-dir", default="saved_models")
+    p.add_argument("--no-export", action="store_true", help="do not export the student")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_tensorflow()
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
