@@ -61,8 +61,13 @@ def ceilings(epochs, seed):
 
         def pipeline(part, training, inputs=inputs):
             return from_arrays(
-                splits[part], inputs, batch_size=64, training=training, seed=seed,
-                audio_config=AudioConfig.embedded(), text_vectorizer=vectorizer,
+                splits[part],
+                inputs,
+                batch_size=64,
+                training=training,
+                seed=seed,
+                audio_config=AudioConfig.embedded(),
+                text_vectorizer=vectorizer,
             )
 
         train = pipeline("train", True)

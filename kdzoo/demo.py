@@ -74,7 +74,9 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     keras.utils.set_random_seed(config.seed)
     arrays = embedded.generate(config.num_examples, seed=config.seed)
     if config.evaluate_on not in ("test", "validation"):
-        raise ValueError(f"`evaluate_on` must be 'test' or 'validation'; got {config.evaluate_on!r}.")
+        raise ValueError(
+            f"`evaluate_on` must be 'test' or 'validation'; got {config.evaluate_on!r}."
+        )
     tuning = config.evaluate_on == "validation"
     splits = embedded.split(
         arrays, test_fraction=config.test_fraction, validation_fraction=0.1 if tuning else 0.0
@@ -83,8 +85,12 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
 
     def pipeline(part, training):
         return from_arrays(
-            splits[part], TEACHER_INPUTS, batch_size=config.batch_size, training=training,
-            seed=config.seed, audio_config=audio_config,
+            splits[part],
+            TEACHER_INPUTS,
+            batch_size=config.batch_size,
+            training=training,
+            seed=config.seed,
+            audio_config=audio_config,
         )
 
     train, test = pipeline("train", True), pipeline(config.evaluate_on, False)
@@ -109,9 +115,13 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     distilled = models.build("audio_crnn", "student", num_classes=10)
     distilled.set_weights(initial)
     distiller = Distiller(
-        teacher=teacher, student=distilled, teacher_inputs=TEACHER_INPUTS,
-        student_inputs=STUDENT_INPUTS, temperature=config.temperature,
-        ce_weight=config.ce_weight, kd_weight=config.kd_weight,
+        teacher=teacher,
+        student=distilled,
+        teacher_inputs=TEACHER_INPUTS,
+        student_inputs=STUDENT_INPUTS,
+        temperature=config.temperature,
+        ce_weight=config.ce_weight,
+        kd_weight=config.kd_weight,
     )
     _compile(distiller, config, config.epochs, steps)
     distiller.fit(train, epochs=config.epochs, verbose=config.verbose)
@@ -130,9 +140,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
 
     export_path = None
     if config.export_dir:
-        export_path = str(
-            export_saved_model(distiller, config.export_dir, name=config.export_name)
-        )
+        export_path = str(export_saved_model(distiller, config.export_dir, name=config.export_name))
     return DemoResult(table, export_path)
 
 

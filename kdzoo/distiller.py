@@ -192,8 +192,7 @@ class Distiller(keras.Model):
         missing = [k for k in keys if k not in x]
         if missing:
             raise ValueError(
-                f"The batch has no key(s) {missing} that the {role} reads; "
-                f"batch keys: {sorted(x)}."
+                f"The batch has no key(s) {missing} that the {role} reads; batch keys: {sorted(x)}."
             )
         return {k: x[k] for k in keys}
 
@@ -229,7 +228,7 @@ class Distiller(keras.Model):
             else:
                 target = teacher_out[term.teacher_output]
             values.append(term.loss(target, prediction, sample_weight=sample_weight))
-        total = ops.sum(ops.stack([w * v for w, v in zip(self.term_weights, values)]))
+        total = ops.sum(ops.stack([w * v for w, v in zip(self.term_weights, values, strict=True)]))
         if self.student.losses:  # weight regularisers of the student
             total = total + scale_for_replicas(ops.sum(self.student.losses))
         return total, values
@@ -238,7 +237,7 @@ class Distiller(keras.Model):
         batch_size = ops.shape(logits)[0]
         if self._loss_tracker is not None:
             self._loss_tracker.update_state(unscale_for_replicas(total), sample_weight=batch_size)
-        for tracker, value in zip(self.term_trackers, values):
+        for tracker, value in zip(self.term_trackers, values, strict=True):
             tracker.update_state(unscale_for_replicas(value), sample_weight=batch_size)
         if y is not None and self._compile_metrics is not None:
             self._compile_metrics.update_state(y, logits, sample_weight)
@@ -254,7 +253,7 @@ class Distiller(keras.Model):
             scaled = self.optimizer.scale_loss(total)
         variables = self.trainable_variables
         grads = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         return self._report(x, y, student_out["logits"], total, values, sample_weight)
 
     def test_step(self, data):

@@ -34,8 +34,14 @@ def build(initial=None):
         teacher.set_weights(initial[0])
         student.set_weights(initial[1])
     distiller = kdzoo.Distiller(
-        teacher=teacher, student=student, temperature=2.0, ce_weight=0.4, kd_weight=0.6,
-        feature_weight=0.5, teacher_feature="audio_feature_map", student_feature="feature_map",
+        teacher=teacher,
+        student=student,
+        temperature=2.0,
+        ce_weight=0.4,
+        kd_weight=0.6,
+        feature_weight=0.5,
+        teacher_feature="audio_feature_map",
+        student_feature="feature_map",
     )
     # Plain SGD: its update is linear in the gradient, so a loss scaled twice (halved on two
     # replicas) would show. Adam's normalised update would hide it.
@@ -75,8 +81,8 @@ def main():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     single, single_logs, n1 = run(tf.distribute.OneDeviceStrategy(devices[0]), initial)
     mirrored, mirrored_logs, n2 = run(tf.distribute.MirroredStrategy(devices[:2]), initial)
-    moved = max(float(np.max(np.abs(a - b))) for a, b in zip(single, initial[1]))
-    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(single, mirrored))
+    moved = max(float(np.max(np.abs(a - b))) for a, b in zip(single, initial[1], strict=True))
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(single, mirrored, strict=True))
     json.dump(
         {
             "replicas": [n1, n2],

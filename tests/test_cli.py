@@ -10,7 +10,10 @@ from kdzoo.cli import build_parser, main
 def _run(*args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(
-        [sys.executable, "-m", "kdzoo.cli", *args], capture_output=True, text=True, env=env,
+        [sys.executable, "-m", "kdzoo.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=300,
     )
 

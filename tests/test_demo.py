@@ -8,8 +8,14 @@ from kdzoo.demo import DemoConfig, run_demo
 
 
 def test_demo_smoke_at_tiny_size(tmp_path):
-    config = DemoConfig(num_examples=160, teacher_epochs=1, epochs=1, batch_size=32,
-                        export_dir=str(tmp_path), verbose=0)
+    config = DemoConfig(
+        num_examples=160,
+        teacher_epochs=1,
+        epochs=1,
+        batch_size=32,
+        export_dir=str(tmp_path),
+        verbose=0,
+    )
     result = run_demo(config)
     table = result.table
     assert list(table.columns) == ["model", "inputs", "params", "accuracy", "macro_f1"]
@@ -35,8 +41,19 @@ def test_demo_smoke_at_tiny_size(tmp_path):
 
 
 def test_demo_command_prints_the_table(tmp_path, capsys):
-    code = main(["demo", "--num-examples", "120", "--teacher-epochs", "1", "--epochs", "1",
-                 "--no-export", "--quiet"])
+    code = main(
+        [
+            "demo",
+            "--num-examples",
+            "120",
+            "--teacher-epochs",
+            "1",
+            "--epochs",
+            "1",
+            "--no-export",
+            "--quiet",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "student (distilled)" in out and "macro_f1" in out

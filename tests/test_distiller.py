@@ -52,7 +52,9 @@ def test_cross_modal_routing_never_gives_the_student_teacher_only_keys(tiny_av_b
     x, y = tiny_av_batch
     teacher, student = _pair()
     distiller = kdzoo.Distiller(
-        teacher=teacher, student=student, teacher_inputs=("image", "audio"),
+        teacher=teacher,
+        student=student,
+        teacher_inputs=("image", "audio"),
         student_inputs=("audio",),
     )
     # The student's input signature holds only "audio": it has no way to receive "image".
@@ -101,9 +103,11 @@ def test_teacher_is_frozen_and_unchanged_by_fit(tiny_av_batch):
     distiller.compile(optimizer=keras.optimizers.Adam(0.01))
     distiller.fit(_dataset(x, y), epochs=2, verbose=0)
     # Every teacher weight, batch-norm moving statistics included, is bit-identical.
-    for a, b in zip(before_teacher, _weights(teacher)):
+    for a, b in zip(before_teacher, _weights(teacher), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert any(not np.allclose(a, b) for a, b in zip(before_student, _weights(student)))
+    assert any(
+        not np.allclose(a, b) for a, b in zip(before_student, _weights(student), strict=True)
+    )
 
 
 def test_metrics_report_every_loss_component(tiny_av_batch):
@@ -131,7 +135,7 @@ def test_sample_weights_are_honoured(tiny_av_batch):
     # All-zero weights: zero gradients, so SGD leaves every trainable weight unchanged.
     before = [np.array(v) for v in student.trainable_variables]
     distiller.fit(_dataset(x, y, sample_weight=np.zeros(8, "float32")), epochs=1, verbose=0)
-    for a, v in zip(before, student.trainable_variables):
+    for a, v in zip(before, student.trainable_variables, strict=True):
         np.testing.assert_array_equal(a, np.array(v))
 
 
@@ -139,8 +143,12 @@ def test_feature_term_trains_an_adapter_that_stays_outside_the_student(tiny_av_b
     x, y = tiny_av_batch
     teacher, student = _pair()
     distiller = kdzoo.Distiller(
-        teacher=teacher, student=student, feature_weight=1.0, feature_loss="cosine",
-        teacher_feature="audio_feature_map", student_feature="feature_map",
+        teacher=teacher,
+        student=student,
+        feature_weight=1.0,
+        feature_loss="cosine",
+        teacher_feature="audio_feature_map",
+        student_feature="feature_map",
     )
     adapter = distiller.adapters["feature"]
     assert tuple(adapter.kernel.shape) == (16, 64)  # student channels -> teacher channels
@@ -156,8 +164,11 @@ def test_feature_term_trains_an_adapter_that_stays_outside_the_student(tiny_av_b
     assert len(loaded.weights) == len(student.weights)
     with pytest.raises(ValueError, match="only the last"):
         kdzoo.Distiller(
-            teacher=teacher, student=student, feature_weight=1.0,
-            teacher_feature="audio_feature_map", student_feature="embedding",
+            teacher=teacher,
+            student=student,
+            feature_weight=1.0,
+            teacher_feature="audio_feature_map",
+            student_feature="embedding",
         )
 
 
@@ -167,8 +178,13 @@ def test_a_list_of_loss_terms_replaces_the_default_objective(tiny_av_batch):
     terms = [
         kdzoo.LossTerm(HardLabelCrossentropy(), 0.2, target="labels", name="hard"),
         kdzoo.LossTerm(SoftTargetKLDivergence(2.0), 0.8, name="soft"),
-        kdzoo.LossTerm(FeatureCosine(), 0.5, teacher_output="embedding",
-                       student_output="embedding", name="hint"),
+        kdzoo.LossTerm(
+            FeatureCosine(),
+            0.5,
+            teacher_output="embedding",
+            student_output="embedding",
+            name="hint",
+        ),
     ]
     distiller = kdzoo.Distiller(teacher=teacher, student=student, terms=terms)
     distiller.compile(optimizer="adam")
@@ -200,16 +216,18 @@ def test_config_round_trip_keeps_hyperparameters():
 def test_keras_save_and_load_of_the_whole_distiller(tiny_av_batch, tmp_path):
     x, y = tiny_av_batch
     teacher, student = _pair()
-    distiller = kdzoo.Distiller(teacher=teacher, student=student, temperature=3.0,
-                                feature_weight=0.5)
+    distiller = kdzoo.Distiller(
+        teacher=teacher, student=student, temperature=3.0, feature_weight=0.5
+    )
     distiller.compile(optimizer="adam", metrics=["accuracy"])
     distiller.fit(_dataset(x, y), epochs=1, verbose=0)
     path = tmp_path / "distiller.keras"
     distiller.save(path)
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded, kdzoo.Distiller) and loaded.temperature == 3.0
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), distiller.predict(x, verbose=0),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), distiller.predict(x, verbose=0), atol=1e-6
+    )
     np.testing.assert_allclose(
         loaded.adapters["feature"].kernel, distiller.adapters["feature"].kernel
     )
@@ -227,8 +245,9 @@ def test_student_saved_alone_holds_no_teacher(tiny_av_batch, tmp_path):
     assert [t.name for t in loaded.inputs] == ["audio"]
     assert loaded.count_params() == student.count_params()
     assert not any("image" in v.path for v in loaded.weights)
-    np.testing.assert_allclose(loaded.predict({"audio": x["audio"]}, verbose=0),
-                               distiller.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict({"audio": x["audio"]}, verbose=0), distiller.predict(x, verbose=0), atol=1e-6
+    )
 
 
 def test_callbacks_early_stopping_checkpoint_and_backup(tiny_av_batch, tmp_path):
@@ -242,16 +261,18 @@ def test_callbacks_early_stopping_checkpoint_and_backup(tiny_av_batch, tmp_path)
         keras.callbacks.ModelCheckpoint(tmp_path / "w.weights.h5", save_weights_only=True),
         keras.callbacks.BackupAndRestore(tmp_path / "backup"),
     ]
-    history = distiller.fit(_dataset(x, y), validation_data=_dataset(x, y), epochs=5,
-                            callbacks=callbacks, verbose=0)
+    history = distiller.fit(
+        _dataset(x, y), validation_data=_dataset(x, y), epochs=5, callbacks=callbacks, verbose=0
+    )
     assert len(history.history["loss"]) == 2  # stopped by EarlyStopping (huge min_delta)
     assert (tmp_path / "best.keras").exists() and (tmp_path / "w.weights.h5").exists()
     restored = keras.saving.load_model(tmp_path / "best.keras")
     assert isinstance(restored, kdzoo.Distiller)
     fresh = kdzoo.Distiller(teacher=teacher, student=models.build("audio_crnn"))
     fresh.load_weights(tmp_path / "w.weights.h5")
-    np.testing.assert_allclose(fresh.predict(x, verbose=0), distiller.predict(x, verbose=0),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        fresh.predict(x, verbose=0), distiller.predict(x, verbose=0), atol=1e-6
+    )
 
 
 def test_compile_rejects_a_loss():

@@ -43,8 +43,14 @@ def test_pipeline_yields_modality_dicts_matching_the_models():
     a = embedded.generate(40, seed=0)
     vectorizer = TextVectorizer.adapt(a["text"], max_tokens=100, sequence_length=16)
     ds = from_arrays(
-        a, ("image", "audio", "text"), batch_size=16, training=True, seed=1,
-        audio_config=AudioConfig.embedded(), text_vectorizer=vectorizer, drop_remainder=True,
+        a,
+        ("image", "audio", "text"),
+        batch_size=16,
+        training=True,
+        seed=1,
+        audio_config=AudioConfig.embedded(),
+        text_vectorizer=vectorizer,
+        drop_remainder=True,
     )
     x, y = next(iter(ds))
     assert set(x) == {"image", "audio", "text"}
@@ -52,18 +58,37 @@ def test_pipeline_yields_modality_dicts_matching_the_models():
     assert tuple(x["text"].shape) == (16, 16) and x["text"].dtype.name == "int32"
     assert len(list(ds)) == 2  # drop_remainder: 40 -> two full batches of 16
     assert int(ds.cardinality()) == 2  # known length: Keras and LR schedules need it
-    model = models.build("multimodal_concat", modalities=("image", "audio", "text"),
-                         vocab_size=vectorizer.vocab_size)
+    model = models.build(
+        "multimodal_concat", modalities=("image", "audio", "text"), vocab_size=vectorizer.vocab_size
+    )
     assert model(x).shape == (16, 10)
     # Seeded shuffling is reproducible; evaluation splits are never shuffled.
-    again = from_arrays(a, ("audio",), batch_size=16, training=True, seed=1,
-                        audio_config=AudioConfig.embedded())
+    again = from_arrays(
+        a, ("audio",), batch_size=16, training=True, seed=1, audio_config=AudioConfig.embedded()
+    )
     first = np.concatenate([y for _, y in again])
-    second = np.concatenate([y for _, y in from_arrays(
-        a, ("audio",), batch_size=16, training=True, seed=1, audio_config=AudioConfig.embedded())])
+    second = np.concatenate(
+        [
+            y
+            for _, y in from_arrays(
+                a,
+                ("audio",),
+                batch_size=16,
+                training=True,
+                seed=1,
+                audio_config=AudioConfig.embedded(),
+            )
+        ]
+    )
     np.testing.assert_array_equal(first, second)
-    ordered = np.concatenate([y for _, y in from_arrays(
-        a, ("audio",), batch_size=16, audio_config=AudioConfig.embedded())])
+    ordered = np.concatenate(
+        [
+            y
+            for _, y in from_arrays(
+                a, ("audio",), batch_size=16, audio_config=AudioConfig.embedded()
+            )
+        ]
+    )
     np.testing.assert_array_equal(ordered, a["label"])
 
 

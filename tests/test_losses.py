@@ -45,7 +45,8 @@ def test_soft_target_kl_direction_is_teacher_to_student():
 def test_soft_target_kl_softmax_is_over_classes():
     # The softmax over the batch axis (a classic bug) gives a different number.
     wrong = 4.0 * np.sum(
-        np_softmax(TEACHER / 2, 0) * np.log(np_softmax(TEACHER / 2, 0) / np_softmax(STUDENT / 2, 0)),
+        np_softmax(TEACHER / 2, 0)
+        * np.log(np_softmax(TEACHER / 2, 0) / np_softmax(STUDENT / 2, 0)),
         axis=-1,
     )
     value = float(losses.SoftTargetKLDivergence(2.0)(TEACHER, STUDENT))
@@ -78,9 +79,7 @@ def test_feature_mse_matches_numpy_on_vectors_and_maps():
     rng = np.random.default_rng(0)
     t, s = rng.standard_normal((2, 4, 3, 3, 5)).astype("float32")
     ref = ((t - s) ** 2).reshape(4, -1).mean(axis=1)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(losses.feature_mse(t, s)), ref, rtol=1e-5
-    )
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(losses.feature_mse(t, s)), ref, rtol=1e-5)
     np.testing.assert_allclose(float(losses.FeatureMSE()(t, s)), ref.mean(), rtol=1e-5)
     np.testing.assert_allclose(
         float(losses.FeatureMSE()(t[:, 0, 0], s[:, 0, 0])),
@@ -98,9 +97,7 @@ def test_feature_cosine_matches_numpy():
     )
     np.testing.assert_allclose(float(losses.FeatureCosine()(t, s)), ref.mean(), rtol=1e-5)
     # Scale-free: scaling the student leaves the loss unchanged.
-    np.testing.assert_allclose(
-        float(losses.FeatureCosine()(t, 3 * s)), ref.mean(), rtol=1e-5
-    )
+    np.testing.assert_allclose(float(losses.FeatureCosine()(t, 3 * s)), ref.mean(), rtol=1e-5)
 
 
 @pytest.mark.parametrize("bad", [0, -1.0, "4", None])

@@ -22,8 +22,10 @@ def _inputs_for(model, batch=3):
 
 @pytest.mark.parametrize("name", sorted(models.list_models()))
 def test_config_and_keras_file_round_trip(name, tmp_path):
-    model = models.build(name, "student", vocab_size=60) if "text" in name else models.build(
-        name, "student"
+    model = (
+        models.build(name, "student", vocab_size=60)
+        if "text" in name
+        else models.build(name, "student")
     )
     x = _inputs_for(model)
     expected = model.predict(x, verbose=0)

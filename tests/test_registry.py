@@ -43,8 +43,9 @@ def test_unknown_pair_lists_pairs():
         models.build_pair("nope")
 
 
-@pytest.mark.parametrize("name", ["image_cnn", "audio_crnn", "text_lstm", "text_cnn_lstm",
-                                  "multimodal_concat"])
+@pytest.mark.parametrize(
+    "name", ["image_cnn", "audio_crnn", "text_lstm", "text_cnn_lstm", "multimodal_concat"]
+)
 def test_student_is_at_most_one_eighth_of_teacher(name):
     teacher, student = models.build_pair(name)
     assert student.count_params() * 8 <= teacher.count_params()

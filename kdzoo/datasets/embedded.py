@@ -53,6 +53,8 @@ class EmbeddedConfig:
     audio_dims: int = 6
     num_tones: int = 8
     audio_noise: float = 3.5
+    pitch_factors: tuple = (1.0,)
+    min_active: float = 1.0
     sequence_length: int = 16
     filler_rate: float = 0.5
     text_noise: float = 0.8
@@ -135,9 +137,21 @@ def generate(num_examples: int = 5000, seed: int = 0, config: EmbeddedConfig | N
     amp = np.log1p(np.exp(z @ world.audio_map.T))  # [n, tones]
     phase = rng.uniform(0, 2 * np.pi, size=(n, cfg.num_tones))
     gain = rng.uniform(0.5, 1.5, size=(n, 1))
-    # sin(ωt + φ) = cos φ·sin ωt + sin φ·cos ωt: two [n, tones] x [tones, samples] products
-    omega_t = 2 * np.pi * world.tone_hz[:, None] * t[None, :]
-    audio = (amp * np.cos(phase)) @ np.sin(omega_t) + (amp * np.sin(phase)) @ np.cos(omega_t)
+    # Nuisance, as in real recordings: a per-example pitch factor (one of a few discrete
+    # values, so each group is one product) and an active window with silence around it.
+    pitch = rng.choice(cfg.pitch_factors, size=n)
+    audio = np.empty((n, audio_cfg.num_samples))
+    for factor in np.unique(pitch):
+        rows = pitch == factor
+        # sin(ωt + φ) = cos φ·sin ωt + sin φ·cos ωt: two [rows, tones] x [tones, samples] products
+        omega_t = 2 * np.pi * factor * world.tone_hz[:, None] * t[None, :]
+        a, ph = amp[rows], phase[rows]
+        audio[rows] = (a * np.cos(ph)) @ np.sin(omega_t) + (a * np.sin(ph)) @ np.cos(omega_t)
+    samples = audio_cfg.num_samples
+    length = (rng.uniform(cfg.min_active, 1.0, size=n) * samples).astype(int)
+    start = (rng.uniform(0, 1, size=n) * (samples - length)).astype(int)
+    idx = np.arange(samples)[None, :]
+    audio *= (idx >= start[:, None]) & (idx < (start + length)[:, None])
     audio *= gain / cfg.num_tones
     audio += cfg.audio_noise * 0.2 * rng.standard_normal(audio.shape)
     audio = audio.astype(np.float32)

@@ -107,9 +107,7 @@ class HardLabelCrossentropy(keras.losses.Loss):
         name: Defaults to ``"hard_label_crossentropy"``.
     """
 
-    def __init__(
-        self, reduction="sum_over_batch_size", name="hard_label_crossentropy", dtype=None
-    ):
+    def __init__(self, reduction="sum_over_batch_size", name="hard_label_crossentropy", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
 
     def call(self, y_true, y_pred):

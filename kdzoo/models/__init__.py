@@ -25,9 +25,7 @@ register(
     )
 )
 register(
-    ModelSpec(
-        "audio_crnn", audio.audio_crnn, audio.PRESETS, ("audio",), "CNN+LSTM over log-mel"
-    )
+    ModelSpec("audio_crnn", audio.audio_crnn, audio.PRESETS, ("audio",), "CNN+LSTM over log-mel")
 )
 register(
     ModelSpec("text_lstm", text.text_lstm, text.LSTM_PRESETS, ("text",), "embedding + (Bi)LSTM")

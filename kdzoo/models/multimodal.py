@@ -73,7 +73,9 @@ def multimodal_concat(
             feats = image_encoder(inputs[m], image_filters, feature_prefix="image")
         elif m == "audio":
             inputs[m] = model_input("audio", audio_shape)
-            feats = audio_encoder(inputs[m], audio_filters, audio_lstm_units, feature_prefix="audio")
+            feats = audio_encoder(
+                inputs[m], audio_filters, audio_lstm_units, feature_prefix="audio"
+            )
         else:
             inputs[m] = model_input("text", (sequence_length,), dtype="int32")
             feats = text_encoder(
@@ -81,7 +83,9 @@ def multimodal_concat(
             )
         embeddings.append(feats["embedding"])
     fused = (
-        layers.Concatenate(name="fusion_concat")(embeddings) if len(embeddings) > 1 else embeddings[0]
+        layers.Concatenate(name="fusion_concat")(embeddings)
+        if len(embeddings) > 1
+        else embeddings[0]
     )
     logits = classifier_head(fused, num_classes, hidden_units, dropout)
     return keras.Model(inputs, logits, name=name)

@@ -7,6 +7,7 @@ miss lists the valid names, as in TF Model Garden's ``official/core/registry.py`
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping
 
 import keras
@@ -122,8 +123,6 @@ def build(name: str, preset: str = "student", num_classes: int = 10, **overrides
     """
     spec = get_spec(name)
     config = dict(_check_preset(name, preset))
-    import inspect
-
     accepted = set(inspect.signature(spec.builder).parameters) - {"num_classes", "name"}
     unknown = sorted(set(overrides) - accepted)
     if unknown:
@@ -154,8 +153,6 @@ def build_pair(
             f"Unknown pair {name!r}. Valid pairs: {', '.join(list_pairs())}; "
             f"or a model family: {', '.join(list_models())}."
         )
-    import inspect
-
     models = []
     for (model_name, preset), side in (
         (pair.teacher, teacher_overrides),
