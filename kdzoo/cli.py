@@ -45,15 +45,20 @@ def cmd_list(args) -> int:
 def cmd_demo(args) -> int:
     from kdzoo.demo import DemoConfig, format_table, run_demo
 
-    config = DemoConfig(
-        num_examples=args.num_examples,
-        teacher_epochs=args.teacher_epochs,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        export_dir=None if args.no_export else args.export_dir,
-        verbose=2 if args.quiet else "auto",
-    )
+    # Options left unset keep DemoConfig's defaults, so they are defined in one place.
+    given = {
+        "num_examples": args.num_examples,
+        "teacher_epochs": args.teacher_epochs,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "export_dir": args.export_dir,
+    }
+    config = DemoConfig(**{k: v for k, v in given.items() if v is not None})
+    if args.no_export:
+        config.export_dir = None
+    if args.quiet:
+        config.verbose = 2
     result = run_demo(config)
     print()
     print(format_table(result.table))
@@ -76,12 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="cross-modal demo on the embedded dataset: teacher, scratch and distilled student",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-examples", type=int, default=5000)
-    p.add_argument("--teacher-epochs", type=int, default=10)
-    p.add_argument("--epochs", type=int, default=10, help="student epochs (scratch and KD)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--export-dir", default="saved_models")
+    p.add_argument("--seed", type=int, help="data, initialisation and shuffling seed (0)")
+    p.add_argument("--num-examples", type=int, help="examples generated (5000)")
+    p.add_argument("--teacher-epochs", type=int, help="teacher epochs (15)")
+    p.add_argument("--epochs", type=int, help="student epochs, scratch and distilled (15)")
+    p.add_argument("--batch-size", type=int, help="batch size (64)")
+    p.add_argument("--export-dir", help="where the student is exported (saved_models)")
     p.add_argument("--no-export", action="store_true", help="do not export the student")
     p.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
     p.set_defaults(func=cmd_demo)

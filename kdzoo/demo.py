@@ -34,8 +34,8 @@ class DemoConfig:
 
     num_examples: int = 5000
     test_fraction: float = 0.2
-    teacher_epochs: int = 10
-    epochs: int = 10
+    teacher_epochs: int = 15
+    epochs: int = 15
     batch_size: int = 64
     learning_rate: float = 2e-3
     temperature: float = 4.0

@@ -11,8 +11,10 @@ the same world):
    shifted by up to ±2 pixels, plus pixel noise ``σ_image``. It sees all of ``z``.
 3. **audio** (0.5 s at 8 kHz): a sum of 8 fixed tones whose amplitudes are
    ``softplus(A z)`` for a fixed random ``A`` (over the first ``audio_dims`` latent
-   dimensions; all of them by default), with random phases, a random gain and heavy white
-   noise ``σ_audio``. It reads the same ``z`` through more noise: the weaker modality.
+   dimensions; all of them by default), with random phases and gain, a per-example pitch
+   factor (0.8-1.2, like speakers), sound in a random window of 50-100% of the clip, and
+   heavy white noise ``σ_audio``. It reads the same ``z`` through more noise and more
+   nuisance: the weaker modality, and the one that needs the most data to learn.
 4. **text** (a 16-token sentence): each token describes one random latent dimension by a
    word for its quantised value (low/mid/high, three synonyms each), or is a filler word.
 
@@ -52,9 +54,9 @@ class EmbeddedConfig:
     max_shift: int = 2
     audio_dims: int = 6
     num_tones: int = 8
-    audio_noise: float = 3.5
-    pitch_factors: tuple = (1.0,)
-    min_active: float = 1.0
+    audio_noise: float = 2.5
+    pitch_factors: tuple = (0.8, 0.9, 1.0, 1.1, 1.2)
+    min_active: float = 0.5
     sequence_length: int = 16
     filler_rate: float = 0.5
     text_noise: float = 0.8
@@ -65,6 +67,8 @@ class EmbeddedConfig:
             raise ValueError(
                 f"`audio_dims` must be in 1..latent_dim ({self.latent_dim}); got {self.audio_dims}."
             )
+        if not 0 < self.min_active <= 1 or not self.pitch_factors:
+            raise ValueError("Need 0 < min_active <= 1 and at least one pitch factor.")
         if self.num_classes < 2 or self.sequence_length < 2:
             raise ValueError("Need num_classes >= 2 and sequence_length >= 2.")
 
