@@ -60,6 +60,11 @@ class DemoResult:
         return float(acc["student (distilled)"] - acc["student (scratch)"])
 
 
+def _fit(model, data, epochs, config):
+    # The pipeline shuffles (seeded, per epoch); fit's own `shuffle` does not apply to tf.data.
+    return model.fit(data, epochs=epochs, verbose=config.verbose, shuffle=False)
+
+
 def _compile(model, config, epochs, steps_per_epoch, **kwargs):
     # Cosine decay to zero: the final weights do not depend on where a noisy last epoch ends.
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -104,12 +109,12 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     print(f"[1/3] Teacher on {'+'.join(TEACHER_INPUTS)} ({config.teacher_epochs} epochs)")
     teacher, student = models.build_pair("av_to_audio", num_classes=10)
     _compile(teacher, config, config.teacher_epochs, steps, loss=ce)
-    teacher.fit(train, epochs=config.teacher_epochs, verbose=config.verbose)
+    _fit(teacher, train, config.teacher_epochs, config)
 
     initial = student.get_weights()  # scratch and distilled start from the same weights
     print(f"[2/3] Student on {'+'.join(STUDENT_INPUTS)} from scratch ({config.epochs} epochs)")
     _compile(student, config, config.epochs, steps, loss=ce)
-    student.fit(audio_only(train), epochs=config.epochs, verbose=config.verbose)
+    _fit(student, audio_only(train), config.epochs, config)
 
     print(f"[3/3] Same student distilled from the teacher ({config.epochs} epochs)")
     distilled = models.build("audio_crnn", "student", num_classes=10)
@@ -124,7 +129,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         kd_weight=config.kd_weight,
     )
     _compile(distiller, config, config.epochs, steps)
-    distiller.fit(train, epochs=config.epochs, verbose=config.verbose)
+    _fit(distiller, train, config.epochs, config)
 
     rows = []
     for label, model, inputs, ds in (

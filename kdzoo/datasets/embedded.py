@@ -50,7 +50,7 @@ class EmbeddedConfig:
     class_spread: float = 1.0
     latent_noise: float = 0.7
     image_size: int = 16
-    image_noise: float = 1.0
+    image_noise: float = 1.2
     max_shift: int = 2
     audio_dims: int = 6
     num_tones: int = 8

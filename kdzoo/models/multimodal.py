@@ -16,7 +16,7 @@ from kdzoo.models.encoders import (
 
 PRESETS = {
     "teacher": {
-        "image_filters": (32, 64),
+        "image_filters": (32, 64, 128),
         "audio_filters": (32, 64),
         "audio_lstm_units": 64,
         "text_embed_dim": 64,
