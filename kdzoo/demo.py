@@ -4,7 +4,6 @@ same student distilled from the teacher, compared on a held-out split."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 
 import keras
@@ -16,8 +15,6 @@ from kdzoo.datasets import embedded
 from kdzoo.distiller import Distiller
 from kdzoo.evaluation import classification_metrics
 from kdzoo.export import export_saved_model
-
-log = logging.getLogger("kdzoo")
 
 TEACHER_INPUTS = ("image", "audio")
 STUDENT_INPUTS = ("audio",)
@@ -76,12 +73,12 @@ def _compile(model, config, epochs, steps_per_epoch, **kwargs):
 def run_demo(config: DemoConfig | None = None) -> DemoResult:
     """Runs the demo and returns the comparison table (and where the student was exported)."""
     config = config or DemoConfig()
-    keras.utils.set_random_seed(config.seed)
-    arrays = embedded.generate(config.num_examples, seed=config.seed)
     if config.evaluate_on not in ("test", "validation"):
         raise ValueError(
             f"`evaluate_on` must be 'test' or 'validation'; got {config.evaluate_on!r}."
         )
+    keras.utils.set_random_seed(config.seed)
+    arrays = embedded.generate(config.num_examples, seed=config.seed)
     tuning = config.evaluate_on == "validation"
     splits = embedded.split(
         arrays, test_fraction=config.test_fraction, validation_fraction=0.1 if tuning else 0.0

@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from kdzoo.distiller import Distiller
+
 
 def next_version(model_dir) -> int:
     """The next free integer version under ``model_dir`` (1 if there is none)."""
@@ -23,8 +25,6 @@ def export_saved_model(model, base_dir="saved_models", name="model", version=Non
     overwritten (``FileExistsError``). Uses Keras ``model.export`` (an ``ExportArchive``),
     which the TF1 session loader of TF Serving and ``saved_model_cli`` can read.
     """
-    from kdzoo.distiller import Distiller
-
     if isinstance(model, Distiller):
         model = model.student
     if not name or os.sep in name or name.startswith("."):

@@ -56,10 +56,6 @@ class LossTerm:
         self.student_output = student_output
         self.name = name or loss.name
 
-    @property
-    def needs_adapter_check(self) -> bool:
-        return self.target == "teacher" and self.student_output != "logits"
-
     def get_config(self):
         return {
             "loss": keras.saving.serialize_keras_object(self.loss),
