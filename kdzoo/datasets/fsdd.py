@@ -1,0 +1,82 @@
+"""Free Spoken Digit Dataset (FSDD v1.0.10): 3,000 wav clips, 8 kHz mono, 6 speakers x 10
+digits x 50 takes, files ``fsdd/recordings/{digit}_{speaker}_{index}.wav``.
+
+Splits: ``"official"`` puts takes 0-4 of every speaker and digit in test (300 clips);
+``"speaker:<name>"`` leaves that speaker out as test. Wavs are decoded with TF ops. A clip at
+another sample rate is an error naming the file (no silent resampling): FSDD is 8 kHz.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from kdzoo.data.audio import AudioConfig, fix_length
+from kdzoo.datasets.root import data_root, require
+
+SOURCE = "github.com/Jakobovski/free-spoken-digit-dataset (tag v1.0.10, folder recordings/)"
+FOLDER = "fsdd/recordings"
+_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
+
+
+def list_clips(root=None) -> list[tuple[str, int, str, int]]:
+    """Returns ``(path, digit, speaker, take)`` for every clip, sorted by file name."""
+    (folder,) = require("fsdd", [FOLDER], SOURCE, root)
+    clips = []
+    for path in sorted(folder.glob("*.wav")):
+        match = _NAME.match(path.name)
+        if not match:
+            raise ValueError(f"{path}: name is not '{{digit}}_{{speaker}}_{{take}}.wav'.")
+        clips.append((str(path), int(match[1]), match[2], int(match[3])))
+    if not clips:
+        raise FileNotFoundError(f"No .wav files in {folder}.")
+    return clips
+
+
+def decode_wav(path: str, config: AudioConfig) -> np.ndarray:
+    """Decodes one mono wav with ``tf.audio.decode_wav`` and pads/crops it to
+    ``config.num_samples``; raises naming the file if it is corrupt or at another rate."""
+    try:
+        audio, rate = tf.audio.decode_wav(tf.io.read_file(path), desired_channels=1)
+    except tf.errors.OpError as err:
+        raise ValueError(f"{path}: cannot decode wav ({err.message}).") from None
+    if int(rate) != config.sample_rate:
+        raise ValueError(
+            f"{path}: sample rate {int(rate)} Hz, expected {config.sample_rate} Hz "
+            "(kdzoo does not resample silently)."
+        )
+    return fix_length(audio[:, 0], config.num_samples).numpy()
+
+
+def _is_test(split, speaker, take):
+    if split == "official":
+        return take < 5
+    if split.startswith("speaker:"):
+        return speaker == split.split(":", 1)[1]
+    raise ValueError(f"FSDD `split` must be 'official' or 'speaker:<name>'; got {split!r}.")
+
+
+def load_arrays(split="official", root=None, config: AudioConfig | None = None) -> dict:
+    """Returns ``{"train": {...}, "test": {...}}``, each with ``"audio"`` float32 waveforms
+    ``[n, config.num_samples]``, ``"label"`` int32 digits and ``"speaker"`` strings."""
+    config = config or AudioConfig()
+    clips = list_clips(root)
+    speakers = sorted({c[2] for c in clips})
+    if split.startswith("speaker:") and split.split(":", 1)[1] not in speakers:
+        raise ValueError(f"Unknown FSDD speaker in {split!r}; speakers: {', '.join(speakers)}.")
+    parts = {"train": [], "test": []}
+    for clip in clips:
+        parts["test" if _is_test(split, clip[2], clip[3]) else "train"].append(clip)
+    out = {}
+    for name, items in parts.items():
+        out[name] = {
+            "audio": np.stack([decode_wav(p, config) for p, *_ in items]).astype(np.float32),
+            "label": np.array([d for _, d, _, _ in items], dtype=np.int32),
+            "speaker": np.array([s for _, _, s, _ in items]),
+        }
+    return out
+
+
+__all__ = ["SOURCE", "data_root", "decode_wav", "list_clips", "load_arrays"]

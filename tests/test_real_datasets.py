@@ -1,0 +1,107 @@
+"""Loaders of the real datasets, read in place from the data root ($KDZOO_DATA_DIR)."""
+
+import gzip
+import os
+import wave
+
+import numpy as np
+import pytest
+
+from kdzoo.data import AudioConfig
+from kdzoo.datasets import fsdd, mnist
+from kdzoo.datasets.root import ENV_VAR, DataNotFoundError, data_root
+
+
+@pytest.fixture(scope="module")
+def shared_root():
+    root = data_root()
+    if not (root / "fsdd" / "recordings").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the shared data at ${ENV_VAR}={root}")
+        pytest.skip(f"no shared data at {root}; set ${ENV_VAR}")
+    return root
+
+
+def _write_wav(path, rate, samples):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.asarray(samples, dtype="<i2").tobytes())
+
+
+def test_data_root_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "env"))
+    assert data_root() == tmp_path / "env"
+    assert data_root(tmp_path / "arg") == tmp_path / "arg"
+    monkeypatch.delenv(ENV_VAR)
+    assert str(data_root()).endswith(".kdzoo/data")
+
+
+def test_missing_files_error_lists_paths_and_source(tmp_path):
+    with pytest.raises(DataNotFoundError) as err:
+        mnist.load_arrays("test", root=tmp_path)
+    message = str(err.value)
+    assert str(tmp_path / mnist.TEST_IMAGES) in message
+    assert str(tmp_path / mnist.TEST_LABELS) in message
+    assert "mnist" in message and ENV_VAR in message
+    with pytest.raises(DataNotFoundError, match="Jakobovski"):
+        fsdd.load_arrays(root=tmp_path)
+
+
+def test_fsdd_official_split(shared_root):
+    data = fsdd.load_arrays("official", root=shared_root)
+    train, test = data["train"], data["test"]
+    assert len(test["label"]) == 300 and len(train["label"]) == 2700
+    assert train["audio"].shape == (2700, AudioConfig().num_samples)
+    assert np.bincount(test["label"]).tolist() == [30] * 10
+    assert sorted(set(test["speaker"])) == sorted(set(train["speaker"]))
+    assert np.abs(train["audio"]).max() <= 1.0
+
+
+def test_fsdd_leave_one_speaker_out(shared_root):
+    data = fsdd.load_arrays("speaker:george", root=shared_root)
+    assert set(data["test"]["speaker"]) == {"george"}
+    assert "george" not in set(data["train"]["speaker"])
+    assert len(data["test"]["label"]) == 500
+    with pytest.raises(ValueError, match="speakers: george"):
+        fsdd.load_arrays("speaker:nobody", root=shared_root)
+
+
+def test_mnist_splits(shared_root):
+    train = mnist.load_arrays("train", root=shared_root)
+    test = mnist.load_arrays("test", root=shared_root)
+    assert train["image"].shape == (5000, 28, 28, 1) and test["image"].shape == (10000, 28, 28, 1)
+    assert np.bincount(train["label"]).tolist() == [500] * 10
+    assert 0.0 <= train["image"].min() and train["image"].max() <= 1.0
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        mnist.load_arrays("validation", root=shared_root)
+
+
+def test_wav_errors_name_the_file(tmp_path):
+    config = AudioConfig()
+    good = tmp_path / "0_ann_0.wav"
+    _write_wav(good, 8000, np.zeros(100))
+    assert fsdd.decode_wav(str(good), config).shape == (config.num_samples,)
+    wrong_rate = tmp_path / "1_ann_0.wav"
+    _write_wav(wrong_rate, 16000, np.zeros(100))
+    with pytest.raises(ValueError, match=r"1_ann_0\.wav: sample rate 16000 Hz, expected 8000"):
+        fsdd.decode_wav(str(wrong_rate), config)
+    corrupt = tmp_path / "2_ann_0.wav"
+    corrupt.write_bytes(good.read_bytes()[:20])
+    with pytest.raises(ValueError, match=r"2_ann_0\.wav: cannot decode wav"):
+        fsdd.decode_wav(str(corrupt), config)
+
+
+def test_mnist_bad_files_are_named(tmp_path):
+    (tmp_path / "mnist").mkdir()
+    with gzip.open(tmp_path / mnist.TEST_IMAGES, "wb") as f:
+        f.write(b"\x00\x00\x08\x01" + b"\x00" * 12)  # a labels magic where images belong
+    with gzip.open(tmp_path / mnist.TEST_LABELS, "wb") as f:
+        f.write(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07")
+    with pytest.raises(ValueError, match="t10k-images.*magic"):
+        mnist.load_arrays("test", root=tmp_path)
+    with gzip.open(tmp_path / mnist.TRAIN_CSV, "wt") as f:
+        f.write(",".join(["0"] * 784 + ["12"]) + "\n" + ",".join(["0"] * 785) + "\n")
+    with pytest.raises(ValueError, match="mnist_5k.*label out of range.*row 0"):
+        mnist.load_arrays("train", root=tmp_path)
