@@ -47,6 +47,7 @@ def cmd_demo(args) -> int:
 
     # Options left unset keep DemoConfig's defaults, so they are defined in one place.
     given = {
+        "dataset": args.dataset,
         "num_examples": args.num_examples,
         "teacher_epochs": args.teacher_epochs,
         "epochs": args.epochs,
@@ -81,8 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="cross-modal demo on the embedded dataset: teacher, scratch and distilled student",
     )
+    p.add_argument(
+        "--dataset",
+        choices=("embedded", "av_digits"),
+        help="embedded (generated, default) or av_digits (FSDD + MNIST from $KDZOO_DATA_DIR)",
+    )
     p.add_argument("--seed", type=int, help="data, initialisation and shuffling seed (0)")
-    p.add_argument("--num-examples", type=int, help="examples generated (5000)")
+    p.add_argument("--num-examples", type=int, help="examples generated, embedded only (5000)")
     p.add_argument("--teacher-epochs", type=int, help="teacher epochs (15)")
     p.add_argument("--epochs", type=int, help="student epochs, scratch and distilled (15)")
     p.add_argument("--batch-size", type=int, help="batch size (64)")

@@ -1,9 +1,13 @@
 """Smoke run of the demo at tiny size (the full run is `make demo`)."""
 
+import os
+
 import keras
 import numpy as np
+import pytest
 
 from kdzoo.cli import main
+from kdzoo.datasets import data_root
 from kdzoo.demo import DemoConfig, run_demo
 
 
@@ -58,3 +62,15 @@ def test_demo_command_prints_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "student (distilled)" in out and "macro_f1" in out
     assert "distilled - scratch accuracy" in out
+
+
+@pytest.mark.slow
+def test_demo_on_av_digits_smoke():
+    if not (data_root() / "fsdd").exists() and not os.environ.get("CI"):
+        pytest.skip("no shared data at $KDZOO_DATA_DIR")
+    config = DemoConfig(
+        dataset="av_digits", teacher_epochs=1, epochs=1, batch_size=128, export_dir=None, verbose=0
+    )
+    table = run_demo(config).table
+    assert list(table["inputs"]) == ["image+audio", "audio", "audio"]
+    assert table["accuracy"].between(0, 1).all()

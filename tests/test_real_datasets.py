@@ -105,3 +105,52 @@ def test_mnist_bad_files_are_named(tmp_path):
         f.write(",".join(["0"] * 784 + ["12"]) + "\n" + ",".join(["0"] * 785) + "\n")
     with pytest.raises(ValueError, match="mnist_5k.*label out of range.*row 0"):
         mnist.load_arrays("train", root=tmp_path)
+
+
+def test_pair_by_label_is_deterministic_and_label_consistent():
+    from kdzoo.datasets.av_digits import pair_by_label
+
+    labels = np.array([0, 1, 1, 0, 1, 1])
+    image_labels = np.array([1, 0, 1, 0])
+    first = pair_by_label(labels, image_labels, np.random.default_rng(3))
+    again = pair_by_label(labels, image_labels, np.random.default_rng(3))
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(image_labels[first], labels)
+    # Images of a class are used in turn before any repeats.
+    assert sorted(first[labels == 1][:2]) == [0, 2]
+    with pytest.raises(ValueError, match="label 7"):
+        pair_by_label(np.array([7]), image_labels, np.random.default_rng(0))
+
+
+def test_av_digits_pairs_train_with_train_and_test_with_test(shared_root):
+    from kdzoo.datasets import av_digits
+
+    data = av_digits.load_arrays(seed=0, root=shared_root)
+    mnist_test = mnist.load_arrays("test", root=shared_root)["image"].reshape(10000, -1)
+    mnist_train = mnist.load_arrays("train", root=shared_root)["image"].reshape(5000, -1)
+    train_rows = {r.tobytes() for r in mnist_train}
+    test_rows = {r.tobytes() for r in mnist_test}
+    assert all(r.tobytes() in train_rows for r in data["train"]["image"].reshape(2700, -1))
+    assert all(r.tobytes() in test_rows for r in data["test"]["image"].reshape(300, -1))
+    again = av_digits.load_arrays(seed=0, root=shared_root)
+    np.testing.assert_array_equal(again["test"]["image"], data["test"]["image"])
+    other = av_digits.load_arrays(seed=1, root=shared_root)
+    assert not np.array_equal(other["train"]["image"], data["train"]["image"])
+
+
+def test_load_returns_pipelines_and_metadata(shared_root):
+    from kdzoo.datasets import load
+
+    data = load(
+        "av_digits", batch_size=32, root=shared_root, validation_fraction=0.1, drop_remainder=True
+    )
+    assert data.num_examples == {"train": 2430, "validation": 270, "test": 300}
+    assert data.class_names == tuple("0123456789") and data.num_classes == 10
+    assert tuple(data.input_specs["image"].shape) == (28, 28, 1)
+    assert tuple(data.input_specs["audio"].shape) == data.audio_config.feature_shape
+    x, y = next(iter(data.splits["train"]))
+    assert set(x) == {"image", "audio"} and tuple(y.shape) == (32,)
+    with pytest.raises(ValueError, match="Valid names"):
+        load("imagenet")
+    with pytest.raises(ValueError, match="no modality"):
+        load("mnist", root=shared_root, modalities=("audio",))

@@ -1,7 +1,19 @@
-"""Datasets. ``embedded`` is the built-in synthetic multimodal set (no download); ``fsdd`` and
-``mnist`` read real data from the data root (``kdzoo.datasets.root``)."""
+"""Datasets. ``embedded`` is the built-in synthetic multimodal set (no download); ``fsdd``,
+``mnist`` and ``av_digits`` read real data from the data root (``kdzoo.datasets.root``).
+``load(name, ...)`` returns ready pipelines plus metadata."""
 
-from kdzoo.datasets import embedded, fsdd, mnist
+from kdzoo.datasets import av_digits, embedded, fsdd, mnist
+from kdzoo.datasets.registry import NAMES, LoadedDataset, load
 from kdzoo.datasets.root import DataNotFoundError, data_root
 
-__all__ = ["DataNotFoundError", "data_root", "embedded", "fsdd", "mnist"]
+__all__ = [
+    "NAMES",
+    "DataNotFoundError",
+    "LoadedDataset",
+    "av_digits",
+    "data_root",
+    "embedded",
+    "fsdd",
+    "load",
+    "mnist",
+]
