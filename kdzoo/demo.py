@@ -4,7 +4,6 @@ same student distilled from the teacher, compared on a held-out split."""
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import keras
 import pandas as pd
@@ -87,7 +86,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         num_examples=config.num_examples if config.dataset == "embedded" else None,
     )
     train, test = data.splits["train"], data.splits[config.evaluate_on]
-    steps = math.ceil(data.num_examples["train"] / config.batch_size)
+    steps = int(train.cardinality())  # known: from_arrays asserts the pipeline's length
     shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
 
     def audio_only(ds):

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdzoo.data.audio import AudioConfig, fix_length
-from kdzoo.datasets.root import data_root, require
+from kdzoo.datasets.root import require
 
 SOURCE = "github.com/Jakobovski/free-spoken-digit-dataset (tag v1.0.10, folder recordings/)"
 FOLDER = "fsdd/recordings"
@@ -51,16 +51,14 @@ def decode_wav(path: str, config: AudioConfig) -> np.ndarray:
 
 
 def _is_test(split, speaker, take):
-    if split == "official":
-        return take < 5
-    if split.startswith("speaker:"):
-        return speaker == split.split(":", 1)[1]
-    raise ValueError(f"FSDD `split` must be 'official' or 'speaker:<name>'; got {split!r}.")
+    return take < 5 if split == "official" else speaker == split.split(":", 1)[1]
 
 
 def load_arrays(split="official", root=None, config: AudioConfig | None = None) -> dict:
     """Returns ``{"train": {...}, "test": {...}}``, each with ``"audio"`` float32 waveforms
     ``[n, config.num_samples]``, ``"label"`` int32 digits and ``"speaker"`` strings."""
+    if split != "official" and not split.startswith("speaker:"):
+        raise ValueError(f"FSDD `split` must be 'official' or 'speaker:<name>'; got {split!r}.")
     config = config or AudioConfig()
     clips = list_clips(root)
     speakers = sorted({c[2] for c in clips})
@@ -77,6 +75,3 @@ def load_arrays(split="official", root=None, config: AudioConfig | None = None) 
             "speaker": np.array([s for _, _, s, _ in items]),
         }
     return out
-
-
-__all__ = ["SOURCE", "data_root", "decode_wav", "list_clips", "load_arrays"]
