@@ -3,6 +3,8 @@ import os
 # Before TensorFlow is imported anywhere.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Tests never download: missing data must fail fast with the DataNotFoundError message.
+os.environ.setdefault("KDZOO_NO_DOWNLOAD", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
