@@ -25,6 +25,9 @@ class AudioConfig:
         num_mel_bins: number of mel bands.
         lower_edge_hertz, upper_edge_hertz: mel filterbank range.
         log_offset: added before the log so silence stays finite.
+        mel_mean, mel_std: per-mel-bin statistics of the training split's log-mel features
+            (``None``: no normalisation). Set them with :meth:`with_normalization`; they are
+            part of the config, so a serving export applies the very same normalisation.
     """
 
     sample_rate: int = 8000
@@ -36,8 +39,23 @@ class AudioConfig:
     lower_edge_hertz: float = 20.0
     upper_edge_hertz: float = 4000.0
     log_offset: float = 1e-3
+    mel_mean: tuple | None = None
+    mel_std: tuple | None = None
 
     def __post_init__(self):
+        if (self.mel_mean is None) != (self.mel_std is None):
+            raise ValueError("AudioConfig.mel_mean and mel_std must be set together.")
+        if self.mel_mean is not None:
+            object.__setattr__(self, "mel_mean", tuple(float(v) for v in self.mel_mean))
+            object.__setattr__(self, "mel_std", tuple(float(v) for v in self.mel_std))
+            for name in ("mel_mean", "mel_std"):
+                if len(getattr(self, name)) != self.num_mel_bins:
+                    raise ValueError(
+                        f"AudioConfig.{name} has {len(getattr(self, name))} values; expected "
+                        f"num_mel_bins={self.num_mel_bins}."
+                    )
+            if min(self.mel_std) <= 0:
+                raise ValueError("AudioConfig.mel_std values must be > 0.")
         for name in ("sample_rate", "num_samples", "frame_length", "frame_step", "num_mel_bins"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"AudioConfig.{name} must be > 0, got {getattr(self, name)}.")
@@ -71,8 +89,38 @@ class AudioConfig:
         """Shape of one log-mel example, ``(frames, mel_bins)``."""
         return (self.num_frames, self.num_mel_bins)
 
+    @property
+    def normalized(self) -> bool:
+        return self.mel_mean is not None
+
+    def with_normalization(self, waveforms, batch_size=256) -> AudioConfig:
+        """A copy whose ``mel_mean``/``mel_std`` are the per-mel-bin mean and standard
+        deviation of the log-mel features of ``waveforms`` (pass the training split only)."""
+        raw = dataclasses.replace(self, mel_mean=None, mel_std=None)
+        total = tf.zeros([self.num_mel_bins], tf.float64)
+        total_sq = tf.zeros([self.num_mel_bins], tf.float64)
+        count = 0
+        batches = tf.data.Dataset.from_tensor_slices(waveforms).batch(batch_size)
+        for batch in batches:
+            feats = tf.reshape(
+                tf.cast(log_mel_spectrogram(batch, raw), tf.float64), [-1, self.num_mel_bins]
+            )
+            total += tf.reduce_sum(feats, 0)
+            total_sq += tf.reduce_sum(tf.square(feats), 0)
+            count += int(feats.shape[0])
+        if not count:
+            raise ValueError("`waveforms` is empty; cannot compute normalisation statistics.")
+        mean = total / count
+        std = tf.sqrt(tf.maximum(total_sq / count - tf.square(mean), 0.0)) + 1e-6
+        return dataclasses.replace(
+            self, mel_mean=tuple(mean.numpy().tolist()), mel_std=tuple(std.numpy().tolist())
+        )
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        for name in ("mel_mean", "mel_std"):
+            out[name] = None if out[name] is None else list(out[name])
+        return out
 
     @classmethod
     def from_dict(cls, config: dict) -> AudioConfig:
@@ -110,3 +158,19 @@ def log_mel_spectrogram(waveform: tf.Tensor, config: AudioConfig) -> tf.Tensor:
     )
     mel = tf.tensordot(power, mel_matrix, axes=1)
     return tf.math.log(mel + config.log_offset)
+
+
+def normalize_features(features: tf.Tensor, config: AudioConfig) -> tf.Tensor:
+    """Per-mel-bin standardisation with the config's statistics (identity if it has none)."""
+    if not config.normalized:
+        return features
+    mean = tf.constant(config.mel_mean, features.dtype)
+    std = tf.constant(config.mel_std, features.dtype)
+    return (features - mean) / std
+
+
+def audio_features(waveform: tf.Tensor, config: AudioConfig) -> tf.Tensor:
+    """The model's audio input: log-mel features of ``waveform``, normalised per mel bin
+    when ``config`` carries statistics. Training pipelines and serving graphs both call
+    this one function."""
+    return normalize_features(log_mel_spectrogram(waveform, config), config)

@@ -1,7 +1,15 @@
 """tf.data pipelines over in-memory arrays keyed by modality.
 
-Preprocessing (waveform -> log-mel, text -> ids) runs once per example in a batched map,
-then the result is cached; only shuffling and batching repeat each epoch.
+Order of operations::
+
+    validate rows -> preprocess (batched map: decode/resize images, waveform -> normalised
+    log-mel, text -> ids) -> cache -> shuffle (training only, seeded, reshuffled per epoch)
+    -> batch (optional drop_remainder for static shapes) -> augment (training only, seeded)
+    -> prefetch(AUTOTUNE)
+
+Deterministic preprocessing runs once and is cached; only shuffling, augmentation and
+batching repeat each epoch. With waveform augmentation on, the cache holds fixed-length
+waveforms and the log-mel front end runs after augmentation, each epoch.
 """
 
 from __future__ import annotations
@@ -9,9 +17,113 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from kdzoo.data.audio import AudioConfig, log_mel_spectrogram
+from kdzoo.data.audio import AudioConfig, audio_features, fix_length
+from kdzoo.data.augment import AugmentConfig, SpecAugment, WaveformAugment, image_augmenter
+from kdzoo.data.bad_input import BadInputLog
+from kdzoo.data.image import ImageConfig, preprocess_images
 
 AUTOTUNE = tf.data.AUTOTUNE
+TEACHER_OUTPUTS = "teacher_outputs"
+_AUGMENTED = "_kdzoo_augmented"
+
+
+def _text_array(values, bad_log):
+    """Strings as a NumPy object array of ``str``; bad rows reported, their mask returned."""
+    out = np.empty(len(values), dtype=object)
+    ok = np.ones(len(values), dtype=bool)
+    for i, value in enumerate(values):
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError as err:
+                bad_log.bad(
+                    f"text row {i}", f"bytes are not valid UTF-8 ({err.reason})", "encoding"
+                )
+                ok[i] = False
+                continue
+        value = str(value)
+        if not value.strip():
+            bad_log.bad(f"text row {i}", "empty or whitespace-only text", "empty text")
+            ok[i] = False
+            continue
+        out[i] = value
+    return out, ok
+
+
+def validate_arrays(arrays, modalities, *, label_key="label", num_classes=None, bad_log=None):
+    """Checks arrays before they enter a pipeline.
+
+    A missing key always raises ``KeyError`` naming it. Per row: a label outside
+    ``[0, num_classes)``, empty or non-UTF-8 text, or non-finite audio/image values is reported
+    to ``bad_log`` (which raises, or skips and counts with ``skip_bad``). Returns the kept
+    rows as ``(features, labels)``.
+    """
+    bad_log = bad_log or BadInputLog()
+    modalities = tuple(modalities)
+    missing = [k for k in (*modalities, label_key) if k not in arrays]
+    if missing:
+        raise KeyError(
+            f"Arrays lack modality/label key(s) {missing}; they hold {sorted(arrays)} "
+            f"(expected {list(modalities)} and {label_key!r})."
+        )
+    labels = np.asarray(arrays[label_key])
+    n = len(labels)
+    bad = [m for m in modalities if len(arrays[m]) != n]
+    if bad:
+        raise ValueError(f"Key(s) {bad} have a different number of rows than {label_key!r} ({n}).")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"{label_key!r} must hold integer class ids; got dtype {labels.dtype}.")
+    keep = np.ones(n, dtype=bool)
+    if num_classes is not None:
+        for i in np.flatnonzero((labels < 0) | (labels >= num_classes)):
+            bad_log.bad(f"row {i}", f"label {labels[i]} is outside 0..{num_classes - 1}", "label")
+            keep[i] = False
+    features = {}
+    for m in modalities:
+        value = arrays[m]
+        if m == "text":
+            value, ok = _text_array(value, bad_log)
+            keep &= ok
+        else:
+            value = np.asarray(value)
+            if value.dtype.kind == "f":
+                finite = np.isfinite(value.reshape(n, -1)).all(axis=1)
+                for i in np.flatnonzero(~finite & keep):
+                    bad_log.bad(f"{m} row {i}", "non-finite values (NaN or inf)", "non-finite")
+                keep &= finite
+        features[m] = value
+    if not keep.all():
+        features = {m: v[keep] for m, v in features.items()}
+        labels = labels[keep]
+    if not len(labels):
+        raise ValueError("No examples left to build a pipeline from.")
+    if "text" in features:
+        features["text"] = features["text"].astype(str)
+    return features, labels.astype(np.int32), keep
+
+
+def is_augmented(dataset: tf.data.Dataset) -> bool:
+    """True if ``dataset`` or any dataset it was built from applies kdzoo augmentation."""
+    return any(getattr(d, _AUGMENTED, False) for d in _chain(dataset))
+
+
+def is_shuffled(dataset: tf.data.Dataset) -> bool:
+    """True if a shuffle is anywhere in ``dataset``'s chain of transformations."""
+    return any("Shuffle" in type(d).__name__ for d in _chain(dataset))
+
+
+def _chain(dataset):
+    stack, seen = [dataset], set()
+    while stack:
+        d = stack.pop()
+        if id(d) in seen:
+            continue
+        seen.add(id(d))
+        yield d
+        try:
+            stack.extend(d._inputs())
+        except (AttributeError, NotImplementedError):
+            pass
 
 
 def from_arrays(
@@ -22,46 +134,78 @@ def from_arrays(
     training=False,
     seed=0,
     audio_config: AudioConfig | None = None,
+    image_config: ImageConfig | None = None,
     text_vectorizer=None,
     drop_remainder=False,
     label_key="label",
+    augment: AugmentConfig | bool | None = None,
+    num_classes=None,
+    skip_bad=False,
+    bad_log: BadInputLog | None = None,
+    teacher_outputs=None,
 ):
     """Builds ``(features, label)`` batches with ``features = {modality: tensor}``.
 
     Args:
         arrays: dict of NumPy arrays, one row per example; must hold each modality and
-            ``label_key``. ``"audio"`` is a float waveform, ``"text"`` strings, ``"image"``
-            float images.
+            ``label_key``. ``"audio"``: float waveforms ``[n, samples]`` at
+            ``audio_config.sample_rate``; ``"text"``: strings (or UTF-8 bytes); ``"image"``:
+            encoded image bytes, uint8 or float ``[n, H, W(, C)]`` arrays.
         modalities: keys to keep, e.g. ``("image", "audio")``.
         batch_size: batch size. Defaults to 64.
-        training: shuffle (seeded, reshuffled each epoch) if True. Defaults to False.
-        seed: shuffle seed. Defaults to 0.
-        audio_config: needed when ``"audio"`` is a modality.
-        text_vectorizer: a ``kdzoo.data.text.TextVectorizer``; needed for ``"text"``.
+        training: shuffle (seeded, reshuffled each epoch) and augment, if True.
+        seed: shuffle and augmentation seed. Defaults to 0.
+        audio_config: the audio front end; needed for ``"audio"``.
+        image_config: the image front end; defaults to the arrays' own size (needed for
+            encoded bytes).
+        text_vectorizer: a ``kdzoo.data.TextVectorizer``; needed for ``"text"``.
         drop_remainder: drop the last partial batch (static shapes, as TPUs need).
+        augment: an ``AugmentConfig`` (``True`` for the defaults); applied on training
+            pipelines only.
+        num_classes: if given, labels outside ``[0, num_classes)`` are bad rows.
+        skip_bad: skip, count and log bad rows instead of raising.
+        bad_log: a ``BadInputLog`` to report to (overrides ``skip_bad``).
+        teacher_outputs: cached teacher outputs for these rows, in row order: a cache
+            directory written by ``kdzoo.data.cache_teacher_outputs`` or a dict of arrays.
+            They ride in each batch under ``features["teacher_outputs"]`` (shuffled with
+            their rows), and the ``Distiller`` then skips the teacher's forward pass.
     """
     modalities = tuple(modalities)
-    missing = [k for k in (*modalities, label_key) if k not in arrays]
-    if missing:
-        raise KeyError(f"Arrays lack key(s) {missing}; they hold {sorted(arrays)}.")
     if "audio" in modalities and audio_config is None:
         raise ValueError("`audio_config` is required for the 'audio' modality.")
     if "text" in modalities and text_vectorizer is None:
         raise ValueError("`text_vectorizer` is required for the 'text' modality.")
-    labels = np.asarray(arrays[label_key]).astype(np.int32)
-    features = {}
-    for m in modalities:
-        value = arrays[m]
-        features[m] = np.asarray(value, dtype=str) if m == "text" else np.asarray(value)
+    if augment is True:
+        augment = AugmentConfig()
+    augment = augment if (training and augment) else None
+    bad_log = bad_log or BadInputLog(skip_bad)
+    features, labels, _ = validate_arrays(
+        arrays, modalities, label_key=label_key, num_classes=num_classes, bad_log=bad_log
+    )
     n = len(labels)
-    bad = [m for m in modalities if len(features[m]) != n]
-    if bad:
-        raise ValueError(f"Key(s) {bad} have a different number of rows than {label_key!r} ({n}).")
+    if "image" in modalities and image_config is None:
+        image = features["image"]
+        if image.dtype.kind in "OSU":
+            raise ValueError("`image_config` is required for encoded image bytes.")
+        image_config = ImageConfig(*image.shape[1:3], image.shape[3] if image.ndim == 4 else 1)
+    if teacher_outputs is not None:
+        from kdzoo.data.teacher_cache import load_teacher_outputs
+
+        cached = load_teacher_outputs(teacher_outputs, labels=labels)
+        features[TEACHER_OUTPUTS] = cached
+    wave_augment = augment is not None and "audio" in modalities
 
     def preprocess(x, y):
         out = dict(x)
+        if "image" in out:
+            out["image"] = preprocess_images(out["image"], image_config)
         if "audio" in out:
-            out["audio"] = log_mel_spectrogram(out["audio"], audio_config)
+            if wave_augment:  # features are computed after augmentation, per epoch
+                out["audio"] = fix_length(
+                    tf.cast(out["audio"], tf.float32), audio_config.num_samples
+                )
+            else:
+                out["audio"] = audio_features(out["audio"], audio_config)
         if "text" in out:
             out["text"] = text_vectorizer(out["text"])
         return out, y
@@ -72,4 +216,33 @@ def from_arrays(
     ds = ds.apply(tf.data.experimental.assert_cardinality(n)).cache()
     if training:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if augment is not None:
+        ds = ds.map(_augment_fn(augment, modalities, audio_config, seed))  # sequential: seeded
+        setattr(ds, _AUGMENTED, True)
+    return ds.prefetch(AUTOTUNE)
+
+
+def _augment_fn(config: AugmentConfig, modalities, audio_config, seed):
+    image_aug = image_augmenter(config, seed) if "image" in modalities else None
+    if "audio" in modalities:
+        max_shift = int(config.shift_fraction * audio_config.num_samples)
+        wave_aug = WaveformAugment(config.noise_stddev, config.gain_db, max_shift, seed=seed + 10)
+        spec_aug = SpecAugment(
+            config.freq_mask,
+            config.time_mask,
+            config.num_freq_masks,
+            config.num_time_masks,
+            seed=seed + 11,
+        )
+
+    def augment(x, y):
+        out = dict(x)
+        if image_aug is not None and image_aug.layers:
+            out["image"] = image_aug(out["image"], training=True)
+        if "audio" in out:
+            feats = audio_features(wave_aug(out["audio"], training=True), audio_config)
+            out["audio"] = spec_aug(feats, training=True)
+        return out, y
+
+    return augment

@@ -16,6 +16,18 @@ import tensorflow_text as tf_text
 PAD = "[PAD]"
 
 
+def _normalize(strings):
+    """Unicode-aware lower-casing, and every Unicode space separator mapped to " ", with core
+    TF ops (no custom op in a serving graph).
+
+    The separator mapping works around tensorflow-text 2.21's ``WhitespaceTokenizer``, which
+    splits U+00A0 (no-break space, in SST-2) inside its UTF-8 bytes and leaves a dangling
+    ``\xc2`` byte, i.e. an invalid UTF-8 token.
+    """
+    strings = tf.strings.regex_replace(strings, r"\p{Z}", " ")
+    return tf.strings.lower(strings, encoding="utf-8")
+
+
 class TextVectorizer:
     """Maps ``tf.string`` sentences to int32 token ids ``[batch, sequence_length]``.
 
@@ -46,17 +58,28 @@ class TextVectorizer:
         return len(self.vocabulary) + 1
 
     @classmethod
-    def adapt(cls, texts, max_tokens=2000, sequence_length=16):
-        """Builds the vocabulary from ``texts`` (a training split only): the
-        ``max_tokens - 1`` most frequent lower-cased whitespace tokens, ties by token."""
+    def adapt(cls, texts, max_tokens=2000, sequence_length=16, min_count=1, batch_size=1024):
+        """Builds the vocabulary from ``texts`` (pass a training split only).
+
+        Tokens come from the same tensorflow-text tokeniser and lower-casing the vectoriser
+        applies, so the vocabulary and the lookups cannot disagree. Keeps the
+        ``max_tokens - 1`` most frequent tokens seen at least ``min_count`` times (ties by
+        token), after ``[PAD]``.
+        """
+        tokenizer = tf_text.WhitespaceTokenizer()
         counts = collections.Counter()
-        for line in texts:
-            counts.update(str(line).lower().split())
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max_tokens - 1]
+        texts = tf.data.Dataset.from_tensor_slices(tf.constant(list(texts), tf.string))
+        for batch in texts.batch(batch_size):
+            tokens = tokenizer.tokenize(_normalize(batch)).flat_values.numpy()
+            counts.update(t.decode("utf-8") for t in tokens)
+        ranked = sorted(
+            ((tok, n) for tok, n in counts.items() if n >= min_count and tok != PAD),
+            key=lambda kv: (-kv[1], kv[0]),
+        )[: max_tokens - 1]
         return cls([PAD] + [tok for tok, _ in ranked], sequence_length)
 
     def __call__(self, strings):
-        tokens = self._tokenizer.tokenize(tf.strings.lower(strings))
+        tokens = self._tokenizer.tokenize(_normalize(strings))
         ids = tf.cast(self._table.lookup(tokens), tf.int32)
         shape = [None, self.sequence_length] if ids.shape.rank == 2 else [self.sequence_length]
         return ids.to_tensor(default_value=0, shape=shape)

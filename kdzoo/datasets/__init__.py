@@ -1,8 +1,9 @@
 """Datasets. ``embedded`` is the built-in synthetic multimodal set (no download); ``fsdd``,
-``mnist`` and ``av_digits`` read real data from the data root (``kdzoo.datasets.root``).
+``mnist``, ``av_digits``, ``sst2`` and ``sms_spam`` read real data from the data root
+(``kdzoo.datasets.root``).
 ``load(name, ...)`` returns ready pipelines plus metadata."""
 
-from kdzoo.datasets import av_digits, embedded, fsdd, mnist
+from kdzoo.datasets import av_digits, embedded, fsdd, mnist, sms_spam, sst2
 from kdzoo.datasets.registry import NAMES, LoadedDataset, load
 from kdzoo.datasets.root import DataNotFoundError, data_root
 
@@ -16,4 +17,6 @@ __all__ = [
     "fsdd",
     "load",
     "mnist",
+    "sms_spam",
+    "sst2",
 ]

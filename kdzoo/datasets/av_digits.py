@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdzoo.data.audio import AudioConfig
+from kdzoo.data.bad_input import BadInputLog
 from kdzoo.datasets import fsdd, mnist
 
 
@@ -28,14 +29,22 @@ def pair_by_label(labels, image_labels, rng) -> np.ndarray:
     return out
 
 
-def load_arrays(seed=0, fsdd_split="official", root=None, config: AudioConfig | None = None):
+def load_arrays(
+    seed=0,
+    fsdd_split="official",
+    root=None,
+    config: AudioConfig | None = None,
+    skip_bad=False,
+    bad_log: BadInputLog | None = None,
+):
     """Returns ``{"train": {...}, "test": {...}}`` with ``"image"`` ``[n, 28, 28, 1]``,
     ``"audio"`` waveforms, ``"label"`` and ``"speaker"``; one example per FSDD clip."""
-    audio = fsdd.load_arrays(fsdd_split, root=root, config=config)
+    bad_log = bad_log or BadInputLog(skip_bad)
+    audio = fsdd.load_arrays(fsdd_split, root=root, config=config, bad_log=bad_log)
     rng = np.random.default_rng(seed)
     out = {}
     for split in ("train", "test"):
-        images = mnist.load_arrays(split, root=root)
+        images = mnist.load_arrays(split, root=root, bad_log=bad_log)
         index = pair_by_label(audio[split]["label"], images["label"], rng)
         out[split] = {**audio[split], "image": images["image"][index]}
     return out

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdzoo.data.audio import AudioConfig, fix_length
+from kdzoo.data.bad_input import BadExampleError, BadInputLog
 from kdzoo.datasets.root import require
 
 SOURCE = "github.com/Jakobovski/free-spoken-digit-dataset (tag v1.0.10, folder recordings/)"
@@ -41,9 +42,9 @@ def decode_wav(path: str, config: AudioConfig) -> np.ndarray:
     try:
         audio, rate = tf.audio.decode_wav(tf.io.read_file(path), desired_channels=1)
     except tf.errors.OpError as err:
-        raise ValueError(f"{path}: cannot decode wav ({err.message}).") from None
+        raise BadExampleError(f"{path}: cannot decode wav ({err.message}).") from None
     if int(rate) != config.sample_rate:
-        raise ValueError(
+        raise BadExampleError(
             f"{path}: sample rate {int(rate)} Hz, expected {config.sample_rate} Hz "
             "(kdzoo does not resample silently)."
         )
@@ -54,9 +55,19 @@ def _is_test(split, speaker, take):
     return take < 5 if split == "official" else speaker == split.split(":", 1)[1]
 
 
-def load_arrays(split="official", root=None, config: AudioConfig | None = None) -> dict:
+def load_arrays(
+    split="official",
+    root=None,
+    config: AudioConfig | None = None,
+    skip_bad=False,
+    bad_log: BadInputLog | None = None,
+) -> dict:
     """Returns ``{"train": {...}, "test": {...}}``, each with ``"audio"`` float32 waveforms
-    ``[n, config.num_samples]``, ``"label"`` int32 digits and ``"speaker"`` strings."""
+    ``[n, config.num_samples]``, ``"label"`` int32 digits and ``"speaker"`` strings.
+
+    A corrupt or truncated wav, or one at another sample rate, raises ``BadExampleError``
+    naming the file; with ``skip_bad=True`` it is skipped, counted and logged instead."""
+    bad_log = bad_log or BadInputLog(skip_bad)
     if split != "official" and not split.startswith("speaker:"):
         raise ValueError(f"FSDD `split` must be 'official' or 'speaker:<name>'; got {split!r}.")
     config = config or AudioConfig()
@@ -69,9 +80,20 @@ def load_arrays(split="official", root=None, config: AudioConfig | None = None) 
         parts["test" if _is_test(split, clip[2], clip[3]) else "train"].append(clip)
     out = {}
     for name, items in parts.items():
+        waves, kept = [], []
+        for clip in items:
+            try:
+                waves.append(decode_wav(clip[0], config))
+                kept.append(clip)
+            except BadExampleError as err:
+                kind = "sample rate" if "sample rate" in str(err) else "corrupt wav"
+                bad_log.bad(clip[0], str(err).split(": ", 1)[1], kind)
         out[name] = {
-            "audio": np.stack([decode_wav(p, config) for p, *_ in items]).astype(np.float32),
-            "label": np.array([d for _, d, _, _ in items], dtype=np.int32),
-            "speaker": np.array([s for _, _, s, _ in items]),
+            "audio": np.stack(waves).astype(np.float32)
+            if waves
+            else np.zeros((0, config.num_samples), np.float32),
+            "label": np.array([d for _, d, _, _ in kept], dtype=np.int32),
+            "speaker": np.array([s for _, _, s, _ in kept]),
         }
+    bad_log.summarize("fsdd")
     return out

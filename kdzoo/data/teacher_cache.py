@@ -1,0 +1,184 @@
+"""Cached teacher outputs: offline distillation at nearly the student's own speed.
+
+:func:`cache_teacher_outputs` runs the frozen teacher once over an *ordered, unaugmented*
+pipeline and stores its logits (and, optionally, named ``Feature`` outputs) as NumPy files
+under a cache directory, with the labels it saw and a ``manifest.json``. Passing that
+directory to ``kdzoo.data.from_arrays(..., teacher_outputs=...)`` (or
+``LoadedDataset.pipeline(..., teacher_outputs=...)``) attaches each row's outputs before
+shuffling, so they travel with their example; the ``Distiller`` then skips the teacher.
+
+Augmentation makes cached outputs stale: the teacher saw the un-augmented example while
+the student sees an augmented one, so the soft targets no longer describe the student's
+input. :func:`cache_teacher_outputs` therefore refuses an augmented (or shuffled) pipeline
+unless told otherwise, and the stored labels catch a cache paired with other rows.
+
+Layout of a cache directory (written to a temporary sibling, then renamed, so a crash
+never leaves a half-written cache)::
+
+    manifest.json        outputs, shapes, dtypes, count, teacher name and parameter count
+    labels.npy           the labels in row order (alignment check)
+    <output>.npy         one array per output: "logits", and each requested feature
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from kdzoo.data.pipeline import is_augmented, is_shuffled
+from kdzoo.models.layers import feature_model
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def _teacher_keys(teacher):
+    return [t.name for t in teacher.inputs]
+
+
+def cache_teacher_outputs(
+    teacher,
+    dataset: tf.data.Dataset,
+    cache_dir,
+    *,
+    features=(),
+    allow_augmented=False,
+    allow_shuffled=False,
+    overwrite=False,
+) -> str:
+    """Runs ``teacher`` (``training=False``) once over ``dataset`` and stores its outputs.
+
+    Args:
+        teacher: a built Keras model whose inputs are named by the batch keys it reads.
+        dataset: batches ``(features, label[, weight])`` in a fixed row order, e.g. a
+            pipeline built with ``training=False`` from the same arrays as the student's.
+        cache_dir: directory to create.
+        features: names of the teacher's ``Feature`` layers to store besides ``"logits"``
+            (those the Distiller's feature terms read).
+        allow_augmented: accept an augmented pipeline (the outputs will be stale).
+        allow_shuffled: accept a shuffled pipeline (rows will not line up unless the
+            caller re-pairs them).
+        overwrite: replace an existing cache.
+
+    Returns:
+        ``cache_dir``.
+    """
+    cache_dir = os.fspath(cache_dir)
+    if is_augmented(dataset) and not allow_augmented:
+        raise ValueError(
+            "The dataset is augmented: cached teacher outputs would describe inputs the "
+            "student never sees. Cache from a pipeline built with augment=None, or pass "
+            "allow_augmented=True if stale targets are intended."
+        )
+    if is_shuffled(dataset) and not allow_shuffled:
+        raise ValueError(
+            "The dataset shuffles, so cached outputs could not be matched to their rows. "
+            "Cache from a pipeline built with training=False (same arrays, same order)."
+        )
+    if os.path.exists(cache_dir) and not overwrite:
+        raise FileExistsError(f"Teacher cache {cache_dir!r} exists; pass overwrite=True.")
+    tap = feature_model(teacher, features)
+    keys = _teacher_keys(teacher)
+
+    @tf.function
+    def run(x):
+        return tap({k: x[k] for k in keys}, training=False)
+
+    outputs = {name: [] for name in tap.output}
+    labels = []
+    for batch in dataset:
+        x, y = batch[0], batch[1]
+        if not isinstance(x, dict):
+            raise TypeError("Batches must be (dict of inputs, label[, weight]).")
+        missing = [k for k in keys if k not in x]
+        if missing:
+            raise KeyError(
+                f"The dataset has no key(s) {missing} that the teacher {teacher.name!r} reads; "
+                f"batch keys: {sorted(x)}."
+            )
+        for name, value in run(x).items():
+            outputs[name].append(np.asarray(value))
+        labels.append(np.asarray(y))
+    if not labels:
+        raise ValueError("The dataset is empty; nothing to cache.")
+    arrays = {name: np.concatenate(parts) for name, parts in outputs.items()}
+    for name, value in arrays.items():
+        if not np.isfinite(value).all():
+            raise ValueError(f"Teacher output {name!r} has non-finite values; not caching.")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "teacher": teacher.name,
+        "teacher_params": int(teacher.count_params()),
+        "count": int(len(np.concatenate(labels))),
+        "outputs": {
+            n: {"shape": list(v.shape[1:]), "dtype": str(v.dtype)} for n, v in arrays.items()
+        },
+    }
+    parent = os.path.dirname(os.path.abspath(cache_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-teacher-cache-", dir=parent)
+    try:
+        np.save(os.path.join(tmp, "labels.npy"), np.concatenate(labels).astype(np.int32))
+        for name, value in arrays.items():
+            np.save(os.path.join(tmp, f"{name}.npy"), value)
+        with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2)
+        if os.path.exists(cache_dir):
+            shutil.rmtree(cache_dir)
+        os.replace(tmp, cache_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return cache_dir
+
+
+def load_teacher_outputs(cache, labels=None) -> dict:
+    """The cached outputs as ``{name: array}`` (memory-mapped), in row order.
+
+    Args:
+        cache: a cache directory, or a dict of arrays (returned as is after checks).
+        labels: the rows' labels; if given they must equal the labels the teacher saw,
+            which catches a cache paired with other rows or another order.
+    """
+    if isinstance(cache, dict):
+        outputs = {k: np.asarray(v) for k, v in cache.items()}
+        cached_labels = None
+    else:
+        cache = os.fspath(cache)
+        path = os.path.join(cache, MANIFEST)
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"No teacher cache at {cache!r} (missing {MANIFEST}); create it with "
+                "kdzoo.data.cache_teacher_outputs."
+            )
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: unsupported format_version {manifest.get('format_version')}."
+            )
+        outputs = {
+            name: np.load(os.path.join(cache, f"{name}.npy"), mmap_mode="r")
+            for name in manifest["outputs"]
+        }
+        cached_labels = np.load(os.path.join(cache, "labels.npy"))
+    counts = {name: len(v) for name, v in outputs.items()}
+    if labels is not None:
+        labels = np.asarray(labels)
+        if set(counts.values()) != {len(labels)}:
+            raise ValueError(
+                f"Teacher cache {cache if isinstance(cache, str) else '(arrays)'} holds "
+                f"{counts} rows but the dataset has {len(labels)}."
+            )
+        if cached_labels is not None and not np.array_equal(cached_labels, labels):
+            row = int(np.flatnonzero(cached_labels != labels)[0])
+            raise ValueError(
+                f"Teacher cache {cache!r} was made from other rows or another order: label "
+                f"{cached_labels[row]} at row {row}, the dataset has {labels[row]}."
+            )
+    return {name: np.asarray(v) for name, v in outputs.items()}

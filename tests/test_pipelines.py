@@ -1,0 +1,176 @@
+"""kdzoo.data pipelines: image decoding, augmentation (training only, seeded), audio
+normalisation and SpecAugment, text vocabularies, static shapes."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kdzoo import datasets
+from kdzoo.data import (
+    AudioConfig,
+    ImageConfig,
+    SpecAugment,
+    TextVectorizer,
+    WaveformAugment,
+    audio_features,
+    from_arrays,
+    is_augmented,
+    preprocess_images,
+)
+
+
+def _arrays(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "image": rng.random((n, 16, 16, 1)).astype("float32"),
+        "audio": (0.1 * rng.standard_normal((n, 4000))).astype("float32"),
+        "label": rng.integers(0, 10, n).astype("int32"),
+    }
+
+
+def _epoch(ds):
+    xs = [x for x, _ in ds.as_numpy_iterator()]
+    return {k: np.concatenate([x[k] for x in xs]) for k in xs[0]}
+
+
+def test_encoded_png_bytes_decode_to_the_same_pixels_as_uint8_arrays():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (3, 12, 10, 1), dtype=np.uint8)
+    png = np.array([tf.io.encode_png(p).numpy() for p in pixels], dtype=object)
+    config = ImageConfig(12, 10, 1)
+    from_bytes = preprocess_images(tf.constant(list(png)), config).numpy()
+    from_uint8 = preprocess_images(pixels, config).numpy()
+    np.testing.assert_array_equal(from_bytes, from_uint8)
+    np.testing.assert_allclose(from_uint8, pixels / 255.0, atol=1e-7)
+    resized = preprocess_images(pixels, ImageConfig(24, 20, 1))
+    assert resized.shape == (3, 24, 20, 1)
+    ds = from_arrays({"image": png, "label": np.arange(3)}, ("image",), image_config=config)
+    np.testing.assert_array_equal(_epoch(ds)["image"], from_uint8)
+    with pytest.raises(ValueError, match="image_config"):
+        from_arrays({"image": png, "label": np.arange(3)}, ("image",))
+
+
+def test_augmentation_is_training_only_seeded_and_fresh_each_epoch():
+    a, cfg = _arrays(), AudioConfig.embedded()
+
+    def build(training, seed=3):
+        return from_arrays(
+            a,
+            ("image", "audio"),
+            batch_size=8,
+            training=training,
+            seed=seed,
+            audio_config=cfg,
+            augment=True,
+        )
+
+    plain = from_arrays(a, ("image", "audio"), batch_size=8, audio_config=cfg)
+    evaluation = build(training=False)
+    assert not is_augmented(evaluation) and is_augmented(build(True))
+    for k, v in _epoch(evaluation).items():
+        np.testing.assert_array_equal(v, _epoch(plain)[k])  # augment ignored off training
+    train = build(True)
+    first, second = _epoch(train), _epoch(train)
+    again = _epoch(build(True))
+    for k in ("image", "audio"):
+        np.testing.assert_array_equal(first[k], again[k])  # same seed, same epochs
+        assert not np.allclose(first[k], second[k])  # a new draw each epoch
+    other = _epoch(build(True, seed=4))
+    assert not np.allclose(first["image"], other["image"])
+    assert first["audio"].shape[1:] == cfg.feature_shape
+    assert np.isfinite(first["audio"]).all() and np.isfinite(first["image"]).all()
+
+
+def test_spec_augment_masks_whole_bands_within_the_limits():
+    feats = tf.ones((16, 30, 32))
+    out = SpecAugment(freq_mask=5, time_mask=7, seed=0)(feats, training=True).numpy()
+    for example in out:
+        masked_bins = np.flatnonzero((example == 0).all(axis=0))  # frequency masks
+        masked_frames = np.flatnonzero((example == 0).all(axis=1))  # time masks
+        assert masked_bins.size <= 5 and masked_frames.size <= 7
+        if masked_bins.size:
+            assert np.ptp(masked_bins) == masked_bins.size - 1  # one contiguous band
+        if masked_frames.size:
+            assert np.ptp(masked_frames) == masked_frames.size - 1
+        partly = (example == 0).sum() - masked_bins.size * 30 - masked_frames.size * 32
+        assert partly == -masked_bins.size * masked_frames.size  # only the bands, nothing else
+    assert (out == 0).any() and (out == 1).any()
+    np.testing.assert_array_equal(SpecAugment(seed=0)(feats, training=False), feats)
+
+
+def test_waveform_augment_gain_shift_and_noise():
+    wave = tf.constant(np.sin(np.linspace(0, 60, 400))[None].repeat(8, 0), tf.float32)
+    gain_only = WaveformAugment(noise_stddev=0, gain_db=6, max_shift=0, seed=1)(wave).numpy()
+    ratio = gain_only[:, 10] / wave.numpy()[:, 10]
+    assert np.all((ratio > 10 ** (-6 / 20) - 1e-6) & (ratio < 10 ** (6 / 20) + 1e-6))
+    assert np.ptp(ratio) > 0  # a gain per clip
+    shifted = WaveformAugment(noise_stddev=0, gain_db=0, max_shift=20, seed=1)(wave).numpy()
+    for row in shifted:
+        lags = [k for k in range(-20, 21) if np.allclose(np.roll(wave[0], k)[25:-25], row[25:-25])]
+        assert len(lags) == 1
+    noisy = WaveformAugment(noise_stddev=0.1, gain_db=0, max_shift=0, seed=1)(wave).numpy()
+    snr_db = 10 * np.log10(np.mean(wave.numpy() ** 2) / np.mean((noisy - wave.numpy()) ** 2))
+    assert 17 < snr_db < 23  # 0.1 x RMS is 20 dB
+
+
+def test_audio_normalisation_statistics_come_from_the_given_split():
+    rng = np.random.default_rng(0)
+    waves = (0.3 * rng.standard_normal((64, 4000))).astype("float32")
+    cfg = AudioConfig.embedded().with_normalization(waves)
+    assert cfg.normalized and len(cfg.mel_mean) == cfg.num_mel_bins
+    feats = audio_features(waves, cfg).numpy().reshape(-1, cfg.num_mel_bins)
+    np.testing.assert_allclose(feats.mean(0), 0, atol=1e-3)
+    np.testing.assert_allclose(feats.std(0), 1, atol=1e-3)
+    assert AudioConfig.from_dict(cfg.to_dict()) == cfg  # travels as JSON-able config
+    with pytest.raises(ValueError, match="mel_mean"):
+        AudioConfig(mel_mean=(0.0,) * 3, mel_std=(1.0,) * 3)
+
+
+def test_text_vocabulary_is_built_from_train_only_and_saved(tmp_path):
+    data = datasets.load("sst2", batch_size=32, cache_dir=tmp_path)
+    assert data.num_examples == {"train": 6920, "validation": 872, "test": 1821}
+    vocab = open(data.vocabulary_path, encoding="utf-8").read().split("\n")
+    assert vocab[0] == "[PAD]" and data.vocabulary_path.startswith(str(tmp_path))
+    train_tokens = {t for s in data.arrays["train"]["text"] for t in s.lower().split()}
+    test_only = {t for s in data.arrays["test"]["text"] for t in s.lower().split()} - train_tokens
+    assert test_only and not test_only & set(vocab)  # nothing leaked from test
+    reloaded = TextVectorizer.load(data.vocabulary_path, data.text_vectorizer.sequence_length)
+    sample = tf.constant(data.arrays["test"]["text"][:50])
+    np.testing.assert_array_equal(reloaded(sample), data.text_vectorizer(sample))
+    x, y = next(iter(data.splits["train"]))
+    assert x["text"].shape == (32, 56) and x["text"].dtype == tf.int32
+    assert set(np.unique(y)) <= {0, 1}
+
+
+def test_whitespace_tokeniser_workaround_keeps_tokens_valid_utf8():
+    vec = TextVectorizer.adapt(["caf\u00e9\u00a0bar \u00c9T\u00c9 ok"], 10, 4)
+    assert set(vec.vocabulary) == {"[PAD]", "café", "bar", "été", "ok"}
+    ids = vec(tf.constant(["CAFÉ bar"])).numpy()[0]
+    assert ids[0] == vec.vocabulary.index("café") and ids[1] == vec.vocabulary.index("bar")
+
+
+def test_sms_spam_split_is_stratified_and_seeded():
+    a = datasets.sms_spam.load_arrays(seed=0)
+    b = datasets.sms_spam.load_arrays(seed=0)
+    c = datasets.sms_spam.load_arrays(seed=1)
+    sizes = {s: len(v["label"]) for s, v in a.items()}
+    assert sum(sizes.values()) == 5574 and sizes["test"] == pytest.approx(0.2 * 5574, abs=2)
+    for split in a.values():
+        assert split["label"].mean() == pytest.approx(747 / 5574, abs=0.005)
+    np.testing.assert_array_equal(a["test"]["text"], b["test"]["text"])
+    assert not np.array_equal(a["test"]["text"], c["test"]["text"])
+
+
+def test_drop_remainder_gives_static_shapes_for_every_modality(tmp_path):
+    data = datasets.load(
+        "embedded",
+        batch_size=64,
+        drop_remainder=True,
+        num_examples=300,
+        modalities=("image", "audio", "text"),
+        cache_dir=tmp_path,
+    )
+    x_spec, y_spec = data.splits["train"].element_spec
+    assert all(spec.shape.is_fully_defined() for spec in x_spec.values())
+    assert y_spec.shape == (64,)
+    assert x_spec["text"].shape == (64, 16)

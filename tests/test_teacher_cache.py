@@ -1,0 +1,101 @@
+"""Cached teacher outputs: one epoch of cached distillation equals online distillation."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import kdzoo
+from kdzoo import models
+from kdzoo.data import AudioConfig, cache_teacher_outputs, from_arrays, load_teacher_outputs
+
+
+def _arrays(n=96):
+    rng = np.random.default_rng(0)
+    return {
+        "image": rng.random((n, 16, 16, 1)).astype("float32"),
+        "audio": (0.1 * rng.standard_normal((n, 4000))).astype("float32"),
+        "label": rng.integers(0, 10, n).astype("int32"),
+    }
+
+
+def _distil(teacher, student, initial, train, feature):
+    student.set_weights(initial)
+    keras.utils.set_random_seed(1)
+    distiller = kdzoo.Distiller(
+        teacher=teacher,
+        student=student,
+        feature_weight=0.5 if feature else 0.0,
+        teacher_feature="embedding",
+        student_feature="embedding",
+    )
+    distiller.compile(optimizer=keras.optimizers.SGD(0.05))
+    history = distiller.fit(train, epochs=1, verbose=0, shuffle=False)
+    return [np.array(w) for w in student.weights], history.history
+
+
+@pytest.mark.parametrize("feature", [False, True])
+def test_cached_epoch_equals_online_epoch(tmp_path, feature):
+    arrays, cfg = _arrays(), AudioConfig.embedded()
+    teacher, student = models.build_pair("av_to_audio", num_classes=10)
+    initial = student.get_weights()
+    kwargs = dict(batch_size=16, seed=5, audio_config=cfg)
+    online = from_arrays(arrays, ("image", "audio"), training=True, **kwargs)
+    ordered = from_arrays(arrays, ("image", "audio"), training=False, **kwargs)
+    cache = cache_teacher_outputs(
+        teacher, ordered, tmp_path / "cache", features=["embedding"] if feature else []
+    )
+    manifest = json.loads((tmp_path / "cache" / "manifest.json").read_text())
+    assert manifest["count"] == 96 and "logits" in manifest["outputs"]
+    # The student's pipeline has no "image": a teacher forward pass would fail on it.
+    # Built, like `online`, before `_distil` re-seeds TF: the shuffle order depends on `seed`
+    # and on TF's global seed when the pipeline is made. Each iteration reshuffles, so peek
+    # at a separate copy.
+    cached = from_arrays(arrays, ("audio",), training=True, teacher_outputs=cache, **kwargs)
+    peek = from_arrays(arrays, ("audio",), training=True, teacher_outputs=cache, **kwargs)
+    x, _ = next(iter(peek))
+    assert "image" not in x and x["teacher_outputs"]["logits"].shape == (16, 10)
+
+    w_online, h_online = _distil(teacher, student, initial, online, feature)
+    w_cached, h_cached = _distil(teacher, student, initial, cached, feature)
+
+    assert max(np.abs(a - b).max() for a, b in zip(w_online, w_cached, strict=True)) < 1e-5
+    for key in h_online:
+        np.testing.assert_allclose(h_cached[key], h_online[key], rtol=1e-5, atol=1e-6)
+    assert max(np.abs(a - b).max() for a, b in zip(initial, w_cached, strict=True)) > 1e-3
+
+
+def test_augmented_or_shuffled_pipelines_are_refused(tmp_path):
+    arrays, cfg = _arrays(32), AudioConfig.embedded()
+    teacher, _ = models.build_pair("av_to_audio", num_classes=10)
+    augmented = from_arrays(
+        arrays, ("image", "audio"), training=True, augment=True, audio_config=cfg, batch_size=16
+    )
+    with pytest.raises(ValueError, match="augmented.*stale|augmented"):
+        cache_teacher_outputs(teacher, augmented, tmp_path / "a", allow_shuffled=True)
+    shuffled = from_arrays(arrays, ("image", "audio"), training=True, audio_config=cfg)
+    with pytest.raises(ValueError, match="shuffles"):
+        cache_teacher_outputs(teacher, shuffled, tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    # Explicitly allowed: written, and the augmented epoch's labels are still in row order.
+    plain_aug = from_arrays(arrays, ("image", "audio"), training=False, audio_config=cfg)
+    path = cache_teacher_outputs(teacher, plain_aug, tmp_path / "c")
+    with pytest.raises(FileExistsError):
+        cache_teacher_outputs(teacher, plain_aug, tmp_path / "c")
+    assert load_teacher_outputs(path, labels=arrays["label"])["logits"].shape == (32, 10)
+
+
+def test_a_cache_from_other_rows_is_detected(tmp_path):
+    arrays, cfg = _arrays(32), AudioConfig.embedded()
+    teacher, _ = models.build_pair("av_to_audio", num_classes=10)
+    ordered = from_arrays(arrays, ("image", "audio"), audio_config=cfg)
+    path = cache_teacher_outputs(teacher, ordered, tmp_path / "cache")
+    reordered = {k: v[::-1] for k, v in arrays.items()}
+    with pytest.raises(ValueError, match="other rows or another order"):
+        from_arrays(reordered, ("audio",), audio_config=cfg, teacher_outputs=path)
+    fewer = {k: v[:20] for k, v in arrays.items()}
+    with pytest.raises(ValueError, match="the dataset has 20"):
+        from_arrays(fewer, ("audio",), audio_config=cfg, teacher_outputs=path)
+    with pytest.raises(FileNotFoundError, match="cache_teacher_outputs"):
+        load_teacher_outputs(tmp_path / "nowhere")
