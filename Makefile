@@ -34,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/embedded_dataset.py
 	$(BIN)/python benchmarks/demo_seeds.py
+	$(BIN)/python benchmarks/pipeline_throughput.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

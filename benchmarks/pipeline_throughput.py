@@ -1,0 +1,154 @@
+"""Input pipeline throughput against the student's training step, per modality.
+
+For each modality's *training* pipeline (shuffled, augmented, batched, prefetched) it
+measures, in one run:
+
+* pipeline examples/s: full epochs of the pipeline alone, after a warm-up epoch that fills
+  the cache (median of ``--repeats`` epochs);
+* train-step examples/s: the registry's student model (``student`` preset) running
+  ``train_on_batch`` on batches already in memory, so no input cost is included (median of
+  ``--repeats`` passes);
+
+and prints ratio = pipeline / train step. The goal is ratio >= 5: input is never the
+bottleneck. Writes benchmarks/results/pipeline_throughput.{csv,md}.
+
+    python benchmarks/pipeline_throughput.py [--batch-size 64] [--repeats 3]
+
+Needs the real datasets under $KDZOO_DATA_DIR (the Makefile points it at ../shared/data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import pandas as pd  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from kdzoo import datasets, models  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+# (row label, dataset, modalities, registry family, what the training pipeline does)
+CASES = [
+    ("image", "mnist", ("image",), "image_cnn", "shuffle, translate/rotate/zoom/contrast"),
+    ("audio", "fsdd", ("audio",), "audio_crnn", "shuffle, noise/gain/shift, log-mel, SpecAugment"),
+    ("text", "sst2", ("text",), "text_lstm", "shuffle, cached token ids"),
+    ("image+audio", "av_digits", ("image", "audio"), "multimodal_concat", "all of the above"),
+]
+
+
+def _epoch_seconds(ds):
+    start = time.perf_counter()
+    n = 0
+    for _, y in ds:
+        n += int(y.shape[0])
+    return time.perf_counter() - start, n
+
+
+def pipeline_rate(ds, repeats):
+    _epoch_seconds(ds)  # warm-up: fills the cache, traces the maps
+    rates = []
+    for _ in range(repeats):
+        seconds, n = _epoch_seconds(ds)
+        rates.append(n / seconds)
+    return statistics.median(rates), n
+
+
+def train_step_rate(model, batches, repeats):
+    for x, y in batches[:3]:  # warm-up: traces the step
+        model.train_on_batch(x, y)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        n = 0
+        for x, y in batches:
+            model.train_on_batch(x, y)
+            n += int(y.shape[0])
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def run(batch_size=64, repeats=3, seed=0, max_batches=40):
+    rows = []
+    for label, name, modalities, family, work in CASES:
+        keras.utils.set_random_seed(seed)
+        data = datasets.load(
+            name,
+            batch_size=batch_size,
+            seed=seed,
+            modalities=modalities,
+            augment=True,
+            split="train",
+        )
+        train = data.splits["train"]
+        pipe_rate, n = pipeline_rate(train, repeats)
+        shapes = {f"{m}_shape": tuple(s.shape) for m, s in data.input_specs.items()}
+        kwargs = dict(shapes)
+        if "text" in modalities:
+            kwargs = {
+                "sequence_length": shapes["text_shape"][0],
+                "vocab_size": data.text_vectorizer.vocab_size,
+            }
+        if family == "multimodal_concat":
+            kwargs["modalities"] = modalities
+        model = models.build(family, "student", num_classes=data.num_classes, **kwargs)
+        model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(True))
+        batches = [(x, y) for x, y in train.take(max_batches) if int(y.shape[0]) == batch_size]
+        step_rate = train_step_rate(model, batches, repeats)
+        rows.append(
+            {
+                "modality": label,
+                "dataset": name,
+                "pipeline work per epoch": work,
+                "student": f"{family} ({model.count_params():,} params)",
+                "pipeline ex/s": round(pipe_rate),
+                "train step ex/s": round(step_rate),
+                "ratio": round(pipe_rate / step_rate, 1),
+            }
+        )
+        print(rows[-1], flush=True)
+        keras.backend.clear_session()
+    return pd.DataFrame(rows)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub Markdown table (no tabulate dependency)."""
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |"]
+    lines.append("|" + "|".join("---" for _ in table.columns) + "|")
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    table = run(args.batch_size, args.repeats, args.seed)
+    RESULTS.mkdir(exist_ok=True)
+    table.to_csv(RESULTS / "pipeline_throughput.csv", index=False)
+    header = (
+        "# Pipeline throughput vs. student train step\n\n"
+        f"`python benchmarks/pipeline_throughput.py --batch-size {args.batch_size} "
+        f"--repeats {args.repeats}`; medians; CPU threads: "
+        f"{tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count()} "
+        f"(os.cpu_count()={os.cpu_count()}). Goal: ratio >= 5.\n\n"
+    )
+    markdown = header + markdown_table(table) + "\n"
+    (RESULTS / "pipeline_throughput.md").write_text(markdown)
+    print(markdown)
+    worst = table["ratio"].min()
+    print(f"lowest ratio {worst} ({'meets' if worst >= 5 else 'MISSES'} the 5x goal)")
+
+
+if __name__ == "__main__":
+    main()
