@@ -5,9 +5,9 @@ measures, in one run:
 
 * pipeline examples/s: full epochs of the pipeline alone, after a warm-up epoch that fills
   the cache (median of ``--repeats`` epochs);
-* train-step examples/s: the registry's student model (``student`` preset) running
-  ``train_on_batch`` on batches already in memory, so no input cost is included (median of
-  ``--repeats`` passes);
+* train-step examples/s: the registry's student model (``student`` preset) trained with
+  ``fit`` on batches already in memory (a materialised, repeated dataset), so no input
+  cost is included (median of ``--repeats`` epochs after a warm-up epoch);
 
 and prints ratio = pipeline / train step. The goal is ratio >= 5: input is never the
 bottleneck. Writes benchmarks/results/pipeline_throughput.{csv,md}.
@@ -33,15 +33,20 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kdzoo import datasets, models  # noqa: E402
+from kdzoo.data import AugmentConfig  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
-# (row label, dataset, modalities, registry family, what the training pipeline does)
+# (row label, dataset, modalities, registry family, augment, what each epoch does)
+WAVE = AugmentConfig.with_waveform()
 CASES = [
-    ("image", "mnist", ("image",), "image_cnn", "shuffle, translate/rotate/zoom/contrast"),
-    ("audio", "fsdd", ("audio",), "audio_crnn", "shuffle, noise/gain/shift, log-mel, SpecAugment"),
-    ("text", "sst2", ("text",), "text_lstm", "shuffle, cached token ids"),
-    ("image+audio", "av_digits", ("image", "audio"), "multimodal_concat", "all of the above"),
+    ("image", "mnist", ("image",), "image_cnn", True, "translate, rotate, zoom, contrast"),
+    ("image", "mnist", ("image",), "image_cnn", False, "none (cached pixels)"),
+    ("audio", "fsdd", ("audio",), "audio_crnn", True, "SpecAugment on cached log-mel"),
+    ("audio", "fsdd", ("audio",), "audio_crnn", WAVE, "noise, gain, shift, log-mel, SpecAugment"),
+    ("audio", "fsdd", ("audio",), "audio_crnn", False, "none (cached log-mel)"),
+    ("text", "sst2", ("text",), "text_lstm", False, "none (cached token ids)"),
+    ("image+audio", "av_digits", ("image", "audio"), "multimodal_concat", True, "defaults"),
 ]
 
 
@@ -62,30 +67,40 @@ def pipeline_rate(ds, repeats):
     return statistics.median(rates), n
 
 
+class _EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
 def train_step_rate(model, batches, repeats):
-    for x, y in batches[:3]:  # warm-up: traces the step
-        model.train_on_batch(x, y)
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        n = 0
-        for x, y in batches:
-            model.train_on_batch(x, y)
-            n += int(y.shape[0])
-        rates.append(n / (time.perf_counter() - start))
-    return statistics.median(rates)
+    """Examples/s of ``fit`` on ``batches`` held in memory (first epoch: tracing, dropped)."""
+    xs = {k: tf.stack([x[k] for x, _ in batches]) for k in batches[0][0]}
+    ys = tf.stack([y for _, y in batches])
+    data = tf.data.Dataset.from_tensor_slices((xs, ys)).cache().repeat()
+    timer = _EpochTimer()
+    model.fit(data, steps_per_epoch=len(batches), epochs=repeats + 1, verbose=0, callbacks=[timer])
+    per_epoch = len(batches) * int(ys.shape[1])
+    return statistics.median(per_epoch / s for s in timer.seconds[1:])
 
 
 def run(batch_size=64, repeats=3, seed=0, max_batches=40):
     rows = []
-    for label, name, modalities, family, work in CASES:
+    step_rates = {}
+    for label, name, modalities, family, augment, work in CASES:
         keras.utils.set_random_seed(seed)
         data = datasets.load(
             name,
             batch_size=batch_size,
             seed=seed,
             modalities=modalities,
-            augment=True,
+            augment=augment,
             split="train",
         )
         train = data.splits["train"]
@@ -99,16 +114,19 @@ def run(batch_size=64, repeats=3, seed=0, max_batches=40):
             }
         if family == "multimodal_concat":
             kwargs["modalities"] = modalities
-        model = models.build(family, "student", num_classes=data.num_classes, **kwargs)
-        model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(True))
-        batches = [(x, y) for x, y in train.take(max_batches) if int(y.shape[0]) == batch_size]
-        step_rate = train_step_rate(model, batches, repeats)
+        if name not in step_rates:  # the same student and batches, augmented or not
+            model = models.build(family, "student", num_classes=data.num_classes, **kwargs)
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            model.compile(optimizer="adam", loss=loss)
+            batches = [(x, y) for x, y in train.take(max_batches) if int(y.shape[0]) == batch_size]
+            step_rates[name] = (train_step_rate(model, batches, repeats), model.count_params())
+        step_rate, params = step_rates[name]
         rows.append(
             {
                 "modality": label,
                 "dataset": name,
-                "pipeline work per epoch": work,
-                "student": f"{family} ({model.count_params():,} params)",
+                "per-epoch pipeline work": work,
+                "student": f"{family} ({params:,} params)",
                 "pipeline ex/s": round(pipe_rate),
                 "train step ex/s": round(step_rate),
                 "ratio": round(pipe_rate / step_rate, 1),
@@ -146,8 +164,11 @@ def main():
     markdown = header + markdown_table(table) + "\n"
     (RESULTS / "pipeline_throughput.md").write_text(markdown)
     print(markdown)
-    worst = table["ratio"].min()
-    print(f"lowest ratio {worst} ({'meets' if worst >= 5 else 'MISSES'} the 5x goal)")
+    missed = table[table["ratio"] < 5]
+    if missed.empty:
+        print("every pipeline meets the 5x goal")
+    for row in missed.itertuples(index=False):
+        print(f"MISSES the 5x goal: {row.modality} ({row[2]}): ratio {row.ratio}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ import tensorflow as tf
 class AugmentConfig:
     """Augmentation strengths; 0 turns a transform off.
 
+    The defaults augment images and apply SpecAugment to *cached* log-mel features. The
+    waveform transforms (noise, gain, shift; see :meth:`with_waveform`) are off by default:
+    they force the log-mel front end to run again every epoch, which on a 2-core CPU makes
+    the audio pipeline slower than a small student's training step
+    (``benchmarks/pipeline_throughput.py`` measures both).
+
     Attributes:
         translation: image shift, fraction of height/width.
         rotation: image rotation, fraction of a full turn.
@@ -42,13 +48,25 @@ class AugmentConfig:
     rotation: float = 0.05
     zoom: float = 0.1
     contrast: float = 0.2
-    noise_stddev: float = 0.05
-    gain_db: float = 6.0
-    shift_fraction: float = 0.1
+    noise_stddev: float = 0.0
+    gain_db: float = 0.0
+    shift_fraction: float = 0.0
     freq_mask: int = 4
     time_mask: int = 8
     num_freq_masks: int = 1
     num_time_masks: int = 1
+
+    @property
+    def waveform(self) -> bool:
+        """True if any waveform-level transform is on (then log-mel runs every epoch)."""
+        return bool(self.noise_stddev or self.gain_db or self.shift_fraction)
+
+    @classmethod
+    def with_waveform(cls, noise_stddev=0.05, gain_db=6.0, shift_fraction=0.1, **kwargs):
+        """The defaults plus waveform noise, gain and shift."""
+        return cls(
+            noise_stddev=noise_stddev, gain_db=gain_db, shift_fraction=shift_fraction, **kwargs
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -71,13 +89,19 @@ def image_augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:
 
 
 class WaveformAugment(keras.layers.Layer):
-    """Random gain, time shift and additive Gaussian noise on ``[batch, samples]`` waveforms.
+    """Random gain, time shift and additive white noise on ``[batch, samples]`` waveforms.
 
     Args:
-        noise_stddev: noise standard deviation relative to each clip's RMS.
+        noise_stddev: noise standard deviation relative to each clip's RMS. The noise is
+            uniform white noise of that standard deviation: on CPU it costs a third of
+            Gaussian noise, and an augmentation does not need Gaussian tails.
         gain_db: gain drawn uniformly from ``[-gain_db, gain_db]`` dB per clip.
         max_shift: shift each clip by up to this many samples either way, zero-filled.
-        seed: seed of the layer's ``SeedGenerator``.
+        seed: seed of the layer's ``SeedGenerator`` (used when ``call`` gets no ``seed``).
+
+    ``call(waveforms, training=True, seed=None)``: pass a ``[2]`` int seed tensor to draw
+    statelessly from it (the pipeline does, one seed per batch, so its map can run in
+    parallel and stay deterministic); without it the layer's ``SeedGenerator`` is used.
     """
 
     def __init__(self, noise_stddev=0.05, gain_db=6.0, max_shift=0, seed=None, **kwargs):
@@ -88,28 +112,30 @@ class WaveformAugment(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, waveforms, training=True):
+    def call(self, waveforms, training=True, seed=None):
         if not training:
             return waveforms
+        seeds = _seeds(seed, self.seed_generator, 3)
         batch = tf.shape(waveforms)[0]
-        num_samples = tf.shape(waveforms)[1]
+        num_samples = waveforms.shape[1]
         out = waveforms
         if self.max_shift:
-            shift = keras.random.randint(
-                (batch, 1), -self.max_shift, self.max_shift + 1, seed=self.seed_generator
+            shift = tf.random.stateless_uniform(
+                [batch], seeds[0], 0, 2 * self.max_shift + 1, dtype=tf.int32
             )
-            source = tf.range(num_samples)[None, :] - shift
-            valid = (source >= 0) & (source < num_samples)
-            gathered = tf.gather(out, tf.clip_by_value(source, 0, num_samples - 1), batch_dims=1)
-            out = tf.where(valid, gathered, tf.zeros_like(gathered))
+            padded = tf.pad(out, [[0, 0], [self.max_shift, self.max_shift]])
+            out = tf.map_fn(
+                lambda a: tf.slice(a[0], [a[1]], [num_samples]),
+                (padded, shift),
+                fn_output_signature=tf.TensorSpec([num_samples], out.dtype),
+            )
         if self.gain_db:
-            gain_db = keras.random.uniform(
-                (batch, 1), -self.gain_db, self.gain_db, seed=self.seed_generator
-            )
+            gain_db = tf.random.stateless_uniform([batch, 1], seeds[1], -self.gain_db, self.gain_db)
             out = out * tf.pow(10.0, gain_db / 20.0)
         if self.noise_stddev:
             rms = tf.sqrt(tf.reduce_mean(tf.square(out), axis=1, keepdims=True) + 1e-12)
-            noise = keras.random.normal(tf.shape(out), seed=self.seed_generator)
+            half_width = 3.0**0.5  # uniform on [-sqrt(3), sqrt(3)] has unit variance
+            noise = tf.random.stateless_uniform(tf.shape(out), seeds[2], -half_width, half_width)
             out = out + self.noise_stddev * rms * noise
         return out
 
@@ -123,14 +149,24 @@ class WaveformAugment(keras.layers.Layer):
         }
 
 
-def _band_masks(batch, length, max_width, count, seed_generator):
+def _seeds(seed, seed_generator, count):
+    """``count`` stateless seeds: split from ``seed`` if given, else drawn from the generator."""
+    if seed is None:
+        seed = keras.random.SeedGenerator.next(seed_generator)
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)[:2]
+    return tf.unstack(tf.random.experimental.stateless_split(seed, count))
+
+
+def _band_masks(batch, length, max_width, count, seeds):
     """``[batch, length]`` bool, True inside ``count`` random bands of width 0..max_width."""
     positions = tf.range(length)[None, :]
     masked = tf.zeros((batch, length), tf.bool)
     max_width = min(int(max_width), length)
-    for _ in range(count):
-        width = keras.random.randint((batch, 1), 0, max_width + 1, seed=seed_generator)
-        fraction = keras.random.uniform((batch, 1), 0.0, 1.0, seed=seed_generator)
+    for i in range(count):
+        width = tf.random.stateless_uniform(
+            (batch, 1), seeds[2 * i], 0, max_width + 1, dtype=tf.int32
+        )
+        fraction = tf.random.stateless_uniform((batch, 1), seeds[2 * i + 1])
         start = tf.cast(fraction * tf.cast(length - width + 1, tf.float32), tf.int32)
         start = tf.minimum(start, length - width)
         masked |= (positions >= start) & (positions < start + width)
@@ -141,6 +177,8 @@ class SpecAugment(keras.layers.Layer):
     """SpecAugment time and frequency masking (Park et al., Interspeech 2019) on
     ``[batch, frames, mels]`` features. Masked cells are set to ``mask_value`` (0, the mean
     of per-feature-normalised features). Time warping is left out, as in most KWS recipes.
+    ``call(features, training=True, seed=None)`` takes an optional stateless seed, as
+    :class:`WaveformAugment` does.
 
     Args:
         freq_mask: widest frequency mask F (mel bins); a width is drawn from ``[0, F]``.
@@ -169,21 +207,19 @@ class SpecAugment(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, features, training=True):
+    def call(self, features, training=True, seed=None):
         if not training:
             return features
         batch = tf.shape(features)[0]
         frames, mels = features.shape[1], features.shape[2]
         masked = tf.zeros_like(features, tf.bool)
-        if self.freq_mask and self.num_freq_masks:
-            freq = _band_masks(
-                batch, mels, self.freq_mask, self.num_freq_masks, self.seed_generator
-            )
+        nf, nt = self.num_freq_masks, self.num_time_masks
+        seeds = _seeds(seed, self.seed_generator, 2 * (nf + nt) + 1)
+        if self.freq_mask and nf:
+            freq = _band_masks(batch, mels, self.freq_mask, nf, seeds[: 2 * nf])
             masked |= freq[:, None, :]
-        if self.time_mask and self.num_time_masks:
-            time = _band_masks(
-                batch, frames, self.time_mask, self.num_time_masks, self.seed_generator
-            )
+        if self.time_mask and nt:
+            time = _band_masks(batch, frames, self.time_mask, nt, seeds[2 * nf : -1])
             masked |= time[:, :, None]
         return tf.where(masked, tf.cast(self.mask_value, features.dtype), features)
 

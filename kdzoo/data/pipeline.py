@@ -193,7 +193,7 @@ def from_arrays(
 
         cached = load_teacher_outputs(teacher_outputs, labels=labels)
         features[TEACHER_OUTPUTS] = cached
-    wave_augment = augment is not None and "audio" in modalities
+    wave_augment = augment is not None and "audio" in modalities and augment.waveform
 
     def preprocess(x, y):
         out = dict(x)
@@ -218,31 +218,44 @@ def from_arrays(
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if augment is not None:
-        ds = ds.map(_augment_fn(augment, modalities, audio_config, seed))  # sequential: seeded
-        setattr(ds, _AUGMENTED, True)
+        ds = _augment(ds, augment, modalities, audio_config, seed)
     return ds.prefetch(AUTOTUNE)
 
 
-def _augment_fn(config: AugmentConfig, modalities, audio_config, seed):
-    image_aug = image_augmenter(config, seed) if "image" in modalities else None
+def _augment(ds, config: AugmentConfig, modalities, audio_config, seed):
+    """Adds the training-time augmentation maps to batched ``ds``.
+
+    Images go through Keras preprocessing layers, which draw from stateful seed generators:
+    that map runs sequentially so the draws keep their order (deterministic). Audio is
+    augmented with stateless ops keyed by one seed per batch from a seeded
+    ``Dataset.random`` (new values each epoch), so its map runs in parallel and is still
+    deterministic.
+    """
+    if "image" in modalities:
+        image_aug = image_augmenter(config, seed)
+        if image_aug.layers:
+
+            def augment_images(x, y):
+                return {**x, "image": image_aug(x["image"], training=True)}, y
+
+            ds = ds.map(augment_images)
     if "audio" in modalities:
-        max_shift = int(config.shift_fraction * audio_config.num_samples)
-        wave_aug = WaveformAugment(config.noise_stddev, config.gain_db, max_shift, seed=seed + 10)
         spec_aug = SpecAugment(
-            config.freq_mask,
-            config.time_mask,
-            config.num_freq_masks,
-            config.num_time_masks,
-            seed=seed + 11,
+            config.freq_mask, config.time_mask, config.num_freq_masks, config.num_time_masks
         )
+        if config.waveform:  # the cache holds waveforms; features are made after augmenting
+            max_shift = int(config.shift_fraction * audio_config.num_samples)
+            wave_aug = WaveformAugment(config.noise_stddev, config.gain_db, max_shift)
 
-    def augment(x, y):
-        out = dict(x)
-        if image_aug is not None and image_aug.layers:
-            out["image"] = image_aug(out["image"], training=True)
-        if "audio" in out:
-            feats = audio_features(wave_aug(out["audio"], training=True), audio_config)
-            out["audio"] = spec_aug(feats, training=True)
-        return out, y
+        def augment_audio(batch, batch_seed):
+            (x, y), seeds = batch, tf.random.experimental.stateless_split(batch_seed, 2)
+            feats = x["audio"]
+            if config.waveform:
+                waves = wave_aug(feats, training=True, seed=seeds[0])
+                feats = audio_features(waves, audio_config)
+            return {**x, "audio": spec_aug(feats, training=True, seed=seeds[1])}, y
 
-    return augment
+        seeds = tf.data.Dataset.random(seed=seed + 7, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(augment_audio, num_parallel_calls=AUTOTUNE)
+    setattr(ds, _AUGMENTED, True)
+    return ds
