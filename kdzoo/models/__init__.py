@@ -5,7 +5,7 @@
 >>> teacher, student = kdzoo.models.build_pair("av_to_audio", num_classes=10)
 """
 
-from kdzoo.models import audio, image, multimodal, text
+from kdzoo.models import audio, fusion, image, multimodal, text
 from kdzoo.models.layers import Feature, feature_model, feature_names
 from kdzoo.models.registry import (
     ModelSpec,
@@ -46,6 +46,41 @@ register(
         multimodal.PRESETS,
         ("image", "audio"),
         "per-modality encoders, concatenation fusion (modalities= picks any subset)",
+    )
+)
+register(
+    ModelSpec(
+        "fusion_early",
+        fusion.fusion_early,
+        fusion.EARLY_PRESETS,
+        ("image", "audio"),
+        "early fusion: concatenated encoder embeddings, one head; modality dropout",
+    )
+)
+register(
+    ModelSpec(
+        "fusion_late",
+        fusion.fusion_late,
+        fusion.LATE_PRESETS,
+        ("image", "audio"),
+        "late fusion: per-modality heads, mean or learned-weight logits; modality dropout",
+    )
+)
+register(
+    ModelSpec(
+        "fusion_gated",
+        fusion.fusion_gated,
+        fusion.GATED_PRESETS,
+        ("image", "audio"),
+        "gated fusion: per-example softmax modality weights ('modality_weights')",
+    )
+)
+register_pair(
+    PairSpec(
+        "av_fusion",
+        teacher=("fusion_gated", "teacher"),
+        student=("fusion_gated", "student"),
+        description="image+audio gated-fusion teacher, light gated-fusion student",
     )
 )
 register_pair(
