@@ -9,7 +9,13 @@ import tensorflow as tf
 from keras import ops
 
 from kdzoo.distribute import scale_for_replicas, unscale_for_replicas
-from kdzoo.losses import FeatureCosine, FeatureMSE, HardLabelCrossentropy, SoftTargetKLDivergence
+from kdzoo.losses import (
+    FeatureCosine,
+    FeatureMSE,
+    HardLabelCrossentropy,
+    SoftTargetKLDivergence,
+    teacher_with_labels,
+)
 from kdzoo.models.layers import feature_model
 from kdzoo.terms import LossTerm
 
@@ -159,7 +165,7 @@ class Distiller(keras.Model):
                 continue
             t_shape = tuple(teacher_tap.output[term.teacher_output].shape)
             s_shape = tuple(student_tap.output[term.student_output].shape)
-            if t_shape == s_shape:
+            if t_shape == s_shape or not term.needs_adapter:
                 continue
             if "logits" in (term.teacher_output, term.student_output) or (
                 len(t_shape) != len(s_shape) or t_shape[1:-1] != s_shape[1:-1]
@@ -227,6 +233,12 @@ class Distiller(keras.Model):
                 target = y
             else:
                 target = teacher_out[term.teacher_output]
+                if term.needs_labels:
+                    if y is None:
+                        raise ValueError(
+                            f"Loss term {term.name!r} needs labels; the batch has none."
+                        )
+                    target = teacher_with_labels(target, y)
             values.append(term.loss(target, prediction, sample_weight=sample_weight))
         total = ops.sum(ops.stack([w * v for w, v in zip(self.term_weights, values, strict=True)]))
         if self.student.losses:  # weight regularisers of the student
