@@ -1,0 +1,68 @@
+"""Schedules and the DistillationScheduler callback."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kdzoo
+from kdzoo import models
+from kdzoo.schedules import Constant, Cosine, DistillationScheduler, Exponential, Linear
+
+
+def test_schedule_values_and_serialisation():
+    warm = Linear(0.0, 0.5, epochs=4)
+    assert [warm(e) for e in range(6)] == pytest.approx([0, 0.125, 0.25, 0.375, 0.5, 0.5])
+    decay = Exponential(8.0, 2.0, epochs=2)
+    assert [decay(e) for e in range(4)] == pytest.approx([8.0, 4.0, 2.0, 2.0])
+    cos = Cosine(1.0, 0.0, epochs=2)
+    assert [cos(e) for e in range(3)] == pytest.approx([1.0, 0.5, 0.0])
+    assert Constant(3)(7) == 3.0
+    for schedule in (warm, decay, cos, Constant(2.0)):
+        blob = json.dumps(keras.saving.serialize_keras_object(schedule))
+        again = keras.saving.deserialize_keras_object(json.loads(blob))
+        assert type(again) is type(schedule) and again.get_config() == schedule.get_config()
+    with pytest.raises(ValueError, match="epochs"):
+        Linear(0, 1, epochs=0)
+    with pytest.raises(ValueError, match="> 0"):
+        Exponential(0.0, 1.0, epochs=3)
+
+
+def test_scheduler_sets_weights_and_temperature_inside_a_traced_step(tiny_av_batch):
+    x, y = tiny_av_batch
+    teacher, student = models.build_pair("av_to_audio", num_classes=10)
+    distiller = kdzoo.Distiller(teacher=teacher, student=student, temperature=4.0)
+    distiller.compile(optimizer="sgd")
+    scheduler = DistillationScheduler(
+        weights={"kd": Linear(0.0, 0.5, epochs=2)}, temperature=Exponential(8.0, 2.0, epochs=2)
+    )
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    history = distiller.fit(data, epochs=3, verbose=0, callbacks=[scheduler])
+    assert scheduler.history["kd_weight"] == pytest.approx([0.0, 0.25, 0.5])
+    assert scheduler.history["temperature"] == pytest.approx([8.0, 4.0, 2.0])
+    assert history.history["temperature"] == pytest.approx([8.0, 4.0, 2.0])
+    kd_term = [t for t in distiller.loss_terms if t.name == "kd"][0]
+    assert float(kd_term.loss.temperature_variable.numpy()) == pytest.approx(2.0)
+    # The reported total equals ce + weight * kd with the scheduled weight, epoch by epoch.
+    h = history.history
+    for epoch, w in enumerate([0.0, 0.25, 0.5]):
+        expected = 1.0 * h["ce_loss"][epoch] + w * h["kd_loss"][epoch]  # ce_weight=1
+        assert h["loss"][epoch] == pytest.approx(expected, rel=1e-4)
+    # The config round-trips through JSON.
+    config = json.loads(json.dumps(scheduler.get_config()))
+    again = DistillationScheduler.from_config(config)
+    assert again.weights["kd"].get_config() == scheduler.weights["kd"].get_config()
+    assert np.isclose(again.temperature(1), 4.0)
+
+
+def test_scheduler_rejects_unknown_terms(tiny_av_batch):
+    x, y = tiny_av_batch
+    teacher, student = models.build_pair("av_to_audio", num_classes=10)
+    distiller = kdzoo.Distiller(teacher=teacher, student=student)
+    distiller.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match=r"No loss term\(s\) \['kdd'\]"):
+        distiller.fit(
+            x, y, epochs=1, verbose=0, callbacks=[DistillationScheduler(weights={"kdd": 0.1})]
+        )
