@@ -69,6 +69,28 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from kdzoo.studies import StudyConfig, markdown_table, run_study
+
+    given = {
+        "seeds": tuple(args.seeds) if args.seeds else None,
+        "teacher_epochs": args.teacher_epochs,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "out_dir": args.out_dir,
+    }
+    config = StudyConfig(**{k: v for k, v in given.items() if v is not None})
+    config.tiny = args.tiny
+    config.robustness = not args.no_robustness
+    _, summary, notes = run_study(args.study, config)
+    print(markdown_table(summary))
+    for key, value in notes.items():
+        print(f"{key}: {value}")
+    if config.out_dir:
+        print(f"\nwritten: {config.out_dir}/{args.study}.csv and .md")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kdzoo", description="Multimodal knowledge distillation for Keras."
@@ -96,6 +118,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-export", action="store_true", help="do not export the student")
     p.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
     p.set_defaults(func=cmd_demo)
+
+    from kdzoo.studies import STUDIES  # light: no TensorFlow work at import
+
+    p = sub.add_parser(
+        "bench",
+        help="a benchmark study on real data (mean ± std over seeds); writes CSV + Markdown",
+    )
+    p.add_argument("study", choices=STUDIES)
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds (0 1 2)")
+    p.add_argument("--teacher-epochs", type=int, help="teacher epochs (15)")
+    p.add_argument("--epochs", type=int, help="student epochs (15)")
+    p.add_argument("--batch-size", type=int, help="batch size (64)")
+    p.add_argument("--out-dir", help="where the CSV and Markdown go (benchmarks/results)")
+    p.add_argument("--tiny", action="store_true", help="smoke size: 96 examples per split")
+    p.add_argument("--no-robustness", action="store_true", help="skip the robustness columns")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

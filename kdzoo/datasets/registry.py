@@ -96,7 +96,7 @@ class LoadedDataset:
         )
 
 
-def _arrays(name, seed, root, num_examples, bad_log):
+def _arrays(name, seed, root, num_examples, bad_log, fsdd_split="official"):
     if num_examples is not None and name != "embedded":
         raise ValueError(f"`num_examples` applies to the generated 'embedded' set, not {name!r}.")
     if name == "embedded":
@@ -107,11 +107,12 @@ def _arrays(name, seed, root, num_examples, bad_log):
     if name == "av_digits":
         from kdzoo.datasets import av_digits
 
-        return av_digits.load_arrays(seed=seed, root=root, bad_log=bad_log), AudioConfig()
+        arrays = av_digits.load_arrays(seed=seed, fsdd_split=fsdd_split, root=root, bad_log=bad_log)
+        return arrays, AudioConfig()
     if name == "fsdd":
         from kdzoo.datasets import fsdd
 
-        return fsdd.load_arrays(root=root, bad_log=bad_log), AudioConfig()
+        return fsdd.load_arrays(fsdd_split, root=root, bad_log=bad_log), AudioConfig()
     if name == "mnist":
         from kdzoo.datasets import mnist
 
@@ -158,6 +159,7 @@ def load(
     max_tokens=None,
     sequence_length=None,
     cache_dir=None,
+    fsdd_split="official",
 ) -> LoadedDataset:
     """Loads dataset ``name`` (one of ``NAMES``) as batched pipelines plus metadata.
 
@@ -182,12 +184,16 @@ def load(
         max_tokens, sequence_length: text vocabulary size and padded length (dataset
             defaults otherwise).
         cache_dir: where the vocabulary file is written (default ``cache_root()``).
+        fsdd_split: ``"official"`` or ``"speaker:<name>"`` (leave one speaker out as test)
+            for ``"fsdd"`` and ``"av_digits"``.
     """
     if name not in INFO:
         raise ValueError(f"Unknown dataset {name!r}. Valid names: {', '.join(NAMES)}.")
     info = INFO[name]
     bad_log = BadInputLog(skip_bad)
-    splits, audio_config = _arrays(name, seed, root, num_examples, bad_log)
+    if fsdd_split != "official" and name not in ("fsdd", "av_digits"):
+        raise ValueError(f"`fsdd_split` applies to 'fsdd' and 'av_digits', not {name!r}.")
+    splits, audio_config = _arrays(name, seed, root, num_examples, bad_log, fsdd_split)
     modalities = tuple(info.default_modalities if modalities is None else modalities)
     unknown = [m for m in modalities if m not in info.modalities]
     if unknown or not modalities:
