@@ -1,5 +1,7 @@
 """Runs one distillation step on 1 device and on 2 logical CPU replicas; prints JSON.
 
+With ``--multi-teacher``, the same for two teachers combined by a learned gate.
+
 Executed in a fresh process by tests/test_distributed.py: logical devices must be set up
 before TensorFlow runs any op.
 """
@@ -71,7 +73,83 @@ def run(strategy, initial):
     return [np.array(v) for v in distiller.student.weights], logs, strategy.num_replicas_in_sync
 
 
+def build_multi(initial=None):
+    """Two single-modality teachers, a learned gate and an audio student."""
+    keras.utils.set_random_seed(0)
+    teachers = [
+        models.build("image_cnn", "teacher", image_shape=(16, 16, 1), dropout=0.0),
+        models.build("audio_crnn", "teacher", dropout=0.0),
+    ]
+    student = models.build("audio_crnn", "student", dropout=0.0)
+    if initial is not None:
+        for teacher, weights in zip(teachers, initial["teachers"], strict=True):
+            teacher.set_weights(weights)
+        student.set_weights(initial["student"])
+    distiller = kdzoo.Distiller(
+        teacher=teachers,
+        student=student,
+        teacher_combination="gate",
+        gate_weight=0.5,
+        temperature=2.0,
+        ce_weight=0.4,
+        kd_weight=0.6,
+    )
+    if initial is not None:
+        distiller.teacher_gate.set_weights(initial["gate"])
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1), metrics=["accuracy"])
+    return distiller
+
+
+def run_multi(strategy, initial):
+    with strategy.scope():
+        distiller = build_multi(initial)
+    history = distiller.fit(data(), epochs=1, verbose=0)
+    logs = {k: float(v[-1]) for k, v in history.history.items()}
+    weights = [np.array(v) for v in distiller.student.weights + distiller.teacher_gate.weights]
+    return weights, logs, strategy.num_replicas_in_sync
+
+
+def multi_teacher_parity(devices):
+    """The gate's auxiliary loss is reduced like the terms: 2 replicas equal 1 device.
+
+    Run with ``--multi-teacher``."""
+    reference = build_multi()
+    initial = {
+        "teachers": [t.get_weights() for t in reference.teachers],
+        "student": reference.student.get_weights(),
+        # A non-zero start, so that the gate's weights shape the combination from step one.
+        "gate": [
+            np.random.default_rng(1).normal(0, 0.05, w.shape).astype("float32")
+            for w in reference.teacher_gate.get_weights()
+        ],
+    }
+    start = initial["student"] + initial["gate"]
+    single, single_logs, n1 = run_multi(tf.distribute.OneDeviceStrategy(devices[0]), initial)
+    mirrored, mirrored_logs, n2 = run_multi(tf.distribute.MirroredStrategy(devices[:2]), initial)
+    gate_count = len(initial["gate"])
+    return {
+        "replicas": [n1, n2],
+        "max_weight_diff": max(
+            float(np.max(np.abs(a - b))) for a, b in zip(single, mirrored, strict=True)
+        ),
+        "max_update": max(float(np.max(np.abs(a - b))) for a, b in zip(single, start, strict=True)),
+        "max_gate_update": max(
+            float(np.max(np.abs(a - b)))
+            for a, b in zip(single[-gate_count:], initial["gate"], strict=True)
+        ),
+        "single_logs": single_logs,
+        "mirrored_logs": mirrored_logs,
+    }
+
+
 def main():
+    if "--multi-teacher" in sys.argv[1:]:
+        # Its own process: after the single-teacher run, a second MirroredStrategy over other
+        # variable shapes failed with "Shape mismatch in the collective instance" (its
+        # collective instance keys seem to repeat the first strategy's).
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        json.dump(multi_teacher_parity(devices), sys.stdout)
+        return
     reference = build()
     initial = (
         reference.teacher.get_weights(),
