@@ -160,6 +160,7 @@ def load(
     sequence_length=None,
     cache_dir=None,
     fsdd_split="official",
+    validation_speaker=None,
 ) -> LoadedDataset:
     """Loads dataset ``name`` (one of ``NAMES``) as batched pipelines plus metadata.
 
@@ -186,6 +187,9 @@ def load(
         cache_dir: where the vocabulary file is written (default ``cache_root()``).
         fsdd_split: ``"official"`` or ``"speaker:<name>"`` (leave one speaker out as test)
             for ``"fsdd"`` and ``"av_digits"``.
+        validation_speaker: for ``"fsdd"``/``"av_digits"``, move this speaker's training
+            clips into ``"validation"`` (speaker-disjoint tuning when test is an unseen
+            speaker). Exclusive with ``validation_fraction``.
     """
     if name not in INFO:
         raise ValueError(f"Unknown dataset {name!r}. Valid names: {', '.join(NAMES)}.")
@@ -198,6 +202,23 @@ def load(
     unknown = [m for m in modalities if m not in info.modalities]
     if unknown or not modalities:
         raise ValueError(f"{name} has no modality {unknown}; it has {info.modalities}.")
+    if validation_speaker is not None:
+        if validation_fraction or name not in ("fsdd", "av_digits"):
+            raise ValueError(
+                "`validation_speaker` applies to 'fsdd'/'av_digits' without validation_fraction."
+            )
+        train = splits["train"]
+        held = train["speaker"] == validation_speaker
+        if not held.any():
+            raise ValueError(
+                f"No training clips of speaker {validation_speaker!r}; training speakers: "
+                f"{sorted(set(train['speaker']))}."
+            )
+        splits = {
+            **splits,
+            "validation": {k: v[held] for k, v in train.items()},
+            "train": {k: v[~held] for k, v in train.items()},
+        }
     if validation_fraction:
         if "validation" in splits:
             raise ValueError(f"{name} has its own validation split; leave validation_fraction 0.")
