@@ -120,5 +120,8 @@ def test_losses_serialise_and_resolve_by_name():
     clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
     assert isinstance(clone, losses.SoftTargetKLDivergence) and clone.temperature == 3.0
     assert isinstance(losses.get("kd", temperature=2.0), losses.SoftTargetKLDivergence)
-    with pytest.raises(ValueError, match="Valid names: at, ce, dkd, feature_cosine, feature_mse, kd, kd_std, nkd, rkd_angle"):
+    with pytest.raises(
+        ValueError,
+        match="Valid names: at, ce, dkd, feature_cosine, feature_mse, kd, kd_std, nkd, rkd_angle",
+    ):
         losses.get("dkd_v9")
