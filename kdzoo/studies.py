@@ -58,6 +58,7 @@ class StudyConfig:
     temperature: float = 4.0
     out_dir: str | None = "benchmarks/results"
     robustness: bool = True
+    teacher: str | None = None  # cross-modal teacher family; default "multimodal_concat"
     tiny: bool = False
     verbose: int = 0
 
@@ -202,6 +203,8 @@ def _crossmodal(config):
         data = datas[seed] = _load("av_digits", seed, config)
         shapes = _shapes(data)
         teacher, student = models.build_pair("av_to_audio", data.num_classes, **shapes)
+        if config.teacher:  # another image+audio family as the teacher (e.g. fusion_early)
+            teacher = models.build(config.teacher, "teacher", data.num_classes, **shapes)
         teachers[seed] = _train_supervised(
             teacher, data.splits["train"], config.teacher_epochs, config
         )
