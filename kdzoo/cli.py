@@ -54,6 +54,7 @@ def cmd_demo(args) -> int:
         "batch_size": args.batch_size,
         "seed": args.seed,
         "export_dir": args.export_dir,
+        "student_dir": args.student_dir,
     }
     config = DemoConfig(**{k: v for k, v in given.items() if v is not None})
     if args.no_export:
@@ -66,6 +67,7 @@ def cmd_demo(args) -> int:
     print(f"\ndistilled - scratch accuracy: {result.gain:+.3f}")
     if result.export_path:
         print(f"distilled student exported to {result.export_path}")
+        print(f"student bundle (input of `kdzoo export`) saved to {result.student_path}")
     return 0
 
 
@@ -78,6 +80,7 @@ def cmd_bench(args) -> int:
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "out_dir": args.out_dir,
+        "teacher": args.teacher,
     }
     config = StudyConfig(**{k: v for k, v in given.items() if v is not None})
     config.tiny = args.tiny
@@ -89,6 +92,98 @@ def cmd_bench(args) -> int:
     if config.out_dir:
         print(f"\nwritten: {config.out_dir}/{args.study}.csv and .md")
     return 0
+
+
+def _preprocessing_file(path):
+    import json
+    from pathlib import Path
+
+    from kdzoo.serving.preprocessing import ServingPreprocessing
+
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"kdzoo export: --preprocessing {path}: no such file.")
+    config = json.loads(path.read_text(encoding="utf-8"))
+    # A bundle's serving.json holds the preprocessing under a key; a bare dict is accepted too.
+    config = config.get("preprocessing", config)
+    return ServingPreprocessing.from_dict(config, base_dir=path.parent)
+
+
+def _format_specs(specs) -> str:
+    return ", ".join(f"{k} {v['dtype']} {v['shape']}" for k, v in specs.items())
+
+
+def cmd_export(args) -> int:
+    from kdzoo.export import export_for_serving, read_metadata
+    from kdzoo.serving.bundle import load_student
+    from kdzoo.serving.ops import op_report
+    from kdzoo.serving.preprocessing import ServingPreprocessing, raw_examples
+
+    if args.preprocessing and args.dataset:
+        raise SystemExit("kdzoo export: give --preprocessing or --dataset, not both.")
+    preprocessing = _preprocessing_file(args.preprocessing) if args.preprocessing else None
+    try:
+        bundle = load_student(args.model, preprocessing)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"kdzoo export: {err}") from None
+    modalities = [t.name for t in bundle.model.inputs]
+    metrics, examples = dict(bundle.metrics), bundle.examples
+    if args.dataset:
+        from kdzoo import datasets
+        from kdzoo.evaluation import classification_metrics
+
+        data = datasets.load(args.dataset, seed=args.seed, modalities=modalities)
+        bundle.preprocessing = ServingPreprocessing.from_dataset(data, modalities)
+        split = "test" if "test" in data.splits else "validation"
+        evaluated = classification_metrics(bundle.model, data.splits[split])
+        metrics = {f"{split}_{k}": v for k, v in evaluated.items()}
+        examples = raw_examples(data.arrays[split], modalities)
+    if bundle.preprocessing is None:
+        raise SystemExit(
+            f"kdzoo export: {args.model} has no serving.json beside it; give --preprocessing "
+            "FILE or --dataset NAME (the dataset the student was trained on)."
+        )
+    path = export_for_serving(
+        bundle.model,
+        args.base_dir,
+        name=args.name or bundle.name,
+        version=args.version,
+        preprocessing=bundle.preprocessing,
+        portable=args.portable,
+        teacher_name=args.teacher_name or bundle.teacher_name,
+        metrics=metrics,
+        warmup_inputs=examples,
+    )
+    meta = read_metadata(path)
+    print(f"exported {path}{' (portable)' if args.portable else ''}")
+    print(f"  student: {meta['model']} ({meta['params']:,} params); teacher: {meta['teacher']}")
+    for name, sig in meta["signatures"].items():
+        outputs = _format_specs(sig["outputs"])
+        print(f"  {name}: {_format_specs(sig['inputs'])} -> {outputs}")
+    print(f"  warmup: {meta['warmup']['requests']} requests ({meta['warmup']['inputs']} inputs)")
+    print(op_report(path).describe())
+    print(f"check it: kdzoo check-export {path}")
+    return 0
+
+
+def _latest_version(path):
+    from pathlib import Path
+
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = sorted((int(p.name) for p in path.glob("*") if p.name.isdigit()), reverse=True)
+    if not versions:
+        raise SystemExit(f"kdzoo check-export: {path} holds no saved_model.pb nor versions.")
+    return path / str(versions[0])
+
+
+def cmd_check_export(args) -> int:
+    from kdzoo.serving.check import check_export
+
+    report = check_export(_latest_version(args.path), data_dir=args.data_dir)
+    print(report.format())
+    return 0 if report.passed else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="student epochs, scratch and distilled (15)")
     p.add_argument("--batch-size", type=int, help="batch size (64)")
     p.add_argument("--export-dir", help="where the student is exported (saved_models)")
+    p.add_argument(
+        "--student-dir",
+        help="where the student bundle goes (<export-dir>/bundles/demo_audio_student)",
+    )
     p.add_argument("--no-export", action="store_true", help="do not export the student")
     p.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
     p.set_defaults(func=cmd_demo)
@@ -133,7 +232,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", help="where the CSV and Markdown go (benchmarks/results)")
     p.add_argument("--tiny", action="store_true", help="smoke size: 96 examples per split")
     p.add_argument("--no-robustness", action="store_true", help="skip the robustness columns")
+    p.add_argument("--teacher", help="cross-modal study: teacher family (multimodal_concat)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "export",
+        help="export a trained student for TF Serving (raw inputs in, probabilities out)",
+        description="Exports a student to <base-dir>/<name>/<next int>/ with raw-input "
+        "signatures, a warmup file and kdzoo_export.json, and reports every op that is not "
+        "core TensorFlow.",
+    )
+    p.add_argument(
+        "model",
+        help="a student bundle folder (student.keras + serving.json, as `kdzoo demo` writes) "
+        "or a .keras file",
+    )
+    p.add_argument("--preprocessing", help="a serving.json / preprocessing JSON file")
+    p.add_argument(
+        "--dataset",
+        help="take the preprocessing, metrics and warmup examples from this kdzoo dataset "
+        "(e.g. av_digits, sst2), loaded with --seed as for training",
+    )
+    p.add_argument("--seed", type=int, default=0, help="--dataset seed (0)")
+    p.add_argument("--name", help="served model name (default: the bundle's)")
+    p.add_argument("--base-dir", default="saved_models", help="models folder (saved_models)")
+    p.add_argument("--version", type=int, help="integer version (default: next free)")
+    p.add_argument(
+        "--portable",
+        action="store_true",
+        help="tokenise text with core TF ops: no tensorflow-text ops in the graph",
+    )
+    p.add_argument("--teacher-name", help="teacher recorded in the metadata")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "check-export",
+        help="validate an export as TF Serving would load it (fresh process, saved_model_cli)",
+    )
+    p.add_argument("path", help="a version folder, or a model folder (its highest version)")
+    p.add_argument("--data-dir", help="data root for real inputs ($KDZOO_DATA_DIR)")
+    p.set_defaults(func=cmd_check_export)
     return parser
 
 

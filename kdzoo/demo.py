@@ -4,6 +4,7 @@ same student distilled from the teacher, compared on a held-out split."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import keras
 import pandas as pd
@@ -11,7 +12,9 @@ import pandas as pd
 from kdzoo import datasets, models
 from kdzoo.distiller import Distiller
 from kdzoo.evaluation import classification_metrics
-from kdzoo.export import export_saved_model
+from kdzoo.export import export_for_serving
+from kdzoo.serving.bundle import save_student
+from kdzoo.serving.preprocessing import ServingPreprocessing, raw_examples
 
 TEACHER_INPUTS = ("image", "audio")
 STUDENT_INPUTS = ("audio",)
@@ -26,6 +29,12 @@ class DemoConfig:
     ``kd_weight`` and the epochs were chosen on the embedded set with
     ``evaluate_on="validation"``, which holds out 10% of the training split and reports on
     it; the test split was not used for any choice.
+
+    The distilled student is exported for TF Serving to ``<export_dir>/<export_name>/<next
+    int>/`` (raw waveforms in, probabilities out; ``kdzoo.export.export_for_serving``), and
+    saved as a student bundle (``student.keras`` + ``serving.json``) to ``student_dir``,
+    by default ``<export_dir>/bundles/<export_name>``: the input of ``kdzoo export``, e.g.
+    for a ``--portable`` re-export. ``export_dir=None`` does neither.
     """
 
     dataset: str = "embedded"
@@ -41,6 +50,7 @@ class DemoConfig:
     evaluate_on: str = "test"
     export_dir: str | None = "saved_models"
     export_name: str = "demo_audio_student"
+    student_dir: str | None = None
     verbose: int | str = "auto"
 
 
@@ -48,6 +58,7 @@ class DemoConfig:
 class DemoResult:
     table: pd.DataFrame
     export_path: str | None
+    student_path: str | None = None
 
     @property
     def gain(self) -> float:
@@ -132,10 +143,31 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         )
     table = pd.DataFrame(rows)
 
-    export_path = None
-    if config.export_dir:
-        export_path = str(export_saved_model(distiller, config.export_dir, name=config.export_name))
-    return DemoResult(table, export_path)
+    if not config.export_dir:
+        return DemoResult(table, None)
+    split = config.evaluate_on
+    distilled_row = table.set_index("model").loc["student (distilled)"]
+    metrics = {f"{split}_{k}": float(distilled_row[k]) for k in ("accuracy", "macro_f1")}
+    preprocessing = ServingPreprocessing.from_dataset(data, STUDENT_INPUTS)
+    examples = raw_examples(data.arrays[split], STUDENT_INPUTS)
+    export_path = export_for_serving(
+        distiller,
+        config.export_dir,
+        name=config.export_name,
+        preprocessing=preprocessing,
+        metrics=metrics,
+        warmup_inputs=examples,
+    )
+    student_dir = config.student_dir or Path(config.export_dir) / "bundles" / config.export_name
+    student_path = save_student(
+        distiller,
+        student_dir,
+        preprocessing,
+        name=config.export_name,
+        metrics=metrics,
+        examples=examples,
+    )
+    return DemoResult(table, str(export_path), str(student_path))
 
 
 def format_table(table: pd.DataFrame) -> str:

@@ -1,13 +1,44 @@
-"""Versioned SavedModel exports in the TF Serving layout ``<base_dir>/<name>/<int version>/``."""
+"""Versioned SavedModel exports in the TF Serving layout ``<base_dir>/<name>/<int version>/``.
+
+``export_for_serving`` is the deployment export: the student alone (a Distiller's teacher is
+never inside), raw-input signatures whose preprocessing is the training pipeline's own code,
+named outputs, a warmup file and a ``kdzoo_export.json`` beside the graph.
+``export_saved_model`` is the bare export of a model's own call (model inputs in, logits out).
+
+Signatures of a serving export:
+
+- ``serving_default``: raw inputs, one per modality the model reads: ``"image"``
+  ``tf.string [batch]`` (encoded PNG/JPEG/GIF/BMP), ``"audio"`` ``float32 [batch, samples]``
+  (a waveform at the declared sample rate; padded or cropped to the training length),
+  ``"text"`` ``tf.string [batch]`` (UTF-8 sentences). Outputs ``"probabilities"``
+  ``float32 [batch, classes]``, ``"class_id"`` ``int64 [batch]`` and ``"class_name"``
+  ``tf.string [batch]``.
+- ``serving_preprocessed``: the model's own inputs (log-mel features, float images, token
+  ids), for clients that preprocess themselves; same outputs.
+- ``serving_wav_bytes`` (audio models only): as ``serving_default`` with ``"audio"`` the
+  bytes of a wav file ``tf.string [batch]``.
+"""
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from kdzoo.distiller import Distiller
+
+SERVING_DEFAULT = "serving_default"
+SERVING_PREPROCESSED = "serving_preprocessed"
+SERVING_WAV_BYTES = "serving_wav_bytes"
+OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
+METADATA_FILE = "kdzoo_export.json"
+METADATA_FORMAT = "kdzoo-serving-export/1"
+MAX_WARMUP_EXAMPLES = 4
 
 
 def next_version(model_dir) -> int:
@@ -17,16 +48,13 @@ def next_version(model_dir) -> int:
     return max(versions, default=0) + 1
 
 
-def export_saved_model(model, base_dir="saved_models", name="model", version=None) -> Path:
-    """Exports ``model`` (or a Distiller's student) as ``<base_dir>/<name>/<version>/``.
+def _write_version(base_dir, name, version, write) -> Path:
+    """Calls ``write(tmp_dir, version)`` and renames ``tmp_dir`` to ``<base_dir>/<name>/<version>``.
 
-    The export is written to a temporary folder beside the versions and renamed into place,
-    so a crash never leaves a half-written version, and an existing version is never
-    overwritten (``FileExistsError``). Uses Keras ``model.export`` (an ``ExportArchive``),
-    which the TF1 session loader of TF Serving and ``saved_model_cli`` can read.
+    The temporary folder sits beside the versions (same file system, so the rename is
+    atomic) under a non-integer name, which TF Serving ignores; a crash leaves no
+    half-written version, and an existing version is never overwritten.
     """
-    if isinstance(model, Distiller):
-        model = model.student
     if not name or os.sep in name or name.startswith("."):
         raise ValueError(f"`name` must be a plain folder name; got {name!r}.")
     model_dir = Path(base_dir) / name
@@ -39,9 +67,344 @@ def export_saved_model(model, base_dir="saved_models", name="model", version=Non
         raise FileExistsError(f"{final} exists; versions are never overwritten.")
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir))
     try:
-        model.export(str(tmp), format="tf_saved_model", verbose=False)
+        write(tmp, version)
+        _readable(tmp)
         os.rename(tmp, final)  # atomic; fails rather than replace a version made meanwhile
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _readable(folder):
+    # mkdtemp makes a 0700 folder and copied assets keep their mode; a TF Serving container
+    # running as another user must still read the version.
+    os.chmod(folder, 0o755)
+    for path in Path(folder).rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
+def export_saved_model(model, base_dir="saved_models", name="model", version=None) -> Path:
+    """Exports ``model``'s own call (or a Distiller's student's) as
+    ``<base_dir>/<name>/<version>/`` with Keras ``model.export``: model inputs in, the
+    model's outputs out. For deployment use ``export_for_serving``.
+
+    Versions are atomic and never overwritten (``FileExistsError``), as in
+    ``export_for_serving``.
+    """
+    if isinstance(model, Distiller):
+        model = model.student
+
+    def write(path, version):
+        model.export(str(path), format="tf_saved_model", verbose=False)
+
+    return _write_version(base_dir, name, version, write)
+
+
+def _teacher_name(model, teacher_name):
+    if teacher_name is not None or not isinstance(model, Distiller):
+        return teacher_name
+    teacher = model.teacher
+    return [t.name for t in teacher] if isinstance(teacher, list | tuple) else teacher.name
+
+
+def export_for_serving(
+    model,
+    base_dir="saved_models",
+    name="model",
+    version=None,
+    *,
+    preprocessing,
+    portable=False,
+    teacher_name=None,
+    metrics=None,
+    warmup_inputs=None,
+    from_logits=True,
+) -> Path:
+    """Exports a student for TF Serving as ``<base_dir>/<name>/<version>/``, on raw inputs.
+
+    Args:
+        model: the student ``keras.Model``, or a ``Distiller`` (its ``student`` is
+            exported; the teacher never is).
+        base_dir: folder of served models. Defaults to ``"saved_models"``.
+        name: the model's folder name, i.e. TF Serving's ``MODEL_NAME``.
+        version: integer version; defaults to the next free one. An existing version
+            raises ``FileExistsError``.
+        preprocessing: a ``kdzoo.serving.ServingPreprocessing``, or the
+            ``kdzoo.datasets.LoadedDataset`` the model was trained on.
+        portable: tokenise text with core TF ops instead of tensorflow-text, so the export
+            loads in any TF runtime. Same token ids (see ``kdzoo.serving.text``). Defaults
+            to False. Exports without text are portable either way.
+        teacher_name: recorded in the metadata; defaults to the Distiller's teacher name.
+        metrics: evaluation results to record, e.g. ``{"accuracy": 0.93}``.
+        warmup_inputs: a few raw examples ``{modality: array}`` (as ``serving_default``
+            takes them) for the warmup requests; defaults to synthetic ones (a tone, a grey
+            image, a short sentence).
+        from_logits: the model returns logits (softmax is applied in the graph); False if
+            it returns probabilities. Defaults to True.
+
+    Returns:
+        The version folder.
+
+    Example:
+
+    >>> data = kdzoo.datasets.load("av_digits", modalities=("image", "audio"))
+    >>> export_for_serving(distiller, name="audio_student",
+    ...                    preprocessing=ServingPreprocessing.from_dataset(data, ["audio"]))
+    PosixPath('saved_models/audio_student/1')
+    """
+    from kdzoo.serving.preprocessing import ServingPreprocessing
+
+    teacher_name = _teacher_name(model, teacher_name)
+    if isinstance(model, Distiller):
+        model = model.student
+    if not isinstance(preprocessing, ServingPreprocessing):
+        if not hasattr(preprocessing, "modalities") or not hasattr(preprocessing, "class_names"):
+            raise TypeError(
+                "`preprocessing` must be a ServingPreprocessing or a LoadedDataset; got "
+                f"{type(preprocessing).__name__}."
+            )
+        modalities = [t.name for t in model.inputs]
+        preprocessing = ServingPreprocessing.from_dataset(preprocessing, modalities)
+    modalities = preprocessing.check_model(model)
+    tokenizer = "core" if portable else "tensorflow_text"
+    examples, source = _warmup_examples(warmup_inputs, preprocessing, modalities)
+
+    def write(path, version):
+        _write_archive(model, preprocessing, modalities, tokenizer, from_logits, path)
+        report = _check_ops(path, portable)
+        requests = _warmup_requests(model, preprocessing, modalities, tokenizer, examples, name)
+        from kdzoo.serving.warmup import WARMUP_FILE, write_warmup
+
+        write_warmup(path, requests)
+        metadata = _metadata(model, preprocessing, modalities, tokenizer, report, path)
+        metadata.update(
+            name=name,
+            version=version,
+            teacher=teacher_name,
+            metrics=dict(metrics or {}),
+            warmup={"file": WARMUP_FILE, "requests": len(requests), "inputs": source},
+        )
+        with open(path / METADATA_FILE, "w", encoding="utf-8") as f:
+            json.dump(metadata, f, indent=2, default=_json_default)
+            f.write("\n")
+
+    return _write_version(base_dir, name, version, write)
+
+
+def read_metadata(export_dir) -> dict:
+    """The ``kdzoo_export.json`` of an export folder."""
+    path = Path(export_dir) / METADATA_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No {METADATA_FILE} in {export_dir}: not a kdzoo serving export (see "
+            "kdzoo.export.export_for_serving)."
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Cannot write {type(value).__name__} to {METADATA_FILE}: {value!r}.")
+
+
+def _head(model, class_names, from_logits):
+    import tensorflow as tf
+
+    def head(features):
+        outputs = model(features, training=False)
+        if isinstance(outputs, dict):
+            outputs = outputs["logits"]
+        probabilities = tf.nn.softmax(outputs, axis=-1) if from_logits else outputs
+        class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        class_name = tf.gather(tf.constant(class_names), class_id)
+        return {"probabilities": probabilities, "class_id": class_id, "class_name": class_name}
+
+    return head
+
+
+def _write_archive(model, preprocessing, modalities, tokenizer, from_logits, path):
+    """The SavedModel, built with Keras ``ExportArchive`` (whose graphs the TF1 session
+    loader of TF Serving and ``saved_model_cli`` can run; ``tf.saved_model.save`` on a
+    Keras model gives one they cannot)."""
+    import keras
+
+    from kdzoo.serving.preprocessing import RawPreprocessor, model_input_specs, raw_input_specs
+
+    raw = RawPreprocessor(preprocessing, modalities, tokenizer)
+    head = _head(model, preprocessing.class_names, from_logits)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for resource in raw.resources:
+        archive.track(resource)
+    endpoints = [
+        (SERVING_DEFAULT, raw, raw_input_specs(modalities)),
+        (SERVING_PREPROCESSED, None, model_input_specs(model)),
+    ]
+    if "audio" in modalities:
+        endpoints.append(
+            (SERVING_WAV_BYTES, raw.from_wav_bytes, raw_input_specs(modalities, wav_bytes=True))
+        )
+    for name, preprocess, specs in endpoints:
+        archive.add_endpoint(name, _endpoint(head, preprocess, specs), input_signature=[specs])
+    archive.write_out(str(path), verbose=False)
+
+
+def _endpoint(head, preprocess, specs):
+    import tensorflow as tf
+
+    def endpoint(inputs):
+        # TF Serving feeds tensors of any shape: without a runtime check a wrong rank fails
+        # deep in the graph. (Rank checks would be constant-folded away from the signature's
+        # static shape; EnsureShape is not.) Its error names the input and the shape.
+        inputs = {k: tf.ensure_shape(v, specs[k].shape) for k, v in inputs.items()}
+        return head(inputs if preprocess is None else preprocess(inputs))
+
+    return endpoint
+
+
+def _check_ops(path, portable):
+    from kdzoo.serving.ops import op_report
+
+    report = op_report(path)
+    if portable and not report.portable:
+        raise RuntimeError(
+            f"The portable export still uses custom ops {sorted(report.custom_ops)}; "
+            "kdzoo has no core-op version of them."
+        )
+    return report
+
+
+def _synthetic_examples(preprocessing, modalities):
+    import tensorflow as tf
+
+    out = {}
+    if "audio" in modalities:
+        cfg = preprocessing.audio
+        t = np.arange(cfg.num_samples) / cfg.sample_rate
+        out["audio"] = (0.1 * np.sin(2 * np.pi * 440.0 * t))[None].astype(np.float32)
+    if "image" in modalities:
+        cfg = preprocessing.image
+        ramp = np.linspace(0, 255, cfg.height * cfg.width).reshape(cfg.height, cfg.width, 1)
+        ramp = np.repeat(ramp, cfg.channels, axis=-1).astype(np.uint8)
+        out["image"] = np.array([tf.io.encode_png(ramp).numpy()], dtype=object)
+    if "text" in modalities:
+        out["text"] = np.array([b"a short example sentence"], dtype=object)
+    return out
+
+
+def _warmup_examples(warmup_inputs, preprocessing, modalities):
+    """Checks and normalises the raw warmup examples; returns them and their source."""
+    from kdzoo.serving.warmup import _as_array
+
+    if warmup_inputs is None:
+        return _synthetic_examples(preprocessing, modalities), "synthetic"
+    keys = sorted(warmup_inputs)
+    if keys != sorted(modalities):
+        raise ValueError(f"`warmup_inputs` has keys {keys}; the model reads {sorted(modalities)}.")
+    out = {m: _as_array(warmup_inputs[m])[:MAX_WARMUP_EXAMPLES] for m in modalities}
+    sizes = {m: len(v) for m, v in out.items()}
+    if len(set(sizes.values())) != 1 or not min(sizes.values()):
+        raise ValueError(f"`warmup_inputs` needs the same number (>= 1) of rows per key; {sizes}.")
+    if "audio" in out:
+        out["audio"] = np.asarray(out["audio"], np.float32)
+        if out["audio"].ndim != 2:
+            raise ValueError(
+                "`warmup_inputs['audio']` must be float waveforms [batch, samples]; got shape "
+                f"{out['audio'].shape}."
+            )
+    return out, "given"
+
+
+def _warmup_requests(model, preprocessing, modalities, tokenizer, examples, name):
+    """One request per signature, plus a batch-1 one for ``serving_default``."""
+    import tensorflow as tf
+
+    from kdzoo.serving.preprocessing import RawPreprocessor
+    from kdzoo.serving.warmup import predict_request
+
+    first = {m: v[:1] for m, v in examples.items()}
+    requests = [predict_request(first, name, SERVING_DEFAULT)]
+    if len(next(iter(examples.values()))) > 1:
+        requests.append(predict_request(examples, name, SERVING_DEFAULT))
+    raw = RawPreprocessor(preprocessing, modalities, tokenizer)
+    features = raw({m: tf.constant(v) for m, v in examples.items()})
+    requests.append(
+        predict_request({m: v.numpy() for m, v in features.items()}, name, SERVING_PREPROCESSED)
+    )
+    if "audio" in modalities:
+        rate = preprocessing.audio.sample_rate
+        wav = tf.audio.encode_wav(tf.constant(first["audio"][0])[:, None], rate).numpy()
+        requests.append(predict_request({**first, "audio": [wav]}, name, SERVING_WAV_BYTES))
+    return requests
+
+
+def _spec_dict(spec):
+    return {
+        "dtype": spec.dtype.name,
+        "shape": [-1 if d is None else int(d) for d in spec.shape],
+    }
+
+
+def _signatures(model, modalities, num_classes):
+    from kdzoo.serving.preprocessing import model_input_specs, raw_input_specs
+
+    outputs = {
+        "probabilities": {"dtype": "float32", "shape": [-1, num_classes]},
+        "class_id": {"dtype": "int64", "shape": [-1]},
+        "class_name": {"dtype": "string", "shape": [-1]},
+    }
+    inputs = {
+        SERVING_DEFAULT: raw_input_specs(modalities),
+        SERVING_PREPROCESSED: model_input_specs(model),
+    }
+    if "audio" in modalities:
+        inputs[SERVING_WAV_BYTES] = raw_input_specs(modalities, wav_bytes=True)
+    return {
+        name: {"inputs": {k: _spec_dict(s) for k, s in specs.items()}, "outputs": outputs}
+        for name, specs in inputs.items()
+    }
+
+
+def _metadata(model, preprocessing, modalities, tokenizer, report, path):
+    import keras
+    import tensorflow as tf
+
+    import kdzoo
+
+    vocabulary_file = None
+    prep = preprocessing.to_dict()
+    if "text" in modalities:
+        vocabulary_file = f"assets/{Path(preprocessing.vocabulary_path).name}"
+        if not (Path(path) / vocabulary_file).is_file():
+            raise RuntimeError(f"The vocabulary asset {vocabulary_file} is missing from {path}.")
+        prep = preprocessing.to_dict(vocabulary_file=vocabulary_file)
+        prep["text"]["serving_tokenizer"] = tokenizer
+    prep = {k: v for k, v in prep.items() if k == "class_names" or k in modalities}
+    # The version folder (graph, variables, assets, warmup) without this metadata file.
+    size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    return {
+        "format": METADATA_FORMAT,
+        "name": None,
+        "version": None,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "kdzoo_version": kdzoo.__version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "model": model.name,
+        "params": int(model.count_params()),
+        "teacher": None,
+        "class_names": list(preprocessing.class_names),
+        "modalities": list(modalities),
+        "signatures": _signatures(model, modalities, len(preprocessing.class_names)),
+        "preprocessing": prep,
+        "portable": report.portable,
+        "custom_ops": report.custom_ops,
+        "requires": report.requires,
+        "metrics": {},
+        "warmup": None,
+        "saved_model_bytes": size,
+    }

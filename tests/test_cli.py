@@ -36,3 +36,82 @@ def test_unknown_command_fails_cleanly():
     with pytest.raises(SystemExit) as err:
         build_parser().parse_args(["frobnicate"])
     assert err.value.code == 2
+
+
+def test_help_lists_the_serving_commands():
+    proc = _run("--help")
+    assert "export" in proc.stdout and "check-export" in proc.stdout
+    args = build_parser().parse_args(["export", "bundle", "--portable", "--version", "3"])
+    assert (args.model, args.portable, args.version, args.base_dir) == (
+        "bundle",
+        True,
+        3,
+        "saved_models",
+    )
+
+
+def test_export_without_a_model_or_preprocessing_fails_with_a_clear_message(tmp_path):
+    with pytest.raises(SystemExit, match="No student model"):
+        main(["export", str(tmp_path / "missing")])
+    from kdzoo import models
+
+    models.build("audio_crnn").save(tmp_path / "student.keras")
+    with pytest.raises(SystemExit, match="give --preprocessing FILE or --dataset NAME"):
+        main(["export", str(tmp_path / "student.keras"), "--base-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="not both"):
+        main(["export", "x.keras", "--preprocessing", "p.json", "--dataset", "fsdd"])
+
+
+@pytest.mark.slow
+def test_export_and_check_export_on_the_av_digits_audio_student(tmp_path, capsys):
+    """Acceptance: an AV-digits audio student (1 epoch on a subset) exported from its
+    .keras file with the dataset's preprocessing, then checked: waveform in, probabilities
+    out, loaded by a tensorflow-only process and by saved_model_cli."""
+    import keras
+
+    from kdzoo import datasets, models
+    from kdzoo.data import from_arrays
+
+    if not (datasets.data_root() / "fsdd").exists() and not os.environ.get("CI"):
+        pytest.skip("no shared data at $KDZOO_DATA_DIR")
+    data = datasets.load("av_digits", modalities=("audio",), batch_size=64)
+    student = models.build("audio_crnn", "student", audio_shape=data.audio_config.feature_shape)
+    subset = {k: v[:256] for k, v in data.arrays["train"].items()}
+    student.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    student.fit(
+        from_arrays(subset, ("audio",), training=True, audio_config=data.audio_config),
+        epochs=1,
+        verbose=0,
+    )
+    student.save(tmp_path / "student.keras")
+    capsys.readouterr()
+    code = main(
+        [
+            "export",
+            str(tmp_path / "student.keras"),
+            "--dataset",
+            "av_digits",
+            "--name",
+            "av_digits_audio_student",
+            "--base-dir",
+            str(tmp_path),
+            "--teacher-name",
+            "multimodal_concat_teacher",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "serving_default: audio float32 [-1, -1] -> probabilities float32 [-1, 10]" in out
+    assert "ops outside core TensorFlow: none" in out
+    from kdzoo.export import read_metadata
+
+    meta = read_metadata(tmp_path / "av_digits_audio_student" / "1")
+    assert meta["preprocessing"]["audio"]["mel_mean"] == list(data.audio_config.mel_mean)
+    assert meta["teacher"] == "multimodal_concat_teacher" and "test_accuracy" in meta["metrics"]
+    assert meta["warmup"]["inputs"] == "given"
+    code = main(["check-export", str(tmp_path / "av_digits_audio_student")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "all checks passed" in out and "imports tensorflow only" in out

@@ -3,12 +3,14 @@
 import os
 
 import keras
-import numpy as np
 import pytest
 
 from kdzoo.cli import main
+from kdzoo.data.audio import AudioConfig
 from kdzoo.datasets import data_root
 from kdzoo.demo import DemoConfig, run_demo
+from kdzoo.export import read_metadata
+from kdzoo.serving.bundle import load_student
 
 
 def test_demo_smoke_at_tiny_size(tmp_path):
@@ -29,15 +31,26 @@ def test_demo_smoke_at_tiny_size(tmp_path):
     assert params["student (scratch)"] == params["student (distilled)"]
     assert params["teacher"] >= 8 * params["student (scratch)"]
     assert table["accuracy"].between(0, 1).all() and table["macro_f1"].between(0, 1).all()
-    # The student was exported in the TF Serving layout, and serves its own predictions.
+    # The student was exported in the TF Serving layout: raw waveforms in, probabilities out.
     assert result.export_path == str(tmp_path / "demo_audio_student" / "1")
     import tensorflow as tf
 
     served = tf.saved_model.load(result.export_path)
-    x = np.zeros((2, 30, 32), "float32")
-    out = served.serve({"audio": x})
-    assert tuple(out.shape) == (2, 10)
+    waves = tf.zeros((2, AudioConfig.embedded().num_samples))
+    out = served.signatures["serving_default"](audio=waves)
+    assert tuple(out["probabilities"].shape) == (2, 10)
     assert not any("image" in v.name for v in served.variables)
+    meta = read_metadata(result.export_path)
+    distilled = table.set_index("model").loc["student (distilled)"]
+    assert meta["teacher"] == "multimodal_concat_teacher"
+    assert meta["metrics"]["test_accuracy"] == pytest.approx(distilled["accuracy"])
+    assert meta["preprocessing"]["audio"] == AudioConfig.embedded().to_dict()
+    assert meta["warmup"]["inputs"] == "given"
+    # ... and saved as a bundle that `kdzoo export` reads.
+    assert result.student_path == str(tmp_path / "bundles" / "demo_audio_student")
+    bundle = load_student(result.student_path)
+    assert bundle.preprocessing.audio == AudioConfig.embedded()
+    assert bundle.examples["audio"].shape == (4, 4000) and bundle.name == "demo_audio_student"
     # A second export takes the next version instead of overwriting.
     keras.backend.clear_session()
     again = run_demo(config)
@@ -74,3 +87,29 @@ def test_demo_on_av_digits_smoke():
     table = run_demo(config).table
     assert list(table["inputs"]) == ["image+audio", "audio", "audio"]
     assert table["accuracy"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_kdzoo_export_and_check_export_on_the_demo_student(tmp_path, capsys):
+    """Acceptance: the demo's distilled student, re-exported portably from its bundle with
+    `kdzoo export`, passes `kdzoo check-export` (fresh tensorflow-only process,
+    saved_model_cli show/run, warmup replay, bad inputs)."""
+    config = DemoConfig(
+        num_examples=160,
+        teacher_epochs=1,
+        epochs=1,
+        batch_size=32,
+        export_dir=str(tmp_path),
+        verbose=0,
+    )
+    result = run_demo(config)
+    capsys.readouterr()
+    assert main(["export", result.student_path, "--base-dir", str(tmp_path), "--portable"]) == 0
+    out = capsys.readouterr().out
+    version = tmp_path / "demo_audio_student" / "2"
+    assert f"exported {version} (portable)" in out
+    assert "teacher: multimodal_concat_teacher" in out
+    assert read_metadata(version)["metrics"] == read_metadata(result.export_path)["metrics"]
+    for path in (result.export_path, str(version)):
+        assert main(["check-export", path]) == 0, capsys.readouterr().out
+        assert "all checks passed" in capsys.readouterr().out

@@ -1,47 +1,296 @@
+"""Serving exports: layout and versions, no teacher inside, signatures and metadata, warmup,
+and parity of the in-graph preprocessing with the training pipeline (within 1e-5)."""
+
+import json
+import os
+
+import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 
 import kdzoo
-from kdzoo import models
-from kdzoo.export import export_saved_model, next_version
+from kdzoo import datasets, models
+from kdzoo.data import from_arrays
+from kdzoo.datasets import data_root
+from kdzoo.export import (
+    METADATA_FILE,
+    export_for_serving,
+    export_saved_model,
+    next_version,
+    read_metadata,
+)
+from kdzoo.serving import ServingPreprocessing, read_warmup
+from kdzoo.serving.preprocessing import raw_examples
+
+TOLERANCE = 1e-5
 
 
-def test_versions_are_integers_and_never_overwritten(tmp_path):
-    student = models.build("audio_crnn")
-    first = export_saved_model(student, tmp_path, name="s")
-    second = export_saved_model(student, tmp_path, name="s")
+def _needs_data():
+    if not (data_root() / "fsdd").exists() and not os.environ.get("CI"):
+        pytest.skip("no shared data at $KDZOO_DATA_DIR")
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    """The demo's data: generated, 0.5 s waveforms, no normalisation."""
+    return datasets.load("embedded", num_examples=200, modalities=("audio",), batch_size=32)
+
+
+def _audio_student(data):
+    return models.build("audio_crnn", "student", audio_shape=data.audio_config.feature_shape)
+
+
+def _probabilities(model, dataset):
+    """The training pipeline plus the model, as evaluation computes them."""
+    return tf.nn.softmax(model.predict(dataset, verbose=0)).numpy()
+
+
+def _serve(path, signature="serving_default", **inputs):
+    loaded = tf.saved_model.load(str(path))
+    outputs = loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+def test_versions_are_integers_and_never_overwritten(tmp_path, embedded):
+    student = _audio_student(embedded)
+    first = export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
+    second = export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
     assert (first.name, second.name) == ("1", "2")
-    assert (first / "saved_model.pb").exists()
+    assert (first / "saved_model.pb").exists() and (first / METADATA_FILE).exists()
+    assert read_metadata(second)["version"] == 2
+    before = sorted(p.relative_to(first) for p in first.rglob("*"))
     with pytest.raises(FileExistsError, match="never overwritten"):
-        export_saved_model(student, tmp_path, name="s", version=1)
+        export_for_serving(student, tmp_path, name="s", version=1, preprocessing=embedded)
+    assert sorted(p.relative_to(first) for p in first.rglob("*")) == before
     assert next_version(tmp_path / "s") == 3
+    # The bare export shares the layout and the rule.
+    assert export_saved_model(student, tmp_path, name="s").name == "3"
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        export_saved_model(student, tmp_path, name="s", version=3)
 
 
-def test_a_failed_export_leaves_no_version_behind(tmp_path, monkeypatch):
-    student = models.build("audio_crnn")
+def test_a_failed_export_leaves_no_version_behind(tmp_path, monkeypatch, embedded):
+    student = _audio_student(embedded)
+    import kdzoo.serving.warmup
 
-    def crash(path, **kwargs):
-        with open(f"{path}/saved_model.pb", "w") as f:
-            f.write("half")
+    def crash(path, requests):  # the SavedModel is written by then; the warmup is not
+        (path / "assets.extra").mkdir()
+        (path / "assets.extra" / "tf_serving_warmup_requests").write_bytes(b"half")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(student, "export", crash)
+    monkeypatch.setattr(kdzoo.serving.warmup, "write_warmup", crash)
     with pytest.raises(RuntimeError, match="disk full"):
-        export_saved_model(student, tmp_path, name="s")
-    assert list((tmp_path / "s").iterdir()) == []
+        export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
+    assert list((tmp_path / "s").iterdir()) == []  # no version, no temporary folder
+    with pytest.raises(ValueError, match="plain folder name"):
+        export_for_serving(student, tmp_path, name="../escape", preprocessing=embedded)
 
 
-def test_a_distiller_exports_its_student_only(tmp_path):
+def test_a_distiller_exports_its_student_only(tmp_path, embedded):
     teacher, student = models.build_pair("av_to_audio")
     distiller = kdzoo.Distiller(teacher=teacher, student=student)
-    path = export_saved_model(distiller, tmp_path, name="s")
-    size = sum(f.stat().st_size for f in (path / "variables").iterdir())
-    # The teacher's float32 weights alone would be 4 * 203,722 bytes; the whole export is
-    # a fraction of that.
-    assert size < 4 * teacher.count_params() / 3
-    import tensorflow as tf
-
+    path = export_for_serving(distiller, tmp_path, name="s", preprocessing=embedded)
+    # By size: the teacher's float32 weights alone would be 4 bytes per parameter.
+    variables = sum(f.stat().st_size for f in (path / "variables").iterdir())
+    total = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    assert variables < 4 * teacher.count_params() / 3
+    assert total < 4 * teacher.count_params()
+    # By variable names and shapes: exactly the student's.
     loaded = tf.saved_model.load(str(path))
-    assert len(loaded.variables) == len(student.variables)
-    assert not any("image" in v.name for v in loaded.variables)
-    with pytest.raises(ValueError, match="plain folder name"):
-        export_saved_model(student, tmp_path, name="../escape")
+    served = sorted((v.name.removesuffix(":0"), tuple(v.shape)) for v in loaded.variables)
+    assert served == sorted((v.path, tuple(v.shape)) for v in student.variables)
+    teacher_only = {v.path for v in teacher.variables} - {v.path for v in student.variables}
+    assert teacher_only and not teacher_only & {name for name, _ in served}
+    meta = read_metadata(path)
+    assert meta["teacher"] == teacher.name and meta["model"] == student.name
+    assert meta["params"] == student.count_params()
+
+
+def test_signatures_outputs_and_metadata(tmp_path, embedded):
+    student = _audio_student(embedded)
+    metrics = {"test_accuracy": 0.5}
+    path = export_for_serving(
+        student,
+        tmp_path,
+        name="s",
+        preprocessing=embedded,
+        teacher_name="the_teacher",
+        metrics=metrics,
+    )
+    loaded = tf.saved_model.load(str(path))
+    assert set(loaded.signatures) == {
+        "serving_default",
+        "serving_preprocessed",
+        "serving_wav_bytes",
+    }
+    specs = {n: f.structured_input_signature[1] for n, f in loaded.signatures.items()}
+    assert specs["serving_default"]["audio"].dtype == tf.float32
+    assert specs["serving_default"]["audio"].shape.as_list() == [None, None]
+    assert specs["serving_wav_bytes"]["audio"].dtype == tf.string
+    assert specs["serving_preprocessed"]["audio"].shape.as_list() == [None, 30, 32]
+    waves = embedded.arrays["test"]["audio"][:3]
+    out = _serve(path, audio=waves)
+    assert sorted(out) == ["class_id", "class_name", "probabilities"]
+    assert out["probabilities"].shape == (3, 10) and out["class_id"].dtype == np.int64
+    np.testing.assert_allclose(out["probabilities"].sum(-1), 1.0, atol=1e-5)
+    assert [n.decode() for n in out["class_name"]] == [str(i) for i in out["class_id"]]
+    meta = json.loads((path / METADATA_FILE).read_text())
+    assert meta["class_names"] == list(embedded.class_names)
+    assert meta["preprocessing"]["audio"] == embedded.audio_config.to_dict()
+    assert meta["signatures"]["serving_default"]["inputs"] == {
+        "audio": {"dtype": "float32", "shape": [-1, -1]}
+    }
+    assert meta["signatures"]["serving_default"]["outputs"]["probabilities"]["shape"] == [-1, 10]
+    assert meta["teacher"] == "the_teacher" and meta["metrics"] == metrics
+    assert meta["kdzoo_version"] == kdzoo.__version__ and meta["custom_ops"] == {}
+    assert meta["portable"] is True and meta["requires"] == []
+
+
+def test_warmup_holds_real_prediction_logs_for_every_signature(tmp_path, embedded):
+    student = _audio_student(embedded)
+    examples = raw_examples(embedded.arrays["test"], ["audio"], count=3)
+    path = export_for_serving(
+        student, tmp_path, name="s", preprocessing=embedded, warmup_inputs=examples
+    )
+    logs = read_warmup(path)
+    requests = [log.predict_log.request for log in logs]
+    assert [r.model_spec.signature_name for r in requests] == [
+        "serving_default",
+        "serving_default",
+        "serving_preprocessed",
+        "serving_wav_bytes",
+    ]
+    assert all(r.model_spec.name == "s" for r in requests)
+    np.testing.assert_array_equal(tf.make_ndarray(requests[1].inputs["audio"]), examples["audio"])
+    assert requests[3].inputs["audio"].dtype == tf.string.as_datatype_enum
+    assert read_metadata(path)["warmup"] == {
+        "file": "assets.extra/tf_serving_warmup_requests",
+        "requests": 4,
+        "inputs": "given",
+    }
+    # Each request runs against its signature.
+    loaded = tf.saved_model.load(str(path))
+    for r in requests:
+        inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in r.inputs.items()}
+        out = loaded.signatures[r.model_spec.signature_name](**inputs)
+        assert out["probabilities"].shape[0] == inputs["audio"].shape[0]
+
+
+def test_demo_student_parity_raw_waveform_vs_pipeline(tmp_path, embedded):
+    student = _audio_student(embedded)
+    path = export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
+    arrays = embedded.arrays["test"]
+    expected = _probabilities(student, embedded.pipeline("test", batch_size=16))
+    served = _serve(path, audio=arrays["audio"])["probabilities"]
+    np.testing.assert_allclose(served, expected, atol=TOLERANCE)
+    # Waveforms of another length are padded/cropped as in training.
+    short = _serve(path, audio=arrays["audio"][:4, :3000])["probabilities"]
+    padded = np.pad(arrays["audio"][:4, :3000], ((0, 0), (0, 1000)))
+    np.testing.assert_allclose(short, _serve(path, audio=padded)["probabilities"], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def av_digits_audio():
+    _needs_data()
+    return datasets.load("av_digits", modalities=("audio",), batch_size=64)
+
+
+def test_av_digits_audio_student_parity_with_normalisation(tmp_path, av_digits_audio):
+    data = av_digits_audio
+    assert data.audio_config.normalized  # the train split's statistics are in the config
+    student = _audio_student(data)
+    train = from_arrays(
+        {k: v[:256] for k, v in data.arrays["train"].items()},
+        ("audio",),
+        batch_size=64,
+        training=True,
+        audio_config=data.audio_config,
+    )
+    student.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    student.fit(train, epochs=1, verbose=0)
+    path = export_for_serving(student, tmp_path, name="av_audio", preprocessing=data)
+    test = {k: v[:64] for k, v in data.arrays["test"].items()}
+    pipeline = from_arrays(test, ("audio",), batch_size=32, audio_config=data.audio_config)
+    expected = _probabilities(student, pipeline)
+    served = _serve(path, audio=test["audio"])["probabilities"]
+    np.testing.assert_allclose(served, expected, atol=TOLERANCE)
+    meta = read_metadata(path)
+    assert meta["preprocessing"]["audio"]["mel_mean"] == list(data.audio_config.mel_mean)
+
+
+def test_image_student_parity_png_bytes_vs_pipeline(tmp_path):
+    _needs_data()
+    data = datasets.load("mnist", batch_size=64)
+    student = models.build("image_cnn", "student", image_shape=data.image_config.shape)
+    path = export_for_serving(student, tmp_path, name="img", preprocessing=data)
+    test = {k: v[:48] for k, v in data.arrays["test"].items()}
+    expected = _probabilities(
+        student, from_arrays(test, ("image",), batch_size=16, image_config=data.image_config)
+    )
+    pngs = raw_examples(test, ["image"], count=48)["image"]
+    served = _serve(path, image=pngs)["probabilities"]
+    np.testing.assert_allclose(served, expected, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("portable", [False, True])
+def test_text_student_parity_strings_vs_pipeline(tmp_path, portable):
+    _needs_data()
+    data = datasets.load("sst2", batch_size=64)
+    vectorizer = data.text_vectorizer
+    student = models.build(
+        "text_lstm",
+        "student",
+        num_classes=2,
+        sequence_length=vectorizer.sequence_length,
+        vocab_size=vectorizer.vocab_size,
+    )
+    path = export_for_serving(student, tmp_path, name="txt", preprocessing=data, portable=portable)
+    assert (path / "assets" / os.path.basename(data.vocabulary_path)).is_file()
+    test = {k: v[:200] for k, v in data.arrays["test"].items()}
+    pipeline = from_arrays(test, ("text",), batch_size=64, text_vectorizer=vectorizer)
+    expected = _probabilities(student, pipeline)
+    served = _serve(path, text=[t.encode("utf-8") for t in test["text"]])
+    np.testing.assert_allclose(served["probabilities"], expected, atol=TOLERANCE)
+    assert set(served["class_name"]) <= {b"negative", b"positive"}
+    meta = read_metadata(path)
+    assert meta["preprocessing"]["text"]["serving_tokenizer"] == (
+        "core" if portable else "tensorflow_text"
+    )
+    assert meta["portable"] is portable
+
+
+def test_mismatched_preprocessing_and_inputs_fail_clearly(tmp_path, embedded):
+    student = models.build("audio_crnn", "student", audio_shape=(61, 32))  # 1 s clips
+    with pytest.raises(ValueError, match=r"'audio' is float32 \[61, 32\].*\[30, 32\]"):
+        export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
+    student = _audio_student(embedded)
+    wrong_classes = ServingPreprocessing(("a", "b"), audio=embedded.audio_config)
+    with pytest.raises(ValueError, match="10 outputs but `class_names` has 2"):
+        export_for_serving(student, tmp_path, name="s", preprocessing=wrong_classes)
+    no_audio = ServingPreprocessing(embedded.class_names)
+    with pytest.raises(ValueError, match=r"no config\s+for \['audio'\]"):
+        export_for_serving(student, tmp_path, name="s", preprocessing=no_audio)
+    with pytest.raises(ValueError, match="`warmup_inputs` has keys"):
+        export_for_serving(
+            student, tmp_path, name="s", preprocessing=embedded, warmup_inputs={"wave": [[0.0]]}
+        )
+    with pytest.raises(TypeError, match="ServingPreprocessing or a LoadedDataset"):
+        export_for_serving(student, tmp_path, name="s", preprocessing={"audio": None})
+    assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
+
+
+def test_wrong_dtype_or_shape_gives_a_clear_error(tmp_path, embedded):
+    path = export_for_serving(_audio_student(embedded), tmp_path, name="s", preprocessing=embedded)
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float tensor"):
+        signature(audio=tf.zeros([1, 100], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"audio \[100\] is not compatible"):
+        signature(audio=tf.zeros([100]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="holds NaN or inf"):
+        signature(audio=tf.fill([1, 100], np.nan))
+    with pytest.raises(TypeError, match="missing a required argument: 'audio'"):
+        signature(wave=tf.zeros([1, 100]))
+    assert signature(audio=tf.zeros([1, 100]))["probabilities"].shape == (1, 10)  # still serves

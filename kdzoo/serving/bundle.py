@@ -1,0 +1,184 @@
+"""A trained student with what a serving export needs: the input of ``kdzoo export``.
+
+A bundle is a folder::
+
+    student.keras      the Keras student (no teacher, no optimizer state needed)
+    serving.json       name, class names, preprocessing configs, teacher name, metrics
+    vocabulary.txt     the text vocabulary (text students only)
+    examples.npz       a few raw examples, for the warmup requests (optional)
+
+``save_student`` writes one (the demo does); ``load_student`` reads it back. Raw examples
+are stored without pickles: waveforms as float arrays, strings and encoded bytes as one
+``uint8`` buffer plus offsets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from kdzoo.serving.preprocessing import ServingPreprocessing
+
+MODEL_FILE = "student.keras"
+CONFIG_FILE = "serving.json"
+VOCABULARY_FILE = "vocabulary.txt"
+EXAMPLES_FILE = "examples.npz"
+FORMAT = "kdzoo-student/1"
+
+
+@dataclasses.dataclass
+class StudentBundle:
+    """A loaded bundle: the model plus its serving metadata."""
+
+    model: object
+    preprocessing: ServingPreprocessing | None
+    name: str
+    teacher_name: object = None
+    metrics: dict = dataclasses.field(default_factory=dict)
+    examples: dict | None = None
+    path: Path | None = None
+
+
+def _pack_bytes(values):
+    values = [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in values]
+    offsets = np.cumsum([0] + [len(v) for v in values]).astype(np.int64)
+    return np.frombuffer(b"".join(values), dtype=np.uint8), offsets
+
+
+def _unpack_bytes(buffer, offsets):
+    data = buffer.tobytes()
+    return np.array([data[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)], object)
+
+
+def _save_examples(path, examples):
+    arrays = {}
+    for key, value in examples.items():
+        if key == "audio":
+            arrays[key] = np.asarray(value, np.float32)
+        else:
+            arrays[f"{key}.bytes"], arrays[f"{key}.offsets"] = _pack_bytes(list(value))
+    np.savez(path, **arrays)
+
+
+def _load_examples(path):
+    with np.load(path, allow_pickle=False) as npz:
+        out = {}
+        for key in npz.files:
+            if key == "audio":
+                out["audio"] = npz[key]
+            elif key.endswith(".bytes"):
+                name = key.removesuffix(".bytes")
+                out[name] = _unpack_bytes(npz[key], npz[f"{name}.offsets"])
+        return out
+
+
+def save_student(
+    model,
+    directory,
+    preprocessing: ServingPreprocessing,
+    *,
+    name,
+    teacher_name=None,
+    metrics=None,
+    examples=None,
+) -> Path:
+    """Writes ``model`` (or a Distiller's student) and its serving metadata to ``directory``.
+
+    The folder is written beside its destination and swapped in, replacing an older bundle
+    only once the new one is complete.
+
+    Args:
+        model: the student ``keras.Model`` or a ``Distiller``.
+        directory: the bundle folder.
+        preprocessing: the ``ServingPreprocessing`` the model was trained with.
+        name: the served model's name (default ``--name`` of ``kdzoo export``).
+        teacher_name: recorded for the export metadata; defaults to the Distiller's.
+        metrics: evaluation results to carry into the export metadata.
+        examples: a few raw inputs ``{modality: values}`` for the warmup requests.
+    """
+    from kdzoo.distiller import Distiller
+
+    if isinstance(model, Distiller):
+        if teacher_name is None:
+            teacher = model.teacher
+            names = [t.name for t in teacher] if isinstance(teacher, list | tuple) else None
+            teacher_name = names or teacher.name
+        model = model.student
+    modalities = preprocessing.check_model(model)
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{directory.name}-", dir=directory.parent))
+    try:
+        model.save(tmp / MODEL_FILE)
+        vocabulary = None
+        if "text" in modalities:
+            shutil.copyfile(preprocessing.vocabulary_path, tmp / VOCABULARY_FILE)
+            vocabulary = VOCABULARY_FILE
+        if examples is not None:
+            _save_examples(tmp / EXAMPLES_FILE, {m: examples[m] for m in modalities})
+        config = {
+            "format": FORMAT,
+            "name": name,
+            "teacher": teacher_name,
+            "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+            "preprocessing": preprocessing.to_dict(vocabulary_file=vocabulary),
+        }
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        old = None
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".old-{directory.name}-", dir=directory.parent))
+            os.rename(directory, old / "bundle")
+        os.rename(tmp, directory)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def load_student(path, preprocessing: ServingPreprocessing | None = None) -> StudentBundle:
+    """Reads a bundle folder, or a ``.keras`` file (with ``serving.json`` beside it).
+
+    ``preprocessing``, if given, replaces the bundle's. Without either, the returned
+    bundle's ``preprocessing`` is None (give one to export it). Raises
+    ``FileNotFoundError`` if there is no model.
+    """
+    import keras
+
+    import kdzoo.models  # noqa: F401  (registers the kdzoo layers for safe loading)
+
+    path = Path(path)
+    model_path = path / MODEL_FILE if path.is_dir() else path
+    folder = model_path.parent
+    if not model_path.is_file():
+        raise FileNotFoundError(
+            f"No student model at {model_path}: pass a bundle folder (with {MODEL_FILE} and "
+            f"{CONFIG_FILE}, as kdzoo.serving.bundle.save_student writes) or a .keras file."
+        )
+    config = {}
+    config_path = folder / CONFIG_FILE
+    if config_path.is_file():
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if config.get("format") != FORMAT:
+            raise ValueError(
+                f"{config_path}: format {config.get('format')!r}, expected {FORMAT!r}."
+            )
+    if preprocessing is None and "preprocessing" in config:
+        preprocessing = ServingPreprocessing.from_dict(config["preprocessing"], base_dir=folder)
+    examples_path = folder / EXAMPLES_FILE
+    return StudentBundle(
+        model=keras.saving.load_model(model_path),
+        preprocessing=preprocessing,
+        name=config.get("name") or model_path.stem,
+        teacher_name=config.get("teacher"),
+        metrics=config.get("metrics", {}),
+        examples=_load_examples(examples_path) if examples_path.is_file() else None,
+        path=folder,
+    )

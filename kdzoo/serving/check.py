@@ -1,0 +1,350 @@
+"""``kdzoo check-export``: validate a serving export the way TF Serving would load it.
+
+Steps, each reported pass/fail:
+
+1. **op report**: the ops ``tensorflow`` alone does not register, as the export's metadata
+   lists them, confirmed by the op registry of a process that imported only ``tensorflow``.
+2. **fresh-process load**: a new Python process (``kdzoo/serving/fresh_check.py``, run with
+   ``python -I``) imports ``tensorflow`` only (plus ``tensorflow_text`` iff step 1 found
+   its ops), loads the export and runs ``serving_default`` on real inputs from the data
+   root (FSDD wav clips decoded with ``tf.audio.decode_wav``, MNIST test digits encoded as
+   PNG, SST-2 test sentences). kdzoo is never imported there.
+3. **saved_model_cli show --all** and 4. **saved_model_cli run** on the same inputs
+   (``--inputs key=file.npy``, byte strings as NumPy ``S`` arrays): the TF1 session loader
+   TF Serving uses. Its probabilities must match step 2's within 1e-5.
+5. **warmup replay**: every ``PredictionLog`` of ``assets.extra/tf_serving_warmup_requests``
+   runs through the session loader against its signature.
+6. **bad inputs**: a wrong dtype, rank or content raises an error that says what was
+   expected, and the process carries on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+TOLERANCE = 1e-5
+_SMCLI = (
+    "import sys\n"
+    "{imports}"
+    "from tensorflow.python.tools.saved_model_cli import main\n"
+    "sys.argv[0] = 'saved_model_cli'\n"
+    "sys.exit(main())\n"
+)
+
+
+@dataclasses.dataclass
+class CheckStep:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclasses.dataclass
+class CheckReport:
+    """The outcome of ``check_export``: one ``CheckStep`` per step."""
+
+    export_dir: Path
+    steps: list
+    inputs: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.steps) and all(s.passed for s in self.steps)
+
+    def step(self, name) -> CheckStep:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(f"No step {name!r}; steps: {[s.name for s in self.steps]}.")
+
+    def format(self) -> str:
+        lines = [f"check-export {self.export_dir}", f"inputs: {self.inputs}"]
+        for s in self.steps:
+            detail = s.detail.replace("\n", "\n        ")
+            lines.append(f"  {'PASS' if s.passed else 'FAIL'}  {s.name}: {detail}")
+        lines.append("all checks passed" if self.passed else "SOME CHECKS FAILED")
+        return "\n".join(lines)
+
+
+def _env():
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return env
+
+
+def _tail(text, n=1200):
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(("I0000", "W0000"))]
+    return "\n".join(lines)[-n:]
+
+
+def real_inputs(modalities, data_dir=None, count=2) -> dict:
+    """``count`` real raw inputs per modality from the data root, as ``serving_default``
+    takes them: ``"audio"`` float32 FSDD waveforms (decoded with ``tf.audio.decode_wav``,
+    zero-padded to the longest), ``"image"`` MNIST test digits encoded as PNG, ``"text"``
+    SST-2 test sentences (UTF-8). Byte strings are NumPy ``S`` arrays (``saved_model_cli``
+    reads those; PNG and text never end in a NUL byte, which ``S`` would drop).
+
+    Raises ``kdzoo.datasets.DataNotFoundError`` if the data root lacks a needed dataset.
+    """
+    import tensorflow as tf
+
+    from kdzoo.datasets import fsdd, mnist, sst2
+    from kdzoo.datasets.root import require
+
+    out = {}
+    if "audio" in modalities:
+        clips = [path for path, *_ in fsdd.list_clips(data_dir)[:count]]
+        waves = [
+            tf.audio.decode_wav(tf.io.read_file(p), desired_channels=1)[0][:, 0] for p in clips
+        ]
+        length = max(int(w.shape[0]) for w in waves)
+        out["audio"] = np.stack([np.pad(w.numpy(), (0, length - w.shape[0])) for w in waves])
+    if "image" in modalities:
+        images = mnist.load_arrays("test", root=data_dir)["image"][:count]
+        pngs = [tf.io.encode_png(np.round(i * 255).astype(np.uint8)).numpy() for i in images]
+        out["image"] = np.array(pngs, dtype="S")
+    if "text" in modalities:
+        (path,) = require("sst2", [sst2.FILES["test"]], sst2.SOURCE, data_dir)
+        texts = sst2.read_split(path)["text"][:count]
+        out["text"] = np.array([t.encode("utf-8") for t in texts], dtype="S")
+    return out
+
+
+def _warmup_inputs(export_dir):
+    """Fallback inputs: the largest ``serving_default`` request of the warmup file."""
+    import tensorflow as tf
+
+    from kdzoo.serving.warmup import read_warmup
+
+    requests = [
+        log.predict_log.request
+        for log in read_warmup(export_dir)
+        if log.predict_log.request.model_spec.signature_name in ("", "serving_default")
+    ]
+    if not requests:
+        raise ValueError(f"{export_dir}: no serving_default request in the warmup file.")
+    request = max(requests, key=lambda r: next(iter(r.inputs.values())).tensor_shape.dim[0].size)
+    out = {}
+    for key, proto in request.inputs.items():
+        value = tf.make_ndarray(proto)
+        out[key] = np.array(value.tolist(), dtype="S") if value.dtype == object else value
+    return out
+
+
+def _write_inputs(inputs, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, value in inputs.items():
+        np.save(folder / f"{key}.npy", value, allow_pickle=False)
+
+
+def _saved_model_cli_command(custom, *args):
+    imports = "import tensorflow_text  # registers the export's custom ops\n" if custom else ""
+    return [sys.executable, "-I", "-c", _SMCLI.format(imports=imports), *args]
+
+
+class _Process:
+    """A subprocess whose output goes to files (a full pipe cannot stall it while another
+    one is being waited on), so the three checks run at once."""
+
+    def __init__(self, command, folder, name):
+        self.stdout_path, self.stderr_path = folder / f"{name}.out", folder / f"{name}.err"
+        with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
+            self.popen = subprocess.Popen(command, stdout=out, stderr=err, env=_env())
+
+    def wait(self, timeout):
+        try:
+            self.returncode = self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            self.returncode = -9
+        self.stdout = self.stdout_path.read_text(errors="replace")
+        self.stderr = self.stderr_path.read_text(errors="replace")
+        if self.returncode == -9:
+            self.stderr += f"\ntimed out after {timeout} s"
+        return self
+
+
+def _clear(result) -> bool:
+    """A rejected bad input is *clear* if its message says what was expected, or names the
+    problem (NaN, image format)."""
+    message = result.get("message", "").lower()
+    return result.get("raised", False) and any(
+        word in message for word in ("expected", "nan", "image file format", "not compatible")
+    )
+
+
+def check_export(export_dir, data_dir=None, timeout=300) -> CheckReport:
+    """Runs the steps of the module docstring on ``export_dir``; never raises for a failed
+    check (see ``CheckReport.passed``).
+
+    Args:
+        export_dir: a version folder written by ``kdzoo.export.export_for_serving``.
+        data_dir: the data root for real inputs (default ``$KDZOO_DATA_DIR``). If it lacks
+            the data, the warmup file's inputs are used and the report says so.
+        timeout: seconds allowed to each subprocess. Defaults to 300.
+    """
+    from kdzoo.datasets import DataNotFoundError
+    from kdzoo.export import SERVING_DEFAULT, read_metadata
+    from kdzoo.serving.ops import op_report
+
+    export_dir = Path(export_dir)
+    metadata = read_metadata(export_dir)
+    report = CheckReport(export_dir, [])
+    ops = op_report(export_dir)
+    modalities = list(metadata["signatures"][SERVING_DEFAULT]["inputs"])
+    try:
+        inputs = real_inputs(modalities, data_dir)
+        report.inputs = "real examples from the data root (" + ", ".join(modalities) + ")"
+    except (DataNotFoundError, FileNotFoundError) as err:
+        inputs = _warmup_inputs(export_dir)
+        report.inputs = f"the warmup request's inputs (no real data: {str(err).splitlines()[0]})"
+
+    with tempfile.TemporaryDirectory(prefix="kdzoo-check-") as tmp:
+        tmp = Path(tmp)
+        _write_inputs(inputs, tmp / "inputs")
+        (tmp / "fresh").mkdir()
+        script = Path(__file__).with_name("fresh_check.py")
+        custom = not ops.portable
+        spec = ";".join(f"{k}={tmp / 'inputs' / k}.npy" for k in inputs)
+        run_args = ["run", "--dir", str(export_dir), "--tag_set", "serve", "--signature_def"]
+        run_args += [SERVING_DEFAULT, "--inputs", spec, "--outdir", str(tmp / "cli")]
+        fresh_command = [sys.executable, "-I", str(script), str(export_dir)]
+        fresh_command += [str(tmp / "inputs"), str(tmp / "fresh")]
+        processes = {
+            "fresh": _Process(fresh_command, tmp, "fresh"),
+            "show": _Process(
+                _saved_model_cli_command(custom, "show", "--all", "--dir", str(export_dir)),
+                tmp,
+                "show",
+            ),
+            "run": _Process(_saved_model_cli_command(custom, *run_args), tmp, "run"),
+        }
+        done = {name: p.wait(timeout) for name, p in processes.items()}
+        result_path = tmp / "fresh" / "result.json"
+        if done["fresh"].returncode != 0 or not result_path.is_file():
+            failure = f"the process failed:\n{_tail(done['fresh'].stderr)}"
+            report.steps.append(CheckStep("fresh-process load", False, failure))
+            return report
+        fresh = json.loads(result_path.read_text(encoding="utf-8"))
+        report.steps.append(_op_step(ops, metadata, fresh))
+        report.steps.append(_load_step(fresh, metadata, ops))
+        fresh_probs = None
+        if (tmp / "fresh" / "probabilities.npy").is_file():
+            fresh_probs = np.load(tmp / "fresh" / "probabilities.npy")
+        report.steps.append(_show_step(done["show"], metadata))
+        report.steps.append(_run_step(done["run"], tmp / "cli", fresh_probs))
+        report.steps.append(_warmup_step(fresh))
+        report.steps.append(_bad_inputs_step(fresh))
+    return report
+
+
+def _op_step(ops, metadata, fresh):
+    recorded = sorted(metadata.get("custom_ops", {}))
+    seen = sorted(fresh.get("unregistered_ops", []))
+    ok = recorded == seen == sorted(ops.custom_ops)
+    if not seen:
+        detail = "no op outside core TensorFlow: portable (plain tensorflow, any TF Serving)"
+    else:
+        left = fresh.get("unregistered_after_tensorflow_text", [])
+        detail = f"outside core TensorFlow: {', '.join(seen)} (registered by tensorflow_text)"
+        if left:
+            ok = False
+            detail += f"; still unregistered after importing tensorflow_text: {left}"
+    if recorded != seen:
+        detail += f"; but kdzoo_export.json lists {recorded}"
+    return CheckStep("op report", ok, detail)
+
+
+def _load_step(fresh, metadata, ops):
+    if "fatal" in fresh:
+        fatal = fresh["fatal"]
+        return CheckStep("fresh-process load", False, f"{fatal['type']}: {fatal['message']}")
+    default, modules = fresh["default"], fresh["modules"]
+    problems = list(default["problems"])
+    if modules.get("kdzoo"):
+        problems.append("kdzoo was imported")
+    if modules.get("tensorflow_text") != (not ops.portable):
+        problems.append(f"tensorflow_text imported: {modules.get('tensorflow_text')}")
+    expected = sorted(metadata["signatures"])
+    if sorted(default["signatures"]) != expected:
+        problems.append(f"signatures {sorted(default['signatures'])}, expected {expected}")
+    imported = "tensorflow" + (" + tensorflow_text" if modules.get("tensorflow_text") else "")
+    detail = (
+        f"imports {imported} only (kdzoo: {modules.get('kdzoo')}); serving_default on "
+        f"{default['batch']} real inputs -> class_name {default['class_name']}; signatures "
+        f"{', '.join(sorted(default['signatures']))}"
+    )
+    if problems:
+        detail += "; problems: " + "; ".join(problems)
+    return CheckStep("fresh-process load", not problems, detail)
+
+
+def _show_step(proc, metadata):
+    missing = [s for s in metadata["signatures"] if f"signature_def['{s}']" not in proc.stdout]
+    for name, sig in metadata["signatures"].items():
+        missing += [f"{name}/{k}" for k in sig["inputs"] if f"inputs['{k}']" not in proc.stdout]
+    ok = proc.returncode == 0 and not missing
+    if ok:
+        detail = f"lists signatures {', '.join(metadata['signatures'])} and their inputs"
+    else:
+        detail = f"exit {proc.returncode}; missing {missing}\n{_tail(proc.stderr)}"
+    return CheckStep("saved_model_cli show --all", ok, detail)
+
+
+def _run_step(proc, outdir, fresh_probs):
+    path = outdir / "probabilities.npy"
+    if proc.returncode != 0 or not path.is_file():
+        return CheckStep(
+            "saved_model_cli run", False, f"exit {proc.returncode}\n{_tail(proc.stderr)}"
+        )
+    probs = np.load(path)
+    if fresh_probs is None or probs.shape != fresh_probs.shape:
+        return CheckStep("saved_model_cli run", False, f"probabilities of shape {probs.shape}")
+    diff = float(np.abs(probs - fresh_probs).max())
+    ok = diff <= TOLERANCE
+    detail = (
+        f"serving_default ran; probabilities match the fresh-process run (max |diff| {diff:.1e})"
+    )
+    return CheckStep("saved_model_cli run", ok, detail)
+
+
+def _warmup_step(fresh):
+    if "fatal" in fresh or "warmup" not in fresh:
+        return CheckStep("warmup replay", False, "not reached")
+    warmup = fresh["warmup"]
+    if "error" in warmup:
+        error = warmup["error"]
+        return CheckStep("warmup replay", False, f"{error['type']}: {error['message']}")
+    ran = ", ".join(f"{r['signature']} (batch {r['batch']})" for r in warmup["ran"])
+    ok = not warmup["problems"] and bool(warmup["ran"])
+    detail = f"{len(warmup['ran'])} PredictionLog requests ran in a TF1 session: {ran}"
+    if warmup["problems"]:
+        detail += "; problems: " + "; ".join(warmup["problems"])
+    return CheckStep("warmup replay", ok, detail)
+
+
+def _bad_inputs_step(fresh):
+    if "fatal" in fresh or "bad_inputs" not in fresh:
+        return CheckStep("bad inputs", False, "not reached")
+    if "error" in fresh["bad_inputs"]:
+        error = fresh["bad_inputs"]["error"]
+        return CheckStep("bad inputs", False, f"{error['type']}: {error['message']}")
+    lines, ok = [], True
+    for case in fresh["bad_inputs"]:
+        clear = _clear(case)
+        ok &= clear
+        if case.get("raised"):
+            lines.append(f"{case['case']} -> {case['type']}: {case['message'][:160]}")
+        else:
+            lines.append(f"{case['case']} -> accepted (no error)")
+    head = f"{len(fresh['bad_inputs'])} bad inputs rejected with clear errors" if ok else "unclear"
+    return CheckStep("bad inputs", ok, head + "\n" + "\n".join(lines))

@@ -1,0 +1,193 @@
+"""Loads a serving export the way a bare TensorFlow runtime would, in a fresh process.
+
+Run as a script (``python -I fresh_check.py EXPORT_DIR INPUTS_DIR OUT_DIR``) by
+``kdzoo.serving.check.check_export``; it must not import kdzoo, only ``tensorflow``
+(which itself imports ``keras`` in TF 2.21), and ``tensorflow_text`` only if ``tensorflow``
+alone leaves some op of the graph unregistered. ``-I`` keeps the script's folder off
+``sys.path``. It writes ``OUT_DIR/result.json`` and the ``serving_default`` outputs as
+``OUT_DIR/<key>.npy``.
+
+Steps: (1) which graph ops ``tensorflow`` alone does not register; (2) load with
+``tf.saved_model.load`` and run ``serving_default`` on the inputs ``INPUTS_DIR/<key>.npy``;
+(3) replay the warmup ``PredictionLog``s through the TF1 session loader, the API TF Serving
+and ``saved_model_cli`` use (this step imports the ``tensorflow_serving`` protos, after the
+module check of step 2); (4) feed inputs of the wrong dtype, rank or content and record
+the errors.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.framework import op_def_registry
+
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
+
+
+def graph_ops(export_dir):
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((Path(export_dir) / "saved_model.pb").read_bytes())
+    ops, functions = set(), set()
+    for meta_graph in saved_model.meta_graphs:
+        library = meta_graph.graph_def.library
+        functions |= {f.signature.name for f in library.function}
+        ops |= {n.op for n in meta_graph.graph_def.node}
+        for function in library.function:
+            ops |= {n.op for n in function.node_def}
+    return sorted(ops - functions)
+
+
+def _error(err):
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("[[", "{{", "Detected at", "<stack"))]
+    message = " ".join(useful or lines)
+    return {"type": type(err).__name__, "message": message[:400]}
+
+
+def _signature_specs(function):
+    _, kwargs = function.structured_input_signature
+    return {k: (s.dtype.name, s.shape.as_list()) for k, s in kwargs.items()}
+
+
+def run_default(loaded, inputs_dir, out_dir, class_names):
+    signature = loaded.signatures["serving_default"]
+    specs = _signature_specs(signature)
+    inputs = {k: np.load(Path(inputs_dir) / f"{k}.npy", allow_pickle=False) for k in specs}
+    raw = signature(**{k: tf.constant(v) for k, v in inputs.items()})
+    outputs = {k: v.numpy() for k, v in raw.items()}
+    for key, value in outputs.items():
+        np.save(Path(out_dir) / f"{key}.npy", value)
+    problems = []
+    if sorted(outputs) != sorted(OUTPUT_KEYS):
+        problems.append(f"outputs {sorted(outputs)}, expected {sorted(OUTPUT_KEYS)}")
+    else:
+        probs = outputs["probabilities"]
+        batch = len(next(iter(inputs.values())))
+        expected = (batch, len(class_names))
+        if probs.shape != expected:
+            problems.append(f"probabilities shape {probs.shape}, expected {expected}")
+        elif not np.allclose(probs.sum(-1), 1.0, atol=1e-4):
+            problems.append(f"probabilities rows sum to {probs.sum(-1).tolist()}, not 1")
+        names = [class_names[i] for i in outputs["class_id"]]
+        if [n.decode("utf-8") for n in outputs["class_name"]] != names:
+            problems.append("class_name does not match class_id")
+    return {
+        "signatures": {name: _signature_specs(fn) for name, fn in loaded.signatures.items()},
+        "batch": len(next(iter(inputs.values()))),
+        "class_name": [n.decode("utf-8") for n in outputs.get("class_name", [])],
+        "problems": problems,
+    }
+
+
+def replay_warmup(export_dir):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = Path(export_dir) / WARMUP_FILE
+    if not path.is_file():
+        return {"requests": 0, "problems": [f"no warmup file at {WARMUP_FILE}"], "ran": []}
+    graph = tf.Graph()
+    ran, problems = [], []
+    with tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(export_dir))
+        for i, record in enumerate(tf.compat.v1.io.tf_record_iterator(str(path))):
+            log = prediction_log_pb2.PredictionLog()
+            log.ParseFromString(record)
+            request = log.predict_log.request
+            name = request.model_spec.signature_name or "serving_default"
+            if name not in meta_graph.signature_def:
+                problems.append(f"request {i}: no signature {name!r}")
+                continue
+            signature = meta_graph.signature_def[name]
+            if sorted(request.inputs) != sorted(signature.inputs):
+                problems.append(
+                    f"request {i}: inputs {sorted(request.inputs)} but {name} takes "
+                    f"{sorted(signature.inputs)}"
+                )
+                continue
+            for key, proto in request.inputs.items():
+                if proto.dtype != signature.inputs[key].dtype:
+                    problems.append(f"request {i}: {key!r} has dtype enum {proto.dtype}")
+            feed = {signature.inputs[k].name: tf.make_ndarray(v) for k, v in request.inputs.items()}
+            fetch = {k: v.name for k, v in signature.outputs.items()}
+            try:
+                out = session.run(fetch, feed)
+            except Exception as err:  # noqa: BLE001 - reported, not raised
+                problems.append(f"request {i} ({name}): {_error(err)['message']}")
+                continue
+            ran.append({"signature": name, "batch": int(len(out["class_id"]))})
+    return {"requests": len(ran) + len(problems), "ran": ran, "problems": problems}
+
+
+def bad_inputs(loaded):
+    """Wrong dtype, rank and content for each input of ``serving_default``; the other
+    inputs are valid."""
+    signature = loaded.signatures["serving_default"]
+    specs = _signature_specs(signature)
+    valid = {
+        "image": tf.io.encode_png(tf.zeros([1, 1, 1], tf.uint8))[None],
+        "audio": tf.zeros([1, 400], tf.float32),
+        "text": tf.constant([b"x"]),
+    }
+    good = {k: valid.get(k, tf.constant([b"x"])) for k in specs}
+    cases = []
+    for key, (dtype, _) in specs.items():
+        if dtype == "string":
+            cases.append((f"{key}: float32 instead of string", key, tf.zeros([1], tf.float32)))
+            cases.append((f"{key}: rank 2 instead of 1", key, tf.constant([[b"x"]])))
+        else:
+            cases.append((f"{key}: int32 instead of float32", key, tf.zeros([1, 400], tf.int32)))
+            cases.append((f"{key}: string instead of float32", key, tf.constant([b"x"])))
+            cases.append((f"{key}: rank 1 instead of 2", key, tf.zeros([400], tf.float32)))
+            cases.append((f"{key}: NaN samples", key, tf.fill([1, 400], float("nan"))))
+        if key == "image":
+            cases.append((f"{key}: bytes that are not an image", key, tf.constant([b"hello"])))
+    results = []
+    for label, key, value in cases:
+        try:
+            signature(**{**good, key: value})
+            results.append({"case": label, "raised": False})
+        except Exception as err:  # noqa: BLE001 - the point is which error comes back
+            results.append({"case": label, "raised": True, **_error(err)})
+    return results
+
+
+def main(argv):
+    export_dir, inputs_dir, out_dir = (Path(a) for a in argv[1:4])
+    result = {}
+    try:
+        ops = graph_ops(export_dir)
+        missing = [op for op in ops if op_def_registry.get(op) is None]
+        result["unregistered_ops"] = missing
+        if missing:  # only then: the op report names them
+            import tensorflow_text  # noqa: F401
+
+            result["unregistered_after_tensorflow_text"] = [
+                op for op in missing if op_def_registry.get(op) is None
+            ]
+        metadata = json.loads((export_dir / "kdzoo_export.json").read_text(encoding="utf-8"))
+        loaded = tf.saved_model.load(str(export_dir))
+        result["default"] = run_default(loaded, inputs_dir, out_dir, metadata["class_names"])
+        result["modules"] = {
+            m: m in sys.modules for m in ("kdzoo", "keras", "tensorflow_text", "tensorflow")
+        }
+    except Exception as err:  # noqa: BLE001 - the parent reports it
+        result["fatal"] = {**_error(err), "traceback": traceback.format_exc()[-2000:]}
+    else:  # the two last steps are independent: one failing does not hide the other
+        for key, step in (("warmup", replay_warmup), ("bad_inputs", bad_inputs)):
+            try:
+                result[key] = step(export_dir if key == "warmup" else loaded)
+            except Exception as err:  # noqa: BLE001 - the parent reports it
+                result[key] = {"error": _error(err)}
+    (out_dir / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

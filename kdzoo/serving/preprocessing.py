@@ -1,0 +1,318 @@
+"""Raw inputs -> model inputs inside a serving graph, with the training pipeline's own code.
+
+``ServingPreprocessing`` holds the front-end configs a trained model was fitted with (the
+``AudioConfig`` with its normalisation statistics, the ``ImageConfig``, the vocabulary file
+and sequence length) plus the class names. ``RawPreprocessor`` applies them in-graph by
+calling the functions ``kdzoo.data.pipeline.from_arrays`` calls (``preprocess_images``,
+``audio_features``, ``TextVectorizer.__call__``): there is no second implementation to
+drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kdzoo.data.audio import AudioConfig, audio_features, fix_length
+from kdzoo.data.image import ImageConfig, preprocess_images
+
+MODALITIES = ("image", "audio", "text")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingPreprocessing:
+    """The preprocessing a model was trained with, and the names of its classes.
+
+    Attributes:
+        class_names: one name per output class, in logit order.
+        audio: the audio front end (with the training split's normalisation statistics,
+            if the pipeline normalised). Needed if the model reads ``"audio"``.
+        image: the image front end. Needed if the model reads ``"image"``.
+        vocabulary_path: the vocabulary file of the training ``TextVectorizer``. Needed,
+            with ``sequence_length``, if the model reads ``"text"``.
+        sequence_length: the vectoriser's padded length.
+
+    Example:
+
+    >>> data = kdzoo.datasets.load("av_digits", modalities=("audio",))
+    >>> prep = ServingPreprocessing.from_dataset(data)
+    """
+
+    class_names: tuple
+    audio: AudioConfig | None = None
+    image: ImageConfig | None = None
+    vocabulary_path: str | None = None
+    sequence_length: int | None = None
+
+    def __post_init__(self):
+        names = tuple(str(n) for n in self.class_names)
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ValueError(
+                f"`class_names` must hold at least 2 distinct names; got {self.class_names!r}."
+            )
+        object.__setattr__(self, "class_names", names)
+        if (self.vocabulary_path is None) != (self.sequence_length is None):
+            raise ValueError("`vocabulary_path` and `sequence_length` must be set together.")
+        if self.vocabulary_path is not None:
+            object.__setattr__(self, "vocabulary_path", str(self.vocabulary_path))
+            if not Path(self.vocabulary_path).is_file():
+                raise FileNotFoundError(f"No vocabulary file at {self.vocabulary_path!r}.")
+        if self.audio is not None and not isinstance(self.audio, AudioConfig):
+            raise TypeError(f"`audio` must be an AudioConfig; got {type(self.audio).__name__}.")
+        if self.image is not None and not isinstance(self.image, ImageConfig):
+            raise TypeError(f"`image` must be an ImageConfig; got {type(self.image).__name__}.")
+
+    @classmethod
+    def from_dataset(cls, data, modalities=None) -> ServingPreprocessing:
+        """The preprocessing of a ``kdzoo.datasets.LoadedDataset`` (for ``modalities``,
+        default all of the dataset's)."""
+        modalities = tuple(data.modalities if modalities is None else modalities)
+        unknown = [m for m in modalities if m not in data.modalities]
+        if unknown:
+            raise ValueError(f"{data.name} has no modality {unknown}; it has {data.modalities}.")
+        text = "text" in modalities
+        return cls(
+            class_names=data.class_names,
+            audio=data.audio_config if "audio" in modalities else None,
+            image=data.image_config if "image" in modalities else None,
+            vocabulary_path=data.vocabulary_path if text else None,
+            sequence_length=data.text_vectorizer.sequence_length if text else None,
+        )
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The modalities this preprocessing can feed."""
+        have = {
+            "image": self.image is not None,
+            "audio": self.audio is not None,
+            "text": self.vocabulary_path is not None,
+        }
+        return tuple(m for m in MODALITIES if have[m])
+
+    def to_dict(self, vocabulary_file=None) -> dict:
+        """A JSON-ready dict; ``vocabulary_file`` replaces the stored path (e.g. a path
+        relative to where the dict is written)."""
+        return {
+            "class_names": list(self.class_names),
+            "audio": None if self.audio is None else self.audio.to_dict(),
+            "image": None if self.image is None else self.image.to_dict(),
+            "text": None
+            if self.vocabulary_path is None
+            else {
+                "vocabulary_file": vocabulary_file or self.vocabulary_path,
+                "sequence_length": self.sequence_length,
+                "lower_case": True,
+                "training_tokenizer": "tensorflow_text.WhitespaceTokenizer",
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, config: dict, base_dir=None) -> ServingPreprocessing:
+        """Inverse of ``to_dict``; a relative vocabulary file is read from ``base_dir``."""
+        missing = [k for k in ("class_names", "audio", "image", "text") if k not in config]
+        if missing:
+            raise KeyError(f"Preprocessing config lacks key(s) {missing}; it has {sorted(config)}.")
+        text = config["text"]
+        vocab = length = None
+        if text is not None:
+            vocab = Path(text["vocabulary_file"])
+            if base_dir is not None and not vocab.is_absolute():
+                vocab = Path(base_dir) / vocab
+            length = int(text["sequence_length"])
+        return cls(
+            class_names=tuple(config["class_names"]),
+            audio=None if config["audio"] is None else AudioConfig.from_dict(config["audio"]),
+            image=None if config["image"] is None else ImageConfig.from_dict(config["image"]),
+            vocabulary_path=None if vocab is None else str(vocab),
+            sequence_length=length,
+        )
+
+    def check_model(self, model) -> tuple[str, ...]:
+        """The modalities ``model`` reads, after checking this preprocessing produces each
+        of its inputs in the shape and dtype it expects and that the classes agree."""
+        specs = model_input_specs(model)
+        unknown = [k for k in specs if k not in MODALITIES]
+        if unknown:
+            raise ValueError(
+                f"Model {model.name!r} has input(s) {unknown}; a serving export knows the raw "
+                f"form of {MODALITIES} only."
+            )
+        lacking = [m for m in specs if m not in self.modalities]
+        if lacking:
+            raise ValueError(
+                f"Model {model.name!r} reads {list(specs)} but the preprocessing has no config "
+                f"for {lacking} (it has {list(self.modalities)})."
+            )
+        expected = {
+            "image": (self.image.shape if self.image else None, tf.float32),
+            "audio": (self.audio.feature_shape if self.audio else None, tf.float32),
+            "text": ((self.sequence_length,), tf.int32),
+        }
+        for m, spec in specs.items():
+            shape, dtype = expected[m]
+            if tuple(spec.shape[1:]) != tuple(shape) or spec.dtype != dtype:
+                raise ValueError(
+                    f"Model input {m!r} is {dtype_name(spec.dtype)} {list(spec.shape[1:])} per "
+                    f"example; the {m} preprocessing makes {dtype.name} {list(shape)}."
+                )
+        num_outputs = _num_outputs(model)
+        if num_outputs is not None and num_outputs != len(self.class_names):
+            raise ValueError(
+                f"Model {model.name!r} has {num_outputs} outputs but `class_names` has "
+                f"{len(self.class_names)} names."
+            )
+        return tuple(specs)
+
+
+def dtype_name(dtype) -> str:
+    return tf.as_dtype(dtype).name
+
+
+def _num_outputs(model):
+    output = model.output
+    if isinstance(output, dict):
+        output = output.get("logits")
+    shape = getattr(output, "shape", None)
+    return None if shape is None else shape[-1]
+
+
+def model_input_specs(model) -> dict:
+    """``{input name: tf.TensorSpec with the batch axis}`` of a functional model."""
+    return {
+        t.name: tf.TensorSpec((None, *t.shape[1:]), tf.as_dtype(t.dtype), name=t.name)
+        for t in model.inputs
+    }
+
+
+def raw_input_specs(modalities, wav_bytes=False) -> dict:
+    """The raw-input ``tf.TensorSpec`` of each modality: encoded image bytes ``[batch]``,
+    float32 waveforms ``[batch, samples]`` (or, with ``wav_bytes``, wav file bytes
+    ``[batch]``), UTF-8 sentences ``[batch]``."""
+    audio = (
+        tf.TensorSpec([None], tf.string, name="audio")
+        if wav_bytes
+        else tf.TensorSpec([None, None], tf.float32, name="audio")
+    )
+    specs = {
+        "image": tf.TensorSpec([None], tf.string, name="image"),
+        "audio": audio,
+        "text": tf.TensorSpec([None], tf.string, name="text"),
+    }
+    return {m: specs[m] for m in modalities}
+
+
+def decode_wavs(contents, config: AudioConfig):
+    """Wav file bytes ``[batch]`` -> float32 waveforms ``[batch, config.num_samples]``, as
+    ``kdzoo.datasets.fsdd.decode_wav`` reads FSDD: first channel, padded or cropped. A clip
+    at another sample rate is an error (no silent resampling)."""
+    message = f"audio: wav sample rate must be {config.sample_rate} Hz (kdzoo does not resample)"
+
+    def decode(one):
+        audio, rate = tf.audio.decode_wav(one, desired_channels=1)
+        check = tf.debugging.assert_equal(rate, config.sample_rate, message=message)
+        with tf.control_dependencies([check]):
+            return fix_length(audio[:, 0], config.num_samples)
+
+    return tf.map_fn(
+        decode, contents, fn_output_signature=tf.TensorSpec([config.num_samples], tf.float32)
+    )
+
+
+class RawPreprocessor:
+    """Maps raw inputs ``{modality: tensor}`` to model inputs, in-graph.
+
+    Args:
+        preprocessing: a ``ServingPreprocessing``.
+        modalities: the modalities to map (the model's inputs).
+        tokenizer: ``"tensorflow_text"`` (default, as in training) or ``"core"`` (portable).
+    """
+
+    def __init__(
+        self, preprocessing: ServingPreprocessing, modalities, tokenizer="tensorflow_text"
+    ):
+        from kdzoo.serving.text import ServingTextVectorizer
+
+        self.preprocessing = preprocessing
+        self.modalities = tuple(modalities)
+        self.vectorizer = None
+        if "text" in self.modalities:
+            self.vectorizer = ServingTextVectorizer(
+                preprocessing.vocabulary_path, preprocessing.sequence_length, tokenizer
+            )
+
+    @property
+    def resources(self) -> list:
+        """TF resources the graph uses besides the model (to track in the export)."""
+        return [] if self.vectorizer is None else [self.vectorizer.table]
+
+    def __call__(self, raw: dict) -> dict:
+        prep = self.preprocessing
+        checks = _same_batch_size(raw, self.modalities)
+        with tf.control_dependencies(checks):
+            features = {}
+            if "image" in self.modalities:
+                features["image"] = preprocess_images(raw["image"], prep.image)
+            if "audio" in self.modalities:
+                wave = tf.debugging.assert_all_finite(
+                    raw["audio"], "audio: the waveform holds NaN or inf values"
+                )
+                features["audio"] = audio_features(wave, prep.audio)
+            if "text" in self.modalities:
+                features["text"] = self.vectorizer(raw["text"])
+        return features
+
+    def from_wav_bytes(self, raw: dict) -> dict:
+        """As ``__call__``, with ``raw["audio"]`` wav file bytes instead of waveforms."""
+        waves = decode_wavs(raw["audio"], self.preprocessing.audio)
+        return self({**raw, "audio": waves})
+
+
+def _same_batch_size(raw, modalities):
+    if len(modalities) < 2:
+        return []
+    first, *rest = modalities
+    return [
+        tf.debugging.assert_equal(
+            tf.shape(raw[m])[0],
+            tf.shape(raw[first])[0],
+            message=f"inputs {first!r} and {m!r} must have the same batch size",
+        )
+        for m in rest
+    ]
+
+
+def raw_examples(arrays, modalities, count=4) -> dict:
+    """The first ``count`` rows of pipeline arrays (as ``kdzoo.datasets`` holds them) in the
+    raw form ``serving_default`` takes: waveforms as float32, images as PNG bytes (uint8
+    arrays, or floats in [0, 1] as MNIST's, which ``round(255 x)`` maps back to their
+    bytes exactly), text as UTF-8 bytes."""
+    out = {}
+    for m in modalities:
+        if m not in arrays:
+            raise KeyError(f"Arrays lack modality {m!r}; they hold {sorted(arrays)}.")
+        rows = arrays[m][:count]
+        if m == "audio":
+            out[m] = np.asarray(rows, np.float32)
+        elif m == "text":
+            out[m] = np.array([_utf8(t) for t in rows], dtype=object)
+        elif m == "image":
+            out[m] = np.array([_png(image) for image in rows], dtype=object)
+    return out
+
+
+def _utf8(value):
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+def _png(image):
+    if isinstance(image, bytes):
+        return image
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if image.ndim == 2:
+        image = image[..., None]
+    return tf.io.encode_png(image).numpy()
