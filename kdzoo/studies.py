@@ -7,8 +7,10 @@ is the command-line entry point.
 
 Studies:
 
-- ``av-digits-crossmodal``: image+audio teacher (``multimodal_concat``) -> audio student
-  (``audio_crnn``), on AV digits with one FSDD speaker (``george``, the first
+- ``av-digits-crossmodal``: image+audio teacher (``fusion_early``, which has modality
+  dropout; ``multimodal_concat``, the ``av_to_audio`` pair's teacher, was run first and
+  scored 0.49 vs 0.76 mean validation accuracy) -> audio student (``audio_crnn``), on AV
+  digits with one FSDD speaker (``george``, the first
   alphabetically; chosen before any result was seen) held out as test, so the audio student
   must generalise to an unseen voice, and the next one (``jackson``) held out as validation,
   so choices are made on an unseen voice too (a random 10% of the training speakers' clips
@@ -58,7 +60,7 @@ class StudyConfig:
     temperature: float = 4.0
     out_dir: str | None = "benchmarks/results"
     robustness: bool = True
-    teacher: str | None = None  # cross-modal teacher family; default "multimodal_concat"
+    teacher: str = "fusion_early"  # cross-modal teacher family (chosen on validation)
     tiny: bool = False
     verbose: int = 0
 
@@ -202,9 +204,8 @@ def _crossmodal(config):
         keras.utils.set_random_seed(seed)
         data = datas[seed] = _load("av_digits", seed, config)
         shapes = _shapes(data)
-        teacher, student = models.build_pair("av_to_audio", data.num_classes, **shapes)
-        if config.teacher:  # another image+audio family as the teacher (e.g. fusion_early)
-            teacher = models.build(config.teacher, "teacher", data.num_classes, **shapes)
+        _, student = models.build_pair("av_to_audio", data.num_classes, **shapes)
+        teacher = models.build(config.teacher, "teacher", data.num_classes, **shapes)
         teachers[seed] = _train_supervised(
             teacher, data.splits["train"], config.teacher_epochs, config
         )
