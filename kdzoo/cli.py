@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", help="where the CSV and Markdown go (benchmarks/results)")
     p.add_argument("--tiny", action="store_true", help="smoke size: 96 examples per split")
     p.add_argument("--no-robustness", action="store_true", help="skip the robustness columns")
-    p.add_argument("--teacher", help="cross-modal study: teacher family (multimodal_concat)")
+    p.add_argument("--teacher", help="cross-modal study: teacher family (fusion_early)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(
