@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/embedded_dataset.py
 	$(BIN)/python benchmarks/demo_seeds.py
 	$(BIN)/python benchmarks/pipeline_throughput.py
+	$(BIN)/python benchmarks/serving_latency.py
+	$(BIN)/python benchmarks/distributed.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,72 @@
+"""Preemption: a distillation killed with SIGKILL resumes from its last finished epoch."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).parent / "preemption_run.py"
+TIMEOUT = 240
+
+
+def _start(*args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+    env.pop("TF_CONFIG", None)
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(proc):
+    try:
+        _, err = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"{SCRIPT.name} ran past {TIMEOUT} s")
+    assert proc.returncode == 0, err[-3000:]
+
+
+@pytest.mark.slow
+def test_killed_distillation_resumes_where_it_stopped(tmp_path):
+    backup, marker = tmp_path / "backup", tmp_path / "epoch0.done"
+    reference = _start(tmp_path / "reference-backup", tmp_path / "reference")
+    victim = _start(backup, tmp_path / "killed", marker)
+    deadline = time.monotonic() + TIMEOUT
+    while not marker.exists():
+        if victim.poll() is not None:
+            pytest.fail(f"the run ended before being killed: {victim.communicate()[1][-3000:]}")
+        if time.monotonic() > deadline:
+            victim.kill()
+            pytest.fail("no distillation epoch finished in time")
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)  # no clean-up: a preempted machine
+    victim.communicate(timeout=30)
+    assert victim.returncode == -signal.SIGKILL
+    metadata = json.loads((backup / "distil" / "training_metadata.json").read_text())
+    assert metadata["epoch"] == 1  # epoch 0 was backed up before the kill
+
+    _finish(_start(backup, tmp_path / "resumed"))
+    _finish(reference)
+
+    resumed = json.loads((tmp_path / "resumed.json").read_text())["epochs_run"]
+    uninterrupted = json.loads((tmp_path / "reference.json").read_text())["epochs_run"]
+    assert uninterrupted == {"teacher": [0], "distil": [0, 1, 2]}
+    assert resumed == {"teacher": [], "distil": [1, 2]}  # nothing finished is repeated
+    assert not backup.exists()  # removed once every phase finished
+
+    final = np.load(tmp_path / "resumed.npz")
+    expected = np.load(tmp_path / "reference.npz")
+    assert len(final.files) == len(expected.files)
+    for key in expected.files:
+        np.testing.assert_allclose(final[key], expected[key], rtol=0, atol=1e-6, err_msg=key)
