@@ -7,7 +7,19 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "datasets", "evaluation", "export", "losses", "models")
+_SUBMODULES = (
+    "data",
+    "datasets",
+    "distribute",
+    "evaluation",
+    "export",
+    "losses",
+    "models",
+    "schedules",
+    "serving",
+    "studies",
+    "training",
+)
 _ATTRIBUTES = {"Distiller": "kdzoo.distiller", "LossTerm": "kdzoo.terms"}
 
 __all__ = ["Distiller", "LossTerm", "__version__", *_SUBMODULES]

@@ -186,6 +186,47 @@ def cmd_check_export(args) -> int:
     return 0 if report.passed else 1
 
 
+def cmd_distil(args) -> int:
+    # No TensorFlow op may run before distil(): a TPU or multi-worker strategy comes first.
+    from kdzoo.training import DistilConfig, distil
+
+    given = {
+        "dataset": args.dataset,
+        "pair": args.pair,
+        "strategy": args.strategy,
+        "tpu": args.tpu,
+        "global_batch_size": args.global_batch_size,
+        "teacher_epochs": args.teacher_epochs,
+        "epochs": args.epochs,
+        "learning_rate": args.learning_rate,
+        "temperature": args.temperature,
+        "ce_weight": args.ce_weight,
+        "kd_weight": args.kd_weight,
+        "terms": tuple(args.term) if args.term else None,
+        "mixed_precision": args.mixed_precision,
+        "steps_per_execution": args.steps_per_execution,
+        "backup_dir": args.backup_dir,
+        "export_dir": args.export_dir,
+        "export_name": args.export_name,
+        "seed": args.seed,
+        "num_examples": args.num_examples,
+        "train_examples": args.train_examples,
+    }
+    config = DistilConfig(**{k: v for k, v in given.items() if v is not None})
+    if args.jit_compile is not None:
+        config.jit_compile = {"true": True, "false": False}.get(args.jit_compile, "auto")
+    if args.no_baseline:
+        config.baseline = False
+    if args.quiet:
+        config.verbose = 2
+    result = distil(config)
+    print(f"\nstrategy: {result.strategy}")
+    print(result.table.to_string(index=False))
+    if result.export_path:
+        print(f"distilled student exported to {result.export_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kdzoo", description="Multimodal knowledge distillation for Keras."
@@ -217,6 +258,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-export", action="store_true", help="do not export the student")
     p.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "distil",
+        help="train a teacher, then distil a student, under any tf.distribute strategy",
+    )
+    p.add_argument("--dataset", help="kdzoo.datasets name (embedded)")
+    p.add_argument("--pair", help="kdzoo.models pair or family (av_to_audio)")
+    p.add_argument(
+        "--strategy", choices=("auto", "default", "mirrored", "multiworker", "tpu"), help="(auto)"
+    )
+    p.add_argument("--tpu", help="TPU name, grpc:// address or 'local'")
+    p.add_argument("--global-batch-size", type=int, help="examples per step, all replicas (64)")
+    p.add_argument("--teacher-epochs", type=int, help="teacher epochs (10)")
+    p.add_argument("--epochs", type=int, help="student epochs (10)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the scratch student")
+    p.add_argument("--learning-rate", type=float, help="peak learning rate (2e-3)")
+    p.add_argument("--temperature", type=float, help="KD temperature (4)")
+    p.add_argument("--ce-weight", type=float, help="hard-label weight (0.5)")
+    p.add_argument("--kd-weight", type=float, help="soft-target weight (0.5)")
+    p.add_argument(
+        "--term",
+        action="append",
+        metavar="NAME[:WEIGHT]",
+        help="a loss term by name (repeat; replaces --ce/--kd-weight), e.g. --term ce:0.5 "
+        "--term kd_std:0.5; names: ce, kd, kd_std, dkd, nkd",
+    )
+    p.add_argument(
+        "--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16", "auto")
+    )
+    p.add_argument("--jit-compile", choices=("auto", "true", "false"))
+    p.add_argument("--steps-per-execution", type=int)
+    p.add_argument("--backup-dir", help="BackupAndRestore folder: a rerun resumes there")
+    p.add_argument("--export-dir", help="TF Serving folder for the distilled student")
+    p.add_argument("--export-name", help="exported model name (audio_student)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--num-examples", type=int, help="embedded set size")
+    p.add_argument("--train-examples", type=int, help="a seeded random training subset")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch")
+    p.set_defaults(func=cmd_distil)
 
     from kdzoo.studies import STUDIES  # light: no TensorFlow work at import
 

@@ -74,6 +74,10 @@ class DistilConfig:
         learning_rate: the optimizer's peak rate, cosine-decayed to 0 over each phase.
             Defaults to 2e-3.
         temperature, ce_weight, kd_weight: the ``Distiller``'s. Defaults to 4.0, 0.5, 0.5.
+        terms: loss terms by name, ``"name"`` or ``"name:weight"`` (``kdzoo.losses.names()``;
+            ``"ce"`` compares with the labels, the others with the teacher's logits), e.g.
+            ``("ce:0.5", "kd_std:0.5")``. Replaces ``ce_weight``/``kd_weight`` when given;
+            temperature-based losses get ``temperature``. Defaults to None.
         teacher_overrides, student_overrides: builder arguments for each side of the pair,
             e.g. ``{"dropout": 0.0}``. Defaults to None.
         strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multiworker"`` or
@@ -113,6 +117,7 @@ class DistilConfig:
     temperature: float = 4.0
     ce_weight: float = 0.5
     kd_weight: float = 0.5
+    terms: tuple | None = None
     teacher_overrides: dict | None = None
     student_overrides: dict | None = None
     strategy: str = "auto"
@@ -476,6 +481,7 @@ def _distil(config, choice, precision, extra_callbacks):
             temperature=config.temperature,
             ce_weight=config.ce_weight,
             kd_weight=config.kd_weight,
+            terms=terms_from_names(config.terms, config.temperature) if config.terms else None,
         )
         batches, steps, callbacks = phase_data("distil", config.epochs)
         compile_model(distiller, config.epochs, steps)
@@ -521,3 +527,43 @@ def _distil(config, choice, precision, extra_callbacks):
         export_path=export_path,
         precision=precision,
     )
+
+
+_FEATURE_LOSSES = ("at", "feature_cosine", "feature_mse", "rkd_angle", "rkd_distance")
+
+
+def terms_from_names(specs, temperature=4.0):
+    """``LossTerm``s from ``"name[:weight]"`` strings (configs and the CLI).
+
+    ``"ce"`` compares the student's logits with the labels; every other name compares them
+    with the teacher's logits (temperature-based losses get ``temperature``).
+    """
+    import inspect
+
+    from kdzoo import losses
+    from kdzoo.terms import LossTerm
+
+    out = []
+    for spec in specs:
+        name, _, weight = str(spec).partition(":")
+        try:
+            weight = float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"Loss term {spec!r}: weight {weight!r} is not a number.") from None
+        if name in _FEATURE_LOSSES:
+            raise ValueError(
+                f"Loss term {spec!r}: {name!r} compares features; build it as "
+                "kdzoo.LossTerm(name, weight, teacher_output=..., student_output=...)."
+            )
+        if name not in losses.names():
+            raise ValueError(
+                f"Loss term {spec!r}: unknown loss {name!r}. Valid names: "
+                f"{', '.join(losses.names())}."
+            )
+        kwargs = {}
+        if "temperature" in inspect.signature(losses.get(name).__class__).parameters:
+            kwargs["temperature"] = temperature
+        loss = losses.get(name, **kwargs)
+        target = "labels" if name == "ce" else "teacher"
+        out.append(LossTerm(loss, weight, target=target, name=name))
+    return out

@@ -115,3 +115,51 @@ def test_export_and_check_export_on_the_av_digits_audio_student(tmp_path, capsys
     out = capsys.readouterr().out
     assert code == 0, out
     assert "all checks passed" in out and "imports tensorflow only" in out
+
+
+def test_distil_command_trains_with_loss_terms_named_on_the_command_line(capsys):
+    from kdzoo.cli import main
+
+    rc = main(
+        [
+            "distil",
+            "--num-examples",
+            "200",
+            "--teacher-epochs",
+            "1",
+            "--epochs",
+            "1",
+            "--term",
+            "ce:0.5",
+            "--term",
+            "kd_std:0.5",
+            "--term",
+            "nkd:0.1",
+            "--strategy",
+            "default",
+            "--no-baseline",
+            "--quiet",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0 and "strategy: " in out and "student (distilled)" in out
+    assert "kd_std_loss" in out and "nkd_loss" in out  # the named terms trained
+
+
+def test_named_terms_are_validated():
+    import pytest
+
+    from kdzoo.training import terms_from_names
+
+    terms = terms_from_names(["ce:0.25", "dkd"], temperature=3.0)
+    assert [(t.name, t.weight, t.target) for t in terms] == [
+        ("ce", 0.25, "labels"),
+        ("dkd", 1.0, "teacher"),
+    ]
+    assert terms[1].loss.temperature == 3.0
+    with pytest.raises(ValueError, match="Valid names"):
+        terms_from_names(["kdd"])
+    with pytest.raises(ValueError, match="compares features"):
+        terms_from_names(["at:1"])
+    with pytest.raises(ValueError, match="not a number"):
+        terms_from_names(["kd:x"])
