@@ -245,32 +245,38 @@ def _run_method(name, terms, seed, teachers, datas, initials, config):
     )
 
 
+def _teacher_scratch_kd(seed, data, teacher, student, names, config):
+    """Rows for a teacher, its student from scratch and the same student distilled with
+    CE + KD, both students from the same initial weights."""
+    teacher_name, student_name = names
+    _train_supervised(teacher, data.splits["train"], config.teacher_epochs, config)
+    rows = [_evaluate(teacher, data, config, {"seed": seed, "model": teacher_name})]
+    initial = student.get_weights()
+    scratch = keras.models.clone_model(student)
+    scratch.set_weights(initial)
+    _train_supervised(scratch, data.splits["train"], config.epochs, config)
+    row = {"seed": seed, "model": f"{student_name}, scratch"}
+    rows.append(_evaluate(scratch, data, config, row))
+    keras.utils.set_random_seed(seed)
+    distilled = keras.models.clone_model(student)
+    distilled.set_weights(initial)
+    terms = [
+        LossTerm("ce", 0.5, target="labels", name="ce"),
+        LossTerm(_kd(config.temperature), 0.5, name="kd"),
+    ]
+    _distil(teacher, distilled, terms, data.splits["train"], config)
+    rows.append(_evaluate(distilled, data, config, {"seed": seed, "model": f"{student_name}, KD"}))
+    return rows
+
+
 def _fusion(config):
     rows = []
     for seed in config.seeds:
         keras.utils.set_random_seed(seed)
         data = _load("av_digits", seed, config)
         teacher, student = models.build_pair("av_fusion", data.num_classes, **_shapes(data))
-        _train_supervised(teacher, data.splits["train"], config.teacher_epochs, config)
-        rows.append(_evaluate(teacher, data, config, {"seed": seed, "model": "fused teacher"}))
-        initial = student.get_weights()
-        scratch = keras.models.clone_model(student)
-        scratch.set_weights(initial)
-        _train_supervised(scratch, data.splits["train"], config.epochs, config)
-        rows.append(
-            _evaluate(scratch, data, config, {"seed": seed, "model": "fused student, scratch"})
-        )
-        keras.utils.set_random_seed(seed)
-        distilled = keras.models.clone_model(student)
-        distilled.set_weights(initial)
-        terms = [
-            LossTerm("ce", 0.5, target="labels", name="ce"),
-            LossTerm(_kd(config.temperature), 0.5, name="kd"),
-        ]
-        _distil(teacher, distilled, terms, data.splits["train"], config)
-        rows.append(
-            _evaluate(distilled, data, config, {"seed": seed, "model": "fused student, KD"})
-        )
+        names = ("fused teacher", "fused student")
+        rows += _teacher_scratch_kd(seed, data, teacher, student, names, config)
     return pd.DataFrame(rows), {}
 
 
@@ -285,24 +291,8 @@ def _sst2(config):
         }
         teacher = models.build("text_lstm", "teacher", data.num_classes, **shape)
         student = models.build("text_lstm", "student", data.num_classes, **shape)
-        _train_supervised(teacher, data.splits["train"], config.teacher_epochs, config)
-        rows.append(_evaluate(teacher, data, config, {"seed": seed, "model": "BiLSTM teacher"}))
-        initial = student.get_weights()
-        scratch = keras.models.clone_model(student)
-        scratch.set_weights(initial)
-        _train_supervised(scratch, data.splits["train"], config.epochs, config)
-        rows.append(
-            _evaluate(scratch, data, config, {"seed": seed, "model": "LSTM student, scratch"})
-        )
-        keras.utils.set_random_seed(seed)
-        distilled = keras.models.clone_model(student)
-        distilled.set_weights(initial)
-        terms = [
-            LossTerm("ce", 0.5, target="labels", name="ce"),
-            LossTerm(_kd(config.temperature), 0.5, name="kd"),
-        ]
-        _distil(teacher, distilled, terms, data.splits["train"], config)
-        rows.append(_evaluate(distilled, data, config, {"seed": seed, "model": "LSTM student, KD"}))
+        names = ("BiLSTM teacher", "LSTM student")
+        rows += _teacher_scratch_kd(seed, data, teacher, student, names, config)
     return pd.DataFrame(rows), {}
 
 
