@@ -19,19 +19,22 @@ to 2::
 
 from __future__ import annotations
 
+import abc
 import math
 
 import keras
 
 
-class Schedule:
+class Schedule(abc.ABC):
     """Base class: ``schedule(epoch) -> float``."""
 
+    @abc.abstractmethod
     def __call__(self, epoch: int) -> float:
-        raise NotImplementedError
+        """The value at 0-based ``epoch``."""
 
+    @abc.abstractmethod
     def get_config(self) -> dict:
-        raise NotImplementedError
+        """The constructor arguments, for ``from_config``."""
 
     @classmethod
     def from_config(cls, config):

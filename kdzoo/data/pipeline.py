@@ -14,6 +14,8 @@ waveforms and the log-mel front end runs after augmentation, each epoch.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -120,10 +122,9 @@ def _chain(dataset):
             continue
         seen.add(id(d))
         yield d
-        try:
+        # Source datasets (from_tensor_slices, TFRecord...) have no inputs to walk.
+        with contextlib.suppress(AttributeError, NotImplementedError):
             stack.extend(d._inputs())
-        except (AttributeError, NotImplementedError):
-            pass
 
 
 def from_arrays(

@@ -40,6 +40,7 @@ tf.distribute default for multi-worker input) gives each worker whole files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -130,11 +131,10 @@ def _encode(spec: dict, row) -> tf.train.Feature:
 
 
 def _remove_quietly(path: str) -> None:
-    try:
+    """Best-effort cleanup of a temporary file (an error here must not hide the first one)."""
+    with contextlib.suppress(tf.errors.OpError):
         if tf.io.gfile.exists(path):
             tf.io.gfile.remove(path)
-    except tf.errors.OpError:
-        pass
 
 
 def _temp_name(final: str) -> str:
