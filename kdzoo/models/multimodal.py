@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 from kdzoo.models.audio import DEFAULT_AUDIO_SHAPE
-from kdzoo.models.encoders import (
-    audio_encoder,
-    classifier_head,
-    image_encoder,
-    model_input,
-    text_encoder,
-)
+from kdzoo.models.fusion import fusion_early
 
 PRESETS = {
     "teacher": {
@@ -34,8 +25,6 @@ PRESETS = {
         "dropout": 0.0,
     },
 }
-
-MODALITIES = ("image", "audio", "text")
 
 
 def multimodal_concat(
@@ -60,32 +49,21 @@ def multimodal_concat(
     through a dense layer. Features: ``"<modality>_embedding"``, ``"<modality>_feature_map"``
     for CNN encoders, and the fused ``"embedding"``.
     """
-    modalities = tuple(modalities)
-    unknown = [m for m in modalities if m not in MODALITIES]
-    if unknown or not modalities or len(set(modalities)) != len(modalities):
-        raise ValueError(
-            f"`modalities` must be distinct names from {MODALITIES}; got {modalities}."
-        )
-    inputs, embeddings = {}, []
-    for m in modalities:
-        if m == "image":
-            inputs[m] = model_input("image", image_shape)
-            feats = image_encoder(inputs[m], image_filters, feature_prefix="image")
-        elif m == "audio":
-            inputs[m] = model_input("audio", audio_shape)
-            feats = audio_encoder(
-                inputs[m], audio_filters, audio_lstm_units, feature_prefix="audio"
-            )
-        else:
-            inputs[m] = model_input("text", (sequence_length,), dtype="int32")
-            feats = text_encoder(
-                inputs[m], vocab_size, text_embed_dim, text_lstm_units, feature_prefix="text"
-            )
-        embeddings.append(feats["embedding"])
-    fused = (
-        layers.Concatenate(name="fusion_concat")(embeddings)
-        if len(embeddings) > 1
-        else embeddings[0]
+    # The same graph as ``fusion_early`` without modality dropout (one implementation).
+    return fusion_early(
+        num_classes,
+        modalities=modalities,
+        image_shape=image_shape,
+        audio_shape=audio_shape,
+        sequence_length=sequence_length,
+        vocab_size=vocab_size,
+        image_filters=image_filters,
+        audio_filters=audio_filters,
+        audio_lstm_units=audio_lstm_units,
+        text_embed_dim=text_embed_dim,
+        text_lstm_units=text_lstm_units,
+        hidden_units=hidden_units,
+        dropout=dropout,
+        modality_dropout=0.0,
+        name=name,
     )
-    logits = classifier_head(fused, num_classes, hidden_units, dropout)
-    return keras.Model(inputs, logits, name=name)
