@@ -14,7 +14,21 @@ What it does, in order:
    baseline) and the same student distilled (``kdzoo.Distiller``), each phase under a
    ``ResumableBackup`` (Keras ``BackupAndRestore``) in ``<backup_dir>/<phase>``;
 4. evaluates the three models on the test split and, on the chief only, exports the
-   distilled student; then removes the backups.
+   distilled student with ``kdzoo.export.export_for_serving`` (raw-input signatures, the
+   output ``kdzoo check-export`` validates); then removes the backups it wrote.
+
+Nothing is lost and nothing passes silently:
+
+- ``backup_dir`` may hold other files: ``distil`` writes only ``<backup_dir>/<phase>/`` and
+  a ``kdzoo_backup.json`` marker, and removes only those (and ``backup_dir`` itself only if
+  it created it and it is then empty). Backup and export folders may not overlap.
+- A backup records a fingerprint of the settings that decide the weights; a rerun with other
+  settings on it is refused (``BackupMismatchError``) instead of resuming the old run.
+- A backup whose files are missing, truncated or garbled raises ``BackupError`` naming the
+  file; after a kill between Keras' two writes (weights, then metadata) the consistent
+  previous pair (``.bkp``) is used, so the resumed run still equals the uninterrupted one.
+- A non-finite loss stops training with ``NonFiniteLossError`` (not exit code 0 with NaN
+  weights).
 
 Resuming repeats no finished epoch and is exact: each epoch's order is a permutation seeded
 by ``(seed, epoch number)``, not by how many epochs this process has run, so a run killed
@@ -28,8 +42,10 @@ presets have no dropout).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 
@@ -48,6 +64,31 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 PHASES = ("teacher", "scratch", "distil")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 _METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
+_WEIGHTS = "latest.weights.h5"  # written by keras.callbacks.BackupAndRestore
+_BACKUP_MARKER = "kdzoo_backup.json"  # written by ``distil`` beside the phase folders
+#: DistilConfig fields that do not change the trained weights, so a resume may change them.
+_NOT_FINGERPRINTED = (
+    "strategy",
+    "tpu",
+    "jit_compile",
+    "steps_per_execution",
+    "backup_dir",
+    "export_dir",
+    "export_name",
+    "verbose",
+)
+
+
+class BackupError(RuntimeError):
+    """A backup folder cannot be resumed from: a file is missing, truncated or garbled."""
+
+
+class BackupMismatchError(BackupError):
+    """A backup folder holds a run with other settings than the one asked for."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss or weight."""
 
 
 @dataclasses.dataclass
@@ -167,12 +208,17 @@ class DistilResult:
 
 
 class ResumableBackup(keras.callbacks.BackupAndRestore):
-    """Keras ``BackupAndRestore`` that only the chief writes, and that checks that the
-    epoch it restores is the one the training data starts at.
+    """Keras ``BackupAndRestore`` that only the chief writes, that checks its files before
+    resuming, and that checks that the epoch it restores is the one the training data starts
+    at.
 
     Every worker restores from ``backup_dir``. Every worker also saves at each epoch's end
     (saving may need collectives that all workers must join), but a non-chief worker saves
     to a temporary folder that it deletes at once: only the chief's files remain.
+
+    The metadata also records the SHA-256 of the weights file, so a pair written half-way
+    (killed between Keras' weights and metadata writes) is recognised and the previous
+    consistent pair (``.bkp``) is resumed from instead (``backup_state``).
 
     Args:
         backup_dir: the folder (shared by all workers).
@@ -192,33 +238,120 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         self.restored_epoch = 0
 
     def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
+        _, source = backup_state(self.backup_dir)
+        if source == "previous" and distribute.is_chief(self.strategy):
+            log.warning(
+                "%s: the latest backup is incomplete (a kill while it was written); resuming "
+                "from the previous one.",
+                self.backup_dir,
+            )
+            for name in (_WEIGHTS, _METADATA):
+                path = os.path.join(self.backup_dir, name)
+                tf.io.gfile.copy(f"{path}.bkp", path, overwrite=True)
+        try:
+            super().on_train_begin(logs)
+        except (OSError, ValueError) as err:  # h5py's errors, or a weights/model mismatch
+            raise BackupError(
+                f"{os.path.join(self.backup_dir, _WEIGHTS)}: cannot restore the backup "
+                f"({type(err).__name__}: {err}). Remove {self.backup_dir} to start this phase "
+                "afresh."
+            ) from err
+        # Read again: Keras itself falls back to the .bkp pair when the weights do not load.
         self.restored_epoch = resume_epoch(self.backup_dir)
         _check_same_on_all_workers(self.strategy, self.restored_epoch, "restored epoch")
         if self.restored_epoch != self.data_first_epoch:
-            raise RuntimeError(
+            raise BackupError(
                 f"{self.backup_dir}: restored epoch {self.restored_epoch}, but the data was "
-                f"built to start at epoch {self.data_first_epoch} (a corrupt latest backup "
-                "was replaced by the previous one). Run again to resume from it."
+                f"built to start at epoch {self.data_first_epoch} (the backup changed while "
+                "this run started). Run again to resume from it."
             )
 
     def on_epoch_end(self, epoch, logs=None):
         if distribute.is_chief(self.strategy):
             super().on_epoch_end(epoch, logs)
+            _add_weights_digest(self.backup_dir)
             return
         with tempfile.TemporaryDirectory(prefix="kdzoo-worker-backup-") as tmp:
-            self.model.save_weights(os.path.join(tmp, "latest.weights.h5"))
+            self.model.save_weights(os.path.join(tmp, _WEIGHTS))
+
+
+def _sha256(path) -> str:
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _add_weights_digest(backup_dir):
+    """Rewrites the metadata Keras just wrote with the weights' SHA-256 (atomically)."""
+    path = os.path.join(backup_dir, _METADATA)
+    with tf.io.gfile.GFile(path) as f:
+        metadata = json.load(f)
+    metadata["weights_sha256"] = _sha256(os.path.join(backup_dir, _WEIGHTS))
+    tmp = f"{path}.tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(json.dumps(metadata))
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def _read_pair(backup_dir, suffix=""):
+    """``(epoch, None)`` for a consistent weights + metadata pair, else ``(None, problem)``."""
+    metadata_path = os.path.join(backup_dir, _METADATA + suffix)
+    weights_path = os.path.join(backup_dir, _WEIGHTS + suffix)
+    if not tf.io.gfile.exists(metadata_path):
+        return None, f"{metadata_path} is missing"
+    try:
+        with tf.io.gfile.GFile(metadata_path) as f:
+            metadata = json.load(f)
+        epoch = metadata["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch {epoch!r} is not an int >= 0")
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        return None, f"{metadata_path} is not valid backup metadata ({err})"
+    if not tf.io.gfile.exists(weights_path):
+        return None, f"{weights_path} is missing (its metadata records epoch {epoch})"
+    expected = metadata.get("weights_sha256")
+    if expected is not None and _sha256(weights_path) != expected:
+        return None, f"{weights_path} does not match the SHA-256 its metadata records"
+    return epoch, None
+
+
+def backup_state(backup_dir) -> tuple[int, str | None]:
+    """The epoch a phase's backup folder resumes at, and from which files.
+
+    Returns ``(0, None)`` for no backup, ``(epoch, "latest")`` for a consistent latest pair,
+    and ``(epoch, "previous")`` where only the ``.bkp`` pair is consistent: the latest one
+    was cut short by a kill (metadata garbled or older than the weights). A lost weights
+    file, or no consistent pair, raises ``BackupError`` naming the file.
+    """
+    if not backup_dir or not tf.io.gfile.isdir(backup_dir):
+        return 0, None
+    names = set(tf.io.gfile.listdir(backup_dir))
+    if not names & {_METADATA, _WEIGHTS, f"{_METADATA}.bkp", f"{_WEIGHTS}.bkp"}:
+        return 0, None
+    epoch, problem = _read_pair(backup_dir)
+    if epoch is not None:
+        return epoch, "latest"
+    if _METADATA in names and _WEIGHTS not in names:
+        # Keras never deletes the weights, so this is not a kill: a file was lost. Resuming
+        # would train the remaining epochs from fresh weights.
+        raise BackupError(
+            f"Cannot resume: {problem}. Restore the file, or remove {backup_dir} to start "
+            "this phase afresh."
+        )
+    previous, previous_problem = _read_pair(backup_dir, ".bkp")
+    if previous is not None:
+        return previous, "previous"
+    raise BackupError(
+        f"Cannot resume: {problem}, and no consistent previous backup ({previous_problem}). "
+        f"Remove {backup_dir} to start this phase afresh."
+    )
 
 
 def resume_epoch(backup_dir) -> int:
     """The epoch a ``BackupAndRestore`` in ``backup_dir`` resumes at (0 if none)."""
-    if not backup_dir:
-        return 0
-    path = os.path.join(backup_dir, _METADATA)
-    if not tf.io.gfile.exists(path):
-        return 0
-    with tf.io.gfile.GFile(path) as f:
-        return int(json.load(f)["epoch"])
+    return backup_state(backup_dir)[0]
 
 
 def _check_same_on_all_workers(strategy, value, what):
@@ -251,17 +384,81 @@ def float32_outputs(model: keras.Model) -> keras.Model:
     return model
 
 
-def _check_config(config):
-    for field, minimum in (("epochs", 1), ("teacher_epochs", 0), ("steps_per_execution", 1)):
+def check_settings(config, ints=(), optional_ints=(), positive=(), nonnegative=()) -> None:
+    """Raises ``ValueError`` naming ``<Config>.<field>`` for a setting out of its range.
+
+    Args:
+        config: a settings dataclass (``DistilConfig``, ``DemoConfig``, ...).
+        ints: ``(field, minimum)`` pairs that must be ints >= minimum.
+        optional_ints: ``(field, minimum)`` pairs that may also be None.
+        positive: fields that must be finite numbers > 0 (learning rates, temperatures).
+        nonnegative: fields that must be finite numbers >= 0 (loss weights).
+    """
+    owner = type(config).__name__
+    for field, minimum in (*ints, *optional_ints):
         value = getattr(config, field)
+        if value is None and (field, minimum) in optional_ints:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"DistilConfig.{field} must be an int >= {minimum}; got {value!r}.")
+            none = "None or " if (field, minimum) in optional_ints else ""
+            raise ValueError(f"{owner}.{field} must be {none}an int >= {minimum}; got {value!r}.")
+    for field in (*positive, *nonnegative):
+        value = getattr(config, field)
+        strict = field in positive
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value) and (value > 0 or (not strict and value == 0))
+        if not ok:
+            expected = "a finite number > 0" if strict else "a finite number >= 0"
+            raise ValueError(f"{owner}.{field} must be {expected}; got {value!r}.")
+
+
+def check_config(config: DistilConfig) -> None:
+    """Raises ``ValueError`` naming the field for any setting ``distil`` cannot honour, before
+    anything is loaded or trained."""
+    check_settings(
+        config,
+        ints=(
+            ("epochs", 1),
+            ("teacher_epochs", 0),
+            ("global_batch_size", 1),
+            ("steps_per_execution", 1),
+        ),
+        optional_ints=(("num_examples", 1), ("train_examples", 1)),
+        positive=("learning_rate", "temperature"),
+        nonnegative=("ce_weight", "kd_weight"),
+    )
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(
             f"DistilConfig.optimizer must be one of {OPTIMIZERS}; got {config.optimizer!r}."
         )
     if tuple(config.student_inputs) == () or tuple(config.teacher_inputs) == ():
         raise ValueError("DistilConfig.teacher_inputs and student_inputs must name input keys.")
+    if config.terms:
+        terms_from_names(config.terms, config.temperature)  # names and weights, before training
+    if config.num_examples is not None and config.dataset != "embedded":
+        raise ValueError(
+            "DistilConfig.num_examples sizes the generated 'embedded' set; "
+            f"{config.dataset!r} has a fixed size (use train_examples for a subset)."
+        )
+    if config.backup_dir and config.export_dir:
+        backup, export = _normalized(config.backup_dir), _normalized(config.export_dir)
+        if backup == export or _inside(backup, export) or _inside(export, backup):
+            raise ValueError(
+                f"DistilConfig.backup_dir {config.backup_dir!r} and export_dir "
+                f"{config.export_dir!r} overlap; backups are removed when the run ends, so "
+                "they must not hold the exports. Use two separate folders."
+            )
+
+
+def _normalized(path) -> str:
+    path = str(path)
+    if "://" in path:  # gs://, hdfs://: compare as written
+        return path.rstrip("/")
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def _inside(path, folder) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")
 
 
 def _precision(name, kind):
@@ -308,6 +505,119 @@ class _EpochLog(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
+_NON_FINITE_HINT = (
+    "Check the inputs for NaN/Inf values and that the learning rate is not too large."
+)
+
+
+class RaiseOnNonFinite(keras.callbacks.Callback):
+    """Stops training with ``NonFiniteLossError`` at the first NaN or infinite loss, or at
+    the end of an epoch whose weights are not all finite.
+
+    Keras' ``TerminateOnNaN`` only stops ``fit``, which then returns normally with NaN
+    weights; a recipe must not go on to evaluate or export them.
+
+    Args:
+        phase: named in the error (e.g. ``"teacher"``).
+    """
+
+    def __init__(self, phase="training"):
+        super().__init__()
+        self.phase = phase
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise NonFiniteLossError(
+                f"The {self.phase} loss became {float(loss)} at epoch {self._epoch}, batch "
+                f"{batch}; training stopped. {_NON_FINITE_HINT}"
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        # A loss can stay finite while weights overflow (seen with a learning rate of 1e30).
+        for variable in self.model.weights:
+            if not np.isfinite(keras.ops.convert_to_numpy(variable.value)).all():
+                raise NonFiniteLossError(
+                    f"The {self.phase} weights became non-finite at epoch {epoch} "
+                    f"({variable.path}); training stopped. {_NON_FINITE_HINT}"
+                )
+
+
+def fingerprint(config: DistilConfig) -> dict:
+    """The settings of ``config`` that decide the trained weights (JSON-ready)."""
+    fields = {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.name not in _NOT_FINGERPRINTED
+    }
+    return json.loads(json.dumps(fields, sort_keys=True, default=str))
+
+
+def _claim_backup_dir(config, chief) -> bool:
+    """Checks ``config.backup_dir`` before training and marks it as this run's.
+
+    Returns whether the folder was created here (then ``_release_backup_dir`` may remove it).
+    Raises ``BackupMismatchError`` if it holds another run's backups, and ``BackupError`` if
+    it holds phase folders kdzoo did not write.
+    """
+    root = config.backup_dir
+    marker = os.path.join(root, _BACKUP_MARKER)
+    wanted = fingerprint(config)
+    if tf.io.gfile.exists(marker):
+        try:
+            with tf.io.gfile.GFile(marker) as f:
+                recorded = json.load(f)["fingerprint"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise BackupError(f"{marker} is not a kdzoo backup marker ({err}).") from err
+        differ = sorted(k for k in set(wanted) | set(recorded) if wanted.get(k) != recorded.get(k))
+        if differ:
+            details = "; ".join(
+                f"{k}: backup {recorded.get(k)!r}, now {wanted.get(k)!r}" for k in differ
+            )
+            raise BackupMismatchError(
+                f"backup_dir {root} holds a run with other settings ({details}). Resuming it "
+                "would train that run, not this one. Rerun with its settings to resume it, or "
+                f"start fresh with another backup_dir (or remove {root})."
+            )
+        return False
+    existing = [p for p in PHASES if tf.io.gfile.exists(os.path.join(root, p))]
+    if existing:
+        raise BackupError(
+            f"backup_dir {root} already holds {', '.join(existing)} without kdzoo's "
+            f"{_BACKUP_MARKER}; kdzoo will not resume from or remove folders it did not write. "
+            "Use another backup_dir."
+        )
+    created = not tf.io.gfile.exists(root)
+    if chief:
+        tf.io.gfile.makedirs(root)
+        record = {"kind": "kdzoo-distil-backup", "created_dir": created, "fingerprint": wanted}
+        with tf.io.gfile.GFile(marker, "w") as f:
+            f.write(json.dumps(record, indent=2, sort_keys=True))
+    return created
+
+
+def _release_backup_dir(root):
+    """Removes what ``distil`` wrote in ``root``: the phase folders and the marker, then
+    ``root`` itself if ``distil`` created it and nothing else is left in it."""
+    marker = os.path.join(root, _BACKUP_MARKER)
+    try:
+        with tf.io.gfile.GFile(marker) as f:
+            created = bool(json.load(f).get("created_dir"))
+    except (tf.errors.NotFoundError, ValueError):
+        return
+    for phase in PHASES:
+        path = os.path.join(root, phase)
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.rmtree(path)
+    tf.io.gfile.remove(marker)
+    if created and not tf.io.gfile.listdir(root):
+        tf.io.gfile.rmtree(root)
+
+
 def _write_on_chief(strategy, write, final_dir):
     """``write(folder)`` into ``final_dir`` on the chief; other workers write into a
     temporary folder that is deleted (saving may need collectives every worker joins)."""
@@ -339,7 +649,7 @@ def distil(config: DistilConfig | None = None, callbacks=None, strategy=None) ->
     >>> result.table
     """
     config = config or DistilConfig()
-    _check_config(config)
+    check_config(config)
     if strategy is None:
         choice = distribute.select_strategy(config.strategy, tpu=config.tpu)  # before any op
     elif isinstance(strategy, distribute.StrategyChoice):
@@ -370,9 +680,13 @@ def _distil(config, choice, precision, extra_callbacks):
     from kdzoo import datasets, models
     from kdzoo.distiller import Distiller
     from kdzoo.evaluation import classification_metrics
-    from kdzoo.export import export_saved_model
+    from kdzoo.export import export_for_serving
+    from kdzoo.serving.preprocessing import ServingPreprocessing, raw_examples
 
     strategy = choice.strategy
+    chief = distribute.is_chief(strategy)
+    if config.backup_dir:
+        _claim_backup_dir(config, chief)
     keras.utils.set_random_seed(config.seed)
     data = datasets.load(
         config.dataset,
@@ -384,6 +698,11 @@ def _distil(config, choice, precision, extra_callbacks):
     )
     if config.train_examples:  # a seeded subset: files are often sorted by class
         train = data.arrays["train"]
+        if config.train_examples > len(train["label"]):
+            raise ValueError(
+                f"DistilConfig.train_examples={config.train_examples}, but {config.dataset} "
+                f"has only {len(train['label'])} training examples."
+            )
         keep = np.random.default_rng(config.seed).permutation(len(train["label"]))
         keep = np.sort(keep[: config.train_examples])
         data.arrays["train"] = {k: v[keep] for k, v in train.items()}
@@ -412,7 +731,7 @@ def _distil(config, choice, precision, extra_callbacks):
         if keys is not None:
             batches = batches.map(_select(keys))
         callbacks = [ResumableBackup(backup, first, strategy)] if backup else []
-        return batches, steps, callbacks
+        return batches, steps, [RaiseOnNonFinite(phase), *callbacks]
 
     def compile_model(model, epochs, steps, **kwargs):
         schedule = keras.optimizers.schedules.CosineDecay(
@@ -473,15 +792,20 @@ def _distil(config, choice, precision, extra_callbacks):
             float32_outputs(student)
             student.set_weights(initial)
 
+        if config.terms:  # the Distiller refuses terms= beside its convenience weights
+            objective = {"terms": terms_from_names(config.terms, config.temperature)}
+        else:
+            objective = {
+                "temperature": config.temperature,
+                "ce_weight": config.ce_weight,
+                "kd_weight": config.kd_weight,
+            }
         distiller = Distiller(
             teacher=teacher,
             student=student,
             teacher_inputs=config.teacher_inputs,
             student_inputs=config.student_inputs,
-            temperature=config.temperature,
-            ce_weight=config.ce_weight,
-            kd_weight=config.kd_weight,
-            terms=terms_from_names(config.terms, config.temperature) if config.terms else None,
+            **objective,
         )
         batches, steps, callbacks = phase_data("distil", config.epochs)
         compile_model(distiller, config.epochs, steps)
@@ -503,16 +827,27 @@ def _distil(config, choice, precision, extra_callbacks):
         ]
     )
 
-    chief = distribute.is_chief(strategy)
     export_path = None
     if config.export_dir:
-        export_path = _write_on_chief(
-            strategy,
-            lambda base: str(export_saved_model(student, base, name=config.export_name)),
-            config.export_dir,
-        )
-    if config.backup_dir and chief and tf.io.gfile.exists(config.backup_dir):
-        tf.io.gfile.rmtree(config.backup_dir)  # every phase finished: nothing to resume
+        distilled_row = table.iloc[-1]
+        preprocessing = ServingPreprocessing.from_dataset(data, config.student_inputs)
+
+        def export(base):
+            return str(
+                export_for_serving(
+                    student,
+                    base,
+                    name=config.export_name,
+                    preprocessing=preprocessing,
+                    teacher_name=teacher.name,
+                    metrics={f"test_{k}": float(distilled_row[k]) for k in _METRICS},
+                    warmup_inputs=raw_examples(data.arrays["test"], config.student_inputs),
+                )
+            )
+
+        export_path = _write_on_chief(strategy, export, config.export_dir)
+    if config.backup_dir and chief:
+        _release_backup_dir(config.backup_dir)  # every phase finished: nothing to resume
     return DistilResult(
         strategy=str(choice),
         num_replicas=strategy.num_replicas_in_sync,
@@ -529,6 +864,7 @@ def _distil(config, choice, precision, extra_callbacks):
     )
 
 
+_METRICS = ("accuracy", "macro_f1")
 _FEATURE_LOSSES = ("at", "feature_cosine", "feature_mse", "rkd_angle", "rkd_distance")
 
 
