@@ -38,6 +38,60 @@ TEACHER_COMBINATIONS = ("fixed", "entropy", "gate")
 
 _FEATURE_LOSSES = {"mse": FeatureMSE, "cosine": FeatureCosine}
 
+#: The convenience arguments that build the default objective, and their defaults. ``terms=``
+#: replaces them all, so ``Distiller`` refuses any of them next to ``terms``; they default to
+#: None ("not given") and take these values only when ``terms`` is not given.
+OBJECTIVE_DEFAULTS = {
+    "temperature": 4.0,
+    "ce_weight": 1.0,
+    "kd_weight": 1.0,
+    "feature_weight": 0.0,
+    "teacher_feature": "embedding",
+    "student_feature": "embedding",
+    "feature_loss": "mse",
+}
+
+#: The arguments of the feature term, meaningless unless ``feature_weight > 0``.
+_FEATURE_ARGUMENTS = ("teacher_feature", "student_feature", "feature_loss")
+
+
+def _resolve_objective(terms, given):
+    """The convenience arguments ``given`` (None: not given), resolved against ``terms``.
+
+    Returns the values the Distiller records: all None with ``terms``; else the defaults
+    filled in, the feature arguments None when there is no feature term.
+    """
+    passed = [name for name, value in given.items() if value is not None]
+    if terms is not None:
+        if passed:
+            raise ValueError(
+                "`terms` replaces the default objective, so "
+                + ", ".join(f"`{name}`" for name in passed)
+                + " would be ignored. Pass either `terms` or the convenience arguments "
+                f"{list(OBJECTIVE_DEFAULTS)}, not both; put a temperature or a weight in "
+                "the LossTerms themselves."
+            )
+        return dict.fromkeys(given)
+    values = {
+        name: OBJECTIVE_DEFAULTS[name] if value is None else value for name, value in given.items()
+    }
+    if not values["feature_weight"]:
+        unused = [name for name in _FEATURE_ARGUMENTS if given[name] is not None]
+        if unused:
+            raise ValueError(
+                ", ".join(f"`{name}`" for name in unused)
+                + (" configures" if len(unused) == 1 else " configure")
+                + " the feature term, which is off: set `feature_weight` > 0 to use "
+                f"it (got feature_weight={given['feature_weight']!r})."
+            )
+        values.update(dict.fromkeys(_FEATURE_ARGUMENTS))
+    elif values["feature_loss"] not in _FEATURE_LOSSES:
+        raise ValueError(
+            f"`feature_loss` must be one of {sorted(_FEATURE_LOSSES)}; "
+            f"got {values['feature_loss']!r}."
+        )
+    return values
+
 
 def mix_teacher_probabilities(teacher_logits, log_weights):
     """Log of a per-example mixture of the teachers' class distributions.
@@ -194,10 +248,13 @@ class Distiller(keras.Model):
         ce_weight: weight of hard-label cross-entropy. Defaults to 1.0.
         kd_weight: weight of the soft-target term. Defaults to 1.0.
         feature_weight: weight of the feature term; 0 disables it. Defaults to 0.0.
-        teacher_feature, student_feature: ``Feature`` names compared by the feature term.
-            Defaults to ``"embedding"``.
-        feature_loss: ``"mse"`` or ``"cosine"``. Defaults to ``"mse"``.
-        terms: a list of ``LossTerm`` that replaces the terms above entirely.
+        teacher_feature, student_feature: ``Feature`` names compared by the feature term;
+            only with ``feature_weight > 0``. Defaults to ``"embedding"``.
+        feature_loss: ``"mse"`` or ``"cosine"``; only with ``feature_weight > 0``. Defaults
+            to ``"mse"``.
+        terms: a list of ``LossTerm`` that replaces the terms above entirely. It cannot be
+            combined with any of the seven arguments above (``ValueError``): they would be
+            ignored. Their defaults (``OBJECTIVE_DEFAULTS``) apply only without ``terms``.
         teacher_combination: ``"fixed"``, ``"entropy"`` or ``"gate"``; several teachers only.
             Defaults to ``"fixed"``.
         teacher_weights: with ``"fixed"``, one weight ``>= 0`` per teacher (normalised to sum
@@ -232,13 +289,13 @@ class Distiller(keras.Model):
         student,
         teacher_inputs=None,
         student_inputs=None,
-        temperature=4.0,
-        ce_weight=1.0,
-        kd_weight=1.0,
-        feature_weight=0.0,
-        teacher_feature="embedding",
-        student_feature="embedding",
-        feature_loss="mse",
+        temperature=None,
+        ce_weight=None,
+        kd_weight=None,
+        feature_weight=None,
+        teacher_feature=None,
+        student_feature=None,
+        feature_loss=None,
         terms=None,
         teacher_combination="fixed",
         teacher_weights=None,
@@ -273,10 +330,18 @@ class Distiller(keras.Model):
                 student.count_params(),
                 largest,
             )
-        if feature_loss not in _FEATURE_LOSSES:
-            raise ValueError(
-                f"`feature_loss` must be one of {sorted(_FEATURE_LOSSES)}; got {feature_loss!r}."
-            )
+        objective = _resolve_objective(
+            terms,
+            {
+                "temperature": temperature,
+                "ce_weight": ce_weight,
+                "kd_weight": kd_weight,
+                "feature_weight": feature_weight,
+                "teacher_feature": teacher_feature,
+                "student_feature": student_feature,
+                "feature_loss": feature_loss,
+            },
+        )
         if teacher_combination not in TEACHER_COMBINATIONS:
             raise ValueError(
                 f"`teacher_combination` must be one of {TEACHER_COMBINATIONS}; "
@@ -320,13 +385,15 @@ class Distiller(keras.Model):
             model.trainable = False
         self.student = student
         self.student_inputs = _resolve_inputs(student, student_inputs, "student")
-        self.temperature = temperature
-        self.ce_weight = ce_weight
-        self.kd_weight = kd_weight
-        self.feature_weight = feature_weight
-        self.teacher_feature = teacher_feature
-        self.student_feature = student_feature
-        self.feature_loss = feature_loss
+        # The convenience arguments as resolved: None with `terms` (or, for the feature
+        # arguments, without a feature term), so that get_config records no ignored value.
+        self.temperature = objective["temperature"]
+        self.ce_weight = objective["ce_weight"]
+        self.kd_weight = objective["kd_weight"]
+        self.feature_weight = objective["feature_weight"]
+        self.teacher_feature = objective["teacher_feature"]
+        self.student_feature = objective["student_feature"]
+        self.feature_loss = objective["feature_loss"]
         self.teacher_combination = teacher_combination
         self.teacher_weights = (
             None if teacher_weights is None else [float(w) for w in teacher_weights]
@@ -344,16 +411,16 @@ class Distiller(keras.Model):
         self._custom_terms = terms is not None
         if terms is None:
             terms = [
-                LossTerm(HardLabelCrossentropy(), ce_weight, target="labels", name="ce"),
-                LossTerm(SoftTargetKLDivergence(temperature), kd_weight, name="kd"),
+                LossTerm(HardLabelCrossentropy(), self.ce_weight, target="labels", name="ce"),
+                LossTerm(SoftTargetKLDivergence(self.temperature), self.kd_weight, name="kd"),
             ]
-            if feature_weight:
+            if self.feature_weight:
                 terms.append(
                     LossTerm(
-                        _FEATURE_LOSSES[feature_loss](),
-                        feature_weight,
-                        teacher_output=teacher_feature,
-                        student_output=student_feature,
+                        _FEATURE_LOSSES[self.feature_loss](),
+                        self.feature_weight,
+                        teacher_output=self.teacher_feature,
+                        student_output=self.student_feature,
                         name="feature",
                     )
                 )
@@ -710,9 +777,35 @@ class Distiller(keras.Model):
         else:
             config["teacher"] = load(config["teacher"])
         config["student"] = load(config["student"])
+        config = _drop_ignored_objective_arguments(config)
         if config.get("terms") is not None:
             config["terms"] = [
                 keras.saving.deserialize_keras_object(t, custom_objects=custom_objects)
                 for t in config["terms"]
             ]
         return cls(**config)
+
+
+def _drop_ignored_objective_arguments(config):
+    """Configs saved before ``terms`` refused the convenience arguments hold both, with the
+    arguments the old constructor ignored: all seven next to ``terms``, the feature ones
+    without a feature term. They are dropped, so such a model loads with the objective it
+    was trained with; a non-default value among them (given, yet ignored) is logged."""
+    if config.get("terms") is not None:
+        ignored = list(OBJECTIVE_DEFAULTS)
+    elif not config.get("feature_weight"):
+        ignored = list(_FEATURE_ARGUMENTS)
+    else:
+        return config
+    config = dict(config)
+    dropped = {name: config.pop(name) for name in ignored if config.get(name) is not None}
+    unusual = {k: v for k, v in dropped.items() if v != OBJECTIVE_DEFAULTS[k]}
+    if unusual:
+        log.warning(
+            "Distiller config %r: %s were ignored when this model was built (%s) and are "
+            "dropped; the objective is unchanged.",
+            config.get("name"),
+            ", ".join(f"{k}={v!r}" for k, v in unusual.items()),
+            "`terms` replaced them" if config.get("terms") is not None else "no feature term",
+        )
+    return config

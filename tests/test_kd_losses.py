@@ -252,14 +252,17 @@ def test_rkd_distance_and_angle_match_numpy_with_different_widths():
         np.testing.assert_allclose(float(cls()(t, 4.0 * s + 1.0)), ref, rtol=1e-4)
 
 
-def test_rkd_is_zero_for_a_matching_structure_and_small_batches():
+def test_rkd_is_zero_for_a_matching_structure_and_refuses_small_batches():
     t = RNG.normal(size=(5, 4)).astype("float32")
     rotation, _ = np.linalg.qr(RNG.normal(size=(4, 4)))
     s = (2.0 * t @ rotation.astype("float32")) - 1.0  # same geometry, other basis and scale
     assert float(losses.RKDDistance()(t, s)) == pytest.approx(0.0, abs=1e-5)
     assert float(losses.RKDAngle()(t, s)) == pytest.approx(0.0, abs=1e-5)
-    assert float(losses.RKDDistance()(t[:1], s[:1])) == 0.0
-    assert float(losses.RKDAngle()(t[:2], s[:2])) == 0.0
+    # Batches too small for any relation (tests/test_reliability_losses.py has the rest).
+    with pytest.raises(ValueError, match="rkd_distance.*at least 3"):
+        losses.RKDDistance()(t[:2], s[:2])
+    with pytest.raises(ValueError, match="rkd_angle.*at least 3"):
+        losses.RKDAngle()(t[:2], s[:2])
     with pytest.raises(ValueError, match="same batch size"):
         losses.RKDDistance()(t, s[:4])
 

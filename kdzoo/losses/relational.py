@@ -17,16 +17,39 @@ reduction stays the standard one:
   per-replica batch losses, and the Distiller reports that mean. So an RKD step on 2
   replicas of 8 equals the average of two single-device steps on the two halves, not one
   step on the global batch of 16 (tests/loss_reduction_parity.py checks exactly this).
-  The effective relational batch is the per-replica batch: keep it large enough (RKD-A needs
-  at least 3 examples, RKD-D at least 2; smaller batches give 0).
+  The effective relational batch is the per-replica batch: keep it large enough.
+
+Small batches. Both losses need at least 3 examples: RKD-A has no triplet of distinct
+examples below 3, and RKD-D, whose distances are divided by their own mean, compares
+``1`` with ``1`` on the single pair of a batch of 2 (and has no pair in a batch of 1). Such a
+batch would be a silent no-op, so:
+
+- a batch size known when the step is traced (an eager call, a dataset batched with
+  ``drop_remainder=True``) below 3 raises ``ValueError``;
+- a batch size unknown at trace time (the usual ``fit``: Keras traces with ``None``) cannot
+  be refused, since the last, partial batch of an epoch may legitimately hold 1 or 2
+  examples (65 examples in batches of 64) and a crash there would end real training. Such a
+  batch contributes exactly 0 (and a zero gradient) to this term; the other terms still
+  train. A warning saying so is logged once per process and loss, at the first trace with
+  an unknown batch size.
 """
 
 from __future__ import annotations
+
+import logging
 
 import keras
 from keras import ops
 
 from kdzoo.losses.attention import _safe_sqrt
+
+log = logging.getLogger("kdzoo")
+
+#: Examples RKD-D and RKD-A need for a batch to carry any relation (see the module docstring).
+MIN_BATCH = 3
+
+#: The losses whose dynamic-batch warning was logged in this process.
+_WARNED_DYNAMIC_BATCH = set()
 
 
 def _flatten_pair(teacher, student, what):
@@ -42,7 +65,31 @@ def _flatten_pair(teacher, student, what):
             f"{what}: teacher shape {tuple(teacher.shape)} and student shape "
             f"{tuple(student.shape)} must have the same batch size."
         )
+    batch = teacher.shape[0] if teacher.shape[0] is not None else student.shape[0]
+    if batch is not None and batch < MIN_BATCH:
+        raise ValueError(
+            f"{what}: a batch-relational loss needs at least {MIN_BATCH} examples per batch "
+            f"(per replica under tf.distribute); got {batch}. {_SMALL_BATCH_REASON[what]} "
+            "Use a larger batch."
+        )
+    if batch is None and what not in _WARNED_DYNAMIC_BATCH:
+        _WARNED_DYNAMIC_BATCH.add(what)
+        log.warning(
+            "%s: the batch size is unknown when the step is traced; a batch of fewer than %d "
+            "examples at run time (e.g. an epoch's last, partial batch) contributes 0 to this "
+            "term. Keep batches (per replica) >= %d; drop_remainder=True avoids partial ones.",
+            what,
+            MIN_BATCH,
+            MIN_BATCH,
+        )
     return tuple(ops.reshape(x, (ops.shape(x)[0], -1)) for x in (teacher, student))
+
+
+_SMALL_BATCH_REASON = {
+    "rkd_distance": "Its distances are divided by their mean, so the one pair of a batch of 2 "
+    "always gives 0.",
+    "rkd_angle": "Its angles need triplets of distinct examples.",
+}
 
 
 def _huber(x):
@@ -86,7 +133,11 @@ def rkd_distance(teacher_embeddings, student_embeddings):
         student_embeddings: ``[batch, D_s]``; ``D_s`` may differ from ``D_t``.
 
     Returns:
-        ``[batch]``: the batch's RKD-D value for every example (0 for a batch of 1).
+        ``[batch]``: the batch's RKD-D value for every example.
+
+    Raises:
+        ValueError: the static batch size is below 3. A batch of 1 or 2 whose size is only
+            known at run time gives 0 (see the module docstring).
     """
     t, s = _flatten_pair(teacher_embeddings, student_embeddings, "rkd_distance")
     index = ops.arange(ops.shape(t)[0])
@@ -121,7 +172,11 @@ def rkd_angle(teacher_embeddings, student_embeddings):
         student_embeddings: ``[batch, D_s]``; ``D_s`` may differ from ``D_t``.
 
     Returns:
-        ``[batch]``: the batch's RKD-A value for every example (0 for a batch under 3).
+        ``[batch]``: the batch's RKD-A value for every example.
+
+    Raises:
+        ValueError: the static batch size is below 3. A batch of 1 or 2 whose size is only
+            known at run time gives 0 (see the module docstring).
     """
     t, s = _flatten_pair(teacher_embeddings, student_embeddings, "rkd_angle")
     index = ops.arange(ops.shape(t)[0])
