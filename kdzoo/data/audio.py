@@ -127,6 +127,12 @@ class AudioConfig:
         return cls(**config)
 
 
+def downmix(audio: tf.Tensor) -> tf.Tensor:
+    """Decoded wav samples ``[samples, channels]`` -> mono ``[samples]``, the mean of the
+    channels (so a recording on the right channel only is not silence)."""
+    return tf.reduce_mean(tf.cast(audio, tf.float32), axis=-1)
+
+
 def fix_length(waveform: tf.Tensor, num_samples: int) -> tf.Tensor:
     """Zero-pads or crops the last axis of ``waveform`` to ``num_samples``."""
     waveform = waveform[..., :num_samples]

@@ -2,8 +2,10 @@
 digits x 50 takes, files ``fsdd/recordings/{digit}_{speaker}_{index}.wav``.
 
 Splits: ``"official"`` puts takes 0-4 of every speaker and digit in test (300 clips);
-``"speaker:<name>"`` leaves that speaker out as test. Wavs are decoded with TF ops. A clip at
-another sample rate is an error naming the file (no silent resampling): FSDD is 8 kHz.
+``"speaker:<name>"`` leaves that speaker out as test. Wavs are decoded with TF ops; a
+multi-channel wav is downmixed to mono (the mean of its channels). A clip at another sample
+rate is an error naming the file (no silent resampling): FSDD is 8 kHz. So is a clip with
+no samples.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from kdzoo.data.audio import AudioConfig, fix_length
+from kdzoo.data.audio import AudioConfig, downmix, fix_length
 from kdzoo.data.bad_input import BadExampleError, BadInputLog
 from kdzoo.datasets.root import require
 
@@ -36,19 +38,35 @@ def list_clips(root=None) -> list[tuple[str, int, str, int]]:
     return clips
 
 
-def decode_wav(path: str, config: AudioConfig) -> np.ndarray:
-    """Decodes one mono wav with ``tf.audio.decode_wav`` and pads/crops it to
-    ``config.num_samples``; raises naming the file if it is corrupt or at another rate."""
+def _read_wav(path: str, config: AudioConfig):
+    """``(waveform, None, None)``, or ``(None, reason, kind)`` if the wav is unusable."""
     try:
-        audio, rate = tf.audio.decode_wav(tf.io.read_file(path), desired_channels=1)
+        audio, rate = tf.audio.decode_wav(tf.io.read_file(path), desired_channels=-1)
     except tf.errors.OpError as err:
-        raise BadExampleError(f"{path}: cannot decode wav ({err.message}).") from None
+        return None, f"cannot decode wav ({err.message})", "corrupt wav"
     if int(rate) != config.sample_rate:
-        raise BadExampleError(
-            f"{path}: sample rate {int(rate)} Hz, expected {config.sample_rate} Hz "
-            "(kdzoo does not resample silently)."
+        reason = (
+            f"sample rate {int(rate)} Hz, expected {config.sample_rate} Hz "
+            "(kdzoo does not resample silently)"
         )
-    return fix_length(audio[:, 0], config.num_samples).numpy()
+        return None, reason, "sample rate"
+    if audio.shape[0] == 0 or audio.shape[1] == 0:
+        reason = f"the wav has no samples ({audio.shape[1]} channel(s); expected >= 1 sample)"
+        return None, reason, "empty wav"
+    return fix_length(downmix(audio), config.num_samples).numpy(), None, None
+
+
+def decode_wav(path: str, config: AudioConfig) -> np.ndarray:
+    """Decodes one wav with ``tf.audio.decode_wav`` and pads/crops it to
+    ``config.num_samples``.
+
+    A multi-channel wav is downmixed to mono, the mean of its channels, so no channel is
+    dropped. Raises ``BadExampleError`` naming the file if the wav is corrupt, at another
+    sample rate, or has no samples (an empty clip is not silence to score)."""
+    audio, reason, _ = _read_wav(path, config)
+    if audio is None:
+        raise BadExampleError(f"{path}: {reason}.")
+    return audio
 
 
 def _is_test(split, speaker, take):
@@ -65,8 +83,9 @@ def load_arrays(
     """Returns ``{"train": {...}, "test": {...}}``, each with ``"audio"`` float32 waveforms
     ``[n, config.num_samples]``, ``"label"`` int32 digits and ``"speaker"`` strings.
 
-    A corrupt or truncated wav, or one at another sample rate, raises ``BadExampleError``
-    naming the file; with ``skip_bad=True`` it is skipped, counted and logged instead."""
+    Stereo clips are downmixed to the mean of their channels. A corrupt or truncated wav,
+    one at another sample rate or one with no samples raises ``BadExampleError`` naming the
+    file; with ``skip_bad=True`` it is skipped, counted and logged instead."""
     bad_log = bad_log or BadInputLog(skip_bad)
     if split != "official" and not split.startswith("speaker:"):
         raise ValueError(f"FSDD `split` must be 'official' or 'speaker:<name>'; got {split!r}.")
@@ -82,12 +101,12 @@ def load_arrays(
     for name, items in parts.items():
         waves, kept = [], []
         for clip in items:
-            try:
-                waves.append(decode_wav(clip[0], config))
-                kept.append(clip)
-            except BadExampleError as err:
-                kind = "sample rate" if "sample rate" in str(err) else "corrupt wav"
-                bad_log.bad(clip[0], str(err).split(": ", 1)[1], kind)
+            audio, reason, kind = _read_wav(clip[0], config)
+            if audio is None:
+                bad_log.bad(clip[0], reason, kind)
+                continue
+            waves.append(audio)
+            kept.append(clip)
         out[name] = {
             "audio": np.stack(waves).astype(np.float32)
             if waves

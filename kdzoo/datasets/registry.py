@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -129,17 +130,31 @@ def _arrays(name, seed, root, num_examples, bad_log, fsdd_split="official"):
     raise ValueError(f"Unknown dataset {name!r}. Valid names: {', '.join(NAMES)}.")
 
 
-def _save_vocabulary(vectorizer, path: Path):
-    """Writes the vocabulary atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-vocab-", dir=path.parent)
-    os.close(fd)
+def _save_vocabulary(vectorizer, folder: Path, name: str) -> Path:
+    """Writes the vocabulary to ``folder/<name>-<sha256 of content>-vocab.txt`` and returns
+    the path.
+
+    The name is content-addressed: two loads share a file only if their vocabularies are
+    identical, so a later load (another root, size or seed) can never rewrite the file an
+    earlier load's model, or its serving export, reads. The write is atomic (temp file in
+    the same folder, then rename); a file already there has this very content and is kept.
+    """
+    content = vectorizer.file_content().encode("utf-8")
+    digest = hashlib.sha256(content).hexdigest()[:16]
+    path = folder / f"{name}-{digest}-vocab.txt"
+    folder.mkdir(parents=True, exist_ok=True)
+    if path.is_file() and path.read_bytes() == content:
+        return path
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-vocab-", dir=folder)
     try:
-        vectorizer.save(tmp)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
+    return path
 
 
 def load(
@@ -184,7 +199,9 @@ def load(
             raising.
         max_tokens, sequence_length: text vocabulary size and padded length (dataset
             defaults otherwise).
-        cache_dir: where the vocabulary file is written (default ``cache_root()``).
+        cache_dir: where the vocabulary file is written (default ``cache_root()``). Its
+            name holds a hash of its content, so loads never share a vocabulary file unless
+            their vocabularies are identical.
         fsdd_split: ``"official"`` or ``"speaker:<name>"`` (leave one speaker out as test)
             for ``"fsdd"`` and ``"av_digits"``.
         validation_speaker: for ``"fsdd"``/``"av_digits"``, move this speaker's training
@@ -252,8 +269,7 @@ def load(
     if "text" in modalities:
         tokens, length = max_tokens or info.max_tokens, sequence_length or info.sequence_length
         vectorizer = TextVectorizer.adapt(train["text"], tokens, length)
-        vocab_path = cache_root(cache_dir) / f"{name}-seed{seed}-{tokens}-vocab.txt"
-        _save_vocabulary(vectorizer, vocab_path)
+        vocab_path = _save_vocabulary(vectorizer, cache_root(cache_dir), name)
     wanted = list(splits) if split is None else [split] if isinstance(split, str) else list(split)
     missing = [s for s in wanted if s not in splits]
     if missing:

@@ -4,7 +4,9 @@ lower-cased, tokenised by spaces. ``dev`` is exposed as ``"validation"``.
 
 The shared copy's README calls the files latin-1, but their non-ASCII bytes are UTF-8
 sequences (e.g. ``\xc3\xa9`` for "é"); decoding them as latin-1 would produce mojibake. Lines
-are therefore decoded as UTF-8 first and as latin-1 only if that fails."""
+are therefore decoded as UTF-8, strictly: a line that is not valid UTF-8 raises
+``BadExampleError`` naming the file and line (with ``skip_bad=True`` it is skipped, counted
+and logged), never re-guessed as latin-1."""
 
 from __future__ import annotations
 
@@ -20,11 +22,14 @@ FILES = {
     "test": "sst2/stsa.binary.test",
 }
 CLASS_NAMES = ("negative", "positive")
-ENCODING = ("utf-8", "latin-1")
+ENCODING = "utf-8"
 
 
 def read_split(path, bad_log: BadInputLog | None = None) -> dict:
-    """Parses one ``label sentence`` file into ``{"text", "label"}`` arrays."""
+    """Parses one ``label sentence`` file into ``{"text", "label"}`` arrays.
+
+    A line that is not valid UTF-8, has a label other than 0 or 1, or has no text is
+    reported to ``bad_log`` (raises by default) as ``<file>:<line>``."""
     bad_log = bad_log or BadInputLog()
     texts, labels = [], []
     for number, line in read_lines(path, ENCODING, bad_log):
