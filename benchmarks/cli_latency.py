@@ -1,0 +1,91 @@
+"""Wall time of the ``kdzoo`` commands that must answer at once: ``--help``, each
+subcommand's ``--help``, and usage errors (none of them may import TensorFlow).
+
+Each command runs ``--repeats`` times as a fresh process (``.venv/bin/kdzoo`` or the
+``kdzoo`` on PATH); the table gives mean ± std and the maximum, in seconds. Goal: every
+maximum under 1.5 s. Prints Markdown and writes benchmarks/results/cli_latency.md.
+
+    python benchmarks/cli_latency.py [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+COMMANDS = [
+    ["--help"],
+    ["demo", "--help"],
+    ["distil", "--help"],
+    ["bench", "--help"],
+    ["export", "--help"],
+    ["check-export", "--help"],
+    ["distil", "--epochs", "-1"],
+    ["distil", "--term", "kdd"],
+    ["distil", "--learning-rate", "nan"],
+    ["demo", "--num-examples", "0"],
+]
+GOAL_S = 1.5
+
+
+def _commit():
+    def git(*a):
+        return subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + (" (dirty tree)" if git("status", "--porcelain") else "")
+
+
+def _executable():
+    local = Path(sys.executable).parent / "kdzoo"
+    return str(local) if local.exists() else shutil.which("kdzoo")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "cli_latency.md"))
+    args = parser.parse_args()
+    exe = _executable()
+    rows = []
+    for argv in COMMANDS:
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            proc = subprocess.run([exe, *argv], capture_output=True, text=True)
+            times.append(time.perf_counter() - start)
+        expected = 0 if "--help" in argv else 2
+        if proc.returncode != expected:
+            raise SystemExit(f"kdzoo {' '.join(argv)} exited {proc.returncode}: {proc.stderr}")
+        rows.append((argv, statistics.mean(times), statistics.pstdev(times), max(times)))
+    lines = [
+        "# `kdzoo` CLI latency (fresh process per call)",
+        "",
+        f"Command: `python benchmarks/cli_latency.py --repeats {args.repeats}`; commit "
+        f"{_commit()}; {date.today()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores.",
+        "",
+        "| command | exit | mean ± std (s) | max (s) | under 1.5 s |",
+        "|---|---|---|---|---|",
+    ]
+    for argv, mean, std, worst in rows:
+        code = 0 if "--help" in argv else 2
+        ok = "yes" if worst < GOAL_S else "**no**"
+        lines.append(
+            f"| `kdzoo {' '.join(argv)}` | {code} | {mean:.3f} ± {std:.3f} | {worst:.3f} | {ok} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.out).write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
