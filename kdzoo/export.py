@@ -25,12 +25,12 @@ import datetime
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from kdzoo.distiller import Distiller
+from kdzoo.ownership import make_sibling_tmp, mark_tmp, remove_stale_tmps, unmark
 
 SERVING_DEFAULT = "serving_default"
 SERVING_PREPROCESSED = "serving_preprocessed"
@@ -39,6 +39,7 @@ OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
 METADATA_FILE = "kdzoo_export.json"
 METADATA_FORMAT = "kdzoo-serving-export/1"
 MAX_WARMUP_EXAMPLES = 4
+_MAX_VERSION_ATTEMPTS = 100
 
 
 def next_version(model_dir) -> int:
@@ -48,32 +49,59 @@ def next_version(model_dir) -> int:
     return max(versions, default=0) + 1
 
 
-def _write_version(base_dir, name, version, write) -> Path:
-    """Calls ``write(tmp_dir, version)`` and renames ``tmp_dir`` to ``<base_dir>/<name>/<version>``.
+def _write_version(base_dir, name, version, write, stamp=None) -> Path:
+    """Calls ``write(tmp_dir)`` and ``stamp(tmp_dir, version)`` and renames ``tmp_dir`` to
+    ``<base_dir>/<name>/<version>``.
 
     The temporary folder sits beside the versions (same file system, so the rename is
-    atomic) under a non-integer name, which TF Serving ignores; a crash leaves no
-    half-written version, and an existing version is never overwritten.
+    atomic) under a ``.tmp-*`` name, which TF Serving ignores; a crash leaves no
+    half-written version, and an existing version is never overwritten. A killed export's
+    temporary is removed by the next export (``kdzoo.ownership.remove_stale_tmps``: only
+    kdzoo's, and only once its process has died). If another export takes the version
+    meanwhile, an automatic ``version`` (None) moves on to the next free one (``stamp``
+    writes what depends on the number again); a given one raises ``FileExistsError``.
     """
     if not name or os.sep in name or name.startswith("."):
         raise ValueError(f"`name` must be a plain folder name; got {name!r}.")
     model_dir = Path(base_dir) / name
     model_dir.mkdir(parents=True, exist_ok=True)
-    version = next_version(model_dir) if version is None else int(version)
+    remove_stale_tmps(model_dir)
+    automatic = version is None
+    version = next_version(model_dir) if automatic else int(version)
     if version <= 0:
         raise ValueError(f"`version` must be a positive integer; got {version}.")
     final = model_dir / str(version)
     if final.exists():
         raise FileExistsError(f"{final} exists; versions are never overwritten.")
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir))
+    tmp = make_sibling_tmp(final, str(version))
     try:
-        write(tmp, version)
-        _readable(tmp)
-        os.rename(tmp, final)  # atomic; fails rather than replace a version made meanwhile
+        write(tmp)
+        for _ in range(_MAX_VERSION_ATTEMPTS):
+            if stamp is not None:
+                stamp(tmp, version)
+            _readable(tmp)
+            unmark(tmp)  # the version must not carry the temporary's marker
+            try:
+                os.rename(tmp, final)  # atomic; fails rather than replace a non-empty folder
+                return final
+            except OSError:
+                if not final.exists():
+                    raise
+            if not automatic:
+                raise FileExistsError(
+                    f"{final} exists; versions are never overwritten (another export wrote "
+                    "it meanwhile). Choose another version, or leave it to kdzoo (None)."
+                )
+            mark_tmp(tmp)
+            version = max(version + 1, next_version(model_dir))
+            final = model_dir / str(version)
+        raise FileExistsError(
+            f"{model_dir}: other exports took {_MAX_VERSION_ATTEMPTS} versions in a row "
+            "while this one was written; giving up."
+        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return final
 
 
 def _readable(folder):
@@ -90,15 +118,33 @@ def export_saved_model(model, base_dir="saved_models", name="model", version=Non
     model's outputs out. For deployment use ``export_for_serving``.
 
     Versions are atomic and never overwritten (``FileExistsError``), as in
-    ``export_for_serving``.
+    ``export_for_serving``. A model with a NaN or inf weight raises ``ValueError``.
     """
     if isinstance(model, Distiller):
         model = model.student
+    check_finite_weights(model)
 
-    def write(path, version):
+    def write(path):
         model.export(str(path), format="tf_saved_model", verbose=False)
 
     return _write_version(base_dir, name, version, write)
+
+
+def check_finite_weights(model) -> None:
+    """Raises ``ValueError`` naming every variable of ``model`` holding NaN or inf."""
+    import keras
+
+    bad = []
+    for variable in model.weights:
+        value = keras.ops.convert_to_numpy(variable.value)
+        if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+            bad.append(f"{variable.path} ({int((~np.isfinite(value)).sum())} of {value.size})")
+    if bad:
+        raise ValueError(
+            f"Model {model.name!r} has non-finite weights (NaN or inf) in {', '.join(bad)}; "
+            "not exporting it: training diverged or the weights are corrupt. Expected every "
+            "weight finite."
+        )
 
 
 def _teacher_name(model, teacher_name):
@@ -129,7 +175,8 @@ def export_for_serving(
         base_dir: folder of served models. Defaults to ``"saved_models"``.
         name: the model's folder name, i.e. TF Serving's ``MODEL_NAME``.
         version: integer version; defaults to the next free one. An existing version
-            raises ``FileExistsError``.
+            raises ``FileExistsError``; so does one another export takes meanwhile (an
+            automatic version then moves on to the next free one).
         preprocessing: a ``kdzoo.serving.ServingPreprocessing``, or the
             ``kdzoo.datasets.LoadedDataset`` the model was trained on.
         portable: tokenise text with core TF ops instead of tensorflow-text, so the export
@@ -146,6 +193,9 @@ def export_for_serving(
     Returns:
         The version folder.
 
+    Raises:
+        ValueError: a weight of the model is NaN or inf (named in the message).
+
     Example:
 
     >>> data = kdzoo.datasets.load("av_digits", modalities=("image", "audio"))
@@ -158,6 +208,7 @@ def export_for_serving(
     teacher_name = _teacher_name(model, teacher_name)
     if isinstance(model, Distiller):
         model = model.student
+    check_finite_weights(model)
     if not isinstance(preprocessing, ServingPreprocessing):
         if not hasattr(preprocessing, "modalities") or not hasattr(preprocessing, "class_names"):
             raise TypeError(
@@ -170,26 +221,29 @@ def export_for_serving(
     tokenizer = "core" if portable else "tensorflow_text"
     examples, source = _warmup_examples(warmup_inputs, preprocessing, modalities)
 
-    def write(path, version):
+    metadata = {}
+
+    def write(path):
+        from kdzoo.serving.warmup import WARMUP_FILE, write_warmup
+
         _write_archive(model, preprocessing, modalities, tokenizer, from_logits, path)
         report = _check_ops(path, portable)
         requests = _warmup_requests(model, preprocessing, modalities, tokenizer, examples, name)
-        from kdzoo.serving.warmup import WARMUP_FILE, write_warmup
-
         write_warmup(path, requests)
-        metadata = _metadata(model, preprocessing, modalities, tokenizer, report, path)
+        metadata.update(_metadata(model, preprocessing, modalities, tokenizer, report, path))
         metadata.update(
             name=name,
-            version=version,
             teacher=teacher_name,
             metrics=dict(metrics or {}),
             warmup={"file": WARMUP_FILE, "requests": len(requests), "inputs": source},
         )
+
+    def stamp(path, version):  # the version number is known only at the rename
         with open(path / METADATA_FILE, "w", encoding="utf-8") as f:
-            json.dump(metadata, f, indent=2, default=_json_default)
+            json.dump({**metadata, "version": version}, f, indent=2, default=_json_default)
             f.write("\n")
 
-    return _write_version(base_dir, name, version, write)
+    return _write_version(base_dir, name, version, write, stamp)
 
 
 def read_metadata(export_dir) -> dict:
@@ -200,7 +254,16 @@ def read_metadata(export_dir) -> dict:
             f"No {METADATA_FILE} in {export_dir}: not a kdzoo serving export (see "
             "kdzoo.export.export_for_serving)."
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(
+            f"{path}: not valid JSON ({err}); expected the metadata export_for_serving "
+            "writes. The export is damaged: export it again."
+        ) from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: expected a JSON object; got {type(metadata).__name__}.")
+    return metadata
 
 
 def _json_default(value):
@@ -219,6 +282,7 @@ def _head(model, class_names, from_logits):
         if isinstance(outputs, dict):
             outputs = outputs["logits"]
         probabilities = tf.nn.softmax(outputs, axis=-1) if from_logits else outputs
+        probabilities = tf.cast(probabilities, tf.float32)  # as the signature declares
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         class_name = tf.gather(tf.constant(class_names), class_id)
         return {"probabilities": probabilities, "class_id": class_id, "class_name": class_name}
@@ -248,20 +312,36 @@ def _write_archive(model, preprocessing, modalities, tokenizer, from_logits, pat
         endpoints.append(
             (SERVING_WAV_BYTES, raw.from_wav_bytes, raw_input_specs(modalities, wav_bytes=True))
         )
+    num_classes = len(preprocessing.class_names)
     for name, preprocess, specs in endpoints:
-        archive.add_endpoint(name, _endpoint(head, preprocess, specs), input_signature=[specs])
+        endpoint = _endpoint(head, preprocess, specs, num_classes)
+        archive.add_endpoint(name, endpoint, input_signature=[specs])
     archive.write_out(str(path), verbose=False)
 
 
-def _endpoint(head, preprocess, specs):
+def _endpoint(head, preprocess, specs, num_classes):
     import tensorflow as tf
+
+    def empty():
+        return {
+            "probabilities": tf.zeros([0, num_classes], tf.float32),
+            "class_id": tf.zeros([0], tf.int64),
+            "class_name": tf.zeros([0], tf.string),
+        }
 
     def endpoint(inputs):
         # TF Serving feeds tensors of any shape: without a runtime check a wrong rank fails
         # deep in the graph. (Rank checks would be constant-folded away from the signature's
         # static shape; EnsureShape is not.) Its error names the input and the shape.
         inputs = {k: tf.ensure_shape(v, specs[k].shape) for k, v in inputs.items()}
-        return head(inputs if preprocess is None else preprocess(inputs))
+        # A batch of 0 answers with empty outputs: the model's kernels (batch norm under
+        # oneDNN) fail on 0 rows. Inputs of different batch sizes still reach the check.
+        rows = tf.reduce_max(tf.stack([tf.shape(v)[0] for v in inputs.values()]))
+        return tf.cond(
+            rows > 0,
+            lambda: head(inputs if preprocess is None else preprocess(inputs)),
+            empty,
+        )
 
     return endpoint
 

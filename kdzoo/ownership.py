@@ -5,6 +5,11 @@ or remove (a student bundle, a teacher-output cache, a run's backups) carries a 
 ``.kdzoo-owned``, naming the kind of folder. A folder without the marker, or with another
 kind's, is refused with an error naming it; an empty folder is taken over (nothing is lost).
 
+Temporary folders (``make_sibling_tmp``) are named ``.tmp-*`` and carry a ``"tmp"`` marker
+naming the host and process writing them. ``remove_stale_tmps`` removes those whose process
+has died (a killed export or save), and nothing else: not a live writer's, not another
+host's, not a ``.tmp-*`` folder without the marker.
+
 Example:
 
 >>> tmp = make_sibling_tmp(dest)              # a hidden sibling: same file system
@@ -17,31 +22,41 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import sys
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 
 MARKER = ".kdzoo-owned"
+TMP_KIND = "tmp"
+TMP_PREFIX = ".tmp-"
 
 
 class NotOwnedError(FileExistsError):
     """A folder kdzoo was asked to replace or remove holds something kdzoo did not write."""
 
 
-def write_marker(folder, kind: str) -> None:
-    """Marks ``folder`` as a kdzoo folder of ``kind``."""
+def write_marker(folder, kind: str, **extra) -> None:
+    """Marks ``folder`` as a kdzoo folder of ``kind`` (``extra`` fields are recorded too)."""
     with open(os.path.join(folder, MARKER), "w", encoding="utf-8") as f:
-        json.dump({"kind": kind, "format": 1}, f)
+        json.dump({"kind": kind, "format": 1, **extra}, f)
+
+
+def read_marker(folder) -> dict | None:
+    """The marker of ``folder`` as a dict, or None (no marker, or not kdzoo's)."""
+    try:
+        with open(os.path.join(folder, MARKER), encoding="utf-8") as f:
+            marker = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
 
 
 def owner_kind(folder) -> str | None:
     """The kind recorded in ``folder``'s marker, or None (no marker, or not kdzoo's)."""
-    path = os.path.join(folder, MARKER)
-    try:
-        with open(path, encoding="utf-8") as f:
-            kind = json.load(f).get("kind")
-    except (OSError, ValueError, AttributeError):
-        return None
+    kind = (read_marker(folder) or {}).get("kind")
     return kind if isinstance(kind, str) else None
 
 
@@ -69,11 +84,116 @@ def check_replaceable(folder, kind: str, what: str = "folder") -> None:
         )
 
 
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), or None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[19]  # field 22 of proc(5); fields[0] is field 3
+    except (OSError, IndexError):
+        return None
+
+
+def _writer() -> dict:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
+
+
+def _writer_is_dead(marker: dict) -> bool:
+    """True only if the process named by a ``"tmp"`` marker has certainly ended."""
+    if os.name != "posix" or marker.get("host") != socket.gethostname():
+        return False  # another machine's process (or no safe probe): assume it is alive
+    pid = marker.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0 probes, it does not signal
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    except OSError:
+        return False
+    started = marker.get("start")
+    now = _process_start(pid)
+    return started is not None and now is not None and now != started  # pid reused
+
+
 def make_sibling_tmp(dest, label: str = "") -> Path:
-    """A new hidden folder beside ``dest`` (same file system, so a rename is atomic)."""
+    """A new hidden folder ``.tmp-*`` beside ``dest`` (same file system, so a rename is
+    atomic), marked as this process's temporary (see ``remove_stale_tmps``).
+
+    ``replace_dir`` replaces the mark with the final kind; code that renames the folder
+    itself calls ``unmark`` first.
+    """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".tmp-{label or dest.name}-", dir=dest.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{label or dest.name}-", dir=dest.parent))
+    mark_tmp(tmp)
+    return tmp
+
+
+def mark_tmp(folder) -> None:
+    """Marks ``folder`` as a temporary of this process (host, pid and its start time)."""
+    write_marker(folder, TMP_KIND, **_writer())
+
+
+def unmark(folder) -> None:
+    """Removes ``folder``'s marker, if any."""
+    try:
+        os.remove(os.path.join(folder, MARKER))
+    except FileNotFoundError:
+        pass
+
+
+def _rmtree(folder) -> list:
+    """``shutil.rmtree`` that carries on past errors and returns them as ``(path, error)``;
+    a file already gone (another process cleaning up too) is no error."""
+    failures = []
+
+    def record(_function, path, error):
+        if isinstance(error, tuple):  # onerror's exc_info (Python < 3.12)
+            error = error[1]
+        if not isinstance(error, FileNotFoundError):
+            failures.append((path, error))
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=record)
+    else:
+        shutil.rmtree(folder, onerror=record)
+    return failures
+
+
+def remove_stale_tmps(parent) -> list[Path]:
+    """Removes the temporaries in ``parent`` left by a kdzoo process that has died.
+
+    Only ``.tmp-*`` folders with a ``"tmp"`` marker whose process (host and pid, and the
+    pid's start time where ``/proc`` tells it) has certainly ended are removed: a live
+    writer's, another host's and unmarked folders are left alone. A folder that cannot be
+    removed is reported with a warning. Returns the folders removed.
+    """
+    removed = []
+    try:
+        entries = sorted(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(TMP_PREFIX) or entry.is_symlink() or not entry.is_dir():
+            continue
+        marker = read_marker(entry)
+        if not marker or marker.get("kind") != TMP_KIND or not _writer_is_dead(marker):
+            continue
+        failures = _rmtree(entry)
+        if failures:
+            path, err = failures[0]
+            warnings.warn(
+                f"Could not remove {entry}, left by a kdzoo process that died "
+                f"(pid {marker.get('pid')}): {path}: {err}",
+                stacklevel=2,
+            )
+        else:
+            removed.append(entry)
+    return removed
 
 
 def replace_dir(tmp, dest, kind: str, what: str = "folder") -> Path:

@@ -23,13 +23,12 @@ def _arrays(n=96):
 def _distil(teacher, student, initial, train, feature):
     student.set_weights(initial)
     keras.utils.set_random_seed(1)
-    distiller = kdzoo.Distiller(
-        teacher=teacher,
-        student=student,
-        feature_weight=0.5 if feature else 0.0,
-        teacher_feature="embedding",
-        student_feature="embedding",
+    features = (
+        {"feature_weight": 0.5, "teacher_feature": "embedding", "student_feature": "embedding"}
+        if feature
+        else {}  # the Distiller refuses feature names without a feature term
     )
+    distiller = kdzoo.Distiller(teacher=teacher, student=student, **features)
     distiller.compile(optimizer=keras.optimizers.SGD(0.05))
     history = distiller.fit(train, epochs=1, verbose=0, shuffle=False)
     return [np.array(w) for w in student.weights], history.history

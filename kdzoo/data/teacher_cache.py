@@ -18,6 +18,10 @@ never leaves a half-written cache)::
     manifest.json        outputs, shapes, dtypes, count, teacher name and parameter count
     labels.npy           the labels in row order (alignment check)
     <output>.npy         one array per output: "logits", and each requested feature
+    .kdzoo-owned         the marker that lets ``overwrite=True`` replace the folder
+
+``overwrite=True`` replaces only a cache kdzoo wrote (or an empty folder): any other folder
+is refused before the teacher runs.
 """
 
 from __future__ import annotations
@@ -25,16 +29,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
 from kdzoo.data.pipeline import is_augmented, is_shuffled
 from kdzoo.models.layers import feature_model
+from kdzoo.ownership import check_replaceable, make_sibling_tmp, remove_stale_tmps, replace_dir
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+KIND = "teacher-cache"  # the ownership marker's kind
 
 
 def _teacher_keys(teacher):
@@ -63,7 +68,9 @@ def cache_teacher_outputs(
         allow_augmented: accept an augmented pipeline (the outputs will be stale).
         allow_shuffled: accept a shuffled pipeline (rows will not line up unless the
             caller re-pairs them).
-        overwrite: replace an existing cache.
+        overwrite: replace an existing cache. Only a cache this function wrote (or an
+            empty folder) is replaced; any other folder raises
+            ``kdzoo.ownership.NotOwnedError`` before the teacher runs.
 
     Returns:
         ``cache_dir``.
@@ -82,6 +89,7 @@ def cache_teacher_outputs(
         )
     if os.path.exists(cache_dir) and not overwrite:
         raise FileExistsError(f"Teacher cache {cache_dir!r} exists; pass overwrite=True.")
+    check_replaceable(cache_dir, KIND, "cache_dir")
     tap = feature_model(teacher, features)
     keys = _teacher_keys(teacher)
 
@@ -119,18 +127,15 @@ def cache_teacher_outputs(
             n: {"shape": list(v.shape[1:]), "dtype": str(v.dtype)} for n, v in arrays.items()
         },
     }
-    parent = os.path.dirname(os.path.abspath(cache_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-teacher-cache-", dir=parent)
+    remove_stale_tmps(os.path.dirname(os.path.abspath(cache_dir)))
+    tmp = os.fspath(make_sibling_tmp(os.path.abspath(cache_dir), "teacher-cache"))
     try:
         np.save(os.path.join(tmp, "labels.npy"), np.concatenate(labels).astype(np.int32))
         for name, value in arrays.items():
             np.save(os.path.join(tmp, f"{name}.npy"), value)
         with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2)
-        if os.path.exists(cache_dir):
-            shutil.rmtree(cache_dir)
-        os.replace(tmp, cache_dir)
+        replace_dir(tmp, cache_dir, KIND, "cache_dir")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

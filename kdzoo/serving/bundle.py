@@ -6,6 +6,7 @@ A bundle is a folder::
     serving.json       name, class names, preprocessing configs, teacher name, metrics
     vocabulary.txt     the text vocabulary (text students only)
     examples.npz       a few raw examples, for the warmup requests (optional)
+    .kdzoo-owned       the marker that lets a later save replace the folder
 
 ``save_student`` writes one (the demo does); ``load_student`` reads it back. Raw examples
 are stored without pickles: waveforms as float arrays, strings and encoded bytes as one
@@ -16,13 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from kdzoo.ownership import check_replaceable, make_sibling_tmp, remove_stale_tmps, replace_dir
 from kdzoo.serving.preprocessing import ServingPreprocessing
 
 MODEL_FILE = "student.keras"
@@ -30,6 +30,7 @@ CONFIG_FILE = "serving.json"
 VOCABULARY_FILE = "vocabulary.txt"
 EXAMPLES_FILE = "examples.npz"
 FORMAT = "kdzoo-student/1"
+KIND = "student-bundle"  # the ownership marker's kind
 
 
 @dataclasses.dataclass
@@ -91,11 +92,13 @@ def save_student(
     """Writes ``model`` (or a Distiller's student) and its serving metadata to ``directory``.
 
     The folder is written beside its destination and swapped in, replacing an older bundle
-    only once the new one is complete.
+    only once the new one is complete. Only a bundle kdzoo wrote (marked ``.kdzoo-owned``)
+    or an empty folder is replaced; any other existing ``directory`` raises
+    ``kdzoo.ownership.NotOwnedError`` (a ``FileExistsError``) before anything is written.
 
     Args:
         model: the student ``keras.Model`` or a ``Distiller``.
-        directory: the bundle folder.
+        directory: the bundle folder: new, empty, or a bundle ``save_student`` wrote.
         preprocessing: the ``ServingPreprocessing`` the model was trained with.
         name: the served model's name (default ``--name`` of ``kdzoo export``).
         teacher_name: recorded for the export metadata; defaults to the Distiller's.
@@ -110,10 +113,11 @@ def save_student(
             names = [t.name for t in teacher] if isinstance(teacher, list | tuple) else None
             teacher_name = names or teacher.name
         model = model.student
-    modalities = preprocessing.check_model(model)
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{directory.name}-", dir=directory.parent))
+    check_replaceable(directory, KIND, "student bundle folder")
+    modalities = preprocessing.check_model(model)
+    remove_stale_tmps(directory.parent)
+    tmp = make_sibling_tmp(directory)
     try:
         model.save(tmp / MODEL_FILE)
         vocabulary = None
@@ -130,13 +134,7 @@ def save_student(
             "preprocessing": preprocessing.to_dict(vocabulary_file=vocabulary),
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        old = None
-        if directory.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".old-{directory.name}-", dir=directory.parent))
-            os.rename(directory, old / "bundle")
-        os.rename(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, directory, KIND, "student bundle folder")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -14,8 +14,9 @@ Steps, each reported pass/fail:
    TF Serving uses. Its probabilities must match step 2's within 1e-5.
 5. **warmup replay**: every ``PredictionLog`` of ``assets.extra/tf_serving_warmup_requests``
    runs through the session loader against its signature.
-6. **bad inputs**: a wrong dtype, rank or content raises an error that says what was
-   expected, and the process carries on.
+6. **bad inputs**: a wrong dtype, rank or content (NaN samples, a waveform without
+   samples, bytes that are no image, empty or non-UTF-8 text) raises an error that says
+   what was expected, and the process carries on.
 """
 
 from __future__ import annotations
@@ -102,8 +103,10 @@ def real_inputs(modalities, data_dir=None, count=2) -> dict:
     out = {}
     if "audio" in modalities:
         clips = [path for path, *_ in fsdd.list_clips(data_dir)[:count]]
+        from kdzoo.data.audio import downmix
+
         waves = [
-            tf.audio.decode_wav(tf.io.read_file(p), desired_channels=1)[0][:, 0] for p in clips
+            downmix(tf.audio.decode_wav(tf.io.read_file(p), desired_channels=-1)[0]) for p in clips
         ]
         length = max(int(w.shape[0]) for w in waves)
         out["audio"] = np.stack([np.pad(w.numpy(), (0, length - w.shape[0])) for w in waves])
@@ -184,7 +187,9 @@ def _clear(result) -> bool:
 
 def check_export(export_dir, data_dir=None, timeout=300) -> CheckReport:
     """Runs the steps of the module docstring on ``export_dir``; never raises for a failed
-    check (see ``CheckReport.passed``).
+    check (see ``CheckReport.passed``). A missing or unreadable ``saved_model.pb`` is one
+    failed step naming the file; a missing or damaged ``kdzoo_export.json`` raises
+    (``FileNotFoundError``, ``ValueError``), as the folder is then no kdzoo export.
 
     Args:
         export_dir: a version folder written by ``kdzoo.export.export_for_serving``.
@@ -199,7 +204,12 @@ def check_export(export_dir, data_dir=None, timeout=300) -> CheckReport:
     export_dir = Path(export_dir)
     metadata = read_metadata(export_dir)
     report = CheckReport(export_dir, [])
-    ops = op_report(export_dir)
+    try:
+        ops = op_report(export_dir)
+    except (FileNotFoundError, ValueError) as err:  # no graph to load: nothing else can run
+        report.inputs = "none (the graph did not load)"
+        report.steps.append(CheckStep("read saved_model.pb", False, str(err)))
+        return report
     modalities = list(metadata["signatures"][SERVING_DEFAULT]["inputs"])
     try:
         inputs = real_inputs(modalities, data_dir)

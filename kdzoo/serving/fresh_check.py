@@ -146,8 +146,12 @@ def bad_inputs(loaded):
             cases.append((f"{key}: string instead of float32", key, tf.constant([b"x"])))
             cases.append((f"{key}: rank 1 instead of 2", key, tf.zeros([400], tf.float32)))
             cases.append((f"{key}: NaN samples", key, tf.fill([1, 400], float("nan"))))
+            cases.append((f"{key}: 0 samples", key, tf.zeros([1, 0], tf.float32)))
         if key == "image":
             cases.append((f"{key}: bytes that are not an image", key, tf.constant([b"hello"])))
+        if key == "text":
+            cases.append((f"{key}: whitespace only", key, tf.constant([b" \t"])))
+            cases.append((f"{key}: not UTF-8", key, tf.constant([b"\xff film"])))
     results = []
     for label, key, value in cases:
         try:

@@ -53,13 +53,37 @@ class OpReport:
         return "\n".join(lines)
 
 
-def graph_op_types(export_dir) -> set[str]:
-    """Every op type in ``export_dir/saved_model.pb`` (graph and function library)."""
+def read_saved_model(export_dir):
+    """The ``SavedModel`` proto of ``export_dir/saved_model.pb``.
+
+    Raises ``FileNotFoundError`` if the file is missing and ``ValueError`` naming it if it
+    does not parse or holds no ``serve`` graph (a truncated or overwritten file).
+    """
+    from google.protobuf.message import DecodeError
+
     path = Path(export_dir) / "saved_model.pb"
     if not path.is_file():
         raise FileNotFoundError(f"No saved_model.pb in {export_dir}: not a SavedModel folder.")
     saved_model = saved_model_pb2.SavedModel()
-    saved_model.ParseFromString(path.read_bytes())
+    try:
+        saved_model.ParseFromString(path.read_bytes())
+    except DecodeError as err:
+        raise ValueError(
+            f"{path} is not a readable SavedModel ({err}); expected a tensorflow.SavedModel "
+            "protobuf. The file is truncated or damaged: export the model again."
+        ) from None
+    if not any("serve" in m.meta_info_def.tags for m in saved_model.meta_graphs):
+        raise ValueError(
+            f"{path} holds no graph tagged 'serve' ({len(saved_model.meta_graphs)} graphs); "
+            "expected the serving graph. The file is truncated or damaged: export the model "
+            "again."
+        )
+    return saved_model
+
+
+def graph_op_types(export_dir) -> set[str]:
+    """Every op type in ``export_dir/saved_model.pb`` (graph and function library)."""
+    saved_model = read_saved_model(export_dir)
     ops, functions = set(), set()
     for meta_graph in saved_model.meta_graphs:
         library = meta_graph.graph_def.library

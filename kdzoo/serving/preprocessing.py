@@ -16,10 +16,15 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kdzoo.data.audio import AudioConfig, audio_features, fix_length
+from kdzoo.data.audio import AudioConfig, audio_features, downmix, fix_length
 from kdzoo.data.image import ImageConfig, preprocess_images
 
 MODALITIES = ("image", "audio", "text")
+
+# Python's str.isspace() characters, which training's ``not text.strip()`` rejects: ASCII
+# whitespace, the separators \x1c-\x1f, U+0085 and Unicode's separators (Z). A test checks
+# every code point.
+_BLANK = r"[\t\n\v\f\r\x1c-\x1f\x{85}\p{Z}]*"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,15 +211,20 @@ def raw_input_specs(modalities, wav_bytes=False) -> dict:
 
 def decode_wavs(contents, config: AudioConfig):
     """Wav file bytes ``[batch]`` -> float32 waveforms ``[batch, config.num_samples]``, as
-    ``kdzoo.datasets.fsdd.decode_wav`` reads FSDD: first channel, padded or cropped. A clip
-    at another sample rate is an error (no silent resampling)."""
+    ``kdzoo.datasets.fsdd.decode_wav`` reads FSDD: the mean of the channels, padded or
+    cropped. A clip at another sample rate, or with no samples, is an error (no silent
+    resampling, no scoring of silence)."""
     message = f"audio: wav sample rate must be {config.sample_rate} Hz (kdzoo does not resample)"
+    empty = "audio: a wav file holds 0 samples; expected at least 1 (it would score as silence)"
 
     def decode(one):
-        audio, rate = tf.audio.decode_wav(one, desired_channels=1)
-        check = tf.debugging.assert_equal(rate, config.sample_rate, message=message)
-        with tf.control_dependencies([check]):
-            return fix_length(audio[:, 0], config.num_samples)
+        audio, rate = tf.audio.decode_wav(one, desired_channels=-1)
+        checks = [
+            tf.debugging.assert_equal(rate, config.sample_rate, message=message),
+            tf.debugging.assert_positive(tf.shape(audio)[0], message=empty),
+        ]
+        with tf.control_dependencies(checks):
+            return fix_length(downmix(audio), config.num_samples)
 
     return tf.map_fn(
         decode, contents, fn_output_signature=tf.TensorSpec([config.num_samples], tf.float32)
@@ -249,8 +259,15 @@ class RawPreprocessor:
         return [] if self.vectorizer is None else [self.vectorizer.table]
 
     def __call__(self, raw: dict) -> dict:
+        """Model inputs of ``raw``; rejects (``InvalidArgumentError`` naming the input) what
+        training rejects: empty, whitespace-only or non-UTF-8 text, waveforms without
+        samples or with NaN/inf, and inputs of different batch sizes."""
         prep = self.preprocessing
         checks = _same_batch_size(raw, self.modalities)
+        if "text" in self.modalities:
+            checks += _text_checks(raw["text"])
+        if "audio" in self.modalities:
+            checks.append(_has_samples(raw["audio"]))
         with tf.control_dependencies(checks):
             features = {}
             if "image" in self.modalities:
@@ -268,6 +285,43 @@ class RawPreprocessor:
         """As ``__call__``, with ``raw["audio"]`` wav file bytes instead of waveforms."""
         waves = decode_wavs(raw["audio"], self.preprocessing.audio)
         return self({**raw, "audio": waves})
+
+
+def text_problems(strings):
+    """Two ``tf.bool [batch]`` masks of ``tf.string`` sentences: ``blank`` (empty or
+    whitespace-only, as Python's ``str.strip`` sees it) and ``invalid`` (not UTF-8). Core
+    ops only, so a portable export keeps them."""
+    # Valid UTF-8 transcodes to itself; an invalid byte becomes U+FFFD.
+    transcoded = tf.strings.unicode_transcode(
+        strings, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+    )
+    invalid = tf.not_equal(transcoded, strings)
+    blank = tf.logical_and(tf.logical_not(invalid), tf.strings.regex_full_match(strings, _BLANK))
+    return blank, invalid
+
+
+def _text_checks(strings):
+    blank, invalid = text_problems(strings)
+
+    def check(bad, problem):
+        rows = tf.reshape(tf.where(bad), [-1])
+        message = tf.strings.format(
+            "text: row(s) {}: " + problem, [rows], summarize=10, placeholder="{}"
+        )
+        return tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [message])
+
+    return [
+        check(blank, "empty or whitespace-only; expected a non-space character, as in training"),
+        check(invalid, "not valid UTF-8; expected UTF-8 sentences, as in training"),
+    ]
+
+
+def _has_samples(waves):
+    rows, samples = tf.shape(waves)[0], tf.shape(waves)[-1]
+    return tf.debugging.Assert(
+        tf.logical_or(tf.equal(rows, 0), tf.greater(samples, 0)),
+        ["audio: the waveforms have 0 samples; expected float32 [batch, samples >= 1]"],
+    )
 
 
 def _same_batch_size(raw, modalities):

@@ -5,16 +5,13 @@ Two things change from training, and nothing else: the lookup table reads the vo
 tensorflow-text ``WhitespaceTokenizer`` is swapped for core-op splitting. Normalisation,
 lookup, the OOV bucket, padding and truncation are ``TextVectorizer.__call__`` itself.
 
-Why the core split is the same tokeniser: after ``kdzoo.data.text._normalize`` has mapped
-every Unicode space separator (``\\p{Z}``) to " ", the characters tensorflow-text 2.21 still
-splits on are the ASCII whitespace ``\\t \\n \\v \\f \\r`` and U+0085 (NEXT LINE, a control
-character with the Unicode White_Space property). ``tf.strings.split`` splits on ASCII
-whitespace, so U+0085 is mapped to " " first. One quirk is reproduced on purpose, so the
-ids stay the training ids: tensorflow-text ends a token that runs into U+0085 one byte
-late, keeping the first byte ``\\xc2`` of U+0085's UTF-8 encoding (the bug ``_normalize``
-works around for U+00A0). ``tests/test_serving.py`` checks the two agree on every Unicode
-code point, on random strings of whitespace and letters, and on the real SST-2 and SMS
-Spam text.
+Why the core split is the same tokeniser: ``kdzoo.data.text._normalize`` maps every Unicode
+space separator (``\\p{Z}``) and U+0085 (NEXT LINE, which tensorflow-text 2.21 would split
+one byte late, leaving ``\\xc2`` on the token) to " ", so the only characters left for
+tensorflow-text to split on are the ASCII whitespace ``\\t \\n \\v \\f \\r``, which is what
+``tf.strings.split`` splits on. ``tests/test_serving.py`` checks the two agree on every
+Unicode code point, on random strings of whitespace and letters, and on the real SST-2 and
+SMS Spam text.
 """
 
 from __future__ import annotations
@@ -27,19 +24,13 @@ from kdzoo.data.text import TextVectorizer
 TOKENIZERS = ("tensorflow_text", "core")
 
 
-# A character that is not whitespace (after _normalize), followed by U+0085 (NEXT LINE).
-_BEFORE_NEL = "([^\t\n\x0b\x0c\r \u0085])\u0085"
-
-
 class CoreWhitespaceTokenizer:
     """``tensorflow_text.WhitespaceTokenizer().tokenize`` on ``_normalize``d text, with core
     TF ops only (see the module docstring for why the two agree)."""
 
     def tokenize(self, strings):
         """Splits ``tf.string`` ``[batch]`` into a ``RaggedTensor`` of tokens."""
-        # A token running into U+0085 keeps the byte \xc2, as tensorflow-text's does.
-        strings = tf.strings.regex_replace(strings, _BEFORE_NEL, b"\\1\xc2 ")
-        return tf.strings.split(tf.strings.regex_replace(strings, "\u0085", " "))
+        return tf.strings.split(strings)
 
 
 def read_vocabulary(path) -> list[str]:
