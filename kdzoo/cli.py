@@ -1,15 +1,108 @@
-"""The ``kdzoo`` command line: argparse subcommands that call library functions."""
+"""The ``kdzoo`` command line: argparse subcommands that call library functions.
+
+Every argument is checked when it is parsed, before TensorFlow is imported: ``--help`` and a
+usage error answer at once. A usage error is one line naming the flag and what was expected,
+with exit code 2; a bad input file, a refused folder or a diverging run is one line with exit
+code 1; a traceback means a bug.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import sys
+
+#: ``kdzoo.studies.STUDIES``, kept here so that parsing imports no TensorFlow (a test checks
+#: that the two agree).
+STUDY_NAMES = ("av-digits-crossmodal", "av-digits-fusion", "sst2")
+#: Loss names ``--term`` accepts: ``kdzoo.training.terms_from_names``' (a test checks them).
+TERM_NAMES = ("ce", "dkd", "kd", "kd_std", "nkd")
+
+
+class UsageError(Exception):
+    """A command-line setting that cannot be honoured (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (no usage block) and exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _int_at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _finite(strict):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < 0 or (strict and value == 0):
+            bound = "> 0" if strict else ">= 0"
+            raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _term(text):
+    name, sep, weight = text.partition(":")
+    if name not in TERM_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown loss term {name!r} in {text!r}; expected NAME[:WEIGHT] with NAME one of "
+            f"{', '.join(TERM_NAMES)}"
+        )
+    if sep:
+        try:
+            _NON_NEGATIVE(weight)
+        except argparse.ArgumentTypeError as err:
+            raise argparse.ArgumentTypeError(f"the weight in {text!r}: {err}") from None
+    return text
+
+
+def _json_file(text):
+    try:
+        with open(text, encoding="utf-8") as f:
+            json.load(f)
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {err.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise argparse.ArgumentTypeError(f"{text} is not valid JSON ({err})") from None
+    return text
+
+
+_POSITIVE_INT = _int_at_least(1)
+_SEED = _int_at_least(0)
+_POSITIVE = _finite(strict=True)
+_NON_NEGATIVE = _finite(strict=False)
 
 
 def _quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def _checked(check, config):
+    """Runs a library config check; its ``ValueError`` becomes a usage error."""
+    try:
+        check(config)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def cmd_list(args) -> int:
@@ -43,7 +136,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from kdzoo.demo import DemoConfig, format_table, run_demo
+    from kdzoo.demo import DemoConfig, check_config, format_table, run_demo
 
     # Options left unset keep DemoConfig's defaults, so they are defined in one place.
     given = {
@@ -61,6 +154,7 @@ def cmd_demo(args) -> int:
         config.export_dir = None
     if args.quiet:
         config.verbose = 2
+    _checked(check_config, config)
     result = run_demo(config)
     print()
     print(format_table(result.table))
@@ -119,8 +213,6 @@ def cmd_export(args) -> int:
     from kdzoo.serving.ops import op_report
     from kdzoo.serving.preprocessing import ServingPreprocessing, raw_examples
 
-    if args.preprocessing and args.dataset:
-        raise SystemExit("kdzoo export: give --preprocessing or --dataset, not both.")
     preprocessing = _preprocessing_file(args.preprocessing) if args.preprocessing else None
     try:
         bundle = load_student(args.model, preprocessing)
@@ -188,7 +280,13 @@ def cmd_check_export(args) -> int:
 
 def cmd_distil(args) -> int:
     # No TensorFlow op may run before distil(): a TPU or multi-worker strategy comes first.
-    from kdzoo.training import DistilConfig, distil
+    from kdzoo.training import DistilConfig, check_config, distil
+
+    if args.term and (args.ce_weight is not None or args.kd_weight is not None):
+        raise UsageError(
+            "argument --term: replaces --ce-weight/--kd-weight; give the weights in the terms "
+            "(e.g. --term ce:0.5 --term kd:0.5), not both"
+        )
 
     given = {
         "dataset": args.dataset,
@@ -219,6 +317,7 @@ def cmd_distil(args) -> int:
         config.baseline = False
     if args.quiet:
         config.verbose = 2
+    _checked(check_config, config)
     result = distil(config)
     print(f"\nstrategy: {result.strategy}")
     print(result.table.to_string(index=False))
@@ -228,9 +327,7 @@ def cmd_distil(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="kdzoo", description="Multimodal knowledge distillation for Keras."
-    )
+    parser = _Parser(prog="kdzoo", description="Multimodal knowledge distillation for Keras.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list the model zoo's families, presets and pairs")
@@ -245,15 +342,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("embedded", "av_digits"),
         help="embedded (generated, default) or av_digits (FSDD + MNIST from $KDZOO_DATA_DIR)",
     )
-    p.add_argument("--seed", type=int, help="data, initialisation and shuffling seed (0)")
-    p.add_argument("--num-examples", type=int, help="examples generated, embedded only (5000)")
-    p.add_argument("--teacher-epochs", type=int, help="teacher epochs (15)")
-    p.add_argument("--epochs", type=int, help="student epochs, scratch and distilled (15)")
-    p.add_argument("--batch-size", type=int, help="batch size (64)")
+    p.add_argument("--seed", type=_SEED, help="data, initialisation and shuffling seed (0)")
+    p.add_argument(
+        "--num-examples", type=_POSITIVE_INT, help="examples generated, embedded only (5000)"
+    )
+    p.add_argument("--teacher-epochs", type=_POSITIVE_INT, help="teacher epochs (15)")
+    p.add_argument(
+        "--epochs", type=_POSITIVE_INT, help="student epochs, scratch and distilled (15)"
+    )
+    p.add_argument("--batch-size", type=_POSITIVE_INT, help="batch size (64)")
     p.add_argument("--export-dir", help="where the student is exported (saved_models)")
     p.add_argument(
         "--student-dir",
-        help="where the student bundle goes (<export-dir>/bundles/demo_audio_student)",
+        help="where the student bundle goes (<export-dir>/bundles/demo_audio_student); an "
+        "existing folder is replaced only if it is a kdzoo bundle",
     )
     p.add_argument("--no-export", action="store_true", help="do not export the student")
     p.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
@@ -269,46 +371,57 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategy", choices=("auto", "default", "mirrored", "multiworker", "tpu"), help="(auto)"
     )
     p.add_argument("--tpu", help="TPU name, grpc:// address or 'local'")
-    p.add_argument("--global-batch-size", type=int, help="examples per step, all replicas (64)")
-    p.add_argument("--teacher-epochs", type=int, help="teacher epochs (10)")
-    p.add_argument("--epochs", type=int, help="student epochs (10)")
+    p.add_argument(
+        "--global-batch-size", type=_POSITIVE_INT, help="examples per step, all replicas (64)"
+    )
+    p.add_argument(
+        "--teacher-epochs", type=_int_at_least(0), help="teacher epochs; 0: untrained (10)"
+    )
+    p.add_argument("--epochs", type=_POSITIVE_INT, help="student epochs (10)")
     p.add_argument("--no-baseline", action="store_true", help="skip the scratch student")
-    p.add_argument("--learning-rate", type=float, help="peak learning rate (2e-3)")
-    p.add_argument("--temperature", type=float, help="KD temperature (4)")
-    p.add_argument("--ce-weight", type=float, help="hard-label weight (0.5)")
-    p.add_argument("--kd-weight", type=float, help="soft-target weight (0.5)")
+    p.add_argument("--learning-rate", type=_POSITIVE, help="peak learning rate (2e-3)")
+    p.add_argument("--temperature", type=_POSITIVE, help="KD temperature (4)")
+    p.add_argument("--ce-weight", type=_NON_NEGATIVE, help="hard-label weight (0.5)")
+    p.add_argument("--kd-weight", type=_NON_NEGATIVE, help="soft-target weight (0.5)")
     p.add_argument(
         "--term",
         action="append",
+        type=_term,
         metavar="NAME[:WEIGHT]",
         help="a loss term by name (repeat; replaces --ce/--kd-weight), e.g. --term ce:0.5 "
-        "--term kd_std:0.5; names: ce, kd, kd_std, dkd, nkd",
+        f"--term kd_std:0.5; names: {', '.join(TERM_NAMES)}",
     )
     p.add_argument(
         "--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16", "auto")
     )
     p.add_argument("--jit-compile", choices=("auto", "true", "false"))
-    p.add_argument("--steps-per-execution", type=int)
-    p.add_argument("--backup-dir", help="BackupAndRestore folder: a rerun resumes there")
-    p.add_argument("--export-dir", help="TF Serving folder for the distilled student")
+    p.add_argument("--steps-per-execution", type=_POSITIVE_INT)
+    p.add_argument(
+        "--backup-dir",
+        help="BackupAndRestore folder: a rerun with the same settings resumes there; only "
+        "what the run wrote is removed when it ends",
+    )
+    p.add_argument(
+        "--export-dir",
+        help="TF Serving folder for the distilled student (raw-input signatures, as `kdzoo "
+        "export` writes); must not overlap --backup-dir",
+    )
     p.add_argument("--export-name", help="exported model name (audio_student)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--num-examples", type=int, help="embedded set size")
-    p.add_argument("--train-examples", type=int, help="a seeded random training subset")
+    p.add_argument("--seed", type=_SEED)
+    p.add_argument("--num-examples", type=_POSITIVE_INT, help="embedded set size")
+    p.add_argument("--train-examples", type=_POSITIVE_INT, help="a seeded random training subset")
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
     p.set_defaults(func=cmd_distil)
-
-    from kdzoo.studies import STUDIES  # light: no TensorFlow work at import
 
     p = sub.add_parser(
         "bench",
         help="a benchmark study on real data (mean ± std over seeds); writes CSV + Markdown",
     )
-    p.add_argument("study", choices=STUDIES)
-    p.add_argument("--seeds", type=int, nargs="+", help="seeds (0 1 2)")
-    p.add_argument("--teacher-epochs", type=int, help="teacher epochs (15)")
-    p.add_argument("--epochs", type=int, help="student epochs (15)")
-    p.add_argument("--batch-size", type=int, help="batch size (64)")
+    p.add_argument("study", choices=STUDY_NAMES)
+    p.add_argument("--seeds", type=_SEED, nargs="+", help="seeds (0 1 2)")
+    p.add_argument("--teacher-epochs", type=_POSITIVE_INT, help="teacher epochs (15)")
+    p.add_argument("--epochs", type=_POSITIVE_INT, help="student epochs (15)")
+    p.add_argument("--batch-size", type=_POSITIVE_INT, help="batch size (64)")
     p.add_argument("--out-dir", help="where the CSV and Markdown go (benchmarks/results)")
     p.add_argument("--tiny", action="store_true", help="smoke size: 96 examples per split")
     p.add_argument("--no-robustness", action="store_true", help="skip the robustness columns")
@@ -327,16 +440,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="a student bundle folder (student.keras + serving.json, as `kdzoo demo` writes) "
         "or a .keras file",
     )
-    p.add_argument("--preprocessing", help="a serving.json / preprocessing JSON file")
-    p.add_argument(
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--preprocessing", type=_json_file, help="a serving.json / preprocessing JSON file"
+    )
+    source.add_argument(
         "--dataset",
         help="take the preprocessing, metrics and warmup examples from this kdzoo dataset "
         "(e.g. av_digits, sst2), loaded with --seed as for training",
     )
-    p.add_argument("--seed", type=int, default=0, help="--dataset seed (0)")
+    p.add_argument("--seed", type=_SEED, default=0, help="--dataset seed (0)")
     p.add_argument("--name", help="served model name (default: the bundle's)")
     p.add_argument("--base-dir", default="saved_models", help="models folder (saved_models)")
-    p.add_argument("--version", type=int, help="integer version (default: next free)")
+    p.add_argument("--version", type=_POSITIVE_INT, help="integer version (default: next free)")
     p.add_argument(
         "--portable",
         action="store_true",
@@ -355,10 +471,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple:
+    """Errors that report bad input or a refused action, not a bug: one line, exit 1."""
+    from kdzoo.data.bad_input import BadExampleError
+    from kdzoo.datasets.root import DataNotFoundError
+    from kdzoo.ownership import NotOwnedError
+    from kdzoo.training import BackupError, NonFiniteLossError
+
+    return (
+        BadExampleError,
+        DataNotFoundError,
+        NotOwnedError,
+        FileExistsError,  # an export version that exists
+        BackupError,
+        NonFiniteLossError,
+    )
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     _quiet_tensorflow()
-    return args.func(args)
+    prog = f"kdzoo {args.command}"
+    try:
+        return args.func(args)
+    except UsageError as err:
+        print(f"{prog}: error: {err} (see {prog} --help)", file=sys.stderr)
+        return 2
+    except Exception as err:
+        if isinstance(err, _user_errors()):
+            print(f"{prog}: error: {err}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

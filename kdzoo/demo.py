@@ -13,8 +13,11 @@ from kdzoo import datasets, models
 from kdzoo.distiller import Distiller
 from kdzoo.evaluation import classification_metrics
 from kdzoo.export import export_for_serving
+from kdzoo.ownership import check_replaceable
+from kdzoo.serving.bundle import KIND as BUNDLE_KIND
 from kdzoo.serving.bundle import save_student
 from kdzoo.serving.preprocessing import ServingPreprocessing, raw_examples
+from kdzoo.training import RaiseOnNonFinite, check_settings
 
 TEACHER_INPUTS = ("image", "audio")
 STUDENT_INPUTS = ("audio",)
@@ -67,9 +70,37 @@ class DemoResult:
         return float(acc["student (distilled)"] - acc["student (scratch)"])
 
 
-def _fit(model, data, epochs, config):
+def _fit(model, data, epochs, config, phase):
     # The pipeline shuffles (seeded, per epoch); fit's own `shuffle` does not apply to tf.data.
-    return model.fit(data, epochs=epochs, verbose=config.verbose, shuffle=False)
+    return model.fit(
+        data,
+        epochs=epochs,
+        verbose=config.verbose,
+        shuffle=False,
+        callbacks=[RaiseOnNonFinite(phase)],  # no NaN model is compared or exported
+    )
+
+
+def check_config(config: DemoConfig) -> None:
+    """Raises ``ValueError`` naming the field for a setting ``run_demo`` cannot honour, and
+    ``kdzoo.ownership.NotOwnedError`` for a ``student_dir`` that is not a kdzoo bundle, before
+    anything is trained."""
+    check_settings(
+        config,
+        ints=(("teacher_epochs", 1), ("epochs", 1), ("batch_size", 1), ("num_examples", 1)),
+        positive=("learning_rate", "temperature"),
+        nonnegative=("ce_weight", "kd_weight"),
+    )
+    if config.evaluate_on not in ("test", "validation"):
+        raise ValueError(
+            f"`evaluate_on` must be 'test' or 'validation'; got {config.evaluate_on!r}."
+        )
+    if config.export_dir:
+        check_replaceable(_student_dir(config), BUNDLE_KIND, "student_dir")
+
+
+def _student_dir(config):
+    return config.student_dir or Path(config.export_dir) / "bundles" / config.export_name
 
 
 def _compile(model, config, epochs, steps_per_epoch, **kwargs):
@@ -83,10 +114,7 @@ def _compile(model, config, epochs, steps_per_epoch, **kwargs):
 def run_demo(config: DemoConfig | None = None) -> DemoResult:
     """Runs the demo and returns the comparison table (and where the student was exported)."""
     config = config or DemoConfig()
-    if config.evaluate_on not in ("test", "validation"):
-        raise ValueError(
-            f"`evaluate_on` must be 'test' or 'validation'; got {config.evaluate_on!r}."
-        )
+    check_config(config)
     keras.utils.set_random_seed(config.seed)
     data = datasets.load(
         config.dataset,
@@ -109,12 +137,12 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     print(f"[1/3] Teacher on {'+'.join(TEACHER_INPUTS)} ({config.teacher_epochs} epochs)")
     teacher, student = models.build_pair("av_to_audio", data.num_classes, **shapes)
     _compile(teacher, config, config.teacher_epochs, steps, loss=ce)
-    _fit(teacher, train, config.teacher_epochs, config)
+    _fit(teacher, train, config.teacher_epochs, config, "teacher")
 
     initial = student.get_weights()  # scratch and distilled start from the same weights
     print(f"[2/3] Student on {'+'.join(STUDENT_INPUTS)} from scratch ({config.epochs} epochs)")
     _compile(student, config, config.epochs, steps, loss=ce)
-    _fit(student, audio_only(train), config.epochs, config)
+    _fit(student, audio_only(train), config.epochs, config, "scratch")
 
     print(f"[3/3] Same student distilled from the teacher ({config.epochs} epochs)")
     distilled = keras.models.clone_model(student)  # same architecture, weights set next
@@ -129,7 +157,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         kd_weight=config.kd_weight,
     )
     _compile(distiller, config, config.epochs, steps)
-    _fit(distiller, train, config.epochs, config)
+    _fit(distiller, train, config.epochs, config, "distil")
 
     rows = []
     for label, model, inputs, ds in (
@@ -158,10 +186,9 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         metrics=metrics,
         warmup_inputs=examples,
     )
-    student_dir = config.student_dir or Path(config.export_dir) / "bundles" / config.export_name
     student_path = save_student(
         distiller,
-        student_dir,
+        _student_dir(config),
         preprocessing,
         name=config.export_name,
         metrics=metrics,
