@@ -146,7 +146,9 @@ def test_a_nan_input_stops_training_with_a_clear_error():
 @pytest.mark.slow
 def test_distil_stops_on_a_diverging_loss_instead_of_exiting_cleanly():
     config = dataclasses.replace(TINY, learning_rate=1e30, teacher_epochs=0)
-    with pytest.raises(NonFiniteLossError, match=r"The distil (loss|weights) became (nan|inf|non-finite)"):
+    with pytest.raises(
+        NonFiniteLossError, match=r"The distil (loss|weights) became (nan|inf|non-finite)"
+    ):
         distil(config)
 
 
