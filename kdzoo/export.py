@@ -132,11 +132,11 @@ def export_saved_model(model, base_dir="saved_models", name="model", version=Non
 
 def check_finite_weights(model) -> None:
     """Raises ``ValueError`` naming every variable of ``model`` holding NaN or inf."""
-    import keras
 
     bad = []
-    for variable in model.weights:
-        value = keras.ops.convert_to_numpy(variable.value)
+    # get_weights reads distributed (Mirrored) variables too.
+    for variable, value in zip(model.weights, model.get_weights(), strict=True):
+        value = np.asarray(value)
         if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
             bad.append(f"{variable.path} ({int((~np.isfinite(value)).sum())} of {value.size})")
     if bad:

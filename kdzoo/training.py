@@ -539,8 +539,9 @@ class RaiseOnNonFinite(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         # A loss can stay finite while weights overflow (seen with a learning rate of 1e30).
-        for variable in self.model.weights:
-            if not np.isfinite(keras.ops.convert_to_numpy(variable.value)).all():
+        # get_weights reads distributed (Mirrored) variables too.
+        for variable, value in zip(self.model.weights, self.model.get_weights(), strict=True):
+            if not np.isfinite(value).all():
                 raise NonFiniteLossError(
                     f"The {self.phase} weights became non-finite at epoch {epoch} "
                     f"({variable.path}); training stopped. {_NON_FINITE_HINT}"

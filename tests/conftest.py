@@ -31,3 +31,22 @@ def tiny_av_batch():
     }
     y = rng.integers(0, 10, size=8).astype("int32")
     return x, y
+
+
+@pytest.fixture(scope="session")
+def text_student():
+    """``text_student(vectorizer)``: the ``text_lstm`` student preset sized for a
+    ``TextVectorizer`` (binary by default)."""
+
+    def build(vectorizer, num_classes=2):
+        from kdzoo import models
+
+        return models.build(
+            "text_lstm",
+            "student",
+            num_classes=num_classes,
+            sequence_length=vectorizer.sequence_length,
+            vocab_size=vectorizer.vocab_size,
+        )
+
+    return build

@@ -236,17 +236,11 @@ def test_image_student_parity_png_bytes_vs_pipeline(tmp_path):
 
 
 @pytest.mark.parametrize("portable", [False, True])
-def test_text_student_parity_strings_vs_pipeline(tmp_path, portable):
+def test_text_student_parity_strings_vs_pipeline(tmp_path, portable, text_student):
     _needs_data()
     data = datasets.load("sst2", batch_size=64)
     vectorizer = data.text_vectorizer
-    student = models.build(
-        "text_lstm",
-        "student",
-        num_classes=2,
-        sequence_length=vectorizer.sequence_length,
-        vocab_size=vectorizer.vocab_size,
-    )
+    student = text_student(vectorizer)
     path = export_for_serving(student, tmp_path, name="txt", preprocessing=data, portable=portable)
     assert (path / "assets" / os.path.basename(data.vocabulary_path)).is_file()
     test = {k: v[:200] for k, v in data.arrays["test"].items()}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kdzoo import datasets, models
+from kdzoo import datasets
 from kdzoo.data import AudioConfig, TextVectorizer
 from kdzoo.data.bad_input import BadExampleError
 from kdzoo.datasets import fsdd, mnist
@@ -39,7 +39,9 @@ def _text_root(root: Path, name, words):
 
 
 @pytest.mark.parametrize("name", ["sst2", "sms_spam"])
-def test_a_later_load_cannot_change_the_vocabulary_an_earlier_load_exports(name, tmp_path):
+def test_a_later_load_cannot_change_the_vocabulary_an_earlier_load_exports(
+    name, tmp_path, text_student
+):
     cache = tmp_path / "cache"
     root_a = _text_root(tmp_path / "a", name, ["good", "film", "fine", "plot"])
     root_b = _text_root(tmp_path / "b", name, ["dull", "movie", "bad", "acting"])
@@ -52,13 +54,7 @@ def test_a_later_load_cannot_change_the_vocabulary_an_earlier_load_exports(name,
     assert read_vocabulary(second.vocabulary_path) == second.text_vectorizer.vocabulary
 
     vectorizer = first.text_vectorizer
-    student = models.build(
-        "text_lstm",
-        "student",
-        num_classes=2,
-        sequence_length=vectorizer.sequence_length,
-        vocab_size=vectorizer.vocab_size,
-    )
+    student = text_student(vectorizer)
     path = export_for_serving(student, tmp_path / "exports", name="txt", preprocessing=prep)
     asset = path / "assets" / Path(prep.vocabulary_path).name
     assert read_vocabulary(asset) == first.text_vectorizer.vocabulary

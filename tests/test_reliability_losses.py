@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import kdzoo
 from kdzoo import losses
+from kdzoo.distiller import OBJECTIVE_DEFAULTS
 from kdzoo.losses import relational
 from kdzoo.models.layers import Feature
 
@@ -252,16 +253,7 @@ def test_config_records_exactly_the_objective_that_was_built():
 
 def _legacy(config, **values):
     """A config as saved before the convenience arguments defaulted to None."""
-    legacy = {
-        **config,
-        "temperature": 4.0,
-        "ce_weight": 1.0,
-        "kd_weight": 1.0,
-        "feature_weight": 0.0,
-        "teacher_feature": "embedding",
-        "student_feature": "embedding",
-        "feature_loss": "mse",
-    }
+    legacy = {**config, **OBJECTIVE_DEFAULTS}  # the old constructor's defaults
     legacy.update(values)
     return legacy
 

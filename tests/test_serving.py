@@ -38,16 +38,10 @@ def sst2():
 
 
 @pytest.fixture(scope="module")
-def text_exports(sst2, tmp_path_factory):
+def text_exports(sst2, tmp_path_factory, text_student):
     """An SST-2 text student exported with the tensorflow-text tokeniser and portably."""
     vectorizer = sst2.text_vectorizer
-    student = models.build(
-        "text_lstm",
-        "student",
-        num_classes=2,
-        sequence_length=vectorizer.sequence_length,
-        vocab_size=vectorizer.vocab_size,
-    )
+    student = text_student(vectorizer)
     base = tmp_path_factory.mktemp("text")
     return {
         portable: export_for_serving(
@@ -207,15 +201,9 @@ def test_wav_bytes_signature_matches_the_decoded_waveform(audio_export):
         loaded.signatures["serving_wav_bytes"](audio=wrong_rate)
 
 
-def test_student_bundle_round_trip(tmp_path, sst2):
+def test_student_bundle_round_trip(tmp_path, sst2, text_student):
     vectorizer = sst2.text_vectorizer
-    student = models.build(
-        "text_lstm",
-        "student",
-        num_classes=2,
-        sequence_length=vectorizer.sequence_length,
-        vocab_size=vectorizer.vocab_size,
-    )
+    student = text_student(vectorizer)
     prep = ServingPreprocessing.from_dataset(sst2)
     examples = {"text": [b"a fine film", "déjà vu\x00".encode()]}  # a trailing NUL survives
     path = save_student(
