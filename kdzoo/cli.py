@@ -475,7 +475,7 @@ def _user_errors() -> tuple:
     """Errors that report bad input or a refused action, not a bug: one line, exit 1."""
     from kdzoo.data.bad_input import BadExampleError
     from kdzoo.datasets.root import DataNotFoundError
-    from kdzoo.ownership import NotOwnedError
+    from kdzoo.files import NotOwnedError
     from kdzoo.training import BackupError, NonFiniteLossError
 
     return (

@@ -13,7 +13,7 @@ from kdzoo import datasets, models
 from kdzoo.distiller import Distiller
 from kdzoo.evaluation import classification_metrics
 from kdzoo.export import export_for_serving
-from kdzoo.ownership import check_replaceable
+from kdzoo.files import check_replaceable
 from kdzoo.serving.bundle import KIND as BUNDLE_KIND
 from kdzoo.serving.bundle import save_student
 from kdzoo.serving.preprocessing import ServingPreprocessing, raw_examples
@@ -83,7 +83,7 @@ def _fit(model, data, epochs, config, phase):
 
 def check_config(config: DemoConfig) -> None:
     """Raises ``ValueError`` naming the field for a setting ``run_demo`` cannot honour, and
-    ``kdzoo.ownership.NotOwnedError`` for a ``student_dir`` that is not a kdzoo bundle, before
+    ``kdzoo.files.NotOwnedError`` for a ``student_dir`` that is not a kdzoo bundle, before
     anything is trained."""
     check_settings(
         config,

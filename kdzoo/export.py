@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from kdzoo.distiller import Distiller
-from kdzoo.ownership import make_sibling_tmp, mark_tmp, remove_stale_tmps, unmark
+from kdzoo.files import make_sibling_tmp, mark_tmp, remove_stale_tmps, unmark
 
 SERVING_DEFAULT = "serving_default"
 SERVING_PREPROCESSED = "serving_preprocessed"
@@ -56,7 +56,7 @@ def _write_version(base_dir, name, version, write, stamp=None) -> Path:
     The temporary folder sits beside the versions (same file system, so the rename is
     atomic) under a ``.tmp-*`` name, which TF Serving ignores; a crash leaves no
     half-written version, and an existing version is never overwritten. A killed export's
-    temporary is removed by the next export (``kdzoo.ownership.remove_stale_tmps``: only
+    temporary is removed by the next export (``kdzoo.files.remove_stale_tmps``: only
     kdzoo's, and only once its process has died). If another export takes the version
     meanwhile, an automatic ``version`` (None) moves on to the next free one (``stamp``
     writes what depends on the number again); a given one raises ``FileExistsError``.

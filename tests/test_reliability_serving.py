@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from test_export import _audio_student, _serve
 
-import kdzoo.ownership
+import kdzoo.files
 from kdzoo import datasets, models
 from kdzoo.data import AudioConfig, cache_teacher_outputs, from_arrays, load_teacher_outputs
 from kdzoo.data.image import ImageConfig
@@ -23,7 +23,7 @@ from kdzoo.export import (
     export_saved_model,
     read_metadata,
 )
-from kdzoo.ownership import MARKER, NotOwnedError, make_sibling_tmp, owner_kind
+from kdzoo.files import MARKER, NotOwnedError, make_sibling_tmp, owner_kind
 from kdzoo.serving import ServingPreprocessing
 from kdzoo.serving.bundle import load_student, save_student
 from kdzoo.serving.check import check_export
@@ -79,7 +79,7 @@ def test_save_student_refuses_a_folder_it_did_not_write(tmp_path, embedded):
         save_student(student, tmp_path / "file", prep, name="s")
     cache = tmp_path / "cache"
     cache.mkdir()
-    kdzoo.ownership.write_marker(cache, "teacher-cache")
+    kdzoo.files.write_marker(cache, "teacher-cache")
     with pytest.raises(NotOwnedError, match="kdzoo 'teacher-cache' marker"):
         save_student(student, cache, prep, name="s")
 
@@ -143,7 +143,7 @@ def test_cache_overwrite_refuses_a_folder_it_did_not_write(tmp_path, monkeypatch
 
 _MAKE_TMP_IN_A_CHILD = (
     "import importlib.util, sys\n"
-    "spec = importlib.util.spec_from_file_location('ownership', sys.argv[1])\n"
+    "spec = importlib.util.spec_from_file_location('files', sys.argv[1])\n"
     "module = importlib.util.module_from_spec(spec)\n"
     "spec.loader.exec_module(module)\n"
     "print(module.make_sibling_tmp(sys.argv[2], sys.argv[3]))\n"
@@ -155,7 +155,7 @@ def test_export_removes_only_stale_kdzoo_temporaries(tmp_path, embedded):
     model_dir.mkdir()
     # A killed export: its process has exited, its temporary is still there.
     child = subprocess.run(
-        [sys.executable, "-I", "-c", _MAKE_TMP_IN_A_CHILD, kdzoo.ownership.__file__]
+        [sys.executable, "-I", "-c", _MAKE_TMP_IN_A_CHILD, kdzoo.files.__file__]
         + [str(model_dir / "1"), "1"],
         capture_output=True,
         text=True,
@@ -166,7 +166,7 @@ def test_export_removes_only_stale_kdzoo_temporaries(tmp_path, embedded):
     live = make_sibling_tmp(model_dir / "1", "1")  # an export running now (this process)
     other_host = make_sibling_tmp(model_dir / "1", "1")
     dead_pid = json.loads((dead / MARKER).read_text())["pid"]
-    kdzoo.ownership.write_marker(other_host, "tmp", host="elsewhere", pid=dead_pid)
+    kdzoo.files.write_marker(other_host, "tmp", host="elsewhere", pid=dead_pid)
     users = model_dir / ".tmp-foo"
     users.mkdir()
     (users / "data.txt").write_text("mine")

@@ -34,8 +34,8 @@ import numpy as np
 import tensorflow as tf
 
 from kdzoo.data.pipeline import is_augmented, is_shuffled
+from kdzoo.files import check_replaceable, make_sibling_tmp, remove_stale_tmps, replace_dir
 from kdzoo.models.layers import feature_model
-from kdzoo.ownership import check_replaceable, make_sibling_tmp, remove_stale_tmps, replace_dir
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -70,7 +70,7 @@ def cache_teacher_outputs(
             caller re-pairs them).
         overwrite: replace an existing cache. Only a cache this function wrote (or an
             empty folder) is replaced; any other folder raises
-            ``kdzoo.ownership.NotOwnedError`` before the teacher runs.
+            ``kdzoo.files.NotOwnedError`` before the teacher runs.
 
     Returns:
         ``cache_dir``.

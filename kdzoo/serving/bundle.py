@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdzoo.ownership import check_replaceable, make_sibling_tmp, remove_stale_tmps, replace_dir
+from kdzoo.files import check_replaceable, make_sibling_tmp, remove_stale_tmps, replace_dir
 from kdzoo.serving.preprocessing import ServingPreprocessing
 
 MODEL_FILE = "student.keras"
@@ -94,7 +94,7 @@ def save_student(
     The folder is written beside its destination and swapped in, replacing an older bundle
     only once the new one is complete. Only a bundle kdzoo wrote (marked ``.kdzoo-owned``)
     or an empty folder is replaced; any other existing ``directory`` raises
-    ``kdzoo.ownership.NotOwnedError`` (a ``FileExistsError``) before anything is written.
+    ``kdzoo.files.NotOwnedError`` (a ``FileExistsError``) before anything is written.
 
     Args:
         model: the student ``keras.Model`` or a ``Distiller``.

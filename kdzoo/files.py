@@ -1,9 +1,13 @@
-"""Folders kdzoo owns, and the only way kdzoo replaces or removes a folder.
+"""How kdzoo writes files and folders: atomically, and never over what it did not write.
 
-kdzoo never deletes or overwrites what it did not write. Every folder it may later replace
-or remove (a student bundle, a teacher-output cache, a run's backups) carries a marker file,
-``.kdzoo-owned``, naming the kind of folder. A folder without the marker, or with another
-kind's, is refused with an error naming it; an empty folder is taken over (nothing is lost).
+Files: ``atomic_file(path)`` writes a hidden temporary beside ``path`` and renames it into
+place only when the block ends without an error (a failed checksum, say), so a crash never
+leaves a partial file. ``atomic_gfile`` is the same for ``tf.io.gfile`` paths (``gs://``).
+
+Folders: every folder kdzoo may later replace or remove (a student bundle, a teacher-output
+cache) carries a marker file, ``.kdzoo-owned``, naming the kind of folder. A folder without
+the marker, or with another kind's, is refused with an error naming it; an empty folder is
+taken over (nothing is lost). ``replace_dir`` swaps a finished temporary folder in.
 
 Temporary folders (``make_sibling_tmp``) are named ``.tmp-*`` and carry a ``"tmp"`` marker
 naming the host and process writing them. ``remove_stale_tmps`` removes those whose process
@@ -12,6 +16,8 @@ host's, not a ``.tmp-*`` folder without the marker.
 
 Example:
 
+>>> with atomic_file("stats.json", "w", encoding="utf-8") as f:
+...     json.dump(stats, f)
 >>> tmp = make_sibling_tmp(dest)              # a hidden sibling: same file system
 >>> ...write the contents into tmp...
 >>> replace_dir(tmp, dest, kind="student-bundle")   # atomic swap, marker included
@@ -19,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +39,47 @@ from pathlib import Path
 MARKER = ".kdzoo-owned"
 TMP_KIND = "tmp"
 TMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_file(path, mode="wb", encoding=None):
+    """Opens a temporary beside ``path``; renames it to ``path`` when the block succeeds.
+
+    Args:
+        path: the final file (its folder is created).
+        mode: ``"wb"`` or ``"w"``.
+        encoding: for text mode.
+
+    The temporary (``.<name>.*.tmp``) is removed if the block raises, so ``path`` holds the
+    old content or the new, never part of it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, mode, encoding=encoding) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_gfile(path, mode="w"):
+    """``atomic_file`` for ``tf.io.gfile`` paths (local, ``gs://``, ...)."""
+    import tensorflow as tf
+
+    folder, name = os.path.split(str(path))
+    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tf.io.gfile.GFile(tmp, mode) as f:
+            yield f
+        tf.io.gfile.rename(tmp, str(path), overwrite=True)
+    except BaseException:
+        with contextlib.suppress(tf.errors.OpError):
+            tf.io.gfile.remove(tmp)
+        raise
 
 
 class NotOwnedError(FileExistsError):
