@@ -55,7 +55,7 @@ def measure(role, steps, batch, repeats):
     from kdzoo import models
     from kdzoo._keras_compat import enable_multi_worker_fit
     from kdzoo.data import AudioConfig
-    from kdzoo.distiller import Distiller
+    from kdzoo.distillation import Distiller, default_terms
 
     keras.utils.set_random_seed(0)
     frames, mels = AudioConfig.embedded().feature_shape
@@ -70,7 +70,8 @@ def measure(role, steps, batch, repeats):
     data = distribute.with_shard_policy(data.cache().repeat().prefetch(tf.data.AUTOTUNE))
     with strategy.scope():
         teacher, student = models.build_pair("av_to_audio", 10)
-        distiller = Distiller(teacher=teacher, student=student, temperature=4.0)
+        terms = default_terms(temperature=4.0, ce_weight=0.5, kd_weight=0.5)
+        distiller = Distiller(teacher=teacher, student=student, terms=terms)
         distiller.compile(optimizer="adam", metrics=["accuracy"])
     enable_multi_worker_fit(distiller)
 

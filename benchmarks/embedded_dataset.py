@@ -25,6 +25,7 @@ import pandas as pd  # noqa: E402
 from kdzoo import models  # noqa: E402
 from kdzoo.data import AudioConfig, TextVectorizer, from_arrays  # noqa: E402
 from kdzoo.datasets import embedded  # noqa: E402
+from kdzoo.datasets.catalog import CATALOG  # noqa: E402
 from kdzoo.evaluation import classification_metrics  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -42,17 +43,21 @@ def generation_seconds(repeats=3):
 def ceilings(epochs, seed):
     arrays = embedded.generate(5000, seed=seed)
     splits = embedded.split(arrays, test_fraction=0.2)
-    vectorizer = TextVectorizer.adapt(splits["train"]["text"], max_tokens=2000)
+    spec = CATALOG.get("embedded")
+    vectorizer = TextVectorizer.adapt(
+        splits["train"]["text"], spec.max_tokens, spec.sequence_length
+    )
+    text = {"vocab_size": vectorizer.vocab_size, "sequence_length": spec.sequence_length}
     rows = []
     runs = [
         ("image_cnn", ("image",), {}),
         ("audio_crnn", ("audio",), {}),
-        ("text_lstm", ("text",), {"vocab_size": vectorizer.vocab_size}),
+        ("text_lstm", ("text",), text),
         ("multimodal_concat", ("image", "audio"), {}),
         (
             "multimodal_concat",
             ("image", "audio", "text"),
-            {"modalities": ("image", "audio", "text"), "vocab_size": vectorizer.vocab_size},
+            {"modalities": ("image", "audio", "text"), **text},
         ),
     ]
     for name, inputs, overrides in runs:

@@ -3,7 +3,7 @@
 In one run it trains the AV-digits ``av_to_audio`` pair briefly (the image+audio
 ``multimodal_concat`` teacher, then the ``audio_crnn`` student distilled from it; latency
 does not depend on the weights, so ``--epochs`` defaults to 1), exports both with
-``kdzoo.export.export_for_serving`` (raw inputs: PNG bytes + waveform for the teacher, the
+``kdzoo.serving.export_for_serving`` (raw inputs: PNG bytes + waveform for the teacher, the
 waveform for the student; the preprocessing is inside both graphs), loads each SavedModel
 with ``tf.saved_model.load`` and times ``serving_default`` on real AV-digits test inputs:
 
@@ -36,11 +36,11 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kdzoo import datasets, models  # noqa: E402
-from kdzoo.distiller import Distiller  # noqa: E402
-from kdzoo.export import export_for_serving  # noqa: E402
-from kdzoo.serving.preprocessing import (  # noqa: E402
+from kdzoo.distillation import Distiller, default_terms  # noqa: E402
+from kdzoo.serving import (  # noqa: E402
     RawPreprocessor,
     ServingPreprocessing,
+    export_for_serving,
     raw_examples,
 )
 
@@ -61,9 +61,7 @@ def _train(data, epochs, seed):
         student=student,
         teacher_inputs=("image", "audio"),
         student_inputs=("audio",),
-        temperature=4.0,
-        ce_weight=0.5,
-        kd_weight=0.5,
+        terms=default_terms(temperature=4.0, ce_weight=0.5, kd_weight=0.5),
     )
     distiller.compile(optimizer=keras.optimizers.Adam(2e-3), metrics=["accuracy"])
     distiller.fit(data.splits["train"], epochs=epochs, verbose=0)
@@ -102,7 +100,7 @@ def run(epochs=3, repeats=200, warmup=20, seed=0):
     with tempfile.TemporaryDirectory() as tmp:
         for role, model, modalities in (
             ("teacher", teacher, ("image", "audio")),
-            ("student", distiller, ("audio",)),
+            ("student", distiller.student, ("audio",)),
         ):
             preprocessing = ServingPreprocessing.from_dataset(data, modalities)
             path = export_for_serving(
@@ -110,11 +108,11 @@ def run(epochs=3, repeats=200, warmup=20, seed=0):
                 tmp,
                 name=f"av_digits_{role}",
                 preprocessing=preprocessing,
+                teacher_name=teacher.name if role == "student" else None,
                 warmup_inputs={m: raw[m][:4] for m in modalities},
             )
             loaded = tf.saved_model.load(str(path))
-            keras_model = model.student if role == "student" else model
-            rows[role] = {"params": keras_model.count_params(), "disk": _disk_bytes(path)}
+            rows[role] = {"params": model.count_params(), "disk": _disk_bytes(path)}
             features = RawPreprocessor(preprocessing, modalities)(
                 {m: tf.constant(raw[m]) for m in modalities}
             )

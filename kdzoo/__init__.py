@@ -10,19 +10,24 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "data",
     "datasets",
+    "defaults",
+    "distillation",
     "distribute",
     "evaluation",
-    "export",
     "losses",
     "models",
-    "schedules",
+    "recipe",
     "serving",
     "studies",
-    "training",
 )
-_ATTRIBUTES = {"Distiller": "kdzoo.distiller", "LossTerm": "kdzoo.terms"}
+_ATTRIBUTES = {
+    "Distiller": "kdzoo.distillation",
+    "LossTerm": "kdzoo.distillation",
+    "default_terms": "kdzoo.distillation",
+    "DEFAULTS": "kdzoo.defaults",
+}
 
-__all__ = ["Distiller", "LossTerm", "__version__", *_SUBMODULES]
+__all__ = [*_ATTRIBUTES, "__version__", *_SUBMODULES]
 
 
 def __getattr__(name):

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
+
+from kdzoo.datasets.catalog import CATALOG
+from kdzoo.defaults import DEFAULTS
+from kdzoo.validation import finite_number, int_at_least
 
 #: ``kdzoo.studies.STUDIES``, kept here so that parsing imports no TensorFlow (a test checks
 #: that the two agree).
 STUDY_NAMES = ("av-digits-crossmodal", "av-digits-fusion", "sst2")
-#: Loss names ``--term`` accepts: ``kdzoo.training.terms_from_names``' (a test checks them).
+#: Loss names ``--term`` accepts: those ``LossTerm.parse`` compares on logits (a test checks
+#: them).
 TERM_NAMES = ("ce", "dkd", "kd", "kd_std", "nkd")
 
 
@@ -30,34 +34,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _int_at_least(minimum):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
-
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
-
-
-def _finite(strict):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value < 0 or (strict and value == 0):
-            bound = "> 0" if strict else ">= 0"
-            raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}")
-        return value
-
-    return parse
 
 
 def _term(text):
@@ -86,10 +62,13 @@ def _json_file(text):
     return text
 
 
-_POSITIVE_INT = _int_at_least(1)
-_SEED = _int_at_least(0)
-_POSITIVE = _finite(strict=True)
-_NON_NEGATIVE = _finite(strict=False)
+#: Datasets the demo's image+audio -> audio pair runs on (``kdzoo.datasets.catalog``).
+_AUDIO_VISUAL = tuple(s.name for s in CATALOG if {"image", "audio"} <= set(s.modalities))
+_POSITIVE_INT = int_at_least(1)
+_SEED = int_at_least(0)
+_POSITIVE = finite_number(strict=True)
+_NON_NEGATIVE = finite_number(strict=False)
+D = DEFAULTS
 
 
 def _quiet_tensorflow():
@@ -192,7 +171,7 @@ def _preprocessing_file(path):
     import json
     from pathlib import Path
 
-    from kdzoo.serving.preprocessing import ServingPreprocessing
+    from kdzoo.serving import ServingPreprocessing
 
     path = Path(path)
     if not path.is_file():
@@ -208,44 +187,41 @@ def _format_specs(specs) -> str:
 
 
 def cmd_export(args) -> int:
-    from kdzoo.export import export_for_serving, read_metadata
-    from kdzoo.serving.bundle import load_student
+    from kdzoo.serving import export_for_serving, export_student, load_student, read_metadata
     from kdzoo.serving.ops import op_report
-    from kdzoo.serving.preprocessing import ServingPreprocessing, raw_examples
 
     preprocessing = _preprocessing_file(args.preprocessing) if args.preprocessing else None
     try:
         bundle = load_student(args.model, preprocessing)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"kdzoo export: {err}") from None
-    modalities = [t.name for t in bundle.model.inputs]
-    metrics, examples = dict(bundle.metrics), bundle.examples
+    options = {
+        "name": args.name or bundle.name,
+        "version": args.version,
+        "portable": args.portable,
+        "teacher_name": args.teacher_name or bundle.teacher_name,
+    }
     if args.dataset:
         from kdzoo import datasets
-        from kdzoo.evaluation import classification_metrics
 
+        modalities = [t.name for t in bundle.model.inputs]
         data = datasets.load(args.dataset, seed=args.seed, modalities=modalities)
-        bundle.preprocessing = ServingPreprocessing.from_dataset(data, modalities)
         split = "test" if "test" in data.splits else "validation"
-        evaluated = classification_metrics(bundle.model, data.splits[split])
-        metrics = {f"{split}_{k}": v for k, v in evaluated.items()}
-        examples = raw_examples(data.arrays[split], modalities)
-    if bundle.preprocessing is None:
+        path = export_student(bundle.model, args.base_dir, data=data, split=split, **options)
+    elif bundle.preprocessing is None:
         raise SystemExit(
             f"kdzoo export: {args.model} has no serving.json beside it; give --preprocessing "
             "FILE or --dataset NAME (the dataset the student was trained on)."
         )
-    path = export_for_serving(
-        bundle.model,
-        args.base_dir,
-        name=args.name or bundle.name,
-        version=args.version,
-        preprocessing=bundle.preprocessing,
-        portable=args.portable,
-        teacher_name=args.teacher_name or bundle.teacher_name,
-        metrics=metrics,
-        warmup_inputs=examples,
-    )
+    else:
+        path = export_for_serving(
+            bundle.model,
+            args.base_dir,
+            preprocessing=bundle.preprocessing,
+            metrics=dict(bundle.metrics),
+            warmup_inputs=bundle.examples,
+            **options,
+        )
     meta = read_metadata(path)
     print(f"exported {path}{' (portable)' if args.portable else ''}")
     print(f"  student: {meta['model']} ({meta['params']:,} params); teacher: {meta['teacher']}")
@@ -280,7 +256,7 @@ def cmd_check_export(args) -> int:
 
 def cmd_distil(args) -> int:
     # No TensorFlow op may run before distil(): a TPU or multi-worker strategy comes first.
-    from kdzoo.training import DistilConfig, check_config, distil
+    from kdzoo.recipe import DistilConfig, check_config, distil
 
     if args.term and (args.ce_weight is not None or args.kd_weight is not None):
         raise UsageError(
@@ -339,18 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dataset",
-        choices=("embedded", "av_digits"),
+        choices=_AUDIO_VISUAL,
         help="embedded (generated, default) or av_digits (FSDD + MNIST from $KDZOO_DATA_DIR)",
     )
-    p.add_argument("--seed", type=_SEED, help="data, initialisation and shuffling seed (0)")
+    p.add_argument("--seed", type=_SEED, help=f"data, initialisation and shuffling seed ({D.seed})")
     p.add_argument(
         "--num-examples", type=_POSITIVE_INT, help="examples generated, embedded only (5000)"
     )
-    p.add_argument("--teacher-epochs", type=_POSITIVE_INT, help="teacher epochs (15)")
     p.add_argument(
-        "--epochs", type=_POSITIVE_INT, help="student epochs, scratch and distilled (15)"
+        "--teacher-epochs", type=_POSITIVE_INT, help=f"teacher epochs ({D.teacher_epochs})"
     )
-    p.add_argument("--batch-size", type=_POSITIVE_INT, help="batch size (64)")
+    p.add_argument(
+        "--epochs", type=_POSITIVE_INT, help=f"student epochs, scratch and distilled ({D.epochs})"
+    )
+    p.add_argument("--batch-size", type=_POSITIVE_INT, help=f"batch size ({D.batch_size})")
     p.add_argument("--export-dir", help="where the student is exported (saved_models)")
     p.add_argument(
         "--student-dir",
@@ -372,17 +350,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tpu", help="TPU name, grpc:// address or 'local'")
     p.add_argument(
-        "--global-batch-size", type=_POSITIVE_INT, help="examples per step, all replicas (64)"
+        "--global-batch-size",
+        type=_POSITIVE_INT,
+        help=f"examples per step, all replicas ({D.batch_size})",
     )
     p.add_argument(
-        "--teacher-epochs", type=_int_at_least(0), help="teacher epochs; 0: untrained (10)"
+        "--teacher-epochs",
+        type=int_at_least(0),
+        help=f"teacher epochs; 0: untrained ({D.teacher_epochs})",
     )
-    p.add_argument("--epochs", type=_POSITIVE_INT, help="student epochs (10)")
+    p.add_argument("--epochs", type=_POSITIVE_INT, help=f"student epochs ({D.epochs})")
     p.add_argument("--no-baseline", action="store_true", help="skip the scratch student")
-    p.add_argument("--learning-rate", type=_POSITIVE, help="peak learning rate (2e-3)")
-    p.add_argument("--temperature", type=_POSITIVE, help="KD temperature (4)")
-    p.add_argument("--ce-weight", type=_NON_NEGATIVE, help="hard-label weight (0.5)")
-    p.add_argument("--kd-weight", type=_NON_NEGATIVE, help="soft-target weight (0.5)")
+    p.add_argument(
+        "--learning-rate", type=_POSITIVE, help=f"peak learning rate ({D.learning_rate:g})"
+    )
+    p.add_argument("--temperature", type=_POSITIVE, help=f"KD temperature ({D.temperature:g})")
+    p.add_argument("--ce-weight", type=_NON_NEGATIVE, help=f"hard-label weight ({D.ce_weight:g})")
+    p.add_argument("--kd-weight", type=_NON_NEGATIVE, help=f"soft-target weight ({D.kd_weight:g})")
     p.add_argument(
         "--term",
         action="append",
@@ -407,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export` writes); must not overlap --backup-dir",
     )
     p.add_argument("--export-name", help="exported model name (audio_student)")
-    p.add_argument("--seed", type=_SEED)
+    p.add_argument("--seed", type=_SEED, help=f"({D.seed})")
     p.add_argument("--num-examples", type=_POSITIVE_INT, help="embedded set size")
     p.add_argument("--train-examples", type=_POSITIVE_INT, help="a seeded random training subset")
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
@@ -419,9 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("study", choices=STUDY_NAMES)
     p.add_argument("--seeds", type=_SEED, nargs="+", help="seeds (0 1 2)")
-    p.add_argument("--teacher-epochs", type=_POSITIVE_INT, help="teacher epochs (15)")
-    p.add_argument("--epochs", type=_POSITIVE_INT, help="student epochs (15)")
-    p.add_argument("--batch-size", type=_POSITIVE_INT, help="batch size (64)")
+    p.add_argument(
+        "--teacher-epochs", type=_POSITIVE_INT, help=f"teacher epochs ({D.teacher_epochs})"
+    )
+    p.add_argument("--epochs", type=_POSITIVE_INT, help=f"student epochs ({D.epochs})")
+    p.add_argument("--batch-size", type=_POSITIVE_INT, help=f"batch size ({D.batch_size})")
     p.add_argument("--out-dir", help="where the CSV and Markdown go (benchmarks/results)")
     p.add_argument("--tiny", action="store_true", help="smoke size: 96 examples per split")
     p.add_argument("--no-robustness", action="store_true", help="skip the robustness columns")
@@ -449,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="take the preprocessing, metrics and warmup examples from this kdzoo dataset "
         "(e.g. av_digits, sst2), loaded with --seed as for training",
     )
-    p.add_argument("--seed", type=_SEED, default=0, help="--dataset seed (0)")
+    p.add_argument("--seed", type=_SEED, default=D.seed, help=f"--dataset seed ({D.seed})")
     p.add_argument("--name", help="served model name (default: the bundle's)")
     p.add_argument("--base-dir", default="saved_models", help="models folder (saved_models)")
     p.add_argument("--version", type=_POSITIVE_INT, help="integer version (default: next free)")
@@ -476,7 +462,7 @@ def _user_errors() -> tuple:
     from kdzoo.data.bad_input import BadExampleError
     from kdzoo.datasets.root import DataNotFoundError
     from kdzoo.files import NotOwnedError
-    from kdzoo.training import BackupError, NonFiniteLossError
+    from kdzoo.recipe import BackupError, NonFiniteLossError
 
     return (
         BadExampleError,

@@ -31,7 +31,8 @@ class Defaults:
         learning_rate: the optimizer's peak rate, cosine-decayed to 0 over each phase.
         optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``.
         seed: initialisation, data order and pairing seed.
-        text_max_tokens: text vocabulary size (PAD and OOV included).
+        text_max_tokens: text vocabulary entries kept, ``[PAD]`` included (the OOV bucket
+            comes on top).
         text_sequence_length: token ids per sentence (padded or truncated), where a dataset
             does not set its own.
     """

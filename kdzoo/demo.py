@@ -1,5 +1,6 @@
 """The embedded cross-modal demo: teacher (image+audio), audio student from scratch, and the
-same student distilled from the teacher, compared on a held-out split."""
+same student distilled from the teacher, compared on a held-out split. It is the recipe
+(``kdzoo.recipe.run``) on the embedded set, plus the export."""
 
 from __future__ import annotations
 
@@ -9,15 +10,13 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from kdzoo import datasets, models
-from kdzoo.distiller import Distiller
-from kdzoo.evaluation import classification_metrics
-from kdzoo.export import export_for_serving
+from kdzoo import datasets, models, validation
+from kdzoo.defaults import DEFAULTS
+from kdzoo.distillation import default_terms
 from kdzoo.files import check_replaceable
+from kdzoo.recipe import phases
+from kdzoo.serving import bundle_student, export_student
 from kdzoo.serving.bundle import KIND as BUNDLE_KIND
-from kdzoo.serving.bundle import save_student
-from kdzoo.serving.preprocessing import ServingPreprocessing, raw_examples
-from kdzoo.training import RaiseOnNonFinite, check_settings
 
 TEACHER_INPUTS = ("image", "audio")
 STUDENT_INPUTS = ("audio",)
@@ -25,7 +24,7 @@ STUDENT_INPUTS = ("audio",)
 
 @dataclasses.dataclass
 class DemoConfig:
-    """Settings of ``run_demo``; the defaults are the README's demo.
+    """Settings of ``run_demo``; the defaults are ``kdzoo.defaults.DEFAULTS``.
 
     ``dataset`` is ``"embedded"`` (generated, ``num_examples`` of them, 80/20 split) or
     ``"av_digits"`` (FSDD + MNIST from the data root). ``temperature``, ``ce_weight``,
@@ -34,7 +33,7 @@ class DemoConfig:
     it; the test split was not used for any choice.
 
     The distilled student is exported for TF Serving to ``<export_dir>/<export_name>/<next
-    int>/`` (raw waveforms in, probabilities out; ``kdzoo.export.export_for_serving``), and
+    int>/`` (raw waveforms in, probabilities out; ``kdzoo.serving.export_student``), and
     saved as a student bundle (``student.keras`` + ``serving.json``) to ``student_dir``,
     by default ``<export_dir>/bundles/<export_name>``: the input of ``kdzoo export``, e.g.
     for a ``--portable`` re-export. ``export_dir=None`` does neither.
@@ -42,14 +41,14 @@ class DemoConfig:
 
     dataset: str = "embedded"
     num_examples: int = 5000
-    teacher_epochs: int = 15
-    epochs: int = 15
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    temperature: float = 4.0
-    ce_weight: float = 0.5
-    kd_weight: float = 0.5
-    seed: int = 0
+    teacher_epochs: int = DEFAULTS.teacher_epochs
+    epochs: int = DEFAULTS.epochs
+    batch_size: int = DEFAULTS.batch_size
+    learning_rate: float = DEFAULTS.learning_rate
+    temperature: float = DEFAULTS.temperature
+    ce_weight: float = DEFAULTS.ce_weight
+    kd_weight: float = DEFAULTS.kd_weight
+    seed: int = DEFAULTS.seed
     evaluate_on: str = "test"
     export_dir: str | None = "saved_models"
     export_name: str = "demo_audio_student"
@@ -65,27 +64,16 @@ class DemoResult:
 
     @property
     def gain(self) -> float:
-        """Distilled minus scratch test accuracy."""
-        acc = self.table.set_index("model")["accuracy"]
-        return float(acc["student (distilled)"] - acc["student (scratch)"])
-
-
-def _fit(model, data, epochs, config, phase):
-    # The pipeline shuffles (seeded, per epoch); fit's own `shuffle` does not apply to tf.data.
-    return model.fit(
-        data,
-        epochs=epochs,
-        verbose=config.verbose,
-        shuffle=False,
-        callbacks=[RaiseOnNonFinite(phase)],  # no NaN model is compared or exported
-    )
+        """Distilled minus scratch accuracy."""
+        accuracy = self.table.set_index("model")["accuracy"]
+        return float(accuracy[phases.DISTILLED] - accuracy[phases.SCRATCH])
 
 
 def check_config(config: DemoConfig) -> None:
     """Raises ``ValueError`` naming the field for a setting ``run_demo`` cannot honour, and
     ``kdzoo.files.NotOwnedError`` for a ``student_dir`` that is not a kdzoo bundle, before
     anything is trained."""
-    check_settings(
+    validation.check_settings(
         config,
         ints=(("teacher_epochs", 1), ("epochs", 1), ("batch_size", 1), ("num_examples", 1)),
         positive=("learning_rate", "temperature"),
@@ -103,14 +91,6 @@ def _student_dir(config):
     return config.student_dir or Path(config.export_dir) / "bundles" / config.export_name
 
 
-def _compile(model, config, epochs, steps_per_epoch, **kwargs):
-    # Cosine decay to zero: the final weights do not depend on where a noisy last epoch ends.
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(1, epochs * steps_per_epoch)
-    )
-    model.compile(optimizer=keras.optimizers.Adam(schedule), metrics=["accuracy"], **kwargs)
-
-
 def run_demo(config: DemoConfig | None = None) -> DemoResult:
     """Runs the demo and returns the comparison table (and where the student was exported)."""
     config = config or DemoConfig()
@@ -124,77 +104,55 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         validation_fraction=0.1 if config.evaluate_on == "validation" else 0.0,
         num_examples=config.num_examples if config.dataset == "embedded" else None,
     )
-    train, test = data.splits["train"], data.splits[config.evaluate_on]
-    steps = int(train.cardinality())  # known: from_arrays asserts the pipeline's length
     shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
-
-    def audio_only(ds):
-        return ds.map(lambda x, y: ({k: x[k] for k in STUDENT_INPUTS}, y))
-
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    print(f"Dataset {data.name}: {data.num_examples}")
-    print(f"[1/3] Teacher on {'+'.join(TEACHER_INPUTS)} ({config.teacher_epochs} epochs)")
     teacher, student = models.build_pair("av_to_audio", data.num_classes, **shapes)
-    _compile(teacher, config, config.teacher_epochs, steps, loss=ce)
-    _fit(teacher, train, config.teacher_epochs, config, "teacher")
-
-    initial = student.get_weights()  # scratch and distilled start from the same weights
-    print(f"[2/3] Student on {'+'.join(STUDENT_INPUTS)} from scratch ({config.epochs} epochs)")
-    _compile(student, config, config.epochs, steps, loss=ce)
-    _fit(student, audio_only(train), config.epochs, config, "scratch")
-
-    print(f"[3/3] Same student distilled from the teacher ({config.epochs} epochs)")
-    distilled = keras.models.clone_model(student)  # same architecture, weights set next
-    distilled.set_weights(initial)
-    distiller = Distiller(
-        teacher=teacher,
-        student=distilled,
+    print(f"Dataset {data.name}: {data.num_examples}")
+    print(
+        f"Teacher on {'+'.join(TEACHER_INPUTS)} ({config.teacher_epochs} epochs), then the "
+        f"student on {'+'.join(STUDENT_INPUTS)} from scratch and distilled "
+        f"({config.epochs} epochs each)"
+    )
+    result = phases.run(
+        teacher,
+        student,
+        data.splits["train"],
+        data.splits[config.evaluate_on],
+        terms=default_terms(
+            temperature=config.temperature,
+            ce_weight=config.ce_weight,
+            kd_weight=config.kd_weight,
+        ),
+        teacher_epochs=config.teacher_epochs,
+        epochs=config.epochs,
         teacher_inputs=TEACHER_INPUTS,
         student_inputs=STUDENT_INPUTS,
-        temperature=config.temperature,
-        ce_weight=config.ce_weight,
-        kd_weight=config.kd_weight,
+        learning_rate=config.learning_rate,
+        verbose=config.verbose,
     )
-    _compile(distiller, config, config.epochs, steps)
-    _fit(distiller, train, config.epochs, config, "distil")
-
-    rows = []
-    for label, model, inputs, ds in (
-        ("teacher", teacher, TEACHER_INPUTS, test),
-        ("student (scratch)", student, STUDENT_INPUTS, audio_only(test)),
-        ("student (distilled)", distiller.student, STUDENT_INPUTS, audio_only(test)),
-    ):
-        metrics = classification_metrics(model, ds)
-        rows.append(
-            {"model": label, "inputs": "+".join(inputs), "params": model.count_params(), **metrics}
-        )
-    table = pd.DataFrame(rows)
-
     if not config.export_dir:
-        return DemoResult(table, None)
+        return DemoResult(result.table, None)
     split = config.evaluate_on
-    distilled_row = table.set_index("model").loc["student (distilled)"]
+    distilled_row = result.table.set_index("model").loc[phases.DISTILLED]
     metrics = {f"{split}_{k}": float(distilled_row[k]) for k in ("accuracy", "macro_f1")}
-    preprocessing = ServingPreprocessing.from_dataset(data, STUDENT_INPUTS)
-    examples = raw_examples(data.arrays[split], STUDENT_INPUTS)
-    export_path = export_for_serving(
-        distiller,
+    export_path = export_student(
+        result.student,
         config.export_dir,
         name=config.export_name,
-        preprocessing=preprocessing,
+        data=data,
+        split=split,
         metrics=metrics,
-        warmup_inputs=examples,
+        teacher_name=teacher.name,
     )
-    student_path = save_student(
-        distiller,
+    student_path = bundle_student(
+        result.student,
         _student_dir(config),
-        preprocessing,
+        data=data,
         name=config.export_name,
+        split=split,
         metrics=metrics,
-        examples=examples,
+        teacher_name=teacher.name,
     )
-    return DemoResult(table, str(export_path), str(student_path))
+    return DemoResult(result.table, str(export_path), str(student_path))
 
 
 def format_table(table: pd.DataFrame) -> str:

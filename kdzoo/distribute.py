@@ -404,3 +404,32 @@ def distribute_dataset(dataset: tf.data.Dataset, strategy=None, policy=None):
     training loops (``fit`` distributes a ``with_shard_policy`` dataset itself)."""
     strategy = strategy or tf.distribute.get_strategy()
     return strategy.experimental_distribute_dataset(with_shard_policy(dataset, policy))
+
+
+#: Dtype policies ``resolve_precision`` accepts.
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
+
+
+def resolve_precision(name: str, kind: str) -> str:
+    """The Keras dtype policy for ``name`` on a strategy of ``kind``: ``"auto"`` is
+    bfloat16 on TPUs, float16 on GPUs and float32 otherwise."""
+    if name not in PRECISIONS:
+        raise ValueError(f"`mixed_precision` must be one of {PRECISIONS}; got {name!r}.")
+    if name != "auto":
+        return name
+    if kind == "tpu":
+        return "mixed_bfloat16"
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+
+
+def float32_outputs(model):
+    """Makes the layers that produce ``model``'s outputs compute in float32.
+
+    Under a mixed policy the logits would otherwise be float16/bfloat16; softmax and the
+    losses of near-equal large logits need float32 (Keras' mixed-precision guide).
+    """
+    for output in model.outputs:
+        layer = output._keras_history.operation  # private: the producing layer
+        if layer.compute_dtype != "float32":
+            layer.dtype_policy = "float32"
+    return model

@@ -13,19 +13,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-
-def _input_names(model):
-    return [t.name for t in model.inputs]
+from kdzoo.data.routing import input_names, select_inputs
 
 
 def _route(model, x):
-    names = _input_names(model)
-    if not isinstance(x, dict):
-        return x
-    missing = [k for k in names if k not in x]
-    if missing:
-        raise KeyError(f"The batch has no key(s) {missing} that {model.name!r} reads.")
-    return {k: x[k] for k in names}
+    return select_inputs(x, input_names(model), f"model {model.name!r}")
 
 
 def predict_with_labels(model, dataset, transform=None):
@@ -136,7 +128,7 @@ def robustness_report(
 
     Integer inputs (token ids) are never perturbed by noise or FGSM.
     """
-    keys = _input_names(model)
+    keys = list(input_names(model))
     conditions = [("clean", None)]
     if len(keys) > 1:
         conditions += [(f"missing:{k}", _missing(k)) for k in keys]

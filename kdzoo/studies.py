@@ -39,9 +39,11 @@ import numpy as np
 import pandas as pd
 
 from kdzoo import datasets, models
-from kdzoo.distiller import Distiller
+from kdzoo.data.routing import select_inputs
+from kdzoo.defaults import DEFAULTS
+from kdzoo.distillation import LossTerm, default_terms
 from kdzoo.evaluation import metrics_from_logits, predict_with_labels, robustness_report
-from kdzoo.terms import LossTerm
+from kdzoo.recipe import phases
 
 STUDIES = ("av-digits-crossmodal", "av-digits-fusion", "sst2")
 CROSSMODAL_SPLIT = "speaker:george"
@@ -50,14 +52,15 @@ VALIDATION_SPEAKER = "jackson"
 
 @dataclasses.dataclass
 class StudyConfig:
-    """Settings shared by the studies. ``tiny=True`` is the test suite's smoke size."""
+    """Settings shared by the studies (defaults: ``kdzoo.defaults.DEFAULTS``). ``tiny=True``
+    is the test suite's smoke size."""
 
     seeds: tuple = (0, 1, 2)
-    teacher_epochs: int = 15
-    epochs: int = 15
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    temperature: float = 4.0
+    teacher_epochs: int = DEFAULTS.teacher_epochs
+    epochs: int = DEFAULTS.epochs
+    batch_size: int = DEFAULTS.batch_size
+    learning_rate: float = DEFAULTS.learning_rate
+    temperature: float = DEFAULTS.temperature
     out_dir: str | None = "benchmarks/results"
     robustness: bool = True
     teacher: str = "fusion_early"  # cross-modal teacher family (chosen on validation)
@@ -66,39 +69,37 @@ class StudyConfig:
 
 
 # --------------------------------------------------------------------------- helpers
-def _compile(model, config, epochs, steps, **kwargs):
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(1, epochs * steps)
-    )
-    model.compile(optimizer=keras.optimizers.Adam(schedule), **kwargs)
-
-
-def _ce():
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-
 def _select(ds, keys):
-    return ds.map(lambda x, y: ({k: x[k] for k in keys}, y))
+    return ds.map(lambda x, y: (select_inputs(x, keys), y))
 
 
-def _train_supervised(model, train, epochs, config):
-    steps = int(train.cardinality())
-    _compile(model, config, epochs, steps, loss=_ce())
-    keys = [t.name for t in model.inputs]
-    model.fit(_select(train, keys), epochs=epochs, verbose=config.verbose, shuffle=False)
+def _train_supervised(model, train, epochs, config, phase="scratch"):
+    phases.train_supervised(
+        model,
+        train,
+        phase=phase,
+        epochs=epochs,
+        learning_rate=config.learning_rate,
+        verbose=config.verbose,
+    )
     return model
 
 
 def _distil(teacher, student, terms, train, config):
-    steps = int(train.cardinality())
-    distiller = Distiller(teacher=teacher, student=student, terms=terms)
-    _compile(distiller, config, config.epochs, steps)
-    distiller.fit(train, epochs=config.epochs, verbose=config.verbose, shuffle=False)
+    distiller = phases.distil_student(
+        teacher,
+        student,
+        train,
+        terms=terms,
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        verbose=config.verbose,
+    )
     return distiller.student
 
 
 def _evaluate(model, data, config, row):
-    keys = [t.name for t in model.inputs]
+    keys = phases.input_names(model)
     out = dict(row, params=model.count_params())
     for split in ("validation", "test"):
         logits, labels = predict_with_labels(model, _select(data.splits[split], keys))
@@ -135,25 +136,28 @@ def _shapes(data):
 def crossmodal_methods(temperature):
     """The cross-modal study's distillation methods: name -> list of LossTerms."""
 
-    def ce(weight=0.5):
-        return LossTerm("ce", weight, target="labels", name="ce")
+    def ce():
+        return LossTerm("ce", DEFAULTS.ce_weight, target="labels", name="ce")
+
+    def teacher_term(loss, name):
+        return LossTerm(loss, DEFAULTS.kd_weight, name=name)
 
     return {
-        "KD": lambda: [ce(), LossTerm(_kd(temperature), 0.5, name="kd")],
+        "KD": lambda: [ce(), teacher_term(_kd(temperature), "kd")],
         "KD + features": lambda: [
             ce(),
-            LossTerm(_kd(temperature), 0.5, name="kd"),
+            teacher_term(_kd(temperature), "kd"),
             LossTerm(
                 "feature_cosine",
-                0.5,
+                DEFAULTS.kd_weight,
                 teacher_output="audio_embedding",
                 student_output="embedding",
                 name="feature",
             ),
         ],
-        "DKD": lambda: [ce(), LossTerm(_dkd(temperature), 0.5, name="dkd")],
-        "KD + logit std.": lambda: [ce(), LossTerm(_kd_std(), 0.5, name="kd_std")],
-        "non-target KD": lambda: [ce(), LossTerm(_nkd(temperature), 0.5, name="nkd")],
+        "DKD": lambda: [ce(), teacher_term(_dkd(temperature), "dkd")],
+        "KD + logit std.": lambda: [ce(), teacher_term(_kd_std(temperature), "kd_std")],
+        "non-target KD": lambda: [ce(), teacher_term(_nkd(temperature), "nkd")],
     }
 
 
@@ -163,10 +167,10 @@ def _kd(temperature):
     return SoftTargetKLDivergence(temperature=temperature)
 
 
-def _kd_std():
+def _kd_std(temperature):
     from kdzoo.losses import LogitStandardizedKLDivergence
 
-    return LogitStandardizedKLDivergence(temperature=2.0)
+    return LogitStandardizedKLDivergence(temperature=temperature)
 
 
 def _dkd(temperature):
@@ -207,14 +211,13 @@ def _crossmodal(config):
         _, student = models.build_pair("av_to_audio", data.num_classes, **shapes)
         teacher = models.build(config.teacher, "teacher", data.num_classes, **shapes)
         teachers[seed] = _train_supervised(
-            teacher, data.splits["train"], config.teacher_epochs, config
+            teacher, data.splits["train"], config.teacher_epochs, config, phase="teacher"
         )
         rows.append(
             _evaluate(teacher, data, config, {"seed": seed, "model": "teacher (image+audio)"})
         )
         initials[seed] = student
-        scratch = keras.models.clone_model(student)
-        scratch.set_weights(student.get_weights())
+        scratch = phases.same_initial_weights(student)
         _train_supervised(scratch, data.splits["train"], config.epochs, config)
         rows.append(
             _evaluate(scratch, data, config, {"seed": seed, "model": "audio student, scratch"})
@@ -237,8 +240,7 @@ def _crossmodal(config):
 
 def _run_method(name, terms, seed, teachers, datas, initials, config):
     keras.utils.set_random_seed(seed)
-    student = keras.models.clone_model(initials[seed])
-    student.set_weights(initials[seed].get_weights())  # the scratch student's initial weights
+    student = phases.same_initial_weights(initials[seed])  # the scratch student's start
     _distil(teachers[seed], student, terms(), datas[seed].splits["train"], config)
     return _evaluate(
         student, datas[seed], config, {"seed": seed, "model": f"audio student, {name}"}
@@ -249,21 +251,15 @@ def _teacher_scratch_kd(seed, data, teacher, student, names, config):
     """Rows for a teacher, its student from scratch and the same student distilled with
     CE + KD, both students from the same initial weights."""
     teacher_name, student_name = names
-    _train_supervised(teacher, data.splits["train"], config.teacher_epochs, config)
+    _train_supervised(teacher, data.splits["train"], config.teacher_epochs, config, "teacher")
     rows = [_evaluate(teacher, data, config, {"seed": seed, "model": teacher_name})]
-    initial = student.get_weights()
-    scratch = keras.models.clone_model(student)
-    scratch.set_weights(initial)
+    scratch = phases.same_initial_weights(student)
     _train_supervised(scratch, data.splits["train"], config.epochs, config)
     row = {"seed": seed, "model": f"{student_name}, scratch"}
     rows.append(_evaluate(scratch, data, config, row))
     keras.utils.set_random_seed(seed)
-    distilled = keras.models.clone_model(student)
-    distilled.set_weights(initial)
-    terms = [
-        LossTerm("ce", 0.5, target="labels", name="ce"),
-        LossTerm(_kd(config.temperature), 0.5, name="kd"),
-    ]
+    distilled = phases.same_initial_weights(student)
+    terms = default_terms(temperature=config.temperature)
     _distil(teacher, distilled, terms, data.splits["train"], config)
     rows.append(_evaluate(distilled, data, config, {"seed": seed, "model": f"{student_name}, KD"}))
     return rows

@@ -11,6 +11,32 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "requires_data(*names): needs the shared datasets (default: fsdd, mnist, sst2, "
+        "sms_spam) under $KDZOO_DATA_DIR; skipped where they are missing, except in CI "
+        "(CI=true), where a missing dataset fails the test",
+    )
+
+
+def pytest_runtest_setup(item):
+    """The one policy for tests that need the shared data (``@pytest.mark.requires_data``)."""
+    marker = item.get_closest_marker("requires_data")
+    if marker is None:
+        return
+    from kdzoo.datasets import data_root
+
+    names = marker.args or ("fsdd", "mnist", "sst2", "sms_spam")
+    missing = [n for n in names if not (data_root() / n).exists()]
+    if not missing:
+        return
+    message = f"no {', '.join(missing)} under the data root {data_root()} ($KDZOO_DATA_DIR)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must have ../shared/data", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
     keras.backend.clear_session()

@@ -65,6 +65,7 @@ def test_export_without_a_model_or_preprocessing_fails_with_a_clear_message(tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("fsdd", "mnist")
 def test_export_and_check_export_on_the_av_digits_audio_student(tmp_path, capsys):
     """Acceptance: an AV-digits audio student (1 epoch on a subset) exported from its
     .keras file with the dataset's preprocessing, then checked: waveform in, probabilities
@@ -74,8 +75,6 @@ def test_export_and_check_export_on_the_av_digits_audio_student(tmp_path, capsys
     from kdzoo import datasets, models
     from kdzoo.data import from_arrays
 
-    if not (datasets.data_root() / "fsdd").exists() and not os.environ.get("CI"):
-        pytest.skip("no shared data at $KDZOO_DATA_DIR")
     data = datasets.load("av_digits", modalities=("audio",), batch_size=64)
     student = models.build("audio_crnn", "student", audio_shape=data.audio_config.feature_shape)
     subset = {k: v[:256] for k, v in data.arrays["train"].items()}
@@ -107,7 +106,7 @@ def test_export_and_check_export_on_the_av_digits_audio_student(tmp_path, capsys
     assert code == 0
     assert "serving_default: audio float32 [-1, -1] -> probabilities float32 [-1, 10]" in out
     assert "ops outside core TensorFlow: none" in out
-    from kdzoo.export import read_metadata
+    from kdzoo.serving import read_metadata
 
     meta = read_metadata(tmp_path / "av_digits_audio_student" / "1")
     assert meta["preprocessing"]["audio"]["mel_mean"] == list(data.audio_config.mel_mean)
@@ -151,17 +150,17 @@ def test_distil_command_trains_with_loss_terms_named_on_the_command_line(capsys)
 def test_named_terms_are_validated():
     import pytest
 
-    from kdzoo.training import terms_from_names
+    from kdzoo.recipe import parse_terms
 
-    terms = terms_from_names(["ce:0.25", "dkd"], temperature=3.0)
+    terms = parse_terms(["ce:0.25", "dkd"], temperature=3.0)
     assert [(t.name, t.weight, t.target) for t in terms] == [
         ("ce", 0.25, "labels"),
         ("dkd", 1.0, "teacher"),
     ]
     assert terms[1].loss.temperature == 3.0
     with pytest.raises(ValueError, match="Valid names"):
-        terms_from_names(["kdd"])
+        parse_terms(["kdd"])
     with pytest.raises(ValueError, match="compares features"):
-        terms_from_names(["at:1"])
+        parse_terms(["at:1"])
     with pytest.raises(ValueError, match="not a number"):
-        terms_from_names(["kd:x"])
+        parse_terms(["kd:x"])

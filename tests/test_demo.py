@@ -1,15 +1,12 @@
 """Smoke run of the demo at tiny size (the full run is `make demo`)."""
 
-import os
-
 import keras
 import pytest
 
 from kdzoo.cli import main
 from kdzoo.data.audio import AudioConfig
-from kdzoo.datasets import data_root
 from kdzoo.demo import DemoConfig, run_demo
-from kdzoo.export import read_metadata
+from kdzoo.serving import read_metadata
 from kdzoo.serving.bundle import load_student
 
 
@@ -78,9 +75,8 @@ def test_demo_command_prints_the_table(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("fsdd", "mnist")
 def test_demo_on_av_digits_smoke():
-    if not (data_root() / "fsdd").exists() and not os.environ.get("CI"):
-        pytest.skip("no shared data at $KDZOO_DATA_DIR")
     config = DemoConfig(
         dataset="av_digits", teacher_epochs=1, epochs=1, batch_size=128, export_dir=None, verbose=0
     )

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import kdzoo
 from kdzoo import models
-from kdzoo.distiller import TEACHER_OUTPUTS
+from kdzoo.distillation import TEACHER_OUTPUTS, default_terms
 from kdzoo.losses import FeatureCosine, HardLabelCrossentropy, SoftTargetKLDivergence
 
 
@@ -76,7 +76,9 @@ def test_reported_loss_is_the_documented_formula(tiny_av_batch):
     teacher, student = _pair()
     tau, w_ce, w_kd = 3.0, 0.3, 0.7
     distiller = kdzoo.Distiller(
-        teacher=teacher, student=student, temperature=tau, ce_weight=w_ce, kd_weight=w_kd
+        teacher=teacher,
+        student=student,
+        terms=default_terms(temperature=tau, ce_weight=w_ce, kd_weight=w_kd),
     )
     distiller.compile(optimizer="sgd", metrics=["accuracy"])
     logs = distiller.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
@@ -96,7 +98,9 @@ def test_teacher_is_frozen_and_unchanged_by_fit(tiny_av_batch):
     x, y = tiny_av_batch
     teacher, student = _pair()
     before_teacher, before_student = _weights(teacher), _weights(student)
-    distiller = kdzoo.Distiller(teacher=teacher, student=student, feature_weight=0.5)
+    distiller = kdzoo.Distiller(
+        teacher=teacher, student=student, terms=default_terms(feature_weight=0.5)
+    )
     assert teacher.trainable is False
     teacher_ids = {id(v) for v in teacher.weights}
     assert not teacher_ids & {id(v) for v in distiller.trainable_variables}
@@ -113,7 +117,9 @@ def test_teacher_is_frozen_and_unchanged_by_fit(tiny_av_batch):
 def test_metrics_report_every_loss_component(tiny_av_batch):
     x, y = tiny_av_batch
     teacher, student = _pair()
-    distiller = kdzoo.Distiller(teacher=teacher, student=student, feature_weight=0.1)
+    distiller = kdzoo.Distiller(
+        teacher=teacher, student=student, terms=default_terms(feature_weight=0.1)
+    )
     distiller.compile(optimizer="adam", metrics=["accuracy"])
     history = distiller.fit(_dataset(x, y), validation_data=_dataset(x, y), epochs=1, verbose=0)
     for key in ("loss", "ce_loss", "kd_loss", "feature_loss", "accuracy"):
@@ -145,10 +151,12 @@ def test_feature_term_trains_an_adapter_that_stays_outside_the_student(tiny_av_b
     distiller = kdzoo.Distiller(
         teacher=teacher,
         student=student,
-        feature_weight=1.0,
-        feature_loss="cosine",
-        teacher_feature="audio_feature_map",
-        student_feature="feature_map",
+        terms=default_terms(
+            feature_weight=1.0,
+            feature_loss="cosine",
+            teacher_feature="audio_feature_map",
+            student_feature="feature_map",
+        ),
     )
     adapter = distiller.adapters["feature"]
     assert tuple(adapter.kernel.shape) == (16, 64)  # student channels -> teacher channels
@@ -166,9 +174,11 @@ def test_feature_term_trains_an_adapter_that_stays_outside_the_student(tiny_av_b
         kdzoo.Distiller(
             teacher=teacher,
             student=student,
-            feature_weight=1.0,
-            teacher_feature="audio_feature_map",
-            student_feature="embedding",
+            terms=default_terms(
+                feature_weight=1.0,
+                teacher_feature="audio_feature_map",
+                student_feature="embedding",
+            ),
         )
 
 
@@ -199,32 +209,35 @@ def test_a_list_of_loss_terms_replaces_the_default_objective(tiny_av_batch):
 def test_config_round_trip_keeps_hyperparameters():
     teacher, student = _pair()
     terms = [kdzoo.LossTerm("kd", 0.9, name="soft"), kdzoo.LossTerm("ce", 0.1, target="labels")]
-    for kwargs in (
-        {"temperature": 2.5, "ce_weight": 0.2, "kd_weight": 0.8, "feature_weight": 0.3},
-        {"terms": terms},
-    ):
-        distiller = kdzoo.Distiller(teacher=teacher, student=student, **kwargs)
+    defaults = {"temperature": 2.5, "ce_weight": 0.2, "kd_weight": 0.8, "feature_weight": 0.3}
+    for case in (default_terms(**defaults), terms):
+        distiller = kdzoo.Distiller(teacher=teacher, student=student, terms=case)
         config = distiller.get_config()
         clone = kdzoo.Distiller.from_config(config)
-        for key, value in kwargs.items():
-            if key != "terms":
-                assert config[key] == value and getattr(clone, key) == value
         assert [repr(t) for t in clone.loss_terms] == [repr(t) for t in distiller.loss_terms]
         assert clone.teacher.trainable is False
+        if case is not terms:  # the hyperparameters of the default objective are kept
+            assert {t.name: t.weight for t in clone.loss_terms} == {
+                "ce": 0.2,
+                "kd": 0.8,
+                "feature": 0.3,
+            }
+            assert clone.loss_terms[1].loss.temperature == 2.5
 
 
 def test_keras_save_and_load_of_the_whole_distiller(tiny_av_batch, tmp_path):
     x, y = tiny_av_batch
     teacher, student = _pair()
     distiller = kdzoo.Distiller(
-        teacher=teacher, student=student, temperature=3.0, feature_weight=0.5
+        teacher=teacher, student=student, terms=default_terms(temperature=3.0, feature_weight=0.5)
     )
     distiller.compile(optimizer="adam", metrics=["accuracy"])
     distiller.fit(_dataset(x, y), epochs=1, verbose=0)
     path = tmp_path / "distiller.keras"
     distiller.save(path)
     loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, kdzoo.Distiller) and loaded.temperature == 3.0
+    assert isinstance(loaded, kdzoo.Distiller)
+    assert loaded.loss_terms[1].loss.temperature == 3.0
     np.testing.assert_allclose(
         loaded.predict(x, verbose=0), distiller.predict(x, verbose=0), atol=1e-6
     )

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).parent
+SCRIPTS = Path(__file__).parent / "scripts"
 
 
 def test_mirrored_two_replicas_match_one_device():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
     proc = subprocess.run(
-        [sys.executable, str(HERE / "mirrored_parity.py")],
+        [sys.executable, str(SCRIPTS / "mirrored_parity.py")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -33,7 +33,7 @@ def test_mirrored_multi_teacher_gate_matches_one_device():
     the terms, so one SGD step on 2 replicas equals one on 1 device."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
     proc = subprocess.run(
-        [sys.executable, str(HERE / "mirrored_parity.py"), "--multi-teacher"],
+        [sys.executable, str(SCRIPTS / "mirrored_parity.py"), "--multi-teacher"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -54,7 +54,7 @@ def test_kd_loss_family_reduces_correctly_on_two_replicas():
     or the mean of the two half-batch steps (batch-relational RKD); see the script."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
     proc = subprocess.run(
-        [sys.executable, str(HERE / "loss_reduction_parity.py")],
+        [sys.executable, str(SCRIPTS / "loss_reduction_parity.py")],
         capture_output=True,
         text=True,
         timeout=400,

@@ -17,7 +17,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from kdzoo.datasets import download, mnist
+from kdzoo.datasets import catalog, download, mnist
 from kdzoo.datasets.download import ChecksumError, DownloadError, Resource, fetch, install
 from kdzoo.datasets.root import (
     ENV_VAR,
@@ -96,8 +96,8 @@ def test_unreachable_or_missing_url_fails_fast(server, tmp_path, closed_port_url
         fetch(server.url + "absent.txt", tmp_path / "absent.txt", progress=False)
     # Through require: a DataNotFoundError listing the paths, the source and the error.
     monkeypatch.delenv(NO_DOWNLOAD_ENV_VAR, raising=False)
-    (fsdd,) = download.SOURCES["fsdd"]
-    monkeypatch.setitem(download.SOURCES, "fsdd", (dataclasses.replace(fsdd, url=closed_port_url),))
+    (fsdd,) = catalog.SOURCES["fsdd"]
+    monkeypatch.setitem(catalog.SOURCES, "fsdd", (dataclasses.replace(fsdd, url=closed_port_url),))
     with pytest.raises(DataNotFoundError) as err:
         require("fsdd", ["fsdd/recordings"], "the FSDD GitHub repository", root=tmp_path)
     message = str(err.value)
@@ -187,7 +187,7 @@ def test_require_downloads_missing_files_end_to_end(server, tmp_path, monkeypatc
         "t10k-labels-idx1-ubyte.gz": _idx_gz(0x801, labels),
     }
     patched = []
-    for resource in download.SOURCES["mnist"]:
+    for resource in catalog.SOURCES["mnist"]:
         name = resource.dest.split("/")[-1]
         if name in served:
             (server.folder / name).write_bytes(served[name])
@@ -196,7 +196,7 @@ def test_require_downloads_missing_files_end_to_end(server, tmp_path, monkeypatc
                 resource, url=server.url + name, sha256=_sha(served[name]), content_sha256=_sha(raw)
             )
         patched.append(resource)
-    monkeypatch.setitem(download.SOURCES, "mnist", tuple(patched))
+    monkeypatch.setitem(catalog.SOURCES, "mnist", tuple(patched))
     monkeypatch.delenv(NO_DOWNLOAD_ENV_VAR, raising=False)
     data = mnist.load_arrays("test", root=tmp_path)
     np.testing.assert_array_equal(data["label"], labels)
@@ -222,7 +222,7 @@ def test_no_download_env_gives_clear_error_without_network(tmp_path, monkeypatch
     assert _listing(tmp_path) == []
 
 
-RESOURCES = [(name, r) for name, group in download.SOURCES.items() for r in group]
+RESOURCES = [(name, r) for name, group in catalog.SOURCES.items() for r in group]
 
 
 @pytest.mark.parametrize("resource", [r for _, r in RESOURCES], ids=[r.dest for _, r in RESOURCES])

@@ -13,15 +13,21 @@ import kdzoo
 from kdzoo import datasets, models
 from kdzoo.data import from_arrays
 from kdzoo.datasets import data_root
-from kdzoo.export import (
+from kdzoo.evaluation import classification_metrics
+from kdzoo.serving import (
     METADATA_FILE,
+    ServingPreprocessing,
+    bundle_student,
     export_for_serving,
     export_saved_model,
+    export_student,
+    load_student,
     next_version,
+    raw_examples,
     read_metadata,
+    read_warmup,
+    save_student,
 )
-from kdzoo.serving import ServingPreprocessing, read_warmup
-from kdzoo.serving.preprocessing import raw_examples
 
 TOLERANCE = 1e-5
 
@@ -87,10 +93,25 @@ def test_a_failed_export_leaves_no_version_behind(tmp_path, monkeypatch, embedde
         export_for_serving(student, tmp_path, name="../escape", preprocessing=embedded)
 
 
-def test_a_distiller_exports_its_student_only(tmp_path, embedded):
+def test_a_distiller_is_refused_and_its_student_exports_alone(tmp_path, embedded):
     teacher, student = models.build_pair("av_to_audio")
     distiller = kdzoo.Distiller(teacher=teacher, student=student)
-    path = export_for_serving(distiller, tmp_path, name="s", preprocessing=embedded)
+    refused = r"`model` is a Distiller; pass its student \(`distiller.student`\)"
+    with pytest.raises(TypeError, match=refused):
+        export_for_serving(distiller, tmp_path, name="s", preprocessing=embedded)
+    with pytest.raises(TypeError, match=refused):
+        export_saved_model(distiller, tmp_path, name="s")
+    prep = ServingPreprocessing.from_dataset(embedded)
+    with pytest.raises(TypeError, match=refused):
+        save_student(distiller, tmp_path / "bundle", prep, name="s")
+    with pytest.raises(TypeError, match="`student` is a Distiller"):
+        export_student(distiller, tmp_path, name="s", data=embedded)
+    with pytest.raises(TypeError, match="must be a keras.Model; got dict"):
+        export_saved_model({"audio": None}, tmp_path, name="s")
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+    path = export_for_serving(
+        distiller.student, tmp_path, name="s", preprocessing=embedded, teacher_name=teacher.name
+    )
     # By size: the teacher's float32 weights alone would be 4 bytes per parameter.
     variables = sum(f.stat().st_size for f in (path / "variables").iterdir())
     total = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
@@ -288,3 +309,70 @@ def test_wrong_dtype_or_shape_gives_a_clear_error(tmp_path, embedded):
     with pytest.raises(TypeError, match="missing a required argument: 'audio'"):
         signature(wave=tf.zeros([1, 100]))
     assert signature(audio=tf.zeros([1, 100]))["probabilities"].shape == (1, 10)  # still serves
+
+
+def test_export_student_takes_preprocessing_examples_and_metrics_from_its_dataset(
+    tmp_path, embedded
+):
+    student = _audio_student(embedded)
+    path = export_student(student, tmp_path, name="s", data=embedded, teacher_name="t")
+    meta = read_metadata(path)
+    # metrics=None: evaluated on the split, as kdzoo.evaluation computes them.
+    expected = classification_metrics(student, embedded.splits["test"])
+    assert meta["metrics"] == pytest.approx({f"test_{k}": v for k, v in expected.items()})
+    assert meta["teacher"] == "t" and meta["modalities"] == ["audio"]
+    assert meta["preprocessing"]["audio"] == embedded.audio_config.to_dict()
+    assert meta["warmup"] == {
+        "file": "assets.extra/tf_serving_warmup_requests",
+        "requests": 4,
+        "inputs": "given",
+    }
+    requests = [log.predict_log.request for log in read_warmup(path)]
+    np.testing.assert_array_equal(
+        tf.make_ndarray(requests[1].inputs["audio"]), embedded.arrays["test"]["audio"][:4]
+    )
+    # Given metrics and another split; an explicit version.
+    path = export_student(
+        student,
+        tmp_path,
+        name="s",
+        data=embedded,
+        split="train",
+        metrics={"train_accuracy": np.float32(0.25)},
+        version=7,
+    )
+    assert path.name == "7" and read_metadata(path)["metrics"] == {"train_accuracy": 0.25}
+    requests = [log.predict_log.request for log in read_warmup(path)]
+    np.testing.assert_array_equal(
+        tf.make_ndarray(requests[1].inputs["audio"]), embedded.arrays["train"]["audio"][:4]
+    )
+    with pytest.raises(KeyError, match=r"embedded has no split 'dev'; it has \["):
+        export_student(student, tmp_path, name="s", data=embedded, split="dev", metrics={})
+
+
+def test_bundle_student_round_trips_into_the_same_export(tmp_path, embedded):
+    student = _audio_student(embedded)
+    metrics = {"test_accuracy": 0.5}
+    folder = bundle_student(
+        student, tmp_path / "b", name="s", data=embedded, metrics=metrics, teacher_name="t"
+    )
+    bundle = load_student(folder)
+    assert (bundle.name, bundle.teacher_name, bundle.metrics) == ("s", "t", metrics)
+    assert bundle.preprocessing == ServingPreprocessing.from_dataset(embedded, ["audio"])
+    np.testing.assert_array_equal(bundle.examples["audio"], embedded.arrays["test"]["audio"][:4])
+    direct = export_student(student, tmp_path / "x", name="s", data=embedded, metrics=metrics)
+    path = export_for_serving(
+        bundle.model,
+        tmp_path / "y",
+        name=bundle.name,
+        preprocessing=bundle.preprocessing,
+        metrics=bundle.metrics,
+        warmup_inputs=bundle.examples,
+    )
+    waves = embedded.arrays["test"]["audio"][:5]
+    np.testing.assert_allclose(
+        _serve(path, audio=waves)["probabilities"],
+        _serve(direct, audio=waves)["probabilities"],
+        atol=1e-6,
+    )
+    assert read_metadata(path)["metrics"] == read_metadata(direct)["metrics"] == metrics

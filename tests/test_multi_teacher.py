@@ -9,10 +9,15 @@ import tensorflow as tf
 
 import kdzoo
 from kdzoo import models
-from kdzoo.distiller import TEACHER_OUTPUTS
+from kdzoo.distillation import (
+    TEACHER_OUTPUTS,
+    DistillationScheduler,
+    Exponential,
+    Linear,
+    default_terms,
+)
 from kdzoo.losses import FeatureMSE, HardLabelCrossentropy, SoftTargetKLDivergence
 from kdzoo.models.layers import feature_model
-from kdzoo.schedules import DistillationScheduler, Exponential, Linear
 
 
 def _np_softmax(z):
@@ -74,7 +79,7 @@ def test_fixed_weights_mix_each_teachers_own_probabilities(tiny_av_batch):
         teacher=[image, audio],
         student=student,
         teacher_weights=np.array([1, 3], "float32"),
-        temperature=tau,
+        terms=default_terms(temperature=tau),
     )
     np.testing.assert_allclose(distiller.teacher_weights_for(x), [[0.25, 0.75]] * 8, atol=1e-7)
     mixture = 0.25 * _np_softmax(t_image) + 0.75 * _np_softmax(t_audio)
@@ -97,8 +102,8 @@ def test_fixed_weights_mix_each_teachers_own_probabilities(tiny_av_batch):
         np.array(only_audio.teacher_outputs(x)["logits"]), _np_log_softmax(t_audio), atol=1e-4
     )
     # A list of one teacher teaches exactly like the teacher alone (KD is shift-invariant).
-    alone = kdzoo.Distiller(teacher=audio, student=student, temperature=tau)
-    listed = kdzoo.Distiller(teacher=[audio], student=student, temperature=tau)
+    alone = kdzoo.Distiller(teacher=audio, student=student, terms=default_terms(temperature=tau))
+    listed = kdzoo.Distiller(teacher=[audio], student=student, terms=default_terms(temperature=tau))
     for d in (alone, listed):
         d.compile(optimizer="sgd")
     a, b = (d.evaluate(x, y, verbose=0, return_dict=True) for d in (alone, listed))
@@ -191,6 +196,7 @@ def test_the_gate_learns_to_trust_the_teacher_that_is_right():
         teacher=[wrong, right],
         student=_linear_student("noise", (3,), classes=classes),
         teacher_combination="gate",
+        terms=default_terms(ce_weight=1.0, kd_weight=1.0),
     )
     gate = distiller.teacher_gate
     gate_ids = {id(v) for v in gate.trainable_weights}
@@ -221,7 +227,7 @@ def test_the_kd_terms_read_a_constant_target_so_they_never_train_the_gate():
         student=_linear_student("noise", (3,), classes=classes),
         teacher_combination="gate",
         gate_weight=0.0,
-        ce_weight=0.0,
+        terms=default_terms(ce_weight=0.0, kd_weight=1.0),
     )
     distiller.compile(optimizer=keras.optimizers.SGD(0.5))
     student_before = [np.array(v) for v in distiller.student.weights]
@@ -319,30 +325,34 @@ def test_feature_terms_name_one_teacher(tiny_av_batch):
 
     # A plain name two teachers share is ambiguous; the error lists the qualified names.
     with pytest.raises(ValueError, match="ambiguous") as error:
-        kdzoo.Distiller(teacher=[image, audio], student=student, feature_weight=0.5)
+        kdzoo.Distiller(
+            teacher=[image, audio], student=student, terms=default_terms(feature_weight=0.5)
+        )
     assert "image_cnn_teacher/embedding" in str(error.value)
     assert "audio_crnn_teacher/embedding" in str(error.value)
     # A plain name exactly one teacher has is that teacher's.
     linear = _linear_teacher("audio", x["audio"].shape[1:], "linear_audio")
-    only_image = kdzoo.Distiller(teacher=[image, linear], student=student, feature_weight=0.5)
+    only_image = kdzoo.Distiller(
+        teacher=[image, linear], student=student, terms=default_terms(feature_weight=0.5)
+    )
     assert set(only_image.teacher_outputs(x)) == {"logits", "embedding"}
     with pytest.raises(ValueError, match="names no teacher"):
         kdzoo.Distiller(
             teacher=[image, audio],
             student=student,
-            feature_weight=0.5,
-            teacher_feature="video_teacher/embedding",
+            terms=default_terms(feature_weight=0.5, teacher_feature="video_teacher/embedding"),
         )
     with pytest.raises(ValueError, match="no teacher has a feature 'nope'.*image_cnn_teacher/"):
         kdzoo.Distiller(
-            teacher=[image, audio], student=student, feature_weight=0.5, teacher_feature="nope"
+            teacher=[image, audio],
+            student=student,
+            terms=default_terms(feature_weight=0.5, teacher_feature="nope"),
         )
     with pytest.raises(ValueError, match="has no feature 'nope'"):
         kdzoo.Distiller(
             teacher=[image, audio],
             student=student,
-            feature_weight=0.5,
-            teacher_feature="audio_crnn_teacher/nope",
+            terms=default_terms(feature_weight=0.5, teacher_feature="audio_crnn_teacher/nope"),
         )
 
 
@@ -422,7 +432,10 @@ def test_scheduler_drives_a_multi_teacher_distiller(tiny_av_batch):
     x, y = tiny_av_batch
     image, audio, student = _registry_models()
     distiller = kdzoo.Distiller(
-        teacher=[image, audio], student=student, teacher_combination="gate", temperature=4.0
+        teacher=[image, audio],
+        student=student,
+        teacher_combination="gate",
+        terms=default_terms(temperature=4.0, ce_weight=1.0, kd_weight=1.0),
     )
     distiller.compile(optimizer="sgd")
     scheduler = DistillationScheduler(

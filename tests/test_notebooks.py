@@ -7,11 +7,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from kdzoo.datasets.root import ENV_VAR, data_root
-
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 #: Notebooks that read FSDD and MNIST from the data root (``$KDZOO_DATA_DIR``).
 NEEDS_SHARED_DATA = {"colab_tpu.ipynb"}
+_DATA = pytest.mark.requires_data("fsdd", "mnist")
 
 
 def test_every_notebook_is_collected():
@@ -19,12 +18,20 @@ def test_every_notebook_is_collected():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(
+            p,
+            id=p.name,
+            marks=[pytest.mark.requires_data("fsdd", "mnist")]
+            if p.name in NEEDS_SHARED_DATA
+            else [],
+        )
+        for p in NOTEBOOKS
+    ],
+)
 def test_notebook_runs_end_to_end(path, monkeypatch, tmp_path):
-    if path.name in NEEDS_SHARED_DATA and not (data_root() / "fsdd" / "recordings").exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs the shared data at ${ENV_VAR}={data_root()}")
-        pytest.skip(f"no shared data at {data_root()}; set ${ENV_VAR}")
     monkeypatch.setenv("KDZOO_TINY", "1")
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # what the notebooks write at tiny size
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")

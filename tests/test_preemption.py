@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).parent / "preemption_run.py"
+SCRIPT = Path(__file__).parent / "scripts" / "preemption_run.py"
 TIMEOUT = 240
 
 

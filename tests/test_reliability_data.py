@@ -16,8 +16,7 @@ from kdzoo import datasets
 from kdzoo.data import AudioConfig, TextVectorizer
 from kdzoo.data.bad_input import BadExampleError
 from kdzoo.datasets import fsdd, mnist
-from kdzoo.export import export_for_serving
-from kdzoo.serving import ServingPreprocessing
+from kdzoo.serving import ServingPreprocessing, export_for_serving
 from kdzoo.serving.text import ServingTextVectorizer, read_vocabulary
 
 # ---------------------------------------------------------------------------- vocabulary

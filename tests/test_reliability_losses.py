@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import kdzoo
 from kdzoo import losses
-from kdzoo.distiller import OBJECTIVE_DEFAULTS
+from kdzoo.distillation import default_terms
 from kdzoo.losses import relational
 from kdzoo.models.layers import Feature
 
@@ -189,20 +189,18 @@ CONVENIENCE = {
 
 
 @pytest.mark.parametrize("argument", sorted(CONVENIENCE))
-def test_terms_refuse_the_convenience_arguments_they_replace(argument):
+def test_the_constructor_takes_the_objective_as_terms_only(argument):
     teacher, student = _pair()
-    with pytest.raises(ValueError, match=rf"`terms`.*`{argument}`"):
-        kdzoo.Distiller(
-            teacher=teacher,
-            student=student,
-            terms=[kdzoo.LossTerm("kd")],
-            **{argument: CONVENIENCE[argument]},
-        )
+    for terms in ([kdzoo.LossTerm("kd")], None):
+        with pytest.raises(TypeError, match=rf"`terms` only.*`{argument}`.*default_terms"):
+            kdzoo.Distiller(
+                teacher=teacher, student=student, terms=terms, **{argument: CONVENIENCE[argument]}
+            )
 
 
-def test_terms_refuse_a_convenience_argument_even_at_its_default_value():
+def test_a_convenience_argument_is_refused_even_at_its_default_value():
     teacher, student = _pair()
-    with pytest.raises(ValueError, match=r"`temperature`, `ce_weight`"):
+    with pytest.raises(TypeError, match=r"`temperature`, `ce_weight`"):
         kdzoo.Distiller(
             teacher=teacher,
             student=student,
@@ -214,36 +212,29 @@ def test_terms_refuse_a_convenience_argument_even_at_its_default_value():
 
 @pytest.mark.parametrize("argument", ["teacher_feature", "student_feature", "feature_loss"])
 def test_feature_arguments_refuse_a_disabled_feature_term(argument):
-    teacher, student = _pair()
     for weight in ({}, {"feature_weight": 0.0}):
         with pytest.raises(ValueError, match=rf"`{argument}`.*feature_weight"):
-            kdzoo.Distiller(
-                teacher=teacher, student=student, **weight, **{argument: CONVENIENCE[argument]}
-            )
+            default_terms(**weight, **{argument: CONVENIENCE[argument]})
 
 
 def test_config_records_exactly_the_objective_that_was_built():
     teacher, student = _pair()
     with_terms = kdzoo.Distiller(teacher=teacher, student=student, terms=[kdzoo.LossTerm("kd")])
     config = with_terms.get_config()
-    assert all(config[key] is None for key in CONVENIENCE)
-    assert with_terms.temperature is None and with_terms.ce_weight is None
+    assert not set(CONVENIENCE) & set(config)  # only the terms describe the objective
     clone = kdzoo.Distiller.from_config(config)
     assert [repr(t) for t in clone.loss_terms] == [repr(t) for t in with_terms.loss_terms]
 
-    default = kdzoo.Distiller(teacher=teacher, student=student).get_config()
-    assert {k: default[k] for k in CONVENIENCE} == {
-        "temperature": 4.0,
-        "ce_weight": 1.0,
-        "kd_weight": 1.0,
-        "feature_weight": 0.0,
-        "teacher_feature": None,  # no feature term: nothing to record
-        "student_feature": None,
-        "feature_loss": None,
-    }
-    kdzoo.Distiller.from_config(default)
-    feature = kdzoo.Distiller(teacher=teacher, student=student, feature_weight=0.5).get_config()
-    assert (feature["teacher_feature"], feature["feature_loss"]) == ("embedding", "mse")
+    default = kdzoo.Distiller(teacher=teacher, student=student)
+    assert [repr(t) for t in default.loss_terms] == [repr(t) for t in default_terms()]
+    assert [(t.name, t.weight) for t in default.loss_terms] == [("ce", 0.5), ("kd", 0.5)]
+    assert default.loss_terms[1].loss.temperature == 4.0
+    kdzoo.Distiller.from_config(default.get_config())
+    feature = kdzoo.Distiller(
+        teacher=teacher, student=student, terms=default_terms(feature_weight=0.5)
+    ).get_config()
+    hint = kdzoo.Distiller.from_config(feature).loss_terms[2]
+    assert (hint.teacher_output, hint.loss.name) == ("embedding", "feature_mse")
     assert [t.name for t in kdzoo.Distiller.from_config(feature).loss_terms] == [
         "ce",
         "kd",
@@ -251,10 +242,24 @@ def test_config_records_exactly_the_objective_that_was_built():
     ]
 
 
-def _legacy(config, **values):
-    """A config as saved before the convenience arguments defaulted to None."""
-    legacy = {**config, **OBJECTIVE_DEFAULTS}  # the old constructor's defaults
-    legacy.update(values)
+#: The convenience arguments of the Distiller before `terms` replaced them, with the
+#: defaults the constructor had then (ce/kd 1.0/1.0), written out as saved configs hold them.
+OLD_OBJECTIVE_DEFAULTS = {
+    "temperature": 4.0,
+    "ce_weight": 1.0,
+    "kd_weight": 1.0,
+    "feature_weight": 0.0,
+    "teacher_feature": "embedding",
+    "student_feature": "embedding",
+    "feature_loss": "mse",
+}
+
+
+def _legacy(config, terms=None, **values):
+    """A config as saved by the old constructor: the seven convenience arguments (at the
+    old defaults unless given) next to `terms` (serialised, or None)."""
+    legacy = {k: v for k, v in config.items() if k != "terms"}
+    legacy.update(OLD_OBJECTIVE_DEFAULTS, terms=terms, **values)
     return legacy
 
 
@@ -263,21 +268,23 @@ def test_configs_saved_before_load_and_keep_their_terms(caplog):
     terms = [kdzoo.LossTerm("kd", 0.7, name="soft"), kdzoo.LossTerm("ce", 0.3, target="labels")]
     distiller = kdzoo.Distiller(teacher=teacher, student=student, terms=terms)
     expected = [repr(t) for t in distiller.loss_terms]
+    saved_terms = distiller.get_config()["terms"]
     with caplog.at_level(logging.WARNING, logger="kdzoo"):
-        clone = kdzoo.Distiller.from_config(_legacy(distiller.get_config()))
-    assert [repr(t) for t in clone.loss_terms] == expected and clone.temperature is None
+        clone = kdzoo.Distiller.from_config(_legacy(distiller.get_config(), saved_terms))
+    assert [repr(t) for t in clone.loss_terms] == expected
     assert "ignored" not in caplog.text
     # Values that the old constructor silently ignored are dropped, with a warning.
     with caplog.at_level(logging.WARNING, logger="kdzoo"):
         clone = kdzoo.Distiller.from_config(
-            _legacy(distiller.get_config(), temperature=7.0, ce_weight=3.0)
+            _legacy(distiller.get_config(), saved_terms, temperature=7.0, ce_weight=3.0)
         )
     assert [repr(t) for t in clone.loss_terms] == expected
     assert "temperature=7.0" in caplog.text and "ce_weight=3.0" in caplog.text
     # A legacy config without terms keeps its weights; the unused feature names are dropped.
-    plain = kdzoo.Distiller(teacher=teacher, student=student, temperature=2.0).get_config()
+    plain = kdzoo.Distiller(teacher=teacher, student=student).get_config()
     clone = kdzoo.Distiller.from_config(_legacy(plain, temperature=2.0, ce_weight=0.4))
-    assert (clone.temperature, clone.ce_weight, clone.feature_weight) == (2.0, 0.4, 0.0)
+    assert [t.name for t in clone.loss_terms] == ["ce", "kd"]  # feature_weight 0: no term
+    assert clone.loss_terms[1].loss.temperature == 2.0
     assert [t.weight for t in clone.loss_terms] == [0.4, 1.0]
 
 
@@ -291,5 +298,5 @@ def test_keras_round_trip_of_a_distiller_with_terms(tmp_path):
     distiller.save(tmp_path / "terms.keras")
     loaded = keras.saving.load_model(tmp_path / "terms.keras")
     assert [repr(t) for t in loaded.loss_terms] == [repr(t) for t in distiller.loss_terms]
-    assert loaded.get_config()["temperature"] is None
+    assert "temperature" not in loaded.get_config()
     np.testing.assert_allclose(loaded.predict(x, verbose=0), distiller.predict(x, verbose=0))

@@ -14,17 +14,18 @@ from test_export import _audio_student, _serve
 
 import kdzoo.files
 from kdzoo import datasets, models
-from kdzoo.data import AudioConfig, cache_teacher_outputs, from_arrays, load_teacher_outputs
+from kdzoo.data import AudioConfig, from_arrays
 from kdzoo.data.image import ImageConfig
 from kdzoo.data.text import TextVectorizer
-from kdzoo.export import (
+from kdzoo.distillation import cache_teacher_outputs, load_teacher_outputs
+from kdzoo.files import MARKER, NotOwnedError, make_sibling_tmp, owner_kind
+from kdzoo.serving import (
     METADATA_FILE,
+    ServingPreprocessing,
     export_for_serving,
     export_saved_model,
     read_metadata,
 )
-from kdzoo.files import MARKER, NotOwnedError, make_sibling_tmp, owner_kind
-from kdzoo.serving import ServingPreprocessing
 from kdzoo.serving.bundle import load_student, save_student
 from kdzoo.serving.check import check_export
 
@@ -117,7 +118,7 @@ def test_cache_overwrite_refuses_a_folder_it_did_not_write(tmp_path, monkeypatch
     mine = tmp_path / "results"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
-    import kdzoo.data.teacher_cache as teacher_cache
+    import kdzoo.distillation.cache as teacher_cache
 
     real_feature_model = teacher_cache.feature_model
 

@@ -1,4 +1,4 @@
-"""Bad-input and fault matrix, training: ``kdzoo.training.distil`` never deletes what it did not
+"""Bad-input and fault matrix, training: ``kdzoo.recipe.distil`` never deletes what it did not
 write, refuses settings it cannot honour before training, resumes exactly or refuses, and
 never finishes with NaN weights."""
 
@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from kdzoo.training import (
+from kdzoo.recipe import (
     BackupError,
     BackupMismatchError,
     DistilConfig,
@@ -105,13 +105,13 @@ def test_phase_folders_kdzoo_did_not_write_are_refused(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"epochs": 0}, "epochs must be an int >= 1"),
-        ({"epochs": -1}, "epochs must be an int >= 1"),
-        ({"teacher_epochs": -1}, "teacher_epochs must be an int >= 0"),
-        ({"global_batch_size": 0}, "global_batch_size must be an int >= 1"),
-        ({"train_examples": -5}, "train_examples must be None or an int >= 1"),
-        ({"train_examples": 0}, "train_examples must be None or an int >= 1"),
-        ({"num_examples": 0}, "num_examples must be None or an int >= 1"),
+        ({"epochs": 0}, "epochs must be an integer >= 1"),
+        ({"epochs": -1}, "epochs must be an integer >= 1"),
+        ({"teacher_epochs": -1}, "teacher_epochs must be an integer >= 0"),
+        ({"global_batch_size": 0}, "global_batch_size must be an integer >= 1"),
+        ({"train_examples": -5}, "train_examples must be None or an integer >= 1"),
+        ({"train_examples": 0}, "train_examples must be None or an integer >= 1"),
+        ({"num_examples": 0}, "num_examples must be None or an integer >= 1"),
         ({"learning_rate": math.nan}, "learning_rate must be a finite number > 0"),
         ({"learning_rate": math.inf}, "learning_rate must be a finite number > 0"),
         ({"learning_rate": 0.0}, "learning_rate must be a finite number > 0"),
@@ -120,7 +120,8 @@ def test_phase_folders_kdzoo_did_not_write_are_refused(tmp_path):
         ({"kd_weight": -1.0}, "kd_weight must be a finite number >= 0"),
         ({"terms": ("kd", "nope:1")}, "unknown loss 'nope'"),
         ({"terms": ("kd:x",)}, "weight 'x' is not a number"),
-        ({"dataset": "sst2", "num_examples": 100}, "num_examples sizes the generated"),
+        ({"dataset": "sst2", "num_examples": 100}, "num_examples sizes a generated set"),
+        ({"dataset": "nope"}, "DistilConfig.dataset: Unknown dataset .nope.. Valid names"),
     ],
 )
 def test_settings_are_checked_before_anything_is_loaded(change, message, tmp_path, monkeypatch):

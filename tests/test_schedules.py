@@ -9,7 +9,14 @@ import tensorflow as tf
 
 import kdzoo
 from kdzoo import models
-from kdzoo.schedules import Constant, Cosine, DistillationScheduler, Exponential, Linear
+from kdzoo.distillation import (
+    Constant,
+    Cosine,
+    DistillationScheduler,
+    Exponential,
+    Linear,
+    default_terms,
+)
 
 
 def test_schedule_values_and_serialisation():
@@ -33,7 +40,8 @@ def test_schedule_values_and_serialisation():
 def test_scheduler_sets_weights_and_temperature_inside_a_traced_step(tiny_av_batch):
     x, y = tiny_av_batch
     teacher, student = models.build_pair("av_to_audio", num_classes=10)
-    distiller = kdzoo.Distiller(teacher=teacher, student=student, temperature=4.0)
+    terms = default_terms(temperature=4.0, ce_weight=1.0, kd_weight=1.0)
+    distiller = kdzoo.Distiller(teacher=teacher, student=student, terms=terms)
     distiller.compile(optimizer="sgd")
     scheduler = DistillationScheduler(
         weights={"kd": Linear(0.0, 0.5, epochs=2)}, temperature=Exponential(8.0, 2.0, epochs=2)

@@ -5,6 +5,8 @@ import base64
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +18,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from kdzoo import datasets, models
 from kdzoo.data.text import TextVectorizer, _normalize
 from kdzoo.datasets import data_root, fsdd
-from kdzoo.export import export_for_serving, read_metadata
-from kdzoo.serving import ServingPreprocessing, op_report
+from kdzoo.serving import ServingPreprocessing, export_for_serving, op_report, read_metadata
 from kdzoo.serving.bundle import load_student, save_student
 from kdzoo.serving.check import check_export
 from kdzoo.serving.text import CoreWhitespaceTokenizer, ServingTextVectorizer
@@ -184,6 +185,53 @@ def test_check_export_reports_failures_instead_of_raising(audio_export, tmp_path
     assert not steps["op report"].passed and "MadeUpOp" in steps["op report"].detail
     assert steps["saved_model_cli run"].passed and steps["bad inputs"].passed
     assert "SOME CHECKS FAILED" in report.format()
+
+
+@pytest.mark.slow
+def test_check_export_runs_given_inputs_instead_of_the_data_root(audio_export, tmp_path):
+    waves = np.random.default_rng(0).uniform(-0.1, 0.1, (3, 4000)).astype(np.float32)
+    report = check_export(audio_export, data_dir=tmp_path / "no-data", inputs={"audio": waves})
+    assert report.passed, report.format()
+    assert report.inputs == "the given inputs (audio)"
+    assert "serving_default on 3 inputs" in report.step("fresh-process load").detail
+    with pytest.raises(ValueError, match=r"`inputs` has keys \['text'\]; .* reads \['audio'\]"):
+        check_export(audio_export, inputs={"text": [b"a film"]})
+
+
+def test_write_warmup_replaces_the_file_whole(audio_export, tmp_path, monkeypatch):
+    import kdzoo.serving.warmup as warmup
+
+    logs = warmup.read_warmup(audio_export)
+    requests = [log.predict_log.request for log in logs]
+    path = warmup.write_warmup(tmp_path, requests)
+    assert path.read_bytes() == (audio_export / warmup.WARMUP_FILE).read_bytes()
+
+    def crash(records):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(warmup, "_tfrecords", crash)
+    with pytest.raises(OSError, match="disk full"):
+        warmup.write_warmup(tmp_path, requests[:1])
+    assert [log.predict_log.request for log in warmup.read_warmup(tmp_path)] == requests
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary left
+
+
+def test_serving_imports_neither_distillation_nor_the_dataset_catalogue():
+    # serving sits above data and models, beside (not above) distillation: a student
+    # keras.Model goes in, and kdzoo.export is gone (kdzoo.serving.export replaces it).
+    code = (
+        "import importlib.util, sys\n"
+        "import kdzoo.serving\n"
+        "bad = sorted(m for m in sys.modules if m.startswith(("
+        "'kdzoo.distill', 'kdzoo.datasets', 'kdzoo.recipe', 'kdzoo.training', 'kdzoo.cli')))\n"
+        "print(bad, importlib.util.find_spec('kdzoo.export'))\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[] None"
 
 
 def test_wav_bytes_signature_matches_the_decoded_waveform(audio_export):

@@ -10,17 +10,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import fit_parity
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from scripts import fit_parity
 
 from kdzoo import distribute
 from kdzoo._keras_compat import check_steps_per_execution, enable_multi_worker_fit
-from kdzoo.training import DistilConfig, distil
+from kdzoo.recipe import DistilConfig, distil
 
-HERE = Path(__file__).parent
+SCRIPTS = Path(__file__).parent / "scripts"
 TWO_WORKERS = json.dumps({"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker"}})
 
 
@@ -117,8 +117,8 @@ def test_keras_compat_applies_to_multiworker_only():
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("epochs", 0, "epochs must be an int >= 1"),
-        ("steps_per_execution", 0, "steps_per_execution must be an int >= 1"),
+        ("epochs", 0, "epochs must be an integer >= 1"),
+        ("steps_per_execution", 0, "steps_per_execution must be an integer >= 1"),
         ("optimizer", "lion", "optimizer must be one of"),
         ("mixed_precision", "float16", "mixed_precision` must be one of"),
         ("strategy", "horovod", "Valid strategies"),
@@ -158,7 +158,8 @@ def test_steps_per_execution_matches_one_step_per_call():
         assert three_logs[key] == pytest.approx(values, rel=1e-6, abs=1e-7), key
 
 
-EXACT = {  # library runs whose float32 rounding stays at rounding level (tests/fit_parity.py)
+# Library runs whose float32 rounding stays at rounding level (tests/scripts/fit_parity.py).
+EXACT = {
     "num_examples": 200,
     "global_batch_size": 16,
     "teacher_epochs": 1,
@@ -216,7 +217,7 @@ def test_mixed_float16_scales_the_loss():
 @pytest.mark.slow
 def test_mirrored_two_replicas_fit_like_one_device():
     proc = subprocess.run(
-        [sys.executable, str(HERE / "fit_parity.py")],
+        [sys.executable, str(SCRIPTS / "fit_parity.py")],
         capture_output=True,
         text=True,
         timeout=400,
@@ -233,7 +234,7 @@ def test_mirrored_two_replicas_fit_like_one_device():
         assert len(values) == fit_parity.EPOCHS
         assert mirrored[key] == pytest.approx(values, rel=1e-5, abs=1e-6), key
 
-    library = result["library"]  # kdzoo.training.distil on the same two strategies
+    library = result["library"]  # kdzoo.recipe.distil on the same two strategies
     assert library["replicas"] == [1, 2]
     assert library["max_student_diff"] < 1e-5, library
     # The teacher's conv kernels before batch norm pick up rounding noise in directions
@@ -271,7 +272,7 @@ def test_multiworker_distillation(tmp_path):
     arrays = {"label": np.arange(8), "x": np.zeros((8, 2), "float32")}
     write_tfrecords(arrays, work / "shards", 2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    script = str(HERE / "multiworker_worker.py")
+    script = str(SCRIPTS / "multiworker_worker.py")
     procs = [
         subprocess.Popen(
             [sys.executable, script, str(out), str(work)],

@@ -8,7 +8,13 @@ import pytest
 
 import kdzoo
 from kdzoo import models
-from kdzoo.data import AudioConfig, cache_teacher_outputs, from_arrays, load_teacher_outputs
+from kdzoo.data import AudioConfig, from_arrays
+from kdzoo.distillation import (
+    cache_teacher_outputs,
+    default_terms,
+    load_teacher_outputs,
+    with_teacher_outputs,
+)
 
 
 def _arrays(n=96):
@@ -26,9 +32,10 @@ def _distil(teacher, student, initial, train, feature):
     features = (
         {"feature_weight": 0.5, "teacher_feature": "embedding", "student_feature": "embedding"}
         if feature
-        else {}  # the Distiller refuses feature names without a feature term
+        else {}  # default_terms refuses feature names without a feature term
     )
-    distiller = kdzoo.Distiller(teacher=teacher, student=student, **features)
+    terms = default_terms(ce_weight=1.0, kd_weight=1.0, **features)
+    distiller = kdzoo.Distiller(teacher=teacher, student=student, terms=terms)
     distiller.compile(optimizer=keras.optimizers.SGD(0.05))
     history = distiller.fit(train, epochs=1, verbose=0, shuffle=False)
     return [np.array(w) for w in student.weights], history.history
@@ -51,8 +58,9 @@ def test_cached_epoch_equals_online_epoch(tmp_path, feature):
     # Built, like `online`, before `_distil` re-seeds TF: the shuffle order depends on `seed`
     # and on TF's global seed when the pipeline is made. Each iteration reshuffles, so peek
     # at a separate copy.
-    cached = from_arrays(arrays, ("audio",), training=True, teacher_outputs=cache, **kwargs)
-    peek = from_arrays(arrays, ("audio",), training=True, teacher_outputs=cache, **kwargs)
+    extras = with_teacher_outputs(cache, labels=arrays["label"])
+    cached = from_arrays(arrays, ("audio",), training=True, extras=extras, **kwargs)
+    peek = from_arrays(arrays, ("audio",), training=True, extras=extras, **kwargs)
     x, _ = next(iter(peek))
     assert "image" not in x and x["teacher_outputs"]["logits"].shape == (16, 10)
 
@@ -92,9 +100,9 @@ def test_a_cache_from_other_rows_is_detected(tmp_path):
     path = cache_teacher_outputs(teacher, ordered, tmp_path / "cache")
     reordered = {k: v[::-1] for k, v in arrays.items()}
     with pytest.raises(ValueError, match="other rows or another order"):
-        from_arrays(reordered, ("audio",), audio_config=cfg, teacher_outputs=path)
+        with_teacher_outputs(path, labels=reordered["label"])
     fewer = {k: v[:20] for k, v in arrays.items()}
     with pytest.raises(ValueError, match="the dataset has 20"):
-        from_arrays(fewer, ("audio",), audio_config=cfg, teacher_outputs=path)
+        with_teacher_outputs(path, labels=fewer["label"])
     with pytest.raises(FileNotFoundError, match="cache_teacher_outputs"):
         load_teacher_outputs(tmp_path / "nowhere")

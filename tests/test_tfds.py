@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-import kdzoo.tfds_builders as kb
+import kdzoo.datasets.tfds as kb
 from kdzoo.data import AudioConfig, log_mel_spectrogram
 from kdzoo.data.audio import fix_length
 from kdzoo.datasets import av_digits, fsdd, mnist, sst2
@@ -94,8 +94,25 @@ def test_build_registers_and_validates_names(tmp_path):
         kb.build("kdzoo_sst2", tmp_path, manual_dir=str(tmp_path))
 
 
+def test_builders_take_their_names_and_facts_from_the_catalog(tmp_path):
+    from kdzoo.datasets.catalog import CATALOG
+
+    assert kb.NAMES == tuple(f"kdzoo_{spec.name}" for spec in CATALOG if not spec.generated)
+    for name, builder_cls in kb.BUILDERS.items():
+        spec = builder_cls.SPEC
+        assert spec is CATALOG.get(name.removeprefix("kdzoo_"))
+        assert tfds.builder_cls(name) is builder_cls
+        info = builder_cls(data_dir=tmp_path).info
+        assert tuple(info.features["label"].names) == spec.class_names
+        assert info.description.startswith(spec.description)
+        assert (info.citation, info.homepage) == (spec.citation, spec.homepage)
+        for path in CATALOG.files(spec.name):
+            assert path in builder_cls.MANUAL_DOWNLOAD_INSTRUCTIONS
+        assert spec.source in builder_cls.MANUAL_DOWNLOAD_INSTRUCTIONS
+
+
 def test_dtype_conversions_are_exact_or_refuse():
-    from kdzoo.tfds_builders._base import to_int16, to_uint8
+    from kdzoo.datasets.tfds._base import to_int16, to_uint8
 
     pcm = np.array([-32768, -1, 0, 1, 32767], dtype=np.int16)
     np.testing.assert_array_equal(to_int16(pcm.astype(np.float32) / 32768), pcm)

@@ -4,7 +4,7 @@ from kdzoo.data.audio import AudioConfig, audio_features, log_mel_spectrogram
 from kdzoo.data.augment import AugmentConfig, SpecAugment, WaveformAugment, image_augmenter
 from kdzoo.data.image import ImageConfig, preprocess_images
 from kdzoo.data.pipeline import from_arrays, is_augmented, validate_arrays
-from kdzoo.data.teacher_cache import cache_teacher_outputs, load_teacher_outputs
+from kdzoo.data.routing import MissingInputError, input_names, select_inputs
 from kdzoo.data.text import TextVectorizer
 from kdzoo.data.tfrecord import read_tfrecords, write_tfrecords
 
@@ -12,18 +12,19 @@ __all__ = [
     "AudioConfig",
     "AugmentConfig",
     "ImageConfig",
+    "MissingInputError",
     "SpecAugment",
     "TextVectorizer",
     "WaveformAugment",
     "audio_features",
-    "cache_teacher_outputs",
     "from_arrays",
     "image_augmenter",
+    "input_names",
     "is_augmented",
-    "load_teacher_outputs",
     "log_mel_spectrogram",
     "preprocess_images",
     "read_tfrecords",
+    "select_inputs",
     "validate_arrays",
     "write_tfrecords",
 ]

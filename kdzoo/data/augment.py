@@ -10,7 +10,7 @@ same augmented epochs, and each epoch differs from the last. Run them in a seque
 (the pipeline does): a parallel map would draw seeds in a racy order.
 
 Augmentation makes cached teacher outputs stale (the teacher saw other inputs), so
-:func:`kdzoo.data.cache_teacher_outputs` refuses an augmented pipeline.
+:func:`kdzoo.distillation.cache_teacher_outputs` refuses an augmented pipeline.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from kdzoo.data.bad_input import BadInputLog
 from kdzoo.data.image import ImageConfig, preprocess_images
 
 AUTOTUNE = tf.data.AUTOTUNE
-TEACHER_OUTPUTS = "teacher_outputs"
 _AUGMENTED = "_kdzoo_augmented"
 
 
@@ -143,7 +142,7 @@ def from_arrays(
     num_classes=None,
     skip_bad=False,
     bad_log: BadInputLog | None = None,
-    teacher_outputs=None,
+    extras=None,
 ):
     """Builds ``(features, label)`` batches with ``features = {modality: tensor}``.
 
@@ -166,10 +165,11 @@ def from_arrays(
         num_classes: if given, labels outside ``[0, num_classes)`` are bad rows.
         skip_bad: skip, count and log bad rows instead of raising.
         bad_log: a ``BadInputLog`` to report to (overrides ``skip_bad``).
-        teacher_outputs: cached teacher outputs for these rows, in row order: a cache
-            directory written by ``kdzoo.data.cache_teacher_outputs`` or a dict of arrays.
-            They ride in each batch under ``features["teacher_outputs"]`` (shuffled with
-            their rows), and the ``Distiller`` then skips the teacher's forward pass.
+        extras: more per-row values that ride in each example's features, shuffled with
+            their rows and never preprocessed: ``{key: array}``, an array possibly a dict of
+            arrays, each with one row per row of ``arrays``, in the same order (rows dropped
+            as bad are dropped from them too). E.g. cached teacher outputs:
+            ``extras=kdzoo.distillation.with_teacher_outputs(cache, arrays["label"])``.
     """
     modalities = tuple(modalities)
     if "audio" in modalities and audio_config is None:
@@ -180,20 +180,16 @@ def from_arrays(
         augment = AugmentConfig()
     augment = augment if (training and augment) else None
     bad_log = bad_log or BadInputLog(skip_bad)
-    features, labels, _ = validate_arrays(
+    features, labels, keep = validate_arrays(
         arrays, modalities, label_key=label_key, num_classes=num_classes, bad_log=bad_log
     )
+    features.update(_extra_rows(extras, keep, modalities))
     n = len(labels)
     if "image" in modalities and image_config is None:
         image = features["image"]
         if image.dtype.kind in "OSU":
             raise ValueError("`image_config` is required for encoded image bytes.")
         image_config = ImageConfig(*image.shape[1:3], image.shape[3] if image.ndim == 4 else 1)
-    if teacher_outputs is not None:
-        from kdzoo.data.teacher_cache import load_teacher_outputs
-
-        cached = load_teacher_outputs(teacher_outputs, labels=labels)
-        features[TEACHER_OUTPUTS] = cached
     wave_augment = augment is not None and "audio" in modalities and augment.waveform
 
     def preprocess(x, y):
@@ -221,6 +217,26 @@ def from_arrays(
     if augment is not None:
         ds = _augment(ds, augment, modalities, audio_config, seed)
     return ds.prefetch(AUTOTUNE)
+
+
+def _extra_rows(extras, keep, modalities):
+    """``extras`` checked (one row per row of the arrays) and reduced to the ``keep`` rows."""
+    out = {}
+    for key, value in (extras or {}).items():
+        if key in modalities:
+            raise ValueError(f"`extras` key {key!r} is also a modality; pick another name.")
+        parts = value if isinstance(value, dict) else {None: value}
+        kept = {}
+        for name, rows in parts.items():
+            rows = np.asarray(rows)
+            if len(rows) != len(keep):
+                where = key if name is None else f"{key}[{name!r}]"
+                raise ValueError(
+                    f"`extras` {where} has {len(rows)} rows but the arrays have {len(keep)}."
+                )
+            kept[name] = rows if keep.all() else rows[keep]
+        out[key] = kept[None] if None in kept else kept
+    return out
 
 
 def _augment(ds, config: AugmentConfig, modalities, audio_config, seed):

@@ -2,7 +2,9 @@
 
 Id 0 is padding, ids 1..V-1 are the vocabulary, and id V is the out-of-vocabulary bucket,
 so ``vocab_size = len(vocabulary) + 1``. The vocabulary is a plain text file (one token per
-line, line 0 is ``[PAD]``) that travels with the model.
+line, line 0 is ``[PAD]``) that travels with the model. Sizes default to
+``kdzoo.defaults.DEFAULTS`` (``text_max_tokens``, ``text_sequence_length``); a dataset's own
+length is a fact of its catalog entry (``kdzoo.datasets.catalog``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from kdzoo.data.bad_input import BadExampleError
+from kdzoo.defaults import DEFAULTS
+from kdzoo.files import atomic_file
 
 PAD = "[PAD]"
 
@@ -65,10 +69,11 @@ class TextVectorizer:
 
     Args:
         vocabulary: tokens; index 0 must be ``"[PAD]"``.
-        sequence_length: ids are padded with 0 or truncated to this length.
+        sequence_length: ids are padded with 0 or truncated to this length. Defaults to
+            ``DEFAULTS.text_sequence_length`` (64).
     """
 
-    def __init__(self, vocabulary, sequence_length=16):
+    def __init__(self, vocabulary, sequence_length=DEFAULTS.text_sequence_length):
         vocabulary = list(vocabulary)
         if not vocabulary or vocabulary[0] != PAD:
             raise ValueError(f"The vocabulary must start with {PAD!r}.")
@@ -96,8 +101,19 @@ class TextVectorizer:
         return len(self.vocabulary) + 1
 
     @classmethod
-    def adapt(cls, texts, max_tokens=2000, sequence_length=16, min_count=1, batch_size=1024):
+    def adapt(
+        cls,
+        texts,
+        max_tokens=DEFAULTS.text_max_tokens,
+        sequence_length=DEFAULTS.text_sequence_length,
+        min_count=1,
+        batch_size=1024,
+    ):
         """Builds the vocabulary from ``texts`` (pass a training split only).
+
+        ``max_tokens`` (vocabulary entries, ``[PAD]`` included; the OOV bucket comes on top)
+        defaults to ``DEFAULTS.text_max_tokens`` (20,000), ``sequence_length`` to
+        ``DEFAULTS.text_sequence_length`` (64).
 
         Tokens come from the same tensorflow-text tokeniser and lower-casing the vectoriser
         applies, so the vocabulary and the lookups cannot disagree. Keeps the
@@ -138,13 +154,14 @@ class TextVectorizer:
         return "\n".join(self.vocabulary) + "\n"
 
     def save(self, path):
-        """Writes the vocabulary, one token per line (``"\\n"`` only: a token may hold other
-        characters that some readers treat as line breaks, e.g. U+001C)."""
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(self.file_content())
+        """Writes the vocabulary atomically (``kdzoo.files.atomic_file``), one token per line
+        (``"\\n"`` only: a token may hold other characters that some readers treat as line
+        breaks, e.g. U+001C)."""
+        with atomic_file(path, "wb") as f:  # bytes: no newline translation
+            f.write(self.file_content().encode("utf-8"))
 
     @classmethod
-    def load(cls, path, sequence_length=16):
+    def load(cls, path, sequence_length=DEFAULTS.text_sequence_length):
         """Reads a vocabulary file written by ``save``; lines are split on ``"\\n"`` only,
         as TF's ``TextFileInitializer`` splits them."""
         if not os.path.exists(path):

@@ -30,8 +30,10 @@ Bytes and text may also have a fixed per-example shape (e.g. ``[n, 3]`` strings)
 
 Shard ``i`` holds a contiguous block of examples (``np.array_split`` order), so reading the
 shards one after another (the default, ``num_parallel_reads=None``) gives back the written
-order. Each shard and the spec are written under a hidden temporary name and renamed into
-place, so a crash never leaves a partial file under a final name.
+order. Each shard is written under a hidden temporary name and renamed into place once all
+are written, then the spec is written through ``kdzoo.files.atomic_gfile``, so a crash
+never leaves a partial file under a final name. (``tf.io.TFRecordWriter`` writes to a path,
+not to an open file, hence the shards' own temporaries.)
 
 ``read_tfrecords`` builds from a dataset of file names interleaved into
 ``tf.data.TFRecordDataset``, so ``tf.data.experimental.AutoShardPolicy.FILE`` (the
@@ -49,6 +51,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from kdzoo.files import atomic_gfile
 
 SPEC_SUFFIX = ".spec.json"
 FORMAT = "kdzoo-tfrecord"
@@ -231,17 +235,17 @@ def write_tfrecords(
             ],
             "features": features,
         }
-        spec_temp = _temp_name(spec_path(path_prefix))
-        temps.append(spec_temp)
-        with tf.io.gfile.GFile(spec_temp, "w") as f:
-            f.write(json.dumps(spec, indent=2, sort_keys=True) + "\n")
-        # All written: drop a previous write's outputs, then move the new files into place.
+        spec_text = json.dumps(spec, indent=2, sort_keys=True) + "\n"
+        # All shards written: drop a previous write's outputs, move the new shards into
+        # place, and write the spec that lists them last.
         for old in existing:
             if old not in finals and old != spec_path(path_prefix):
                 tf.io.gfile.remove(old)
-        for temp, final in zip(temps, [*finals, spec_path(path_prefix)], strict=True):
+        for temp, final in zip(temps, finals, strict=True):
             tf.io.gfile.rename(temp, final, overwrite=True)
         temps = []
+        with atomic_gfile(spec_path(path_prefix), "w") as f:
+            f.write(spec_text)
     finally:
         for temp in temps:
             _remove_quietly(temp)

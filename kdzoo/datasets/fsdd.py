@@ -17,10 +17,12 @@ import tensorflow as tf
 
 from kdzoo.data.audio import AudioConfig, downmix, fix_length
 from kdzoo.data.bad_input import BadExampleError, BadInputLog
+from kdzoo.datasets.catalog import CATALOG
 from kdzoo.datasets.root import require
 
-SOURCE = "github.com/Jakobovski/free-spoken-digit-dataset (tag v1.0.10, folder recordings/)"
-FOLDER = "fsdd/recordings"
+SPEC = CATALOG.get("fsdd")
+SOURCE = SPEC.source
+FOLDER = SPEC.files["recordings"]
 _NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 
 
@@ -87,9 +89,9 @@ def load_arrays(
     one at another sample rate or one with no samples raises ``BadExampleError`` naming the
     file; with ``skip_bad=True`` it is skipped, counted and logged instead."""
     bad_log = bad_log or BadInputLog(skip_bad)
-    if split != "official" and not split.startswith("speaker:"):
+    if not isinstance(split, str) or (split != "official" and not split.startswith("speaker:")):
         raise ValueError(f"FSDD `split` must be 'official' or 'speaker:<name>'; got {split!r}.")
-    config = config or AudioConfig()
+    config = config or AudioConfig(sample_rate=SPEC.sample_rate, num_samples=SPEC.clip_samples)
     clips = list_clips(root)
     speakers = sorted({c[2] for c in clips})
     if split.startswith("speaker:") and split.split(":", 1)[1] not in speakers:
@@ -116,3 +118,10 @@ def load_arrays(
         }
     bad_log.summarize("fsdd")
     return out
+
+
+def read_splits(root=None, seed=0, bad_log: BadInputLog | None = None, fsdd_split="official"):
+    """The catalog's reader: ``load_arrays(fsdd_split)`` (``seed`` is unused: the split is
+    fixed by ``fsdd_split``)."""
+    del seed
+    return load_arrays(fsdd_split, root=root, bad_log=bad_log)

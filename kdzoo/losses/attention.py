@@ -105,6 +105,7 @@ class AttentionTransfer(keras.losses.Loss):
     >>> loss(teacher_maps, student_maps)  # [B, 7, 8, 64] and [B, 7, 8, 16]
     """
 
+    compares = "features"
     #: Teacher and student channels may differ: the Distiller must not insert an adapter.
     needs_adapter = False
 

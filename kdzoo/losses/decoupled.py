@@ -242,6 +242,7 @@ class DecoupledKD(TemperatureMixin, keras.losses.Loss):
     >>> loss({"teacher": [[3.0, 1.0, 0.0]], "labels": [0]}, [[1.0, 0.0, 1.0]])
     """
 
+    compares = "logits"
     #: ``y_true`` is ``{"teacher": ..., "labels": ...}``; the Distiller builds it.
     needs_labels = True
 
@@ -291,6 +292,7 @@ class NonTargetKLDivergence(TemperatureMixin, keras.losses.Loss):
         name: Defaults to ``"non_target_kl_divergence"``.
     """
 
+    compares = "logits"
     #: ``y_true`` is ``{"teacher": ..., "labels": ...}``; the Distiller builds it.
     needs_labels = True
 

@@ -1,6 +1,6 @@
 """Feature-matching losses (FitNets hints: Romero et al. 2015, "FitNets: Hints for Thin Deep
 Nets"). The student feature is first mapped to the teacher's width by a trainable adapter,
-which the Distiller owns (see ``kdzoo.terms``)."""
+which the Distiller owns (see ``kdzoo.distillation.terms``)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ class FeatureMSE(keras.losses.Loss):
     Called as ``loss(teacher_features, student_features)``.
     """
 
+    compares = "features"
+
     def __init__(self, reduction="sum_over_batch_size", name="feature_mse", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
 
@@ -62,6 +64,8 @@ class FeatureCosine(keras.losses.Loss):
 
     Called as ``loss(teacher_features, student_features)``.
     """
+
+    compares = "features"
 
     def __init__(self, reduction="sum_over_batch_size", name="feature_cosine", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)

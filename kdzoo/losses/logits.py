@@ -166,6 +166,8 @@ class SoftTargetKLDivergence(TemperatureMixin, keras.losses.Loss):
     >>> loss([[2.0, 0.0]], [[0.0, 2.0]])
     """
 
+    compares = "logits"
+
     def __init__(
         self,
         temperature=4.0,
@@ -240,6 +242,8 @@ class HardLabelCrossentropy(keras.losses.Loss):
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"hard_label_crossentropy"``.
     """
+
+    compares = "labels"
 
     def __init__(self, reduction="sum_over_batch_size", name="hard_label_crossentropy", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)

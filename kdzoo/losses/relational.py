@@ -209,6 +209,7 @@ class RKDDistance(keras.losses.Loss):
     >>> loss(teacher_embeddings, student_embeddings)  # [B, 128] and [B, 32]
     """
 
+    compares = "features"
     #: Any widths: the Distiller must not insert an adapter.
     needs_adapter = False
 
@@ -234,6 +235,7 @@ class RKDAngle(keras.losses.Loss):
         name: Defaults to ``"rkd_angle"``.
     """
 
+    compares = "features"
     #: Any widths: the Distiller must not insert an adapter.
     needs_adapter = False
 

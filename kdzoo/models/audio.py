@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import keras
 
-from kdzoo.data.audio import AudioConfig
 from kdzoo.models.encoders import audio_encoder, classifier_head, model_input
 
 PRESETS = {
@@ -29,7 +28,10 @@ PRESETS = {
     },
 }
 
-DEFAULT_AUDIO_SHAPE = AudioConfig.embedded().feature_shape
+# The log-mel shape (frames, mel bins) of ``kdzoo.data.AudioConfig.embedded()``: 0.5 s at
+# 8 kHz, 256-sample frames every 128 samples, 32 mel bins. Written out because models sit
+# below kdzoo.data; tests/test_models.py checks that the two agree.
+DEFAULT_AUDIO_SHAPE = (30, 32)
 
 
 def audio_crnn(

@@ -8,7 +8,8 @@ A bundle is a folder::
     examples.npz       a few raw examples, for the warmup requests (optional)
     .kdzoo-owned       the marker that lets a later save replace the folder
 
-``save_student`` writes one (the demo does); ``load_student`` reads it back. Raw examples
+``save_student`` writes one, ``bundle_student`` writes one from the dataset the student was
+trained on (the demo does); ``load_student`` reads it back. Raw examples
 are stored without pickles: waveforms as float arrays, strings and encoded bytes as one
 ``uint8`` buffer plus offsets.
 """
@@ -20,9 +21,18 @@ import json
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 
-from kdzoo.files import check_replaceable, make_sibling_tmp, remove_stale_tmps, replace_dir
+import kdzoo.models  # noqa: F401  (registers the kdzoo layers for safe loading)
+from kdzoo.files import (
+    atomic_file,
+    check_replaceable,
+    make_sibling_tmp,
+    remove_stale_tmps,
+    replace_dir,
+)
+from kdzoo.serving.export import check_student, serving_from_dataset
 from kdzoo.serving.preprocessing import ServingPreprocessing
 
 MODEL_FILE = "student.keras"
@@ -89,7 +99,7 @@ def save_student(
     metrics=None,
     examples=None,
 ) -> Path:
-    """Writes ``model`` (or a Distiller's student) and its serving metadata to ``directory``.
+    """Writes the student ``model`` and its serving metadata to ``directory``.
 
     The folder is written beside its destination and swapped in, replacing an older bundle
     only once the new one is complete. Only a bundle kdzoo wrote (marked ``.kdzoo-owned``)
@@ -97,22 +107,16 @@ def save_student(
     ``kdzoo.files.NotOwnedError`` (a ``FileExistsError``) before anything is written.
 
     Args:
-        model: the student ``keras.Model`` or a ``Distiller``.
+        model: the student ``keras.Model``. A Distiller raises ``TypeError``: pass
+            ``distiller.student`` (and ``teacher_name``).
         directory: the bundle folder: new, empty, or a bundle ``save_student`` wrote.
         preprocessing: the ``ServingPreprocessing`` the model was trained with.
         name: the served model's name (default ``--name`` of ``kdzoo export``).
-        teacher_name: recorded for the export metadata; defaults to the Distiller's.
+        teacher_name: the teacher's name (or names), recorded for the export metadata.
         metrics: evaluation results to carry into the export metadata.
         examples: a few raw inputs ``{modality: values}`` for the warmup requests.
     """
-    from kdzoo.distiller import Distiller
-
-    if isinstance(model, Distiller):
-        if teacher_name is None:
-            teacher = model.teacher
-            names = [t.name for t in teacher] if isinstance(teacher, list | tuple) else None
-            teacher_name = names or teacher.name
-        model = model.student
+    check_student(model)
     directory = Path(directory)
     check_replaceable(directory, KIND, "student bundle folder")
     modalities = preprocessing.check_model(model)
@@ -133,12 +137,41 @@ def save_student(
             "metrics": {k: float(v) for k, v in (metrics or {}).items()},
             "preprocessing": preprocessing.to_dict(vocabulary_file=vocabulary),
         }
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        with atomic_file(tmp / CONFIG_FILE, "w", encoding="utf-8") as f:
+            f.write(json.dumps(config, indent=2) + "\n")
         replace_dir(tmp, directory, KIND, "student bundle folder")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def bundle_student(
+    student, directory, *, name, data, split="test", metrics=None, teacher_name=None
+) -> Path:
+    """``save_student`` with the preprocessing, raw examples and metrics of the dataset the
+    student was trained on (``kdzoo.serving.serving_from_dataset``); the bundle counterpart
+    of ``kdzoo.serving.export_student``.
+
+    Args:
+        student: the trained student ``keras.Model`` (``distiller.student``).
+        directory: the bundle folder: new, empty, or a bundle kdzoo wrote.
+        name: the served model's name (default ``--name`` of ``kdzoo export``).
+        data: the ``kdzoo.datasets.LoadedDataset`` the student was trained on.
+        split: where the examples and evaluated metrics come from. Defaults to ``"test"``.
+        metrics: the metrics to record. Defaults to None: evaluated on ``split``.
+        teacher_name: the teacher's name (or names), recorded for the export metadata.
+    """
+    served = serving_from_dataset(student, data, split=split, metrics=metrics)
+    return save_student(
+        student,
+        directory,
+        served.preprocessing,
+        name=name,
+        teacher_name=teacher_name,
+        metrics=served.metrics,
+        examples=served.examples,
+    )
 
 
 def load_student(path, preprocessing: ServingPreprocessing | None = None) -> StudentBundle:
@@ -148,17 +181,13 @@ def load_student(path, preprocessing: ServingPreprocessing | None = None) -> Stu
     bundle's ``preprocessing`` is None (give one to export it). Raises
     ``FileNotFoundError`` if there is no model.
     """
-    import keras
-
-    import kdzoo.models  # noqa: F401  (registers the kdzoo layers for safe loading)
-
     path = Path(path)
     model_path = path / MODEL_FILE if path.is_dir() else path
     folder = model_path.parent
     if not model_path.is_file():
         raise FileNotFoundError(
             f"No student model at {model_path}: pass a bundle folder (with {MODEL_FILE} and "
-            f"{CONFIG_FILE}, as kdzoo.serving.bundle.save_student writes) or a .keras file."
+            f"{CONFIG_FILE}, as kdzoo.serving.save_student writes) or a .keras file."
         )
     config = {}
     config_path = folder / CONFIG_FILE

@@ -8,7 +8,8 @@ Steps, each reported pass/fail:
    ``python -I``) imports ``tensorflow`` only (plus ``tensorflow_text`` iff step 1 found
    its ops), loads the export and runs ``serving_default`` on real inputs from the data
    root (FSDD wav clips decoded with ``tf.audio.decode_wav``, MNIST test digits encoded as
-   PNG, SST-2 test sentences). kdzoo is never imported there.
+   PNG, SST-2 test sentences), or on the caller's ``inputs``. kdzoo is never imported
+   there.
 3. **saved_model_cli show --all** and 4. **saved_model_cli run** on the same inputs
    (``--inputs key=file.npy``, byte strings as NumPy ``S`` arrays): the TF1 session loader
    TF Serving uses. Its probabilities must match step 2's within 1e-5.
@@ -30,6 +31,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
+
+from kdzoo.data.audio import downmix
+from kdzoo.serving.export import SERVING_DEFAULT, read_metadata
+from kdzoo.serving.ops import op_report
+from kdzoo.serving.warmup import proto_array, read_warmup
 
 TOLERANCE = 1e-5
 _SMCLI = (
@@ -95,16 +102,14 @@ def real_inputs(modalities, data_dir=None, count=2) -> dict:
 
     Raises ``kdzoo.datasets.DataNotFoundError`` if the data root lacks a needed dataset.
     """
-    import tensorflow as tf
-
+    # The only use of kdzoo.datasets in serving, imported here so that exporting does not
+    # load the dataset catalogue; check_export(inputs=...) skips it.
     from kdzoo.datasets import fsdd, mnist, sst2
     from kdzoo.datasets.root import require
 
     out = {}
     if "audio" in modalities:
         clips = [path for path, *_ in fsdd.list_clips(data_dir)[:count]]
-        from kdzoo.data.audio import downmix
-
         waves = [
             downmix(tf.audio.decode_wav(tf.io.read_file(p), desired_channels=-1)[0]) for p in clips
         ]
@@ -123,10 +128,6 @@ def real_inputs(modalities, data_dir=None, count=2) -> dict:
 
 def _warmup_inputs(export_dir):
     """Fallback inputs: the largest ``serving_default`` request of the warmup file."""
-    import tensorflow as tf
-
-    from kdzoo.serving.warmup import read_warmup
-
     requests = [
         log.predict_log.request
         for log in read_warmup(export_dir)
@@ -140,6 +141,15 @@ def _warmup_inputs(export_dir):
         value = tf.make_ndarray(proto)
         out[key] = np.array(value.tolist(), dtype="S") if value.dtype == object else value
     return out
+
+
+def _npy_array(value):
+    """``value`` as an array ``np.save`` writes without pickles: strings and bytes as
+    NumPy ``S`` (what ``saved_model_cli`` reads)."""
+    array = proto_array(value)
+    if array.dtype == object:
+        array = np.array(array.tolist(), dtype="S")
+    return array
 
 
 def _write_inputs(inputs, folder):
@@ -185,22 +195,31 @@ def _clear(result) -> bool:
     )
 
 
-def check_export(export_dir, data_dir=None, timeout=300) -> CheckReport:
+def _real_or_warmup_inputs(report, export_dir, modalities, data_dir):
+    try:
+        inputs = real_inputs(modalities, data_dir)
+        report.inputs = "real examples from the data root (" + ", ".join(modalities) + ")"
+    except FileNotFoundError as err:  # kdzoo.datasets.DataNotFoundError among them
+        inputs = _warmup_inputs(export_dir)
+        report.inputs = f"the warmup request's inputs (no real data: {str(err).splitlines()[0]})"
+    return inputs
+
+
+def check_export(export_dir, data_dir=None, timeout=300, inputs=None) -> CheckReport:
     """Runs the steps of the module docstring on ``export_dir``; never raises for a failed
     check (see ``CheckReport.passed``). A missing or unreadable ``saved_model.pb`` is one
     failed step naming the file; a missing or damaged ``kdzoo_export.json`` raises
     (``FileNotFoundError``, ``ValueError``), as the folder is then no kdzoo export.
 
     Args:
-        export_dir: a version folder written by ``kdzoo.export.export_for_serving``.
+        export_dir: a version folder written by ``kdzoo.serving.export_for_serving``.
         data_dir: the data root for real inputs (default ``$KDZOO_DATA_DIR``). If it lacks
             the data, the warmup file's inputs are used and the report says so.
         timeout: seconds allowed to each subprocess. Defaults to 300.
+        inputs: raw inputs ``{modality: array}`` to run instead of the data root's, as
+            ``serving_default`` takes them (byte strings as NumPy ``S`` arrays). Defaults
+            to None (``real_inputs``).
     """
-    from kdzoo.datasets import DataNotFoundError
-    from kdzoo.export import SERVING_DEFAULT, read_metadata
-    from kdzoo.serving.ops import op_report
-
     export_dir = Path(export_dir)
     metadata = read_metadata(export_dir)
     report = CheckReport(export_dir, [])
@@ -211,12 +230,15 @@ def check_export(export_dir, data_dir=None, timeout=300) -> CheckReport:
         report.steps.append(CheckStep("read saved_model.pb", False, str(err)))
         return report
     modalities = list(metadata["signatures"][SERVING_DEFAULT]["inputs"])
-    try:
-        inputs = real_inputs(modalities, data_dir)
-        report.inputs = "real examples from the data root (" + ", ".join(modalities) + ")"
-    except (DataNotFoundError, FileNotFoundError) as err:
-        inputs = _warmup_inputs(export_dir)
-        report.inputs = f"the warmup request's inputs (no real data: {str(err).splitlines()[0]})"
+    if inputs is not None:
+        if sorted(inputs) != sorted(modalities):
+            raise ValueError(
+                f"`inputs` has keys {sorted(inputs)}; {export_dir} reads {sorted(modalities)}."
+            )
+        inputs = {k: _npy_array(v) for k, v in inputs.items()}
+        report.inputs = "the given inputs (" + ", ".join(modalities) + ")"
+    else:
+        inputs = _real_or_warmup_inputs(report, export_dir, modalities, data_dir)
 
     with tempfile.TemporaryDirectory(prefix="kdzoo-check-") as tmp:
         tmp = Path(tmp)
@@ -290,7 +312,7 @@ def _load_step(fresh, metadata, ops):
     imported = "tensorflow" + (" + tensorflow_text" if modules.get("tensorflow_text") else "")
     detail = (
         f"imports {imported} only (kdzoo: {modules.get('kdzoo')}); serving_default on "
-        f"{default['batch']} real inputs -> class_name {default['class_name']}; signatures "
+        f"{default['batch']} inputs -> class_name {default['class_name']}; signatures "
         f"{', '.join(sorted(default['signatures']))}"
     )
     if problems:

@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import saved_model_pb2
 
 
@@ -59,8 +60,6 @@ def read_saved_model(export_dir):
     Raises ``FileNotFoundError`` if the file is missing and ``ValueError`` naming it if it
     does not parse or holds no ``serve`` graph (a truncated or overwritten file).
     """
-    from google.protobuf.message import DecodeError
-
     path = Path(export_dir) / "saved_model.pb"
     if not path.is_file():
         raise FileNotFoundError(f"No saved_model.pb in {export_dir}: not a SavedModel folder.")

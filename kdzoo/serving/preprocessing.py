@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from kdzoo.data.audio import AudioConfig, audio_features, downmix, fix_length
 from kdzoo.data.image import ImageConfig, preprocess_images
+from kdzoo.serving.text import ServingTextVectorizer
 
 MODALITIES = ("image", "audio", "text")
 
@@ -243,8 +244,6 @@ class RawPreprocessor:
     def __init__(
         self, preprocessing: ServingPreprocessing, modalities, tokenizer="tensorflow_text"
     ):
-        from kdzoo.serving.text import ServingTextVectorizer
-
         self.preprocessing = preprocessing
         self.modalities = tuple(modalities)
         self.vectorizer = None

@@ -7,10 +7,13 @@ for graph initialisation. The protos come from ``tensorflow-serving-api``.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
+from kdzoo.files import atomic_gfile
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 
@@ -30,7 +33,7 @@ def _utf8(value):
     return value.encode("utf-8") if isinstance(value, str) else value
 
 
-def _as_array(value):
+def proto_array(value):
     """``value`` as an array ``tf.make_tensor_proto`` takes; ``str`` become UTF-8 bytes.
 
     Lists of bytes become object arrays: NumPy's fixed-width ``S`` dtype would drop trailing
@@ -59,22 +62,42 @@ def predict_request(inputs: dict, model_name: str, signature_name="serving_defau
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name
     for key, value in inputs.items():
-        request.inputs[key].CopyFrom(tf.make_tensor_proto(_as_array(value)))
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(proto_array(value)))
     return request
 
 
 def write_warmup(export_dir, requests) -> Path:
-    """Writes ``PredictRequest``s as ``PredictionLog``s to ``export_dir``'s warmup file."""
+    """Writes ``PredictRequest``s as ``PredictionLog``s to ``export_dir``'s warmup file.
+
+    The file is replaced whole (``kdzoo.files.atomic_gfile``): a failed write leaves the
+    old file, or none, never a truncated TFRecord that TF Serving would fail to load."""
     _, prediction_log_pb2 = _serving_apis()
+    logs = [
+        prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=request)
+        ).SerializeToString()
+        for request in requests
+    ]
     path = Path(export_dir) / WARMUP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for request in requests:
-            log = prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request)
-            )
-            writer.write(log.SerializeToString())
+    with atomic_gfile(path, "wb") as f:
+        f.write(_tfrecords(logs))
     return path
+
+
+def _tfrecords(records) -> bytes:
+    """``records`` in the TFRecord format (length, CRC32C checksums), built in memory by
+    ``tf.io.TFRecordWriter`` on TF's ``ram://`` file system."""
+    memory = f"ram://kdzoo-warmup-{uuid.uuid4().hex}"
+    try:
+        with tf.io.TFRecordWriter(memory) as writer:
+            for record in records:
+                writer.write(record)
+        with tf.io.gfile.GFile(memory, "rb") as f:
+            return f.read()
+    finally:
+        if tf.io.gfile.exists(memory):
+            tf.io.gfile.remove(memory)
 
 
 def read_warmup(export_dir) -> list:

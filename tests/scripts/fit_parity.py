@@ -4,7 +4,7 @@ one device vs 2 replicas, XLA vs none, ``steps_per_execution`` > 1 vs 1.
 Imported by tests/test_strategies.py (XLA, steps_per_execution: one device, in-process) and
 run as a script in a fresh process (``python fit_parity.py``: 2 logical CPUs must be set up
 before TensorFlow runs any op), which prints JSON comparing ``MirroredStrategy`` over 2
-logical CPUs with one device, for the Distiller and for ``kdzoo.training.distil``.
+logical CPUs with one device, for the Distiller and for ``kdzoo.recipe.distil``.
 
 SGD, not Adam: its update is linear in the gradient, so a loss scaled twice (halved on two
 replicas) would show, and float32 reassociation (XLA fusion, a cross-replica sum) stays at
@@ -127,12 +127,12 @@ def model_outputs(model, batch):
 
 
 def library_runs(one, two):
-    """``kdzoo.training.distil`` on one device and on MirroredStrategy (2 logical CPUs).
+    """``kdzoo.recipe.distil`` on one device and on MirroredStrategy (2 logical CPUs).
 
     The strategies are the ones the Distiller runs used: a second ``MirroredStrategy`` in
     one process would start its collective keys where the first did and clash with it."""
     from kdzoo.distribute import StrategyChoice
-    from kdzoo.training import DistilConfig, distil
+    from kdzoo.recipe import DistilConfig, distil
 
     config = DistilConfig(
         num_examples=200,

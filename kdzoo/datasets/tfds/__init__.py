@@ -1,6 +1,9 @@
 """kdzoo's datasets as TensorFlow Datasets (TFDS) builders, prepared offline.
 
-Importing this package registers five builders with TFDS:
+Importing this package registers one builder per dataset of the catalog that is read from
+files (``kdzoo.datasets.catalog``; the generated ``embedded`` set has none), named
+``kdzoo_<dataset>``. Their class names, splits, descriptions, licences and files are the
+catalog's:
 
 | name | splits | features |
 |---|---|---|
@@ -21,9 +24,9 @@ builder's ``MANUAL_DOWNLOAD_INSTRUCTIONS`` lists its files and their source.
 Usage::
 
     import tensorflow_datasets as tfds
-    import kdzoo.tfds_builders  # registers the builders
+    import kdzoo.datasets.tfds  # registers the builders
 
-    kdzoo.tfds_builders.build("kdzoo_fsdd", data_dir="~/tensorflow_datasets")
+    kdzoo.datasets.tfds.build("kdzoo_fsdd", data_dir="~/tensorflow_datasets")
     ds = tfds.load("kdzoo_fsdd", split="train", data_dir="~/tensorflow_datasets",
                    download=False)
 
@@ -48,17 +51,20 @@ import os
 
 import tensorflow_datasets as tfds
 
+from kdzoo.datasets.catalog import CATALOG
 from kdzoo.datasets.root import data_root
-from kdzoo.tfds_builders.kdzoo_av_digits import KdzooAvDigits
-from kdzoo.tfds_builders.kdzoo_fsdd import KdzooFsdd
-from kdzoo.tfds_builders.kdzoo_mnist import KdzooMnist
-from kdzoo.tfds_builders.kdzoo_sms_spam import KdzooSmsSpam
-from kdzoo.tfds_builders.kdzoo_sst2 import KdzooSst2
+from kdzoo.datasets.tfds._base import builder_name
+from kdzoo.datasets.tfds.kdzoo_av_digits import KdzooAvDigits
+from kdzoo.datasets.tfds.kdzoo_fsdd import KdzooFsdd
+from kdzoo.datasets.tfds.kdzoo_mnist import KdzooMnist
+from kdzoo.datasets.tfds.kdzoo_sms_spam import KdzooSmsSpam
+from kdzoo.datasets.tfds.kdzoo_sst2 import KdzooSst2
 
-BUILDERS = {
-    cls.name: cls for cls in (KdzooAvDigits, KdzooFsdd, KdzooMnist, KdzooSmsSpam, KdzooSst2)
-}
-NAMES = tuple(sorted(BUILDERS))
+_CLASSES = (KdzooAvDigits, KdzooFsdd, KdzooMnist, KdzooSmsSpam, KdzooSst2)
+#: TFDS name -> builder class, in catalog order (every catalog dataset read from files has
+#: one: tests/test_tfds.py checks it).
+BUILDERS = {builder_name(spec): cls for spec in CATALOG for cls in _CLASSES if cls.SPEC is spec}
+NAMES = tuple(BUILDERS)
 
 
 def build(name: str, data_dir, root=None, **download_config) -> tfds.core.DatasetBuilder:
@@ -68,8 +74,8 @@ def build(name: str, data_dir, root=None, **download_config) -> tfds.core.Datase
     already prepared in ``data_dir`` is reused, not rebuilt.
 
     Args:
-        name: a kdzoo builder name (see ``NAMES``), optionally with a version,
-            e.g. ``"kdzoo_fsdd"`` or ``"kdzoo_fsdd:1.0.0"``.
+        name: a kdzoo builder name (see ``NAMES``: ``kdzoo_<catalog name>``), optionally
+            with a version, e.g. ``"kdzoo_fsdd"`` or ``"kdzoo_fsdd:1.0.0"``.
         data_dir: the TFDS data directory to write to.
         root: the kdzoo data root to read from; default ``kdzoo.datasets.root.data_root()``.
         **download_config: more ``tfds.download.DownloadConfig`` fields, e.g.

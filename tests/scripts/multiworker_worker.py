@@ -6,7 +6,7 @@ task (a worker), or without it for the single-process reference run. In a worker
 1. the strategy resolved by ``"auto"`` must be multi-worker;
 2. un-patched Keras ``fit`` must still fail in both known places (``kdzoo._keras_compat``);
 3. a dataset read from TFRecord shards is sharded by file: each worker reads whole files;
-4. ``kdzoo.training.distil`` runs one teacher and one distillation epoch, with backups and
+4. ``kdzoo.recipe.distil`` runs one teacher and one distillation epoch, with backups and
    an export that only the chief may write.
 """
 
@@ -81,7 +81,7 @@ def main():
     import numpy as np
 
     from kdzoo import datasets
-    from kdzoo.training import DistilConfig, distil
+    from kdzoo.recipe import DistilConfig, distil
 
     report = {"kind": choice.kind, "replicas": choice.num_replicas}
     if workers:

@@ -16,7 +16,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kdzoo.training import DistilConfig, distil  # noqa: E402
+from kdzoo.recipe import DistilConfig, distil  # noqa: E402
 
 CONFIG = DistilConfig(
     num_examples=200,  # 160 training rows: 10 steps of 16

@@ -1,9 +1,12 @@
 """Versioned SavedModel exports in the TF Serving layout ``<base_dir>/<name>/<int version>/``.
 
-``export_for_serving`` is the deployment export: the student alone (a Distiller's teacher is
-never inside), raw-input signatures whose preprocessing is the training pipeline's own code,
-named outputs, a warmup file and a ``kdzoo_export.json`` beside the graph.
-``export_saved_model`` is the bare export of a model's own call (model inputs in, logits out).
+``export_for_serving`` is the deployment export: a student ``keras.Model`` alone (pass
+``distiller.student``; a Distiller is refused, so no teacher is ever inside), raw-input
+signatures whose preprocessing is the training pipeline's own code, named outputs, a warmup
+file and a ``kdzoo_export.json`` beside the graph. ``export_student`` is the same export
+with everything taken from the dataset the student was trained on (preprocessing, warmup
+examples, metrics). ``export_saved_model`` is the bare export of a model's own call (model
+inputs in, logits out).
 
 Signatures of a serving export:
 
@@ -21,16 +24,29 @@ Signatures of a serving export:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-from kdzoo.distiller import Distiller
-from kdzoo.files import make_sibling_tmp, mark_tmp, remove_stale_tmps, unmark
+from kdzoo import __version__
+from kdzoo.evaluation import classification_metrics
+from kdzoo.files import atomic_file, make_sibling_tmp, mark_tmp, remove_stale_tmps, unmark
+from kdzoo.serving import warmup
+from kdzoo.serving.ops import op_report
+from kdzoo.serving.preprocessing import (
+    RawPreprocessor,
+    ServingPreprocessing,
+    model_input_specs,
+    raw_examples,
+    raw_input_specs,
+)
 
 SERVING_DEFAULT = "serving_default"
 SERVING_PREPROCESSED = "serving_preprocessed"
@@ -112,16 +128,33 @@ def _readable(folder):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
 
+def check_student(model, argument="model") -> None:
+    """Raises ``TypeError`` unless ``model`` is a plain ``keras.Model``.
+
+    A Distiller (anything with a ``.student``) is refused with a message saying to pass
+    ``distiller.student``: exporting or saving it would carry the teacher, and the student
+    is what serves.
+    """
+    if hasattr(model, "student"):
+        raise TypeError(
+            f"`{argument}` is a {type(model).__name__}; pass its student "
+            "(`distiller.student`) and, to record it, `teacher_name=`. Only the student is "
+            "exported or saved, never the teacher."
+        )
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`{argument}` must be a keras.Model; got {type(model).__name__}.")
+
+
 def export_saved_model(model, base_dir="saved_models", name="model", version=None) -> Path:
-    """Exports ``model``'s own call (or a Distiller's student's) as
-    ``<base_dir>/<name>/<version>/`` with Keras ``model.export``: model inputs in, the
-    model's outputs out. For deployment use ``export_for_serving``.
+    """Exports ``model``'s own call as ``<base_dir>/<name>/<version>/`` with Keras
+    ``model.export``: model inputs in, the model's outputs out. For deployment use
+    ``export_for_serving``.
 
     Versions are atomic and never overwritten (``FileExistsError``), as in
-    ``export_for_serving``. A model with a NaN or inf weight raises ``ValueError``.
+    ``export_for_serving``. A model with a NaN or inf weight raises ``ValueError``; a
+    Distiller raises ``TypeError`` (pass ``distiller.student``).
     """
-    if isinstance(model, Distiller):
-        model = model.student
+    check_student(model)
     check_finite_weights(model)
 
     def write(path):
@@ -147,13 +180,6 @@ def check_finite_weights(model) -> None:
         )
 
 
-def _teacher_name(model, teacher_name):
-    if teacher_name is not None or not isinstance(model, Distiller):
-        return teacher_name
-    teacher = model.teacher
-    return [t.name for t in teacher] if isinstance(teacher, list | tuple) else teacher.name
-
-
 def export_for_serving(
     model,
     base_dir="saved_models",
@@ -170,8 +196,8 @@ def export_for_serving(
     """Exports a student for TF Serving as ``<base_dir>/<name>/<version>/``, on raw inputs.
 
     Args:
-        model: the student ``keras.Model``, or a ``Distiller`` (its ``student`` is
-            exported; the teacher never is).
+        model: the student ``keras.Model``. A Distiller raises ``TypeError``: pass
+            ``distiller.student`` (and ``teacher_name``).
         base_dir: folder of served models. Defaults to ``"saved_models"``.
         name: the model's folder name, i.e. TF Serving's ``MODEL_NAME``.
         version: integer version; defaults to the next free one. An existing version
@@ -182,7 +208,8 @@ def export_for_serving(
         portable: tokenise text with core TF ops instead of tensorflow-text, so the export
             loads in any TF runtime. Same token ids (see ``kdzoo.serving.text``). Defaults
             to False. Exports without text are portable either way.
-        teacher_name: recorded in the metadata; defaults to the Distiller's teacher name.
+        teacher_name: the teacher's name (or a list of names), recorded in the metadata.
+            Defaults to None.
         metrics: evaluation results to record, e.g. ``{"accuracy": 0.93}``.
         warmup_inputs: a few raw examples ``{modality: array}`` (as ``serving_default``
             takes them) for the warmup requests; defaults to synthetic ones (a tone, a grey
@@ -194,20 +221,18 @@ def export_for_serving(
         The version folder.
 
     Raises:
+        TypeError: ``model`` is a Distiller (or not a ``keras.Model``).
         ValueError: a weight of the model is NaN or inf (named in the message).
 
     Example:
 
     >>> data = kdzoo.datasets.load("av_digits", modalities=("image", "audio"))
-    >>> export_for_serving(distiller, name="audio_student",
-    ...                    preprocessing=ServingPreprocessing.from_dataset(data, ["audio"]))
+    >>> export_for_serving(distiller.student, name="audio_student",
+    ...                    preprocessing=ServingPreprocessing.from_dataset(data, ["audio"]),
+    ...                    teacher_name=distiller.teacher.name)
     PosixPath('saved_models/audio_student/1')
     """
-    from kdzoo.serving.preprocessing import ServingPreprocessing
-
-    teacher_name = _teacher_name(model, teacher_name)
-    if isinstance(model, Distiller):
-        model = model.student
+    check_student(model)
     check_finite_weights(model)
     if not isinstance(preprocessing, ServingPreprocessing):
         if not hasattr(preprocessing, "modalities") or not hasattr(preprocessing, "class_names"):
@@ -224,26 +249,118 @@ def export_for_serving(
     metadata = {}
 
     def write(path):
-        from kdzoo.serving.warmup import WARMUP_FILE, write_warmup
-
         _write_archive(model, preprocessing, modalities, tokenizer, from_logits, path)
         report = _check_ops(path, portable)
         requests = _warmup_requests(model, preprocessing, modalities, tokenizer, examples, name)
-        write_warmup(path, requests)
+        warmup.write_warmup(path, requests)  # looked up on the module: tests replace it
         metadata.update(_metadata(model, preprocessing, modalities, tokenizer, report, path))
         metadata.update(
             name=name,
             teacher=teacher_name,
             metrics=dict(metrics or {}),
-            warmup={"file": WARMUP_FILE, "requests": len(requests), "inputs": source},
+            warmup={"file": warmup.WARMUP_FILE, "requests": len(requests), "inputs": source},
         )
 
     def stamp(path, version):  # the version number is known only at the rename
-        with open(path / METADATA_FILE, "w", encoding="utf-8") as f:
+        with atomic_file(path / METADATA_FILE, "w", encoding="utf-8") as f:
             json.dump({**metadata, "version": version}, f, indent=2, default=_json_default)
             f.write("\n")
 
     return _write_version(base_dir, name, version, write, stamp)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetServing:
+    """What a serving export or bundle takes from the dataset a student was trained on.
+
+    Attributes:
+        preprocessing: the ``ServingPreprocessing`` of the student's modalities.
+        examples: the first raw examples of the split, as ``serving_default`` takes them
+            (the warmup requests).
+        metrics: the metrics to record, e.g. ``{"test_accuracy": 0.93}``.
+    """
+
+    preprocessing: ServingPreprocessing
+    examples: dict
+    metrics: dict
+
+
+def serving_from_dataset(student, data, *, split="test", metrics=None) -> DatasetServing:
+    """The preprocessing, warmup examples and metrics of ``student`` on ``data``.
+
+    Args:
+        student: the trained student ``keras.Model``; its input names are the modalities.
+        data: the ``kdzoo.datasets.LoadedDataset`` the student was trained on.
+        split: the split the examples (and evaluated metrics) come from. Defaults to
+            ``"test"``.
+        metrics: the metrics to record. Defaults to None: the student is evaluated on
+            ``split`` with ``kdzoo.evaluation.classification_metrics`` and the results are
+            recorded as ``"<split>_<metric>"`` (``{}`` records none).
+
+    Raises:
+        TypeError: ``student`` is a Distiller (pass ``distiller.student``).
+        KeyError: ``data`` has no split ``split``.
+    """
+    check_student(student, "student")
+    if split not in data.arrays or split not in data.splits:
+        raise KeyError(f"{data.name} has no split {split!r}; it has {sorted(data.arrays)}.")
+    modalities = [t.name for t in student.inputs]
+    preprocessing = ServingPreprocessing.from_dataset(data, modalities)
+    examples = raw_examples(data.arrays[split], modalities, count=MAX_WARMUP_EXAMPLES)
+    if metrics is None:
+        evaluated = classification_metrics(student, data.splits[split])
+        metrics = {f"{split}_{k}": v for k, v in evaluated.items()}
+    return DatasetServing(preprocessing, examples, {k: float(v) for k, v in metrics.items()})
+
+
+def export_student(
+    student,
+    base_dir="saved_models",
+    *,
+    name,
+    data,
+    split="test",
+    metrics=None,
+    teacher_name=None,
+    version=None,
+    portable=False,
+) -> Path:
+    """``export_for_serving`` of a trained student with its dataset's preprocessing, warmup
+    examples and metrics (``serving_from_dataset``).
+
+    Args:
+        student: the trained student ``keras.Model`` (``distiller.student``).
+        base_dir: folder of served models. Defaults to ``"saved_models"``.
+        name: the model's folder name, i.e. TF Serving's ``MODEL_NAME``.
+        data: the ``kdzoo.datasets.LoadedDataset`` the student was trained on.
+        split: where the warmup examples and evaluated metrics come from. Defaults to
+            ``"test"``.
+        metrics: the metrics to record. Defaults to None: evaluated on ``split``.
+        teacher_name: the teacher's name (or names), recorded in the metadata.
+        version: integer version; defaults to the next free one.
+        portable: tokenise text with core TF ops only. Defaults to False.
+
+    Returns:
+        The version folder.
+
+    Example:
+
+    >>> export_student(distiller.student, "saved_models", name="audio_student", data=data,
+    ...                teacher_name=distiller.teacher.name)
+    PosixPath('saved_models/audio_student/1')
+    """
+    served = serving_from_dataset(student, data, split=split, metrics=metrics)
+    return export_for_serving(
+        student,
+        base_dir,
+        name=name,
+        version=version,
+        preprocessing=served.preprocessing,
+        portable=portable,
+        teacher_name=teacher_name,
+        metrics=served.metrics,
+        warmup_inputs=served.examples,
+    )
 
 
 def read_metadata(export_dir) -> dict:
@@ -252,7 +369,7 @@ def read_metadata(export_dir) -> dict:
     if not path.is_file():
         raise FileNotFoundError(
             f"No {METADATA_FILE} in {export_dir}: not a kdzoo serving export (see "
-            "kdzoo.export.export_for_serving)."
+            "kdzoo.serving.export_for_serving)."
         )
     try:
         metadata = json.loads(path.read_text(encoding="utf-8"))
@@ -275,8 +392,6 @@ def _json_default(value):
 
 
 def _head(model, class_names, from_logits):
-    import tensorflow as tf
-
     def head(features):
         outputs = model(features, training=False)
         if isinstance(outputs, dict):
@@ -294,10 +409,6 @@ def _write_archive(model, preprocessing, modalities, tokenizer, from_logits, pat
     """The SavedModel, built with Keras ``ExportArchive`` (whose graphs the TF1 session
     loader of TF Serving and ``saved_model_cli`` can run; ``tf.saved_model.save`` on a
     Keras model gives one they cannot)."""
-    import keras
-
-    from kdzoo.serving.preprocessing import RawPreprocessor, model_input_specs, raw_input_specs
-
     raw = RawPreprocessor(preprocessing, modalities, tokenizer)
     head = _head(model, preprocessing.class_names, from_logits)
     archive = keras.export.ExportArchive()
@@ -320,8 +431,6 @@ def _write_archive(model, preprocessing, modalities, tokenizer, from_logits, pat
 
 
 def _endpoint(head, preprocess, specs, num_classes):
-    import tensorflow as tf
-
     def empty():
         return {
             "probabilities": tf.zeros([0, num_classes], tf.float32),
@@ -347,8 +456,6 @@ def _endpoint(head, preprocess, specs, num_classes):
 
 
 def _check_ops(path, portable):
-    from kdzoo.serving.ops import op_report
-
     report = op_report(path)
     if portable and not report.portable:
         raise RuntimeError(
@@ -359,8 +466,6 @@ def _check_ops(path, portable):
 
 
 def _synthetic_examples(preprocessing, modalities):
-    import tensorflow as tf
-
     out = {}
     if "audio" in modalities:
         cfg = preprocessing.audio
@@ -378,14 +483,12 @@ def _synthetic_examples(preprocessing, modalities):
 
 def _warmup_examples(warmup_inputs, preprocessing, modalities):
     """Checks and normalises the raw warmup examples; returns them and their source."""
-    from kdzoo.serving.warmup import _as_array
-
     if warmup_inputs is None:
         return _synthetic_examples(preprocessing, modalities), "synthetic"
     keys = sorted(warmup_inputs)
     if keys != sorted(modalities):
         raise ValueError(f"`warmup_inputs` has keys {keys}; the model reads {sorted(modalities)}.")
-    out = {m: _as_array(warmup_inputs[m])[:MAX_WARMUP_EXAMPLES] for m in modalities}
+    out = {m: warmup.proto_array(warmup_inputs[m])[:MAX_WARMUP_EXAMPLES] for m in modalities}
     sizes = {m: len(v) for m, v in out.items()}
     if len(set(sizes.values())) != 1 or not min(sizes.values()):
         raise ValueError(f"`warmup_inputs` needs the same number (>= 1) of rows per key; {sizes}.")
@@ -401,11 +504,7 @@ def _warmup_examples(warmup_inputs, preprocessing, modalities):
 
 def _warmup_requests(model, preprocessing, modalities, tokenizer, examples, name):
     """One request per signature, plus a batch-1 one for ``serving_default``."""
-    import tensorflow as tf
-
-    from kdzoo.serving.preprocessing import RawPreprocessor
-    from kdzoo.serving.warmup import predict_request
-
+    predict_request = warmup.predict_request
     first = {m: v[:1] for m, v in examples.items()}
     requests = [predict_request(first, name, SERVING_DEFAULT)]
     if len(next(iter(examples.values()))) > 1:
@@ -430,8 +529,6 @@ def _spec_dict(spec):
 
 
 def _signatures(model, modalities, num_classes):
-    from kdzoo.serving.preprocessing import model_input_specs, raw_input_specs
-
     outputs = {
         "probabilities": {"dtype": "float32", "shape": [-1, num_classes]},
         "class_id": {"dtype": "int64", "shape": [-1]},
@@ -450,11 +547,6 @@ def _signatures(model, modalities, num_classes):
 
 
 def _metadata(model, preprocessing, modalities, tokenizer, report, path):
-    import keras
-    import tensorflow as tf
-
-    import kdzoo
-
     vocabulary_file = None
     prep = preprocessing.to_dict()
     if "text" in modalities:
@@ -471,7 +563,7 @@ def _metadata(model, preprocessing, modalities, tokenizer, report, path):
         "name": None,
         "version": None,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "kdzoo_version": kdzoo.__version__,
+        "kdzoo_version": __version__,
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
         "model": model.name,

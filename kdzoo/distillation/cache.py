@@ -2,10 +2,19 @@
 
 :func:`cache_teacher_outputs` runs the frozen teacher once over an *ordered, unaugmented*
 pipeline and stores its logits (and, optionally, named ``Feature`` outputs) as NumPy files
-under a cache directory, with the labels it saw and a ``manifest.json``. Passing that
-directory to ``kdzoo.data.from_arrays(..., teacher_outputs=...)`` (or
-``LoadedDataset.pipeline(..., teacher_outputs=...)``) attaches each row's outputs before
-shuffling, so they travel with their example; the ``Distiller`` then skips the teacher.
+under a cache directory, with the labels it saw and a ``manifest.json``.
+:func:`with_teacher_outputs` turns that directory into per-row arrays under the batch key
+``TEACHER_OUTPUTS``, for ``kdzoo.data.from_arrays(..., extras=...)`` (or
+``LoadedDataset.pipeline(..., extras=...)``), which attaches each row's outputs before
+shuffling, so they travel with their example; the ``Distiller`` then skips the teacher::
+
+    ds = kdzoo.data.from_arrays(
+        arrays, ("audio",), training=True,
+        extras=with_teacher_outputs(cache_dir, labels=arrays["label"]),
+    )
+
+This module is the one place that names the batch key: pipelines carry generic per-row
+arrays and never import distillation.
 
 Augmentation makes cached outputs stale: the teacher saw the un-augmented example while
 the student sees an augmented one, so the soft targets no longer describe the student's
@@ -36,6 +45,11 @@ import tensorflow as tf
 from kdzoo.data.pipeline import is_augmented, is_shuffled
 from kdzoo.files import check_replaceable, make_sibling_tmp, remove_stale_tmps, replace_dir
 from kdzoo.models.layers import feature_model
+
+#: Batch key under which precomputed teacher outputs (``{"logits": ..., <feature>: ...}``)
+#: travel; when present the Distiller skips the teachers' forward passes. With several
+#: teachers the keys are qualified: ``{"<teacher name>/logits": ..., "<teacher name>/<f>": ...}``.
+TEACHER_OUTPUTS = "teacher_outputs"
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -159,7 +173,7 @@ def load_teacher_outputs(cache, labels=None) -> dict:
         if not os.path.exists(path):
             raise FileNotFoundError(
                 f"No teacher cache at {cache!r} (missing {MANIFEST}); create it with "
-                "kdzoo.data.cache_teacher_outputs."
+                "kdzoo.distillation.cache_teacher_outputs."
             )
         with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
@@ -187,3 +201,22 @@ def load_teacher_outputs(cache, labels=None) -> dict:
                 f"{cached_labels[row]} at row {row}, the dataset has {labels[row]}."
             )
     return {name: np.asarray(v) for name, v in outputs.items()}
+
+
+def with_teacher_outputs(cache, labels=None) -> dict:
+    """Cached teacher outputs as pipeline extras: ``{TEACHER_OUTPUTS: {name: array}}``.
+
+    Pass the result as ``kdzoo.data.from_arrays(..., extras=...)`` (or
+    ``LoadedDataset.pipeline(split, extras=...)``): each row's outputs then ride in its
+    batch under ``features["teacher_outputs"]``, shuffled with their rows, and the
+    ``Distiller`` skips the teacher's forward pass.
+
+    Args:
+        cache: a cache directory written by ``cache_teacher_outputs``, or a dict of arrays.
+        labels: the rows' labels, in the order the pipeline reads them; if given they must
+            equal the labels the teacher saw (see ``load_teacher_outputs``).
+
+    Returns:
+        ``{"teacher_outputs": {name: array}}``, one row per example.
+    """
+    return {TEACHER_OUTPUTS: load_teacher_outputs(cache, labels=labels)}

@@ -11,9 +11,9 @@ Keras), so a callback configuration can be written to and read from JSON.
 Example: a linear warm-up of the KD weight over 5 epochs and a temperature decaying from 8
 to 2::
 
-    kdzoo.schedules.DistillationScheduler(
-        weights={"kd": kdzoo.schedules.Linear(0.0, 0.5, epochs=5)},
-        temperature=kdzoo.schedules.Exponential(8.0, 2.0, epochs=10),
+    kdzoo.distillation.DistillationScheduler(
+        weights={"kd": kdzoo.distillation.Linear(0.0, 0.5, epochs=5)},
+        temperature=kdzoo.distillation.Exponential(8.0, 2.0, epochs=10),
     )
 """
 

@@ -38,12 +38,14 @@ def build(initial=None):
     distiller = kdzoo.Distiller(
         teacher=teacher,
         student=student,
-        temperature=2.0,
-        ce_weight=0.4,
-        kd_weight=0.6,
-        feature_weight=0.5,
-        teacher_feature="audio_feature_map",
-        student_feature="feature_map",
+        terms=kdzoo.default_terms(
+            temperature=2.0,
+            ce_weight=0.4,
+            kd_weight=0.6,
+            feature_weight=0.5,
+            teacher_feature="audio_feature_map",
+            student_feature="feature_map",
+        ),
     )
     # Plain SGD: its update is linear in the gradient, so a loss scaled twice (halved on two
     # replicas) would show. Adam's normalised update would hide it.
@@ -90,9 +92,7 @@ def build_multi(initial=None):
         student=student,
         teacher_combination="gate",
         gate_weight=0.5,
-        temperature=2.0,
-        ce_weight=0.4,
-        kd_weight=0.6,
+        terms=kdzoo.default_terms(temperature=2.0, ce_weight=0.4, kd_weight=0.6),
     )
     if initial is not None:
         distiller.teacher_gate.set_weights(initial["gate"])

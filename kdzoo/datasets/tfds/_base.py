@@ -1,5 +1,6 @@
 """The common base of kdzoo's TFDS builders: files come from the kdzoo data root, never
-from the network."""
+from the network, and every fact (class names, files, source, description, licence) from the
+dataset's catalog entry (``kdzoo.datasets.catalog``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
+from kdzoo.datasets.catalog import CATALOG, DatasetSpec
 from kdzoo.datasets.root import ENV_VAR, data_root, require
-
-DIGITS = tuple(str(d) for d in range(10))
 
 _INSTRUCTIONS = """\
 This dataset is read from the kdzoo data root; nothing is downloaded. Put these files
@@ -20,7 +20,7 @@ under one folder, keeping their relative paths:
 {files}
 
 then pass that folder as the manual dir, e.g.
-`kdzoo.tfds_builders.build("{name}", data_dir, root=folder)`, or
+`kdzoo.datasets.tfds.build("{name}", data_dir, root=folder)`, or
 `builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
 manual_dir=folder, try_download_gcs=False))`. Without a manual dir the builder uses
 `kdzoo.datasets.root.data_root()`: ${env}, else ~/.kdzoo/data.
@@ -30,20 +30,42 @@ The builder itself never downloads. On a machine with internet,
 `kdzoo.datasets.{loader}.load_arrays()` fetches missing files into the data root."""
 
 
-def manual_download_instructions(name: str, files, source: str, loader: str) -> str:
-    """The ``MANUAL_DOWNLOAD_INSTRUCTIONS`` of a kdzoo builder.
+def builder_name(spec: DatasetSpec) -> str:
+    """The TFDS name of a catalog dataset's builder: ``kdzoo_<name>``."""
+    return f"kdzoo_{spec.name}"
+
+
+def manual_download_instructions(spec: DatasetSpec, files=None) -> str:
+    """The ``MANUAL_DOWNLOAD_INSTRUCTIONS`` of the builder of ``spec``.
 
     Args:
-        name: the builder's registered name.
-        files: the paths it reads, relative to the data root.
-        source: where the files can be downloaded from.
-        loader: the ``kdzoo.datasets`` module that reads (and can fetch) them.
+        spec: the dataset's catalog entry.
+        files: how to list the paths it reads, relative to the data root; defaults to
+            ``CATALOG.files(spec.name)``.
 
     Returns:
-        The instructions, listing the files and both ways of pointing the builder at them.
+        The instructions, listing the files, their source and both ways of pointing the
+        builder at them.
     """
+    files = CATALOG.files(spec.name) if files is None else files
     listing = "\n".join(f"  {path}" for path in files)
-    return _INSTRUCTIONS.format(files=listing, name=name, env=ENV_VAR, source=source, loader=loader)
+    return _INSTRUCTIONS.format(
+        files=listing, name=builder_name(spec), env=ENV_VAR, source=spec.source, loader=spec.name
+    )
+
+
+def required_files(spec: DatasetSpec) -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    """``(dataset, relative paths, source)`` per dataset whose files ``spec`` reads, as
+    ``kdzoo.datasets.root.require`` takes them."""
+    parts = [CATALOG.get(name) for name in spec.builds_on] or [spec]
+    return tuple((part.name, CATALOG.files(part.name), part.source) for part in parts)
+
+
+def audio_feature(spec: DatasetSpec) -> tfds.features.Audio:
+    """The TFDS feature of ``spec``'s clips: int16, ``clip_samples`` at ``sample_rate``."""
+    return tfds.features.Audio(
+        shape=(spec.clip_samples,), dtype=np.int16, sample_rate=spec.sample_rate
+    )
 
 
 def to_int16(waveforms: np.ndarray) -> np.ndarray:
@@ -96,12 +118,26 @@ class KdzooBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     ``check_files`` (called first by each ``_split_generators``) raises on missing files
     before kdzoo's loaders could fetch them, so preparing never touches the network.
 
-    Subclasses list their files in ``REQUIRED``: ``(dataset, relative paths, source)``
-    triples, as ``kdzoo.datasets.root.require`` takes them.
+    Subclasses set ``SPEC`` (their dataset's catalog entry) and ``REQUIRED``, the files to
+    check: ``required_files(SPEC)``.
     """
 
+    SPEC: DatasetSpec
     REQUIRED: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+    STORAGE = ""  # how the features store the values; appended to the description
     _manual_root: Path | None = None
+
+    def info_from_spec(self, features, supervised_keys=None) -> tfds.core.DatasetInfo:
+        """The ``DatasetInfo`` of ``features``, described by the catalog entry ``SPEC``."""
+        spec = self.SPEC
+        return self.dataset_info_from_configs(
+            description="\n\n".join(filter(None, (spec.description, self.STORAGE))),
+            features=features,
+            supervised_keys=supervised_keys,
+            homepage=spec.homepage,
+            citation=spec.citation,
+            license=spec.license,
+        )
 
     def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
         """Prepares the dataset from the data root (see the class docstring).

@@ -1,0 +1,352 @@
+"""``kdzoo.datasets.load(name, ...)``: ready tf.data pipelines plus metadata.
+
+``load`` runs four steps, each a function here:
+
+1. ``read_splits``: the catalog entry's reader returns ``{split: arrays}``;
+2. ``carve_validation``: an optional validation split out of ``"train"`` (a seeded fraction,
+   or one held-out speaker), then ``drop_bad_rows`` (raise, or skip and count);
+3. ``fit_preprocessing``: what is learnt from the training split only: the audio
+   normalisation statistics and the text vocabulary (written to a content-addressed file);
+4. ``build_pipelines``: one ``from_arrays`` pipeline per requested split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kdzoo.data import AudioConfig, ImageConfig, TextVectorizer, from_arrays
+from kdzoo.data.augment import AugmentConfig
+from kdzoo.data.bad_input import BadInputLog
+from kdzoo.data.pipeline import validate_arrays
+from kdzoo.datasets.catalog import CATALOG, DatasetSpec
+from kdzoo.defaults import DEFAULTS
+from kdzoo.files import atomic_file
+
+CACHE_ENV_VAR = "KDZOO_CACHE_DIR"
+
+
+def cache_root(cache_dir=None) -> Path:
+    """Where derived files (vocabularies) go: ``cache_dir``, ``$KDZOO_CACHE_DIR``, or
+    ``~/.cache/kdzoo``. Never the data root, which may be read-only."""
+    value = cache_dir or os.environ.get(CACHE_ENV_VAR) or "~/.cache/kdzoo"
+    return Path(value).expanduser()
+
+
+@dataclasses.dataclass
+class LoadedDataset:
+    """Pipelines yielding ``({modality: tensor}, label)`` and what a model needs to match.
+
+    ``splits`` maps split name to a pipeline (training splits shuffle and, if asked,
+    augment). ``pipeline(split, ...)`` rebuilds one with other options, e.g. an ordered
+    copy of ``"train"`` to cache teacher outputs from, or one carrying cached outputs.
+    """
+
+    name: str
+    splits: dict  # split name -> tf.data.Dataset
+    class_names: tuple
+    input_specs: dict  # modality -> tf.TensorSpec of one example
+    audio_config: AudioConfig | None
+    num_examples: dict  # split name -> count
+    image_config: ImageConfig | None = None
+    text_vectorizer: TextVectorizer | None = None
+    vocabulary_path: str | None = None
+    skipped: int = 0
+    modalities: tuple = ()
+    arrays: dict = dataclasses.field(default_factory=dict, repr=False)
+    options: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def pipeline(self, split, training=None, extras=None, **overrides):
+        """Builds split ``split`` again; ``training`` defaults to ``split == "train"``.
+
+        Args:
+            split: a key of ``arrays``.
+            training: shuffle and augment. Defaults to ``split == "train"``.
+            extras: per-row values riding in each example's features, e.g. cached teacher
+                outputs: ``extras=kdzoo.distillation.with_teacher_outputs(cache)``.
+            **overrides: replace ``from_arrays`` options (``batch_size``, ``augment``,
+                ``drop_remainder``, ``seed``...).
+        """
+        if split not in self.arrays:
+            raise KeyError(f"{self.name} has no split {split!r}; it has {sorted(self.arrays)}.")
+        options = {**self.options, **overrides}
+        return from_arrays(
+            self.arrays[split],
+            self.modalities,
+            training=split == "train" if training is None else training,
+            extras=extras,
+            audio_config=self.audio_config,
+            image_config=self.image_config,
+            text_vectorizer=self.text_vectorizer,
+            num_classes=self.num_classes,
+            **options,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    """What ``fit_preprocessing`` learnt from the training split."""
+
+    audio_config: AudioConfig | None = None
+    image_config: ImageConfig | None = None
+    text_vectorizer: TextVectorizer | None = None
+    vocabulary_path: Path | None = None
+
+
+def _reader(spec: DatasetSpec):
+    module, _, function = spec.reader.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def _names(specs) -> str:
+    return " and ".join(f"'{spec.name}'" for spec in specs)
+
+
+def check_arguments(
+    spec: DatasetSpec, modalities, num_examples, fsdd_split, validation_speaker, validation_fraction
+) -> tuple:
+    """Refuses arguments ``spec`` does not take, before anything is read; returns the
+    modalities to keep (``spec.default_modalities`` if ``modalities`` is None)."""
+    if num_examples is not None and not spec.generated:
+        generated = _names(s for s in CATALOG if s.generated)
+        raise ValueError(
+            f"`num_examples` applies to the generated {generated} set, not {spec.name!r}."
+        )
+    with_speakers = [s for s in CATALOG if s.speakers]
+    if fsdd_split != "official" and not spec.speakers:
+        raise ValueError(f"`fsdd_split` applies to {_names(with_speakers)}, not {spec.name!r}.")
+    if validation_speaker is not None and (validation_fraction or not spec.speakers):
+        raise ValueError(
+            f"`validation_speaker` applies to {'/'.join(repr(s.name) for s in with_speakers)} "
+            "without validation_fraction."
+        )
+    modalities = tuple(spec.default_modalities if modalities is None else modalities)
+    unknown = [m for m in modalities if m not in spec.modalities]
+    if unknown or not modalities:
+        raise ValueError(f"{spec.name} has no modality {unknown}; it has {spec.modalities}.")
+    return modalities
+
+
+def read_splits(spec: DatasetSpec, root, seed, bad_log, num_examples=None, fsdd_split="official"):
+    """Step 1: ``{split: {key: array}}`` from the dataset's reader."""
+    options = {}
+    if spec.generated:
+        options["num_examples"] = num_examples
+    if spec.speakers:
+        options["fsdd_split"] = fsdd_split
+    return _reader(spec)(root=root, seed=seed, bad_log=bad_log, **options)
+
+
+def carve_validation(splits, name, seed=DEFAULTS.seed, fraction=0.0, speaker=None) -> dict:
+    """Step 2: moves part of ``"train"`` into ``"validation"``: the training rows of
+    ``speaker``, or a ``fraction`` of the rows in a ``seed``-shuffled order."""
+    if speaker is not None:
+        train = splits["train"]
+        held = train["speaker"] == speaker
+        if not held.any():
+            raise ValueError(
+                f"No training clips of speaker {speaker!r}; training speakers: "
+                f"{sorted({str(s) for s in train['speaker']})}."
+            )
+        return {
+            **splits,
+            "validation": {k: v[held] for k, v in train.items()},
+            "train": {k: v[~held] for k, v in train.items()},
+        }
+    if fraction:
+        if "validation" in splits:
+            raise ValueError(f"{name} has its own validation split; leave validation_fraction 0.")
+        train = splits["train"]
+        order = np.random.default_rng(seed).permutation(len(train["label"]))
+        n_val = int(round(len(order) * fraction))
+        return {
+            **splits,
+            "validation": {k: v[order[:n_val]] for k, v in train.items()},
+            "train": {k: v[order[n_val:]] for k, v in train.items()},
+        }
+    return splits
+
+
+def drop_bad_rows(splits, modalities, num_classes, bad_log) -> dict:
+    """Bad rows (empty text, labels out of range, non-finite values...) raise or are dropped
+    here, once, so that normalisation and the vocabulary see only good training rows."""
+    out = {}
+    for split, arrays in splits.items():
+        *_, keep = validate_arrays(arrays, modalities, num_classes=num_classes, bad_log=bad_log)
+        out[split] = arrays if keep.all() else {k: v[keep] for k, v in arrays.items()}
+    return out
+
+
+def _save_vocabulary(vectorizer, folder: Path, name: str) -> Path:
+    """Writes the vocabulary to ``folder/<name>-<sha256 of content>-vocab.txt`` and returns
+    the path.
+
+    The name is content-addressed: two loads share a file only if their vocabularies are
+    identical, so a later load (another root, size or seed) can never rewrite the file an
+    earlier load's model, or its serving export, reads. The write is atomic
+    (``kdzoo.files.atomic_file``); a file already there has this very content and is kept.
+    """
+    content = vectorizer.file_content().encode("utf-8")
+    digest = hashlib.sha256(content).hexdigest()[:16]
+    path = folder / f"{name}-{digest}-vocab.txt"
+    if path.is_file() and path.read_bytes() == content:
+        return path
+    with atomic_file(path, "wb") as f:
+        f.write(content)
+    return path
+
+
+def fit_preprocessing(
+    spec: DatasetSpec,
+    train,
+    modalities,
+    normalize_audio=None,
+    max_tokens=None,
+    sequence_length=None,
+    cache_dir=None,
+) -> Preprocessing:
+    """Step 3: the preprocessing learnt from the training split ``train`` only.
+
+    Audio: the front end of ``spec``, with per-mel-bin statistics of ``train`` unless
+    ``normalize_audio`` (default ``spec.normalize_audio``) is False. Image: the shape of
+    ``train``'s images. Text: a vocabulary of ``max_tokens`` (default ``spec.max_tokens``)
+    at ``sequence_length`` (default ``spec.sequence_length``), saved under ``cache_dir``.
+    """
+    audio_config = image_config = vectorizer = vocabulary_path = None
+    if "audio" in modalities:
+        audio_config = AudioConfig(sample_rate=spec.sample_rate, num_samples=spec.clip_samples)
+        if spec.normalize_audio if normalize_audio is None else normalize_audio:
+            audio_config = audio_config.with_normalization(train["audio"])
+    if "image" in modalities:
+        image_config = ImageConfig(*train["image"].shape[1:3], train["image"].shape[3])
+    if "text" in modalities:
+        vectorizer = TextVectorizer.adapt(
+            train["text"], max_tokens or spec.max_tokens, sequence_length or spec.sequence_length
+        )
+        vocabulary_path = _save_vocabulary(vectorizer, cache_root(cache_dir), spec.name)
+    return Preprocessing(audio_config, image_config, vectorizer, vocabulary_path)
+
+
+def build_pipelines(
+    spec: DatasetSpec, splits, modalities, preprocessing: Preprocessing, wanted, options
+) -> LoadedDataset:
+    """Step 4: a ``LoadedDataset`` with a pipeline for each split in ``wanted``.
+
+    ``options`` are the ``from_arrays`` options every split shares (``batch_size``, ``seed``,
+    ``drop_remainder``, ``augment``)."""
+    missing = [s for s in wanted if s not in splits]
+    if missing:
+        raise ValueError(f"{spec.name} has no split(s) {missing}; it has {sorted(splits)}.")
+    vocabulary_path = preprocessing.vocabulary_path
+    data = LoadedDataset(
+        name=spec.name,
+        splits={},
+        class_names=spec.class_names,
+        input_specs={},
+        audio_config=preprocessing.audio_config,
+        num_examples={s: len(splits[s]["label"]) for s in wanted},
+        image_config=preprocessing.image_config,
+        text_vectorizer=preprocessing.text_vectorizer,
+        vocabulary_path=None if vocabulary_path is None else str(vocabulary_path),
+        modalities=modalities,
+        arrays=splits,
+        options=options,
+    )
+    for s in wanted:
+        data.splits[s] = data.pipeline(s)
+    element = next(iter(data.splits.values())).element_spec[0]
+    data.input_specs = {
+        m: tf.TensorSpec(element[m].shape[1:], element[m].dtype) for m in modalities
+    }
+    return data
+
+
+def load(
+    name,
+    batch_size=DEFAULTS.batch_size,
+    seed=DEFAULTS.seed,
+    root=None,
+    modalities=None,
+    validation_fraction=0.0,
+    drop_remainder=False,
+    num_examples=None,
+    *,
+    split=None,
+    augment: AugmentConfig | bool | None = None,
+    normalize_audio=None,
+    skip_bad=False,
+    max_tokens=None,
+    sequence_length=None,
+    cache_dir=None,
+    fsdd_split="official",
+    validation_speaker=None,
+) -> LoadedDataset:
+    """Loads dataset ``name`` (one of ``kdzoo.datasets.NAMES``) as batched pipelines plus
+    metadata.
+
+    Args:
+        name: ``"av_digits"``, ``"embedded"``, ``"fsdd"``, ``"mnist"``, ``"sms_spam"`` or
+            ``"sst2"`` (``kdzoo.datasets.catalog``).
+        batch_size: batch size of every split. Defaults to ``DEFAULTS.batch_size`` (64).
+        seed: pairing, splitting, shuffling and augmentation seed. Defaults to 0.
+        root: data root; defaults to ``$KDZOO_DATA_DIR`` (see ``kdzoo.datasets.root``).
+        modalities: keys to keep (default: the dataset's; the embedded set leaves out text).
+        validation_fraction: carve this fraction of the (seed-shuffled) training split into
+            ``"validation"``, for tuning without touching test. Defaults to 0.
+        drop_remainder: static batch shapes (TPU). Defaults to False.
+        num_examples: size of the generated ``"embedded"`` set. Defaults to 5000.
+        split: build only this split (or these splits); default all.
+        augment: training-split augmentation, an ``AugmentConfig`` or ``True`` for the
+            defaults. Defaults to none.
+        normalize_audio: per-mel-bin normalisation with statistics of the training split
+            (stored in ``audio_config``). Defaults to True, except for the embedded set.
+        skip_bad: skip, count (``LoadedDataset.skipped``) and log bad examples instead of
+            raising.
+        max_tokens, sequence_length: text vocabulary size and padded length (the catalog's
+            values for the dataset otherwise).
+        cache_dir: where the vocabulary file is written (default ``cache_root()``). Its
+            name holds a hash of its content, so loads never share a vocabulary file unless
+            their vocabularies are identical.
+        fsdd_split: ``"official"`` or ``"speaker:<name>"`` (leave one speaker out as test)
+            for ``"fsdd"`` and ``"av_digits"``.
+        validation_speaker: for ``"fsdd"``/``"av_digits"``, move this speaker's training
+            clips into ``"validation"`` (speaker-disjoint tuning when test is an unseen
+            speaker). Exclusive with ``validation_fraction``.
+
+    Example:
+
+    >>> data = kdzoo.datasets.load("sst2", batch_size=32, split=["train", "test"])
+    >>> x, y = next(iter(data.splits["train"]))   # x["text"]: int32 [32, 56]
+    """
+    spec = CATALOG.get(name)
+    modalities = check_arguments(
+        spec, modalities, num_examples, fsdd_split, validation_speaker, validation_fraction
+    )
+    bad_log = BadInputLog(skip_bad)
+    splits = read_splits(spec, root, seed, bad_log, num_examples, fsdd_split)
+    splits = carve_validation(splits, name, seed, validation_fraction, validation_speaker)
+    splits = drop_bad_rows(splits, modalities, len(spec.class_names), bad_log)
+    bad_log.summarize(name)
+    preprocessing = fit_preprocessing(
+        spec, splits["train"], modalities, normalize_audio, max_tokens, sequence_length, cache_dir
+    )
+    wanted = list(splits) if split is None else [split] if isinstance(split, str) else list(split)
+    options = {
+        "batch_size": batch_size,
+        "seed": seed,
+        "drop_remainder": drop_remainder,
+        "augment": augment,
+    }
+    data = build_pipelines(spec, splits, modalities, preprocessing, wanted, options)
+    data.skipped = bad_log.count
+    return data

@@ -1,0 +1,504 @@
+"""``Distiller``: a ``keras.Model`` that trains a student against one or several frozen teachers.
+
+The Distiller is thin: it routes each model's inputs (``kdzoo.data.select_inputs``), gets
+the teachers' outputs from its ``TeacherEnsemble`` outside the gradient tape, sums the
+weighted ``LossTerm``s, and updates the student (and any adapters or teacher gate).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kdzoo.data.routing import input_names, select_inputs
+from kdzoo.distillation.teachers import TeacherEnsemble
+from kdzoo.distillation.terms import LossTerm, default_terms
+from kdzoo.distribute import scale_for_replicas, unscale_for_replicas
+from kdzoo.losses import teacher_with_labels
+from kdzoo.models.layers import feature_model
+
+log = logging.getLogger("kdzoo")
+
+#: The arguments that built the default objective before ``terms`` took their place, and
+#: their defaults then. Configs saved by that code hold them; ``from_config`` turns them into
+#: ``terms`` with these values where a config lacks one.
+LEGACY_OBJECTIVE_DEFAULTS = {
+    "temperature": 4.0,
+    "ce_weight": 1.0,
+    "kd_weight": 1.0,
+    "feature_weight": 0.0,
+    "teacher_feature": "embedding",
+    "student_feature": "embedding",
+    "feature_loss": "mse",
+}
+_FEATURE_ARGUMENTS = ("teacher_feature", "student_feature", "feature_loss")
+
+
+class _Views:
+    """Functional views of a model that also return its named features. They share the
+    model's layers; held in a plain object so Keras tracks each variable once, through the
+    model itself (a tracked view would add its layers to the Distiller a second time)."""
+
+    def __init__(self, student):
+        self.student = student
+
+
+def _refuse_objective_arguments(kwargs):
+    given = [name for name in LEGACY_OBJECTIVE_DEFAULTS if name in kwargs]
+    if given:
+        arguments = ", ".join(f"{name}={kwargs[name]!r}" for name in given)
+        raise TypeError(
+            "Distiller takes its objective as `terms` only; "
+            + ", ".join(f"`{name}`" for name in given)
+            + f" went to kdzoo.distillation.default_terms: pass "
+            f"terms=kdzoo.distillation.default_terms({arguments})."
+        )
+
+
+@keras.saving.register_keras_serializable(package="kdzoo")
+class Distiller(keras.Model):
+    """Distils one or several frozen teachers into ``student``, possibly across modalities.
+
+    The objective is a sum of weighted ``LossTerm``s, by default ``default_terms()``:
+
+    ``L = 0.5 · CE(y, s) + 0.5 · τ² · KL(softmax(t/τ) ‖ softmax(s/τ))``,  ``τ = 4``
+
+    with ``s``, ``t`` the student and teacher logits. The teachers run outside the gradient
+    tape with ``training=False`` and ``trainable=False``; ``call``/``predict`` return the
+    student's logits. Each model reads only its own input keys from the batch dict, so a
+    teacher on ``{"image", "audio"}`` can teach a student on ``{"audio"}`` from one dataset.
+
+    **Several teachers.** Pass ``teacher=[t_1, ..., t_N]`` (distinct names; each reads its
+    own input keys), or a ``TeacherEnsemble``. Their class distributions are mixed per
+    example, ``p = Σ_i w_i · softmax(t_i)``, and the teacher ``"logits"`` become ``log p``,
+    so every logits term consumes the mixture unchanged; the weights come from
+    ``teacher_combination`` (see ``TeacherEnsemble``). With ``"gate"`` the gate
+    (``distiller.teacher_gate``, saved with the Distiller, never part of the student) is
+    trained by its own loss ``gate_weight · CE(y, log p)``, reported as ``"gate_loss"`` and
+    included in ``"loss"``.
+
+    A term's ``teacher_output`` names a feature of one teacher as ``"<teacher name>/<feature>"``
+    (``"<teacher name>/logits"`` is that teacher's own logits); plain ``"logits"`` is the
+    mixture; a plain feature name is accepted when exactly one teacher has it. Cached
+    outputs (``x["teacher_outputs"]``, see ``kdzoo.distillation.with_teacher_outputs``) then
+    hold each teacher's outputs under the qualified names.
+
+    Args:
+        teacher: a built ``keras.Model`` returning logits, a list of them (several teachers,
+            all with logits of one shape), or a ``TeacherEnsemble``. Keyword-only (so
+            teacher and student cannot be swapped by position).
+        student: a built ``keras.Model`` returning logits of the same shape.
+        terms: a list of ``LossTerm``. Defaults to None: ``default_terms()``.
+        teacher_inputs, student_inputs: the batch keys each model reads. Default: the
+            model's own input names. A mismatch with the model's inputs raises. With several
+            teachers, ``teacher_inputs`` holds one entry (a key or tuple of keys) per teacher.
+        teacher_combination: ``"fixed"``, ``"entropy"`` or ``"gate"``; several teachers only.
+            Defaults to ``"fixed"``.
+        teacher_weights: with ``"fixed"``, one weight ``>= 0`` per teacher (normalised to sum
+            1). Defaults to None (uniform).
+        confidence_temperature: ``T > 0`` of the ``"entropy"`` weights. Defaults to 1.0.
+        gate_weight: weight ``>= 0`` of the ``"gate"``'s cross-entropy. Defaults to 1.0.
+
+    Example:
+
+    >>> teacher, student = kdzoo.models.build_pair("av_to_audio")
+    >>> distiller = kdzoo.Distiller(
+    ...     teacher=teacher,
+    ...     student=student,
+    ...     terms=kdzoo.distillation.default_terms(temperature=4.0, ce_weight=0.5, kd_weight=0.5),
+    ... )
+    >>> distiller.compile(optimizer="adam", metrics=["accuracy"])
+    >>> distiller.fit(train_ds, epochs=5)   # batches: ({"image":…, "audio":…}, label)
+    >>> distiller.student.save("student.keras")
+
+    Two single-modality teachers and a learned gate:
+
+    >>> distiller = kdzoo.Distiller(
+    ...     teacher=[image_teacher, audio_teacher],
+    ...     student=kdzoo.models.build("audio_crnn", "student"),
+    ...     teacher_combination="gate",
+    ... )
+    >>> distiller.teacher_weights_for(x)   # [batch, 2]
+    """
+
+    def __init__(
+        self,
+        *,
+        teacher,
+        student,
+        terms=None,
+        teacher_inputs=None,
+        student_inputs=None,
+        teacher_combination="fixed",
+        teacher_weights=None,
+        confidence_temperature=1.0,
+        gate_weight=1.0,
+        **kwargs,
+    ):
+        _refuse_objective_arguments(kwargs)
+        super().__init__(**kwargs)
+        ensemble = self._validate_teachers(
+            teacher,
+            student,
+            inputs=teacher_inputs,
+            combination=teacher_combination,
+            weights=teacher_weights,
+            confidence_temperature=confidence_temperature,
+            gate_weight=gate_weight,
+        )
+        terms = self._validate_terms(terms)
+        self.ensemble = ensemble
+        # Tracked in this order (teachers, student, adapters, gate): the weights file of a
+        # .keras archive is laid out by it, and archives saved before keep loading.
+        self.teachers = ensemble.teachers
+        self.student = student
+        self.student_inputs = self._validate_student_inputs(student, student_inputs)
+        self.loss_terms = terms
+        sources = ensemble.read_outputs(terms)
+        self._views = _Views(feature_model(student, [t.student_output for t in terms]))
+        self.adapters = self._build_adapters(terms, sources)
+        self.teacher_gate = ensemble.gate
+        self.gate_tracker = keras.metrics.Mean(name="gate_loss") if ensemble.gate else None
+        # Weights are variables so that schedules can change them without retracing.
+        self.term_weights = [
+            keras.Variable(t.weight, dtype="float32", trainable=False, name=f"{t.name}_weight")
+            for t in terms
+        ]
+        self.term_trackers = [keras.metrics.Mean(name=f"{t.name}_loss") for t in terms]
+        self.built = True
+
+    # ------------------------------------------------------------------ validation
+    @staticmethod
+    def _validate_teachers(teacher, student, **ensemble_arguments):
+        if not isinstance(student, keras.Model) or not student.built:
+            raise TypeError(f"`student` must be a built keras.Model; got {student!r}.")
+        if isinstance(teacher, TeacherEnsemble):
+            given = [k for k, v in ensemble_arguments.items() if v != _ENSEMBLE_DEFAULTS[k]]
+            if given:
+                raise ValueError(
+                    f"`teacher` is a TeacherEnsemble, which already holds "
+                    f"{', '.join(f'`{_ENSEMBLE_ARGUMENTS[k]}`' for k in given)}; set them on "
+                    "the ensemble."
+                )
+            ensemble = teacher
+        else:
+            models = teacher if isinstance(teacher, list | tuple) else [teacher]
+            if any(t is student for t in models):
+                raise ValueError("`teacher` and `student` must be different models.")
+            ensemble = TeacherEnsemble(teacher, **ensemble_arguments)
+        if any(t is student for t in ensemble.teachers):
+            raise ValueError("`teacher` and `student` must be different models.")
+        largest = max(t.count_params() for t in ensemble.teachers)
+        if student.count_params() > largest:
+            log.warning(
+                "The student (%d params) is larger than the teacher (%d params): check that "
+                "teacher= and student= are not swapped.",
+                student.count_params(),
+                largest,
+            )
+        return ensemble
+
+    @staticmethod
+    def _validate_student_inputs(student, keys):
+        names = input_names(student)
+        if keys is None:
+            return names
+        keys = (keys,) if isinstance(keys, str) else tuple(keys)
+        if sorted(keys) != sorted(names):
+            raise ValueError(
+                f"`student_inputs={keys}` does not match the student model {student.name!r}, "
+                f"whose inputs are {names}. Build the student over exactly the keys it should "
+                "read."
+            )
+        return names
+
+    @staticmethod
+    def _validate_terms(terms):
+        terms = default_terms() if terms is None else list(terms)
+        bad = [t for t in terms if not isinstance(t, LossTerm)]
+        if bad:
+            raise TypeError(f"`terms` must be a list of kdzoo.LossTerm; got {bad[0]!r}.")
+        names = [t.name for t in terms]
+        if not terms or len(set(names)) != len(names):
+            raise ValueError(f"`terms` must be a non-empty list with unique names; got {names}.")
+        return terms
+
+    def _build_adapters(self, terms, sources):
+        """FitNets regressors (linear maps of the student's channels to the teacher's) for
+        the terms whose feature widths differ."""
+        adapters = {}
+        for term in terms:
+            if term.target != "teacher":
+                continue
+            source = sources[term.teacher_output]
+            output = "logits" if source is None else source[1]
+            t_shape = self.ensemble.output_shape(source)
+            s_shape = tuple(self._views.student.output[term.student_output].shape)
+            if t_shape == s_shape or not term.needs_adapter:
+                continue
+            if "logits" in (output, term.student_output) or (
+                len(t_shape) != len(s_shape) or t_shape[1:-1] != s_shape[1:-1]
+            ):
+                raise ValueError(
+                    f"Term {term.name!r}: teacher {term.teacher_output!r} has shape {t_shape} "
+                    f"and student {term.student_output!r} has shape {s_shape}; only the last "
+                    "(channel) axis of a feature may differ."
+                )
+            adapter = keras.layers.Dense(t_shape[-1], name=f"{term.name}_adapter")
+            adapter.build(s_shape)
+            adapters[term.name] = adapter
+        return adapters
+
+    # ------------------------------------------------------------------ the ensemble's settings
+    @property
+    def teacher(self):
+        """The teacher model, or the list of teachers."""
+        return list(self.teachers) if self.ensemble.multi else self.teachers[0]
+
+    @property
+    def teacher_inputs(self):
+        """The keys the teacher reads; with several teachers, one tuple per teacher."""
+        return self.ensemble.inputs if self.ensemble.multi else self.ensemble.inputs[0]
+
+    @property
+    def teacher_combination(self):
+        return self.ensemble.combination
+
+    @property
+    def teacher_weights(self):
+        return self.ensemble.weights
+
+    @property
+    def confidence_temperature(self):
+        return self.ensemble.confidence_temperature
+
+    @property
+    def gate_weight(self):
+        return self.ensemble.gate_weight
+
+    # ------------------------------------------------------------------ teachers
+    def _teacher_raw(self, x):
+        return self.ensemble.raw_outputs(x, route=self._route)
+
+    def teacher_outputs(self, x):
+        """Teacher logits and features for batch ``x``, keyed as the terms read them:
+        cached ones if the batch carries ``x["teacher_outputs"]``, else forward passes with
+        ``training=False``. With several teachers ``"logits"`` is the mixture ``log p``."""
+        return self.ensemble.combine(self._teacher_raw(x))[0]
+
+    def teacher_weights_for(self, x):
+        """The per-example teacher weights ``w`` for batch ``x``, as a NumPy array.
+
+        Args:
+            x: a batch dict (or cached outputs under ``"teacher_outputs"``), as for ``fit``.
+
+        Returns:
+            ``[batch, num_teachers]``, rows summing to 1, columns in the order of
+            ``distiller.teachers``; ones ``[batch, 1]`` for a single teacher.
+        """
+        logits = [r["logits"] for r in self._teacher_raw(x)]
+        return ops.convert_to_numpy(ops.exp(self.ensemble.log_weights(logits)))
+
+    # ------------------------------------------------------------------ routing
+    def _route(self, x, keys, reader):
+        return select_inputs(x, keys, reader)
+
+    def call(self, inputs, training=None):
+        return self.student(self._route(inputs, self.student_inputs, "student"), training=training)
+
+    # ------------------------------------------------------------------ objective
+    def _objective(self, y, teacher_raw, student_out, sample_weight):
+        """Returns ``(total, [term values], gate loss or None)``; each value is
+        replica-scaled by Keras."""
+        teacher_out, mixture = self.ensemble.combine(teacher_raw)
+        values = []
+        for term in self.loss_terms:
+            prediction = student_out[term.student_output]
+            if term.name in self.adapters:
+                prediction = self.adapters[term.name](prediction)
+            if term.target == "labels" or term.needs_labels:
+                if y is None:
+                    raise ValueError(f"Loss term {term.name!r} needs labels; the batch has none.")
+            if term.target == "labels":
+                target = y
+            else:
+                target = teacher_out[term.teacher_output]
+                if term.needs_labels:
+                    target = teacher_with_labels(target, y)
+            values.append(term.loss(target, prediction, sample_weight=sample_weight))
+        total = ops.sum(ops.stack([w * v for w, v in zip(self.term_weights, values, strict=True)]))
+        gate_loss = self.ensemble.gate_loss(y, mixture, sample_weight=sample_weight)
+        if gate_loss is not None:
+            total = total + self.ensemble.gate_weight * gate_loss
+        if self.student.losses:  # weight regularisers of the student
+            total = total + scale_for_replicas(ops.sum(self.student.losses))
+        return total, values, gate_loss
+
+    def _report(self, y, logits, total, values, gate_loss, sample_weight):
+        batch_size = ops.shape(logits)[0]
+        if self._loss_tracker is not None:
+            self._loss_tracker.update_state(unscale_for_replicas(total), sample_weight=batch_size)
+        for tracker, value in zip(self.term_trackers, values, strict=True):
+            tracker.update_state(unscale_for_replicas(value), sample_weight=batch_size)
+        if gate_loss is not None:
+            self.gate_tracker.update_state(
+                unscale_for_replicas(gate_loss), sample_weight=batch_size
+            )
+        if y is not None and self._compile_metrics is not None:
+            self._compile_metrics.update_state(y, logits, sample_weight)
+        return self.get_metrics_result()
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        teacher_raw = self._teacher_raw(x)
+        student_x = self._route(x, self.student_inputs, "student")
+        with tf.GradientTape() as tape:
+            student_out = self._views.student(student_x, training=True)
+            # The teachers' combination is inside the tape: a gate learns from its own loss.
+            total, values, gate_loss = self._objective(y, teacher_raw, student_out, sample_weight)
+            scaled = self.optimizer.scale_loss(total)
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return self._report(y, student_out["logits"], total, values, gate_loss, sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        teacher_raw = self._teacher_raw(x)
+        student_out = self._views.student(
+            self._route(x, self.student_inputs, "student"), training=False
+        )
+        total, values, gate_loss = self._objective(y, teacher_raw, student_out, sample_weight)
+        return self._report(y, student_out["logits"], total, values, gate_loss, sample_weight)
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        """Like ``keras.Model.compile``; ``metrics`` are computed on the student's logits.
+
+        The loss is defined by the constructor's ``terms`` (so it is saved with the model),
+        never here.
+        """
+        if loss is not None:
+            raise ValueError(
+                "Distiller.compile() takes no `loss`: pass `terms` (e.g. "
+                "kdzoo.distillation.default_terms(temperature=..., ce_weight=...)) to the "
+                "Distiller constructor so they are saved with the model."
+            )
+        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips this for models that override compile(); ours only rejects `loss`, so
+        # restore the optimizer and metrics (and the optimizer's slots) when loading.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        self.optimizer.build(self.trainable_variables)
+
+    # ------------------------------------------------------------------ serialisation
+    def get_config(self):
+        config = super().get_config()
+        ensemble = self.ensemble.get_config()
+        config.update(
+            {
+                "trainable": self.trainable,
+                "teacher": ensemble["teachers"],
+                "student": keras.saving.serialize_keras_object(self.student),
+                "terms": [keras.saving.serialize_keras_object(t) for t in self.loss_terms],
+                "teacher_inputs": ensemble["inputs"],
+                "student_inputs": list(self.student_inputs),
+                "teacher_combination": ensemble["combination"],
+                "teacher_weights": ensemble["weights"],
+                "confidence_temperature": ensemble["confidence_temperature"],
+                "gate_weight": ensemble["gate_weight"],
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Builds a Distiller from ``get_config()``, or from a config saved by older kdzoo
+        (with ``temperature``, ``ce_weight``... and no ``terms``, or with both): those
+        arguments become ``terms``, so the model loads with the objective it was trained
+        with."""
+        # Keras' deserialisation consumes the nested configs: work on a copy.
+        config = _terms_from_legacy_config(copy.deepcopy(config))
+
+        def load(obj):
+            if not isinstance(obj, dict):  # already an object (terms from a legacy config)
+                return obj
+            return keras.saving.deserialize_keras_object(obj, custom_objects=custom_objects)
+
+        teacher = config["teacher"]
+        config["teacher"] = (
+            [load(t) for t in teacher] if isinstance(teacher, list) else load(teacher)
+        )
+        config["student"] = load(config["student"])
+        if config.get("terms") is not None:
+            config["terms"] = [load(t) for t in config["terms"]]
+        return cls(**config)
+
+
+_ENSEMBLE_DEFAULTS = {
+    "inputs": None,
+    "combination": "fixed",
+    "weights": None,
+    "confidence_temperature": 1.0,
+    "gate_weight": 1.0,
+}
+_ENSEMBLE_ARGUMENTS = {
+    "inputs": "teacher_inputs",
+    "combination": "teacher_combination",
+    "weights": "teacher_weights",
+    "confidence_temperature": "confidence_temperature",
+    "gate_weight": "gate_weight",
+}
+
+
+def _terms_from_legacy_config(config):
+    """A config saved before ``terms`` became the only way to give the objective, as one
+    with ``terms``.
+
+    Such configs hold the seven convenience arguments (``LEGACY_OBJECTIVE_DEFAULTS``): with
+    ``terms=None`` they built the objective, and they become ``default_terms(...)`` with the
+    old defaults where one is missing or None (ce/kd weights 1.0/1.0, not today's
+    0.5/0.5); next to ``terms`` the old constructor ignored them, so they are dropped, and a
+    value other than the old default is logged.
+    """
+    legacy = {name: config.pop(name) for name in list(config) if name in LEGACY_OBJECTIVE_DEFAULTS}
+    if not legacy:
+        return config
+    if config.get("terms") is not None:
+        unusual = {
+            k: v for k, v in legacy.items() if v is not None and v != LEGACY_OBJECTIVE_DEFAULTS[k]
+        }
+        if unusual:
+            log.warning(
+                "Distiller config %r: %s were ignored when this model was built (`terms` "
+                "replaced them) and are dropped; the objective is unchanged.",
+                config.get("name"),
+                ", ".join(f"{k}={v!r}" for k, v in unusual.items()),
+            )
+        return config
+    values = {
+        name: LEGACY_OBJECTIVE_DEFAULTS[name] if legacy.get(name) is None else legacy[name]
+        for name in LEGACY_OBJECTIVE_DEFAULTS
+    }
+    if not values["feature_weight"]:
+        unusual = {
+            k: legacy[k]
+            for k in _FEATURE_ARGUMENTS
+            if legacy.get(k) is not None and legacy[k] != LEGACY_OBJECTIVE_DEFAULTS[k]
+        }
+        if unusual:
+            log.warning(
+                "Distiller config %r: %s were ignored when this model was built (no feature "
+                "term) and are dropped; the objective is unchanged.",
+                config.get("name"),
+                ", ".join(f"{k}={v!r}" for k, v in unusual.items()),
+            )
+        for name in _FEATURE_ARGUMENTS:
+            values[name] = None
+    config["terms"] = default_terms(**values)
+    return config

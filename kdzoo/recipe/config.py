@@ -1,0 +1,193 @@
+"""``distil()``'s settings and result, and the checks that run before anything trains."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import keras
+import pandas as pd
+
+from kdzoo import validation
+from kdzoo.datasets.catalog import CATALOG
+from kdzoo.defaults import DEFAULTS
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+@dataclasses.dataclass
+class DistilConfig:
+    """Settings of ``distil``; every field has a CLI flag of the same name.
+
+    Attributes:
+        dataset: a ``kdzoo.datasets`` name. Defaults to ``"embedded"``.
+        pair: a ``kdzoo.models`` pair (or model family). Defaults to ``"av_to_audio"``.
+        teacher_inputs, student_inputs: the batch keys each model reads.
+        num_examples: size of the generated ``"embedded"`` set. Defaults to 5000.
+        normalize_audio: per-mel-bin normalisation of the log-mel (``kdzoo.datasets.load``).
+            Defaults to None (the dataset's default: off for ``"embedded"``).
+        train_examples: use only ``N`` training examples, a seeded random subset (quick
+            runs). Defaults to None (all).
+        global_batch_size: examples per step over all replicas; must be a multiple of the
+            replica count. Defaults to ``DEFAULTS.batch_size`` (64).
+        teacher_epochs: teacher training epochs; 0 distils from an untrained teacher.
+            Defaults to ``DEFAULTS.teacher_epochs`` (15).
+        epochs: student epochs (baseline and distillation). Defaults to
+            ``DEFAULTS.epochs`` (15).
+        baseline: also train the student from scratch, for the comparison table.
+            Defaults to True.
+        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``. Defaults to ``DEFAULTS.optimizer``.
+        learning_rate: the optimizer's peak rate, cosine-decayed to 0 over each phase.
+            Defaults to ``DEFAULTS.learning_rate`` (2e-3).
+        temperature, ce_weight, kd_weight: the default objective's
+            (``kdzoo.distillation.default_terms``). Defaults to ``DEFAULTS``' (4.0, 0.5, 0.5).
+        terms: loss terms by name, ``"name"`` or ``"name:weight"`` (``LossTerm.parse``:
+            ``"ce"`` compares with the labels, the others with the teacher's logits), e.g.
+            ``("ce:0.5", "kd_std:0.5")``. Replaces ``ce_weight``/``kd_weight`` when given;
+            temperature-based losses get ``temperature``. Defaults to None.
+        teacher_overrides, student_overrides: builder arguments for each side of the pair,
+            e.g. ``{"dropout": 0.0}``. Defaults to None.
+        strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multiworker"`` or
+            ``"tpu"`` (``kdzoo.distribute.resolve_strategy``). Defaults to ``"auto"``.
+        tpu: TPU name, ``grpc://`` address or ``"local"``. Defaults to the environment's.
+        seed: initialisation, data order and pairing seed. Defaults to ``DEFAULTS.seed``.
+        jit_compile: XLA for the train steps: True, False or ``"auto"`` (Keras': on for
+            GPUs when every layer supports it; TPUs always compile). Defaults to ``"auto"``.
+        steps_per_execution: train steps per ``tf.function`` call (fewer host round trips,
+            which matters most on TPUs). Defaults to 1.
+        mixed_precision: ``"float32"``, ``"mixed_float16"`` (GPU; loss scaling is added by
+            ``compile``), ``"mixed_bfloat16"`` (TPU, recent CPUs/GPUs), or ``"auto"``
+            (bfloat16 on TPU, float16 on GPU, float32 otherwise). Logits and losses stay
+            float32. Defaults to ``"float32"``.
+        backup_dir: where each phase's ``BackupAndRestore`` state goes, so a killed run
+            resumes from its last finished epoch. Every worker must see it (a shared or
+            ``gs://`` path for several hosts). Defaults to None (no backups).
+        export_dir: where the chief exports the distilled student (TF Serving layout,
+            ``<export_dir>/<export_name>/<version>/``). Defaults to None (no export).
+        export_name: the exported model's name. Defaults to ``"audio_student"``.
+        verbose: Keras ``fit`` verbosity. Defaults to ``"auto"``.
+    """
+
+    dataset: str = "embedded"
+    pair: str = "av_to_audio"
+    teacher_inputs: tuple = ("image", "audio")
+    student_inputs: tuple = ("audio",)
+    num_examples: int | None = None
+    normalize_audio: bool | None = None
+    train_examples: int | None = None
+    global_batch_size: int = DEFAULTS.batch_size
+    teacher_epochs: int = DEFAULTS.teacher_epochs
+    epochs: int = DEFAULTS.epochs
+    baseline: bool = True
+    optimizer: str = DEFAULTS.optimizer
+    learning_rate: float = DEFAULTS.learning_rate
+    temperature: float = DEFAULTS.temperature
+    ce_weight: float = DEFAULTS.ce_weight
+    kd_weight: float = DEFAULTS.kd_weight
+    terms: tuple | None = None
+    teacher_overrides: dict | None = None
+    student_overrides: dict | None = None
+    strategy: str = "auto"
+    tpu: str | None = None
+    seed: int = DEFAULTS.seed
+    jit_compile: bool | str = "auto"
+    steps_per_execution: int = 1
+    mixed_precision: str = "float32"
+    backup_dir: str | None = None
+    export_dir: str | None = None
+    export_name: str = "audio_student"
+    verbose: int | str = "auto"
+
+
+@dataclasses.dataclass
+class DistilResult:
+    """What ``distil`` returns.
+
+    Attributes:
+        strategy: the strategy used and why it was chosen (one line).
+        num_replicas: replicas in sync.
+        is_chief: whether this process wrote the exports (always True on one worker).
+        table: test metrics of the teacher, the scratch student and the distilled student.
+        history: per phase, Keras' history of the epochs run *in this process*.
+        epochs_run: per phase, the epoch indices run in this process (a resumed run skips
+            the finished ones).
+        teacher, student, scratch_student: the trained models (``scratch_student`` is None
+            without ``baseline``).
+        distiller: the ``Distiller`` that trained ``student`` (compiled; its optimizer state
+            included).
+        export_path: the chief's export folder, or None.
+        precision: the dtype policy trained under.
+    """
+
+    strategy: str
+    num_replicas: int
+    is_chief: bool
+    table: pd.DataFrame
+    history: dict
+    epochs_run: dict
+    teacher: keras.Model
+    student: keras.Model
+    scratch_student: keras.Model | None
+    distiller: keras.Model
+    export_path: str | None
+    precision: str = "float32"
+
+
+def parse_terms(specs, temperature=DEFAULTS.temperature):
+    """``LossTerm``s from ``"name[:weight]"`` strings (configs and the CLI)."""
+    from kdzoo.distillation import LossTerm
+
+    return [LossTerm.parse(spec, temperature=temperature) for spec in specs]
+
+
+def check_config(config: DistilConfig) -> None:
+    """Raises ``ValueError`` naming the field for any setting ``distil`` cannot honour, before
+    anything is loaded or trained."""
+    validation.check_settings(
+        config,
+        ints=(
+            ("epochs", 1),
+            ("teacher_epochs", 0),
+            ("global_batch_size", 1),
+            ("steps_per_execution", 1),
+        ),
+        optional_ints=(("num_examples", 1), ("train_examples", 1)),
+        positive=("learning_rate", "temperature"),
+        nonnegative=("ce_weight", "kd_weight"),
+    )
+    if config.optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"DistilConfig.optimizer must be one of {OPTIMIZERS}; got {config.optimizer!r}."
+        )
+    if tuple(config.student_inputs) == () or tuple(config.teacher_inputs) == ():
+        raise ValueError("DistilConfig.teacher_inputs and student_inputs must name input keys.")
+    if config.terms:
+        parse_terms(config.terms, config.temperature)  # names and weights, before training
+    try:
+        spec = CATALOG.get(config.dataset)
+    except ValueError as err:
+        raise ValueError(f"DistilConfig.dataset: {err}") from None
+    if config.num_examples is not None and not spec.generated:
+        raise ValueError(
+            "DistilConfig.num_examples sizes a generated set such as 'embedded'; "
+            f"{config.dataset!r} has a fixed size (use train_examples for a subset)."
+        )
+    if config.backup_dir and config.export_dir:
+        backup, export = _normalized(config.backup_dir), _normalized(config.export_dir)
+        if backup == export or _inside(backup, export) or _inside(export, backup):
+            raise ValueError(
+                f"DistilConfig.backup_dir {config.backup_dir!r} and export_dir "
+                f"{config.export_dir!r} overlap; backups are removed when the run ends, so "
+                "they must not hold the exports. Use two separate folders."
+            )
+
+
+def _normalized(path) -> str:
+    path = str(path)
+    if "://" in path:  # gs://, hdfs://: compare as written
+        return path.rstrip("/")
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def _inside(path, folder) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")
