@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
+from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -51,7 +54,17 @@ def main():
     text = table.to_string(index=False, float_format="{:.3f}".format) + "\n" + summary
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "demo_seeds.md").write_text("```\n" + text + "\n```\n")
+    (RESULTS / "demo_seeds.md").write_text(f"{_provenance()}\n\n```\n{text}\n```\n")
+
+
+def _provenance() -> str:
+    def git(*a):
+        return subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = " (dirty tree)" if git("status", "--porcelain", "--", "kdzoo") else ""
+    command = " ".join(["python", "benchmarks/demo_seeds.py", *sys.argv[1:]])
+    return f"Command: `{command}`; commit {commit}{dirty}; {date.today()}; {os.cpu_count()} cores."
 
 
 if __name__ == "__main__":
