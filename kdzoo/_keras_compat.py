@@ -17,7 +17,7 @@ patched): the symbolic build takes this worker's first replica batch (only shape
 matter there), and the model's ``train_step``/``test_step`` return their scalar logs with
 shape ``[1]``, which the axis-0 mean turns back into the cross-replica scalar.
 
-``tests/test_strategies.py::test_multiworker_distillation`` runs un-patched ``fit`` under two
+``tests/recipe/test_strategies.py::test_multiworker_distillation`` runs un-patched ``fit`` under two
 workers and asserts both failures still occur. When it fails, Keras has fixed or changed
 this: delete ``enable_multi_worker_fit`` and its one call in ``kdzoo.training``.
 
@@ -27,7 +27,7 @@ mirrored replicas the optimizer's cross-replica ``merge_call`` cannot live in th
 ``fit`` fails with ``INVALID_ARGUMENT: You must feed a value for placeholder tensor
 'while/cond/Placeholder...'`` (any model; see keras-team/keras#19246).
 ``check_steps_per_execution`` raises a clear error instead. One device is not affected;
-``TPUStrategy`` is not refused (it could not be tried here). ``tests/fit_parity.py`` asserts
+``TPUStrategy`` is not refused (it could not be tried here). ``tests/scripts/fit_parity.py`` asserts
 that Keras still fails; when that test fails, delete ``check_steps_per_execution``.
 """
 

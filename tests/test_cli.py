@@ -1,21 +1,11 @@
-import os
-import subprocess
-import sys
-
 import pytest
+from helpers import run_python
 
 from kdzoo.cli import build_parser, main
 
 
 def _run(*args):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "kdzoo.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    return run_python(["-m", "kdzoo.cli", *args])
 
 
 def test_help_lists_subcommands():
@@ -118,6 +108,7 @@ def test_export_and_check_export_on_the_av_digits_audio_student(tmp_path, capsys
     assert "all checks passed" in out and "imports tensorflow only" in out
 
 
+@pytest.mark.slow
 def test_distil_command_trains_with_loss_terms_named_on_the_command_line(capsys):
     from kdzoo.cli import main
 

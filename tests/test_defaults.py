@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import av_pair
 
 from kdzoo import cli
 from kdzoo.defaults import DEFAULTS
@@ -54,13 +55,13 @@ def test_the_recipe_phases_take_their_defaults_from_the_table():
 
 
 def test_the_distillers_default_objective_is_the_tables(tiny_av_batch):
-    from kdzoo import Distiller, default_terms, models
+    from kdzoo import Distiller, default_terms
 
     terms = {t.name: t for t in default_terms()}
     assert terms["ce"].weight == DEFAULTS.ce_weight
     assert terms["kd"].weight == DEFAULTS.kd_weight
     assert terms["kd"].loss.temperature == DEFAULTS.temperature
-    teacher, student = models.build_pair("av_to_audio", 10)
+    teacher, student = av_pair()
     distiller = Distiller(teacher=teacher, student=student)
     built = {t.name: (t.weight, getattr(t.loss, "temperature", None)) for t in distiller.loss_terms}
     assert built == {n: (t.weight, getattr(t.loss, "temperature", None)) for n, t in terms.items()}

@@ -10,6 +10,7 @@ from kdzoo.serving import read_metadata
 from kdzoo.serving.bundle import load_student
 
 
+@pytest.mark.slow  # 22 s on 2 cores
 def test_demo_smoke_at_tiny_size(tmp_path):
     config = DemoConfig(
         num_examples=160,
@@ -54,6 +55,7 @@ def test_demo_smoke_at_tiny_size(tmp_path):
     assert again.export_path == str(tmp_path / "demo_audio_student" / "2")
 
 
+@pytest.mark.slow
 def test_demo_command_prints_the_table(tmp_path, capsys):
     code = main(
         [

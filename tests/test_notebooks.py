@@ -24,9 +24,7 @@ def test_every_notebook_is_collected():
         pytest.param(
             p,
             id=p.name,
-            marks=[pytest.mark.requires_data("fsdd", "mnist")]
-            if p.name in NEEDS_SHARED_DATA
-            else [],
+            marks=[_DATA] if p.name in NEEDS_SHARED_DATA else [],
         )
         for p in NOTEBOOKS
     ],

@@ -3,11 +3,9 @@ usage error is one line naming the flag (exit 2, no traceback), and parsing impo
 TensorFlow."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from helpers import run_python
 
 from kdzoo import cli
 
@@ -63,14 +61,7 @@ print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 
 
 def _probe(argv, cwd):
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=120,
-    )
+    proc = run_python(["-c", PROBE, *argv], cwd=cwd, timeout=120)
     *lines, report = proc.stderr.strip().splitlines()
     return json.loads(report), lines, proc.stdout
 

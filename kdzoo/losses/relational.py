@@ -16,7 +16,7 @@ reduction stays the standard one:
   summed gradients are those of ``mean_r(L_r · mean_{i∈r}(w_i))``, the mean of the
   per-replica batch losses, and the Distiller reports that mean. So an RKD step on 2
   replicas of 8 equals the average of two single-device steps on the two halves, not one
-  step on the global batch of 16 (tests/loss_reduction_parity.py checks exactly this).
+  step on the global batch of 16 (tests/scripts/loss_reduction_parity.py checks exactly this).
   The effective relational batch is the per-replica batch: keep it large enough.
 
 Small batches. Both losses need at least 3 examples: RKD-A has no triplet of distinct

@@ -30,7 +30,7 @@ PRESETS = {
 
 # The log-mel shape (frames, mel bins) of ``kdzoo.data.AudioConfig.embedded()``: 0.5 s at
 # 8 kHz, 256-sample frames every 128 samples, 32 mel bins. Written out because models sit
-# below kdzoo.data; tests/test_models.py checks that the two agree.
+# below kdzoo.data; tests/models/test_builders.py checks that the two agree.
 DEFAULT_AUDIO_SHAPE = (30, 32)
 
 

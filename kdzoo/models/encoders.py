@@ -18,7 +18,7 @@ def _conv_block(x, filters, pool, name, kernel_size=3, rank=2):
     conv = layers.Conv2D if rank == 2 else layers.Conv1D
     x = conv(filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv")(x)
     # synchronized=True: under tf.distribute the batch statistics are the global batch's,
-    # so a step gives the same update on 1 or N replicas (see tests/test_distributed.py).
+    # so a step gives the same update on 1 or N replicas (see tests/recipe/test_distributed.py).
     x = layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
     x = layers.ReLU(name=f"{name}_relu")(x)
     if pool:

@@ -9,7 +9,7 @@ Why the core split is the same tokeniser: ``kdzoo.data.text._normalize`` maps ev
 space separator (``\\p{Z}``) and U+0085 (NEXT LINE, which tensorflow-text 2.21 would split
 one byte late, leaving ``\\xc2`` on the token) to " ", so the only characters left for
 tensorflow-text to split on are the ASCII whitespace ``\\t \\n \\v \\f \\r``, which is what
-``tf.strings.split`` splits on. ``tests/test_serving.py`` checks the two agree on every
+``tf.strings.split`` splits on. ``tests/serving/test_serving.py`` checks the two agree on every
 Unicode code point, on random strings of whitespace and letters, and on the real SST-2 and
 SMS Spam text.
 """

@@ -6,9 +6,10 @@ import logging
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import av_pair
 
 import kdzoo
-from kdzoo import datasets, models
+from kdzoo import datasets
 from kdzoo.data import AudioConfig, TextVectorizer, from_arrays
 from kdzoo.data.bad_input import BadExampleError
 
@@ -108,7 +109,7 @@ def test_a_missing_modality_key_names_it(tiny_av_batch):
     with pytest.raises(KeyError, match=r"lack modality/label key\(s\) \['image'\]"):
         from_arrays(arrays, ("image", "audio"), audio_config=AudioConfig.embedded())
     x, y = tiny_av_batch
-    teacher, student = models.build_pair("av_to_audio", num_classes=10)
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(teacher=teacher, student=student)
     distiller.compile(optimizer="sgd")
     with pytest.raises(ValueError, match=r"no key\(s\) \['image'\] that the teacher reads"):

@@ -3,12 +3,11 @@ and ``load``'s steps built on it."""
 
 import ast
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_python
 
 from kdzoo import datasets
 from kdzoo.data import TextVectorizer
@@ -66,7 +65,7 @@ def test_the_catalog_imports_without_tensorflow():
         "import sys; from kdzoo.datasets.catalog import CATALOG; import kdzoo.datasets.root; "
         "assert CATALOG.names(); print('tensorflow' in sys.modules, 'numpy' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = run_python(["-c", code], check=True)
     assert out.stdout.split() == ["False", "False"]
 
 

@@ -33,12 +33,8 @@ def _no_network(monkeypatch):
 
 @pytest.fixture(scope="module")
 def shared_root():
-    root = data_root()
-    needed = ["fsdd/recordings", "mnist", "sst2", "sms_spam", SPOKEN_DIGIT_MANUAL]
-    missing = [p for p in needed if not (root / p).exists()]
-    if missing:
-        pytest.fail(f"Shared data missing under ${ENV_VAR}={root}: {', '.join(missing)}")
-    return root
+    """The data root; the tests taking it are marked ``requires_data``."""
+    return data_root()
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +122,8 @@ def test_dtype_conversions_are_exact_or_refuse():
         to_uint8(np.array([0.5 / 255], dtype=np.float32))
 
 
+@pytest.mark.slow
+@pytest.mark.requires_data("fsdd")
 def test_kdzoo_fsdd_matches_loader(shared_root, tfds_dir, fsdd_arrays):
     builder = kb.build("kdzoo_fsdd", tfds_dir, root=shared_root)
     info = builder.info
@@ -157,6 +155,8 @@ def _counter(images, labels):
     )
 
 
+@pytest.mark.slow
+@pytest.mark.requires_data("mnist")
 def test_kdzoo_mnist_matches_loader(shared_root, tfds_dir):
     builder = kb.build("kdzoo_mnist", tfds_dir, root=shared_root)
     counts = {k: v.num_examples for k, v in builder.info.splits.items()}
@@ -172,6 +172,8 @@ def test_kdzoo_mnist_matches_loader(shared_root, tfds_dir):
         np.testing.assert_array_equal(np.bincount(batch["label"]), np.bincount(ref["label"]))
 
 
+@pytest.mark.slow
+@pytest.mark.requires_data("fsdd", "mnist")
 def test_kdzoo_av_digits_matches_loader(shared_root, tfds_dir, fsdd_arrays):
     builder = kb.build("kdzoo_av_digits", tfds_dir, root=shared_root)
     counts = {k: v.num_examples for k, v in builder.info.splits.items()}
@@ -198,6 +200,7 @@ def test_kdzoo_av_digits_matches_loader(shared_root, tfds_dir, fsdd_arrays):
         ("kdzoo_sms_spam", "sms_spam", ("ham", "spam"), (3902, 558, 1114)),
     ],
 )
+@pytest.mark.requires_data("sst2", "sms_spam")
 def test_text_builders_match_loaders(shared_root, tfds_dir, name, module, class_names, counts):
     loader = importlib.import_module(f"kdzoo.datasets.{module}")
     builder = kb.build(name, tfds_dir, root=shared_root)
@@ -214,6 +217,7 @@ def test_text_builders_match_loaders(shared_root, tfds_dir, name, module, class_
         assert got == want and sum(got.values()) == len(ref[split]["label"])
 
 
+@pytest.mark.requires_data("sst2")
 def test_root_comes_from_manual_dir_else_data_root(shared_root, tmp_path, monkeypatch):
     # No manual dir: the builder reads kdzoo's data root ($KDZOO_DATA_DIR).
     monkeypatch.setenv(ENV_VAR, str(shared_root))
@@ -227,7 +231,9 @@ def test_root_comes_from_manual_dir_else_data_root(shared_root, tmp_path, monkey
         kb.build("kdzoo_sst2", tmp_path / "from_manual", root=empty)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Couldn't find ffmpeg or avconv:RuntimeWarning")
+@pytest.mark.requires_data("fsdd", "fsdd_tfds_manual")
 def test_spoken_digit_builds_offline_and_feeds_kdzoo_audio(shared_root, tmp_path):
     # pydub warns that ffmpeg is missing; TFDS decodes these wavs with pydub's own wav reader.
     builder = tfds.builder("spoken_digit", data_dir=tmp_path)

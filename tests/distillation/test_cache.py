@@ -5,9 +5,9 @@ import json
 import keras
 import numpy as np
 import pytest
+from helpers import av_pair
 
 import kdzoo
-from kdzoo import models
 from kdzoo.data import AudioConfig, from_arrays
 from kdzoo.distillation import (
     cache_teacher_outputs,
@@ -44,7 +44,7 @@ def _distil(teacher, student, initial, train, feature):
 @pytest.mark.parametrize("feature", [False, True])
 def test_cached_epoch_equals_online_epoch(tmp_path, feature):
     arrays, cfg = _arrays(), AudioConfig.embedded()
-    teacher, student = models.build_pair("av_to_audio", num_classes=10)
+    teacher, student = av_pair()
     initial = student.get_weights()
     kwargs = dict(batch_size=16, seed=5, audio_config=cfg)
     online = from_arrays(arrays, ("image", "audio"), training=True, **kwargs)
@@ -75,7 +75,7 @@ def test_cached_epoch_equals_online_epoch(tmp_path, feature):
 
 def test_augmented_or_shuffled_pipelines_are_refused(tmp_path):
     arrays, cfg = _arrays(32), AudioConfig.embedded()
-    teacher, _ = models.build_pair("av_to_audio", num_classes=10)
+    teacher, _ = av_pair()
     augmented = from_arrays(
         arrays, ("image", "audio"), training=True, augment=True, audio_config=cfg, batch_size=16
     )
@@ -95,7 +95,7 @@ def test_augmented_or_shuffled_pipelines_are_refused(tmp_path):
 
 def test_a_cache_from_other_rows_is_detected(tmp_path):
     arrays, cfg = _arrays(32), AudioConfig.embedded()
-    teacher, _ = models.build_pair("av_to_audio", num_classes=10)
+    teacher, _ = av_pair()
     ordered = from_arrays(arrays, ("image", "audio"), audio_config=cfg)
     path = cache_teacher_outputs(teacher, ordered, tmp_path / "cache")
     reordered = {k: v[::-1] for k, v in arrays.items()}

@@ -3,7 +3,7 @@ import logging
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from helpers import av_pair, batched, run_model_saving_test, softmax
 
 import kdzoo
 from kdzoo import models
@@ -11,26 +11,12 @@ from kdzoo.distillation import TEACHER_OUTPUTS, default_terms
 from kdzoo.losses import FeatureCosine, HardLabelCrossentropy, SoftTargetKLDivergence
 
 
-def _pair():
-    return models.build_pair("av_to_audio", num_classes=10)
-
-
-def _dataset(x, y, batch=4, sample_weight=None):
-    parts = (x, y) if sample_weight is None else (x, y, sample_weight)
-    return tf.data.Dataset.from_tensor_slices(parts).batch(batch)
-
-
-def _np_softmax(z):
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
 def _weights(model):
     return [np.array(v) for v in model.weights]
 
 
 def test_models_are_keyword_only_and_swaps_are_flagged(caplog):
-    teacher, student = _pair()
+    teacher, student = av_pair()
     with pytest.raises(TypeError):
         kdzoo.Distiller(teacher, student)  # positional: refused, so they cannot be swapped
     big, small = models.build("audio_crnn", "teacher"), models.build("audio_crnn", "student")
@@ -41,7 +27,7 @@ def test_models_are_keyword_only_and_swaps_are_flagged(caplog):
 
 def test_call_and_predict_return_the_students_outputs(tiny_av_batch):
     x, _ = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(teacher=teacher, student=student)
     expected = student.predict({"audio": x["audio"]}, verbose=0)
     np.testing.assert_allclose(distiller.predict(x, verbose=0), expected, atol=1e-6)
@@ -50,7 +36,7 @@ def test_call_and_predict_return_the_students_outputs(tiny_av_batch):
 
 def test_cross_modal_routing_never_gives_the_student_teacher_only_keys(tiny_av_batch):
     x, y = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(
         teacher=teacher,
         student=student,
@@ -73,7 +59,7 @@ def test_cross_modal_routing_never_gives_the_student_teacher_only_keys(tiny_av_b
 
 def test_reported_loss_is_the_documented_formula(tiny_av_batch):
     x, y = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     tau, w_ce, w_kd = 3.0, 0.3, 0.7
     distiller = kdzoo.Distiller(
         teacher=teacher,
@@ -85,8 +71,8 @@ def test_reported_loss_is_the_documented_formula(tiny_av_batch):
 
     t = teacher.predict(x, verbose=0).astype("float64")
     s = student.predict({"audio": x["audio"]}, verbose=0).astype("float64")
-    ce = -np.log(_np_softmax(s)[np.arange(len(y)), y]).mean()
-    p, q = _np_softmax(t / tau), _np_softmax(s / tau)
+    ce = -np.log(softmax(s)[np.arange(len(y)), y]).mean()
+    p, q = softmax(t / tau), softmax(s / tau)
     kd = tau**2 * np.sum(p * np.log(p / q), -1).mean()
     assert logs["ce_loss"] == pytest.approx(ce, rel=1e-4)
     assert logs["kd_loss"] == pytest.approx(kd, rel=1e-4)
@@ -96,7 +82,7 @@ def test_reported_loss_is_the_documented_formula(tiny_av_batch):
 
 def test_teacher_is_frozen_and_unchanged_by_fit(tiny_av_batch):
     x, y = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     before_teacher, before_student = _weights(teacher), _weights(student)
     distiller = kdzoo.Distiller(
         teacher=teacher, student=student, terms=default_terms(feature_weight=0.5)
@@ -105,7 +91,7 @@ def test_teacher_is_frozen_and_unchanged_by_fit(tiny_av_batch):
     teacher_ids = {id(v) for v in teacher.weights}
     assert not teacher_ids & {id(v) for v in distiller.trainable_variables}
     distiller.compile(optimizer=keras.optimizers.Adam(0.01))
-    distiller.fit(_dataset(x, y), epochs=2, verbose=0)
+    distiller.fit(batched(x, y), epochs=2, verbose=0)
     # Every teacher weight, batch-norm moving statistics included, is bit-identical.
     for a, b in zip(before_teacher, _weights(teacher), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -116,12 +102,12 @@ def test_teacher_is_frozen_and_unchanged_by_fit(tiny_av_batch):
 
 def test_metrics_report_every_loss_component(tiny_av_batch):
     x, y = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(
         teacher=teacher, student=student, terms=default_terms(feature_weight=0.1)
     )
     distiller.compile(optimizer="adam", metrics=["accuracy"])
-    history = distiller.fit(_dataset(x, y), validation_data=_dataset(x, y), epochs=1, verbose=0)
+    history = distiller.fit(batched(x, y), validation_data=batched(x, y), epochs=1, verbose=0)
     for key in ("loss", "ce_loss", "kd_loss", "feature_loss", "accuracy"):
         assert key in history.history and f"val_{key}" in history.history
         assert np.isfinite(history.history[key][0])
@@ -129,25 +115,25 @@ def test_metrics_report_every_loss_component(tiny_av_batch):
 
 def test_sample_weights_are_honoured(tiny_av_batch):
     x, y = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(teacher=teacher, student=student)
     distiller.compile(optimizer=keras.optimizers.SGD(0.1))
     w = np.array([1, 0, 2, 0, 1, 1, 0, 3], "float32")
     weighted = distiller.evaluate(x, y, sample_weight=w, batch_size=8, verbose=0, return_dict=True)
     s = student.predict({"audio": x["audio"]}, verbose=0).astype("float64")
-    ce = -np.log(_np_softmax(s)[np.arange(8), y])
+    ce = -np.log(softmax(s)[np.arange(8), y])
     assert weighted["ce_loss"] == pytest.approx(np.sum(w * ce) / 8, rel=1e-4)
 
     # All-zero weights: zero gradients, so SGD leaves every trainable weight unchanged.
     before = [np.array(v) for v in student.trainable_variables]
-    distiller.fit(_dataset(x, y, sample_weight=np.zeros(8, "float32")), epochs=1, verbose=0)
+    distiller.fit(batched(x, y, sample_weight=np.zeros(8, "float32")), epochs=1, verbose=0)
     for a, v in zip(before, student.trainable_variables, strict=True):
         np.testing.assert_array_equal(a, np.array(v))
 
 
 def test_feature_term_trains_an_adapter_that_stays_outside_the_student(tiny_av_batch, tmp_path):
     x, y = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(
         teacher=teacher,
         student=student,
@@ -165,7 +151,7 @@ def test_feature_term_trains_an_adapter_that_stays_outside_the_student(tiny_av_b
     assert not adapter_ids & {id(v) for v in student.weights}
     before = np.array(adapter.kernel)
     distiller.compile(optimizer="adam")
-    distiller.fit(_dataset(x, y), epochs=1, verbose=0)
+    distiller.fit(batched(x, y), epochs=1, verbose=0)
     assert not np.allclose(before, np.array(adapter.kernel))
     distiller.student.save(tmp_path / "student.keras")
     loaded = keras.saving.load_model(tmp_path / "student.keras")
@@ -184,7 +170,7 @@ def test_feature_term_trains_an_adapter_that_stays_outside_the_student(tiny_av_b
 
 def test_a_list_of_loss_terms_replaces_the_default_objective(tiny_av_batch):
     x, y = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     terms = [
         kdzoo.LossTerm(HardLabelCrossentropy(), 0.2, target="labels", name="hard"),
         kdzoo.LossTerm(SoftTargetKLDivergence(2.0), 0.8, name="soft"),
@@ -207,7 +193,7 @@ def test_a_list_of_loss_terms_replaces_the_default_objective(tiny_av_batch):
 
 
 def test_config_round_trip_keeps_hyperparameters():
-    teacher, student = _pair()
+    teacher, student = av_pair()
     terms = [kdzoo.LossTerm("kd", 0.9, name="soft"), kdzoo.LossTerm("ce", 0.1, target="labels")]
     defaults = {"temperature": 2.5, "ce_weight": 0.2, "kd_weight": 0.8, "feature_weight": 0.3}
     for case in (default_terms(**defaults), terms):
@@ -227,31 +213,26 @@ def test_config_round_trip_keeps_hyperparameters():
 
 def test_keras_save_and_load_of_the_whole_distiller(tiny_av_batch, tmp_path):
     x, y = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(
         teacher=teacher, student=student, terms=default_terms(temperature=3.0, feature_weight=0.5)
     )
     distiller.compile(optimizer="adam", metrics=["accuracy"])
-    distiller.fit(_dataset(x, y), epochs=1, verbose=0)
-    path = tmp_path / "distiller.keras"
-    distiller.save(path)
-    loaded = keras.saving.load_model(path)
+    distiller.fit(batched(x, y), epochs=1, verbose=0)
+    loaded = run_model_saving_test(distiller, x, tmp_path / "distiller.keras")
     assert isinstance(loaded, kdzoo.Distiller)
     assert loaded.loss_terms[1].loss.temperature == 3.0
-    np.testing.assert_allclose(
-        loaded.predict(x, verbose=0), distiller.predict(x, verbose=0), atol=1e-6
-    )
     np.testing.assert_allclose(
         loaded.adapters["feature"].kernel, distiller.adapters["feature"].kernel
     )
     assert loaded.teacher.trainable is False
     # The loaded distiller keeps training.
-    loaded.fit(_dataset(x, y), epochs=1, verbose=0)
+    loaded.fit(batched(x, y), epochs=1, verbose=0)
 
 
 def test_student_saved_alone_holds_no_teacher(tiny_av_batch, tmp_path):
     x, _ = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(teacher=teacher, student=student)
     distiller.student.save(tmp_path / "student.keras")
     loaded = keras.saving.load_model(tmp_path / "student.keras")
@@ -265,7 +246,7 @@ def test_student_saved_alone_holds_no_teacher(tiny_av_batch, tmp_path):
 
 def test_callbacks_early_stopping_checkpoint_and_backup(tiny_av_batch, tmp_path):
     x, y = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(teacher=teacher, student=student)
     distiller.compile(optimizer="adam", metrics=["accuracy"])
     callbacks = [
@@ -275,7 +256,7 @@ def test_callbacks_early_stopping_checkpoint_and_backup(tiny_av_batch, tmp_path)
         keras.callbacks.BackupAndRestore(tmp_path / "backup"),
     ]
     history = distiller.fit(
-        _dataset(x, y), validation_data=_dataset(x, y), epochs=5, callbacks=callbacks, verbose=0
+        batched(x, y), validation_data=batched(x, y), epochs=5, callbacks=callbacks, verbose=0
     )
     assert len(history.history["loss"]) == 2  # stopped by EarlyStopping (huge min_delta)
     assert (tmp_path / "best.keras").exists() and (tmp_path / "w.weights.h5").exists()
@@ -289,7 +270,7 @@ def test_callbacks_early_stopping_checkpoint_and_backup(tiny_av_batch, tmp_path)
 
 
 def test_compile_rejects_a_loss():
-    teacher, student = _pair()
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(teacher=teacher, student=student)
     with pytest.raises(ValueError, match="constructor"):
         distiller.compile(optimizer="adam", loss="mse")
@@ -297,7 +278,7 @@ def test_compile_rejects_a_loss():
 
 def test_cached_teacher_outputs_replace_the_teacher_pass(tiny_av_batch):
     x, y = tiny_av_batch
-    teacher, student = _pair()
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(teacher=teacher, student=student)
     distiller.compile(optimizer="sgd")
     online = distiller.evaluate(x, y, verbose=0, return_dict=True)

@@ -2,13 +2,12 @@
 
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import av_pair, run_serialization_test
 
 import kdzoo
-from kdzoo import models
 from kdzoo.distillation import (
     Constant,
     Cosine,
@@ -28,9 +27,7 @@ def test_schedule_values_and_serialisation():
     assert [cos(e) for e in range(3)] == pytest.approx([1.0, 0.5, 0.0])
     assert Constant(3)(7) == 3.0
     for schedule in (warm, decay, cos, Constant(2.0)):
-        blob = json.dumps(keras.saving.serialize_keras_object(schedule))
-        again = keras.saving.deserialize_keras_object(json.loads(blob))
-        assert type(again) is type(schedule) and again.get_config() == schedule.get_config()
+        run_serialization_test(schedule)  # via JSON: same class and config
     with pytest.raises(ValueError, match="epochs"):
         Linear(0, 1, epochs=0)
     with pytest.raises(ValueError, match="> 0"):
@@ -39,7 +36,7 @@ def test_schedule_values_and_serialisation():
 
 def test_scheduler_sets_weights_and_temperature_inside_a_traced_step(tiny_av_batch):
     x, y = tiny_av_batch
-    teacher, student = models.build_pair("av_to_audio", num_classes=10)
+    teacher, student = av_pair()
     terms = default_terms(temperature=4.0, ce_weight=1.0, kd_weight=1.0)
     distiller = kdzoo.Distiller(teacher=teacher, student=student, terms=terms)
     distiller.compile(optimizer="sgd")
@@ -67,7 +64,7 @@ def test_scheduler_sets_weights_and_temperature_inside_a_traced_step(tiny_av_bat
 
 def test_scheduler_rejects_unknown_terms(tiny_av_batch):
     x, y = tiny_av_batch
-    teacher, student = models.build_pair("av_to_audio", num_classes=10)
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(teacher=teacher, student=student)
     distiller.compile(optimizer="sgd")
     with pytest.raises(ValueError, match=r"No loss term\(s\) \['kdd'\]"):

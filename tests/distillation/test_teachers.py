@@ -5,7 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from helpers import batched, log_softmax, run_model_saving_test, softmax
 
 import kdzoo
 from kdzoo import models
@@ -18,16 +18,6 @@ from kdzoo.distillation import (
 )
 from kdzoo.losses import FeatureMSE, HardLabelCrossentropy, SoftTargetKLDivergence
 from kdzoo.models.layers import feature_model
-
-
-def _np_softmax(z):
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
-def _np_log_softmax(z):
-    z = z - z.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
 
 
 def _linear_teacher(key, shape, name, kernel=None, bias=None, scale=0.2, seed=0, classes=10):
@@ -60,10 +50,6 @@ def _registry_models():
     return image, audio, models.build("audio_crnn", "student", dropout=0.0)
 
 
-def _dataset(x, y, batch=4):
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
-
-
 def _own_logits(x, *teachers):
     return [t.predict({k: x[k] for k in (i.name for i in t.inputs)}, verbose=0) for t in teachers]
 
@@ -82,16 +68,16 @@ def test_fixed_weights_mix_each_teachers_own_probabilities(tiny_av_batch):
         terms=default_terms(temperature=tau),
     )
     np.testing.assert_allclose(distiller.teacher_weights_for(x), [[0.25, 0.75]] * 8, atol=1e-7)
-    mixture = 0.25 * _np_softmax(t_image) + 0.75 * _np_softmax(t_audio)
+    mixture = 0.25 * softmax(t_image) + 0.75 * softmax(t_audio)
     combined = np.array(distiller.teacher_outputs(x)["logits"])
     np.testing.assert_allclose(np.exp(combined), mixture, rtol=1e-4, atol=1e-7)  # log p
-    np.testing.assert_allclose(_np_softmax(combined), mixture, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(softmax(combined), mixture, rtol=1e-4, atol=1e-7)
 
     # The unchanged KD term reads the mixture, its temperature applied to log p.
     distiller.compile(optimizer="sgd")
     logs = distiller.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
     s = student.predict({"audio": x["audio"]}, verbose=0).astype("float64")
-    p, q = _np_softmax(np.log(mixture) / tau), _np_softmax(s / tau)
+    p, q = softmax(np.log(mixture) / tau), softmax(s / tau)
     assert logs["kd_loss"] == pytest.approx(tau**2 * np.sum(p * np.log(p / q), -1).mean(), rel=1e-4)
 
     uniform = kdzoo.Distiller(teacher=[image, audio], student=student)
@@ -99,7 +85,7 @@ def test_fixed_weights_mix_each_teachers_own_probabilities(tiny_av_batch):
     # A zero weight drops a teacher exactly, with no log(0) trouble.
     only_audio = kdzoo.Distiller(teacher=[image, audio], student=student, teacher_weights=[0, 2])
     np.testing.assert_allclose(
-        np.array(only_audio.teacher_outputs(x)["logits"]), _np_log_softmax(t_audio), atol=1e-4
+        np.array(only_audio.teacher_outputs(x)["logits"]), log_softmax(t_audio), atol=1e-4
     )
     # A list of one teacher teaches exactly like the teacher alone (KD is shift-invariant).
     alone = kdzoo.Distiller(teacher=audio, student=student, terms=default_terms(temperature=tau))
@@ -122,9 +108,9 @@ def test_entropy_weights_follow_the_documented_formula(tiny_av_batch):
         confidence_temperature=temperature,
     )
     logits = [t.astype("float64") for t in _own_logits(x, image, audio)]
-    probs = [_np_softmax(t) for t in logits]
+    probs = [softmax(t) for t in logits]
     entropy = np.stack([-np.sum(p * np.log(p), -1) for p in probs], axis=1)  # [batch, 2]
-    expected = _np_softmax(-entropy / temperature)
+    expected = softmax(-entropy / temperature)
     weights = distiller.teacher_weights_for(x)
     assert weights.shape == (8, 2)
     assert np.ptp(weights[:, 0]) > 1e-2  # really per example
@@ -146,7 +132,7 @@ def test_a_confident_teacher_outweighs_an_uncertain_one(tiny_av_batch):
         "audio", x["audio"].shape[1:], "uncertain", kernel=np.zeros((width, classes))
     )
     student = _linear_student("audio", x["audio"].shape[1:])
-    p = _np_softmax(confident_bias)
+    p = softmax(confident_bias)
     gap = np.log(classes) - (-np.sum(p * np.log(p)))  # H(uncertain) - H(confident) > 0
     for order, column in (([confident, uncertain], 0), ([uncertain, confident], 1)):
         distiller = kdzoo.Distiller(teacher=order, student=student, teacher_combination="entropy")
@@ -164,8 +150,8 @@ def test_a_confident_teacher_outweighs_an_uncertain_one(tiny_av_batch):
     combined = np.array(distiller.teacher_outputs(x)["logits"])
     weights = distiller.teacher_weights_for(x)
     assert np.isfinite(combined).all() and np.isfinite(weights).all()
-    mixture = weights[:, :1] * _np_softmax(1e4 * p)[None] + weights[:, 1:] / classes
-    np.testing.assert_allclose(_np_softmax(combined), mixture, rtol=1e-4, atol=1e-7)
+    mixture = weights[:, :1] * softmax(1e4 * p)[None] + weights[:, 1:] / classes
+    np.testing.assert_allclose(softmax(combined), mixture, rtol=1e-4, atol=1e-7)
 
 
 def _right_and_wrong_teachers(classes=4):
@@ -205,7 +191,7 @@ def test_the_gate_learns_to_trust_the_teacher_that_is_right():
     np.testing.assert_allclose(distiller.teacher_weights_for(x), 0.5)  # zero-initialised
     before = [np.array(v) for v in gate.weights]
     distiller.compile(optimizer=keras.optimizers.Adam(0.05))
-    history = distiller.fit(_dataset(x, y, 16), epochs=5, verbose=0).history
+    history = distiller.fit(batched(x, y, 16), epochs=5, verbose=0).history
     assert all(np.isfinite(history["gate_loss"]))
     assert history["gate_loss"][-1] < history["gate_loss"][0]
     assert any(not np.allclose(a, np.array(v)) for a, v in zip(before, gate.weights, strict=True))
@@ -231,7 +217,7 @@ def test_the_kd_terms_read_a_constant_target_so_they_never_train_the_gate():
     )
     distiller.compile(optimizer=keras.optimizers.SGD(0.5))
     student_before = [np.array(v) for v in distiller.student.weights]
-    distiller.fit(_dataset(x, y, 16), epochs=1, verbose=0)
+    distiller.fit(batched(x, y, 16), epochs=1, verbose=0)
     np.testing.assert_array_equal(np.array(distiller.teacher_gate.kernel), 0.0)
     np.testing.assert_array_equal(np.array(distiller.teacher_gate.bias), 0.0)
     assert any(
@@ -259,7 +245,7 @@ def test_each_model_reads_only_its_own_keys(tiny_av_batch):
 
     distiller._route = spy
     distiller.compile(optimizer="sgd")
-    distiller.fit(_dataset(x, y), epochs=1, verbose=0)
+    distiller.fit(batched(x, y), epochs=1, verbose=0)
     assert set(routed) == {
         ("student", ("audio",)),
         ("teacher 'image_cnn_teacher'", ("image",)),
@@ -304,7 +290,7 @@ def test_feature_terms_name_one_teacher(tiny_av_batch):
     )
     before = np.array(distiller.adapters["hint"].kernel)
     distiller.compile(optimizer="adam")
-    logs = distiller.fit(_dataset(x, y), epochs=1, verbose=0).history
+    logs = distiller.fit(batched(x, y), epochs=1, verbose=0).history
     assert np.isfinite(logs["hint_loss"][0])
     assert not np.allclose(before, np.array(distiller.adapters["hint"].kernel))
 
@@ -383,6 +369,7 @@ def test_cached_outputs_hold_each_teachers_outputs(tiny_av_batch):
         distiller.evaluate(combined_only, y, verbose=0)
 
 
+@pytest.mark.slow
 def test_keras_round_trip_of_a_gated_distiller(tiny_av_batch, tmp_path):
     x, y = tiny_av_batch
     image, audio, student = _registry_models()
@@ -390,22 +377,19 @@ def test_keras_round_trip_of_a_gated_distiller(tiny_av_batch, tmp_path):
         teacher=[image, audio], student=student, teacher_combination="gate", gate_weight=0.5
     )
     distiller.compile(optimizer=keras.optimizers.Adam(0.01), metrics=["accuracy"])
-    distiller.fit(_dataset(x, y), epochs=1, verbose=0)
+    distiller.fit(batched(x, y), epochs=1, verbose=0)
     assert np.abs(np.array(distiller.teacher_gate.kernel)).max() > 0
-    path = tmp_path / "distiller.keras"
-    distiller.save(path)
-    loaded = keras.saving.load_model(path)
+    loaded = run_model_saving_test(distiller, x, tmp_path / "distiller.keras", atol=0)
     assert isinstance(loaded, kdzoo.Distiller)
     assert loaded.teacher_combination == "gate" and loaded.gate_weight == 0.5
     assert [t.name for t in loaded.teachers] == ["image_cnn_teacher", "audio_crnn_teacher"]
     assert all(t.trainable is False for t in loaded.teachers)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), distiller.predict(x, verbose=0))
     for a, b in zip(loaded.teacher_gate.weights, distiller.teacher_gate.weights, strict=True):
         np.testing.assert_array_equal(np.array(a), np.array(b))
     np.testing.assert_allclose(
         loaded.teacher_weights_for(x), distiller.teacher_weights_for(x), atol=1e-7
     )
-    logs = loaded.fit(_dataset(x, y), epochs=1, verbose=0).history  # keeps training
+    logs = loaded.fit(batched(x, y), epochs=1, verbose=0).history  # keeps training
     assert np.isfinite(logs["gate_loss"][0])
 
 
@@ -441,7 +425,7 @@ def test_scheduler_drives_a_multi_teacher_distiller(tiny_av_batch):
     scheduler = DistillationScheduler(
         weights={"kd": Linear(0.0, 0.5, epochs=2)}, temperature=Exponential(8.0, 2.0, epochs=2)
     )
-    h = distiller.fit(_dataset(x, y), epochs=3, verbose=0, callbacks=[scheduler]).history
+    h = distiller.fit(batched(x, y), epochs=3, verbose=0, callbacks=[scheduler]).history
     assert h["temperature"] == pytest.approx([8.0, 4.0, 2.0])
     assert h["kd_weight"] == pytest.approx([0.0, 0.25, 0.5])
     kd_term = [t for t in distiller.loss_terms if t.name == "kd"][0]

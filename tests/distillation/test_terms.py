@@ -3,16 +3,15 @@ teacher-outputs key and input routing."""
 
 import json
 import math
-import subprocess
-import sys
 import zipfile
 
 import keras
 import numpy as np
 import pytest
+from helpers import av_pair, run_python
 
 import kdzoo
-from kdzoo import losses, models
+from kdzoo import losses
 from kdzoo.data import MissingInputError, select_inputs
 from kdzoo.distillation import TEACHER_OUTPUTS, LossTerm, default_terms, with_teacher_outputs
 
@@ -66,6 +65,11 @@ def test_loss_term_refuses_a_weight_that_is_not_a_finite_number_at_least_zero(we
 
 
 # ---------------------------------------------------------------- default_terms
+def test_label_losses_refuse_a_labels_target():
+    with pytest.raises(ValueError, match="target='teacher'"):
+        kdzoo.LossTerm("dkd", target="labels")
+
+
 def test_default_terms_take_their_defaults_from_the_one_table():
     ce, kd = default_terms()
     assert (ce.name, ce.weight, kd.name, kd.weight) == ("ce", 0.5, "kd", 0.5)
@@ -108,7 +112,7 @@ def _old_style(config, **objective):
 
 def test_a_keras_archive_saved_by_the_old_code_loads_with_its_objective(tiny_av_batch, tmp_path):
     x, y = tiny_av_batch
-    teacher, student = models.build_pair("av_to_audio", num_classes=10)
+    teacher, student = av_pair()
     terms = default_terms(temperature=3.0, ce_weight=0.3, kd_weight=0.7, feature_weight=0.5)
     distiller = kdzoo.Distiller(teacher=teacher, student=student, terms=terms)
     distiller.compile(optimizer="adam", metrics=["accuracy"])
@@ -147,7 +151,7 @@ def test_a_keras_archive_saved_by_the_old_code_loads_with_its_objective(tiny_av_
 
 
 def test_an_old_config_without_terms_takes_the_old_default_weights():
-    teacher, student = models.build_pair("av_to_audio", num_classes=10)
+    teacher, student = av_pair()
     config = kdzoo.Distiller(teacher=teacher, student=student).get_config()
     old = _old_style(config)
     del old["ce_weight"], old["kd_weight"]  # missing: the old defaults, 1.0 and 1.0
@@ -161,7 +165,7 @@ def test_the_data_layer_never_imports_distillation():
         "import sys, kdzoo.data, kdzoo.data.pipeline, kdzoo.evaluation; "
         "print(sorted(m for m in sys.modules if m.startswith('kdzoo.distillation')))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = run_python(["-c", code], check=True)
     assert out.stdout.strip() == "[]"
 
 

@@ -1,8 +1,8 @@
 """Every zoo model round-trips through get_config/from_config and .keras save/load."""
 
-import keras
 import numpy as np
 import pytest
+from helpers import run_model_config_test, run_model_saving_test
 
 from kdzoo import models
 from kdzoo.data.audio import AudioConfig
@@ -28,16 +28,8 @@ def test_config_and_keras_file_round_trip(name, tmp_path):
         else models.build(name, "student")
     )
     x = _inputs_for(model)
-    expected = model.predict(x, verbose=0)
-
-    clone = model.__class__.from_config(model.get_config())
-    clone.set_weights(model.get_weights())
-    np.testing.assert_allclose(clone.predict(x, verbose=0), expected, atol=1e-6)
-
-    path = tmp_path / f"{name}.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)  # safe_mode=True by default
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)
+    run_model_config_test(model, x)
+    loaded = run_model_saving_test(model, x, tmp_path / f"{name}.keras")
     assert models.feature_names(loaded) == models.feature_names(model)
 
 

@@ -1,25 +1,11 @@
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from helpers import SCRIPTS, last_json_line, run_python
 
-SCRIPTS = Path(__file__).parent / "scripts"
 
-
+@pytest.mark.slow  # a subprocess: TensorFlow start-up plus two fits
 def test_mirrored_two_replicas_match_one_device():
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPTS / "mirrored_parity.py")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    proc = run_python([SCRIPTS / "mirrored_parity.py"], timeout=300, check=True)
+    result = last_json_line(proc.stdout)
     assert result["replicas"] == [1, 2]
     assert result["max_update"] > 1e-3  # the step really moved the weights
     assert result["max_weight_diff"] < 1e-5, result
@@ -28,19 +14,12 @@ def test_mirrored_two_replicas_match_one_device():
         assert mirrored[key] == pytest.approx(single[key], rel=1e-5, abs=1e-6), key
 
 
+@pytest.mark.slow  # a subprocess: TensorFlow start-up plus two fits
 def test_mirrored_multi_teacher_gate_matches_one_device():
     """Two teachers combined by a learned gate: its auxiliary loss is replica-scaled like
     the terms, so one SGD step on 2 replicas equals one on 1 device."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPTS / "mirrored_parity.py"), "--multi-teacher"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    proc = run_python([SCRIPTS / "mirrored_parity.py", "--multi-teacher"], timeout=300, check=True)
+    result = last_json_line(proc.stdout)
     assert result["replicas"] == [1, 2]
     assert result["max_update"] > 1e-3 and result["max_gate_update"] > 1e-4, result
     assert result["max_weight_diff"] < 1e-5, result  # student and gate weights
@@ -49,19 +28,12 @@ def test_mirrored_multi_teacher_gate_matches_one_device():
         assert mirrored[key] == pytest.approx(single[key], rel=1e-5, abs=1e-6), key
 
 
+@pytest.mark.slow  # 21 s on 2 cores
 def test_kd_loss_family_reduces_correctly_on_two_replicas():
     """Each KD loss: one SGD step on 2 replicas equals one on 1 device (per-example losses),
     or the mean of the two half-batch steps (batch-relational RKD); see the script."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPTS / "loss_reduction_parity.py")],
-        capture_output=True,
-        text=True,
-        timeout=400,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    proc = run_python([SCRIPTS / "loss_reduction_parity.py"], timeout=400, check=True)
+    result = last_json_line(proc.stdout)
     assert result.pop("replicas") == [1, 2]
     assert sorted(result) == ["at", "dkd", "kd", "kd_std", "nkd", "rkd_angle", "rkd_distance"]
     for name, outcome in result.items():

@@ -1,26 +1,23 @@
 """Preemption: a distillation killed with SIGKILL resumes from its last finished epoch."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SCRIPTS, python_env
 
-SCRIPT = Path(__file__).parent / "scripts" / "preemption_run.py"
+SCRIPT = SCRIPTS / "preemption_run.py"
 TIMEOUT = 240
 
 
 def _start(*args):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-    env.pop("TF_CONFIG", None)
     return subprocess.Popen(
         [sys.executable, str(SCRIPT), *map(str, args)],
-        env=env,
+        env=python_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -8,25 +8,19 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import SCRIPTS, last_json_line, python_env, run_python
 from scripts import fit_parity
 
 from kdzoo import distribute
 from kdzoo._keras_compat import check_steps_per_execution, enable_multi_worker_fit
 from kdzoo.recipe import DistilConfig, distil
 
-SCRIPTS = Path(__file__).parent / "scripts"
 TWO_WORKERS = json.dumps({"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker"}})
-
-
-def _env(**extra):
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    return {**env, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow", **extra}
 
 
 # ----------------------------------------------------------------------------- choosing
@@ -130,6 +124,7 @@ def test_distil_config_errors(field, value, message):
 
 
 # ------------------------------------------------------------ XLA, steps_per_execution
+@pytest.mark.slow
 def test_xla_distillation_matches_no_xla():
     """Every per-example loss, sample weights, metrics, 8 SGD steps: jit_compile=True gives
     the weights and reported losses of the plain step (the TPU-readiness check: static
@@ -191,6 +186,7 @@ def test_library_distil_with_xla_and_steps_per_execution_matches_plain():
 TINY = {**EXACT, "teacher_epochs": 0, "optimizer": "adam", "learning_rate": 2e-3}
 
 
+@pytest.mark.slow
 def test_mixed_bfloat16_keeps_logits_losses_and_weights_float32():
     result = distil(DistilConfig(**TINY, mixed_precision="mixed_bfloat16"))
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
@@ -206,6 +202,7 @@ def test_mixed_bfloat16_keeps_logits_losses_and_weights_float32():
     assert result.table["accuracy"].between(0, 1).all()
 
 
+@pytest.mark.slow
 def test_mixed_float16_scales_the_loss():
     result = distil(DistilConfig(**TINY, mixed_precision="mixed_float16"))
     assert isinstance(result.distiller.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -216,15 +213,8 @@ def test_mixed_float16_scales_the_loss():
 # ----------------------------------------------------------------------- several replicas
 @pytest.mark.slow
 def test_mirrored_two_replicas_fit_like_one_device():
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPTS / "fit_parity.py")],
-        capture_output=True,
-        text=True,
-        timeout=400,
-        env=_env(),
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    proc = run_python([SCRIPTS / "fit_parity.py"], timeout=400, check=True)
+    result = last_json_line(proc.stdout)
     assert result["replicas"] == [1, 2]
     assert result["max_update"] > 1e-2  # the 8 steps really moved the weights
     assert result["max_weight_diff"] < 1e-5, result
@@ -276,7 +266,7 @@ def test_multiworker_distillation(tmp_path):
     procs = [
         subprocess.Popen(
             [sys.executable, script, str(out), str(work)],
-            env=_env(
+            env=python_env(
                 TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
             ),
             stdout=subprocess.PIPE,
@@ -288,7 +278,7 @@ def test_multiworker_distillation(tmp_path):
     procs.append(
         subprocess.Popen(
             [sys.executable, script, str(out), str(single_work)],
-            env=_env(),
+            env=python_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -1,7 +1,7 @@
 """Multi-step distillation ``fit`` with every per-example loss, sample weights and metrics:
 one device vs 2 replicas, XLA vs none, ``steps_per_execution`` > 1 vs 1.
 
-Imported by tests/test_strategies.py (XLA, steps_per_execution: one device, in-process) and
+Imported by tests/recipe/test_strategies.py (XLA, steps_per_execution: one device, in-process) and
 run as a script in a fresh process (``python fit_parity.py``: 2 logical CPUs must be set up
 before TensorFlow runs any op), which prints JSON comparing ``MirroredStrategy`` over 2
 logical CPUs with one device, for the Distiller and for ``kdzoo.recipe.distil``.
@@ -32,7 +32,7 @@ GLOBAL_BATCH = 16  # 4 steps per epoch
 EPOCHS = 2
 
 #: Every loss whose value is a mean of per-example terms (RKD relates examples within a
-#: replica's batch; tests/loss_reduction_parity.py covers it), with its weight and outputs.
+#: replica's batch; tests/scripts/loss_reduction_parity.py covers it), with its weight and outputs.
 TERMS = (
     ("ce", 0.5, {"target": "labels"}),
     ("kd", 0.5, {}),

@@ -1,7 +1,7 @@
 """One SGD distillation step per KD loss, on 1 device and on 2 logical CPU replicas; prints
 JSON.
 
-Executed in a fresh process by tests/test_distributed.py: logical devices must be set up
+Executed in a fresh process by tests/recipe/test_distributed.py: logical devices must be set up
 before TensorFlow runs any op. For each loss of the family a Distiller (``ce`` + that loss)
 takes one SGD step on a weighted global batch:
 

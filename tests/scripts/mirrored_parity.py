@@ -2,7 +2,7 @@
 
 With ``--multi-teacher``, the same for two teachers combined by a learned gate.
 
-Executed in a fresh process by tests/test_distributed.py: logical devices must be set up
+Executed in a fresh process by tests/recipe/test_distributed.py: logical devices must be set up
 before TensorFlow runs any op.
 """
 

@@ -1,4 +1,4 @@
-"""One process of the multi-worker test (tests/test_strategies.py); writes JSON + weights.
+"""One process of the multi-worker test (tests/recipe/test_strategies.py); writes JSON + weights.
 
 Usage: ``python multiworker_worker.py OUT_DIR WORK_DIR`` with ``$TF_CONFIG`` naming this
 task (a worker), or without it for the single-process reference run. In a worker:
@@ -27,7 +27,7 @@ CONFIG = {
     "baseline": False,
     # No dropout draws: 2 workers and 1 process must see the same computation.
     "teacher_overrides": {"dropout": 0.0},
-    # SGD and centred inputs keep float32 rounding at rounding level (tests/fit_parity.py).
+    # SGD and centred inputs keep float32 rounding at rounding level (tests/scripts/fit_parity.py).
     "optimizer": "sgd",
     "learning_rate": 0.05,
     "normalize_audio": True,

@@ -1,4 +1,4 @@
-"""One run of the kill-and-resume test (tests/test_preemption.py); saves the student.
+"""One run of the kill-and-resume test (tests/recipe/test_preemption.py); saves the student.
 
 Usage: ``python preemption_run.py BACKUP_DIR OUT_PREFIX [MARKER]``. With ``MARKER`` the run
 writes that file when the first distillation epoch (and its backup) is done, then waits to

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import audio_student, av_pair, serve
 
 import kdzoo
 from kdzoo import datasets, models
 from kdzoo.data import from_arrays
-from kdzoo.datasets import data_root
 from kdzoo.evaluation import classification_metrics
 from kdzoo.serving import (
     METADATA_FILE,
@@ -32,19 +32,10 @@ from kdzoo.serving import (
 TOLERANCE = 1e-5
 
 
-def _needs_data():
-    if not (data_root() / "fsdd").exists() and not os.environ.get("CI"):
-        pytest.skip("no shared data at $KDZOO_DATA_DIR")
-
-
 @pytest.fixture(scope="module")
 def embedded():
     """The demo's data: generated, 0.5 s waveforms, no normalisation."""
     return datasets.load("embedded", num_examples=200, modalities=("audio",), batch_size=32)
-
-
-def _audio_student(data):
-    return models.build("audio_crnn", "student", audio_shape=data.audio_config.feature_shape)
 
 
 def _probabilities(model, dataset):
@@ -52,14 +43,8 @@ def _probabilities(model, dataset):
     return tf.nn.softmax(model.predict(dataset, verbose=0)).numpy()
 
 
-def _serve(path, signature="serving_default", **inputs):
-    loaded = tf.saved_model.load(str(path))
-    outputs = loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
-    return {k: v.numpy() for k, v in outputs.items()}
-
-
 def test_versions_are_integers_and_never_overwritten(tmp_path, embedded):
-    student = _audio_student(embedded)
+    student = audio_student(embedded)
     first = export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
     second = export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
     assert (first.name, second.name) == ("1", "2")
@@ -77,7 +62,7 @@ def test_versions_are_integers_and_never_overwritten(tmp_path, embedded):
 
 
 def test_a_failed_export_leaves_no_version_behind(tmp_path, monkeypatch, embedded):
-    student = _audio_student(embedded)
+    student = audio_student(embedded)
     import kdzoo.serving.warmup
 
     def crash(path, requests):  # the SavedModel is written by then; the warmup is not
@@ -94,7 +79,7 @@ def test_a_failed_export_leaves_no_version_behind(tmp_path, monkeypatch, embedde
 
 
 def test_a_distiller_is_refused_and_its_student_exports_alone(tmp_path, embedded):
-    teacher, student = models.build_pair("av_to_audio")
+    teacher, student = av_pair()
     distiller = kdzoo.Distiller(teacher=teacher, student=student)
     refused = r"`model` is a Distiller; pass its student \(`distiller.student`\)"
     with pytest.raises(TypeError, match=refused):
@@ -129,7 +114,7 @@ def test_a_distiller_is_refused_and_its_student_exports_alone(tmp_path, embedded
 
 
 def test_signatures_outputs_and_metadata(tmp_path, embedded):
-    student = _audio_student(embedded)
+    student = audio_student(embedded)
     metrics = {"test_accuracy": 0.5}
     path = export_for_serving(
         student,
@@ -151,7 +136,7 @@ def test_signatures_outputs_and_metadata(tmp_path, embedded):
     assert specs["serving_wav_bytes"]["audio"].dtype == tf.string
     assert specs["serving_preprocessed"]["audio"].shape.as_list() == [None, 30, 32]
     waves = embedded.arrays["test"]["audio"][:3]
-    out = _serve(path, audio=waves)
+    out = serve(path, audio=waves)
     assert sorted(out) == ["class_id", "class_name", "probabilities"]
     assert out["probabilities"].shape == (3, 10) and out["class_id"].dtype == np.int64
     np.testing.assert_allclose(out["probabilities"].sum(-1), 1.0, atol=1e-5)
@@ -169,7 +154,7 @@ def test_signatures_outputs_and_metadata(tmp_path, embedded):
 
 
 def test_warmup_holds_real_prediction_logs_for_every_signature(tmp_path, embedded):
-    student = _audio_student(embedded)
+    student = audio_student(embedded)
     examples = raw_examples(embedded.arrays["test"], ["audio"], count=3)
     path = export_for_serving(
         student, tmp_path, name="s", preprocessing=embedded, warmup_inputs=examples
@@ -199,28 +184,28 @@ def test_warmup_holds_real_prediction_logs_for_every_signature(tmp_path, embedde
 
 
 def test_demo_student_parity_raw_waveform_vs_pipeline(tmp_path, embedded):
-    student = _audio_student(embedded)
+    student = audio_student(embedded)
     path = export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
     arrays = embedded.arrays["test"]
     expected = _probabilities(student, embedded.pipeline("test", batch_size=16))
-    served = _serve(path, audio=arrays["audio"])["probabilities"]
+    served = serve(path, audio=arrays["audio"])["probabilities"]
     np.testing.assert_allclose(served, expected, atol=TOLERANCE)
     # Waveforms of another length are padded/cropped as in training.
-    short = _serve(path, audio=arrays["audio"][:4, :3000])["probabilities"]
+    short = serve(path, audio=arrays["audio"][:4, :3000])["probabilities"]
     padded = np.pad(arrays["audio"][:4, :3000], ((0, 0), (0, 1000)))
-    np.testing.assert_allclose(short, _serve(path, audio=padded)["probabilities"], atol=1e-6)
+    np.testing.assert_allclose(short, serve(path, audio=padded)["probabilities"], atol=1e-6)
 
 
 @pytest.fixture(scope="module")
 def av_digits_audio():
-    _needs_data()
     return datasets.load("av_digits", modalities=("audio",), batch_size=64)
 
 
+@pytest.mark.requires_data("fsdd", "mnist")
 def test_av_digits_audio_student_parity_with_normalisation(tmp_path, av_digits_audio):
     data = av_digits_audio
     assert data.audio_config.normalized  # the train split's statistics are in the config
-    student = _audio_student(data)
+    student = audio_student(data)
     train = from_arrays(
         {k: v[:256] for k, v in data.arrays["train"].items()},
         ("audio",),
@@ -236,14 +221,14 @@ def test_av_digits_audio_student_parity_with_normalisation(tmp_path, av_digits_a
     test = {k: v[:64] for k, v in data.arrays["test"].items()}
     pipeline = from_arrays(test, ("audio",), batch_size=32, audio_config=data.audio_config)
     expected = _probabilities(student, pipeline)
-    served = _serve(path, audio=test["audio"])["probabilities"]
+    served = serve(path, audio=test["audio"])["probabilities"]
     np.testing.assert_allclose(served, expected, atol=TOLERANCE)
     meta = read_metadata(path)
     assert meta["preprocessing"]["audio"]["mel_mean"] == list(data.audio_config.mel_mean)
 
 
+@pytest.mark.requires_data("mnist")
 def test_image_student_parity_png_bytes_vs_pipeline(tmp_path):
-    _needs_data()
     data = datasets.load("mnist", batch_size=64)
     student = models.build("image_cnn", "student", image_shape=data.image_config.shape)
     path = export_for_serving(student, tmp_path, name="img", preprocessing=data)
@@ -252,13 +237,13 @@ def test_image_student_parity_png_bytes_vs_pipeline(tmp_path):
         student, from_arrays(test, ("image",), batch_size=16, image_config=data.image_config)
     )
     pngs = raw_examples(test, ["image"], count=48)["image"]
-    served = _serve(path, image=pngs)["probabilities"]
+    served = serve(path, image=pngs)["probabilities"]
     np.testing.assert_allclose(served, expected, atol=TOLERANCE)
 
 
 @pytest.mark.parametrize("portable", [False, True])
+@pytest.mark.requires_data("sst2")
 def test_text_student_parity_strings_vs_pipeline(tmp_path, portable, text_student):
-    _needs_data()
     data = datasets.load("sst2", batch_size=64)
     vectorizer = data.text_vectorizer
     student = text_student(vectorizer)
@@ -267,7 +252,7 @@ def test_text_student_parity_strings_vs_pipeline(tmp_path, portable, text_studen
     test = {k: v[:200] for k, v in data.arrays["test"].items()}
     pipeline = from_arrays(test, ("text",), batch_size=64, text_vectorizer=vectorizer)
     expected = _probabilities(student, pipeline)
-    served = _serve(path, text=[t.encode("utf-8") for t in test["text"]])
+    served = serve(path, text=[t.encode("utf-8") for t in test["text"]])
     np.testing.assert_allclose(served["probabilities"], expected, atol=TOLERANCE)
     assert set(served["class_name"]) <= {b"negative", b"positive"}
     meta = read_metadata(path)
@@ -281,7 +266,7 @@ def test_mismatched_preprocessing_and_inputs_fail_clearly(tmp_path, embedded):
     student = models.build("audio_crnn", "student", audio_shape=(61, 32))  # 1 s clips
     with pytest.raises(ValueError, match=r"'audio' is float32 \[61, 32\].*\[30, 32\]"):
         export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
-    student = _audio_student(embedded)
+    student = audio_student(embedded)
     wrong_classes = ServingPreprocessing(("a", "b"), audio=embedded.audio_config)
     with pytest.raises(ValueError, match="10 outputs but `class_names` has 2"):
         export_for_serving(student, tmp_path, name="s", preprocessing=wrong_classes)
@@ -298,7 +283,7 @@ def test_mismatched_preprocessing_and_inputs_fail_clearly(tmp_path, embedded):
 
 
 def test_wrong_dtype_or_shape_gives_a_clear_error(tmp_path, embedded):
-    path = export_for_serving(_audio_student(embedded), tmp_path, name="s", preprocessing=embedded)
+    path = export_for_serving(audio_student(embedded), tmp_path, name="s", preprocessing=embedded)
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float tensor"):
         signature(audio=tf.zeros([1, 100], tf.int32))
@@ -314,7 +299,7 @@ def test_wrong_dtype_or_shape_gives_a_clear_error(tmp_path, embedded):
 def test_export_student_takes_preprocessing_examples_and_metrics_from_its_dataset(
     tmp_path, embedded
 ):
-    student = _audio_student(embedded)
+    student = audio_student(embedded)
     path = export_student(student, tmp_path, name="s", data=embedded, teacher_name="t")
     meta = read_metadata(path)
     # metrics=None: evaluated on the split, as kdzoo.evaluation computes them.
@@ -351,7 +336,7 @@ def test_export_student_takes_preprocessing_examples_and_metrics_from_its_datase
 
 
 def test_bundle_student_round_trips_into_the_same_export(tmp_path, embedded):
-    student = _audio_student(embedded)
+    student = audio_student(embedded)
     metrics = {"test_accuracy": 0.5}
     folder = bundle_student(
         student, tmp_path / "b", name="s", data=embedded, metrics=metrics, teacher_name="t"
@@ -371,8 +356,8 @@ def test_bundle_student_round_trips_into_the_same_export(tmp_path, embedded):
     )
     waves = embedded.arrays["test"]["audio"][:5]
     np.testing.assert_allclose(
-        _serve(path, audio=waves)["probabilities"],
-        _serve(direct, audio=waves)["probabilities"],
+        serve(path, audio=waves)["probabilities"],
+        serve(direct, audio=waves)["probabilities"],
         atol=1e-6,
     )
     assert read_metadata(path)["metrics"] == read_metadata(direct)["metrics"] == metrics

@@ -3,14 +3,12 @@ what kdzoo wrote, clean up only their own dead temporaries, never race into a ra
 refuse NaN weights, and serving signatures reject what training rejects."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_export import _audio_student, _serve
+from helpers import audio_student, av_pair, run_python, serve
 
 import kdzoo.files
 from kdzoo import datasets, models
@@ -38,7 +36,7 @@ def embedded():
 @pytest.fixture(scope="module")
 def audio_export(embedded, tmp_path_factory):
     base = tmp_path_factory.mktemp("audio")
-    return export_for_serving(_audio_student(embedded), base, name="a", preprocessing=embedded)
+    return export_for_serving(audio_student(embedded), base, name="a", preprocessing=embedded)
 
 
 def _text_student_and_prep(folder):
@@ -67,7 +65,7 @@ def _listing(folder):
 
 
 def test_save_student_refuses_a_folder_it_did_not_write(tmp_path, embedded):
-    student, prep = _audio_student(embedded), ServingPreprocessing.from_dataset(embedded)
+    student, prep = audio_student(embedded), ServingPreprocessing.from_dataset(embedded)
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("years of work")
@@ -86,7 +84,7 @@ def test_save_student_refuses_a_folder_it_did_not_write(tmp_path, embedded):
 
 
 def test_save_student_replaces_its_own_bundle(tmp_path, embedded):
-    student, prep = _audio_student(embedded), ServingPreprocessing.from_dataset(embedded)
+    student, prep = audio_student(embedded), ServingPreprocessing.from_dataset(embedded)
     (tmp_path / "empty").mkdir()  # an empty folder is taken over: nothing can be lost
     path = save_student(student, tmp_path / "empty", prep, name="first")
     assert owner_kind(path) == "student-bundle"
@@ -108,7 +106,7 @@ def _teacher_and_data(n=16):
         "audio": (0.1 * rng.standard_normal((n, 4000))).astype("float32"),
         "label": rng.integers(0, 10, n).astype("int32"),
     }
-    teacher, _ = models.build_pair("av_to_audio", num_classes=10)
+    teacher, _ = av_pair()
     data = from_arrays(arrays, ("image", "audio"), audio_config=AudioConfig.embedded())
     return teacher, data, arrays
 
@@ -155,12 +153,8 @@ def test_export_removes_only_stale_kdzoo_temporaries(tmp_path, embedded):
     model_dir = tmp_path / "s"
     model_dir.mkdir()
     # A killed export: its process has exited, its temporary is still there.
-    child = subprocess.run(
-        [sys.executable, "-I", "-c", _MAKE_TMP_IN_A_CHILD, kdzoo.files.__file__]
-        + [str(model_dir / "1"), "1"],
-        capture_output=True,
-        text=True,
-        check=True,
+    child = run_python(
+        ["-I", "-c", _MAKE_TMP_IN_A_CHILD, kdzoo.files.__file__, model_dir / "1", "1"], check=True
     )
     dead = Path(child.stdout.strip())
     (dead / "saved_model.pb").write_bytes(b"half")
@@ -173,7 +167,7 @@ def test_export_removes_only_stale_kdzoo_temporaries(tmp_path, embedded):
     (users / "data.txt").write_text("mine")
     assert dead.parent == model_dir and owner_kind(dead) == "tmp"
 
-    path = export_saved_model(_audio_student(embedded), tmp_path, name="s")
+    path = export_saved_model(audio_student(embedded), tmp_path, name="s")
     assert path.name == "1" and not (path / MARKER).exists()
     left = _listing(model_dir)
     assert dead.name not in left
@@ -201,7 +195,7 @@ def _race(monkeypatch, model_dir, version):
 
 
 def test_concurrent_exports_take_the_next_free_version(tmp_path, monkeypatch, embedded):
-    student = _audio_student(embedded)
+    student = audio_student(embedded)
     _race(monkeypatch, tmp_path / "s", 1)
     path = export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
     assert path.name == "2" and read_metadata(path)["version"] == 2
@@ -210,7 +204,7 @@ def test_concurrent_exports_take_the_next_free_version(tmp_path, monkeypatch, em
 
 
 def test_concurrent_export_to_an_explicit_version_names_it(tmp_path, monkeypatch, embedded):
-    student = _audio_student(embedded)
+    student = audio_student(embedded)
     _race(monkeypatch, tmp_path / "s", 3)
     with pytest.raises(FileExistsError, match=r"s/3 exists; versions are never overwritten"):
         export_for_serving(student, tmp_path, name="s", version=3, preprocessing=embedded)
@@ -223,7 +217,7 @@ def test_concurrent_export_to_an_explicit_version_names_it(tmp_path, monkeypatch
 
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_exports_refuse_non_finite_weights(tmp_path, embedded, value):
-    student = _audio_student(embedded)
+    student = audio_student(embedded)
     variable = student.trainable_weights[-1]
     broken = np.array(variable.numpy())
     broken.flat[0] = value
@@ -289,13 +283,13 @@ def test_an_empty_batch_gives_empty_outputs(audio_export, text_exports, tmp_path
         (text_exports[True], "serving_default", {"text": np.array([], object)}, 2),
     ]
     for path, signature, inputs, classes in cases:
-        out = _serve(path, signature, **inputs)
+        out = serve(path, signature, **inputs)
         assert out["probabilities"].shape == (0, classes), (path, signature)
         assert out["probabilities"].dtype == np.float32
         assert out["class_id"].shape == (0,) and out["class_id"].dtype == np.int64
         assert out["class_name"].shape == (0,) and out["class_name"].dtype == object
     # A non-empty batch still runs the model.
-    out = _serve(audio_export, audio=np.zeros([2, 4000], np.float32))
+    out = serve(audio_export, audio=np.zeros([2, 4000], np.float32))
     assert out["probabilities"].shape == (2, 10)
 
 

@@ -4,37 +4,28 @@ saved_model_cli, warmup replay, bad inputs), student bundles, and the example cl
 import base64
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_text as tf_text
+from helpers import REPO, run_python
 from tensorflow.core.protobuf import saved_model_pb2
 
 from kdzoo import datasets, models
 from kdzoo.data.text import TextVectorizer, _normalize
-from kdzoo.datasets import data_root, fsdd
+from kdzoo.datasets import fsdd
 from kdzoo.serving import ServingPreprocessing, export_for_serving, op_report, read_metadata
 from kdzoo.serving.bundle import load_student, save_student
 from kdzoo.serving.check import check_export
 from kdzoo.serving.text import CoreWhitespaceTokenizer, ServingTextVectorizer
 
-ROOT = Path(__file__).resolve().parents[1]
 TFTEXT_OP = "TFText>WhitespaceTokenizeWithOffsetsV2"
-
-
-def _needs_data():
-    if not (data_root() / "fsdd").exists() and not os.environ.get("CI"):
-        pytest.skip("no shared data at $KDZOO_DATA_DIR")
 
 
 @pytest.fixture(scope="module")
 def sst2():
-    _needs_data()
     return datasets.load("sst2", batch_size=64)
 
 
@@ -62,7 +53,6 @@ def audio_export(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def image_export(tmp_path_factory):
-    _needs_data()
     data = datasets.load("mnist", batch_size=64)
     student = models.build("image_cnn", "student", image_shape=data.image_config.shape)
     base = tmp_path_factory.mktemp("image")
@@ -93,6 +83,7 @@ def test_core_tokenizer_matches_tensorflow_text_on_random_whitespace_mixes():
     assert got.to_list() == expected.to_list()
 
 
+@pytest.mark.requires_data("sst2", "sms_spam")
 def test_core_tokenizer_gives_the_training_ids_on_real_sst2_and_sms_text(sst2):
     for data in (sst2, datasets.load("sms_spam", batch_size=64)):
         vectorizer = data.text_vectorizer
@@ -122,6 +113,7 @@ def test_serving_vectorizer_rejects_a_vocabulary_with_blank_lines(tmp_path):
     ].tolist() == [1, 2, 3, 0]
 
 
+@pytest.mark.requires_data("sst2")
 def test_op_report_lists_tensorflow_text_ops_and_portable_exports_have_none(
     text_exports, audio_export
 ):
@@ -143,6 +135,7 @@ def _steps(report):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("sst2")
 def test_check_export_portable_loads_with_tensorflow_only(text_exports):
     report = check_export(text_exports[True])
     assert report.passed, report.format()
@@ -160,6 +153,7 @@ def test_check_export_portable_loads_with_tensorflow_only(text_exports):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("sst2")
 def test_check_export_imports_tensorflow_text_only_when_the_graph_needs_it(text_exports):
     report = check_export(text_exports[False])
     assert report.passed, report.format()
@@ -226,16 +220,12 @@ def test_serving_imports_neither_distillation_nor_the_dataset_catalogue():
         "'kdzoo.distill', 'kdzoo.datasets', 'kdzoo.recipe', 'kdzoo.training', 'kdzoo.cli')))\n"
         "print(bad, importlib.util.find_spec('kdzoo.export'))\n"
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_python(["-c", code], cwd=REPO, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[] None"
 
 
+@pytest.mark.requires_data("fsdd")
 def test_wav_bytes_signature_matches_the_decoded_waveform(audio_export):
-    _needs_data()
     loaded = tf.saved_model.load(str(audio_export))
     config = datasets.embedded.EmbeddedConfig().audio
     paths = [p for p, *_ in fsdd.list_clips()[:3]]
@@ -249,6 +239,7 @@ def test_wav_bytes_signature_matches_the_decoded_waveform(audio_export):
         loaded.signatures["serving_wav_bytes"](audio=wrong_rate)
 
 
+@pytest.mark.requires_data("sst2")
 def test_student_bundle_round_trip(tmp_path, sst2, text_student):
     vectorizer = sst2.text_vectorizer
     student = text_student(vectorizer)
@@ -273,7 +264,7 @@ def test_student_bundle_round_trip(tmp_path, sst2, text_student):
 
 def _load_client():
     spec = importlib.util.spec_from_file_location(
-        "serving_client", ROOT / "examples" / "serving_client.py"
+        "serving_client", REPO / "examples" / "serving_client.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -323,8 +314,8 @@ def _check_request(client, export_dir, inputs, signature):
     )
 
 
+@pytest.mark.requires_data("fsdd", "mnist", "sst2")
 def test_client_requests_match_the_exported_signatures(audio_export, text_exports, image_export):
-    _needs_data()
     client = _load_client()
     wavs = [p for p, *_ in fsdd.list_clips()[:2]]
     inputs, signature = client.read_inputs(wavs=wavs)
@@ -348,11 +339,12 @@ def test_client_requests_match_the_exported_signatures(audio_export, text_export
         ("text.json", "text"),
     ],
 )
+@pytest.mark.requires_data("mnist", "sst2")
 def test_example_rest_json_matches_the_exported_signature(
     request_file, export, audio_export, text_exports, image_export
 ):
     export_dir = {"audio": audio_export, "image": image_export, "text": text_exports[False]}
-    body = json.loads((ROOT / "examples" / "requests" / request_file).read_text("utf-8"))
+    body = json.loads((REPO / "examples" / "requests" / request_file).read_text("utf-8"))
     signature_def = _signature_defs(export_dir[export])[body["signature_name"]]
     inputs = _rest_to_arrays(body, signature_def)
     loaded = tf.saved_model.load(str(export_dir[export])).signatures[body["signature_name"]]

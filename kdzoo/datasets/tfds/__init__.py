@@ -62,7 +62,7 @@ from kdzoo.datasets.tfds.kdzoo_sst2 import KdzooSst2
 
 _CLASSES = (KdzooAvDigits, KdzooFsdd, KdzooMnist, KdzooSmsSpam, KdzooSst2)
 #: TFDS name -> builder class, in catalog order (every catalog dataset read from files has
-#: one: tests/test_tfds.py checks it).
+#: one: tests/datasets/test_tfds.py checks it).
 BUILDERS = {builder_name(spec): cls for spec in CATALOG for cls in _CLASSES if cls.SPEC is spec}
 NAMES = tuple(BUILDERS)
 
