@@ -36,7 +36,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kdzoo import datasets, models  # noqa: E402
-from kdzoo.distillation import Distiller, default_terms  # noqa: E402
+from kdzoo.recipe import phases  # noqa: E402
 from kdzoo.serving import (  # noqa: E402
     RawPreprocessor,
     ServingPreprocessing,
@@ -49,22 +49,22 @@ BATCHES = (1, 32)
 
 
 def _train(data, epochs, seed):
-    """The av_to_audio pair: teacher fitted on image+audio, student distilled from it."""
+    """The av_to_audio pair: teacher fitted on image+audio, student distilled from it (the
+    recipe's phases with the default objective)."""
     keras.utils.set_random_seed(seed)
     shapes = {f"{m}_shape": tuple(s.shape) for m, s in data.input_specs.items()}
     teacher, student = models.build_pair("av_to_audio", data.num_classes, **shapes)
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    teacher.compile(optimizer=keras.optimizers.Adam(2e-3), loss=ce, metrics=["accuracy"])
-    teacher.fit(data.splits["train"], epochs=epochs, verbose=0)
-    distiller = Distiller(
-        teacher=teacher,
-        student=student,
+    train = data.splits["train"]
+    phases.train_teacher(teacher, train, epochs=epochs, verbose=0)
+    distiller = phases.distil_student(
+        teacher,
+        student,
+        train,
         teacher_inputs=("image", "audio"),
         student_inputs=("audio",),
-        terms=default_terms(temperature=4.0, ce_weight=0.5, kd_weight=0.5),
+        epochs=epochs,
+        verbose=0,
     )
-    distiller.compile(optimizer=keras.optimizers.Adam(2e-3), metrics=["accuracy"])
-    distiller.fit(data.splits["train"], epochs=epochs, verbose=0)
     return teacher, distiller
 
 
