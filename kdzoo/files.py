@@ -188,10 +188,7 @@ def mark_tmp(folder) -> None:
 
 def unmark(folder) -> None:
     """Removes ``folder``'s marker, if any."""
-    try:
-        os.remove(os.path.join(folder, MARKER))
-    except FileNotFoundError:
-        pass
+    Path(folder, MARKER).unlink(missing_ok=True)
 
 
 def _rmtree(folder) -> list:

@@ -57,3 +57,19 @@ def select_inputs(x, keys, reader="model"):
             f"The batch has no key(s) {missing} that the {reader} reads; batch keys: {sorted(x)}."
         )
     return {k: x[k] for k in keys}
+
+
+def check_input_keys(model, keys, role="model") -> tuple[str, ...]:
+    """The batch keys ``model`` reads: ``keys`` if given (a key or several), which must be
+    exactly its input names, else its input names. ``role`` (``"teacher"``, ``"student"``)
+    names the argument and the model in the error."""
+    names = input_names(model)
+    if keys is None:
+        return names
+    keys = (keys,) if isinstance(keys, str) else tuple(keys)
+    if sorted(keys) != sorted(names):
+        raise ValueError(
+            f"`{role}_inputs={keys}` does not match the {role} model {model.name!r}, whose "
+            f"inputs are {names}. Build the {role} over exactly the keys it should read."
+        )
+    return names

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kdzoo.data.routing import input_names, select_inputs
+from kdzoo.data.routing import check_input_keys, select_inputs
 from kdzoo.distillation.teachers import TeacherEnsemble
 from kdzoo.distillation.terms import LossTerm, default_terms
 from kdzoo.distribute import scale_for_replicas, unscale_for_replicas
@@ -156,7 +156,7 @@ class Distiller(keras.Model):
         # .keras archive is laid out by it, and archives saved before keep loading.
         self.teachers = ensemble.teachers
         self.student = student
-        self.student_inputs = self._validate_student_inputs(student, student_inputs)
+        self.student_inputs = check_input_keys(student, student_inputs, "student")
         self.loss_terms = terms
         sources = ensemble.read_outputs(terms)
         self._views = _Views(feature_model(student, [t.student_output for t in terms]))
@@ -201,20 +201,6 @@ class Distiller(keras.Model):
                 largest,
             )
         return ensemble
-
-    @staticmethod
-    def _validate_student_inputs(student, keys):
-        names = input_names(student)
-        if keys is None:
-            return names
-        keys = (keys,) if isinstance(keys, str) else tuple(keys)
-        if sorted(keys) != sorted(names):
-            raise ValueError(
-                f"`student_inputs={keys}` does not match the student model {student.name!r}, "
-                f"whose inputs are {names}. Build the student over exactly the keys it should "
-                "read."
-            )
-        return names
 
     @staticmethod
     def _validate_terms(terms):

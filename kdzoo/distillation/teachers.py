@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kdzoo.data.routing import input_names, select_inputs
+from kdzoo.data.routing import check_input_keys, select_inputs
 from kdzoo.distillation.cache import TEACHER_OUTPUTS
 from kdzoo.losses import HardLabelCrossentropy
 from kdzoo.models.layers import feature_model, feature_names
@@ -75,19 +75,6 @@ def entropy_teacher_log_weights(teacher_logits, temperature=1.0):
     )
     entropy = -ops.sum(ops.exp(log_probs) * log_probs, axis=-1)  # [batch, N]
     return ops.log_softmax(-entropy / temperature, axis=-1)
-
-
-def _resolve_inputs(model, keys):
-    names = input_names(model)
-    if keys is None:
-        return names
-    keys = (keys,) if isinstance(keys, str) else tuple(keys)
-    if sorted(keys) != sorted(names):
-        raise ValueError(
-            f"`teacher_inputs={keys}` does not match the teacher model {model.name!r}, whose "
-            f"inputs are {names}. Build the teacher over exactly the keys it should read."
-        )
-    return names
 
 
 def _positive_number(value, what):
@@ -210,9 +197,11 @@ class TeacherEnsemble:
                     f"`teacher_inputs` must hold one entry (a key or a tuple of keys) per "
                     f"teacher, {len(models)} for {names}; got {inputs!r}."
                 )
-            keys = tuple(_resolve_inputs(t, k) for t, k in zip(models, per_teacher, strict=True))
+            keys = tuple(
+                check_input_keys(t, k, "teacher") for t, k in zip(models, per_teacher, strict=True)
+            )
         else:
-            keys = (_resolve_inputs(teachers, inputs),)
+            keys = (check_input_keys(teachers, inputs, "teacher"),)
         shapes = [tuple(t.output.shape) for t in models]
         if len(set(shapes)) != 1:
             raise ValueError(
