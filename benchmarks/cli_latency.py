@@ -29,7 +29,7 @@ COMMANDS = [
     ["export", "--help"],
     ["check-export", "--help"],
     ["distil", "--epochs", "-1"],
-    ["distil", "--term", "kdd"],
+    ["distil", "--candidate", "kdd"],
     ["distil", "--learning-rate", "nan"],
     ["demo", "--num-examples", "0"],
 ]

@@ -19,9 +19,21 @@ from kdzoo.validation import finite_number, int_at_least
 
 #: ``kdzoo.studies.STUDIES``, kept here so that parsing imports no TensorFlow (a test checks
 #: that the two agree).
-STUDY_NAMES = ("av-digits-crossmodal", "av-digits-fusion", "sst2")
-#: Loss names ``--term`` accepts: those ``LossTerm.parse`` compares on logits (a test checks
-#: them).
+STUDY_NAMES = (
+    "embedded",
+    "av-digits-crossmodal",
+    "av-digits-fusion",
+    "sst2",
+    "sms-spam",
+    "mnist",
+    "fsdd",
+    "av-digits-methods",
+    "default-recipe",
+)
+#: ``kdzoo.studies.DEFAULT_RECIPE``: what ``kdzoo bench default-recipe`` runs.
+DEFAULT_RECIPE_NAMES = STUDY_NAMES[:7]
+#: Loss names the terms of ``--candidate`` accept: those ``LossTerm.parse`` compares on
+#: logits (a test checks them).
 TERM_NAMES = ("ce", "dkd", "kd", "kd_std", "nkd")
 
 
@@ -48,6 +60,57 @@ def _term(text):
             _NON_NEGATIVE(weight)
         except argparse.ArgumentTypeError as err:
             raise argparse.ArgumentTypeError(f"the weight in {text!r}: {err}") from None
+    return text
+
+
+_CANDIDATE_SETTINGS = {"t": "temperature", "lr": "learning rate", "ls": "label smoothing"}
+
+
+def _settings(text, tail, allowed):
+    seen = set()
+    for item in filter(None, (p.strip() for p in tail.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in allowed:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} in {text!r} is not a setting; expected KEY=VALUE with KEY one of "
+                + ", ".join(f"{k} ({_CANDIDATE_SETTINGS[k]})" for k in allowed)
+            )
+        if key in seen:
+            raise argparse.ArgumentTypeError(f"{key} is set twice in {text!r}")
+        seen.add(key)
+        try:
+            number = _NON_NEGATIVE(value) if key == "ls" else _POSITIVE(value)
+        except argparse.ArgumentTypeError as err:
+            raise argparse.ArgumentTypeError(f"{item!r} in {text!r}: {err}") from None
+        if key == "ls" and number >= 1:
+            raise argparse.ArgumentTypeError(f"{item!r} in {text!r}: ls must be below 1")
+
+
+def _candidate(text):
+    """A distillation candidate, ``TERM[:W],TERM[:W]...[@t=T,lr=LR,ls=LS]``."""
+    head, _, tail = text.partition("@")
+    if head.strip() == "scratch":
+        raise argparse.ArgumentTypeError(f"{text!r} is a scratch try, not a distillation setting")
+    terms = [t.strip() for t in head.split(",") if t.strip()]
+    if not terms:
+        raise argparse.ArgumentTypeError(f"{text!r} names no loss terms")
+    for term in terms:
+        _term(term)
+    if all(t.partition(":")[0] == "ce" for t in terms):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no teacher term (a distillation setting compares with the teacher)"
+        )
+    _settings(text, tail, ("t", "lr", "ls"))
+    return text
+
+
+def _scratch(text):
+    """A scratch try, ``scratch[@lr=LR,ls=LS]``."""
+    head, _, tail = text.partition("@")
+    if head.strip() != "scratch":
+        raise argparse.ArgumentTypeError(f"{text!r} must start with 'scratch'")
+    _settings(text, tail, ("lr", "ls"))
     return text
 
 
@@ -115,7 +178,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from kdzoo.demo import DemoConfig, check_config, format_table, run_demo
+    from kdzoo.demo import DemoConfig, check_config, run_demo
 
     # Options left unset keep DemoConfig's defaults, so they are defined in one place.
     given = {
@@ -127,6 +190,8 @@ def cmd_demo(args) -> int:
         "seed": args.seed,
         "export_dir": args.export_dir,
         "student_dir": args.student_dir,
+        "run_dir": args.run_dir,
+        "candidates": tuple(args.candidate) if args.candidate else None,
     }
     config = DemoConfig(**{k: v for k, v in given.items() if v is not None})
     if args.no_export:
@@ -135,13 +200,28 @@ def cmd_demo(args) -> int:
         config.verbose = 2
     _checked(check_config, config)
     result = run_demo(config)
-    print()
-    print(format_table(result.table))
-    print(f"\ndistilled - scratch accuracy: {result.gain:+.3f}")
+    _print_recipe(result.recipe)
     if result.export_path:
-        print(f"distilled student exported to {result.export_path}")
+        print(f"the recipe's student exported to {result.export_path}")
         print(f"student bundle (input of `kdzoo export`) saved to {result.student_path}")
     return 0
+
+
+def _print_recipe(recipe):
+    from kdzoo.demo import format_candidates, format_table
+
+    split = recipe.evaluated_on
+    print(f"\nEvery student tried (chosen on validation; {split} shown, never used to choose):")
+    print(format_candidates(recipe.candidates))
+    print(f"\nOn the {split} split:")
+    print(format_table(recipe.table))
+    print(f"\nchosen: {recipe.chosen.describe()}")
+    print(
+        f"recipe - tuned scratch accuracy: {recipe.gain:+.3f} ({split}), "
+        f"{recipe.validation_gain:+.3f} (validation)"
+    )
+    if recipe.report_dir:
+        print(f"report (tables, learning curves, confusion matrices): {recipe.report_dir}")
 
 
 def cmd_bench(args) -> int:
@@ -151,17 +231,17 @@ def cmd_bench(args) -> int:
         "seeds": tuple(args.seeds) if args.seeds else None,
         "teacher_epochs": args.teacher_epochs,
         "epochs": args.epochs,
-        "batch_size": args.batch_size,
         "out_dir": args.out_dir,
-        "teacher": args.teacher,
+        "datasets": tuple(args.datasets) if args.datasets else None,
     }
+    if args.datasets and args.study != "default-recipe":
+        raise UsageError("argument --datasets: only with default-recipe")
     config = StudyConfig(**{k: v for k, v in given.items() if v is not None})
     config.tiny = args.tiny
-    config.robustness = not args.no_robustness
-    _, summary, notes = run_study(args.study, config)
+    config.keras_peer = not args.no_keras_peer
+    config.verbose = 0 if args.quiet else 2
+    _, summary, _ = run_study(args.study, config)
     print(markdown_table(summary))
-    for key, value in notes.items():
-        print(f"{key}: {value}")
     if config.out_dir:
         print(f"\nwritten: {config.out_dir}/{args.study}.csv and .md")
     return 0
@@ -258,12 +338,6 @@ def cmd_distil(args) -> int:
     # No TensorFlow op may run before distil(): a TPU or multi-worker strategy comes first.
     from kdzoo.recipe import DistilConfig, check_config, distil
 
-    if args.term and (args.ce_weight is not None or args.kd_weight is not None):
-        raise UsageError(
-            "argument --term: replaces --ce-weight/--kd-weight; give the weights in the terms "
-            "(e.g. --term ce:0.5 --term kd:0.5), not both"
-        )
-
     given = {
         "dataset": args.dataset,
         "pair": args.pair,
@@ -273,10 +347,10 @@ def cmd_distil(args) -> int:
         "teacher_epochs": args.teacher_epochs,
         "epochs": args.epochs,
         "learning_rate": args.learning_rate,
-        "temperature": args.temperature,
-        "ce_weight": args.ce_weight,
-        "kd_weight": args.kd_weight,
-        "terms": tuple(args.term) if args.term else None,
+        "patience": args.patience,
+        "candidates": tuple(args.candidate) if args.candidate else None,
+        "scratch": tuple(args.scratch) if args.scratch else None,
+        "run_dir": args.run_dir,
         "mixed_precision": args.mixed_precision,
         "steps_per_execution": args.steps_per_execution,
         "backup_dir": args.backup_dir,
@@ -289,17 +363,38 @@ def cmd_distil(args) -> int:
     config = DistilConfig(**{k: v for k, v in given.items() if v is not None})
     if args.jit_compile is not None:
         config.jit_compile = {"true": True, "false": False}.get(args.jit_compile, "auto")
-    if args.no_baseline:
-        config.baseline = False
+    config.tensorboard = args.tensorboard
     if args.quiet:
         config.verbose = 2
     _checked(check_config, config)
     result = distil(config)
-    print(f"\nstrategy: {result.strategy}")
-    print(result.table.to_string(index=False))
+    if result.is_chief:
+        print(f"\nstrategy: {result.strategy}")
+        _print_recipe(result.recipe)
     if result.export_path:
-        print(f"distilled student exported to {result.export_path}")
+        print(f"the recipe's student exported to {result.export_path}")
     return 0
+
+
+def _candidate_flags(p, scratch):
+    p.add_argument(
+        "--candidate",
+        action="append",
+        type=_candidate,
+        metavar="TERMS[@t=T,lr=LR,ls=LS]",
+        help="a distillation setting to try (repeat; replaces the defaults: "
+        f"{' '.join(D.candidates)}); one --candidate is a single fixed setting. Terms: "
+        f"{', '.join(TERM_NAMES)}",
+    )
+    if scratch:
+        p.add_argument(
+            "--scratch",
+            action="append",
+            type=_scratch,
+            metavar="scratch[@lr=LR,ls=LS]",
+            help="a scratch try (repeat; default: as many as candidates: scratch, "
+            "scratch@ls=0.1, scratch@lr=<half>, ...)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,12 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-examples", type=_POSITIVE_INT, help="examples generated, embedded only (5000)"
     )
     p.add_argument(
-        "--teacher-epochs", type=_POSITIVE_INT, help=f"teacher epochs ({D.teacher_epochs})"
+        "--teacher-epochs",
+        type=_POSITIVE_INT,
+        help=f"teacher epoch budget; early stopping ends it sooner ({D.teacher_epochs})",
     )
     p.add_argument(
-        "--epochs", type=_POSITIVE_INT, help=f"student epochs, scratch and distilled ({D.epochs})"
+        "--epochs", type=_POSITIVE_INT, help=f"epoch budget of each student ({D.epochs})"
     )
     p.add_argument("--batch-size", type=_POSITIVE_INT, help=f"batch size ({D.batch_size})")
+    _candidate_flags(p, scratch=False)
+    p.add_argument("--run-dir", help="where the report goes (runs/demo)")
     p.add_argument("--export-dir", help="where the student is exported (saved_models)")
     p.add_argument(
         "--student-dir",
@@ -341,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "distil",
-        help="train a teacher, then distil a student, under any tf.distribute strategy",
+        help="the recipe on a dataset: teacher, tuned scratch, distillation candidates, the "
+        "best on validation; under any tf.distribute strategy",
     )
     p.add_argument("--dataset", help="kdzoo.datasets name (embedded)")
     p.add_argument("--pair", help="kdzoo.models pair or family (av_to_audio)")
@@ -357,23 +457,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--teacher-epochs",
         type=int_at_least(0),
-        help=f"teacher epochs; 0: untrained ({D.teacher_epochs})",
+        help=f"teacher epoch budget; 0: untrained ({D.teacher_epochs})",
     )
-    p.add_argument("--epochs", type=_POSITIVE_INT, help=f"student epochs ({D.epochs})")
-    p.add_argument("--no-baseline", action="store_true", help="skip the scratch student")
     p.add_argument(
-        "--learning-rate", type=_POSITIVE, help=f"peak learning rate ({D.learning_rate:g})"
+        "--epochs", type=_POSITIVE_INT, help=f"epoch budget of each student ({D.epochs})"
     )
-    p.add_argument("--temperature", type=_POSITIVE, help=f"KD temperature ({D.temperature:g})")
-    p.add_argument("--ce-weight", type=_NON_NEGATIVE, help=f"hard-label weight ({D.ce_weight:g})")
-    p.add_argument("--kd-weight", type=_NON_NEGATIVE, help=f"soft-target weight ({D.kd_weight:g})")
     p.add_argument(
-        "--term",
-        action="append",
-        type=_term,
-        metavar="NAME[:WEIGHT]",
-        help="a loss term by name (repeat; replaces --ce/--kd-weight), e.g. --term ce:0.5 "
-        f"--term kd_std:0.5; names: {', '.join(TERM_NAMES)}",
+        "--patience",
+        type=_POSITIVE_INT,
+        help=f"epochs without a better validation accuracy before a phase stops ({D.patience})",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=_POSITIVE,
+        help=f"starting learning rate, halved on validation plateaus ({D.learning_rate:g})",
+    )
+    _candidate_flags(p, scratch=True)
+    p.add_argument("--run-dir", help="where the report (tables, figure) goes")
+    p.add_argument(
+        "--tensorboard", action="store_true", help="TensorBoard logs under <run-dir>/logs"
     )
     p.add_argument(
         "--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16", "auto")
@@ -399,19 +501,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "bench",
-        help="a benchmark study on real data (mean ± std over seeds); writes CSV + Markdown",
+        help="the recipe on real data over seeds (mean ± std); writes CSV + Markdown; "
+        "default-recipe runs all seven datasets",
     )
     p.add_argument("study", choices=STUDY_NAMES)
-    p.add_argument("--seeds", type=_SEED, nargs="+", help="seeds (0 1 2)")
+    p.add_argument("--seeds", type=_SEED, nargs="+", help="student seeds (0 1 2)")
     p.add_argument(
-        "--teacher-epochs", type=_POSITIVE_INT, help=f"teacher epochs ({D.teacher_epochs})"
+        "--teacher-epochs", type=_POSITIVE_INT, help=f"teacher epoch budget ({D.teacher_epochs})"
     )
-    p.add_argument("--epochs", type=_POSITIVE_INT, help=f"student epochs ({D.epochs})")
-    p.add_argument("--batch-size", type=_POSITIVE_INT, help=f"batch size ({D.batch_size})")
+    p.add_argument("--epochs", type=_POSITIVE_INT, help=f"student epoch budget ({D.epochs})")
     p.add_argument("--out-dir", help="where the CSV and Markdown go (benchmarks/results)")
+    p.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=DEFAULT_RECIPE_NAMES,
+        help="default-recipe only: run these (the others' rows are kept)",
+    )
+    p.add_argument(
+        "--no-keras-peer", action="store_true", help="skip the keras.distillation timing"
+    )
     p.add_argument("--tiny", action="store_true", help="smoke size: 96 examples per split")
-    p.add_argument("--no-robustness", action="store_true", help="skip the robustness columns")
-    p.add_argument("--teacher", help="cross-modal study: teacher family (fusion_early)")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(

@@ -1,6 +1,7 @@
-"""The embedded cross-modal demo: teacher (image+audio), audio student from scratch, and the
-same student distilled from the teacher, compared on a held-out split. It is the recipe
-(``kdzoo.recipe.run``) on the embedded set, plus the export."""
+"""The embedded cross-modal demo: a teacher that sees image and audio, and an audio-only
+student, trained by the recipe (``kdzoo.recipe.run``): the tuned scratch student, the
+distillation candidates, the one with the best validation accuracy, and the honest
+comparison on the held-out test split; then the chosen student is exported."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import pandas as pd
 
 from kdzoo import datasets, models, validation
 from kdzoo.defaults import DEFAULTS
-from kdzoo.distillation import default_terms
 from kdzoo.files import check_replaceable
-from kdzoo.recipe import phases
+from kdzoo.recipe.candidates import parse_candidates
+from kdzoo.recipe.report import KIND as REPORT_KIND
+from kdzoo.recipe.selection import RECIPE, SCRATCH, RecipeResult, run
 from kdzoo.serving import bundle_student, export_student
 from kdzoo.serving.bundle import KIND as BUNDLE_KIND
 
@@ -26,17 +28,18 @@ STUDENT_INPUTS = ("audio",)
 class DemoConfig:
     """Settings of ``run_demo``; the defaults are ``kdzoo.defaults.DEFAULTS``.
 
-    ``dataset`` is ``"embedded"`` (generated, ``num_examples`` of them, 80/20 split) or
-    ``"av_digits"`` (FSDD + MNIST from the data root). ``temperature``, ``ce_weight``,
-    ``kd_weight`` and the epochs were chosen on the embedded set with
-    ``evaluate_on="validation"``, which holds out 10% of the training split and reports on
-    it; the test split was not used for any choice.
+    ``dataset`` is ``"embedded"`` (generated, ``num_examples`` of them, 80/20 train/test)
+    or ``"av_digits"`` (FSDD + MNIST from the data root). A stratified
+    ``DEFAULTS.validation_fraction`` of the training split is held out for validation:
+    every choice the recipe makes (epochs, learning rate, the candidate) is made on it; the
+    test split is read once, at the end.
 
-    The distilled student is exported for TF Serving to ``<export_dir>/<export_name>/<next
+    The recipe's student is exported for TF Serving to ``<export_dir>/<export_name>/<next
     int>/`` (raw waveforms in, probabilities out; ``kdzoo.serving.export_student``), and
     saved as a student bundle (``student.keras`` + ``serving.json``) to ``student_dir``,
     by default ``<export_dir>/bundles/<export_name>``: the input of ``kdzoo export``, e.g.
-    for a ``--portable`` re-export. ``export_dir=None`` does neither.
+    for a ``--portable`` re-export. ``export_dir=None`` does neither. The report (tables and
+    figure, ``kdzoo.recipe.report``) goes to ``run_dir``.
     """
 
     dataset: str = "embedded"
@@ -45,14 +48,12 @@ class DemoConfig:
     epochs: int = DEFAULTS.epochs
     batch_size: int = DEFAULTS.batch_size
     learning_rate: float = DEFAULTS.learning_rate
-    temperature: float = DEFAULTS.temperature
-    ce_weight: float = DEFAULTS.ce_weight
-    kd_weight: float = DEFAULTS.kd_weight
+    candidates: tuple = DEFAULTS.candidates
     seed: int = DEFAULTS.seed
-    evaluate_on: str = "test"
     export_dir: str | None = "saved_models"
     export_name: str = "demo_audio_student"
     student_dir: str | None = None
+    run_dir: str | None = "runs/demo"
     verbose: int | str = "auto"
 
 
@@ -61,30 +62,32 @@ class DemoResult:
     table: pd.DataFrame
     export_path: str | None
     student_path: str | None = None
+    recipe: RecipeResult | None = None
 
     @property
     def gain(self) -> float:
-        """Distilled minus scratch accuracy."""
+        """The recipe's student minus tuned scratch, test accuracy."""
         accuracy = self.table.set_index("model")["accuracy"]
-        return float(accuracy[phases.DISTILLED] - accuracy[phases.SCRATCH])
+        return float(accuracy[RECIPE] - accuracy[SCRATCH])
 
 
 def check_config(config: DemoConfig) -> None:
     """Raises ``ValueError`` naming the field for a setting ``run_demo`` cannot honour, and
-    ``kdzoo.files.NotOwnedError`` for a ``student_dir`` that is not a kdzoo bundle, before
-    anything is trained."""
+    ``kdzoo.files.NotOwnedError`` for a ``student_dir`` that is not a kdzoo bundle or a
+    ``run_dir`` kdzoo did not write, before anything is trained."""
     validation.check_settings(
         config,
         ints=(("teacher_epochs", 1), ("epochs", 1), ("batch_size", 1), ("num_examples", 1)),
-        positive=("learning_rate", "temperature"),
-        nonnegative=("ce_weight", "kd_weight"),
+        positive=("learning_rate",),
     )
-    if config.evaluate_on not in ("test", "validation"):
-        raise ValueError(
-            f"`evaluate_on` must be 'test' or 'validation'; got {config.evaluate_on!r}."
-        )
+    try:
+        parse_candidates(config.candidates)
+    except ValueError as err:
+        raise ValueError(f"`candidates`: {err}") from None
     if config.export_dir:
         check_replaceable(_student_dir(config), BUNDLE_KIND, "student_dir")
+    if config.run_dir:
+        check_replaceable(config.run_dir, REPORT_KIND, "run_dir")
 
 
 def _student_dir(config):
@@ -98,42 +101,42 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     keras.utils.set_random_seed(config.seed)
     data = datasets.load(
         config.dataset,
-        batch_size=config.batch_size,
+        batch_size=256,  # evaluation batches; the recipe trains with config.batch_size
         seed=config.seed,
         modalities=TEACHER_INPUTS,
-        validation_fraction=0.1 if config.evaluate_on == "validation" else 0.0,
+        validation_fraction=DEFAULTS.validation_fraction,
         num_examples=config.num_examples if config.dataset == "embedded" else None,
     )
     shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
     teacher, student = models.build_pair("av_to_audio", data.num_classes, **shapes)
-    print(f"Dataset {data.name}: {data.num_examples}")
+    counts = ", ".join(f"{k} {v}" for k, v in data.num_examples.items())
+    print(f"Dataset {data.name}: {counts}")
     print(
-        f"Teacher on {'+'.join(TEACHER_INPUTS)} ({config.teacher_epochs} epochs), then the "
-        f"student on {'+'.join(STUDENT_INPUTS)} from scratch and distilled "
-        f"({config.epochs} epochs each)"
+        f"Teacher on {'+'.join(TEACHER_INPUTS)}, then the student on "
+        f"{'+'.join(STUDENT_INPUTS)}: {len(config.candidates)} scratch tries and "
+        f"{len(config.candidates)} distillation candidates, each early-stopped on "
+        f"validation (budget {config.teacher_epochs} / {config.epochs} epochs)"
     )
-    result = phases.run(
+    result = run(
         teacher,
         student,
-        data.splits["train"],
-        data.splits[config.evaluate_on],
-        terms=default_terms(
-            temperature=config.temperature,
-            ce_weight=config.ce_weight,
-            kd_weight=config.kd_weight,
-        ),
+        data,
+        candidates=config.candidates,
         teacher_epochs=config.teacher_epochs,
         epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        seed=config.seed,
         teacher_inputs=TEACHER_INPUTS,
         student_inputs=STUDENT_INPUTS,
-        learning_rate=config.learning_rate,
+        run_dir=config.run_dir,
         verbose=config.verbose,
     )
     if not config.export_dir:
-        return DemoResult(result.table, None)
-    split = config.evaluate_on
-    distilled_row = result.table.set_index("model").loc[phases.DISTILLED]
-    metrics = {f"{split}_{k}": float(distilled_row[k]) for k in ("accuracy", "macro_f1")}
+        return DemoResult(result.table, None, recipe=result)
+    split = result.evaluated_on
+    row = result.table.set_index("model").loc[RECIPE]
+    metrics = {f"{split}_{k}": float(row[k]) for k in ("accuracy", "macro_f1")}
     export_path = export_student(
         result.student,
         config.export_dir,
@@ -152,10 +155,26 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         metrics=metrics,
         teacher_name=teacher.name,
     )
-    return DemoResult(result.table, str(export_path), str(student_path))
+    return DemoResult(result.table, str(export_path), str(student_path), recipe=result)
 
 
 def format_table(table: pd.DataFrame) -> str:
-    return table.to_string(
-        index=False, formatters={"accuracy": "{:.3f}".format, "macro_f1": "{:.3f}".format}
+    floats = {c: "{:.3f}".format for c in ("accuracy", "validation_accuracy", "macro_f1")}
+    return table.to_string(index=False, formatters=floats)
+
+
+def format_candidates(candidates: pd.DataFrame) -> str:
+    """Every student tried, one line each: validation and test accuracy, epochs, seconds."""
+    shown = candidates[
+        ["setting", "validation_accuracy", "test_accuracy", "epochs", "seconds", "chosen"]
+    ].copy()
+    shown["chosen"] = ["<- chosen" if c else "" for c in shown["chosen"]]
+    return shown.to_string(
+        index=False,
+        header=["candidate", "validation", "test", "epochs", "seconds", ""],
+        formatters={
+            "validation_accuracy": "{:.3f}".format,
+            "test_accuracy": "{:.3f}".format,
+            "seconds": "{:.0f}".format,
+        },
     )

@@ -28,12 +28,16 @@ def predict_with_labels(model, dataset, transform=None):
         dataset: ``(x, y)`` or ``(x, y, w)`` batches.
         transform: optional ``fn(x, y) -> x`` applied to each batch first (perturbations).
     """
+    if transform is None:  # a plain forward pass: eager, so no tf.function per model
 
-    @tf.function(reduce_retracing=True)
-    def step(x, y):
-        if transform is not None:
-            x = transform(x, y)
-        return model(_route(model, x), training=False)
+        def step(x, y):
+            return model(_route(model, x), training=False)
+
+    else:
+
+        @tf.function(reduce_retracing=True)
+        def step(x, y):
+            return model(_route(model, transform(x, y)), training=False)
 
     logits, labels = [], []
     for batch in dataset:

@@ -1,298 +1,402 @@
-"""Benchmark studies on real data: what each distillation method buys, over seeds.
+"""Benchmark studies on real data: the recipe (``kdzoo.recipe.run``), untouched, over seeds.
 
-``run_study(name, config)`` trains the teacher and the students of one study for every
-seed, evaluates them on the study's held-out split, writes per-seed rows and a
-mean ± std Markdown table to ``config.out_dir`` and returns both. ``kdzoo bench <name>``
-is the command-line entry point.
+``run_study(name, config)`` runs the recipe on one study's dataset and models for every
+seed, writes per-seed rows and a mean ± std Markdown table to ``config.out_dir`` and
+returns both. ``kdzoo bench <name>`` is the command-line entry point;
+``kdzoo bench default-recipe`` runs the seven ``DEFAULT_RECIPE`` studies and puts them
+together in ``default-recipe.csv`` / ``.md`` with the issue's three goals checked.
 
-Studies:
+The protocol, fixed before any result was seen:
 
-- ``av-digits-crossmodal``: image+audio teacher (``fusion_early``, which has modality
-  dropout; ``multimodal_concat``, the ``av_to_audio`` pair's teacher, was run first and
-  scored 0.49 vs 0.76 mean validation accuracy) -> audio student (``audio_crnn``), on AV
-  digits with one FSDD speaker (``george``, the first
-  alphabetically; chosen before any result was seen) held out as test, so the audio student
-  must generalise to an unseen voice, and the next one (``jackson``) held out as validation,
-  so choices are made on an unseen voice too (a random 10% of the training speakers' clips
-  was tried first: every method scored 0.96-0.99 there, which cannot rank them). Rows:
-  scratch, KD, KD + features, DKD, KD + logit standardisation, non-target KD, and the best
-  combination: the two best methods by mean validation accuracy, their terms together.
-- ``av-digits-fusion``: gated-fusion teacher -> light gated-fusion student (``av_fusion``),
-  scratch and distilled (KD), on the same split.
-- ``sst2``: BiLSTM teacher (``text_lstm`` teacher) -> small LSTM student, scratch and
-  distilled (KD), on the SST-2 validation/test splits.
-
-Every model is evaluated on the validation and the test split; choices use validation
-only, tables report test. Robustness columns (``kdzoo.evaluation.robustness_report``):
-accuracy with Gaussian noise at 10 dB SNR on each continuous input, one FGSM step of
-eps=0.05, and with each modality zeroed for multi-input models.
+- **Splits.** The dataset's validation split, or a stratified 10% of its training split
+  carved with seed 0, the same for every seed (AV digits: one unseen FSDD speaker,
+  ``george``, as test and another, ``jackson``, as validation, so the audio student must
+  generalise to an unseen voice). ``train_examples`` caps the training split at a seeded
+  (seed 0) random subset where a full run would not fit this machine's time; the cap is in
+  every table's header.
+- **Teacher.** Trained once per study, by the first seed's recipe, and reused by the other
+  seeds (``teacher_epochs=0``): what varies over seeds is the student's initialisation and
+  data order.
+- **Everything else** is the recipe's defaults (``kdzoo.defaults.DEFAULTS``): the same
+  validation rules for every phase, the default candidates, scratch with as many tries,
+  selection on validation. Tables report test.
+- **Cost (goal 3).** For the first seed, a hand-written ``keras.distillation.Distiller``
+  (``LogitsDistillation(τ, KLDivergence())``, its correct configuration) trains the same
+  student from the same weights for as many epochs as the recipe's first distillation
+  candidate ran, on the same batches, in the same process; its wall time is reported next
+  to the whole recipe's. Each candidate's cost is its seconds per epoch over the scratch
+  tries' (student-only training).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 
-from kdzoo import datasets, models
-from kdzoo.data.routing import select_inputs
 from kdzoo.defaults import DEFAULTS
-from kdzoo.distillation import LossTerm, default_terms
-from kdzoo.evaluation import metrics_from_logits, predict_with_labels, robustness_report
-from kdzoo.recipe import phases
 
-STUDIES = ("av-digits-crossmodal", "av-digits-fusion", "sst2")
-CROSSMODAL_SPLIT = "speaker:george"
-VALIDATION_SPEAKER = "jackson"
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """One study: a dataset, a teacher and a student, and what the table reports.
+
+    Attributes:
+        name: ``kdzoo bench`` name.
+        dataset: a ``kdzoo.datasets`` name.
+        teacher, student: ``(family, preset)`` in the model zoo.
+        teacher_inputs, student_inputs: batch keys of each model.
+        load: extra ``kdzoo.datasets.load`` options.
+        train_examples: cap on the training split (a seeded random subset), or None.
+        candidates: the distillation candidates; None: ``DEFAULTS.candidates``.
+        description: one line for tables.
+    """
+
+    name: str
+    dataset: str
+    teacher: tuple
+    student: tuple
+    teacher_inputs: tuple
+    student_inputs: tuple
+    load: dict = dataclasses.field(default_factory=dict)
+    train_examples: int | None = None
+    candidates: tuple | None = None
+    description: str = ""
+
+
+_SPEAKERS = {"fsdd_split": "speaker:george", "validation_speaker": "jackson"}
+_AV = ("image", "audio")
+
+_STUDIES = (
+    Study(
+        "embedded",
+        "embedded",
+        ("multimodal_concat", "teacher"),
+        ("audio_crnn", "student"),
+        _AV,
+        ("audio",),
+        description="embedded set: image+audio teacher -> audio student (cross-modal)",
+    ),
+    Study(
+        "av-digits-crossmodal",
+        "av_digits",
+        ("fusion_early", "teacher"),
+        ("audio_crnn", "student"),
+        _AV,
+        ("audio",),
+        load=_SPEAKERS,
+        description="AV digits, unseen speaker: image+audio teacher -> audio student",
+    ),
+    Study(
+        "av-digits-fusion",
+        "av_digits",
+        ("fusion_gated", "teacher"),
+        ("fusion_gated", "student"),
+        _AV,
+        _AV,
+        load=_SPEAKERS,
+        description="AV digits, unseen speaker: gated-fusion teacher -> light fused student",
+    ),
+    Study(
+        "sst2",
+        "sst2",
+        ("text_lstm", "teacher"),
+        ("text_lstm", "student"),
+        ("text",),
+        ("text",),
+        train_examples=8000,
+        description="SST-2 sentiment: BiLSTM teacher -> small LSTM student",
+    ),
+    Study(
+        "sms-spam",
+        "sms_spam",
+        ("text_lstm", "teacher"),
+        ("text_lstm", "student"),
+        ("text",),
+        ("text",),
+        description="SMS spam: BiLSTM teacher -> small LSTM student (F1 of spam reported)",
+    ),
+    Study(
+        "mnist",
+        "mnist",
+        ("image_cnn", "teacher"),
+        ("image_cnn", "student"),
+        ("image",),
+        ("image",),
+        train_examples=10000,
+        description="MNIST: CNN teacher -> small CNN student (image -> image)",
+    ),
+    Study(
+        "fsdd",
+        "fsdd",
+        ("audio_crnn", "teacher"),
+        ("audio_crnn", "student"),
+        ("audio",),
+        ("audio",),
+        description="FSDD spoken digits: CRNN teacher -> small CRNN student (audio -> audio)",
+    ),
+    Study(
+        "av-digits-methods",
+        "av_digits",
+        ("fusion_early", "teacher"),
+        ("audio_crnn", "student"),
+        _AV,
+        ("audio",),
+        load=_SPEAKERS,
+        candidates=(
+            "ce:0.5,kd:0.5@t=4",
+            "ce:0.5,dkd:0.5@t=4",
+            "ce:0.5,kd_std:0.5@t=4",
+            "ce:0.5,nkd:0.5@t=4",
+        ),
+        description="AV digits cross-modal, one candidate per KD method (τ=4)",
+    ),
+)
+STUDY_SPECS = {s.name: s for s in _STUDIES}
+#: The seven studies ``kdzoo bench default-recipe`` runs, one per dataset setting.
+DEFAULT_RECIPE = (
+    "embedded",
+    "av-digits-crossmodal",
+    "av-digits-fusion",
+    "sst2",
+    "sms-spam",
+    "mnist",
+    "fsdd",
+)
+STUDIES = (*STUDY_SPECS, "default-recipe")
 
 
 @dataclasses.dataclass
 class StudyConfig:
-    """Settings shared by the studies (defaults: ``kdzoo.defaults.DEFAULTS``). ``tiny=True``
-    is the test suite's smoke size."""
+    """Settings of the studies (the recipe's own come from ``DEFAULTS``). ``tiny=True`` is
+    the test suite's smoke size: 96 examples per split, the epochs given here.
+
+    Attributes:
+        seeds: student seeds (initialisation, data order).
+        teacher_epochs, epochs: the recipe's epoch budgets.
+        out_dir: where the CSV and Markdown go; None writes nothing.
+        datasets: for ``default-recipe``: which of ``DEFAULT_RECIPE`` to run (the others'
+            rows are kept from the existing ``default-recipe.csv``).
+        keras_peer: time a ``keras.distillation.Distiller`` run (goal 3) on the first seed.
+        tiny: the smoke size.
+        verbose: Keras ``fit`` verbosity.
+    """
 
     seeds: tuple = (0, 1, 2)
     teacher_epochs: int = DEFAULTS.teacher_epochs
     epochs: int = DEFAULTS.epochs
-    batch_size: int = DEFAULTS.batch_size
-    learning_rate: float = DEFAULTS.learning_rate
-    temperature: float = DEFAULTS.temperature
     out_dir: str | None = "benchmarks/results"
-    robustness: bool = True
-    teacher: str = "fusion_early"  # cross-modal teacher family (chosen on validation)
+    datasets: tuple | None = None
+    keras_peer: bool = True
     tiny: bool = False
     verbose: int = 0
 
 
-# --------------------------------------------------------------------------- helpers
-def _select(ds, keys):
-    return ds.map(lambda x, y: (select_inputs(x, keys), y))
+# --------------------------------------------------------------------------- one study
+def _load(study: Study, config: StudyConfig):
+    from kdzoo import datasets
+    from kdzoo.datasets.catalog import CATALOG
 
-
-def _train_supervised(model, train, epochs, config, phase="scratch"):
-    phases.train_supervised(
-        model,
-        train,
-        phase=phase,
-        epochs=epochs,
-        learning_rate=config.learning_rate,
-        verbose=config.verbose,
-    )
-    return model
-
-
-def _distil(teacher, student, terms, train, config):
-    distiller = phases.distil_student(
-        teacher,
-        student,
-        train,
-        terms=terms,
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        verbose=config.verbose,
-    )
-    return distiller.student
-
-
-def _evaluate(model, data, config, row):
-    keys = phases.input_names(model)
-    out = dict(row, params=model.count_params())
-    for split in ("validation", "test"):
-        logits, labels = predict_with_labels(model, _select(data.splits[split], keys))
-        metrics = metrics_from_logits(logits, labels, data.num_classes)
-        out.update({f"{split}_{k}": v for k, v in metrics.items()})
-    if config.robustness:
-        report = robustness_report(
-            model, _select(data.splits["test"], keys), snr_db=(10.0,), fgsm_epsilon=(0.05,)
-        )
-        for condition, accuracy in zip(report["condition"], report["accuracy"], strict=True):
-            if condition != "clean":
-                out[f"test_accuracy [{condition}]"] = accuracy
-    return out
-
-
-def _load(name, seed, config, **kwargs):
-    if name == "av_digits":  # test: an unseen speaker; validation: another unseen speaker
-        kwargs.update(fsdd_split=CROSSMODAL_SPLIT, validation_speaker=VALIDATION_SPEAKER)
-    data = datasets.load(name, batch_size=config.batch_size, seed=seed, **kwargs)
-    if config.tiny:  # the smoke size: a random 96 examples per split
-        data.arrays = {
-            s: {k: v[np.random.default_rng(seed).permutation(len(v))[:96]] for k, v in a.items()}
-            for s, a in data.arrays.items()
-        }
-        data.splits = {s: data.pipeline(s) for s in data.arrays}
+    options = dict(study.load)
+    spec = CATALOG.get(study.dataset)
+    if "validation" not in spec.splits and "validation_speaker" not in options:
+        options["validation_fraction"] = DEFAULTS.validation_fraction
+    modalities = tuple(dict.fromkeys((*study.teacher_inputs, *study.student_inputs)))
+    data = datasets.load(study.dataset, batch_size=256, seed=0, modalities=modalities, **options)
+    cap = 96 if config.tiny else study.train_examples
+    for split, arrays in list(data.arrays.items()):
+        limit = cap if split == "train" else (96 if config.tiny else None)
+        n = len(arrays["label"])
+        if limit and n > limit:
+            keep = np.sort(np.random.default_rng(0).permutation(n)[:limit])
+            data.arrays[split] = {k: v[keep] for k, v in arrays.items()}
+    data.splits = {s: data.pipeline(s) for s in data.arrays}
+    data.num_examples = {s: len(a["label"]) for s, a in data.arrays.items()}
     return data
 
 
 def _shapes(data):
-    return {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
-
-
-# --------------------------------------------------------------------------- methods
-def crossmodal_methods(temperature):
-    """The cross-modal study's distillation methods: name -> list of LossTerms."""
-
-    def ce():
-        return LossTerm("ce", DEFAULTS.ce_weight, target="labels", name="ce")
-
-    def teacher_term(loss, name):
-        return LossTerm(loss, DEFAULTS.kd_weight, name=name)
-
-    return {
-        "KD": lambda: [ce(), teacher_term(_kd(temperature), "kd")],
-        "KD + features": lambda: [
-            ce(),
-            teacher_term(_kd(temperature), "kd"),
-            LossTerm(
-                "feature_cosine",
-                DEFAULTS.kd_weight,
-                teacher_output="audio_embedding",
-                student_output="embedding",
-                name="feature",
-            ),
-        ],
-        "DKD": lambda: [ce(), teacher_term(_dkd(temperature), "dkd")],
-        "KD + logit std.": lambda: [ce(), teacher_term(_kd_std(temperature), "kd_std")],
-        "non-target KD": lambda: [ce(), teacher_term(_nkd(temperature), "nkd")],
-    }
-
-
-def _kd(temperature):
-    from kdzoo.losses import SoftTargetKLDivergence
-
-    return SoftTargetKLDivergence(temperature=temperature)
-
-
-def _kd_std(temperature):
-    from kdzoo.losses import LogitStandardizedKLDivergence
-
-    return LogitStandardizedKLDivergence(temperature=temperature)
-
-
-def _dkd(temperature):
-    from kdzoo.losses import DecoupledKD
-
-    return DecoupledKD(temperature=temperature)
-
-
-def _nkd(temperature):
-    from kdzoo.losses import NonTargetKLDivergence
-
-    return NonTargetKLDivergence(temperature=temperature)
-
-
-def combine(methods, names):
-    """The union of the named methods' terms (one ``ce``; KD-type terms kept once each)."""
-
-    def terms():
-        out, seen = [], set()
-        for name in names:
-            for term in methods[name]():
-                if term.name not in seen:
-                    seen.add(term.name)
-                    out.append(term)
-        return out
-
-    return terms
-
-
-# --------------------------------------------------------------------------- studies
-def _crossmodal(config):
-    methods = crossmodal_methods(config.temperature)
-    rows, teachers, datas, initials = [], {}, {}, {}
-    for seed in config.seeds:
-        keras.utils.set_random_seed(seed)
-        data = datas[seed] = _load("av_digits", seed, config)
-        shapes = _shapes(data)
-        _, student = models.build_pair("av_to_audio", data.num_classes, **shapes)
-        teacher = models.build(config.teacher, "teacher", data.num_classes, **shapes)
-        teachers[seed] = _train_supervised(
-            teacher, data.splits["train"], config.teacher_epochs, config, phase="teacher"
-        )
-        rows.append(
-            _evaluate(teacher, data, config, {"seed": seed, "model": "teacher (image+audio)"})
-        )
-        initials[seed] = student
-        scratch = phases.same_initial_weights(student)
-        _train_supervised(scratch, data.splits["train"], config.epochs, config)
-        rows.append(
-            _evaluate(scratch, data, config, {"seed": seed, "model": "audio student, scratch"})
-        )
-        for name, terms in methods.items():
-            rows.append(_run_method(name, terms, seed, teachers, datas, initials, config))
-    # The best combination: the two best methods by mean *validation* accuracy.
-    frame = pd.DataFrame(rows)
-    val = frame[frame["model"].str.startswith("audio student, ")].groupby("model")
-    ranked = val["validation_accuracy"].mean().drop("audio student, scratch", errors="ignore")
-    best = [
-        m.removeprefix("audio student, ") for m in ranked.sort_values(ascending=False).index[:2]
-    ]
-    combo = combine(methods, best)
-    label = " + ".join(best)
-    for seed in config.seeds:
-        rows.append(_run_method(f"best: {label}", combo, seed, teachers, datas, initials, config))
-    return pd.DataFrame(rows), {"best combination (by validation accuracy)": best}
-
-
-def _run_method(name, terms, seed, teachers, datas, initials, config):
-    keras.utils.set_random_seed(seed)
-    student = phases.same_initial_weights(initials[seed])  # the scratch student's start
-    _distil(teachers[seed], student, terms(), datas[seed].splits["train"], config)
-    return _evaluate(
-        student, datas[seed], config, {"seed": seed, "model": f"audio student, {name}"}
-    )
-
-
-def _teacher_scratch_kd(seed, data, teacher, student, names, config):
-    """Rows for a teacher, its student from scratch and the same student distilled with
-    CE + KD, both students from the same initial weights."""
-    teacher_name, student_name = names
-    _train_supervised(teacher, data.splits["train"], config.teacher_epochs, config, "teacher")
-    rows = [_evaluate(teacher, data, config, {"seed": seed, "model": teacher_name})]
-    scratch = phases.same_initial_weights(student)
-    _train_supervised(scratch, data.splits["train"], config.epochs, config)
-    row = {"seed": seed, "model": f"{student_name}, scratch"}
-    rows.append(_evaluate(scratch, data, config, row))
-    keras.utils.set_random_seed(seed)
-    distilled = phases.same_initial_weights(student)
-    terms = default_terms(temperature=config.temperature)
-    _distil(teacher, distilled, terms, data.splits["train"], config)
-    rows.append(_evaluate(distilled, data, config, {"seed": seed, "model": f"{student_name}, KD"}))
-    return rows
-
-
-def _fusion(config):
-    rows = []
-    for seed in config.seeds:
-        keras.utils.set_random_seed(seed)
-        data = _load("av_digits", seed, config)
-        teacher, student = models.build_pair("av_fusion", data.num_classes, **_shapes(data))
-        names = ("fused teacher", "fused student")
-        rows += _teacher_scratch_kd(seed, data, teacher, student, names, config)
-    return pd.DataFrame(rows), {}
-
-
-def _sst2(config):
-    rows = []
-    for seed in config.seeds:
-        keras.utils.set_random_seed(seed)
-        data = _load("sst2", seed, config)
-        shape = {
+    shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
+    if data.text_vectorizer is not None:
+        shapes = {
             "sequence_length": data.input_specs["text"].shape[0],
             "vocab_size": data.text_vectorizer.vocab_size,
         }
-        teacher = models.build("text_lstm", "teacher", data.num_classes, **shape)
-        student = models.build("text_lstm", "student", data.num_classes, **shape)
-        names = ("BiLSTM teacher", "LSTM student")
-        rows += _teacher_scratch_kd(seed, data, teacher, student, names, config)
-    return pd.DataFrame(rows), {}
+    return shapes
 
 
-_RUNNERS = {"av-digits-crossmodal": _crossmodal, "av-digits-fusion": _fusion, "sst2": _sst2}
+def _build(family_preset, data, inputs):
+    from kdzoo import distribute, models
+
+    family, preset = family_preset
+    shapes = _shapes(data)
+    spec = models.get_spec(family)
+    if "text" not in spec.modalities:
+        shapes = {k: v for k, v in shapes.items() if k.removesuffix("_shape") in spec.modalities}
+    model = models.build(family, preset, data.num_classes, **shapes)
+    distribute.float32_outputs(model)
+    missing = set(inputs) - {t.name for t in model.inputs}
+    if missing:
+        raise ValueError(f"{model.name} does not read {sorted(missing)}.")
+    return model
+
+
+def _rows(study, seed, result, data):
+    """Per-seed rows: teacher, tuned scratch, the recipe's student, then every candidate."""
+    from kdzoo.recipe import RECIPE, SCRATCH, TEACHER
+
+    table = result.table.set_index("model")
+    binary = data.num_classes == 2
+    rows = []
+    for model, label in ((TEACHER, "teacher"), (SCRATCH, "scratch"), (RECIPE, "recipe")):
+        row = table.loc[model]
+        rows.append(
+            {
+                "dataset": study.name,
+                "seed": seed,
+                "model": label,
+                "chosen": row["setting"] if label == "recipe" else "",
+                "setting": row["setting"],
+                "validation_accuracy": float(row["validation_accuracy"]),
+                "test_accuracy": float(row["accuracy"]),
+                "test_macro_f1": float(row["macro_f1"]),
+                "test_f1": float(row["f1"]) if binary else np.nan,
+                "params": int(row["params"]),
+            }
+        )
+    for c in result.candidates.itertuples(index=False):
+        rows.append(
+            {
+                "dataset": study.name,
+                "seed": seed,
+                "model": f"candidate: {c.setting}",
+                "chosen": "yes" if c.chosen else "",
+                "setting": c.setting,
+                "validation_accuracy": c.validation_accuracy,
+                "test_accuracy": c.test_accuracy,
+                "test_macro_f1": c.test_macro_f1,
+                "test_f1": np.nan,
+                "params": int(c.params),
+                "epochs": int(c.epochs),
+                "seconds": float(c.seconds),
+            }
+        )
+    return rows
+
+
+def _cost(study, result, peer_seconds, peer_epochs):
+    """Goal 3: the recipe's wall time beside one Keras Distiller run, and each candidate's
+    seconds per epoch over student-only training's."""
+    frame = result.candidates
+    per_epoch = frame["seconds"] / frame["epochs"].clip(lower=1)
+    scratch = per_epoch[frame["kind"] == "scratch"].mean()
+    distil = per_epoch[frame["kind"] == "distil"]
+    return {
+        "dataset": study.name,
+        "recipe_seconds": result.seconds["total"],
+        "teacher_seconds": result.seconds.get("teacher", 0.0),
+        "teacher_outputs_seconds": result.seconds.get("teacher outputs", 0.0),
+        "keras_distiller_seconds": peer_seconds,
+        "keras_distiller_epochs": peer_epochs,
+        "scratch_seconds_per_epoch": float(scratch),
+        "candidate_cost_vs_student_only": float(distil.max() / scratch) if len(distil) else np.nan,
+    }
+
+
+def keras_distiller_seconds(teacher, student, data, teacher_inputs, student_inputs, epochs, seed):
+    """Wall time of ``keras.distillation.Distiller`` fitting a copy of ``student`` for
+    ``epochs`` epochs on the recipe's training batches (online teacher, τ = 4, α = 0.5).
+
+    Keras' Distiller feeds one input to both models, so each is wrapped in a functional
+    model that takes every key either reads and passes on its own.
+    """
+    import keras
+
+    from kdzoo.recipe import same_initial_weights
+    from kdzoo.recipe.batching import epoch_batches
+
+    keys = tuple(dict.fromkeys((*teacher_inputs, *student_inputs)))
+    specs = data.input_specs
+
+    def wrapped(model, reads, name):
+        inputs = {k: keras.Input(shape=specs[k].shape, dtype=specs[k].dtype, name=k) for k in keys}
+        outputs = model({k: inputs[k] for k in reads})
+        return keras.Model(inputs, outputs, name=name)
+
+    distiller = keras.distillation.Distiller(
+        teacher=wrapped(teacher, teacher_inputs, "peer_teacher"),
+        student=wrapped(same_initial_weights(student), student_inputs, "peer_student"),
+        distillation_losses=keras.distillation.LogitsDistillation(
+            temperature=4.0, loss=keras.losses.KLDivergence()
+        ),
+        student_loss_weight=0.5,
+    )
+    distiller.compile(
+        optimizer=keras.optimizers.Adam(DEFAULTS.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    rows = data.pipeline("train", training=False).unbatch()
+    num_rows = len(data.arrays["train"]["label"])
+    batches, steps = epoch_batches(rows, num_rows, DEFAULTS.batch_size, seed, 0, epochs)
+    batches = batches.map(lambda x, y: ({k: x[k] for k in keys}, y))
+    start = time.perf_counter()
+    distiller.fit(batches, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=0)
+    return time.perf_counter() - start
+
+
+def _run_one(study: Study, config: StudyConfig):
+    import keras
+
+    from kdzoo.recipe import run
+
+    data = _load(study, config)
+    keras.utils.set_random_seed(0)
+    teacher = _build(study.teacher, data, study.teacher_inputs)
+    rows, cost = [], None
+    for i, seed in enumerate(config.seeds):
+        keras.utils.set_random_seed(seed)
+        student = _build(study.student, data, study.student_inputs)
+        result = run(
+            teacher,
+            student,
+            data,
+            candidates=study.candidates or DEFAULTS.candidates,
+            teacher_epochs=config.teacher_epochs if i == 0 else 0,
+            epochs=config.epochs,
+            seed=seed,
+            teacher_inputs=study.teacher_inputs,
+            student_inputs=study.student_inputs,
+            verbose=config.verbose,
+        )
+        rows += _rows(study, seed, result, data)
+        if i == 0:
+            distilled = result.candidates[result.candidates["kind"] == "distil"]
+            epochs = int(distilled["epochs"].iloc[0]) if len(distilled) else config.epochs
+            peer = None
+            if config.keras_peer:
+                keras.utils.set_random_seed(seed)
+                peer = keras_distiller_seconds(
+                    teacher,
+                    student,
+                    data,
+                    study.teacher_inputs,
+                    study.student_inputs,
+                    epochs,
+                    seed,
+                )
+            cost = _cost(study, result, peer, epochs)
+        print(
+            f"{study.name} seed {seed}: chose {result.chosen.describe()}; recipe - scratch "
+            f"{result.gain:+.4f} (test), {result.validation_gain:+.4f} (validation)",
+            flush=True,
+        )
+    return pd.DataFrame(rows), cost, data
 
 
 # --------------------------------------------------------------------------- tables
@@ -309,7 +413,7 @@ def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
         out[col.removeprefix("test_")] = [
             "—"
             if np.isnan(v).all()
-            else f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.3f}"
+            else f"{np.nanmean(v):.3f} ± {np.nanstd(v, ddof=1) if len(v) > 1 else 0.0:.3f}"
             for v in values
         ]
     return out
@@ -322,31 +426,6 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def run_study(name: str, config: StudyConfig | None = None):
-    """Runs study ``name`` (one of ``STUDIES``); returns ``(per_seed, summary, notes)`` and,
-    when ``config.out_dir`` is set, writes ``<name>.csv`` (per seed) and ``<name>.md``."""
-    if name not in _RUNNERS:
-        raise ValueError(f"Unknown study {name!r}. Valid names: {', '.join(STUDIES)}.")
-    config = config or StudyConfig()
-    start = time.perf_counter()
-    per_seed, notes = _RUNNERS[name](config)
-    summary = summarize(per_seed)
-    minutes = (time.perf_counter() - start) / 60
-    if config.out_dir:
-        out = Path(config.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        per_seed.to_csv(out / f"{name}.csv", index=False)
-        header = (
-            f"# {name}\n\n`kdzoo bench {name}` (seeds {list(config.seeds)}, teacher "
-            f"{config.teacher_epochs} / student {config.epochs} epochs, batch "
-            f"{config.batch_size}); test split, mean ± std over seeds; {minutes:.1f} min "
-            "on this machine.\n\n"
-        )
-        extra = "".join(f"\n{k}: {v}\n" for k, v in notes.items())
-        (out / f"{name}.md").write_text(header + markdown_table(summary) + "\n" + extra)
-    return per_seed, summary, notes
-
-
 def gain(per_seed: pd.DataFrame, model: str, baseline: str, metric="test_accuracy"):
     """Per-seed ``model - baseline`` differences of ``metric`` (paired by seed)."""
     a = per_seed[per_seed["model"] == model].set_index("seed")[metric]
@@ -354,4 +433,188 @@ def gain(per_seed: pd.DataFrame, model: str, baseline: str, metric="test_accurac
     return (a - b).dropna().to_numpy(dtype=float)
 
 
-__all__ = ["STUDIES", "StudyConfig", "gain", "markdown_table", "run_study", "summarize"]
+def provenance(command: str) -> str:
+    """One line: the command, the commit (``+ local changes`` if the tree differs) and date."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "kdzoo"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        commit += " + local changes" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return f"`{command}` at commit {commit}, {time.strftime('%Y-%m-%d')}"
+
+
+def _header(study: Study, config: StudyConfig, data, minutes):
+    sizes = ", ".join(f"{k} {v}" for k, v in data.num_examples.items())
+    cap = f"; training capped at {study.train_examples}" if study.train_examples else ""
+    seeds = " ".join(map(str, config.seeds))
+    return (
+        f"# {study.name}\n\n{study.description}.\n\n"
+        f"{provenance(f'kdzoo bench {study.name} --seeds {seeds}')}; "
+        f"{data.name}: {sizes}{cap}. Budgets: teacher {config.teacher_epochs} / student "
+        f"{config.epochs} epochs, early-stopped on validation. Test split, mean ± std over "
+        f"seeds; {minutes:.1f} min on this machine.\n\n"
+    )
+
+
+def run_study(name: str, config: StudyConfig | None = None):
+    """Runs study ``name`` (one of ``STUDIES``); returns ``(per_seed, summary, notes)`` and,
+    when ``config.out_dir`` is set, writes ``<name>.csv`` (per seed) and ``<name>.md``."""
+    if name not in STUDIES:
+        raise ValueError(f"Unknown study {name!r}. Valid names: {', '.join(STUDIES)}.")
+    config = config or StudyConfig()
+    if name == "default-recipe":
+        return run_default_recipe(config)
+    study = STUDY_SPECS[name]
+    start = time.perf_counter()
+    per_seed, cost, data = _run_one(study, config)
+    summary = summarize(per_seed)
+    notes = {"cost": cost}
+    if config.out_dir:
+        out = Path(config.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        per_seed.to_csv(out / f"{name}.csv", index=False)
+        minutes = (time.perf_counter() - start) / 60
+        text = _header(study, config, data, minutes) + markdown_table(summary) + "\n"
+        text += f"\nCost (first seed): `{json.dumps(_rounded(cost))}`\n"
+        (out / f"{name}.md").write_text(text, encoding="utf-8")
+    return per_seed, summary, notes
+
+
+def _rounded(mapping):
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in mapping.items()}
+
+
+# --------------------------------------------------------------------------- default recipe
+GOAL_COLUMNS = ("dataset", "seed", "model", "chosen", "validation_accuracy", "test_accuracy")
+
+
+def run_default_recipe(config: StudyConfig):
+    """Runs ``DEFAULT_RECIPE`` (or ``config.datasets``), then writes the combined
+    ``default-recipe.csv``/``.md`` (rows of studies not run now are kept from the file)."""
+    names = tuple(config.datasets or DEFAULT_RECIPE)
+    unknown = sorted(set(names) - set(DEFAULT_RECIPE))
+    if unknown:
+        raise ValueError(f"Unknown default-recipe datasets {unknown}; valid: {DEFAULT_RECIPE}.")
+    frames, costs = [], []
+    for name in names:
+        per_seed, _, notes = run_study(name, config)
+        frames.append(per_seed[per_seed["model"].isin(("teacher", "scratch", "recipe"))])
+        costs.append(notes["cost"])
+    combined = pd.concat(frames, ignore_index=True)
+    cost = pd.DataFrame(costs)
+    if config.out_dir:
+        out = Path(config.out_dir)
+        combined, cost = _merge(out, combined, cost, names)
+        combined.to_csv(out / "default-recipe.csv", index=False)
+        cost.to_csv(out / "default-recipe-cost.csv", index=False)
+        (out / "default-recipe.md").write_text(goals_markdown(combined, cost), encoding="utf-8")
+    return combined, format_goals(goals(combined)), {"cost": cost}
+
+
+def _merge(out, combined, cost, names):
+    """Keeps the rows of studies not run now from the existing files (kdzoo wrote them)."""
+    order = {n: i for i, n in enumerate(DEFAULT_RECIPE)}
+    for file, frame in (("default-recipe.csv", combined), ("default-recipe-cost.csv", cost)):
+        path = out / file
+        if path.exists():
+            old = pd.read_csv(path, keep_default_na=False, na_values=[""])
+            frame = pd.concat([old[~old["dataset"].isin(names)], frame], ignore_index=True)
+        frame = frame.sort_values("dataset", key=lambda s: s.map(order), kind="stable")
+        if file == "default-recipe.csv":
+            combined = frame.reset_index(drop=True)
+        else:
+            cost = frame.reset_index(drop=True)
+    return combined, cost
+
+
+def goals(combined: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: mean test accuracy of tuned scratch and the recipe, the mean gain in
+    points, the worst seed's gain, and whether goals 1 and 2 hold."""
+    rows = []
+    for name, frame in combined.groupby("dataset", sort=False):
+        pivot = frame.pivot_table(index="seed", columns="model", values="test_accuracy")
+        gains = (pivot["recipe"] - pivot["scratch"]) * 100
+        f1 = frame[frame["model"] == "recipe"]["test_f1"].astype(float)
+        rows.append(
+            {
+                "dataset": name,
+                "seeds": len(gains),
+                "teacher": pivot["teacher"].mean(),
+                "scratch (tuned)": pivot["scratch"].mean(),
+                "recipe": pivot["recipe"].mean(),
+                "gain (points)": gains.mean(),
+                "gain std": gains.std(ddof=1) if len(gains) > 1 else 0.0,
+                "worst seed": gains.min(),
+                "recipe F1": f1.mean() if f1.notna().any() else np.nan,
+                "chosen": ", ".join(
+                    sorted(set(frame[frame["model"] == "recipe"]["chosen"].astype(str)))
+                ),
+                "goal 1": bool(gains.mean() >= 0 and gains.min() >= -0.5),
+                "+1 point": bool(gains.mean() >= 1.0),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def format_goals(table: pd.DataFrame) -> pd.DataFrame:
+    """``goals``' table with accuracies to 4 places and gains to 2, for printing."""
+    shown = table.copy()
+    for col in ("teacher", "scratch (tuned)", "recipe", "recipe F1"):
+        shown[col] = [("—" if np.isnan(v) else f"{v:.4f}") for v in shown[col]]
+    for col in ("gain (points)", "gain std", "worst seed"):
+        shown[col] = [f"{v:+.2f}" for v in shown[col]]
+    return shown
+
+
+def goals_markdown(combined, cost) -> str:
+    table = goals(combined)
+    shown = format_goals(table)
+    goal1 = bool(table["goal 1"].all()) and len(table) == len(DEFAULT_RECIPE)
+    goal2 = int(table["+1 point"].sum())
+    cost_shown = cost.copy()
+    for col in cost_shown.columns:
+        if col != "dataset":
+            cost_shown[col] = [
+                "—" if pd.isna(v) else (f"{v:.2f}" if isinstance(v, float) else v)
+                for v in cost_shown[col]
+            ]
+    return (
+        "# The default recipe on every dataset kdzoo ships\n\n"
+        f"{provenance('kdzoo bench default-recipe')} (datasets run at other times keep "
+        "their own rows: see each study's file for its command and commit). Test accuracy, "
+        "mean over seeds; gains in points (recipe minus tuned scratch).\n\n"
+        f"{markdown_table(shown)}\n\n"
+        f"- Goal 1 (recipe >= tuned scratch on every dataset, no seed below -0.5 points): "
+        f"{'met' if goal1 else 'not met'} ({int(table['goal 1'].sum())} of {len(table)} "
+        "datasets run).\n"
+        f"- Goal 2 (>= +1 point on at least 4 of 7): {goal2} of {len(table)} datasets.\n\n"
+        "## Cost (goal 3, first seed)\n\n"
+        "`candidate_cost_vs_student_only`: the slowest distillation candidate's seconds per "
+        "epoch over the scratch tries' mean (cached teacher outputs). "
+        "`keras_distiller_seconds`: one `keras.distillation.Distiller` run of the same "
+        "student for `keras_distiller_epochs` epochs, online teacher, same process.\n\n"
+        f"{markdown_table(cost_shown)}\n"
+    )
+
+
+__all__ = [
+    "DEFAULT_RECIPE",
+    "STUDIES",
+    "STUDY_SPECS",
+    "Study",
+    "StudyConfig",
+    "gain",
+    "goals",
+    "keras_distiller_seconds",
+    "markdown_table",
+    "run_study",
+    "summarize",
+]

@@ -108,10 +108,146 @@ def test_export_and_check_export_on_the_av_digits_audio_student(tmp_path, capsys
     assert "all checks passed" in out and "imports tensorflow only" in out
 
 
-@pytest.mark.slow
-def test_distil_command_trains_with_loss_terms_named_on_the_command_line(capsys):
-    from kdzoo.cli import main
+class _Called(Exception):
+    """Raised by a stand-in for a library entry point: parsing ended there, nothing trained."""
 
+
+def _stand_in(monkeypatch, owner, name, result=None):
+    """Replaces ``owner.name`` with a function that records its arguments and returns
+    ``result`` (raises ``_Called`` if None); returns the list of recorded calls."""
+    calls = []
+
+    def fake(*args, **kwargs):
+        calls.append(args)
+        if result is None:
+            raise _Called
+        return result
+
+    monkeypatch.setattr(owner, name, fake)
+    return calls
+
+
+def test_distil_flags_reach_the_config_unset_ones_keep_its_defaults(monkeypatch):
+    import kdzoo.recipe
+    from kdzoo.recipe import DistilConfig
+
+    calls = _stand_in(monkeypatch, kdzoo.recipe, "distil")
+    with pytest.raises(_Called):
+        main(["distil"])
+    assert calls[-1] == (DistilConfig(),)
+    argv = ["distil", "--candidate", "ce:0.5,kd_std:0.5@t=2", "--candidate", "dkd@t=4,lr=0.001"]
+    argv += ["--scratch", "scratch", "--scratch", "scratch@ls=0.1", "--patience", "3"]
+    argv += ["--teacher-epochs", "0", "--epochs", "7", "--learning-rate", "0.01"]
+    argv += ["--run-dir", "runs/x", "--tensorboard", "--jit-compile", "false", "--quiet"]
+    with pytest.raises(_Called):
+        main(argv)
+    (config,) = calls[-1]
+    assert config.candidates == ("ce:0.5,kd_std:0.5@t=2", "dkd@t=4,lr=0.001")
+    assert config.scratch == ("scratch", "scratch@ls=0.1")
+    assert (config.patience, config.teacher_epochs, config.epochs) == (3, 0, 7)
+    assert (config.learning_rate, config.run_dir, config.tensorboard) == (0.01, "runs/x", True)
+    assert (config.jit_compile, config.verbose) == (False, 2)
+
+
+def test_demo_flags_reach_the_config_unset_ones_keep_its_defaults(monkeypatch, tmp_path):
+    import kdzoo.demo
+    from kdzoo.demo import DemoConfig
+
+    monkeypatch.chdir(tmp_path)  # the default export and run folders are relative
+    calls = _stand_in(monkeypatch, kdzoo.demo, "run_demo")
+    with pytest.raises(_Called):
+        main(["demo"])
+    assert calls[-1] == (DemoConfig(),)
+    argv = ["demo", "--candidate", "ce:0.5,kd:0.5@t=4", "--candidate", "nkd@t=2"]
+    argv += ["--run-dir", "r", "--teacher-epochs", "2", "--epochs", "3", "--seed", "5"]
+    argv += ["--no-export", "--quiet"]
+    with pytest.raises(_Called):
+        main(argv)
+    (config,) = calls[-1]
+    assert config.candidates == ("ce:0.5,kd:0.5@t=4", "nkd@t=2")
+    assert (config.run_dir, config.teacher_epochs, config.epochs, config.seed) == ("r", 2, 3, 5)
+    assert (config.export_dir, config.verbose) == (None, 2)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "saved_models").exists()
+
+
+def test_bench_flags_reach_the_study_config(monkeypatch):
+    import dataclasses
+
+    import kdzoo.studies
+    from kdzoo.studies import StudyConfig
+
+    calls = _stand_in(monkeypatch, kdzoo.studies, "run_study")
+    with pytest.raises(_Called):
+        main(["bench", "sst2"])
+    assert calls[-1] == ("sst2", dataclasses.replace(StudyConfig(), verbose=2))
+    argv = ["bench", "default-recipe", "--datasets", "sst2", "mnist", "--seeds", "3", "4"]
+    argv += ["--teacher-epochs", "2", "--epochs", "3", "--out-dir", "o", "--no-keras-peer"]
+    argv += ["--tiny", "--quiet"]
+    with pytest.raises(_Called):
+        main(argv)
+    name, config = calls[-1]
+    assert name == "default-recipe"
+    assert (config.datasets, config.seeds) == (("sst2", "mnist"), (3, 4))
+    assert (config.teacher_epochs, config.epochs, config.out_dir) == (2, 3, "o")
+    assert (config.keras_peer, config.tiny, config.verbose) == (False, True, 0)
+    # --datasets picks among default-recipe's studies; it means nothing to one study.
+    assert main(["bench", "sst2", "--datasets", "mnist"]) == 2
+    assert len(calls) == 2
+
+
+def test_distil_prints_the_recipes_choice_and_gain(monkeypatch, capsys):
+    import types
+
+    import pandas as pd
+
+    import kdzoo.recipe
+    from kdzoo.recipe import Candidate
+
+    chosen = Candidate.parse("ce:0.5,kd:0.5@t=4")
+    recipe = types.SimpleNamespace(
+        evaluated_on="test",
+        table=pd.DataFrame(
+            {
+                "model": ["teacher", "student (scratch, tuned)", "student (recipe)"],
+                "accuracy": [0.9, 0.7, 0.72],
+                "validation_accuracy": [0.91, 0.69, 0.74],
+                "setting": ["", "scratch (ls=0.1)", chosen.describe()],
+            }
+        ),
+        candidates=pd.DataFrame(
+            {
+                "setting": ["scratch (ls=0.1)", chosen.describe()],
+                "validation_accuracy": [0.69, 0.74],
+                "test_accuracy": [0.7, 0.72],
+                "epochs": [12, 15],
+                "seconds": [30.0, 41.0],
+                "chosen": [False, True],
+            }
+        ),
+        chosen=chosen,
+        gain=0.02,
+        validation_gain=0.05,
+        report_dir="runs/x",
+    )
+    result = types.SimpleNamespace(
+        is_chief=True, strategy="default (one device)", recipe=recipe, export_path="e/1"
+    )
+    _stand_in(monkeypatch, kdzoo.recipe, "distil", result)
+    assert main(["distil", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "strategy: default (one device)" in out
+    assert "(chosen on validation; test shown, never used to choose)" in out
+    chosen_line = [line for line in out.splitlines() if "<- chosen" in line]
+    assert len(chosen_line) == 1 and "ce:0.5,kd:0.5 (τ=4)" in chosen_line[0]
+    assert "chosen: ce:0.5,kd:0.5 (τ=4)" in out
+    assert "recipe - tuned scratch accuracy: +0.020 (test), +0.050 (validation)" in out
+    assert "report (tables, learning curves, confusion matrices): runs/x" in out
+    assert "the recipe's student exported to e/1" in out
+
+
+@pytest.mark.slow
+def test_distil_command_runs_the_recipe_on_candidates_named_on_the_command_line(tmp_path, capsys):
+    run = tmp_path / "run"
     rc = main(
         [
             "distil",
@@ -121,21 +257,31 @@ def test_distil_command_trains_with_loss_terms_named_on_the_command_line(capsys)
             "1",
             "--epochs",
             "1",
-            "--term",
-            "ce:0.5",
-            "--term",
-            "kd_std:0.5",
-            "--term",
-            "nkd:0.1",
+            "--candidate",
+            "ce:0.5,kd_std:0.5,nkd:0.1@t=2",
+            "--scratch",
+            "scratch",
             "--strategy",
             "default",
-            "--no-baseline",
+            "--run-dir",
+            str(run),
+            "--tensorboard",
             "--quiet",
         ]
     )
     out = capsys.readouterr().out
-    assert rc == 0 and "strategy: " in out and "student (distilled)" in out
+    assert rc == 0 and "strategy: " in out
     assert "kd_std_loss" in out and "nkd_loss" in out  # the named terms trained
+    for row in ("teacher", "student (scratch, tuned)", "student (recipe)"):
+        assert row in out
+    assert "ce:0.5,kd_std:0.5,nkd:0.1 (τ=2)" in out  # the candidate tried
+    chosen = [line for line in out.splitlines() if line.startswith("chosen: ")]
+    assert chosen in (["chosen: scratch"], ["chosen: ce:0.5,kd_std:0.5,nkd:0.1 (τ=2)"])
+    assert "recipe - tuned scratch accuracy: " in out
+    assert f"report (tables, learning curves, confusion matrices): {run}" in out
+    for name in ("summary.csv", "candidates.csv", "report.md", "report.png"):
+        assert (run / name).is_file(), name
+    assert any((run / "logs").rglob("events.out.tfevents.*"))
 
 
 def test_named_terms_are_validated():

@@ -24,7 +24,29 @@ def _defaults_of(function):
 SHARED = {f.name: getattr(DEFAULTS, f.name) for f in dataclasses.fields(DEFAULTS)}
 
 
-@pytest.mark.parametrize("owner", ["distil", "demo", "studies"])
+# The fields of each config that must be ``DEFAULTS``' (``DistilConfig`` calls the batch
+# size ``global_batch_size``). Every other field named like a setting of ``DEFAULTS`` must
+# agree too.
+CONFIG_FIELDS = {
+    "distil": (
+        "teacher_epochs",
+        "epochs",
+        "patience",
+        "plateau_patience",
+        "plateau_factor",
+        "validation_fraction",
+        "candidates",
+        "batch_size",
+        "learning_rate",
+        "optimizer",
+        "seed",
+    ),
+    "demo": ("teacher_epochs", "epochs", "candidates", "batch_size", "learning_rate", "seed"),
+    "studies": ("teacher_epochs", "epochs"),
+}
+
+
+@pytest.mark.parametrize("owner", sorted(CONFIG_FIELDS))
 def test_configs_take_their_defaults_from_the_table(owner):
     from kdzoo.demo import DemoConfig
     from kdzoo.recipe import DistilConfig
@@ -32,13 +54,34 @@ def test_configs_take_their_defaults_from_the_table(owner):
 
     config = {"distil": DistilConfig, "demo": DemoConfig, "studies": StudyConfig}[owner]()
     renamed = {"batch_size": "global_batch_size"} if owner == "distil" else {}
-    checked = 0
+    checked = set()
     for name, value in SHARED.items():
         field = renamed.get(name, name)
         if hasattr(config, field):
             assert getattr(config, field) == value, (owner, field)
-            checked += 1
-    assert checked >= 5
+            checked.add(name)
+    assert checked >= set(CONFIG_FIELDS[owner]), set(CONFIG_FIELDS[owner]) - checked
+
+
+def test_the_recipe_takes_its_defaults_from_the_table():
+    from kdzoo.recipe import Candidate, Stopping, run, scratch_tries, with_validation
+
+    defaults = _defaults_of(run)
+    for name in ("candidates", "teacher_epochs", "epochs", "batch_size", "learning_rate"):
+        assert defaults[name] == SHARED[name], name
+    assert (defaults["optimizer"], defaults["seed"]) == (DEFAULTS.optimizer, DEFAULTS.seed)
+    assert defaults["scratch"] is None  # as many scratch tries as candidates
+    stopping = Stopping()
+    assert (stopping.patience, stopping.plateau_patience, stopping.plateau_factor) == (
+        DEFAULTS.patience,
+        DEFAULTS.plateau_patience,
+        DEFAULTS.plateau_factor,
+    )
+    assert _defaults_of(with_validation)["fraction"] == DEFAULTS.validation_fraction
+    assert _defaults_of(scratch_tries)["learning_rate"] == DEFAULTS.learning_rate
+    # A candidate without ``@t=`` distils at the table's temperature.
+    assert Candidate.parse("ce:0.5,kd:0.5").temperature == DEFAULTS.temperature
+    assert all(Candidate.parse(c).distils for c in DEFAULTS.candidates)
 
 
 def test_the_recipe_phases_take_their_defaults_from_the_table():
@@ -75,35 +118,91 @@ def test_the_text_vectoriser_takes_its_defaults_from_the_table():
     assert defaults["sequence_length"] == DEFAULTS.text_sequence_length
 
 
+def _action(command, flag):
+    parser = cli.build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]
+    (action,) = [a for a in sub._actions if flag in a.option_strings]
+    return sub, action
+
+
 @pytest.mark.parametrize(
     "command, flag, value",
     [
         ("distil", "--epochs", DEFAULTS.epochs),
         ("distil", "--teacher-epochs", DEFAULTS.teacher_epochs),
+        ("distil", "--patience", DEFAULTS.patience),
         ("distil", "--global-batch-size", DEFAULTS.batch_size),
         ("distil", "--learning-rate", f"{DEFAULTS.learning_rate:g}"),
-        ("distil", "--temperature", f"{DEFAULTS.temperature:g}"),
-        ("distil", "--ce-weight", f"{DEFAULTS.ce_weight:g}"),
-        ("distil", "--kd-weight", f"{DEFAULTS.kd_weight:g}"),
+        ("distil", "--seed", DEFAULTS.seed),
         ("demo", "--epochs", DEFAULTS.epochs),
+        ("demo", "--teacher-epochs", DEFAULTS.teacher_epochs),
         ("demo", "--batch-size", DEFAULTS.batch_size),
+        ("demo", "--seed", DEFAULTS.seed),
         ("bench", "--epochs", DEFAULTS.epochs),
+        ("bench", "--teacher-epochs", DEFAULTS.teacher_epochs),
     ],
 )
 def test_cli_help_quotes_the_table(command, flag, value):
-    parser = cli.build_parser()
-    sub = parser._subparsers._group_actions[0].choices[command]
-    (action,) = [a for a in sub._actions if flag in a.option_strings]
+    _, action = _action(command, flag)
     assert action.help.endswith(f"({value})"), action.help
+
+
+@pytest.mark.parametrize("command", ["distil", "demo"])
+def test_cli_help_lists_the_default_candidates(command):
+    sub, action = _action(command, "--candidate")
+    assert f"the defaults: {' '.join(DEFAULTS.candidates)})" in action.help, action.help
+    shown = sub.format_help()  # wrapped, but a candidate holds no space
+    assert all(candidate in shown for candidate in DEFAULTS.candidates)
+
+
+def test_cli_help_names_the_default_scratch_tries():
+    from kdzoo.recipe import scratch_tries
+
+    _, action = _action("distil", "--scratch")
+    assert ", ".join(t.name for t in scratch_tries(2)) in action.help, action.help
+
+
+# Help texts that quote a config's own default (not ``DEFAULTS``'), e.g. "(embedded)".
+CONFIG_HELP = [
+    ("distil", "--dataset", "distil", "dataset"),
+    ("distil", "--pair", "distil", "pair"),
+    ("distil", "--strategy", "distil", "strategy"),
+    ("distil", "--export-name", "distil", "export_name"),
+    ("demo", "--num-examples", "demo", "num_examples"),
+    ("demo", "--run-dir", "demo", "run_dir"),
+    ("demo", "--export-dir", "demo", "export_dir"),
+    ("bench", "--out-dir", "studies", "out_dir"),
+    ("bench", "--seeds", "studies", "seeds"),
+]
+
+
+@pytest.mark.parametrize("command, flag, owner, field", CONFIG_HELP)
+def test_cli_help_quotes_the_configs(command, flag, owner, field):
+    from kdzoo.demo import DemoConfig
+    from kdzoo.recipe import DistilConfig
+    from kdzoo.studies import StudyConfig
+
+    config = {"distil": DistilConfig, "demo": DemoConfig, "studies": StudyConfig}[owner]()
+    value = getattr(config, field)
+    shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+    _, action = _action(command, flag)
+    assert action.help.endswith(f"({shown})"), action.help
+
+
+def _readme_cell(value):
+    """How the README's defaults table writes ``value``: a float with ``:g``, a tuple as its
+    items, each in backticks, separated by commas."""
+    if isinstance(value, tuple):
+        return ", ".join(f"`{item}`" for item in value)
+    return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
 
 
 def test_the_readme_table_quotes_the_defaults():
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("## Defaults") :]
-    for name, value in SHARED.items():
-        assert re.search(
-            rf"\| `{name}` \| `{value:g}` \|"
-            if isinstance(value, float)
-            else rf"\| `{name}` \| `{value}` \|",
-            table,
-        ), name
+    missing = [
+        name
+        for name, value in SHARED.items()
+        if not re.search(rf"^\| `{name}` \| {re.escape(_readme_cell(value))} \|", table, re.M)
+    ]
+    assert not missing, f"README.md's defaults table does not quote DEFAULTS for {missing}"

@@ -14,6 +14,7 @@ USAGE_ERRORS = [
     (["distil", "--epochs", "-1"], "argument --epochs: expected an integer >= 1, got '-1'"),
     (["distil", "--epochs", "two"], "argument --epochs: expected an integer, got 'two'"),
     (["distil", "--teacher-epochs", "-1"], "argument --teacher-epochs: expected an integer >= 0"),
+    (["distil", "--patience", "0"], "argument --patience: expected an integer >= 1, got '0'"),
     (["distil", "--train-examples", "-5"], "argument --train-examples: expected an integer >= 1"),
     (["distil", "--num-examples", "0"], "argument --num-examples: expected an integer >= 1"),
     (["distil", "--global-batch-size", "0"], "argument --global-batch-size: expected an integer"),
@@ -27,20 +28,76 @@ USAGE_ERRORS = [
         "argument --learning-rate: expected a finite number > 0",
     ),
     (["distil", "--learning-rate", "0"], "--learning-rate: expected a finite number > 0"),
-    (["distil", "--temperature", "0"], "argument --temperature: expected a finite number > 0"),
-    (["distil", "--temperature", "-4"], "argument --temperature: expected a finite number > 0"),
-    (["distil", "--kd-weight", "-1"], "argument --kd-weight: expected a finite number >= 0"),
-    (["distil", "--term", "kdd"], "argument --term: unknown loss term 'kdd'"),
-    (["distil", "--term", "at:1"], "argument --term: unknown loss term 'at'"),
-    (["distil", "--term", "kd:x"], "argument --term: the weight in 'kd:x': expected a number"),
+    # --candidate TERMS[@t=T,lr=LR,ls=LS]: the loss terms...
+    (["distil", "--candidate", "kdd"], "argument --candidate: unknown loss term 'kdd' in 'kdd'"),
+    (["distil", "--candidate", "ce:0.5,at:1"], "argument --candidate: unknown loss term 'at'"),
+    (
+        ["distil", "--candidate", "kd:x"],
+        "argument --candidate: the weight in 'kd:x': expected a number, got 'x'",
+    ),
+    (
+        ["distil", "--candidate", "ce:0.5,kd:-1"],
+        "argument --candidate: the weight in 'kd:-1': expected a finite number >= 0",
+    ),
+    (["distil", "--candidate", "@t=2"], "argument --candidate: '@t=2' names no loss terms"),
+    (
+        ["distil", "--candidate", "ce"],
+        "argument --candidate: 'ce' has no teacher term (a distillation setting compares",
+    ),
+    (["distil", "--candidate", "ce:0.3,ce:0.7@t=2"], "'ce:0.3,ce:0.7@t=2' has no teacher term"),
+    # ...and its settings
+    (
+        ["distil", "--candidate", "kd@t=0"],
+        "argument --candidate: 't=0' in 'kd@t=0': expected a finite number > 0, got '0'",
+    ),
+    (["distil", "--candidate", "kd@t=-4"], "'t=-4' in 'kd@t=-4': expected a finite number > 0"),
+    (["distil", "--candidate", "kd@t=nan"], "'t=nan' in 'kd@t=nan': expected a finite number"),
+    (["distil", "--candidate", "kd@lr=0"], "'lr=0' in 'kd@lr=0': expected a finite number > 0"),
+    (["distil", "--candidate", "kd@ls=1"], "'ls=1' in 'kd@ls=1': ls must be below 1"),
+    (["distil", "--candidate", "kd@ls=-0.1"], "'ls=-0.1' in 'kd@ls=-0.1': expected a finite"),
+    (
+        ["distil", "--candidate", "kd@x=1"],
+        "argument --candidate: 'x=1' in 'kd@x=1' is not a setting; expected KEY=VALUE with KEY "
+        "one of t (temperature), lr (learning rate), ls (label smoothing)",
+    ),
+    (["distil", "--candidate", "kd@t"], "argument --candidate: 't' in 'kd@t' is not a setting"),
+    # --scratch scratch[@lr=LR,ls=LS]
+    (["distil", "--scratch", "kd"], "argument --scratch: 'kd' must start with 'scratch'"),
+    (
+        ["distil", "--scratch", "scratch@t=2"],
+        "argument --scratch: 't=2' in 'scratch@t=2' is not a setting; expected KEY=VALUE with "
+        "KEY one of lr (learning rate), ls (label smoothing)",
+    ),
+    (["distil", "--scratch", "scratch@ls=1.5"], "'ls=1.5' in 'scratch@ls=1.5': ls must be below"),
+    (["distil", "--scratch", "scratch@lr=-1"], "'lr=-1' in 'scratch@lr=-1': expected a finite"),
     (["distil", "--seed", "-1"], "argument --seed: expected an integer >= 0"),
     (["distil", "--strategy", "gpu"], "argument --strategy: invalid choice: 'gpu'"),
+    # The flags the recipe replaced are refused, not ignored.
+    (["distil", "--temperature", "4"], "unrecognized arguments: --temperature 4"),
+    (["distil", "--ce-weight", "0.3"], "unrecognized arguments: --ce-weight 0.3"),
+    (["distil", "--kd-weight", "0.7"], "unrecognized arguments: --kd-weight 0.7"),
+    (["distil", "--term", "kd"], "unrecognized arguments: --term kd"),
+    (["distil", "--no-baseline"], "unrecognized arguments: --no-baseline"),
     (["demo", "--epochs", "-1"], "argument --epochs: expected an integer >= 1, got '-1'"),
     (["demo", "--num-examples", "0"], "argument --num-examples: expected an integer >= 1"),
     (["demo", "--batch-size", "0"], "argument --batch-size: expected an integer >= 1"),
     (["demo", "--teacher-epochs", "0"], "argument --teacher-epochs: expected an integer >= 1"),
+    (["demo", "--candidate", "kdd"], "argument --candidate: unknown loss term 'kdd' in 'kdd'"),
+    (["demo", "--candidate", "ce"], "argument --candidate: 'ce' has no teacher term"),
+    (["demo", "--candidate", "kd@t=0"], "argument --candidate: 't=0' in 'kd@t=0': expected a"),
+    (["demo", "--temperature", "4"], "unrecognized arguments: --temperature 4"),
+    (["demo", "--scratch", "scratch"], "unrecognized arguments: --scratch scratch"),
     (["bench", "nope"], "argument study: invalid choice: 'nope'"),
     (["bench", "sst2", "--epochs", "0"], "argument --epochs: expected an integer >= 1"),
+    (["bench", "sst2", "--teacher-epochs", "0"], "argument --teacher-epochs: expected an integer"),
+    (["bench", "sst2", "--seeds", "0", "-1"], "argument --seeds: expected an integer >= 0"),
+    (["bench", "sst2", "--datasets", "mnist"], "argument --datasets: only with default-recipe"),
+    (
+        ["bench", "default-recipe", "--datasets", "av-digits-methods"],
+        "argument --datasets: invalid choice: 'av-digits-methods'",
+    ),
+    (["bench", "sst2", "--batch-size", "8"], "unrecognized arguments: --batch-size 8"),
+    (["bench", "sst2", "--no-robustness"], "unrecognized arguments: --no-robustness"),
     (["export", "m", "--version", "0"], "argument --version: expected an integer >= 1"),
     (["export", "m", "--preprocessing", "missing.json"], "cannot read missing.json"),
     (["export", "m", "--preprocessing", "bad.json"], "bad.json is not valid JSON"),
@@ -94,14 +151,85 @@ def test_the_parsers_name_lists_match_the_library():
     from kdzoo import losses, studies
 
     assert cli.STUDY_NAMES == studies.STUDIES
+    assert cli.DEFAULT_RECIPE_NAMES == studies.DEFAULT_RECIPE
     accepted = [n for n in losses.names() if losses.get(n).compares != "features"]
     assert list(cli.TERM_NAMES) == accepted
 
 
-def test_terms_beside_convenience_weights_are_a_usage_error(capsys):
-    assert cli.main(["distil", "--term", "kd", "--ce-weight", "0.3"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "argument --term: replaces --ce-weight/--kd-weight" in err[0]
+# (spec, what the library makes of it: "distil", "scratch" or None for refused).
+SPECS = [
+    ("kd@t =2", "distil"),
+    ("kd", "distil"),
+    ("nkd", "distil"),
+    ("dkd:1@t=4", "distil"),
+    ("ce:0.5,kd:0.5@t=2", "distil"),
+    ("ce:0.5,kd_std:0.5@t=2,lr=0.001,ls=0.1", "distil"),
+    ("ce:0.3, kd:0.7 @ t=2", "distil"),
+    ("kd@", "distil"),
+    ("scratch", "scratch"),
+    ("scratch@ls=0.1", "scratch"),
+    ("scratch@lr=0.001,ls=0.2", "scratch"),
+    ("kdd", None),
+    ("KD", None),
+    ("at:1", None),
+    ("ce", None),
+    ("ce:1,ce:0.5", None),
+    ("kd:x", None),
+    ("kd:-1", None),
+    ("kd:nan", None),
+    ("kd@t=0", None),
+    ("kd@t=-1", None),
+    ("kd@t=inf", None),
+    ("kd@lr=0", None),
+    ("kd@ls=1", None),
+    ("kd@x=1", None),
+    ("kd@t", None),
+    ("kd@t=2@t=3", None),
+    ("kd@t=2,t=3", None),
+    ("@t=2", None),
+    ("", None),
+    ("scratch@t=2", None),
+]
+
+
+def _accepts(flag, spec):
+    try:
+        cli.build_parser().parse_args(["distil", flag, spec])
+    except SystemExit as exit:
+        assert exit.code == 2
+        return False
+    return True
+
+
+@pytest.mark.parametrize("spec, kind", SPECS, ids=[repr(s) for s, _ in SPECS])
+def test_the_parser_accepts_exactly_the_candidates_the_library_accepts(spec, kind, capsys):
+    """--candidate takes what ``Candidate.parse`` reads as a distillation setting, --scratch
+    what it reads as a scratch try; what the library refuses, the parser refuses."""
+    from kdzoo.recipe import Candidate
+
+    try:
+        parsed = Candidate.parse(spec)
+    except ValueError:
+        library = None
+    else:
+        library = "distil" if parsed.distils else "scratch"
+    assert library == kind
+    assert _accepts("--candidate", spec) == (kind == "distil")
+    assert _accepts("--scratch", spec) == (kind == "scratch")
+
+
+def test_the_defaults_the_help_quotes_are_accepted_on_the_command_line():
+    from kdzoo.defaults import DEFAULTS
+    from kdzoo.recipe import scratch_tries
+
+    argv = ["distil"]
+    for spec in DEFAULTS.candidates:
+        argv += ["--candidate", spec]
+    for try_ in scratch_tries(9):
+        argv += ["--scratch", try_.name]
+    args = cli.build_parser().parse_args(argv)
+    assert tuple(args.candidate) == DEFAULTS.candidates
+    assert args.scratch == [t.name for t in scratch_tries(9)]
 
 
 def test_library_settings_errors_are_usage_errors_before_training(tmp_path, capsys):
@@ -113,28 +241,70 @@ def test_library_settings_errors_are_usage_errors_before_training(tmp_path, caps
     assert not (tmp_path / "d").exists()
     assert cli.main(["distil", "--dataset", "sst2", "--num-examples", "50"]) == 2
     assert "num_examples sizes a generated set" in capsys.readouterr().err
+    # Each --candidate is fine alone; the list repeats one.
+    assert cli.main(["distil", "--candidate", "kd@t=2", "--candidate", "kd@t=2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Candidates repeat: kd@t=2" in err[0]
+    assert cli.main(["demo", "--candidate", "kd", "--candidate", "kd", "--no-export"]) == 2
+    assert "Candidates repeat: kd" in capsys.readouterr().err
+    # TensorBoard logs go under the run folder.
+    assert cli.main(["distil", "--tensorboard"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tensorboard writes under run_dir" in err[0]
 
 
-def test_demo_refuses_a_student_dir_that_is_not_a_bundle_before_training(tmp_path, capsys):
+def test_demo_refuses_folders_it_did_not_write_before_training(tmp_path, capsys):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("years of work")
-    argv = ["demo", "--student-dir", str(mine), "--export-dir", str(tmp_path / "exports")]
+    exports, run = tmp_path / "exports", tmp_path / "run"
+    argv = ["demo", "--student-dir", str(mine), "--export-dir", str(exports), "--run-dir", str(run)]
     assert cli.main([*argv, "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"student_dir {mine} exists and has no kdzoo marker" in err[0]
     assert (mine / "thesis.tex").read_text() == "years of work"
-    assert not (tmp_path / "exports").exists()  # refused before training and exporting
+    argv = ["demo", "--run-dir", str(mine), "--export-dir", str(exports), "--quiet"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"run_dir {mine} exists and has no kdzoo marker" in err[0]
+    assert (mine / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+    assert not exports.exists() and not run.exists()  # refused before training and exporting
+
+
+def test_distil_refuses_a_run_dir_it_did_not_write(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    argv = ["distil", "--run-dir", str(mine), "--num-examples", "100", "--strategy", "default"]
+    argv += ["--export-dir", str(tmp_path / "exports"), "--quiet"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"run_dir {mine} exists and has no kdzoo marker" in err[0]
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+    assert (mine / "thesis.tex").read_text() == "years of work"
+    assert not (tmp_path / "exports").exists()
+
+
+def test_distil_refuses_a_run_dir_it_did_not_write_before_anything_else(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    argv = ["distil", "--run-dir", str(mine), "--backup-dir", str(tmp_path / "backups")]
+    assert cli.main([*argv, "--num-examples", "100", "--strategy", "default", "--quiet"]) == 1
+    assert "exists and has no kdzoo marker" in capsys.readouterr().err
+    assert not (tmp_path / "backups").exists()
 
 
 @pytest.mark.slow
 def test_distil_export_passes_check_export(tmp_path, capsys):
     argv = ["distil", "--num-examples", "200", "--global-batch-size", "16"]
-    argv += ["--teacher-epochs", "1", "--epochs", "1", "--no-baseline", "--strategy", "default"]
+    argv += ["--teacher-epochs", "1", "--epochs", "1", "--strategy", "default"]
+    argv += ["--candidate", "ce:0.5,kd:0.5@t=4", "--scratch", "scratch"]
     argv += ["--export-dir", str(tmp_path / "exports"), "--quiet"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     version = tmp_path / "exports" / "audio_student" / "1"
-    assert f"distilled student exported to {version}" in out
+    assert f"the recipe's student exported to {version}" in out
     assert cli.main(["check-export", str(version)]) == 0, capsys.readouterr().out
     assert "all checks passed" in capsys.readouterr().out

@@ -147,9 +147,28 @@ def read_splits(spec: DatasetSpec, root, seed, bad_log, num_examples=None, fsdd_
     return _reader(spec)(root=root, seed=seed, bad_log=bad_log, **options)
 
 
+def stratified_holdout(labels, fraction, seed=DEFAULTS.seed) -> np.ndarray:
+    """A boolean mask over ``labels`` holding out ``round(fraction * n_c)`` seeded-random rows
+    of each class ``c`` (at least one of a class with two or more rows), so the held-out
+    rows have the training split's class balance. Rows keep their order."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(labels), bool)
+    for value in np.unique(labels):
+        rows = np.flatnonzero(labels == value)
+        count = int(round(len(rows) * fraction))
+        if len(rows) > 1:
+            count = min(max(count, 1), len(rows) - 1)
+        else:
+            count = 0
+        held[rng.permutation(rows)[:count]] = True
+    return held
+
+
 def carve_validation(splits, name, seed=DEFAULTS.seed, fraction=0.0, speaker=None) -> dict:
     """Step 2: moves part of ``"train"`` into ``"validation"``: the training rows of
-    ``speaker``, or a ``fraction`` of the rows in a ``seed``-shuffled order."""
+    ``speaker``, or a stratified, seeded ``fraction`` of each class's rows
+    (``stratified_holdout``)."""
     if speaker is not None:
         train = splits["train"]
         held = train["speaker"] == speaker
@@ -167,12 +186,11 @@ def carve_validation(splits, name, seed=DEFAULTS.seed, fraction=0.0, speaker=Non
         if "validation" in splits:
             raise ValueError(f"{name} has its own validation split; leave validation_fraction 0.")
         train = splits["train"]
-        order = np.random.default_rng(seed).permutation(len(train["label"]))
-        n_val = int(round(len(order) * fraction))
+        held = stratified_holdout(train["label"], fraction, seed)
         return {
             **splits,
-            "validation": {k: v[order[:n_val]] for k, v in train.items()},
-            "train": {k: v[order[n_val:]] for k, v in train.items()},
+            "validation": {k: v[held] for k, v in train.items()},
+            "train": {k: v[~held] for k, v in train.items()},
         }
     return splits
 
@@ -301,8 +319,8 @@ def load(
         seed: pairing, splitting, shuffling and augmentation seed. Defaults to 0.
         root: data root; defaults to ``$KDZOO_DATA_DIR`` (see ``kdzoo.datasets.root``).
         modalities: keys to keep (default: the dataset's; the embedded set leaves out text).
-        validation_fraction: carve this fraction of the (seed-shuffled) training split into
-            ``"validation"``, for tuning without touching test. Defaults to 0.
+        validation_fraction: carve this fraction of each class of the training split into
+            ``"validation"`` (stratified, seeded), for tuning without touching test. Defaults to 0.
         drop_remainder: static batch shapes (TPU). Defaults to False.
         num_examples: size of the generated ``"embedded"`` set. Defaults to 5000.
         split: build only this split (or these splits); default all.

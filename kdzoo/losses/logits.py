@@ -236,17 +236,39 @@ class LogitStandardizedKLDivergence(SoftTargetKLDivergence):
 
 @keras.saving.register_keras_serializable(package="kdzoo")
 class HardLabelCrossentropy(keras.losses.Loss):
-    """``−log softmax(s)_y``: plain cross-entropy on integer labels and student logits.
+    """``−log softmax(s)_y``: cross-entropy on integer labels and student logits, with
+    optional label smoothing.
+
+    With ``label_smoothing=ε`` the target is ``(1 − ε)·onehot(y) + ε/K``, as in
+    ``keras.losses.CategoricalCrossentropy(label_smoothing=ε)`` (which needs one-hot labels;
+    Keras' sparse cross-entropy has no smoothing): ``(1 − ε)·(−log p_y) + ε·mean_k(−log p_k)``.
 
     Args:
+        label_smoothing: ``ε`` in ``[0, 1)``. Defaults to 0.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"hard_label_crossentropy"``.
     """
 
     compares = "labels"
 
-    def __init__(self, reduction="sum_over_batch_size", name="hard_label_crossentropy", dtype=None):
+    def __init__(
+        self,
+        label_smoothing=0.0,
+        reduction="sum_over_batch_size",
+        name="hard_label_crossentropy",
+        dtype=None,
+    ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if isinstance(label_smoothing, bool) or not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"`label_smoothing` must be in [0, 1); got {label_smoothing!r}.")
+        self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true, y_pred):
-        return hard_label_crossentropy(y_true, y_pred)
+        loss = hard_label_crossentropy(y_true, y_pred)
+        if self.label_smoothing:
+            uniform = -ops.mean(ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1), axis=-1)
+            loss = (1.0 - self.label_smoothing) * loss + self.label_smoothing * uniform
+        return loss
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}

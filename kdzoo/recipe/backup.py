@@ -30,7 +30,6 @@ from kdzoo import distribute
 
 log = logging.getLogger("kdzoo")
 
-PHASES = ("teacher", "scratch", "distil")
 _METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
 _WEIGHTS = "latest.weights.h5"  # written by keras.callbacks.BackupAndRestore
 _BACKUP_MARKER = "kdzoo_backup.json"  # written by ``distil`` beside the phase folders
@@ -43,6 +42,8 @@ _NOT_FINGERPRINTED = (
     "backup_dir",
     "export_dir",
     "export_name",
+    "run_dir",
+    "tensorboard",
     "verbose",
 )
 
@@ -229,12 +230,13 @@ def fingerprint(config) -> dict:
     return json.loads(json.dumps(fields, sort_keys=True, default=str))
 
 
-def claim_backup_dir(config, chief) -> bool:
+def claim_backup_dir(config, chief, folders) -> bool:
     """Checks ``config.backup_dir`` before training and marks it as this run's.
 
-    Returns whether the folder was created here (then ``_release_backup_dir`` may remove it).
-    Raises ``BackupMismatchError`` if it holds another run's backups, and ``BackupError`` if
-    it holds phase folders kdzoo did not write.
+    ``folders`` are the phase folders the run will write (``kdzoo.recipe.selection.
+    phase_folder`` of each phase). Returns whether ``backup_dir`` was created here (then
+    ``release_backup_dir`` may remove it). Raises ``BackupMismatchError`` if it holds
+    another run's backups, and ``BackupError`` if it holds phase folders kdzoo did not write.
     """
     root = config.backup_dir
     marker = os.path.join(root, _BACKUP_MARKER)
@@ -256,7 +258,7 @@ def claim_backup_dir(config, chief) -> bool:
                 f"start fresh with another backup_dir (or remove {root})."
             )
         return False
-    existing = [p for p in PHASES if tf.io.gfile.exists(os.path.join(root, p))]
+    existing = [p for p in folders if tf.io.gfile.exists(os.path.join(root, p))]
     if existing:
         raise BackupError(
             f"backup_dir {root} already holds {', '.join(existing)} without kdzoo's "
@@ -272,8 +274,8 @@ def claim_backup_dir(config, chief) -> bool:
     return created
 
 
-def release_backup_dir(root):
-    """Removes what ``distil`` wrote in ``root``: the phase folders and the marker, then
+def release_backup_dir(root, folders):
+    """Removes what ``distil`` wrote in ``root``: the phase ``folders`` and the marker, then
     ``root`` itself if ``distil`` created it and nothing else is left in it."""
     marker = os.path.join(root, _BACKUP_MARKER)
     try:
@@ -281,7 +283,7 @@ def release_backup_dir(root):
             created = bool(json.load(f).get("created_dir"))
     except (tf.errors.NotFoundError, ValueError):
         return
-    for phase in PHASES:
+    for phase in folders:
         path = os.path.join(root, phase)
         if tf.io.gfile.exists(path):
             tf.io.gfile.rmtree(path)

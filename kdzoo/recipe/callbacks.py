@@ -60,3 +60,162 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epochs.append(epoch)
+
+
+class _SavedState:
+    """Keeps a callback's counters (and, for early stopping, the best weights) in
+    ``state_dir``, so a resumed phase goes on exactly where the killed one stopped.
+
+    Only the chief writes (``is_chief``); every worker reads. JSON and ``.npz`` files are
+    written to a temporary name and renamed.
+    """
+
+    _STATE: tuple = ()
+    _FILE = ""
+
+    def _init_state(self, state_dir, is_chief):
+        self.state_dir = state_dir
+        self.is_chief = is_chief
+
+    def _path(self, name):
+        import os
+
+        return os.path.join(self.state_dir, name)
+
+    def _load_state(self):
+        import json
+
+        import tensorflow as tf
+
+        if not self.state_dir:
+            return None
+        path = self._path(self._FILE)
+        if not tf.io.gfile.exists(path):
+            return None
+        with tf.io.gfile.GFile(path) as f:
+            try:
+                state = json.load(f)
+            except ValueError as err:
+                raise ValueError(f"{path} is not kdzoo callback state ({err}).") from err
+        for key in self._STATE:
+            setattr(self, key, state[key])
+        return state
+
+    def _save_state(self):
+        import json
+
+        import tensorflow as tf
+
+        if not self.state_dir or not self.is_chief:
+            return
+        tf.io.gfile.makedirs(self.state_dir)
+        state = {key: _plain(getattr(self, key)) for key in self._STATE}
+        path = self._path(self._FILE)
+        with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+            f.write(json.dumps(state))
+        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def save_weights_npz(path, weights):
+    """Writes a list of arrays to ``path`` (``.npz``, no pickles), via a temporary name."""
+    import io
+
+    import tensorflow as tf
+
+    buffer = io.BytesIO()
+    np.savez(buffer, *[np.asarray(w) for w in weights])
+    with tf.io.gfile.GFile(path + ".tmp", "wb") as f:
+        f.write(buffer.getvalue())
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+
+def load_weights_npz(path):
+    """The list of arrays ``save_weights_npz`` wrote."""
+    import io
+
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "rb") as f:
+        data = np.load(io.BytesIO(f.read()), allow_pickle=False)
+        return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+class ValidationStopping(_SavedState, keras.callbacks.EarlyStopping):
+    """Keras ``EarlyStopping`` on validation accuracy that restores the best epoch's
+    weights, and whose counters and best weights survive a resumed run.
+
+    Args:
+        patience: epochs without a better ``monitor`` before training stops.
+        monitor: Defaults to ``"val_accuracy"`` (higher is better).
+        state_dir: where the state is kept (the phase's backup folder); None keeps none.
+        is_chief: whether this process writes the state.
+    """
+
+    _STATE = ("wait", "best", "best_epoch", "stopped_epoch")
+    _FILE = "early_stopping.json"
+    _WEIGHTS = "best.weights.npz"
+
+    def __init__(self, patience, monitor="val_accuracy", state_dir=None, is_chief=True):
+        mode = "min" if "loss" in monitor else "max"
+        super().__init__(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True)
+        self._init_state(state_dir, is_chief)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._load_state() is not None and self.best is not None:
+            self.best_weights = load_weights_npz(self._path(self._WEIGHTS))
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.best_epoch == epoch and self.state_dir and self.is_chief:
+            import tensorflow as tf
+
+            tf.io.gfile.makedirs(self.state_dir)
+            save_weights_npz(self._path(self._WEIGHTS), self.best_weights)
+        self._save_state()
+
+
+class PlateauSchedule(_SavedState, keras.callbacks.ReduceLROnPlateau):
+    """Keras ``ReduceLROnPlateau`` on validation accuracy whose counters survive a resumed
+    run (the learning rate itself is an optimizer variable, saved with the backup).
+
+    Args:
+        patience: epochs without a better ``monitor`` before the rate is multiplied by
+            ``factor``.
+        factor: the multiplier, in (0, 1).
+        min_lr: the rate is not reduced below it.
+        monitor: Defaults to ``"val_accuracy"``.
+        state_dir, is_chief: as for ``ValidationStopping``.
+    """
+
+    _STATE = ("wait", "best", "cooldown_counter")
+    _FILE = "plateau.json"
+
+    def __init__(
+        self,
+        patience,
+        factor,
+        min_lr=0.0,
+        monitor="val_accuracy",
+        state_dir=None,
+        is_chief=True,
+    ):
+        mode = "min" if "loss" in monitor else "max"
+        super().__init__(
+            monitor=monitor, mode=mode, patience=patience, factor=factor, min_lr=min_lr
+        )
+        self._init_state(state_dir, is_chief)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._load_state()
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self._save_state()

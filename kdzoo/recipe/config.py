@@ -30,21 +30,24 @@ class DistilConfig:
             runs). Defaults to None (all).
         global_batch_size: examples per step over all replicas; must be a multiple of the
             replica count. Defaults to ``DEFAULTS.batch_size`` (64).
-        teacher_epochs: teacher training epochs; 0 distils from an untrained teacher.
-            Defaults to ``DEFAULTS.teacher_epochs`` (15).
-        epochs: student epochs (baseline and distillation). Defaults to
-            ``DEFAULTS.epochs`` (15).
-        baseline: also train the student from scratch, for the comparison table.
-            Defaults to True.
+        teacher_epochs: the teacher's epoch budget; 0 distils from an untrained teacher.
+            Defaults to ``DEFAULTS.teacher_epochs``.
+        epochs: each student's epoch budget (scratch tries and distillation candidates).
+            Defaults to ``DEFAULTS.epochs``.
+        patience, plateau_patience, plateau_factor: the validation rules of every phase
+            (``kdzoo.recipe.Stopping``). Defaults to ``DEFAULTS``'.
+        validation_fraction: share of each class of the training split held out for
+            validation when the dataset has no validation split. Defaults to
+            ``DEFAULTS.validation_fraction``.
         optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``. Defaults to ``DEFAULTS.optimizer``.
-        learning_rate: the optimizer's peak rate, cosine-decayed to 0 over each phase.
-            Defaults to ``DEFAULTS.learning_rate`` (2e-3).
-        temperature, ce_weight, kd_weight: the default objective's
-            (``kdzoo.distillation.default_terms``). Defaults to ``DEFAULTS``' (4.0, 0.5, 0.5).
-        terms: loss terms by name, ``"name"`` or ``"name:weight"`` (``LossTerm.parse``:
-            ``"ce"`` compares with the labels, the others with the teacher's logits), e.g.
-            ``("ce:0.5", "kd_std:0.5")``. Replaces ``ce_weight``/``kd_weight`` when given;
-            temperature-based losses get ``temperature``. Defaults to None.
+        learning_rate: the optimizer's starting rate, reduced on validation plateaus.
+            Defaults to ``DEFAULTS.learning_rate``.
+        candidates: the distillation settings tried (``kdzoo.recipe.Candidate.parse``, e.g.
+            ``"ce:0.5,kd_std:0.5@t=2"``); one of them is a single fixed setting. Defaults to
+            ``DEFAULTS.candidates``.
+        scratch: the scratch student's tries (``"scratch"``, ``"scratch@ls=0.1"``...).
+            Defaults to None: as many as there are candidates
+            (``kdzoo.recipe.scratch_tries``).
         teacher_overrides, student_overrides: builder arguments for each side of the pair,
             e.g. ``{"dropout": 0.0}``. Defaults to None.
         strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multiworker"`` or
@@ -65,6 +68,9 @@ class DistilConfig:
         export_dir: where the chief exports the distilled student (TF Serving layout,
             ``<export_dir>/<export_name>/<version>/``). Defaults to None (no export).
         export_name: the exported model's name. Defaults to ``"audio_student"``.
+        run_dir: where the report (tables and figure, ``kdzoo.recipe.report``) is written.
+            Defaults to None (no report files).
+        tensorboard: TensorBoard logs under ``<run_dir>/logs``. Defaults to False.
         verbose: Keras ``fit`` verbosity. Defaults to ``"auto"``.
     """
 
@@ -78,13 +84,14 @@ class DistilConfig:
     global_batch_size: int = DEFAULTS.batch_size
     teacher_epochs: int = DEFAULTS.teacher_epochs
     epochs: int = DEFAULTS.epochs
-    baseline: bool = True
+    patience: int = DEFAULTS.patience
+    plateau_patience: int = DEFAULTS.plateau_patience
+    plateau_factor: float = DEFAULTS.plateau_factor
+    validation_fraction: float = DEFAULTS.validation_fraction
     optimizer: str = DEFAULTS.optimizer
     learning_rate: float = DEFAULTS.learning_rate
-    temperature: float = DEFAULTS.temperature
-    ce_weight: float = DEFAULTS.ce_weight
-    kd_weight: float = DEFAULTS.kd_weight
-    terms: tuple | None = None
+    candidates: tuple = DEFAULTS.candidates
+    scratch: tuple | None = None
     teacher_overrides: dict | None = None
     student_overrides: dict | None = None
     strategy: str = "auto"
@@ -96,6 +103,8 @@ class DistilConfig:
     backup_dir: str | None = None
     export_dir: str | None = None
     export_name: str = "audio_student"
+    run_dir: str | None = None
+    tensorboard: bool = False
     verbose: int | str = "auto"
 
 
@@ -107,14 +116,19 @@ class DistilResult:
         strategy: the strategy used and why it was chosen (one line).
         num_replicas: replicas in sync.
         is_chief: whether this process wrote the exports (always True on one worker).
-        table: test metrics of the teacher, the scratch student and the distilled student.
+        table: test metrics of the teacher, the tuned scratch student and the recipe's
+            student (``kdzoo.recipe.RecipeResult.table``).
+        candidates: every student tried, validation and test side by side.
+        chosen: the ``Candidate`` of the recipe's student.
         history: per phase, Keras' history of the epochs run *in this process*.
         epochs_run: per phase, the epoch indices run in this process (a resumed run skips
             the finished ones).
-        teacher, student, scratch_student: the trained models (``scratch_student`` is None
-            without ``baseline``).
-        distiller: the ``Distiller`` that trained ``student`` (compiled; its optimizer state
-            included).
+        teacher, student, scratch_student: the trained teacher, the recipe's student and
+            the best scratch try.
+        recipe: the whole ``RecipeResult``.
+        distiller: the ``Distiller`` of the chosen candidate (of the first candidate when
+            scratch was chosen), compiled, with its optimizer state; None if no
+            distillation phase ran in this process.
         export_path: the chief's export folder, or None.
         precision: the dtype policy trained under.
     """
@@ -123,12 +137,15 @@ class DistilResult:
     num_replicas: int
     is_chief: bool
     table: pd.DataFrame
+    candidates: pd.DataFrame
+    chosen: object
     history: dict
     epochs_run: dict
     teacher: keras.Model
     student: keras.Model
-    scratch_student: keras.Model | None
-    distiller: keras.Model
+    scratch_student: keras.Model
+    recipe: object
+    distiller: keras.Model | None
     export_path: str | None
     precision: str = "float32"
 
@@ -141,8 +158,9 @@ def parse_terms(specs, temperature=DEFAULTS.temperature):
 
 
 def check_config(config: DistilConfig) -> None:
-    """Raises ``ValueError`` naming the field for any setting ``distil`` cannot honour, before
-    anything is loaded or trained."""
+    """Raises ``ValueError`` naming the field for any setting ``distil`` cannot honour, and
+    ``kdzoo.files.NotOwnedError`` for a ``run_dir`` kdzoo did not write, before anything is
+    loaded or trained."""
     validation.check_settings(
         config,
         ints=(
@@ -150,19 +168,44 @@ def check_config(config: DistilConfig) -> None:
             ("teacher_epochs", 0),
             ("global_batch_size", 1),
             ("steps_per_execution", 1),
+            ("patience", 1),
+            ("plateau_patience", 1),
         ),
         optional_ints=(("num_examples", 1), ("train_examples", 1)),
-        positive=("learning_rate", "temperature"),
-        nonnegative=("ce_weight", "kd_weight"),
+        positive=("learning_rate", "plateau_factor", "validation_fraction"),
     )
+    if not config.plateau_factor < 1 or not config.validation_fraction < 1:
+        raise ValueError(
+            "DistilConfig.plateau_factor and validation_fraction must be below 1; got "
+            f"{config.plateau_factor} and {config.validation_fraction}."
+        )
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(
             f"DistilConfig.optimizer must be one of {OPTIMIZERS}; got {config.optimizer!r}."
         )
     if tuple(config.student_inputs) == () or tuple(config.teacher_inputs) == ():
         raise ValueError("DistilConfig.teacher_inputs and student_inputs must name input keys.")
-    if config.terms:
-        parse_terms(config.terms, config.temperature)  # names and weights, before training
+    from kdzoo.recipe.candidates import parse_candidates
+
+    try:  # names, weights and settings, before anything trains
+        candidates = parse_candidates(config.candidates)
+        scratch = parse_candidates(config.scratch) if config.scratch is not None else ()
+    except ValueError as err:
+        raise ValueError(f"DistilConfig.candidates/scratch: {err}") from None
+    if any(not c.distils for c in candidates) or any(c.distils for c in scratch):
+        raise ValueError(
+            "DistilConfig.candidates holds distillation settings and scratch the scratch "
+            "tries ('scratch', 'scratch@ls=0.1'); one is in the other's list."
+        )
+    if config.scratch is not None and not scratch:
+        raise ValueError("DistilConfig.scratch must hold at least one try, or be None.")
+    if config.tensorboard and not config.run_dir:
+        raise ValueError("DistilConfig.tensorboard writes under run_dir; set run_dir.")
+    if config.run_dir:  # refused before data, backups or training (as DemoConfig's)
+        from kdzoo.files import check_replaceable
+        from kdzoo.recipe.report import KIND as REPORT_KIND
+
+        check_replaceable(config.run_dir, REPORT_KIND, "run_dir")
     try:
         spec = CATALOG.get(config.dataset)
     except ValueError as err:

@@ -1,21 +1,22 @@
-"""``distil(config)``: the recipe's phases (``kdzoo.recipe.phases``) on a dataset by name,
-under any tf.distribute strategy, resumably. ``kdzoo distil`` and the Colab notebook call it.
+"""``distil(config)``: the recipe (``kdzoo.recipe.run``) on a dataset by name, under any
+tf.distribute strategy, resumably. ``kdzoo distil`` and the Colab notebook call it.
 
 What it does, in order:
 
 1. ``kdzoo.distribute.select_strategy(config.strategy)`` (first, before any other op), the
    mixed-precision policy, and the seed;
-2. loads ``config.dataset`` with static batch shapes (``drop_remainder=True``): batches of
-   the *global* batch size, which tf.distribute splits over the replicas, and sharded by
-   data (``kdzoo.distribute.with_shard_policy``), so a global batch is the one a single
-   process would see;
-3. inside ``strategy.scope()``: builds the pair, then runs the phases
-   (``train_teacher``, ``train_scratch``, ``distil_student``: ``jit_compile``,
-   ``steps_per_execution``), each under a ``ResumableBackup`` (Keras ``BackupAndRestore``)
-   in ``<backup_dir>/<phase>``;
-4. evaluates the three models on the test split and, on the chief only, exports the
-   distilled student with ``kdzoo.serving.export_for_serving`` (raw-input signatures, the
-   output ``kdzoo check-export`` validates); then removes the backups it wrote.
+2. loads ``config.dataset``, with a stratified ``validation_fraction`` of the training
+   split held out when the dataset has no validation split. Training batches are of the
+   *global* batch size (``drop_remainder=True``), which tf.distribute splits over the
+   replicas, sharded by data (``kdzoo.distribute.with_shard_policy``), so a global batch is
+   the one a single process would see;
+3. inside ``strategy.scope()``: builds the pair, then runs the recipe: the teacher, the
+   scratch tries and the distillation candidates, each under validation-driven early
+   stopping and a ``ResumableBackup`` (Keras ``BackupAndRestore``) in
+   ``<backup_dir>/<phase>``, and picks the student with the best validation accuracy;
+4. evaluates on the test split and, on the chief only, exports the recipe's student with
+   ``kdzoo.serving.export_for_serving`` (raw-input signatures, the output
+   ``kdzoo check-export`` validates); then removes the backups it wrote.
 
 Nothing is lost and nothing passes silently:
 
@@ -29,6 +30,8 @@ Nothing is lost and nothing passes silently:
   previous pair (``.bkp``) is used, so the resumed run still equals the uninterrupted one.
 - A non-finite loss stops training with ``NonFiniteLossError`` (not exit code 0 with NaN
   weights).
+- A phase that finished (early stopping included) is not trained again on a rerun: its
+  final weights and history are read back from its backup folder.
 
 Resuming repeats no finished epoch and is exact: each epoch's order is a permutation seeded
 by ``(seed, epoch number)``, not by how many epochs this process has run, so a run killed
@@ -42,7 +45,6 @@ presets have no dropout).
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 
 import keras
@@ -50,17 +52,11 @@ import numpy as np
 
 from kdzoo import distribute
 from kdzoo._keras_compat import check_steps_per_execution
-from kdzoo.distillation import default_terms
-from kdzoo.recipe import phases
-from kdzoo.recipe.backup import (
-    ResumableBackup,
-    claim_backup_dir,
-    release_backup_dir,
-    resume_epoch,
-)
-from kdzoo.recipe.batching import epoch_batches
-from kdzoo.recipe.callbacks import EpochLog
-from kdzoo.recipe.config import DistilConfig, DistilResult, check_config, parse_terms
+from kdzoo.recipe.backup import claim_backup_dir, release_backup_dir
+from kdzoo.recipe.candidates import parse_candidates, scratch_tries
+from kdzoo.recipe.config import DistilConfig, DistilResult, check_config
+from kdzoo.recipe.phases import Stopping
+from kdzoo.recipe.selection import RECIPE, phase_folder, run
 from kdzoo.serving import export_student
 
 log = logging.getLogger("kdzoo")
@@ -124,14 +120,28 @@ def distil(config: DistilConfig | None = None, callbacks=None, strategy=None) ->
         keras.config.set_dtype_policy(previous_policy)
 
 
+def phase_names(config) -> list[str]:
+    """The phases ``distil`` runs for ``config``, in order: ``"teacher"`` (if trained), the
+    scratch tries, the distillation candidates."""
+    candidates = parse_candidates(config.candidates)
+    scratch = config.scratch
+    if scratch is None:
+        scratch = scratch_tries(max(1, len(candidates)), config.learning_rate)
+    names = ["teacher"] if config.teacher_epochs else []
+    return names + [c.name for c in (*parse_candidates(scratch), *candidates)]
+
+
 def _distil(config, choice, precision, extra_callbacks):
     from kdzoo import datasets, models
+    from kdzoo.datasets.catalog import CATALOG
 
     strategy = choice.strategy
     chief = distribute.is_chief(strategy)
+    folders = [phase_folder(name) for name in phase_names(config)]
     if config.backup_dir:
-        claim_backup_dir(config, chief)
+        claim_backup_dir(config, chief, folders)
     keras.utils.set_random_seed(config.seed)
+    has_validation = "validation" in CATALOG.get(config.dataset).splits
     data = datasets.load(
         config.dataset,
         batch_size=256,  # evaluation and preprocessing batches; training batches are below
@@ -139,6 +149,7 @@ def _distil(config, choice, precision, extra_callbacks):
         modalities=tuple(dict.fromkeys((*config.teacher_inputs, *config.student_inputs))),
         num_examples=config.num_examples if config.dataset == "embedded" else None,
         normalize_audio=config.normalize_audio,
+        validation_fraction=0.0 if has_validation else config.validation_fraction,
     )
     if config.train_examples:  # a seeded subset: files are often sorted by class
         train = data.arrays["train"]
@@ -150,8 +161,6 @@ def _distil(config, choice, precision, extra_callbacks):
         keep = np.random.default_rng(config.seed).permutation(len(train["label"]))
         keep = np.sort(keep[: config.train_examples])
         data.arrays["train"] = {k: v[keep] for k, v in train.items()}
-    # Preprocessed rows, cached once; each phase draws its epochs from them.
-    rows = data.pipeline("train", training=False).unbatch()
     num_rows = len(data.arrays["train"]["label"])
     if num_rows < config.global_batch_size:
         raise ValueError(
@@ -159,40 +168,6 @@ def _distil(config, choice, precision, extra_callbacks):
             f"global_batch_size={config.global_batch_size}."
         )
     shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
-    history, epochs_run = {}, {}
-
-    def phase(run, name, epochs, *args, **kwargs):
-        """Runs one phase on its resumable epochs, under its backup; records what ran."""
-        backup = os.path.join(config.backup_dir, name) if config.backup_dir else None
-        first = resume_epoch(backup)
-        if first > epochs:
-            raise ValueError(
-                f"{backup} holds a run at epoch {first}, past the {epochs} epochs asked for "
-                f"this phase. Ask for at least {first} epochs, or use another backup_dir."
-            )
-        batches, steps = epoch_batches(
-            rows, num_rows, config.global_batch_size, config.seed, first, epochs
-        )
-        epoch_log = EpochLog()
-        callbacks = [ResumableBackup(backup, first, strategy)] if backup else []
-        callbacks += [*kwargs.pop("callbacks", ()), epoch_log]
-        out = run(
-            *args,
-            batches,
-            epochs=epochs,
-            steps_per_epoch=steps,
-            callbacks=callbacks,
-            learning_rate=config.learning_rate,
-            optimizer=config.optimizer,
-            verbose=config.verbose,
-            jit_compile=config.jit_compile,
-            steps_per_execution=config.steps_per_execution,
-            **kwargs,
-        )
-        fitted = out if isinstance(out, keras.callbacks.History) else out.history
-        history[name], epochs_run[name] = dict(fitted.history), epoch_log.epochs
-        return out
-
     with strategy.scope():
         teacher, student = models.build_pair(
             config.pair,
@@ -203,44 +178,41 @@ def _distil(config, choice, precision, extra_callbacks):
         )
         distribute.float32_outputs(teacher)
         distribute.float32_outputs(student)
-        distilled = phases.same_initial_weights(student)  # scratch and distilled start alike
-        if config.teacher_epochs:
-            phase(phases.train_teacher, "teacher", config.teacher_epochs, teacher)
-        scratch = None
-        if config.baseline:
-            scratch = student
-            phase(phases.train_scratch, "scratch", config.epochs, scratch)
-        if config.terms:
-            terms = parse_terms(config.terms, config.temperature)
-        else:
-            terms = default_terms(
-                temperature=config.temperature,
-                ce_weight=config.ce_weight,
-                kd_weight=config.kd_weight,
-            )
-        distiller = phase(
-            phases.distil_student,
-            "distil",
-            config.epochs,
+        result = run(
             teacher,
-            distilled,
-            terms=terms,
+            student,
+            data,
+            candidates=config.candidates,
+            scratch=config.scratch,
+            teacher_epochs=config.teacher_epochs,
+            epochs=config.epochs,
+            stopping=Stopping(
+                patience=config.patience,
+                plateau_patience=config.plateau_patience,
+                plateau_factor=config.plateau_factor,
+            ),
+            batch_size=config.global_batch_size,
+            learning_rate=config.learning_rate,
+            optimizer=config.optimizer,
+            seed=config.seed,
             teacher_inputs=config.teacher_inputs,
             student_inputs=config.student_inputs,
+            backup_dir=config.backup_dir,
+            strategy=strategy,
             callbacks=extra_callbacks,
+            run_dir=config.run_dir,
+            tensorboard=config.tensorboard,
+            verbose=config.verbose,
+            jit_compile=config.jit_compile,
+            steps_per_execution=config.steps_per_execution,
         )
-    student = distiller.student
-
-    trained = [(phases.TEACHER, teacher, config.teacher_inputs)]
-    if scratch is not None:
-        trained.append((phases.SCRATCH, scratch, config.student_inputs))
-    trained.append((phases.DISTILLED, student, config.student_inputs))
-    table = phases.compare(trained, data.splits["test"])
+    student = result.student
 
     export_path = None
     if config.export_dir:
-        distilled_row = table.iloc[-1]
-        metrics = {f"test_{k}": float(distilled_row[k]) for k in ("accuracy", "macro_f1")}
+        row = result.table.set_index("model").loc[RECIPE]
+        split = result.evaluated_on
+        metrics = {f"{split}_{k}": float(row[k]) for k in ("accuracy", "macro_f1")}
 
         def export(base):
             return str(
@@ -249,7 +221,7 @@ def _distil(config, choice, precision, extra_callbacks):
                     base,
                     name=config.export_name,
                     data=data,
-                    split="test",
+                    split=split,
                     metrics=metrics,
                     teacher_name=teacher.name,
                 )
@@ -257,18 +229,23 @@ def _distil(config, choice, precision, extra_callbacks):
 
         export_path = _write_on_chief(strategy, export, config.export_dir)
     if config.backup_dir and chief:
-        release_backup_dir(config.backup_dir)  # every phase finished: nothing to resume
+        release_backup_dir(config.backup_dir, folders)  # every phase finished
     return DistilResult(
         strategy=str(choice),
         num_replicas=strategy.num_replicas_in_sync,
         is_chief=chief,
-        table=table,
-        history=history,
-        epochs_run=epochs_run,
+        table=result.table,
+        candidates=result.candidates,
+        chosen=result.chosen,
+        history=result.history,
+        epochs_run=result.epochs_run,
         teacher=teacher,
         student=student,
-        scratch_student=scratch,
-        distiller=distiller,
+        scratch_student=result.scratch,
+        recipe=result,
+        distiller=result.distillers.get(
+            result.chosen.name, next(iter(result.distillers.values()), None)
+        ),
         export_path=export_path,
         precision=precision,
     )

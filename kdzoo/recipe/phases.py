@@ -1,20 +1,18 @@
 """The recipe's phases, written once: train a teacher, train the student from scratch,
 distil the same student from the same initial weights, and compare them.
 
-``distil()`` (any tf.distribute strategy, resumable), ``kdzoo demo``, the ``kdzoo bench``
-studies, the CLI and the notebooks call these functions; none of them keeps a copy. Every
-default comes from ``kdzoo.defaults.DEFAULTS``.
+``kdzoo.recipe.run`` (the recipe: candidates, selection on validation, the report) calls
+these functions; so do ``distil()`` through it, ``kdzoo demo``, the ``kdzoo bench`` studies
+and the notebooks. None of them keeps a copy. Every default comes from
+``kdzoo.defaults.DEFAULTS``.
 
-Each phase compiles its model with the optimizer named by ``optimizer`` at ``learning_rate``,
-cosine-decayed to 0 over the phase (the final weights then do not depend on where a noisy
-last epoch ends), and fits it with ``RaiseOnNonFinite`` (a NaN loss or weight stops training
-with a clear error). A plain model reads only its own inputs from the batch (the batch may
-carry other modalities for the teacher); the ``Distiller`` routes the keys itself.
-
-Example:
-
->>> result = kdzoo.recipe.run(teacher, student, data.splits["train"], data.splits["test"])
->>> result.table                    # teacher, student (scratch), student (distilled)
+Each phase compiles its model with the optimizer named by ``optimizer`` at
+``learning_rate`` and fits it with ``RaiseOnNonFinite`` (a NaN loss or weight stops training
+with a clear error). Given validation batches, a phase follows ``Stopping``: the rate is
+reduced on validation plateaus, training stops when validation accuracy stops improving,
+and the best epoch's weights are kept. Without them the rate is cosine-decayed to 0 over a
+fixed number of epochs. A plain model reads only its own inputs from the batch (the batch
+may carry other modalities for the teacher); the ``Distiller`` routes the keys itself.
 """
 
 from __future__ import annotations
@@ -27,10 +25,8 @@ import pandas as pd
 from kdzoo._keras_compat import enable_multi_worker_fit
 from kdzoo.data.routing import select_inputs
 from kdzoo.defaults import DEFAULTS
-from kdzoo.recipe.callbacks import RaiseOnNonFinite
-
-#: Row labels of ``compare``'s table, in the recipe's order.
-TEACHER, SCRATCH, DISTILLED = "teacher", "student (scratch)", "student (distilled)"
+from kdzoo.losses import HardLabelCrossentropy
+from kdzoo.recipe.callbacks import PlateauSchedule, RaiseOnNonFinite, ValidationStopping
 
 
 def input_names(model) -> tuple[str, ...]:
@@ -48,12 +44,16 @@ def compile_phase(
     loss=None,
     jit_compile="auto",
     steps_per_execution=1,
+    decay=True,
 ):
-    """Compiles ``model`` for one phase: ``optimizer`` at ``learning_rate``, cosine-decayed to
-    0 over ``epochs * steps_per_epoch`` steps, and the accuracy metric."""
-    schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate, decay_steps=max(1, epochs * steps_per_epoch)
-    )
+    """Compiles ``model`` for one phase: ``optimizer`` at ``learning_rate`` and the accuracy
+    metric. With ``decay`` the rate is cosine-decayed to 0 over ``epochs * steps_per_epoch``
+    steps; without it, it stays a variable that ``PlateauSchedule`` reduces."""
+    schedule = float(learning_rate)
+    if decay:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            learning_rate, decay_steps=max(1, epochs * steps_per_epoch)
+        )
     model.compile(
         optimizer=keras.optimizers.get(
             {"class_name": optimizer, "config": {"learning_rate": schedule}}
@@ -79,11 +79,46 @@ def _steps(train, steps_per_epoch):
     return steps
 
 
-def _fit(model, train, *, phase, epochs, steps_per_epoch, callbacks, verbose):
+@dataclasses.dataclass(frozen=True)
+class Stopping:
+    """The validation rules every phase of the recipe trains under.
+
+    Attributes:
+        patience: epochs without a better validation accuracy before the phase stops; its
+            best epoch's weights are restored (``ValidationStopping``).
+        plateau_patience, plateau_factor: epochs without a better validation accuracy
+            before the learning rate is multiplied by ``plateau_factor``
+            (``PlateauSchedule``).
+        min_lr_fraction: the rate is not reduced below this fraction of the starting one.
+    """
+
+    patience: int = DEFAULTS.patience
+    plateau_patience: int = DEFAULTS.plateau_patience
+    plateau_factor: float = DEFAULTS.plateau_factor
+    min_lr_fraction: float = 1 / 64
+
+
+def _stopping_callbacks(stopping, learning_rate, state_dir, is_chief):
+    stopping = stopping or Stopping()
+    return [
+        PlateauSchedule(
+            stopping.plateau_patience,
+            stopping.plateau_factor,
+            min_lr=learning_rate * stopping.min_lr_fraction,
+            state_dir=state_dir,
+            is_chief=is_chief,
+        ),
+        # Last: restores the best weights after every other callback has run.
+        ValidationStopping(stopping.patience, state_dir=state_dir, is_chief=is_chief),
+    ]
+
+
+def _fit(model, train, *, phase, epochs, steps_per_epoch, callbacks, verbose, validation=None):
     return model.fit(
         train,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
+        validation_data=validation,
         callbacks=[RaiseOnNonFinite(phase), *callbacks],
         shuffle=False,  # pipelines shuffle themselves; fit cannot shuffle a tf.data Dataset
         verbose=verbose,
@@ -103,6 +138,11 @@ def train_supervised(
     verbose="auto",
     jit_compile="auto",
     steps_per_execution=1,
+    validation=None,
+    stopping=None,
+    label_smoothing=0.0,
+    state_dir=None,
+    is_chief=True,
 ):
     """Trains ``model`` on the labels of ``train`` (cross-entropy on its logits).
 
@@ -111,25 +151,40 @@ def train_supervised(
         train: a ``tf.data.Dataset`` of ``(inputs dict, labels)`` batches (other keys are
             dropped for this model).
         phase: named in errors and logs (``"teacher"``, ``"scratch"``).
-        epochs: epochs to train (a ``BackupAndRestore`` callback may start later).
+        epochs: epochs to train, or with ``validation`` the epoch budget (a
+            ``BackupAndRestore`` callback may start later).
         steps_per_epoch: batches per epoch. Defaults to ``train``'s length.
+        validation: validation batches. With them the phase follows ``stopping``
+            (``Stopping``: plateau learning-rate reduction, early stopping, the best
+            epoch's weights); without them the rate is cosine-decayed over ``epochs``.
+        label_smoothing: of the cross-entropy (``kdzoo.losses.HardLabelCrossentropy``).
+        state_dir, is_chief: where the stopping state is kept for a resumed run, and
+            whether this process writes it.
 
     Returns:
         The Keras ``History``.
     """
     steps = _steps(train, steps_per_epoch)
+    if label_smoothing:
+        loss = HardLabelCrossentropy(label_smoothing=label_smoothing)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     compile_phase(
         model,
         epochs=epochs,
         steps_per_epoch=steps,
         learning_rate=learning_rate,
         optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=loss,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
+        decay=validation is None,
     )
     keys = input_names(model)
     train = train.map(lambda x, *rest: (select_inputs(x, keys), *rest))
+    if validation is not None:
+        validation = validation.map(lambda x, *rest: (select_inputs(x, keys), *rest))
+        callbacks = [*callbacks, *_stopping_callbacks(stopping, learning_rate, state_dir, is_chief)]
     return _fit(
         model,
         train,
@@ -138,6 +193,7 @@ def train_supervised(
         steps_per_epoch=steps,
         callbacks=callbacks,
         verbose=verbose,
+        validation=validation,
     )
 
 
@@ -168,6 +224,11 @@ def distil_student(
     verbose="auto",
     jit_compile="auto",
     steps_per_execution=1,
+    validation=None,
+    stopping=None,
+    state_dir=None,
+    is_chief=True,
+    phase="distil",
 ):
     """Phase 3: ``student`` distilled from ``teacher`` with a ``Distiller``.
 
@@ -179,6 +240,9 @@ def distil_student(
             ``kdzoo.distillation.default_terms()`` (``DEFAULTS``' τ and weights).
         teacher_inputs, student_inputs: batch keys of each side. Defaults to the models'
             input names.
+        validation, stopping, state_dir, is_chief: as for ``train_supervised`` (validation
+            batches carry the teacher's keys too: its loss terms are reported on them).
+        phase: named in errors and logs. Defaults to ``"distil"``.
 
     Returns:
         The trained ``Distiller`` (``.student`` is ``student``; ``.history`` its history).
@@ -201,15 +265,19 @@ def distil_student(
         optimizer=optimizer,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
+        decay=validation is None,
     )
+    if validation is not None:
+        callbacks = [*callbacks, *_stopping_callbacks(stopping, learning_rate, state_dir, is_chief)]
     _fit(
         distiller,
         train,
-        phase="distil",
+        phase=phase,
         epochs=epochs,
         steps_per_epoch=steps,
         callbacks=callbacks,
         verbose=verbose,
+        validation=validation,
     )
     return distiller
 
@@ -248,82 +316,3 @@ def compare(models, dataset, num_classes=None) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-@dataclasses.dataclass
-class RecipeResult:
-    """What ``run`` returns.
-
-    Attributes:
-        table: ``compare``'s table on the evaluation split: teacher, scratch, distilled.
-        teacher, scratch, student: the trained models (``student`` is the distilled one).
-        distiller: the ``Distiller`` that trained ``student``.
-        history: per phase (``"teacher"``, ``"scratch"``, ``"distil"``), Keras' history.
-    """
-
-    table: pd.DataFrame
-    teacher: keras.Model
-    scratch: keras.Model | None
-    student: keras.Model
-    distiller: keras.Model
-    history: dict
-
-    @property
-    def gain(self) -> float:
-        """Distilled minus scratch accuracy on the evaluation split."""
-        accuracy = self.table.set_index("model")["accuracy"]
-        return float(accuracy[DISTILLED] - accuracy[SCRATCH])
-
-
-def run(
-    teacher,
-    student,
-    train,
-    evaluate_on,
-    *,
-    terms=None,
-    teacher_epochs=DEFAULTS.teacher_epochs,
-    epochs=DEFAULTS.epochs,
-    baseline=True,
-    teacher_inputs=None,
-    student_inputs=None,
-    **options,
-) -> RecipeResult:
-    """The whole recipe: teacher -> scratch student -> the same student distilled -> compare.
-
-    Args:
-        teacher, student: untrained models (``teacher_epochs=0`` keeps the teacher as given,
-            e.g. one trained before).
-        train: training batches carrying every key both models read.
-        evaluate_on: the batches of the split the table reports.
-        terms: the distillation objective (``default_terms()`` when None).
-        baseline: also train the scratch student. Defaults to True.
-        **options: ``learning_rate``, ``optimizer``, ``verbose``, ``steps_per_epoch``,
-            ``jit_compile``, ``steps_per_execution`` for every phase.
-    """
-    history = {}
-    if teacher_epochs:
-        history["teacher"] = train_teacher(teacher, train, epochs=teacher_epochs, **options)
-    distilled = same_initial_weights(student)
-    scratch = None
-    if baseline:
-        scratch = student
-        history["scratch"] = train_scratch(scratch, train, epochs=epochs, **options)
-    distiller = distil_student(
-        teacher,
-        distilled,
-        train,
-        terms=terms,
-        teacher_inputs=teacher_inputs,
-        student_inputs=student_inputs,
-        epochs=epochs,
-        **options,
-    )
-    history["distil"] = distiller.history
-    shown = {"teacher": teacher_inputs or input_names(teacher)}
-    shown["student"] = student_inputs or input_names(student)
-    rows = [(TEACHER, teacher, shown["teacher"])]
-    if scratch is not None:
-        rows.append((SCRATCH, scratch, shown["student"]))
-    table = compare([*rows, (DISTILLED, distiller.student, shown["student"])], evaluate_on)
-    return RecipeResult(table, teacher, scratch, distiller.student, distiller, history)

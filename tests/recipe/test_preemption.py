@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 from helpers import SCRIPTS, python_env
 
+from kdzoo.recipe.selection import phase_folder
+
 SCRIPT = SCRIPTS / "preemption_run.py"
+CANDIDATE = "ce:0.5,kd:0.5@t=4"
+DISTIL = phase_folder(CANDIDATE)
 TIMEOUT = 240
 
 
@@ -50,7 +54,7 @@ def test_killed_distillation_resumes_where_it_stopped(tmp_path):
     victim.send_signal(signal.SIGKILL)  # no clean-up: a preempted machine
     victim.communicate(timeout=30)
     assert victim.returncode == -signal.SIGKILL
-    metadata = json.loads((backup / "distil" / "training_metadata.json").read_text())
+    metadata = json.loads((backup / DISTIL / "training_metadata.json").read_text())
     assert metadata["epoch"] == 1  # epoch 0 was backed up before the kill
 
     _finish(_start(backup, tmp_path / "resumed"))
@@ -58,8 +62,9 @@ def test_killed_distillation_resumes_where_it_stopped(tmp_path):
 
     resumed = json.loads((tmp_path / "resumed.json").read_text())["epochs_run"]
     uninterrupted = json.loads((tmp_path / "reference.json").read_text())["epochs_run"]
-    assert uninterrupted == {"teacher": [0], "distil": [0, 1, 2]}
-    assert resumed == {"teacher": [], "distil": [1, 2]}  # nothing finished is repeated
+    assert uninterrupted == {"teacher": [0], "scratch": [0, 1, 2], CANDIDATE: [0, 1, 2]}
+    # Nothing finished is repeated: the teacher and scratch phases are read back.
+    assert resumed == {"teacher": [], "scratch": [], CANDIDATE: [1, 2]}
     assert not backup.exists()  # removed once every phase finished
 
     final = np.load(tmp_path / "resumed.npz")

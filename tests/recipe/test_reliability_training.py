@@ -5,6 +5,7 @@ never finishes with NaN weights."""
 import dataclasses
 import json
 import math
+import re
 import shutil
 
 import keras
@@ -20,15 +21,19 @@ from kdzoo.recipe import (
     backup_state,
     distil,
 )
+from kdzoo.recipe.selection import phase_folder
 
-# 160 training rows in 10 steps of 16; a distillation of 2 epochs so that a run stopped after
-# its first epoch has something to resume.
+CANDIDATE = "ce:0.5,kd:0.5@t=4"
+DISTIL = phase_folder(CANDIDATE)  # its backup folder
+# 142 training rows (18 held out for validation) in 8 steps of 16; a distillation of 2
+# epochs so that a run stopped after its first epoch has something to resume.
 TINY = DistilConfig(
     num_examples=200,
     global_batch_size=16,
     teacher_epochs=1,
     epochs=2,
-    baseline=False,
+    candidates=(CANDIDATE,),
+    scratch=("scratch",),
     strategy="default",
     verbose=0,
 )
@@ -48,7 +53,7 @@ def interrupted_backup(tmp_path_factory):
     backup = tmp_path_factory.mktemp("interrupted") / "backup"
     with pytest.raises(KeyboardInterrupt):
         distil(dataclasses.replace(TINY, backup_dir=str(backup)), [_StopAfterFirstEpoch()])
-    assert json.loads((backup / "distil" / "training_metadata.json").read_text())["epoch"] == 1
+    assert json.loads((backup / DISTIL / "training_metadata.json").read_text())["epoch"] == 1
     return backup
 
 
@@ -115,11 +120,17 @@ def test_phase_folders_kdzoo_did_not_write_are_refused(tmp_path):
         ({"learning_rate": math.nan}, "learning_rate must be a finite number > 0"),
         ({"learning_rate": math.inf}, "learning_rate must be a finite number > 0"),
         ({"learning_rate": 0.0}, "learning_rate must be a finite number > 0"),
-        ({"temperature": 0.0}, "temperature must be a finite number > 0"),
-        ({"temperature": -2.0}, "temperature must be a finite number > 0"),
-        ({"kd_weight": -1.0}, "kd_weight must be a finite number >= 0"),
-        ({"terms": ("kd", "nope:1")}, "unknown loss 'nope'"),
-        ({"terms": ("kd:x",)}, "weight 'x' is not a number"),
+        ({"patience": 0}, "patience must be an integer >= 1"),
+        ({"plateau_factor": 1.5}, "plateau_factor and validation_fraction must be below 1"),
+        ({"validation_fraction": 0.0}, "validation_fraction must be a finite number > 0"),
+        ({"candidates": ("kd", "nope:1")}, "unknown loss 'nope'"),
+        ({"candidates": ("kd:x",)}, "weight 'x' is not a number"),
+        ({"candidates": ("kd@t=0",)}, "t and lr must be > 0"),
+        ({"candidates": ("ce:1",)}, "has no teacher term"),
+        ({"candidates": ("scratch",)}, "one is in the other's list"),
+        ({"scratch": ("kd",)}, "one is in the other's list"),
+        ({"scratch": ()}, "scratch must hold at least one try"),
+        ({"tensorboard": True}, "tensorboard writes under run_dir"),
         ({"dataset": "sst2", "num_examples": 100}, "num_examples sizes a generated set"),
         ({"dataset": "nope"}, "DistilConfig.dataset: Unknown dataset .nope.. Valid names"),
     ],
@@ -131,7 +142,7 @@ def test_settings_are_checked_before_anything_is_loaded(change, message, tmp_pat
 
 
 def test_a_training_subset_larger_than_the_data_is_refused():
-    with pytest.raises(ValueError, match=r"train_examples=500, but embedded has only 160"):
+    with pytest.raises(ValueError, match=r"train_examples=500, but embedded has only 142"):
         distil(dataclasses.replace(TINY, train_examples=500))
 
 
@@ -147,9 +158,12 @@ def test_a_nan_input_stops_training_with_a_clear_error():
 @pytest.mark.slow
 def test_distil_stops_on_a_diverging_loss_instead_of_exiting_cleanly():
     config = dataclasses.replace(TINY, learning_rate=1e30, teacher_epochs=0)
-    with pytest.raises(
-        NonFiniteLossError, match=r"The distil (loss|weights) became (nan|inf|non-finite)"
+    with pytest.raises(  # the first student phase, scratch, diverges first
+        NonFiniteLossError, match=r"The scratch (loss|weights) became (nan|inf|non-finite)"
     ):
+        distil(config)
+    config = dataclasses.replace(config, scratch=("scratch@lr=0.002",))
+    with pytest.raises(NonFiniteLossError, match=r"The distil ce:0.5,kd:0.5@t=4 (loss|weights)"):
         distil(config)
 
 
@@ -157,8 +171,8 @@ def test_distil_stops_on_a_diverging_loss_instead_of_exiting_cleanly():
 
 
 def test_a_lost_weights_file_is_refused_naming_it(backup):
-    (backup / "distil" / "latest.weights.h5").unlink()
-    with pytest.raises(BackupError, match=r"distil/latest\.weights\.h5 is missing"):
+    (backup / DISTIL / "latest.weights.h5").unlink()
+    with pytest.raises(BackupError, match=re.escape(DISTIL) + r"/latest\.weights\.h5 is missing"):
         distil(dataclasses.replace(TINY, backup_dir=str(backup)))
 
 
@@ -167,7 +181,7 @@ def test_a_lost_weights_file_is_refused_naming_it(backup):
     [
         ({"seed": 1}, "seed"),
         ({"pair": "av_to_image", "student_inputs": ("image",)}, "pair"),
-        ({"terms": ("ce:0.5", "kd_std:0.5")}, "terms"),
+        ({"candidates": ("ce:0.5,kd_std:0.5",)}, "candidates"),
         ({"num_examples": 300}, "num_examples"),
         ({"epochs": 3}, "epochs"),
     ],
@@ -176,21 +190,25 @@ def test_a_rerun_with_other_settings_is_refused(backup, change, field):
     config = dataclasses.replace(TINY, backup_dir=str(backup), **change)
     with pytest.raises(BackupMismatchError, match=rf"other settings \({field}: backup .*another"):
         distil(config)
-    assert (backup / "distil" / "training_metadata.json").is_file()  # nothing removed
+    assert (backup / DISTIL / "training_metadata.json").is_file()  # nothing removed
 
 
 def test_a_truncated_weights_file_without_a_previous_one_is_refused_naming_it(backup):
-    weights = backup / "distil" / "latest.weights.h5"
+    weights = backup / DISTIL / "latest.weights.h5"
     weights.write_bytes(weights.read_bytes()[:100])
-    assert not (backup / "distil" / "latest.weights.h5.bkp").exists()
-    with pytest.raises(BackupError, match=r"distil/latest\.weights\.h5 does not match"):
+    assert not (backup / DISTIL / "latest.weights.h5.bkp").exists()
+    with pytest.raises(
+        BackupError, match=re.escape(DISTIL) + r"/latest\.weights\.h5 does not match"
+    ):
         distil(dataclasses.replace(TINY, backup_dir=str(backup)))
 
 
 @pytest.mark.parametrize("garbage", [b"{not json", b"[]", b'{"epoch": "one"}', b""])
 def test_garbled_metadata_is_refused_naming_it(backup, garbage):
-    (backup / "distil" / "training_metadata.json").write_bytes(garbage)
-    with pytest.raises(BackupError, match=r"distil/training_metadata\.json is not valid backup"):
+    (backup / DISTIL / "training_metadata.json").write_bytes(garbage)
+    with pytest.raises(
+        BackupError, match=re.escape(DISTIL) + r"/training_metadata\.json is not valid backup"
+    ):
         distil(dataclasses.replace(TINY, backup_dir=str(backup)))
 
 

@@ -139,7 +139,8 @@ def library_runs(one, two):
         global_batch_size=16,
         teacher_epochs=1,
         epochs=1,
-        baseline=False,
+        candidates=("ce:0.5,kd:0.5@t=4",),
+        scratch=("scratch",),
         teacher_overrides={"dropout": 0.0},  # no random draws: the runs compute the same
         optimizer="sgd",
         learning_rate=0.05,

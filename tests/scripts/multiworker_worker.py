@@ -24,7 +24,8 @@ CONFIG = {
     "global_batch_size": 16,
     "teacher_epochs": 1,
     "epochs": 1,
-    "baseline": False,
+    "candidates": ("ce:0.5,kd:0.5@t=4",),
+    "scratch": ("scratch",),
     # No dropout draws: 2 workers and 1 process must see the same computation.
     "teacher_overrides": {"dropout": 0.0},
     # SGD and centred inputs keep float32 rounding at rounding level (tests/scripts/fit_parity.py).

@@ -23,7 +23,8 @@ CONFIG = DistilConfig(
     global_batch_size=16,
     teacher_epochs=1,
     epochs=3,
-    baseline=False,
+    candidates=("ce:0.5,kd:0.5@t=4",),
+    scratch=("scratch",),
     strategy="default",
     verbose=0,
 )

@@ -1,0 +1,175 @@
+"""The settings the recipe tries for the student: distillation candidates and the scratch
+student's own tries.
+
+A candidate is written as one string, so configs and the command line can list them:
+
+- ``"ce:0.5,kd:0.5@t=2"``: the loss terms (``LossTerm.parse``: ``"ce"`` compares with the
+  labels, the others with the teacher), then ``@`` and its settings, comma-separated:
+  ``t`` the temperature of temperature-based terms, ``lr`` the learning rate, ``ls`` the
+  label smoothing of the ``ce`` term;
+- ``"scratch"``, ``"scratch@ls=0.1"``, ``"scratch@lr=0.001"``: the student trained on the
+  labels alone.
+
+The recipe gives scratch as many tries as there are distillation candidates
+(``scratch_tries``): label smoothing (the regulariser KD is most often confused with) and
+the learning rate, so a distilled student is compared with a tuned baseline, not an
+under-tuned one.
+
+Example:
+
+>>> Candidate.parse("ce:0.5,kd_std:0.5@t=2").describe()
+'ce:0.5,kd_std:0.5 (τ=2)'
+>>> [c.name for c in scratch_tries(3, learning_rate=2e-3)]
+['scratch', 'scratch@ls=0.1', 'scratch@lr=0.001']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from kdzoo.defaults import DEFAULTS
+
+SCRATCH = "scratch"
+_SETTINGS = {"t": "temperature", "lr": "learning_rate", "ls": "label_smoothing"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One setting of the student's training.
+
+    Attributes:
+        name: the spec it was parsed from (``parse``), shown in reports.
+        terms: the loss terms (``"name:weight"``); empty for a scratch student.
+        temperature: τ of temperature-based terms.
+        learning_rate: the starting learning rate; None uses the recipe's.
+        label_smoothing: label smoothing of the cross-entropy (scratch, or a ``ce`` term).
+    """
+
+    name: str
+    terms: tuple = ()
+    temperature: float = DEFAULTS.temperature
+    learning_rate: float | None = None
+    label_smoothing: float = 0.0
+
+    @property
+    def distils(self) -> bool:
+        """True for a distillation candidate, False for a scratch student."""
+        return bool(self.terms)
+
+    @classmethod
+    def parse(cls, spec) -> Candidate:
+        """A ``Candidate`` from ``"terms[@key=value,...]"`` or ``"scratch[@...]"``.
+
+        Raises:
+            ValueError: naming the spec and the part that is wrong.
+        """
+        if isinstance(spec, Candidate):
+            return spec
+        if not isinstance(spec, str) or not spec.strip():
+            raise ValueError(f"A candidate must be a non-empty string; got {spec!r}.")
+        spec = spec.strip()
+        head, _, tail = spec.partition("@")
+        settings = {}
+        for item in filter(None, (p.strip() for p in tail.split(","))) if tail else ():
+            key, sep, value = item.partition("=")
+            if not sep or key.strip() not in _SETTINGS:
+                raise ValueError(
+                    f"Candidate {spec!r}: {item!r} is not a setting; write key=value with key "
+                    f"one of {', '.join(_SETTINGS)} (t: temperature, lr: learning rate, ls: "
+                    "label smoothing)."
+                )
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"Candidate {spec!r}: {item!r} needs a number.") from None
+            if _SETTINGS[key.strip()] in settings:
+                raise ValueError(f"Candidate {spec!r}: {key.strip()} is set twice.")
+            settings[_SETTINGS[key.strip()]] = number
+        _check_settings(spec, settings)
+        head = head.strip()
+        if head == SCRATCH:
+            if "temperature" in settings:
+                raise ValueError(f"Candidate {spec!r}: a scratch student has no temperature.")
+            return cls(name=spec, **settings)
+        terms = tuple(t.strip() for t in head.split(",") if t.strip())
+        if not terms:
+            raise ValueError(f"Candidate {spec!r} names no loss terms (or 'scratch').")
+        candidate = cls(name=spec, terms=terms, **settings)
+        # Unknown names and bad weights fail here, before anything trains.
+        if all(term.target == "labels" for term in candidate.loss_terms()):
+            raise ValueError(
+                f"Candidate {spec!r} has no teacher term; write 'scratch' for a student "
+                "trained on the labels alone."
+            )
+        return candidate
+
+    def loss_terms(self):
+        """The ``LossTerm``s of a distillation candidate (a new set on each call)."""
+        from kdzoo.distillation import LossTerm
+        from kdzoo.losses import HardLabelCrossentropy
+
+        out = []
+        for spec in self.terms:
+            term = LossTerm.parse(spec, temperature=self.temperature)
+            if term.target == "labels" and self.label_smoothing:
+                term = LossTerm(
+                    HardLabelCrossentropy(label_smoothing=self.label_smoothing),
+                    term.weight,
+                    target="labels",
+                    name=term.name,
+                )
+            out.append(term)
+        return out
+
+    def describe(self) -> str:
+        """A short label, e.g. ``"ce:0.5,kd:0.5 (τ=2)"`` or ``"scratch (ls=0.1)"``."""
+        head = ",".join(self.terms) if self.distils else SCRATCH
+        parts = []
+        if self.distils:
+            parts.append(f"τ={self.temperature:g}")
+        if self.learning_rate is not None:
+            parts.append(f"lr={self.learning_rate:g}")
+        if self.label_smoothing:
+            parts.append(f"ls={self.label_smoothing:g}")
+        return f"{head} ({', '.join(parts)})" if parts else head
+
+
+def _check_settings(spec, settings):
+    for field, value in settings.items():
+        if not math.isfinite(value):
+            raise ValueError(f"Candidate {spec!r}: {field} must be finite; got {value}.")
+    if settings.get("temperature", 1.0) <= 0 or settings.get("learning_rate", 1.0) <= 0:
+        raise ValueError(f"Candidate {spec!r}: t and lr must be > 0.")
+    if not 0.0 <= settings.get("label_smoothing", 0.0) < 1.0:
+        raise ValueError(f"Candidate {spec!r}: ls must be in [0, 1).")
+
+
+def parse_candidates(specs) -> tuple[Candidate, ...]:
+    """``Candidate``s from specs; raises ``ValueError`` on a bad or repeated one."""
+    candidates = tuple(Candidate.parse(s) for s in specs)
+    names = [c.name for c in candidates]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"Candidates repeat: {', '.join(repeated)}.")
+    return candidates
+
+
+def scratch_tries(count, learning_rate=DEFAULTS.learning_rate) -> tuple[Candidate, ...]:
+    """The scratch student's first ``count`` tries, in this order: as is; label smoothing
+    0.1; half the learning rate; both; twice the learning rate; then label smoothing 0.2
+    at each of those rates."""
+    rates = (None, learning_rate / 2, learning_rate * 2)
+    grid = [(None, 0.0), (None, 0.1), (rates[1], 0.0), (rates[1], 0.1), (rates[2], 0.0)]
+    grid += [(rates[2], 0.1), *[(r, 0.2) for r in rates]]
+    if count > len(grid):
+        raise ValueError(f"At most {len(grid)} scratch tries are defined; asked for {count}.")
+    out = []
+    for rate, smoothing in grid[:count]:
+        settings = []
+        if rate is not None:
+            settings.append(f"lr={rate:g}")
+        if smoothing:
+            settings.append(f"ls={smoothing:g}")
+        out.append(Candidate.parse(SCRATCH + ("@" + ",".join(settings) if settings else "")))
+    return tuple(out)

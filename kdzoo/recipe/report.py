@@ -1,0 +1,150 @@
+"""The recipe's report: tables a person reads and one figure, written to the run folder.
+
+``write_report(result, run_dir, data=...)`` writes, and never writes anything else:
+
+- ``summary.csv``: teacher, tuned scratch and the recipe's student (``RecipeResult.table``);
+- ``candidates.csv``: every student tried, validation and test side by side;
+- ``report.md``: both tables and the chosen setting, in Markdown;
+- ``report.png``: learning curves (validation accuracy per epoch) of the teacher, the best
+  scratch try and the chosen student; validation accuracy per candidate; and the
+  confusion matrices of the teacher and the recipe's student on the evaluated split.
+
+Files are written to a temporary name and renamed (``kdzoo.files.atomic_file``). A
+``run_dir`` that holds files kdzoo did not write is refused before anything trains
+(``claim_run_dir``); one kdzoo wrote (marked ``.kdzoo-owned``) is written over. In a
+notebook, ``figure(result, data)`` returns the Matplotlib figure to show inline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kdzoo.files import atomic_file, check_replaceable, write_marker
+
+FILES = ("summary.csv", "candidates.csv", "report.md", "report.png")
+KIND = "recipe-report"  # the ownership marker's kind
+
+
+def claim_run_dir(run_dir) -> Path:
+    """Creates ``run_dir`` and marks it as a kdzoo run folder, before anything trains.
+
+    Raises:
+        kdzoo.files.NotOwnedError: ``run_dir`` holds files kdzoo did not write there.
+    """
+    folder = Path(run_dir)
+    check_replaceable(folder, KIND, "run_dir")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_marker(folder, KIND)
+    return folder
+
+
+def markdown(frame: pd.DataFrame, digits=4) -> str:
+    """``frame`` as a Markdown table, floats rounded to ``digits``."""
+
+    def cell(value):
+        if isinstance(value, float | np.floating):
+            return "—" if np.isnan(value) else f"{value:.{digits}f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |"]
+    lines.append("|" + "|".join("---" for _ in frame.columns) + "|")
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
+    return "\n".join(lines)
+
+
+def figure(result, data=None, split=None):
+    """The report's figure (a ``matplotlib.figure.Figure``; the Agg backend, no display)."""
+    from matplotlib.figure import Figure
+
+    from kdzoo.recipe.selection import RECIPE, SCRATCH, TEACHER
+
+    split = split or result.evaluated_on
+    with_confusion = data is not None
+    fig = Figure(figsize=(15 if with_confusion else 10, 4.2), layout="constrained")
+    axes = fig.subplots(1, 4 if with_confusion else 2)
+
+    curves = axes[0]
+    names = {TEACHER: "teacher"}
+    settings = result.table.set_index("model")["setting"]
+    by_setting = {
+        c: n
+        for n, c in zip(result.candidates["candidate"], result.candidates["setting"], strict=True)
+    }
+    names[SCRATCH] = by_setting.get(settings[SCRATCH])
+    names[RECIPE] = by_setting.get(settings[RECIPE])
+    for label, phase in names.items():
+        values = result.history.get(phase, {}).get("val_accuracy")
+        if values:
+            curves.plot(range(1, len(values) + 1), values, marker=".", label=f"{label}")
+    curves.set_xlabel("epoch")
+    curves.set_ylabel("validation accuracy")
+    curves.set_title("Learning curves")
+    curves.legend(fontsize=8)
+
+    bars = axes[1]
+    frame = result.candidates
+    colors = ["tab:gray" if k == "scratch" else "tab:blue" for k in frame["kind"]]
+    positions = np.arange(len(frame))
+    bars.barh(positions, frame["validation_accuracy"], color=colors)
+    chosen = np.flatnonzero(frame["chosen"].to_numpy())
+    for i in chosen:
+        bars.barh(i, frame["validation_accuracy"].iloc[i], color="none", edgecolor="black", lw=2)
+    bars.set_yticks(positions, frame["setting"], fontsize=7)
+    low = float(frame["validation_accuracy"].min())
+    bars.set_xlim(max(0.0, low - 0.05), min(1.0, float(frame["validation_accuracy"].max()) + 0.02))
+    bars.invert_yaxis()
+    bars.set_xlabel("validation accuracy")
+    bars.set_title("Candidates (grey: scratch; outlined: chosen)")
+
+    if with_confusion:
+        for ax, (label, model) in zip(
+            axes[2:], ((TEACHER, result.teacher), (RECIPE, result.student)), strict=True
+        ):
+            matrix = confusion_matrix(model, data, split)
+            ax.imshow(matrix, cmap="Blues")
+            ax.set_title(f"{label}: {split}", fontsize=9)
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("true")
+            ticks = range(len(data.class_names))
+            ax.set_xticks(ticks, data.class_names, fontsize=6, rotation=90)
+            ax.set_yticks(ticks, data.class_names, fontsize=6)
+    return fig
+
+
+def confusion_matrix(model, data, split) -> np.ndarray:
+    """Row-normalised confusion matrix (true × predicted) of ``model`` on ``split``."""
+    from kdzoo.evaluation import predict_with_labels
+
+    logits, labels = predict_with_labels(model, data.pipeline(split, training=False))
+    k = data.num_classes
+    counts = np.zeros((k, k))
+    np.add.at(counts, (labels.astype(int), np.argmax(logits, axis=-1)), 1)
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
+def write_report(result, run_dir, data=None, split=None) -> Path:
+    """Writes ``FILES`` into ``run_dir`` (``claim_run_dir``); returns the folder."""
+    folder = claim_run_dir(run_dir)
+    with atomic_file(folder / "summary.csv", "w") as f:
+        result.table.to_csv(f, index=False)
+    with atomic_file(folder / "candidates.csv", "w") as f:
+        result.candidates.to_csv(f, index=False)
+    seconds = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+    text = (
+        f"# Recipe report\n\nChosen on validation: **{result.chosen.describe()}**. "
+        f"Evaluated on: {result.evaluated_on}. Recipe minus tuned scratch: "
+        f"{result.gain:+.4f} ({result.evaluated_on}), {result.validation_gain:+.4f} "
+        f"(validation).\n\n{markdown(result.table)}\n\n## Candidates\n\n"
+        f"{markdown(result.candidates)}\n\nWall time: {seconds}.\n"
+    )
+    with atomic_file(folder / "report.md", "w") as f:
+        f.write(text)
+    fig = figure(result, data, split)
+    with atomic_file(folder / "report.png", "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    return folder

@@ -1,0 +1,499 @@
+"""The recipe: teacher -> tuned scratch student -> distilled candidates -> the student with
+the best validation accuracy, compared honestly on test.
+
+``run(teacher, student, data)`` is the one recipe ``distil()``, ``kdzoo distil``,
+``kdzoo demo``, the ``kdzoo bench`` studies and the notebooks call:
+
+1. **Validation.** The dataset's validation split, or a stratified, seeded
+   ``DEFAULTS.validation_fraction`` of its training split.
+2. **Teacher.** Trained once (or taken as given with ``teacher_epochs=0``) under the same
+   rules as every student: Adam at ``learning_rate``, halved after ``plateau_patience``
+   epochs without a better validation accuracy, stopped after ``patience``, its best epoch
+   kept (``phases.Stopping``), within an epoch budget that early stopping ends first.
+3. **Teacher outputs, once.** Without per-epoch augmentation the teacher's logits (and the
+   features a candidate compares) are computed once over the training rows and travel with
+   them, so each distillation candidate costs about one student-only training. With
+   augmentation the teacher runs online on the same augmented batch as the student.
+4. **Scratch, tuned.** The student from its initial weights, trained on the labels, with as
+   many tries (``candidates.scratch_tries``: label smoothing, learning rate) as there are
+   distillation candidates: the same budget and the same number of tries.
+5. **Distillation candidates.** The same initial weights, distilled with each candidate's
+   terms (``DEFAULTS.candidates``; ``Candidate.parse`` reads a spec).
+6. **Selection on validation.** The student with the best validation accuracy is the
+   recipe's; scratch tries come first and a later one must be strictly better, so the
+   recipe never returns a student that is worse than tuned scratch on validation.
+7. **Test, last.** The test split is read only now, for every model, for the report.
+
+Example:
+
+>>> data = kdzoo.datasets.load("embedded", validation_fraction=0.1)
+>>> teacher, student = kdzoo.models.build_pair("av_to_audio", data.num_classes, ...)
+>>> result = kdzoo.recipe.run(teacher, student, data, student_inputs=("audio",))
+>>> result.table          # teacher, scratch (tuned), the recipe's student, on test
+>>> result.candidates     # every student tried: validation and test, params, time
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from kdzoo import distribute
+from kdzoo.data.routing import select_inputs
+from kdzoo.defaults import DEFAULTS
+from kdzoo.recipe import phases
+from kdzoo.recipe.backup import ResumableBackup, resume_epoch
+from kdzoo.recipe.batching import epoch_batches
+from kdzoo.recipe.callbacks import EpochLog, load_weights_npz, save_weights_npz
+from kdzoo.recipe.candidates import Candidate, parse_candidates, scratch_tries
+
+log = logging.getLogger("kdzoo")
+
+#: Row labels of ``RecipeResult.table``, in the recipe's order.
+TEACHER, SCRATCH, RECIPE = "teacher", "student (scratch, tuned)", "student (recipe)"
+_DONE = "phase_done.json"
+_FINAL = "final.weights.npz"
+
+
+@dataclasses.dataclass
+class RecipeResult:
+    """What ``run`` returns.
+
+    Attributes:
+        table: on the test split (validation when there is none): the teacher, the best
+            scratch try and the recipe's student, with their validation accuracy.
+        candidates: one row per student tried (scratch tries, then distillation
+            candidates): its setting, validation and test accuracy and macro-F1, epochs
+            run, best epoch, seconds, and which one was chosen.
+        chosen: the ``Candidate`` of the recipe's student.
+        teacher, scratch, student: the trained teacher, the best scratch try, and the
+            recipe's student (``scratch`` itself when scratch won).
+        history: per phase name (``"teacher"``, ``"scratch"``, ``"scratch@ls=0.1"``, a
+            distillation candidate's spec...), Keras' history of the epochs run.
+        seconds: wall time per phase, plus ``"teacher outputs"`` and ``"total"``.
+        models: per candidate name, the trained student.
+        distillers: per distillation candidate trained in this process, its ``Distiller``
+            (compiled, with its optimizer state).
+        epochs_run: per phase, the epoch indices run in this process (a resumed run skips
+            the finished ones; a phase finished earlier has none).
+        report_dir: where ``write_report`` wrote the report, if anywhere.
+    """
+
+    table: pd.DataFrame
+    candidates: pd.DataFrame
+    chosen: Candidate
+    teacher: keras.Model
+    scratch: keras.Model
+    student: keras.Model
+    history: dict
+    seconds: dict
+    models: dict
+    epochs_run: dict = dataclasses.field(default_factory=dict)
+    distillers: dict = dataclasses.field(default_factory=dict)
+    evaluated_on: str = "test"
+    report_dir: str | None = None
+
+    @property
+    def gain(self) -> float:
+        """The recipe's student minus tuned scratch, accuracy on ``evaluated_on``."""
+        accuracy = self.table.set_index("model")["accuracy"]
+        return float(accuracy[RECIPE] - accuracy[SCRATCH])
+
+    @property
+    def validation_gain(self) -> float:
+        """The same difference on the validation split (never below 0 by construction)."""
+        accuracy = self.table.set_index("model")["validation_accuracy"]
+        return float(accuracy[RECIPE] - accuracy[SCRATCH])
+
+
+def with_validation(data, fraction=DEFAULTS.validation_fraction, seed=DEFAULTS.seed):
+    """``data`` itself if it has a ``"validation"`` split, else a copy whose training split
+    gives a stratified, seeded ``fraction`` of each class to ``"validation"``.
+
+    The preprocessing (vocabulary, normalisation statistics) stays the one fitted on the
+    whole training split; load with ``validation_fraction`` to fit it on the rest only.
+    """
+    from kdzoo.datasets.loading import carve_validation
+
+    if "validation" in data.arrays:
+        return data
+    arrays = carve_validation(data.arrays, data.name, seed, fraction)
+    copy = dataclasses.replace(data, arrays=arrays)
+    copy.splits = {**data.splits, "train": copy.pipeline("train"), "validation": None}
+    copy.splits["validation"] = copy.pipeline("validation")
+    copy.num_examples = {s: len(a["label"]) for s, a in arrays.items()}
+    return copy
+
+
+def run(
+    teacher,
+    student,
+    data,
+    *,
+    candidates=DEFAULTS.candidates,
+    scratch=None,
+    teacher_epochs=DEFAULTS.teacher_epochs,
+    epochs=DEFAULTS.epochs,
+    stopping=None,
+    batch_size=DEFAULTS.batch_size,
+    learning_rate=DEFAULTS.learning_rate,
+    optimizer=DEFAULTS.optimizer,
+    seed=DEFAULTS.seed,
+    teacher_inputs=None,
+    student_inputs=None,
+    cache_teacher=True,
+    backup_dir=None,
+    strategy=None,
+    callbacks=(),
+    run_dir=None,
+    tensorboard=False,
+    verbose="auto",
+    jit_compile="auto",
+    steps_per_execution=1,
+) -> RecipeResult:
+    """The recipe (see the module docstring).
+
+    Args:
+        teacher, student: the models; ``student`` is untrained (its weights are every
+            student's start). Build them inside ``strategy.scope()`` under a strategy.
+        data: a ``kdzoo.datasets.LoadedDataset`` (``kdzoo.datasets.load``, or one built
+            from your own arrays). Its training pipeline's ``augment`` option decides
+            between cached and online teacher outputs.
+        candidates: distillation settings (``Candidate`` or spec strings). Defaults to
+            ``DEFAULTS.candidates``; ``()`` trains scratch only.
+        scratch: the scratch tries. Defaults to ``scratch_tries(len(candidates))`` (at
+            least one).
+        teacher_epochs: the teacher's epoch budget; 0 keeps the teacher as given.
+        epochs: each student's epoch budget.
+        stopping: ``phases.Stopping`` (patience, plateau). Defaults to ``DEFAULTS``'.
+        batch_size: the global batch size (split over replicas by tf.distribute).
+        seed: the data order of each epoch (``epoch_batches``) and the validation carve.
+        teacher_inputs, student_inputs: batch keys of each model. Default: input names.
+        cache_teacher: compute the teacher's outputs once when the training data is not
+            augmented. Defaults to True.
+        backup_dir: a folder for per-phase backups; a killed run resumes where it
+            stopped and finished phases are not run again (``distil`` manages it).
+        strategy: the tf.distribute strategy the models were built under.
+        callbacks: extra Keras callbacks for every distillation candidate.
+        run_dir: where ``write_report`` writes the report (tables and figure).
+        tensorboard: also write TensorBoard logs to ``<run_dir>/logs/<phase>``.
+        verbose, jit_compile, steps_per_execution: for every ``fit``.
+
+    Returns:
+        A ``RecipeResult``.
+    """
+    start = time.perf_counter()
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = distribute.is_chief(strategy)
+    distil_candidates = parse_candidates(candidates)
+    if scratch is None:
+        scratch = scratch_tries(max(1, len(distil_candidates)), learning_rate)
+    scratch = parse_candidates(scratch)
+    bad = [c.name for c in scratch if c.distils] + [
+        c.name for c in distil_candidates if not c.distils
+    ]
+    if bad:
+        raise ValueError(
+            f"Candidates in the wrong list: {', '.join(bad)} (scratch tries go in `scratch`, "
+            "distillation settings in `candidates`)."
+        )
+    if tensorboard and not run_dir:
+        raise ValueError("tensorboard=True writes under run_dir; pass run_dir.")
+    if run_dir and chief:
+        from kdzoo.recipe.report import claim_run_dir
+
+        claim_run_dir(run_dir)
+    teacher_inputs = tuple(teacher_inputs or phases.input_names(teacher))
+    student_inputs = tuple(student_inputs or phases.input_names(student))
+    data = with_validation(data, seed=seed)
+    augmented = bool(data.options.get("augment"))
+    num_rows = len(data.arrays["train"]["label"])
+    if num_rows < batch_size:
+        raise ValueError(
+            f"{data.name} has {num_rows} training examples, fewer than batch_size={batch_size}."
+        )
+    rows = data.pipeline("train", training=False).unbatch()
+    validation = data.pipeline("validation", training=False)
+    history, seconds, models, epochs_run, distillers = {}, {}, {}, {}, {}
+
+    def fit_phase(name, train_fn, target, *args, rows=rows, validation=validation, **kwargs):
+        """Trains one phase (resumably under ``backup_dir``); ``target`` gets the weights."""
+        backup = os.path.join(backup_dir, phase_folder(name)) if backup_dir else None
+        done = _read_done(backup)
+        if done is not None:  # finished in an earlier run: its final weights, no training
+            target.set_weights(load_weights_npz(os.path.join(backup, _FINAL)))
+            history[name], seconds[name] = done["history"], done["seconds"]
+            epochs_run[name] = []
+            return None
+        began = time.perf_counter()
+        first = resume_epoch(backup)
+        budget = kwargs.pop("epochs")
+        if augmented:
+            batches, steps = data.pipeline("train", training=True, batch_size=batch_size), None
+        else:
+            batches, steps = epoch_batches(rows, num_rows, batch_size, seed, first, budget)
+        extra = [ResumableBackup(backup, first, strategy)] if backup else []
+        if tensorboard and chief:
+            extra.append(
+                keras.callbacks.TensorBoard(os.path.join(run_dir, "logs", phase_folder(name)))
+            )
+        epoch_log = EpochLog()
+        out = train_fn(
+            *args,
+            batches,
+            epochs=budget,
+            steps_per_epoch=steps,
+            validation=validation,
+            stopping=stopping,
+            state_dir=backup,
+            is_chief=chief,
+            learning_rate=kwargs.pop("learning_rate", learning_rate),
+            optimizer=optimizer,
+            verbose=verbose,
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+            callbacks=[*extra, *kwargs.pop("callbacks", ()), epoch_log],
+            **kwargs,
+        )
+        fitted = out if isinstance(out, keras.callbacks.History) else out.history
+        history[name] = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
+        seconds[name] = time.perf_counter() - began
+        epochs_run[name] = epoch_log.epochs
+        if backup and chief:
+            save_weights_npz(os.path.join(backup, _FINAL), target.get_weights())
+            _write_done(backup, {"history": history[name], "seconds": seconds[name]})
+        return out
+
+    initial = phases.same_initial_weights(student)
+    if teacher_epochs:
+        fit_phase("teacher", phases.train_teacher, teacher, teacher, epochs=teacher_epochs)
+    distil_rows, distil_validation = rows, validation
+    if not (augmented or not cache_teacher or not distil_candidates):
+        began = time.perf_counter()
+        features = _teacher_features(distil_candidates)
+        distil_rows = _with_teacher_outputs(data, "train", rows, teacher, teacher_inputs, features)
+        distil_validation = _with_teacher_outputs(
+            data, "validation", validation.unbatch(), teacher, teacher_inputs, features
+        )
+        batches = -(-len(data.arrays["validation"]["label"]) // 256)
+        distil_validation = distil_validation.batch(256).cache()
+        # A known length: Keras warns "ran out of data" after a dataset of unknown length.
+        distil_validation = distil_validation.apply(
+            tf.data.experimental.assert_cardinality(batches)
+        )
+        seconds["teacher outputs"] = time.perf_counter() - began
+
+    for candidate in scratch:
+        model = phases.same_initial_weights(initial)
+        fit_phase(
+            candidate.name,
+            phases.train_supervised,
+            model,
+            model,
+            phase=candidate.name,
+            epochs=epochs,
+            label_smoothing=candidate.label_smoothing,
+            **_rate(candidate),
+        )
+        models[candidate.name] = model
+    for candidate in distil_candidates:
+        model = phases.same_initial_weights(initial)
+        distiller = fit_phase(
+            candidate.name,
+            phases.distil_student,
+            model,
+            teacher,
+            model,
+            rows=distil_rows,
+            validation=distil_validation,
+            phase=f"distil {candidate.name}",
+            terms=candidate.loss_terms(),
+            teacher_inputs=teacher_inputs,
+            student_inputs=student_inputs,
+            epochs=epochs,
+            callbacks=callbacks,
+            **_rate(candidate),
+        )
+        models[candidate.name] = model
+        if distiller is not None:
+            distillers[candidate.name] = distiller
+
+    # Selection: validation only. Scratch tries come first; a later one must be better.
+    tried = [*scratch, *distil_candidates]
+    scores = {}
+    for candidate in tried:
+        scores[candidate.name] = _metrics(models[candidate.name], validation, student_inputs)
+    best_scratch = _best(scratch, scores)
+    chosen = _best(tried, scores)
+    teacher_validation = _metrics(teacher, validation, teacher_inputs)
+
+    # Test, last: read for the first time here.
+    split = "test" if "test" in data.arrays else "validation"
+    final = data.pipeline(split, training=False)
+    rows_out = []
+    for candidate in tried:
+        metrics = _metrics(models[candidate.name], final, student_inputs) if split == "test" else {}
+        name = candidate.name
+        rows_out.append(
+            {
+                "candidate": name,
+                "kind": "distil" if candidate.distils else "scratch",
+                "setting": candidate.describe(),
+                "chosen": candidate is chosen,
+                "validation_accuracy": scores[name]["accuracy"],
+                "validation_macro_f1": scores[name]["macro_f1"],
+                "test_accuracy": metrics.get("accuracy", np.nan),
+                "test_macro_f1": metrics.get("macro_f1", np.nan),
+                "epochs": len(history[name].get("loss", ())),
+                "best_epoch": _best_epoch(history[name]),
+                "seconds": seconds[name],
+                "params": models[name].count_params(),
+            }
+        )
+    table = phases.compare(
+        [
+            (TEACHER, teacher, teacher_inputs),
+            (SCRATCH, models[best_scratch.name], student_inputs),
+            (RECIPE, models[chosen.name], student_inputs),
+        ],
+        final,
+        data.num_classes,
+    )
+    table.insert(
+        3,
+        "validation_accuracy",
+        [
+            teacher_validation["accuracy"],
+            scores[best_scratch.name]["accuracy"],
+            scores[chosen.name]["accuracy"],
+        ],
+    )
+    table.insert(4, "setting", ["", best_scratch.describe(), chosen.describe()])
+    seconds["total"] = time.perf_counter() - start
+    result = RecipeResult(
+        table=table,
+        candidates=pd.DataFrame(rows_out),
+        chosen=chosen,
+        teacher=teacher,
+        scratch=models[best_scratch.name],
+        student=models[chosen.name],
+        history=history,
+        seconds=seconds,
+        models=models,
+        epochs_run=epochs_run,
+        distillers=distillers,
+        evaluated_on=split,
+    )
+    log.info(
+        "Recipe: chose %s (validation accuracy %.4f).",
+        chosen.describe(),
+        scores[chosen.name]["accuracy"],
+    )
+    if run_dir and chief:
+        from kdzoo.recipe.report import write_report
+
+        result.report_dir = str(write_report(result, run_dir, data=data, split=split))
+    return result
+
+
+def _rate(candidate):
+    return {} if candidate.learning_rate is None else {"learning_rate": candidate.learning_rate}
+
+
+def phase_folder(name) -> str:
+    """A folder name for phase ``name`` (a candidate spec may hold ``:``, ``@``, ``,``)."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    if safe == name:
+        return safe
+    import hashlib
+
+    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def _read_done(backup):
+    if not backup:
+        return None
+    path = os.path.join(backup, _DONE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        try:
+            return json.load(f)
+        except ValueError as err:
+            from kdzoo.recipe.backup import BackupError
+
+            raise BackupError(
+                f"{path} is not a finished-phase record ({err}); remove {backup} to run this "
+                "phase again."
+            ) from err
+
+
+def _write_done(backup, record):
+    path = os.path.join(backup, _DONE)
+    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+        f.write(json.dumps(record))
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+
+def _teacher_features(candidates) -> tuple:
+    names = []
+    for candidate in candidates:
+        for term in candidate.loss_terms():
+            if term.target == "teacher" and term.teacher_output != "logits":
+                names.append(term.teacher_output)
+    return tuple(dict.fromkeys(names))
+
+
+def _with_teacher_outputs(data, split, rows, teacher, teacher_inputs, features):
+    """``rows`` (split ``split``'s, unbatched, in order) with the teacher's outputs
+    (``TEACHER_OUTPUTS``) computed once, riding with each row."""
+    from kdzoo.distillation.cache import TEACHER_OUTPUTS
+    from kdzoo.models.layers import feature_model
+
+    tap = feature_model(teacher, features)
+    parts = {}
+    for x, *_ in data.pipeline(split, training=False):  # once: eager calls are enough
+        for name, value in tap(select_inputs(x, teacher_inputs), training=False).items():
+            parts.setdefault(name, []).append(np.asarray(value, dtype=np.float32))
+    cached = {name: np.concatenate(values) for name, values in parts.items()}
+    for name, value in cached.items():
+        if not np.isfinite(value).all():
+            raise ValueError(f"The teacher's {name!r} has non-finite values on {split} rows.")
+    extra = tf.data.Dataset.from_tensor_slices(cached)
+
+    @tf.autograph.experimental.do_not_convert
+    def attach(row, teacher_outputs):
+        x, *rest = row
+        return ({**x, TEACHER_OUTPUTS: teacher_outputs}, *rest)
+
+    return tf.data.Dataset.zip(rows, extra).map(attach)
+
+
+def _metrics(model, dataset, keys):
+    from kdzoo.evaluation import classification_metrics
+
+    def route(x, *rest):
+        return (select_inputs(x, keys), *rest)
+
+    return classification_metrics(model, dataset.map(route))
+
+
+def _best(candidates, scores):
+    best = candidates[0]
+    for candidate in candidates[1:]:
+        if scores[candidate.name]["accuracy"] > scores[best.name]["accuracy"]:
+            best = candidate
+    return best
+
+
+def _best_epoch(history):
+    values = history.get("val_accuracy")
+    return int(np.argmax(values)) + 1 if values else None
