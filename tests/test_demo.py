@@ -6,6 +6,7 @@ import pytest
 from kdzoo.cli import main
 from kdzoo.data.audio import AudioConfig
 from kdzoo.demo import DemoConfig, run_demo
+from kdzoo.recipe import RECIPE, SCRATCH
 from kdzoo.serving import read_metadata
 from kdzoo.serving.bundle import load_student
 
@@ -17,17 +18,29 @@ def test_demo_smoke_at_tiny_size(tmp_path):
         teacher_epochs=1,
         epochs=1,
         batch_size=32,
+        candidates=("ce:0.5,kd:0.5@t=2",),
         export_dir=str(tmp_path),
+        run_dir=str(tmp_path / "run"),
         verbose=0,
     )
     result = run_demo(config)
     table = result.table
-    assert list(table.columns) == ["model", "inputs", "params", "accuracy", "macro_f1"]
-    assert list(table["model"]) == ["teacher", "student (scratch)", "student (distilled)"]
+    assert list(table.columns) == [
+        "model",
+        "inputs",
+        "params",
+        "validation_accuracy",
+        "setting",
+        "accuracy",
+        "macro_f1",
+    ]
+    assert list(table["model"]) == ["teacher", SCRATCH, RECIPE]
     assert list(table["inputs"]) == ["image+audio", "audio", "audio"]
     params = table.set_index("model")["params"]
-    assert params["student (scratch)"] == params["student (distilled)"]
-    assert params["teacher"] >= 8 * params["student (scratch)"]
+    assert params[SCRATCH] == params[RECIPE]
+    assert params["teacher"] >= 8 * params[SCRATCH]
+    assert len(result.recipe.candidates) == 2  # one scratch try per candidate
+    assert (tmp_path / "run" / "report.png").is_file()
     assert table["accuracy"].between(0, 1).all() and table["macro_f1"].between(0, 1).all()
     # The student was exported in the TF Serving layout: raw waveforms in, probabilities out.
     assert result.export_path == str(tmp_path / "demo_audio_student" / "1")
@@ -39,7 +52,7 @@ def test_demo_smoke_at_tiny_size(tmp_path):
     assert tuple(out["probabilities"].shape) == (2, 10)
     assert not any("image" in v.name for v in served.variables)
     meta = read_metadata(result.export_path)
-    distilled = table.set_index("model").loc["student (distilled)"]
+    distilled = table.set_index("model").loc[RECIPE]
     assert meta["teacher"] == "multimodal_concat_teacher"
     assert meta["metrics"]["test_accuracy"] == pytest.approx(distilled["accuracy"])
     assert meta["preprocessing"]["audio"] == AudioConfig.embedded().to_dict()
@@ -66,21 +79,32 @@ def test_demo_command_prints_the_table(tmp_path, capsys):
             "1",
             "--epochs",
             "1",
+            "--candidate",
+            "ce:0.5,kd:0.5@t=2",
+            "--run-dir",
+            str(tmp_path / "run"),
             "--no-export",
             "--quiet",
         ]
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "student (distilled)" in out and "macro_f1" in out
-    assert "distilled - scratch accuracy" in out
+    assert RECIPE in out and "macro_f1" in out and "<- chosen" in out
+    assert "recipe - tuned scratch accuracy" in out and "(validation)" in out
 
 
 @pytest.mark.slow
 @pytest.mark.requires_data("fsdd", "mnist")
 def test_demo_on_av_digits_smoke():
     config = DemoConfig(
-        dataset="av_digits", teacher_epochs=1, epochs=1, batch_size=128, export_dir=None, verbose=0
+        dataset="av_digits",
+        teacher_epochs=1,
+        epochs=1,
+        batch_size=128,
+        candidates=("ce:0.5,kd:0.5@t=2",),
+        export_dir=None,
+        run_dir=None,
+        verbose=0,
     )
     table = run_demo(config).table
     assert list(table["inputs"]) == ["image+audio", "audio", "audio"]
@@ -97,7 +121,9 @@ def test_kdzoo_export_and_check_export_on_the_demo_student(tmp_path, capsys):
         teacher_epochs=1,
         epochs=1,
         batch_size=32,
+        candidates=("ce:0.5,kd:0.5@t=2",),
         export_dir=str(tmp_path),
+        run_dir=None,
         verbose=0,
     )
     result = run_demo(config)

@@ -1,9 +1,12 @@
 """Benchmark studies: table arithmetic, and a tiny end-to-end smoke run of each study."""
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
-from kdzoo.studies import STUDIES, StudyConfig, gain, run_study, summarize
+from kdzoo.defaults import DEFAULTS
+from kdzoo.studies import GOAL_COLUMNS, StudyConfig, gain, goals, run_study, summarize
 
 
 def test_summary_is_mean_and_sample_std_over_seeds():
@@ -26,20 +29,64 @@ def test_summary_is_mean_and_sample_std_over_seeds():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("study", STUDIES)
-def test_each_study_runs_end_to_end_at_tiny_size(study, tmp_path):
-    config = StudyConfig(seeds=(0,), teacher_epochs=1, epochs=1, out_dir=str(tmp_path), tiny=True)
-    per_seed, summary, notes = run_study(study, config)
-    assert (tmp_path / f"{study}.csv").exists() and (tmp_path / f"{study}.md").exists()
+@pytest.mark.requires_data("fsdd")
+def test_a_study_runs_the_recipe_end_to_end_at_tiny_size(tmp_path):
+    config = StudyConfig(seeds=(0, 1), teacher_epochs=1, epochs=1, out_dir=str(tmp_path), tiny=True)
+    per_seed, summary, notes = run_study("fsdd", config)
+    assert (tmp_path / "fsdd.csv").exists() and (tmp_path / "fsdd.md").exists()
     assert summary["accuracy"].str.match(r"^\d\.\d{3} ± \d\.\d{3}$").all()
     assert per_seed["test_accuracy"].between(0, 1).all()
     assert per_seed["validation_accuracy"].between(0, 1).all()
+    main = per_seed[per_seed["model"].isin(("teacher", "scratch", "recipe"))]
+    assert list(main["model"]) == ["teacher", "scratch", "recipe"] * 2
     teacher_params = per_seed["params"].iloc[0]
-    students = per_seed[per_seed["model"].str.contains("student")]
+    students = per_seed[per_seed["model"] != "teacher"]
     assert (students["params"] * 8 <= teacher_params).all()
-    if study == "av-digits-crossmodal":
-        assert len(summary) == 8  # teacher, scratch, five methods, best combination
-        assert len(notes["best combination (by validation accuracy)"]) == 2
-        assert "accuracy [noise:audio@10dB]" in summary.columns
-    if study == "av-digits-fusion":
-        assert "accuracy [missing:image]" in summary.columns
+    # Every default candidate and as many scratch tries, per seed.
+    assert len(per_seed) == 2 * (3 + 2 * len(DEFAULTS.candidates))
+    # The teacher is trained once and reused: the same test accuracy for every seed.
+    assert main[main["model"] == "teacher"]["test_accuracy"].nunique() == 1
+    cost = notes["cost"]
+    assert cost["keras_distiller_seconds"] > 0 and cost["candidate_cost_vs_student_only"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.requires_data("sms_spam")
+def test_default_recipe_keeps_the_rows_of_datasets_not_run(tmp_path):
+    config = StudyConfig(
+        seeds=(0,), teacher_epochs=1, epochs=1, out_dir=str(tmp_path), tiny=True, keras_peer=False
+    )
+    old = pd.DataFrame(
+        {
+            "dataset": ["fsdd"] * 3,
+            "seed": [0] * 3,
+            "model": ["teacher", "scratch", "recipe"],
+            "chosen": ["", "", "scratch"],
+            "validation_accuracy": [0.9, 0.8, 0.8],
+            "test_accuracy": [0.9, 0.8, 0.82],
+            "test_f1": [float("nan")] * 3,
+        }
+    )
+    old.to_csv(tmp_path / "default-recipe.csv", index=False)
+    combined, table, _ = run_study(
+        "default-recipe", dataclasses.replace(config, datasets=("sms-spam",))
+    )
+    written = pd.read_csv(tmp_path / "default-recipe.csv")
+    assert list(dict.fromkeys(written["dataset"])) == ["sms-spam", "fsdd"]  # catalog order
+    assert set(GOAL_COLUMNS) <= set(written.columns)
+    assert list(table["dataset"]) == ["sms-spam", "fsdd"]
+    assert table.set_index("dataset").loc["fsdd", "gain (points)"] == "+2.00"
+    text = (tmp_path / "default-recipe.md").read_text()
+    assert "Goal 1" in text and "Goal 2" in text and "kdzoo bench default-recipe" in text
+
+
+def test_goals_are_computed_per_dataset_from_paired_seeds():
+    rows = []
+    for seed, (scratch, recipe) in enumerate([(0.80, 0.82), (0.81, 0.806), (0.79, 0.81)]):
+        for model, acc in (("teacher", 0.9), ("scratch", scratch), ("recipe", recipe)):
+            rows.append({"dataset": "d", "seed": seed, "model": model, "chosen": "kd"})
+            rows[-1].update(test_accuracy=acc, test_f1=float("nan"))
+    table = goals(pd.DataFrame(rows)).iloc[0]
+    assert table["gain (points)"] == pytest.approx((2.0 - 0.4 + 2.0) / 3)
+    assert table["worst seed"] == pytest.approx(-0.4)
+    assert bool(table["goal 1"]) and bool(table["+1 point"])
