@@ -35,8 +35,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check kdzoo tests benchmarks
 
 bench: $(STAMP)
+	$(BIN)/kdzoo bench default-recipe
+	$(BIN)/kdzoo bench av-digits-methods
+	$(BIN)/python benchmarks/keras_peer.py
 	$(BIN)/python benchmarks/embedded_dataset.py
-	$(BIN)/python benchmarks/demo_seeds.py
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/serving_latency.py
 	$(BIN)/python benchmarks/distributed.py

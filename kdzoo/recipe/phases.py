@@ -28,6 +28,9 @@ from kdzoo.defaults import DEFAULTS
 from kdzoo.losses import HardLabelCrossentropy
 from kdzoo.recipe.callbacks import PlateauSchedule, RaiseOnNonFinite, ValidationStopping
 
+#: Row labels of ``kdzoo.recipe.RecipeResult.table``, in the recipe's order.
+TEACHER, SCRATCH, RECIPE = "teacher", "student (scratch, tuned)", "student (recipe)"
+
 
 def input_names(model) -> tuple[str, ...]:
     """The batch keys ``model`` reads (its named inputs)."""

@@ -61,7 +61,7 @@ def figure(result, data=None, split=None):
     """The report's figure (a ``matplotlib.figure.Figure``; the Agg backend, no display)."""
     from matplotlib.figure import Figure
 
-    from kdzoo.recipe.selection import RECIPE, SCRATCH, TEACHER
+    from kdzoo.recipe.phases import RECIPE, SCRATCH, TEACHER
 
     split = split or result.evaluated_on
     with_confusion = data is not None

@@ -54,11 +54,9 @@ from kdzoo.recipe.backup import ResumableBackup, resume_epoch
 from kdzoo.recipe.batching import epoch_batches
 from kdzoo.recipe.callbacks import EpochLog, load_weights_npz, save_weights_npz
 from kdzoo.recipe.candidates import Candidate, parse_candidates, scratch_tries
+from kdzoo.recipe.phases import RECIPE, SCRATCH, TEACHER
 
 log = logging.getLogger("kdzoo")
-
-#: Row labels of ``RecipeResult.table``, in the recipe's order.
-TEACHER, SCRATCH, RECIPE = "teacher", "student (scratch, tuned)", "student (recipe)"
 _DONE = "phase_done.json"
 _FINAL = "final.weights.npz"
 

@@ -257,3 +257,34 @@ def test_the_report_is_written_and_a_foreign_run_dir_refused(tiny_data, tmp_path
     assert result.report_dir == str(folder)
     # The recipe wrote that folder, so a second run may write over it.
     run(teacher, student, tiny_data, run_dir=str(folder), **{**options, "teacher_epochs": 0})
+
+
+@pytest.mark.slow
+def test_with_augmentation_the_teacher_runs_online_on_the_augmented_batch():
+    """Cached outputs would describe the un-augmented example: with augmentation on, the
+    recipe caches nothing and each candidate's Distiller runs the teacher on its batch."""
+    data = datasets.load(
+        "embedded",
+        batch_size=32,
+        seed=0,
+        modalities=AV,
+        num_examples=200,
+        validation_fraction=0.2,
+        augment=True,
+    )
+    teacher, student = _pair(data)
+    result = run(
+        teacher,
+        student,
+        data,
+        candidates=("ce:0.5,kd:0.5@t=2",),
+        teacher_epochs=1,
+        epochs=1,
+        batch_size=32,
+        teacher_inputs=AV,
+        student_inputs=("audio",),
+        verbose=0,
+    )
+    assert "teacher outputs" not in result.seconds  # nothing was cached
+    distiller = result.distillers["ce:0.5,kd:0.5@t=2"]
+    assert distiller.history.history["loss"][0] > 0
