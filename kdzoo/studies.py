@@ -569,8 +569,9 @@ def format_goals(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
     for col in ("teacher", "scratch (tuned)", "recipe", "recipe F1"):
         shown[col] = [("—" if np.isnan(v) else f"{v:.4f}") for v in shown[col]]
-    for col in ("gain (points)", "gain std", "worst seed"):
+    for col in ("gain (points)", "worst seed"):
         shown[col] = [f"{v:+.2f}" for v in shown[col]]
+    shown["gain std"] = [f"{v:.2f}" for v in shown["gain std"]]
     return shown
 
 

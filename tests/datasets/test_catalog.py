@@ -129,14 +129,20 @@ def test_arguments_a_dataset_does_not_take_are_refused_before_reading(tmp_path):
 
 
 def test_carve_validation_by_fraction_or_speaker():
-    train = {"label": np.arange(10), "speaker": np.array(["ann", "bob"] * 5)}
+    train = {
+        "label": np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1]),
+        "row": np.arange(10),
+        "speaker": np.array(["ann", "bob"] * 5),
+    }
     splits = {"train": train, "test": {"label": np.arange(3)}}
     by_fraction = loading.carve_validation(splits, "toy", seed=1, fraction=0.3)
-    held = by_fraction["validation"]["label"]
-    assert len(held) == 3 and len(by_fraction["train"]["label"]) == 7
-    assert sorted([*held, *by_fraction["train"]["label"]]) == list(range(10))
+    held = by_fraction["validation"]["row"]
+    # Stratified: round(0.3 * 6) = 2 rows of class 0, round(0.3 * 4) = 1 of class 1.
+    assert list(by_fraction["validation"]["label"]) == [0, 0, 1]
+    assert len(by_fraction["train"]["label"]) == 7
+    assert sorted([*held, *by_fraction["train"]["row"]]) == list(range(10))
     again = loading.carve_validation(splits, "toy", seed=1, fraction=0.3)
-    np.testing.assert_array_equal(again["validation"]["label"], held)
+    np.testing.assert_array_equal(again["validation"]["row"], held)
     by_speaker = loading.carve_validation(splits, "toy", speaker="bob")
     assert set(by_speaker["validation"]["speaker"]) == {"bob"}
     assert set(by_speaker["train"]["speaker"]) == {"ann"}

@@ -325,4 +325,10 @@ def test_multiworker_distillation(tmp_path):
         )
     for phase, logs in single["history"].items():
         for key, value in logs.items():
-            assert chief["history"][phase][key] == pytest.approx(value, rel=1e-5), (phase, key)
+            # Validation is reduced over two workers' (uneven) shares of the split, in another
+            # order than one process sums it: 1e-6 differences on losses near 0.02.
+            tolerance = 1e-5 if key.startswith("val_") else 0.0
+            assert chief["history"][phase][key] == pytest.approx(value, rel=1e-5, abs=tolerance), (
+                phase,
+                key,
+            )
