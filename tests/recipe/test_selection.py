@@ -24,6 +24,16 @@ from kdzoo.recipe import (
 from kdzoo.recipe.report import FILES
 
 AV = ("image", "audio")
+#: The smallest recipe: one candidate (so one scratch try), one epoch per phase.
+ONE_EPOCH = dict(
+    candidates=("ce:0.5,kd:0.5@t=2",),
+    teacher_epochs=1,
+    epochs=1,
+    batch_size=32,
+    teacher_inputs=AV,
+    student_inputs=("audio",),
+    verbose=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -206,18 +216,7 @@ def test_the_test_split_is_read_only_after_every_phase(tiny_data, monkeypatch):
 
     monkeypatch.setattr(type(tiny_data), "pipeline", logged_pipeline)
     teacher, student = _pair(tiny_data)
-    result = run(
-        teacher,
-        student,
-        tiny_data,
-        candidates=("ce:0.5,kd:0.5@t=2",),
-        teacher_epochs=1,
-        epochs=1,
-        batch_size=32,
-        teacher_inputs=AV,
-        student_inputs=("audio",),
-        verbose=0,
-    )
+    result = run(teacher, student, tiny_data, **ONE_EPOCH)
     assert events.count("fit") == 3  # teacher, one scratch try, one candidate
     first_read = events.index("test read")
     assert "fit" not in events[first_read:]
@@ -273,18 +272,7 @@ def test_with_augmentation_the_teacher_runs_online_on_the_augmented_batch():
         augment=True,
     )
     teacher, student = _pair(data)
-    result = run(
-        teacher,
-        student,
-        data,
-        candidates=("ce:0.5,kd:0.5@t=2",),
-        teacher_epochs=1,
-        epochs=1,
-        batch_size=32,
-        teacher_inputs=AV,
-        student_inputs=("audio",),
-        verbose=0,
-    )
+    result = run(teacher, student, data, **ONE_EPOCH)
     assert "teacher outputs" not in result.seconds  # nothing was cached
     distiller = result.distillers["ce:0.5,kd:0.5@t=2"]
     assert distiller.history.history["loss"][0] > 0
