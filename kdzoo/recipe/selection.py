@@ -125,8 +125,7 @@ def with_validation(data, fraction=DEFAULTS.validation_fraction, seed=DEFAULTS.s
         return data
     arrays = carve_validation(data.arrays, data.name, seed, fraction)
     copy = dataclasses.replace(data, arrays=arrays)
-    copy.splits = {**data.splits, "train": copy.pipeline("train"), "validation": None}
-    copy.splits["validation"] = copy.pipeline("validation")
+    copy.splits = {**data.splits, **{s: copy.pipeline(s) for s in ("train", "validation")}}
     copy.num_examples = {s: len(a["label"]) for s, a in arrays.items()}
     return copy
 
@@ -328,17 +327,17 @@ def run(
     tried = [*scratch, *distil_candidates]
     scores = {}
     for candidate in tried:
-        scores[candidate.name] = _metrics(models[candidate.name], validation, student_inputs)
+        scores[candidate.name] = _metrics(models[candidate.name], validation)
     best_scratch = _best(scratch, scores)
     chosen = _best(tried, scores)
-    teacher_validation = _metrics(teacher, validation, teacher_inputs)
+    teacher_validation = _metrics(teacher, validation)
 
     # Test, last: read for the first time here.
     split = "test" if "test" in data.arrays else "validation"
     final = data.pipeline(split, training=False)
     rows_out = []
     for candidate in tried:
-        metrics = _metrics(models[candidate.name], final, student_inputs) if split == "test" else {}
+        metrics = _metrics(models[candidate.name], final) if split == "test" else {}
         name = candidate.name
         rows_out.append(
             {
@@ -475,13 +474,11 @@ def _with_teacher_outputs(data, split, rows, teacher, teacher_inputs, features):
     return tf.data.Dataset.zip(rows, extra).map(attach)
 
 
-def _metrics(model, dataset, keys):
+def _metrics(model, dataset):
+    """Classification metrics of ``model`` on ``dataset`` (it reads its own input keys)."""
     from kdzoo.evaluation import classification_metrics
 
-    def route(x, *rest):
-        return (select_inputs(x, keys), *rest)
-
-    return classification_metrics(model, dataset.map(route))
+    return classification_metrics(model, dataset)
 
 
 def _best(candidates, scores):
