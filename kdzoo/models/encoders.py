@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kdzoo.models.layers import Feature
+from kdzoo.models.layers import Feature, MaskedGlobalMaxPooling1D
 
 
 def _conv_block(x, filters, pool, name, kernel_size=3, rank=2):
@@ -38,11 +38,16 @@ def _mark_embedding(x, feature_prefix):
 
 
 def image_encoder(image, filters=(32, 64), feature_prefix=""):
-    """Conv blocks (conv, batch norm, ReLU, 2x2 max-pool) then global average pooling."""
+    """Conv blocks (conv, batch norm, ReLU, 2x2 max-pool) then global average pooling.
+
+    Every block pools, the last included, so the global average is taken over a small map
+    (3x3 for a 28x28 image and three blocks). Averaging the last block's full-resolution map
+    (7x7) threw away where strokes are: on MNIST-5k the teacher preset was 0.7 points below
+    the textbook convnet on test and 1.6 on validation (``kdzoo bench zoo``).
+    """
     x = image
     for i, f in enumerate(filters):
-        last = i == len(filters) - 1
-        x = _conv_block(x, f, pool=None if last else 2, name=f"image_block{i}")
+        x = _conv_block(x, f, pool=2, name=f"image_block{i}")
     fmap = Feature(name=_feature_name(feature_prefix, "feature_map"))(x)
     pooled = layers.GlobalAveragePooling2D(name="image_gap")(fmap)
     return {"feature_map": fmap, "embedding": _mark_embedding(pooled, feature_prefix)}
@@ -75,18 +80,35 @@ def text_encoder(
     bidirectional=True,
     conv_filters=0,
     feature_prefix="",
+    pooling="last",
+    embed_dropout=0.0,
 ):
-    """Token embedding (id 0 is padding and masked), an optional Conv1D, then an LSTM/BiLSTM."""
+    """Token embedding (id 0 is padding and masked), an optional Conv1D, then an LSTM/BiLSTM.
+
+    ``pooling="last"`` takes the (Bi)LSTM's final state; ``"max"`` the maximum over time of
+    its outputs over the unmasked steps (the BiLSTM-max encoder of Conneau et al., EMNLP
+    2017). ``embed_dropout`` drops whole embedding
+    channels (``SpatialDropout1D``), the regulariser a randomly initialised embedding of
+    tens of thousands of words needs on a few thousand sentences.
+    """
+    if pooling not in ("last", "max"):
+        raise ValueError(f"pooling must be 'last' or 'max'; got {pooling!r}.")
     x = layers.Embedding(vocab_size, embed_dim, mask_zero=not conv_filters, name="text_embed")(
         tokens
     )
+    if embed_dropout:
+        x = layers.SpatialDropout1D(embed_dropout, name="text_embed_dropout")(x)
     if conv_filters:
         # Conv1D does not propagate masks, so the CNN+LSTM variant reads padding as tokens.
         x = layers.Conv1D(conv_filters, 3, padding="same", activation="relu", name="text_conv")(x)
-    rnn = layers.LSTM(lstm_units, name="text_lstm")
+    rnn = layers.LSTM(lstm_units, return_sequences=pooling == "max", name="text_lstm")
     if bidirectional:
         rnn = layers.Bidirectional(rnn, name="text_bilstm")
-    return {"embedding": _mark_embedding(rnn(x), feature_prefix)}
+    x = rnn(x)
+    if pooling == "max":
+        pool = MaskedGlobalMaxPooling1D if not conv_filters else layers.GlobalMaxPooling1D
+        x = pool(name="text_max_pool")(x)
+    return {"embedding": _mark_embedding(x, feature_prefix)}
 
 
 def classifier_head(embedding, num_classes, hidden_units=0, dropout=0.0):

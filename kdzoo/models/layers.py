@@ -243,3 +243,33 @@ class ModalityDropout(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="kdzoo")
+class MaskedGlobalMaxPooling1D(keras.layers.Layer):
+    """Maximum over time of ``[batch, time, channels]``, over the unmasked steps only.
+
+    ``keras.layers.GlobalMaxPooling1D`` ignores a mask (and warns that it drops it), so a
+    backward RNN's outputs on padding would enter the maximum. Masked steps are set to the
+    row's minimum over time here (no sentinel value, so float16 is safe); a row with no
+    unmasked step gives zeros. The output carries no mask.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return keras.ops.max(inputs, axis=1)
+        valid = keras.ops.expand_dims(keras.ops.cast(mask, "bool"), -1)
+        lowest = keras.ops.min(inputs, axis=1, keepdims=True)
+        pooled = keras.ops.max(keras.ops.where(valid, inputs, lowest), axis=1)
+        any_valid = keras.ops.any(valid, axis=1)
+        return keras.ops.where(any_valid, pooled, keras.ops.zeros_like(pooled))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])

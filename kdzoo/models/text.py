@@ -7,12 +7,17 @@ import keras
 from kdzoo.models.encoders import classifier_head, model_input, text_encoder
 
 LSTM_PRESETS = {
+    # BiLSTM-max with dropout on the embedding and before the logits: the final-state BiLSTM
+    # with dropout 0.2 overfit SST-2's 6,920 sentences within two epochs and was 2 points
+    # below Kim's CNN on validation (kdzoo bench zoo).
     "teacher": {
         "embed_dim": 128,
         "lstm_units": 128,
         "bidirectional": True,
         "hidden_units": 0,
-        "dropout": 0.2,
+        "dropout": 0.5,
+        "pooling": "max",
+        "embed_dropout": 0.3,
     },
     "student": {
         "embed_dim": 16,
@@ -38,14 +43,25 @@ def text_lstm(
     bidirectional=True,
     hidden_units=0,
     dropout=0.0,
+    pooling="last",
+    embed_dropout=0.0,
     name="text_lstm",
 ):
     """Builds an embedding + (Bi)LSTM classifier reading ``"text"`` (int token ids, 0 = pad).
 
-    Features: ``"embedding"``.
+    ``pooling`` (``"last"`` state or ``"max"`` over time) and ``embed_dropout``: see
+    ``kdzoo.models.encoders.text_encoder``. Features: ``"embedding"``.
     """
     tokens = model_input("text", (sequence_length,), dtype="int32")
-    feats = text_encoder(tokens, vocab_size, embed_dim, lstm_units, bidirectional)
+    feats = text_encoder(
+        tokens,
+        vocab_size,
+        embed_dim,
+        lstm_units,
+        bidirectional,
+        pooling=pooling,
+        embed_dropout=embed_dropout,
+    )
     logits = classifier_head(feats["embedding"], num_classes, hidden_units, dropout)
     return keras.Model({"text": tokens}, logits, name=name)
 

@@ -41,3 +41,33 @@ def test_audio_model_reads_the_log_mel_shape_of_its_front_end():
 def test_multimodal_rejects_unknown_modalities():
     with pytest.raises(ValueError, match="modalities"):
         models.build("multimodal_concat", modalities=("image", "smell"))
+
+
+def test_text_teacher_pools_the_maximum_over_real_tokens_and_round_trips(tmp_path):
+    # The text_lstm teacher is a BiLSTM-max: its embedding is the maximum over the
+    # unmasked steps only, so padding a sentence further does not change it.
+    model = models.build("text_lstm", "teacher", vocab_size=60, sequence_length=8)
+    tokens = np.array([[5, 9, 3, 0, 0, 0, 0, 0], [5, 9, 3, 7, 7, 0, 0, 0]], "int32")
+    embed = models.feature_model(model, ["embedding"])
+    short = embed({"text": tokens[:1]})["embedding"]
+    # The same sentence read with a longer padded length: the same embedding.
+    longer = models.build("text_lstm", "teacher", vocab_size=60, sequence_length=12)
+    longer.set_weights(model.get_weights())
+    padded = np.array([[5, 9, 3] + [0] * 9], "int32")
+    assert np.allclose(
+        short, models.feature_model(longer, ["embedding"])({"text": padded})["embedding"], atol=1e-6
+    )
+    run_model_config_test(model, {"text": tokens})
+    run_model_saving_test(model, {"text": tokens}, tmp_path / "text_teacher.keras")
+
+
+def test_masked_max_pooling_ignores_masked_steps():
+    from kdzoo.models.layers import MaskedGlobalMaxPooling1D
+
+    x = np.array([[[1.0, -5], [3, -2], [9, 9]], [[-1, -1], [-2, -3], [7, 7]]], "float32")
+    mask = np.array([[1, 1, 0], [1, 0, 0]], bool)
+    pool = MaskedGlobalMaxPooling1D()
+    assert np.array_equal(pool(x, mask=mask), [[3, -2], [-1, -1]])
+    assert np.array_equal(pool(x), x.max(axis=1))
+    assert np.array_equal(pool(x, mask=np.zeros((2, 3), bool)), np.zeros((2, 2)))
+    assert pool.compute_mask(x, mask) is None
