@@ -29,9 +29,12 @@ STUDY_NAMES = (
     "fsdd",
     "av-digits-methods",
     "default-recipe",
+    "zoo",
 )
 #: ``kdzoo.studies.DEFAULT_RECIPE``: what ``kdzoo bench default-recipe`` runs.
 DEFAULT_RECIPE_NAMES = STUDY_NAMES[:7]
+#: ``kdzoo.zoo_strength.SETTINGS``: what ``kdzoo bench zoo`` runs.
+ZOO_SETTING_NAMES = ("mnist", "fsdd", "fsdd-speaker", "sst2", "sms-spam", "av-digits")
 #: Loss names the terms of ``--candidate`` accept: those ``LossTerm.parse`` compares on
 #: logits (a test checks them).
 TERM_NAMES = ("ce", "dkd", "kd", "kd_std", "nkd")
@@ -224,9 +227,54 @@ def _print_recipe(recipe):
         print(f"report (tables, learning curves, confusion matrices): {recipe.report_dir}")
 
 
+def _bench_zoo(args) -> int:
+    from kdzoo.results import markdown_table
+    from kdzoo.zoo_strength import ZooConfig, mean_std, run
+
+    given = {
+        "seeds": tuple(args.seeds) if args.seeds else None,
+        "epochs": args.epochs,
+        "out_dir": args.out_dir,
+        "settings": tuple(args.datasets) if args.datasets else None,
+    }
+    config = ZooConfig(**{k: v for k, v in given.items() if v is not None})
+    config.tiny = args.tiny
+    config.verbose = 0 if args.quiet else 2
+    _, summary, checked = run(config)
+    shown = summary.assign(score=mean_std(summary))
+    shown = shown[["setting", "model", "role", "params", "metric", "score", "latency_ms"]]
+    print(markdown_table(shown))
+    if len(checked):
+        print()
+        print(markdown_table(checked.round(2)))
+    if config.out_dir:
+        print(f"\nwritten: {config.out_dir}/zoo-strength.csv and .md")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from kdzoo.studies import StudyConfig, markdown_table, run_study
 
+    if args.study == "zoo":
+        if args.teacher_epochs:
+            raise UsageError(
+                "argument --teacher-epochs: zoo gives every model one budget: --epochs"
+            )
+        if args.no_keras_peer:
+            raise UsageError("argument --no-keras-peer: zoo runs no keras.distillation timing")
+        bad = sorted(set(args.datasets or ()) - set(ZOO_SETTING_NAMES))
+        if bad:
+            raise UsageError(
+                f"argument --datasets: zoo settings are {', '.join(ZOO_SETTING_NAMES)}; "
+                f"got {', '.join(bad)}"
+            )
+        return _bench_zoo(args)
+    bad = sorted(set(args.datasets or ()) - set(DEFAULT_RECIPE_NAMES))
+    if bad:
+        raise UsageError(
+            f"argument --datasets: default-recipe datasets are "
+            f"{', '.join(DEFAULT_RECIPE_NAMES)}; got {', '.join(bad)}"
+        )
     given = {
         "seeds": tuple(args.seeds) if args.seeds else None,
         "teacher_epochs": args.teacher_epochs,
@@ -235,7 +283,7 @@ def cmd_bench(args) -> int:
         "datasets": tuple(args.datasets) if args.datasets else None,
     }
     if args.datasets and args.study != "default-recipe":
-        raise UsageError("argument --datasets: only with default-recipe")
+        raise UsageError("argument --datasets: only with default-recipe or zoo")
     config = StudyConfig(**{k: v for k, v in given.items() if v is not None})
     config.tiny = args.tiny
     config.keras_peer = not args.no_keras_peer
@@ -502,7 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench",
         help="the recipe on real data over seeds (mean ± std); writes CSV + Markdown; "
-        "default-recipe runs all seven datasets",
+        "default-recipe runs all seven datasets; zoo measures every preset against a "
+        "reference model",
     )
     p.add_argument("study", choices=STUDY_NAMES)
     p.add_argument("--seeds", type=_SEED, nargs="+", help="student seeds (0 1 2)")
@@ -514,8 +563,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--datasets",
         nargs="+",
-        choices=DEFAULT_RECIPE_NAMES,
-        help="default-recipe only: run these (the others' rows are kept)",
+        choices=tuple(dict.fromkeys((*DEFAULT_RECIPE_NAMES, *ZOO_SETTING_NAMES))),
+        metavar="NAME",
+        help="default-recipe or zoo: run these datasets / settings (the others' rows are "
+        f"kept); default-recipe: {', '.join(DEFAULT_RECIPE_NAMES)}; zoo: "
+        f"{', '.join(ZOO_SETTING_NAMES)}",
     )
     p.add_argument(
         "--no-keras-peer", action="store_true", help="skip the keras.distillation timing"

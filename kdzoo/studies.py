@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from kdzoo.defaults import DEFAULTS
+from kdzoo.results import markdown_table, provenance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +168,7 @@ DEFAULT_RECIPE = (
     "mnist",
     "fsdd",
 )
-STUDIES = (*STUDY_SPECS, "default-recipe")
+STUDIES = (*STUDY_SPECS, "default-recipe", "zoo")
 
 
 @dataclasses.dataclass
@@ -419,36 +419,11 @@ def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def markdown_table(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |"]
-    lines.append("|" + "|".join("---" for _ in table.columns) + "|")
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def gain(per_seed: pd.DataFrame, model: str, baseline: str, metric="test_accuracy"):
     """Per-seed ``model - baseline`` differences of ``metric`` (paired by seed)."""
     a = per_seed[per_seed["model"] == model].set_index("seed")[metric]
     b = per_seed[per_seed["model"] == baseline].set_index("seed")[metric]
     return (a - b).dropna().to_numpy(dtype=float)
-
-
-def provenance(command: str) -> str:
-    """One line: the command, the commit (``+ local changes`` if the tree differs) and date."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "kdzoo"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        commit += " + local changes" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return f"`{command}` at commit {commit}, {time.strftime('%Y-%m-%d')}"
 
 
 def _header(study: Study, config: StudyConfig, data, minutes):
@@ -472,6 +447,19 @@ def run_study(name: str, config: StudyConfig | None = None):
     config = config or StudyConfig()
     if name == "default-recipe":
         return run_default_recipe(config)
+    if name == "zoo":
+        from kdzoo.zoo_strength import ZooConfig, run
+
+        zoo = ZooConfig(
+            seeds=config.seeds,
+            epochs=config.epochs,
+            settings=config.datasets,
+            out_dir=config.out_dir,
+            tiny=config.tiny,
+            verbose=config.verbose,
+        )
+        per_seed, summary, checked = run(zoo)
+        return per_seed, summary, {"goals": checked}
     study = STUDY_SPECS[name]
     start = time.perf_counter()
     per_seed, cost, data = _run_one(study, config)

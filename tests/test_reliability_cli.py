@@ -91,11 +91,17 @@ USAGE_ERRORS = [
     (["bench", "sst2", "--epochs", "0"], "argument --epochs: expected an integer >= 1"),
     (["bench", "sst2", "--teacher-epochs", "0"], "argument --teacher-epochs: expected an integer"),
     (["bench", "sst2", "--seeds", "0", "-1"], "argument --seeds: expected an integer >= 0"),
-    (["bench", "sst2", "--datasets", "mnist"], "argument --datasets: only with default-recipe"),
+    (["bench", "sst2", "--datasets", "mnist"], "argument --datasets: only with default-recipe or"),
     (
         ["bench", "default-recipe", "--datasets", "av-digits-methods"],
         "argument --datasets: invalid choice: 'av-digits-methods'",
     ),
+    (
+        ["bench", "default-recipe", "--datasets", "fsdd-speaker"],
+        "argument --datasets: default-recipe datasets are embedded,",
+    ),
+    (["bench", "zoo", "--datasets", "embedded"], "argument --datasets: zoo settings are mnist,"),
+    (["bench", "zoo", "--teacher-epochs", "3"], "argument --teacher-epochs: zoo gives every"),
     (["bench", "sst2", "--batch-size", "8"], "unrecognized arguments: --batch-size 8"),
     (["bench", "sst2", "--no-robustness"], "unrecognized arguments: --no-robustness"),
     (["export", "m", "--version", "0"], "argument --version: expected an integer >= 1"),
