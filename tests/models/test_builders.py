@@ -71,3 +71,11 @@ def test_masked_max_pooling_ignores_masked_steps():
     assert np.array_equal(pool(x), x.max(axis=1))
     assert np.array_equal(pool(x, mask=np.zeros((2, 3), bool)), np.zeros((2, 2)))
     assert pool.compute_mask(x, mask) is None
+
+
+@pytest.mark.parametrize(
+    "name, pooling", [("image_cnn", "max"), ("text_lstm", "mean")], ids=["image", "text"]
+)
+def test_an_unknown_pooling_is_an_error_naming_the_choices(name, pooling):
+    with pytest.raises(ValueError, match="pooling must be"):
+        models.build(name, "teacher", pooling=pooling)
