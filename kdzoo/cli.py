@@ -17,8 +17,8 @@ from kdzoo.datasets.catalog import CATALOG
 from kdzoo.defaults import DEFAULTS
 from kdzoo.validation import finite_number, int_at_least
 
-#: ``kdzoo.studies.STUDIES``, kept here so that parsing imports no TensorFlow (a test checks
-#: that the two agree).
+#: ``kdzoo.studies.STUDIES`` and ``"zoo"`` (``kdzoo.zoo_strength``), kept here so that
+#: parsing imports no TensorFlow (a test checks that they agree).
 STUDY_NAMES = (
     "embedded",
     "av-digits-crossmodal",

@@ -168,7 +168,7 @@ DEFAULT_RECIPE = (
     "mnist",
     "fsdd",
 )
-STUDIES = (*STUDY_SPECS, "default-recipe", "zoo")
+STUDIES = (*STUDY_SPECS, "default-recipe")
 
 
 @dataclasses.dataclass
@@ -198,19 +198,22 @@ class StudyConfig:
 
 
 # --------------------------------------------------------------------------- one study
-def _load(study: Study, config: StudyConfig):
+def load_dataset(dataset, options=None, modalities=None, train_examples=None, tiny=False):
+    """``kdzoo.datasets.load(dataset)`` as the benchmarks use it: the dataset's validation
+    split or a stratified ``DEFAULTS.validation_fraction`` of train (seed 0), the training
+    split capped at a seeded ``train_examples`` subset, and every split at 96 rows when
+    ``tiny`` (the test suite's smoke size)."""
     from kdzoo import datasets
     from kdzoo.datasets.catalog import CATALOG
 
-    options = dict(study.load)
-    spec = CATALOG.get(study.dataset)
+    options = dict(options or {})
+    spec = CATALOG.get(dataset)
     if "validation" not in spec.splits and "validation_speaker" not in options:
         options["validation_fraction"] = DEFAULTS.validation_fraction
-    modalities = tuple(dict.fromkeys((*study.teacher_inputs, *study.student_inputs)))
-    data = datasets.load(study.dataset, batch_size=256, seed=0, modalities=modalities, **options)
-    cap = 96 if config.tiny else study.train_examples
+    data = datasets.load(dataset, batch_size=256, seed=0, modalities=modalities, **options)
+    cap = 96 if tiny else train_examples
     for split, arrays in list(data.arrays.items()):
-        limit = cap if split == "train" else (96 if config.tiny else None)
+        limit = cap if split == "train" else (96 if tiny else None)
         n = len(arrays["label"])
         if limit and n > limit:
             keep = np.sort(np.random.default_rng(0).permutation(n)[:limit])
@@ -220,7 +223,16 @@ def _load(study: Study, config: StudyConfig):
     return data
 
 
-def _shapes(data):
+def _load(study: Study, config: StudyConfig):
+    modalities = tuple(dict.fromkeys((*study.teacher_inputs, *study.student_inputs)))
+    return load_dataset(
+        study.dataset, study.load, modalities, study.train_examples, tiny=config.tiny
+    )
+
+
+def model_shapes(data) -> dict:
+    """The builder keyword arguments that shape a zoo model for ``data`` (input shapes, or a
+    text set's sequence length and vocabulary size)."""
     shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
     if data.text_vectorizer is not None:
         shapes = {
@@ -234,7 +246,7 @@ def _build(family_preset, data, inputs):
     from kdzoo import distribute, models
 
     family, preset = family_preset
-    shapes = _shapes(data)
+    shapes = model_shapes(data)
     spec = models.get_spec(family)
     if "text" not in spec.modalities:
         shapes = {k: v for k, v in shapes.items() if k.removesuffix("_shape") in spec.modalities}
@@ -447,19 +459,6 @@ def run_study(name: str, config: StudyConfig | None = None):
     config = config or StudyConfig()
     if name == "default-recipe":
         return run_default_recipe(config)
-    if name == "zoo":
-        from kdzoo.zoo_strength import ZooConfig, run
-
-        zoo = ZooConfig(
-            seeds=config.seeds,
-            epochs=config.epochs,
-            settings=config.datasets,
-            out_dir=config.out_dir,
-            tiny=config.tiny,
-            verbose=config.verbose,
-        )
-        per_seed, summary, checked = run(zoo)
-        return per_seed, summary, {"goals": checked}
     study = STUDY_SPECS[name]
     start = time.perf_counter()
     per_seed, cost, data = _run_one(study, config)
