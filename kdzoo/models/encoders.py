@@ -94,9 +94,9 @@ def text_encoder(
 
     ``pooling="last"`` takes the (Bi)LSTM's final state; ``"max"`` the maximum over time of
     its outputs over the unmasked steps (the BiLSTM-max encoder of Conneau et al., EMNLP
-    2017). ``embed_dropout`` drops whole embedding
-    channels (``SpatialDropout1D``), the regulariser a randomly initialised embedding of
-    tens of thousands of words needs on a few thousand sentences.
+    2017). ``embed_dropout`` drops whole embedding channels (``SpatialDropout1D``), the
+    regulariser a randomly initialised embedding of tens of thousands of words needs on a
+    few thousand sentences.
     """
     if pooling not in ("last", "max"):
         raise ValueError(f"pooling must be 'last' or 'max'; got {pooling!r}.")
@@ -113,8 +113,8 @@ def text_encoder(
         rnn = layers.Bidirectional(rnn, name="text_bilstm")
     x = rnn(x)
     if pooling == "max":
-        pool = MaskedGlobalMaxPooling1D if not conv_filters else layers.GlobalMaxPooling1D
-        x = pool(name="text_max_pool")(x)
+        # Without a mask (the Conv1D variant) it is a plain maximum over time.
+        x = MaskedGlobalMaxPooling1D(name="text_max_pool")(x)
     return {"embedding": _mark_embedding(x, feature_prefix)}
 
 
