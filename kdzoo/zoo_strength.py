@@ -253,6 +253,7 @@ def _run_setting(setting: Setting, config: ZooConfig, command: str) -> list[dict
                     "params": int(model.count_params()),
                     "seed": seed,
                     "validation_accuracy": float(validation["accuracy"]),
+                    "validation_f1": float(validation["f1"]) if "f1" in validation else np.nan,
                     "test_accuracy": float(test["accuracy"]),
                     "test_macro_f1": float(test["macro_f1"]),
                     "test_f1": float(test["f1"]) if "f1" in test else np.nan,
@@ -263,27 +264,29 @@ def _run_setting(setting: Setting, config: ZooConfig, command: str) -> list[dict
                     **made,
                 }
             )
+            metric = setting.metric
             print(
                 f"{setting.name} {entry.label} seed {seed}: test "
-                f"{rows[-1]['test_' + setting.metric]:.4f} (validation "
-                f"{rows[-1]['validation_accuracy']:.4f}), {epochs} epochs, {seconds:.0f} s",
+                f"{rows[-1]['test_' + metric]:.4f} (validation "
+                f"{rows[-1]['validation_' + metric]:.4f}), {epochs} epochs, {seconds:.0f} s",
                 flush=True,
             )
     return rows
 
 
 # --------------------------------------------------------------------------- tables
-def score(rows: pd.DataFrame) -> pd.Series:
-    """Each row's setting metric (test accuracy, or the F1 where the setting says so)."""
+def score(rows: pd.DataFrame, split: str = "test") -> pd.Series:
+    """Each row's setting metric on ``split`` (accuracy, or the F1 where the setting says
+    so). Rows written before a column existed score NaN."""
+    f1 = rows[f"{split}_f1"] if f"{split}_f1" in rows else np.nan
     return pd.Series(
-        np.where(rows["metric"] == "f1", rows["test_f1"], rows["test_accuracy"]),
-        index=rows.index,
+        np.where(rows["metric"] == "f1", f1, rows[f"{split}_accuracy"]), index=rows.index
     )
 
 
 def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds per setting and model (row order kept)."""
-    frame = per_seed.assign(score=score(per_seed))
+    frame = per_seed.assign(score=score(per_seed), validation_score=score(per_seed, "validation"))
     out = []
     for (setting, model), group in frame.groupby(["setting", "model"], sort=False):
         values = group["score"].to_numpy(dtype=float)
@@ -298,7 +301,8 @@ def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
                 "metric": group["metric"].iloc[0],
                 "mean": float(values.mean()),
                 "std": std,
-                "validation_accuracy": float(group["validation_accuracy"].mean()),
+                # The setting metric on validation (what a user may tune on).
+                "validation": float(group["validation_score"].mean()),
                 "epochs": float(group["epochs"].mean()),
                 "latency_ms": float(group["latency_ms"].iloc[0]),
                 "made_by": f"`{group['command'].iloc[0]}` at commit {group['commit'].iloc[0]}, "
@@ -375,7 +379,9 @@ def _markdown(per_seed) -> str:
                 "params": group["params"].map("{:,}".format),
                 "seeds": group["seeds"],
                 group["metric"].iloc[0]: mean_std(group),
-                "validation accuracy": group["validation_accuracy"].map("{:.4f}".format),
+                f"validation {group['metric'].iloc[0]}": group["validation"].map(
+                    lambda v: "–" if np.isnan(v) else f"{v:.4f}"
+                ),
                 "epochs": group["epochs"].map("{:.0f}".format),
                 "latency ms": group["latency_ms"].map("{:.2f}".format),
             }

@@ -20,6 +20,7 @@ def _rows(setting, model, role, scores, metric="accuracy"):
             "test_accuracy": score if metric == "accuracy" else 0.99,
             "test_f1": score if metric == "f1" else float("nan"),
             "validation_accuracy": 0.5,
+            "validation_f1": score - 0.1 if metric == "f1" else float("nan"),
             "epochs": 3,
             "latency_ms": 1.0,
             "command": "kdzoo bench zoo",
@@ -46,6 +47,8 @@ def test_goals_compare_means_in_points_against_the_reference_and_the_best_single
     assert summary.set_index("model").loc["t1", "std"] == pytest.approx(0.0141421, abs=1e-6)
     # The F1 setting is scored on F1, not on accuracy (0.99 in every row).
     assert summary.set_index("model").loc["spam t", "mean"] == pytest.approx(0.80)
+    assert summary.set_index("model").loc["spam t", "validation"] == pytest.approx(0.70)
+    assert summary.set_index("model").loc["t1", "validation"] == pytest.approx(0.5)
     checked = goals(summary).set_index("model")
     assert checked.loc["t1", "gap_points"] == pytest.approx(-0.5)
     assert bool(checked.loc["t1", "met"])  # exactly -0.5 meets "≥ reference - 0.5"
@@ -54,6 +57,14 @@ def test_goals_compare_means_in_points_against_the_reference_and_the_best_single
     assert checked.loc["fused", "gap_points"] == pytest.approx(2.0)
     assert bool(checked.loc["fused", "met"])
     assert checked.loc["spam t", "gap_points"] == pytest.approx(-10.0)
+
+
+def test_rows_from_before_validation_f1_was_recorded_show_a_dash_not_a_number():
+    per_seed = pd.DataFrame(_rows("sms-spam", "t", "teacher", [0.9, 0.8], metric="f1"))
+    per_seed = per_seed.drop(columns="validation_f1")
+    assert summarize(per_seed)["validation"].isna().all()
+    table = zoo_strength._markdown(per_seed)
+    assert "| validation f1 |" in table and "| – |" in table
 
 
 def test_every_setting_pairs_each_teacher_with_a_reference_and_students_stay_small():
