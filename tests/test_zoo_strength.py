@@ -78,6 +78,13 @@ def test_every_setting_pairs_each_teacher_with_a_reference_and_students_stay_sma
     assert set(SETTINGS) == {"mnist", "fsdd", "fsdd-speaker", "sst2", "sms-spam", "av-digits"}
 
 
+def test_every_teacher_preset_of_the_zoo_is_measured():
+    import kdzoo.models
+
+    measured = {e.family for s in SETTINGS.values() for e in s.entries if e.role == "teacher"}
+    assert measured == set(kdzoo.models.list_models())
+
+
 def test_references_build_and_the_small_ones_are_student_sized():
     import kdzoo.models
 
