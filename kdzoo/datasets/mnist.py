@@ -86,8 +86,15 @@ def _row_problem(fields, row):
     return None
 
 
+#: A character no integer row has. NumPy < 2 parses "1.5" or "1e3" as an int64 by way of a
+#: float (1, 1000) with only a DeprecationWarning, so such rows never reach np.loadtxt.
+_NOT_INTEGER = re.compile(r"[^0-9+\-, \t]")
+
+
 def _parse_rows(lines):
     """The integer rows of ``lines``, or ``None`` if one is not ``COLUMNS`` integers."""
+    if any(_NOT_INTEGER.search(line) for line in lines):
+        return None
     try:
         rows = np.loadtxt(lines, delimiter=",", dtype=np.int64, comments=None, ndmin=2)
     except ValueError:  # a non-integer value, or rows of different lengths
