@@ -356,7 +356,11 @@ def cmd_export(args) -> int:
     for name, sig in meta["signatures"].items():
         outputs = _format_specs(sig["outputs"])
         print(f"  {name}: {_format_specs(sig['inputs'])} -> {outputs}")
-    print(f"  warmup: {meta['warmup']['requests']} requests ({meta['warmup']['inputs']} inputs)")
+    written = meta["warmup"]
+    if written.get("skipped"):
+        print(f"  warmup: none ({written['skipped']})")
+    else:
+        print(f"  warmup: {written['requests']} requests ({written['inputs']} inputs)")
     print(op_report(path).describe())
     print(f"check it: kdzoo check-export {path}")
     return 0

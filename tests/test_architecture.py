@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).parents[1] / "kdzoo"
 
 #: Layers, lowest first: a module may import only from its own layer or a lower one.
 LAYERS = [
-    ("kdzoo.files", "kdzoo.validation", "kdzoo.defaults", "kdzoo.results"),
+    ("kdzoo.files", "kdzoo.validation", "kdzoo.defaults", "kdzoo.results", "kdzoo.optional"),
     ("kdzoo.losses", "kdzoo.models", "kdzoo.distribute", "kdzoo._keras_compat"),
     ("kdzoo.data",),
     ("kdzoo.datasets",),

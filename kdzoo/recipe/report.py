@@ -8,6 +8,8 @@
 - ``report.png``: learning curves (validation accuracy per epoch) of the teacher, the best
   scratch try and the chosen student; validation accuracy per candidate; and the
   confusion matrices of the teacher and the recipe's student on the evaluated split.
+  It needs matplotlib (``pip install 'kdzoo[plots]'``); without it the tables are written,
+  ``report.md`` says the figure was not drawn and why, and a warning is logged.
 
 Files are written to a temporary name and renamed (``kdzoo.files.atomic_file``). A
 ``run_dir`` that holds files kdzoo did not write is refused before anything trains
@@ -17,6 +19,7 @@ notebook, ``figure(result, data)`` returns the Matplotlib figure to show inline.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +27,11 @@ import pandas as pd
 
 from kdzoo.files import atomic_file, check_replaceable, write_marker
 
-FILES = ("summary.csv", "candidates.csv", "report.md", "report.png")
+FILES = ("summary.csv", "candidates.csv", "report.md", "report.png")  # the last: kdzoo[plots]
 KIND = "recipe-report"  # the ownership marker's kind
+FIGURE = "report.png"
+
+log = logging.getLogger("kdzoo")
 
 
 def claim_run_dir(run_dir) -> Path:
@@ -58,8 +64,14 @@ def markdown(frame: pd.DataFrame, digits=4) -> str:
 
 
 def figure(result, data=None, split=None):
-    """The report's figure (a ``matplotlib.figure.Figure``; the Agg backend, no display)."""
-    from matplotlib.figure import Figure
+    """The report's figure (a ``matplotlib.figure.Figure``; the Agg backend, no display).
+
+    Raises:
+        kdzoo.optional.MissingExtraError: matplotlib is not installed (``kdzoo[plots]``).
+    """
+    from kdzoo.optional import require
+
+    Figure = require("matplotlib.figure", "The recipe report's figure").Figure
 
     from kdzoo.recipe.phases import RECIPE, SCRATCH, TEACHER
 
@@ -134,17 +146,28 @@ def write_report(result, run_dir, data=None, split=None) -> Path:
         result.table.to_csv(f, index=False)
     with atomic_file(folder / "candidates.csv", "w") as f:
         result.candidates.to_csv(f, index=False)
+    from kdzoo.optional import MissingExtraError
+
+    try:
+        fig = figure(result, data, split)
+    except MissingExtraError as err:
+        fig, note = None, f"The figure ({FIGURE}) was not drawn. {err}"
+        log.warning("Recipe report in %s: %s", folder, note)
+        # A figure of an earlier run in this kdzoo-owned folder would no longer match.
+        (folder / FIGURE).unlink(missing_ok=True)
+    else:
+        note = f"Figure: {FIGURE}."
     seconds = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
     text = (
         f"# Recipe report\n\nChosen on validation: **{result.chosen.describe()}**. "
         f"Evaluated on: {result.evaluated_on}. Recipe minus tuned scratch: "
         f"{result.gain:+.4f} ({result.evaluated_on}), {result.validation_gain:+.4f} "
         f"(validation).\n\n{markdown(result.table)}\n\n## Candidates\n\n"
-        f"{markdown(result.candidates)}\n\nWall time: {seconds}.\n"
+        f"{markdown(result.candidates)}\n\nWall time: {seconds}.\n\n{note}\n"
     )
     with atomic_file(folder / "report.md", "w") as f:
         f.write(text)
-    fig = figure(result, data, split)
-    with atomic_file(folder / "report.png", "wb") as f:
-        fig.savefig(f, format="png", dpi=110)
+    if fig is not None:
+        with atomic_file(folder / FIGURE, "wb") as f:
+            fig.savefig(f, format="png", dpi=110)
     return folder

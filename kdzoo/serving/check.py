@@ -274,7 +274,7 @@ def check_export(export_dir, data_dir=None, timeout=300, inputs=None) -> CheckRe
             fresh_probs = np.load(tmp / "fresh" / "probabilities.npy")
         report.steps.append(_show_step(done["show"], metadata))
         report.steps.append(_run_step(done["run"], tmp / "cli", fresh_probs))
-        report.steps.append(_warmup_step(fresh))
+        report.steps.append(_warmup_step(fresh, metadata))
         report.steps.append(_bad_inputs_step(fresh))
     return report
 
@@ -349,13 +349,19 @@ def _run_step(proc, outdir, fresh_probs):
     return CheckStep("saved_model_cli run", ok, detail)
 
 
-def _warmup_step(fresh):
+def _warmup_step(fresh, metadata):
+    skipped = metadata.get("warmup", {}).get("skipped")
+    if skipped:  # TF Serving loads a model without warmup requests
+        return CheckStep("warmup replay", True, f"no warmup file in this export: {skipped}")
     if "fatal" in fresh or "warmup" not in fresh:
         return CheckStep("warmup replay", False, "not reached")
     warmup = fresh["warmup"]
     if "error" in warmup:
         error = warmup["error"]
-        return CheckStep("warmup replay", False, f"{error['type']}: {error['message']}")
+        detail = f"{error['type']}: {error['message']}"
+        if "tensorflow_serving" in error["message"]:
+            detail += " (replaying the warmup needs pip install 'kdzoo[serving]')"
+        return CheckStep("warmup replay", False, detail)
     ran = ", ".join(f"{r['signature']} (batch {r['batch']})" for r in warmup["ran"])
     ok = not warmup["problems"] and bool(warmup["ran"])
     detail = f"{len(warmup['ran'])} PredictionLog requests ran in a TF1 session: {ran}"

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -38,7 +39,7 @@ import tensorflow as tf
 from kdzoo import __version__
 from kdzoo.evaluation import classification_metrics
 from kdzoo.files import atomic_file, make_sibling_tmp, mark_tmp, remove_stale_tmps, unmark
-from kdzoo.serving import warmup
+from kdzoo.serving import warmup as warmups
 from kdzoo.serving.ops import op_report
 from kdzoo.serving.preprocessing import (
     RawPreprocessor,
@@ -56,6 +57,8 @@ METADATA_FILE = "kdzoo_export.json"
 METADATA_FORMAT = "kdzoo-serving-export/1"
 MAX_WARMUP_EXAMPLES = 4
 _MAX_VERSION_ATTEMPTS = 100
+
+log = logging.getLogger("kdzoo")
 
 
 def next_version(model_dir) -> int:
@@ -192,6 +195,7 @@ def export_for_serving(
     metrics=None,
     warmup_inputs=None,
     from_logits=True,
+    warmup=None,
 ) -> Path:
     """Exports a student for TF Serving as ``<base_dir>/<name>/<version>/``, on raw inputs.
 
@@ -216,6 +220,11 @@ def export_for_serving(
             image, a short sentence).
         from_logits: the model returns logits (softmax is applied in the graph); False if
             it returns probabilities. Defaults to True.
+        warmup: write the warmup file, which needs tensorflow-serving-api
+            (``kdzoo[serving]``). None (the default) writes it when that is installed, and
+            otherwise exports without one: a warning is logged and the metadata's
+            ``warmup.skipped`` says why. True requires it (``MissingExtraError`` before
+            anything is written); False writes none.
 
     Returns:
         The version folder.
@@ -223,6 +232,7 @@ def export_for_serving(
     Raises:
         TypeError: ``model`` is a Distiller (or not a ``keras.Model``).
         ValueError: a weight of the model is NaN or inf (named in the message).
+        kdzoo.optional.MissingExtraError: ``warmup=True`` without tensorflow-serving-api.
 
     Example:
 
@@ -245,20 +255,22 @@ def export_for_serving(
     modalities = preprocessing.check_model(model)
     tokenizer = "core" if portable else "tensorflow_text"
     examples, source = _warmup_examples(warmup_inputs, preprocessing, modalities)
+    skipped = _warmup_skipped(warmup)
 
     metadata = {}
 
     def write(path):
         _write_archive(model, preprocessing, modalities, tokenizer, from_logits, path)
         report = _check_ops(path, portable)
-        requests = _warmup_requests(model, preprocessing, modalities, tokenizer, examples, name)
-        warmup.write_warmup(path, requests)  # looked up on the module: tests replace it
+        if skipped:
+            written = {"file": None, "requests": 0, "inputs": None, "skipped": skipped}
+        else:
+            requests = _warmup_requests(model, preprocessing, modalities, tokenizer, examples, name)
+            warmups.write_warmup(path, requests)  # looked up on the module: tests replace it
+            written = {"file": warmups.WARMUP_FILE, "requests": len(requests), "inputs": source}
         metadata.update(_metadata(model, preprocessing, modalities, tokenizer, report, path))
         metadata.update(
-            name=name,
-            teacher=teacher_name,
-            metrics=dict(metrics or {}),
-            warmup={"file": warmup.WARMUP_FILE, "requests": len(requests), "inputs": source},
+            name=name, teacher=teacher_name, metrics=dict(metrics or {}), warmup=written
         )
 
     def stamp(path, version):  # the version number is known only at the rename
@@ -267,6 +279,27 @@ def export_for_serving(
             f.write("\n")
 
     return _write_version(base_dir, name, version, write, stamp)
+
+
+def _warmup_skipped(wanted) -> str | None:
+    """Why no warmup file is written (None: one is), checked before anything is written."""
+    from kdzoo.optional import available, require
+
+    if wanted is False:
+        return "warmup=False"
+    if wanted is True:
+        require("tensorflow_serving.apis", "The TF Serving warmup file")
+        return None
+    if wanted is not None:
+        raise TypeError(f"`warmup` must be None, True or False; got {wanted!r}.")
+    if available("tensorflow_serving.apis"):
+        return None
+    reason = (
+        "tensorflow-serving-api is not installed (pip install 'kdzoo[serving]'); TF Serving "
+        "loads the model without warmup requests"
+    )
+    log.warning("Exporting without a warmup file: %s.", reason)
+    return reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -488,7 +521,7 @@ def _warmup_examples(warmup_inputs, preprocessing, modalities):
     keys = sorted(warmup_inputs)
     if keys != sorted(modalities):
         raise ValueError(f"`warmup_inputs` has keys {keys}; the model reads {sorted(modalities)}.")
-    out = {m: warmup.proto_array(warmup_inputs[m])[:MAX_WARMUP_EXAMPLES] for m in modalities}
+    out = {m: warmups.proto_array(warmup_inputs[m])[:MAX_WARMUP_EXAMPLES] for m in modalities}
     sizes = {m: len(v) for m, v in out.items()}
     if len(set(sizes.values())) != 1 or not min(sizes.values()):
         raise ValueError(f"`warmup_inputs` needs the same number (>= 1) of rows per key; {sizes}.")
@@ -504,7 +537,7 @@ def _warmup_examples(warmup_inputs, preprocessing, modalities):
 
 def _warmup_requests(model, preprocessing, modalities, tokenizer, examples, name):
     """One request per signature, plus a batch-1 one for ``serving_default``."""
-    predict_request = warmup.predict_request
+    predict_request = warmups.predict_request
     first = {m: v[:1] for m, v in examples.items()}
     requests = [predict_request(first, name, SERVING_DEFAULT)]
     if len(next(iter(examples.values()))) > 1:
@@ -562,7 +595,7 @@ def _metadata(model, preprocessing, modalities, tokenizer, report, path):
         "format": METADATA_FORMAT,
         "name": None,
         "version": None,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "kdzoo_version": __version__,
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,

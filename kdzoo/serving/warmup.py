@@ -19,14 +19,13 @@ WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 
 
 def _serving_apis():
-    try:
-        from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
-    except ImportError as err:
-        raise ImportError(
-            "Building TF Serving requests needs tensorflow-serving-api: "
-            "pip install tensorflow-serving-api==2.21.0"
-        ) from err
-    return predict_pb2, prediction_log_pb2
+    from kdzoo.optional import require
+
+    feature = "TF Serving requests and warmup files"
+    return (
+        require("tensorflow_serving.apis.predict_pb2", feature),
+        require("tensorflow_serving.apis.prediction_log_pb2", feature),
+    )
 
 
 def _utf8(value):

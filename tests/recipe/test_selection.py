@@ -1,6 +1,8 @@
 """The recipe (``kdzoo.recipe.run``): validation-driven phases, the candidates, selection on
 validation, the test split read last, and the report."""
 
+import sys
+
 import keras
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from kdzoo.recipe import (
     scratch_tries,
     with_validation,
 )
-from kdzoo.recipe.report import FILES
+from kdzoo.recipe.report import FILES, write_report
 
 AV = ("image", "audio")
 #: The smallest recipe: one candidate (so one scratch try), one epoch per phase.
@@ -224,7 +226,9 @@ def test_the_test_split_is_read_only_after_every_phase(tiny_data, monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_report_is_written_and_a_foreign_run_dir_refused(tiny_data, tmp_path):
+def test_the_report_is_written_and_a_foreign_run_dir_refused(
+    tiny_data, tmp_path, monkeypatch, caplog
+):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.md").write_text("mine")
@@ -256,6 +260,18 @@ def test_the_report_is_written_and_a_foreign_run_dir_refused(tiny_data, tmp_path
     assert result.report_dir == str(folder)
     # The recipe wrote that folder, so a second run may write over it.
     run(teacher, student, tiny_data, run_dir=str(folder), **{**options, "teacher_epochs": 0})
+
+    # Without matplotlib (the kdzoo[plots] extra) the tables are still written; the
+    # earlier figure, which would no longer match, goes; report.md and the log say why.
+    for module in ("matplotlib", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, module, None)
+    with caplog.at_level("WARNING", logger="kdzoo"):
+        write_report(result, folder)
+    assert not (folder / "report.png").exists()
+    assert {p.name for p in folder.iterdir()} >= set(FILES) - {"report.png"}
+    note = "was not drawn. The recipe report's figure needs matplotlib"
+    assert note in (folder / "report.md").read_text()
+    assert "pip install 'kdzoo[plots]'" in caplog.text
 
 
 @pytest.mark.slow

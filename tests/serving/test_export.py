@@ -3,6 +3,7 @@ and parity of the in-graph preprocessing with the training pipeline (within 1e-5
 
 import json
 import os
+import sys
 
 import keras
 import numpy as np
@@ -151,6 +152,38 @@ def test_signatures_outputs_and_metadata(tmp_path, embedded):
     assert meta["teacher"] == "the_teacher" and meta["metrics"] == metrics
     assert meta["kdzoo_version"] == kdzoo.__version__ and meta["custom_ops"] == {}
     assert meta["portable"] is True and meta["requires"] == []
+
+
+def test_without_the_serving_extra_the_export_has_no_warmup_and_says_why(
+    tmp_path, embedded, monkeypatch, caplog
+):
+    from kdzoo.optional import MissingExtraError
+
+    student = audio_student(embedded)
+    # As if never installed (an earlier test may have imported some of its modules).
+    for module in [m for m in sys.modules if m.startswith("tensorflow_serving")] + [
+        "tensorflow_serving",
+        "tensorflow_serving.apis",
+    ]:
+        monkeypatch.setitem(sys.modules, module, None)
+    # Asked for explicitly: a clear error naming the extra, before anything is written.
+    with pytest.raises(MissingExtraError, match=r"pip install 'kdzoo\[serving\]'"):
+        export_for_serving(student, tmp_path, name="s", preprocessing=embedded, warmup=True)
+    assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
+    # By default: exported without one, logged, and recorded in the metadata.
+    with caplog.at_level("WARNING", logger="kdzoo"):
+        path = export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
+    assert "Exporting without a warmup file" in caplog.text
+    assert not (path / "assets.extra").exists()
+    meta = read_metadata(path)["warmup"]
+    assert meta["file"] is None and meta["requests"] == 0
+    assert "pip install 'kdzoo[serving]'" in meta["skipped"]
+    # The model itself serves as before.
+    served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    audio = raw_examples(embedded.arrays["test"], ["audio"], count=2)["audio"]
+    assert served(audio=tf.constant(audio))["probabilities"].shape == (2, 10)
+    with pytest.raises(TypeError, match="`warmup` must be None, True or False"):
+        export_for_serving(student, tmp_path, name="s", preprocessing=embedded, warmup="yes")
 
 
 def test_warmup_holds_real_prediction_logs_for_every_signature(tmp_path, embedded):
