@@ -1,5 +1,6 @@
 # The two commands a fresh machine needs are `make demo` and `make test`; each one creates
-# .venv if absent and installs the pinned dependencies and the package first.
+# .venv if absent and installs the package with the exact versions CI tests
+# (constraints.txt; the package itself asks only for ranges, see setup.cfg).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,15 +9,15 @@ export KDZOO_DATA_DIR ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench wheel constraints clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -43,6 +44,16 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/serving_latency.py
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/cli_latency.py
+
+# The wheel a user would install (dist/); tests/test_packaging.py installs one into a fresh
+# venv and runs it.
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation -w dist .
+
+# After changing what .venv holds (e.g. raising a dependency), record the exact versions.
+constraints: $(STAMP)
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --all --exclude-editable \
+	  | grep -v '^pip=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
