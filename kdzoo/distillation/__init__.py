@@ -6,6 +6,8 @@
 - ``TeacherEnsemble`` (``teachers``): one or several teachers and how their soft targets mix;
 - ``cache_teacher_outputs``, ``with_teacher_outputs``, ``TEACHER_OUTPUTS`` (``cache``):
   offline distillation from teacher outputs computed once;
+- ``read_teacher_outputs`` (``outputs_file``): a teacher's logits or probabilities from an
+  NPZ, CSV or Parquet file keyed by example id (a teacher kdzoo never runs);
 - ``DistillationScheduler`` and the schedules (``schedules``): term weights and the
   temperature per epoch.
 """
@@ -17,6 +19,7 @@ from kdzoo.distillation.cache import (
     with_teacher_outputs,
 )
 from kdzoo.distillation.distiller import Distiller
+from kdzoo.distillation.outputs_file import read_teacher_outputs
 from kdzoo.distillation.schedules import (
     Constant,
     Cosine,
@@ -50,5 +53,6 @@ __all__ = [
     "entropy_teacher_log_weights",
     "load_teacher_outputs",
     "mix_teacher_probabilities",
+    "read_teacher_outputs",
     "with_teacher_outputs",
 ]

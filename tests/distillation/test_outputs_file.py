@@ -1,0 +1,117 @@
+"""Teacher outputs from a file: NPZ, CSV and Parquet, keyed by example id, and every check
+naming the file and the row or id."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kdzoo.distillation import read_teacher_outputs, with_teacher_outputs
+from kdzoo.distillation.outputs_file import PROBABILITY_FLOOR
+
+LOGITS = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0], [1.0, 1.0, 1.0], [-4.0, 0.0, 4.0]])
+FILE_IDS = np.array([10, 11, 12, 13])
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_npz_rows_come_back_in_the_datasets_order_and_other_ids_are_ignored(tmp_path):
+    path = tmp_path / "teacher.npz"
+    np.savez(path, ids=FILE_IDS, logits=LOGITS)
+    out = read_teacher_outputs(path, ids=[13, 10, 12], num_classes=3)
+    np.testing.assert_array_equal(out["logits"], LOGITS[[3, 0, 2]].astype(np.float32))
+    assert out["logits"].dtype == np.float32
+    # Ready for the cached-outputs path of the Distiller.
+    extras = with_teacher_outputs(out)
+    np.testing.assert_array_equal(extras["teacher_outputs"]["logits"], out["logits"])
+
+
+def test_csv_probabilities_by_class_name_become_log_probabilities(tmp_path):
+    probs = _softmax(LOGITS)
+    probs[2] = [0.0, 0.5, 0.5]  # a class given probability 0
+    frame = pd.DataFrame({"id": ["a", "b", "c", "d"]})
+    for k, name in enumerate(["neg", "neu", "pos"]):
+        frame[f"prob_{name}"] = probs[:, k]
+    frame = frame[["id", "prob_pos", "prob_neg", "prob_neu"]]  # any column order
+    path = tmp_path / "teacher.csv"
+    frame.to_csv(path, index=False)
+    out = read_teacher_outputs(path, ids=["b", "c"], class_names=["neg", "neu", "pos"])
+    np.testing.assert_allclose(_softmax(out["logits"].astype(np.float64)), probs[[1, 2]], atol=1e-6)
+    assert out["logits"][1, 0] == pytest.approx(np.log(PROBABILITY_FLOOR), rel=1e-6)
+    assert np.isfinite(out["logits"]).all()
+
+
+def test_parquet_logits_by_index(tmp_path):
+    frame = pd.DataFrame({"example": FILE_IDS, **{f"logit_{k}": LOGITS[:, k] for k in range(3)}})
+    path = tmp_path / "teacher.parquet"
+    frame.to_parquet(path)
+    out = read_teacher_outputs(path, ids=np.array([11, 12]), num_classes=3, id_column="example")
+    np.testing.assert_allclose(out["logits"], LOGITS[[1, 2]], rtol=1e-6)
+
+
+def _csv(tmp_path, rows, header="id,logit_0,logit_1,logit_2"):
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "rows, kwargs, message",
+    [
+        (
+            ["1,0,0,0", "2,0,0,0"],
+            {"ids": [1, 3]},
+            r"t\.csv: no outputs for 1 of the dataset's 2 ids \(3\)",
+        ),
+        (["1,0,0,0", "1,1,1,1"], {"ids": [1]}, r"t\.csv: id 1 appears twice \(line 2 and line 3\)"),
+        (["1,0,0,0", "2,0,,0"], {"ids": [1]}, r"t\.csv: line 3 \(id 2\): logits of class 1 is nan"),
+        (
+            ["1,0,0,0", "2,0,x,0"],
+            {"ids": [1]},
+            r"t\.csv: line 3: column 'logit_1' is not a number: 'x'",
+        ),
+        (
+            ["1,0,0,0"],
+            {"ids": [1], "num_classes": 4},
+            r"t\.csv: 3 classes per row, but the dataset has 4",
+        ),
+        (
+            ["1,0,0,0"],
+            {"ids": [1], "class_names": ["a", "b", "c"]},
+            r"class columns logit_\{0, 1, 2\} do not match the dataset's 3 classes "
+            r"logit_\{a, b, c\}",
+        ),
+    ],
+    ids=["missing id", "duplicate id", "nan", "not a number", "class count", "class names"],
+)
+def test_bad_files_name_the_file_and_the_row_or_id(tmp_path, rows, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        read_teacher_outputs(_csv(tmp_path, rows), **kwargs)
+
+
+def test_probabilities_must_be_distributions(tmp_path):
+    header = "id,prob_0,prob_1"
+    with pytest.raises(ValueError, match=r"line 3 \(id 2\) sums to 0\.9, not a probability"):
+        read_teacher_outputs(_csv(tmp_path, ["1,0.5,0.5", "2,0.4,0.5"], header), ids=[1, 2])
+    with pytest.raises(ValueError, match=r"line 2 \(id 1\) has a negative probability"):
+        read_teacher_outputs(_csv(tmp_path, ["1,-0.5,1.5"], header), ids=[1])
+
+
+def test_malformed_files_are_refused_by_name(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No teacher outputs file at"):
+        read_teacher_outputs(tmp_path / "none.npz", ids=[1])
+    (tmp_path / "t.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"t\.json: unsupported format '\.json'"):
+        read_teacher_outputs(tmp_path / "t.json", ids=[1])
+    with pytest.raises(ValueError, match=r"t\.csv: no id column 'id' \(columns: key, logit_0\)"):
+        read_teacher_outputs(_csv(tmp_path, ["1,0"], "key,logit_0"), ids=[1])
+    with pytest.raises(ValueError, match=r"one kind\); found \['logits', 'probabilities'\]"):
+        read_teacher_outputs(_csv(tmp_path, ["1,0,1"], "id,logit_0,prob_0"), ids=[1])
+    np.savez(tmp_path / "t.npz", ids=FILE_IDS, scores=LOGITS)
+    with pytest.raises(ValueError, match=r"t\.npz: expected arrays 'ids' and one of"):
+        read_teacher_outputs(tmp_path / "t.npz", ids=[10])
+    np.savez(tmp_path / "t.npz", ids=FILE_IDS[:3], logits=LOGITS)
+    with pytest.raises(ValueError, match=r"one row per id; got shape \(4, 3\) for 3 ids"):
+        read_teacher_outputs(tmp_path / "t.npz", ids=[10])
