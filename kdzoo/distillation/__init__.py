@@ -6,8 +6,9 @@
 - ``TeacherEnsemble`` (``teachers``): one or several teachers and how their soft targets mix;
 - ``cache_teacher_outputs``, ``with_teacher_outputs``, ``TEACHER_OUTPUTS`` (``cache``):
   offline distillation from teacher outputs computed once;
-- ``read_teacher_outputs`` (``outputs_file``): a teacher's logits or probabilities from an
-  NPZ, CSV or Parquet file keyed by example id (a teacher kdzoo never runs);
+- ``read_teacher_outputs``, ``file_teacher`` (``outputs_file``): a teacher's logits or
+  probabilities from an NPZ, CSV or Parquet file keyed by example id, and the weightless
+  teacher that reads them from the batch (a teacher kdzoo never runs);
 - ``DistillationScheduler`` and the schedules (``schedules``): term weights and the
   temperature per epoch.
 """
@@ -19,7 +20,7 @@ from kdzoo.distillation.cache import (
     with_teacher_outputs,
 )
 from kdzoo.distillation.distiller import Distiller
-from kdzoo.distillation.outputs_file import read_teacher_outputs
+from kdzoo.distillation.outputs_file import FILE_TEACHER_KEY, file_teacher, read_teacher_outputs
 from kdzoo.distillation.schedules import (
     Constant,
     Cosine,
@@ -37,6 +38,7 @@ from kdzoo.distillation.teachers import (
 from kdzoo.distillation.terms import LossTerm, default_terms
 
 __all__ = [
+    "FILE_TEACHER_KEY",
     "TEACHER_COMBINATIONS",
     "TEACHER_OUTPUTS",
     "Constant",
@@ -52,6 +54,7 @@ __all__ = [
     "default_terms",
     "entropy_teacher_log_weights",
     "load_teacher_outputs",
+    "file_teacher",
     "mix_teacher_probabilities",
     "read_teacher_outputs",
     "with_teacher_outputs",

@@ -193,7 +193,7 @@ class Distiller(keras.Model):
         if any(t is student for t in ensemble.teachers):
             raise ValueError("`teacher` and `student` must be different models.")
         largest = max(t.count_params() for t in ensemble.teachers)
-        if student.count_params() > largest:
+        if largest and student.count_params() > largest:  # 0: a file_teacher
             log.warning(
                 "The student (%d params) is larger than the teacher (%d params): check that "
                 "teacher= and student= are not swapped.",

@@ -2,13 +2,19 @@
 
 A teacher in another framework, behind an API, or a large language model asked for class
 scores can hand its outputs over as a table keyed by example id. ``read_teacher_outputs``
-reads it, checks it and returns the rows in the order of the dataset's ids, ready for
-``with_teacher_outputs`` (the cached-outputs path of the ``Distiller``)::
+reads it, checks it and returns the rows in the order of the dataset's ids. The rows then
+ride in each batch beside the student's inputs, and ``file_teacher`` is the teacher that
+reads them (a Keras model with no weights: its logits are its input)::
 
     outputs = read_teacher_outputs("teacher.parquet", ids=train_ids, num_classes=3)
     ds = kdzoo.data.from_arrays(
-        arrays, ("text",), training=True, extras=with_teacher_outputs(outputs)
+        arrays, ("text",), training=True, extras={FILE_TEACHER_KEY: outputs["logits"]}
     )
+    distiller = kdzoo.Distiller(teacher=file_teacher(3), student=student)
+    distiller.compile(optimizer="adam")
+    distiller.fit(ds, epochs=...)
+
+Routing keeps the logits away from the student, which reads only its own inputs.
 
 Formats (by extension):
 
@@ -32,9 +38,12 @@ from __future__ import annotations
 
 import os
 
+import keras
 import numpy as np
 import pandas as pd
 
+#: The batch key ``file_teacher`` reads its logits from.
+FILE_TEACHER_KEY = "teacher_logits"
 #: Probabilities are floored here before the log (see the module docstring).
 PROBABILITY_FLOOR = 1e-7
 #: How far a row of probabilities may sum from 1.
@@ -195,3 +204,14 @@ def read_teacher_outputs(path, ids, *, num_classes=None, class_names=None, id_co
             f"{path}: no outputs for {len(missing)} of the dataset's {len(wanted)} ids ({shown})."
         )
     return {"logits": values[[position[key] for key in wanted]].astype(np.float32)}
+
+
+def file_teacher(num_classes, *, key=FILE_TEACHER_KEY, name="file_teacher") -> keras.Model:
+    """The teacher of outputs read from a file: a model with no weights whose logits are its
+    input ``key`` (``[batch, num_classes]``), for the ``Distiller`` like any teacher.
+
+    The batch carries the rows of ``read_teacher_outputs`` under ``key`` (pass them as the
+    pipeline's ``extras``); the student reads only its own inputs.
+    """
+    logits = keras.Input((num_classes,), name=key, dtype="float32")
+    return keras.Model({key: logits}, keras.layers.Identity(name="logits")(logits), name=name)

@@ -115,3 +115,54 @@ def test_malformed_files_are_refused_by_name(tmp_path):
     np.savez(tmp_path / "t.npz", ids=FILE_IDS[:3], logits=LOGITS)
     with pytest.raises(ValueError, match=r"one row per id; got shape \(4, 3\) for 3 ids"):
         read_teacher_outputs(tmp_path / "t.npz", ids=[10])
+
+
+def test_distilling_from_a_file_equals_distilling_from_the_teacher_that_wrote_it(tmp_path):
+    import keras
+    from helpers import av_pair
+
+    import kdzoo
+    from kdzoo.data import AudioConfig, from_arrays
+    from kdzoo.distillation import FILE_TEACHER_KEY, default_terms, file_teacher
+
+    rng = np.random.default_rng(0)
+    n = 64
+    arrays = {
+        "image": rng.random((n, 16, 16, 1)).astype("float32"),
+        "audio": (0.1 * rng.standard_normal((n, 4000))).astype("float32"),
+        "label": rng.integers(0, 10, n).astype("int32"),
+    }
+    ids = np.arange(1000, 1000 + n)
+    kwargs = dict(batch_size=16, seed=3, audio_config=AudioConfig.embedded(), training=True)
+    teacher, student = av_pair()
+    initial = student.get_weights()
+    # The teacher's logits, written to a file keyed by id, rows shuffled.
+    ordered = from_arrays(arrays, ("image", "audio"), **{**kwargs, "training": False})
+    logits = teacher.predict(ordered, verbose=0)
+    order = rng.permutation(n)
+    np.savez(tmp_path / "teacher.npz", ids=ids[order], logits=logits[order])
+
+    def one_epoch(teacher_model, train):
+        student.set_weights(initial)
+        keras.utils.set_random_seed(1)
+        distiller = kdzoo.Distiller(
+            teacher=teacher_model, student=student, terms=default_terms(1.0, 1.0)
+        )
+        distiller.compile(optimizer=keras.optimizers.SGD(0.05))
+        history = distiller.fit(train, epochs=1, verbose=0, shuffle=False)
+        return [np.array(w) for w in student.weights], history.history
+
+    def pipeline(modalities, extras=None):
+        # The shuffle order depends on TF's global seed when the pipeline is made.
+        keras.utils.set_random_seed(7)
+        return from_arrays(arrays, modalities, extras=extras, **kwargs)
+
+    online = one_epoch(teacher, pipeline(("image", "audio")))
+    outputs = read_teacher_outputs(tmp_path / "teacher.npz", ids=ids, num_classes=10)
+    from_file = one_epoch(
+        file_teacher(10), pipeline(("audio",), {FILE_TEACHER_KEY: outputs["logits"]})
+    )
+    assert max(np.abs(a - b).max() for a, b in zip(online[0], from_file[0], strict=True)) < 1e-5
+    for key in online[1]:
+        np.testing.assert_allclose(from_file[1][key], online[1][key], rtol=1e-5, atol=1e-6)
+    assert max(np.abs(a - b).max() for a, b in zip(initial, from_file[0], strict=True)) > 1e-3
