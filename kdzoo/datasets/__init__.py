@@ -3,8 +3,9 @@
 ``kdzoo.datasets.catalog`` lists every dataset and its facts. ``embedded`` is the built-in
 synthetic multimodal set (no download); ``fsdd``, ``mnist``, ``av_digits``, ``sst2`` and
 ``sms_spam`` read real data from the data root (``kdzoo.datasets.root``).
-``load(name, ...)`` returns ready pipelines plus metadata; ``kdzoo.datasets.tfds`` offers
-the same datasets as TensorFlow Datasets builders.
+``load(name, ...)`` returns ready pipelines plus metadata; ``from_dataframe``, ``from_csv``
+and ``from_parquet`` (``frames``) return the same for your own data; ``kdzoo.datasets.tfds``
+offers the built-in datasets as TensorFlow Datasets builders.
 
 Attributes load lazily, so that the catalog (``NAMES``, ``CATALOG``) can be read without
 importing TensorFlow.
@@ -17,6 +18,7 @@ _SUBMODULES = (
     "catalog",
     "download",
     "embedded",
+    "frames",
     "fsdd",
     "loading",
     "mnist",
@@ -30,6 +32,9 @@ _ATTRIBUTES = {
     "DatasetSpec": "kdzoo.datasets.catalog",
     "NAMES": "kdzoo.datasets.catalog",
     "LoadedDataset": "kdzoo.datasets.loading",
+    "from_csv": "kdzoo.datasets.frames",
+    "from_dataframe": "kdzoo.datasets.frames",
+    "from_parquet": "kdzoo.datasets.frames",
     "load": "kdzoo.datasets.loading",
     "DataNotFoundError": "kdzoo.datasets.root",
     "data_root": "kdzoo.datasets.root",

@@ -101,8 +101,14 @@ def _read_npz(path):
                 f"{path}: expected arrays 'ids' and one of 'logits' / 'probabilities'; "
                 f"found {sorted(names)}."
             )
-        values = np.asarray(archive[kinds[0]], np.float64)
-        ids = np.asarray(archive["ids"])
+        try:
+            values = np.asarray(archive[kinds[0]], np.float64)
+            ids = np.asarray(archive["ids"])
+        except ValueError as err:  # an object array: loading it would unpickle
+            raise ValueError(
+                f"{path}: holds an object array, which kdzoo does not unpickle; save ids as "
+                "strings or integers (np.asarray(ids, dtype=str)) and outputs as floats."
+            ) from err
     if values.ndim != 2 or len(values) != len(ids):
         raise ValueError(
             f"{path}: '{kinds[0]}' must be [rows, classes] with one row per id; got shape "

@@ -1,0 +1,409 @@
+"""Your own data: a pandas DataFrame, a CSV or a Parquet file as kdzoo pipelines.
+
+``from_dataframe(frame, label="intent", text="utterance")`` maps columns to modalities and
+returns the same ``LoadedDataset`` as ``kdzoo.datasets.load``, so the recipe, the
+``Distiller`` and the serving export take it unchanged. ``from_csv`` and ``from_parquet``
+read the file with pandas and resolve relative file paths against the file's folder.
+
+Columns:
+
+- ``label``: strings or integers; the class names are ``class_names`` if given (their order
+  is the class ids), else the sorted distinct labels of every split.
+- ``text``: strings.
+- ``image``: paths of image files (PNG, JPEG, BMP, GIF), encoded bytes, or arrays
+  ``[H, W(, C)]`` (uint8, or float in [0, 1]). Decoded to uint8 ``[H, W, C]`` (alpha
+  dropped; grey images among colour ones become colour); every image must have the first
+  one's size unless ``image_size=(H, W)`` resizes them all.
+- ``audio``: paths of PCM wav files, or float arrays of samples at ``sample_rate``. The
+  channels are averaged; clips are zero-padded to ``clip_seconds`` (default: the longest
+  clip), and longer ones are cropped to it, counted and logged.
+- ``id``: an example id, kept in the arrays as ``"id"`` (unique), e.g. to read a teacher's
+  outputs keyed by id (``kdzoo.distillation.read_teacher_outputs``).
+- ``split``: ``"train"``, ``"validation"`` or ``"test"`` per row. Without it, every row is
+  training data; ``test_fraction`` and then ``validation_fraction`` of each class are held
+  out (stratified, seeded). A given split without ``"validation"`` gets one the same way.
+
+Everything learnt from data (the vocabulary, the audio statistics) is learnt from the
+training split only. A bad row (a missing label or class, empty text, a file that is not
+there or does not decode, a wav at another sample rate) raises ``BadExampleError`` naming
+the file, line (CSV) or row, and the column; with ``skip_bad=True`` it is skipped, counted
+(``LoadedDataset.skipped``) and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kdzoo.data.bad_input import BadInputLog
+from kdzoo.datasets.catalog import DatasetSpec
+from kdzoo.datasets.loading import (
+    LoadedDataset,
+    build_pipelines,
+    fit_preprocessing,
+    stratified_holdout,
+)
+from kdzoo.defaults import DEFAULTS
+
+log = logging.getLogger("kdzoo.data")
+
+SPLITS = ("train", "validation", "test")
+
+
+class _Rows:
+    """Names a row as the user knows it: a CSV line, a Parquet row, or a DataFrame index."""
+
+    def __init__(self, frame, source):
+        self.index = list(frame.index)
+        self.source = source
+
+    def __call__(self, i, column):
+        if self.source is None:
+            where = f"row {self.index[i]!r}"
+        elif str(self.source).endswith(".csv"):
+            where = f"{self.source}: line {i + 2}"  # line 1 is the header
+        else:
+            where = f"{self.source}: row {i}"
+        return f"{where}, column {column!r}"
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _label_key(value):
+    """A label as text; whole numbers as integers (a column of ints with a gap reads as
+    floats: 1.0 is class "1")."""
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _labels(values, class_names, where, column, bad_log, keep):
+    names = None if class_names is None else [str(n) for n in class_names]
+    if names is None:
+        present = {_label_key(v) for v in values if not _missing(v)}
+        numeric = all(k.lstrip("-").isdigit() for k in present)
+        names = sorted(present, key=int) if numeric and present else sorted(present)
+    lookup = {n: i for i, n in enumerate(names)}
+    ids = np.zeros(len(values), np.int32)
+    for i, value in enumerate(values):
+        if _missing(value):
+            bad_log.bad(where(i, column), "no label", "label")
+            keep[i] = False
+        elif _label_key(value) not in lookup:
+            bad_log.bad(where(i, column), f"label {value!r} is not a class {names}", "label")
+            keep[i] = False
+        else:
+            ids[i] = lookup[_label_key(value)]
+    return ids, tuple(names)
+
+
+def _text(values, where, column, bad_log, keep):
+    out = []
+    for i, value in enumerate(values):
+        if _missing(value) or not str(value).strip():
+            bad_log.bad(where(i, column), "empty text", "empty text")
+            keep[i] = False
+            out.append("")
+        else:
+            out.append(str(value))
+    return np.array(out, dtype=object)
+
+
+def _resolve(value, root):
+    path = Path(value)
+    return path if path.is_absolute() or root is None else Path(root) / path
+
+
+def _images(values, where, column, root, image_size, bad_log, keep):
+    import tensorflow as tf
+
+    decoded = [None] * len(values)
+    for i, value in enumerate(values):
+        if not keep[i]:
+            continue
+        try:
+            if isinstance(value, str):
+                path = _resolve(value, root)
+                if not path.is_file():
+                    bad_log.bad(where(i, column), f"no image file {str(path)!r}", "missing file")
+                    keep[i] = False
+                    continue
+                value = path.read_bytes()
+            if isinstance(value, bytes):
+                image = tf.io.decode_image(value, expand_animations=False).numpy()
+            else:
+                image = np.asarray(value)
+                if image.dtype.kind == "f":
+                    image = np.round(np.clip(image, 0, 1) * 255)
+                image = image.astype(np.uint8)
+                if image.ndim == 2:
+                    image = image[..., None]
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
+            reason = str(err).splitlines()[0][:120]
+            bad_log.bad(where(i, column), f"not a decodable image ({reason})", "bad image")
+            keep[i] = False
+            continue
+        if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+            bad_log.bad(where(i, column), f"image of shape {image.shape}", "bad image")
+            keep[i] = False
+            continue
+        # Alpha is dropped: grey+alpha becomes grey, RGBA becomes RGB.
+        decoded[i] = image[..., :1] if image.shape[2] == 2 else image[..., :3]
+    kept = [img for img in decoded if img is not None]
+    if not kept:
+        return np.zeros((len(values), 1, 1, 1), np.uint8)
+    channels = max(img.shape[2] for img in kept)
+    resize = image_size is not None
+    size = tuple(image_size) if resize else kept[0].shape[:2]
+    out = np.zeros((len(values), *size, channels), np.uint8)
+    for i, image in enumerate(decoded):
+        if image is None:
+            continue
+        if image.shape[2] != channels:  # grey among colour: the grey level in R, G and B
+            image = np.repeat(image, channels, axis=2)
+        if resize and image.shape[:2] != size:
+            image = tf.image.resize(image, size, antialias=True).numpy()
+            image = np.round(np.clip(image, 0, 255)).astype(np.uint8)
+        if image.shape[:2] != size:
+            bad_log.bad(
+                where(i, column),
+                f"image of size {image.shape[:2]}, the first is {size} "
+                "(pass image_size=(H, W) to resize them all)",
+                "image size",
+            )
+            keep[i] = False
+            continue
+        out[i] = image
+    return out
+
+
+def _audio(values, where, column, root, sample_rate, clip_samples, bad_log, keep):
+    import tensorflow as tf
+
+    waves = [None] * len(values)
+    for i, value in enumerate(values):
+        if not keep[i]:
+            continue
+        if isinstance(value, str):
+            path = _resolve(value, root)
+            if not path.is_file():
+                bad_log.bad(where(i, column), f"no wav file {str(path)!r}", "missing file")
+                keep[i] = False
+                continue
+            try:
+                audio, rate = tf.audio.decode_wav(tf.io.read_file(str(path)), desired_channels=-1)
+            except tf.errors.InvalidArgumentError as err:
+                reason = str(err).splitlines()[0][:120]
+                bad_log.bad(where(i, column), f"not a PCM wav file ({reason})", "bad audio")
+                keep[i] = False
+                continue
+            if int(rate) != sample_rate:
+                bad_log.bad(
+                    where(i, column),
+                    f"{str(path)!r} is {int(rate)} Hz; the dataset's sample_rate is "
+                    f"{sample_rate} (resample the files, or pass sample_rate={int(rate)})",
+                    "sample rate",
+                )
+                keep[i] = False
+                continue
+            wave = audio.numpy().mean(axis=1)
+        else:
+            wave = np.asarray(value, np.float32)
+            if wave.ndim != 1 or not len(wave):
+                bad_log.bad(where(i, column), f"samples of shape {wave.shape}", "bad audio")
+                keep[i] = False
+                continue
+        if not np.isfinite(wave).all():
+            bad_log.bad(where(i, column), "non-finite samples", "bad audio")
+            keep[i] = False
+            continue
+        waves[i] = wave.astype(np.float32)
+    kept = [w for w in waves if w is not None]
+    length = clip_samples or (max(len(w) for w in kept) if kept else 1)
+    out = np.zeros((len(values), length), np.float32)
+    cropped = 0
+    for i, wave in enumerate(waves):
+        if wave is not None:
+            cropped += len(wave) > length
+            out[i, : min(len(wave), length)] = wave[:length]
+    if cropped:
+        log.warning(
+            "Column %r: %d clip(s) longer than %d samples were cropped to it.",
+            column,
+            cropped,
+            length,
+        )
+    return out
+
+
+def from_dataframe(
+    frame: pd.DataFrame,
+    *,
+    label: str,
+    text: str | None = None,
+    image: str | None = None,
+    audio: str | None = None,
+    id: str | None = None,  # noqa: A002 - the column's role, as the user names it
+    split: str | None = None,
+    class_names=None,
+    validation_fraction: float = DEFAULTS.validation_fraction,
+    test_fraction: float = 0.0,
+    image_size=None,
+    sample_rate: int = 16_000,
+    clip_seconds: float | None = None,
+    max_tokens: int | None = None,
+    sequence_length: int | None = None,
+    batch_size: int = DEFAULTS.batch_size,
+    seed: int = DEFAULTS.seed,
+    skip_bad: bool = False,
+    name: str = "dataframe",
+    root=None,
+    cache_dir=None,
+    source=None,
+) -> LoadedDataset:
+    """Your DataFrame as a ``LoadedDataset`` (see the module docstring for the columns).
+
+    Args:
+        frame: one row per example.
+        label: the label column.
+        text, image, audio: the column of each modality the examples have (at least one).
+        id: an id column (unique values), kept as ``arrays[split]["id"]``.
+        split: a column of ``"train"`` / ``"validation"`` / ``"test"``.
+        class_names: the classes in id order. Defaults to the sorted distinct labels.
+        validation_fraction: share of each class of train held out for validation when no
+            validation rows are given. Defaults to ``DEFAULTS.validation_fraction`` (0.1).
+        test_fraction: share of each class held out for test when no ``split`` column is
+            given. Defaults to 0 (no test split).
+        image_size: ``(height, width)`` every image is resized to. Defaults to None: all
+            images must have the first one's size.
+        sample_rate: the audio's sample rate in Hz (wav files must have it). Defaults to
+            16,000.
+        clip_seconds: the clip length; shorter clips are zero-padded, longer ones cropped.
+            Defaults to the longest clip.
+        max_tokens, sequence_length: the text vocabulary size and padded length. Default:
+            ``DEFAULTS.text_max_tokens`` and ``DEFAULTS.text_sequence_length``.
+        batch_size, seed: of the pipelines (and of the held-out splits).
+        skip_bad: skip, count and log bad rows instead of raising.
+        name: the dataset's name (a Python identifier), used in messages and file names.
+        root: the folder relative file paths are read from. Defaults to the working folder.
+        cache_dir: where the vocabulary file goes (``kdzoo.datasets.load``'s).
+        source: the file the frame was read from, for messages (set by ``from_csv``).
+
+    Returns:
+        A ``LoadedDataset`` with a pipeline per split.
+
+    Raises:
+        ValueError: a named column is missing, no modality is given, or an id repeats.
+        kdzoo.data.BadExampleError: a bad row, named by file and line or row, and column.
+    """
+    columns = {"text": text, "image": image, "audio": audio}
+    modalities = tuple(m for m, c in columns.items() if c is not None)
+    if not modalities:
+        raise ValueError("Give at least one of text=, image=, audio= (the column of each).")
+    wanted = {"label": label, **{m: columns[m] for m in modalities}, "id": id, "split": split}
+    absent = [c for c in wanted.values() if c is not None and c not in frame.columns]
+    if absent:
+        where = f"{source}: " if source else ""
+        raise ValueError(
+            f"{where}no column(s) {absent}; the columns are {[str(c) for c in frame.columns]}."
+        )
+    if not name.isidentifier():
+        raise ValueError(f"`name` must be a Python identifier; got {name!r}.")
+    where = _Rows(frame, source)
+    bad_log = BadInputLog(skip_bad)
+    n = len(frame)
+    keep = np.ones(n, bool)
+
+    if split is not None:
+        splits = frame[split].astype(str).to_numpy()
+        for i in np.flatnonzero(~np.isin(splits, SPLITS)):
+            bad_log.bad(where(i, split), f"split {splits[i]!r} is not one of {SPLITS}", "split")
+            keep[i] = False
+    labels, names = _labels(frame[label].tolist(), class_names, where, label, bad_log, keep)
+    arrays = {"label": labels}
+    if text is not None:
+        arrays["text"] = _text(frame[text].tolist(), where, text, bad_log, keep)
+    if image is not None:
+        arrays["image"] = _images(
+            frame[image].tolist(), where, image, root, image_size, bad_log, keep
+        )
+    if audio is not None:
+        clip = None if clip_seconds is None else int(round(clip_seconds * sample_rate))
+        arrays["audio"] = _audio(
+            frame[audio].tolist(), where, audio, root, sample_rate, clip, bad_log, keep
+        )
+    if id is not None:
+        ids = frame[id].to_numpy()
+        seen = {}
+        for i, value in enumerate(ids.tolist()):
+            if value in seen:
+                raise ValueError(
+                    f"{where(i, id)}: id {value!r} repeats {where(seen[value], id).split(',')[0]}."
+                )
+            seen[value] = i
+        arrays["id"] = ids
+    bad_log.summarize(name)
+    if not keep.any():
+        raise ValueError(f"{name}: no rows left ({bad_log.count} bad).")
+    arrays = {k: v[keep] for k, v in arrays.items()}
+    if split is not None:
+        assigned = splits[keep]
+    else:
+        assigned = np.full(keep.sum(), "train", dtype=object)
+        if test_fraction:
+            assigned[stratified_holdout(arrays["label"], test_fraction, seed)] = "test"
+    if "validation" not in set(assigned) and validation_fraction:
+        train = np.flatnonzero(assigned == "train")
+        held = stratified_holdout(arrays["label"][train], validation_fraction, seed)
+        assigned[train[held]] = "validation"
+    parts = {
+        s: {k: v[assigned == s] for k, v in arrays.items()} for s in SPLITS if (assigned == s).any()
+    }
+    if "train" not in parts:
+        raise ValueError(f"{name}: no training rows.")
+
+    spec = DatasetSpec(
+        name=name,
+        modalities=modalities,
+        class_names=names,
+        splits=tuple(parts),
+        reader="kdzoo.datasets.frames:from_dataframe",
+        sample_rate=sample_rate if audio else None,
+        clip_samples=arrays["audio"].shape[1] if audio else None,
+        image_shape=tuple(arrays["image"].shape[1:]) if image else None,
+        max_tokens=max_tokens or DEFAULTS.text_max_tokens,
+        sequence_length=sequence_length or DEFAULTS.text_sequence_length,
+        source=str(source or "a pandas DataFrame"),
+    )
+    preprocessing = fit_preprocessing(spec, parts["train"], modalities, cache_dir=cache_dir)
+    options = {"batch_size": batch_size, "seed": seed, "drop_remainder": False, "augment": None}
+    data = build_pipelines(spec, parts, modalities, preprocessing, list(parts), options)
+    data.skipped = bad_log.count
+    return data
+
+
+def from_csv(path, **kwargs) -> LoadedDataset:
+    """``from_dataframe`` of a CSV file; relative file paths are read from its folder and
+    bad rows are named by line. ``kwargs``: those of ``from_dataframe``."""
+    path = os.fspath(path)
+    frame = pd.read_csv(path, keep_default_na=True)
+    kwargs.setdefault("root", str(Path(path).parent))
+    return from_dataframe(frame, source=path, **kwargs)
+
+
+def from_parquet(path, **kwargs) -> LoadedDataset:
+    """``from_dataframe`` of a Parquet file (bad rows named by row number)."""
+    path = os.fspath(path)
+    frame = pd.read_parquet(path)
+    kwargs.setdefault("root", str(Path(path).parent))
+    return from_dataframe(frame, source=path, **kwargs)

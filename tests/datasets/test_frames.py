@@ -1,0 +1,175 @@
+"""Your own data: DataFrame, CSV and Parquet loaders, their splits, and bad rows named by
+file, line and column."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from kdzoo.data.bad_input import BadExampleError
+from kdzoo.datasets import from_csv, from_dataframe, from_parquet
+from kdzoo.distillation import read_teacher_outputs
+
+
+def _intents(n=60):
+    rng = np.random.default_rng(0)
+    words = {"billing": "invoice charge refund", "travel": "flight hotel trip", "other": "hello"}
+    labels = rng.choice(sorted(words), n)
+    return pd.DataFrame(
+        {
+            "uid": [f"u{i}" for i in range(n)],
+            "utterance": [f"please {words[c]} {i}" for i, c in enumerate(labels)],
+            "intent": labels,
+        }
+    )
+
+
+def test_a_text_frame_gets_class_names_stratified_splits_and_ids(tmp_path):
+    frame = _intents()
+    data = from_dataframe(
+        frame,
+        label="intent",
+        text="utterance",
+        id="uid",
+        test_fraction=0.2,
+        batch_size=8,
+        cache_dir=tmp_path,
+    )
+    assert data.class_names == ("billing", "other", "travel")
+    assert set(data.arrays) == {"train", "validation", "test"}
+    counts = {s: len(a["label"]) for s, a in data.arrays.items()}
+    assert sum(counts.values()) == 60 and counts["test"] >= 10 and counts["validation"] >= 3
+    ids = np.concatenate([a["id"] for a in data.arrays.values()])
+    assert sorted(ids) == sorted(frame["uid"])  # every row once
+    row = data.arrays["train"]
+    first = frame.set_index("uid").loc[row["id"][0]]
+    assert data.class_names[row["label"][0]] == first["intent"]
+    assert row["text"][0] == first["utterance"]
+    x, y = next(iter(data.splits["train"]))
+    assert x["text"].shape == (8, data.text_vectorizer.sequence_length) and y.shape == (8,)
+    # The vocabulary is learnt from train only: a word of the test rows alone is unknown.
+    vocabulary = set(data.text_vectorizer.vocabulary)
+    test_only = {w for t in data.arrays["test"]["text"] for w in t.split()} - {
+        w for t in row["text"] for w in t.split()
+    }
+    assert test_only and not (test_only & vocabulary)
+    # A teacher's outputs keyed by these ids line up with the rows.
+    logits = np.random.default_rng(1).standard_normal((60, 3))
+    with pytest.raises(ValueError, match=r"t\.npz: holds an object array, which kdzoo does not"):
+        np.savez(tmp_path / "t.npz", ids=frame["uid"].to_numpy(object), logits=logits)
+        read_teacher_outputs(tmp_path / "t.npz", ids=row["id"])
+    np.savez(tmp_path / "t.npz", ids=frame["uid"].to_numpy(str), logits=logits)
+    out = read_teacher_outputs(tmp_path / "t.npz", ids=row["id"], class_names=data.class_names)
+    position = {u: i for i, u in enumerate(frame["uid"])}
+    np.testing.assert_allclose(out["logits"], logits[[position[u] for u in row["id"]]], rtol=1e-6)
+
+
+def _png(path, value, size=(6, 6), channels=1):
+    image = np.full((*size, channels), value, np.uint8)
+    path.write_bytes(tf.io.encode_png(image).numpy())
+
+
+def _wav(path, seconds, rate=8000):
+    samples = 0.1 * np.sin(np.arange(int(seconds * rate), dtype=np.float32))[:, None]
+    path.write_bytes(tf.audio.encode_wav(samples, rate).numpy())
+
+
+def _av_csv(tmp_path, rows=12):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "wav").mkdir()
+    lines = []
+    for i in range(rows):
+        _png(tmp_path / "img" / f"{i}.png", 20 * i)
+        _wav(tmp_path / "wav" / f"{i}.wav", 0.25 + 0.05 * (i % 3))
+        split = "test" if i >= 10 else "train"
+        lines.append({"image": f"img/{i}.png", "audio": f"wav/{i}.wav", "y": i % 2, "split": split})
+    path = tmp_path / "data.csv"
+    pd.DataFrame(lines).to_csv(path, index=False)
+    return path
+
+
+def test_a_csv_of_image_and_wav_paths_loads_relative_to_its_folder(tmp_path):
+    path = _av_csv(tmp_path)
+    data = from_csv(path, label="y", image="image", audio="audio", split="split", sample_rate=8000)
+    assert data.class_names == ("0", "1")
+    assert sorted(data.arrays) == ["test", "train", "validation"]  # validation carved
+    train = data.arrays["train"]
+    assert train["image"].dtype == np.uint8 and train["image"].shape[1:] == (6, 6, 1)
+    # Clips are padded to the longest one (0.35 s).
+    assert train["audio"].shape[1] == 2800
+    assert data.audio_config.sample_rate == 8000
+    x, _ = next(iter(data.splits["test"]))
+    assert set(x) == {"image", "audio"}
+    # Resized on request.
+    small = from_csv(
+        path,
+        label="y",
+        image="image",
+        split="split",
+        image_size=(4, 4),
+    )
+    assert small.arrays["train"]["image"].shape[1:] == (4, 4, 1)
+
+
+def test_bad_rows_name_the_file_line_and_column_or_are_skipped_and_counted(tmp_path, caplog):
+    path = _av_csv(tmp_path)
+    frame = pd.read_csv(path)
+    frame.loc[2, "image"] = "img/none.png"
+    frame.loc[4, "audio"] = "wav/none.wav"
+    frame.loc[5, "y"] = np.nan
+    frame.to_csv(path, index=False)
+    kwargs = dict(label="y", image="image", audio="audio", split="split", sample_rate=8000)
+    # The label column is checked first, then each modality's.
+    with pytest.raises(BadExampleError, match=r"data\.csv: line 7, column 'y': no label"):
+        from_csv(path, **kwargs)
+    with caplog.at_level(logging.WARNING, logger="kdzoo.data"):
+        data = from_csv(path, skip_bad=True, **kwargs)
+    assert data.skipped == 3
+    assert "data.csv: line 4, column 'image': no image file" in caplog.text
+    assert "data.csv: line 6, column 'audio': no wav file" in caplog.text
+    assert "skipped 3 bad example(s)" in caplog.text
+    # Labels with a gap read as floats (1.0); the classes are still "0" and "1".
+    assert data.class_names == ("0", "1")
+    (tmp_path / "clean").mkdir()
+    clean = _av_csv(tmp_path / "clean")
+    with pytest.raises(BadExampleError, match=r"line 2, column 'audio': .* is 8000 Hz; the "):
+        from_csv(clean, **{**kwargs, "sample_rate": 16000})
+
+
+def test_wrong_columns_and_values_are_clear_errors(tmp_path):
+    frame = _intents(20)
+    with pytest.raises(ValueError, match=r"no column\(s\) \['text'\]; the columns are"):
+        from_dataframe(frame, label="intent", text="text")
+    with pytest.raises(ValueError, match="at least one of text=, image=, audio="):
+        from_dataframe(frame, label="intent")
+    frame.loc[3, "utterance"] = "  "
+    with pytest.raises(BadExampleError, match=r"row 3, column 'utterance': empty text"):
+        from_dataframe(frame, label="intent", text="utterance")
+    frame.loc[3, "utterance"] = "ok"
+    with pytest.raises(BadExampleError, match=r"row 0, column 'intent': label '.*' is not a class"):
+        from_dataframe(frame, label="intent", text="utterance", class_names=["a", "b"])
+    frame.loc[7, "uid"] = "u1"
+    with pytest.raises(ValueError, match=r"row 7, column 'uid': id 'u1' repeats row 1"):
+        from_dataframe(frame, label="intent", text="utterance", id="uid")
+
+
+def test_parquet_with_given_splits_and_integer_labels(tmp_path):
+    frame = _intents(30).assign(
+        label=lambda f: f["intent"].map({"billing": 2, "other": 0, "travel": 1}),
+        part=["train"] * 20 + ["validation"] * 5 + ["test"] * 5,
+    )
+    path = tmp_path / "d.parquet"
+    frame.to_parquet(path)
+    data = from_parquet(path, label="label", text="utterance", split="part", cache_dir=tmp_path)
+    assert data.class_names == ("0", "1", "2")
+    assert {s: len(a["label"]) for s, a in data.arrays.items()} == {
+        "train": 20,
+        "validation": 5,
+        "test": 5,
+    }
+    frame.loc[4, "part"] = "dev"
+    frame.to_parquet(path)
+    with pytest.raises(BadExampleError, match=r"d\.parquet: row 4, column 'part': split 'dev'"):
+        from_parquet(path, label="label", text="utterance", split="part", cache_dir=tmp_path)
