@@ -34,7 +34,15 @@ STUDY_NAMES = (
 #: ``kdzoo.studies.DEFAULT_RECIPE``: what ``kdzoo bench default-recipe`` runs.
 DEFAULT_RECIPE_NAMES = STUDY_NAMES[:7]
 #: ``kdzoo.zoo_strength.SETTINGS``: what ``kdzoo bench zoo`` runs.
-ZOO_SETTING_NAMES = ("mnist", "fsdd", "fsdd-speaker", "sst2", "sms-spam", "av-digits")
+ZOO_SETTING_NAMES = (
+    "mnist",
+    "fsdd",
+    "fsdd-speaker",
+    "sst2",
+    "sms-spam",
+    "av-digits",
+    "av-digits-official",
+)
 #: Loss names the terms of ``--candidate`` accept: those ``LossTerm.parse`` compares on
 #: logits (a test checks them).
 TERM_NAMES = ("ce", "dkd", "kd", "kd_std", "nkd")
