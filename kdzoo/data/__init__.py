@@ -4,7 +4,7 @@ from kdzoo.data.audio import AudioConfig, audio_features, log_mel_spectrogram
 from kdzoo.data.augment import AugmentConfig, SpecAugment, WaveformAugment, image_augmenter
 from kdzoo.data.image import ImageConfig, preprocess_images
 from kdzoo.data.pipeline import from_arrays, is_augmented, validate_arrays
-from kdzoo.data.routing import MissingInputError, input_names, select_inputs
+from kdzoo.data.routing import MissingInputError, for_model, input_names, select_inputs
 from kdzoo.data.text import TextVectorizer
 from kdzoo.data.tfrecord import read_tfrecords, write_tfrecords
 
@@ -17,6 +17,7 @@ __all__ = [
     "TextVectorizer",
     "WaveformAugment",
     "audio_features",
+    "for_model",
     "from_arrays",
     "image_augmenter",
     "input_names",

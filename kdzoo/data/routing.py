@@ -73,3 +73,25 @@ def check_input_keys(model, keys, role="model") -> tuple[str, ...]:
             f"inputs are {names}. Build the {role} over exactly the keys it should read."
         )
     return names
+
+
+def for_model(dataset, model):
+    """``dataset`` with each batch's features cut down to the keys ``model`` reads, so that a
+    model on some of the batch's keys trains and evaluates with plain ``fit``/``evaluate``.
+
+    Keras matches a dict batch to a functional model's inputs by position when the keys
+    differ, which feeds one modality to another's input (an error if the shapes differ, wrong
+    numbers if they agree); this routes by name instead. ``(x, y)`` and ``(x, y, weight)``
+    batches keep their other elements.
+
+    Example:
+
+    >>> teacher.fit(for_model(data.splits["train"], teacher))   # batches hold more keys
+    """
+    keys = input_names(model)
+    reader = f"model {model.name!r}"
+    spec = dataset.element_spec
+    features = spec[0] if isinstance(spec, tuple) else spec
+    if isinstance(features, dict):  # checked here, not inside map's trace (a StagingError)
+        select_inputs(features, keys, reader)
+    return dataset.map(lambda x, *rest: (select_inputs(x, keys, reader), *rest))

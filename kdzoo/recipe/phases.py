@@ -23,7 +23,7 @@ import keras
 import pandas as pd
 
 from kdzoo._keras_compat import enable_multi_worker_fit
-from kdzoo.data.routing import select_inputs
+from kdzoo.data.routing import for_model
 from kdzoo.defaults import DEFAULTS
 from kdzoo.losses import HardLabelCrossentropy
 from kdzoo.recipe.callbacks import PlateauSchedule, RaiseOnNonFinite, ValidationStopping
@@ -183,10 +183,9 @@ def train_supervised(
         steps_per_execution=steps_per_execution,
         decay=validation is None,
     )
-    keys = input_names(model)
-    train = train.map(lambda x, *rest: (select_inputs(x, keys), *rest))
+    train = for_model(train, model)
     if validation is not None:
-        validation = validation.map(lambda x, *rest: (select_inputs(x, keys), *rest))
+        validation = for_model(validation, model)
         callbacks = [*callbacks, *_stopping_callbacks(stopping, learning_rate, state_dir, is_chief)]
     return _fit(
         model,

@@ -182,3 +182,26 @@ def test_drop_remainder_gives_static_shapes_for_every_modality(tmp_path):
     assert all(spec.shape.is_fully_defined() for spec in x_spec.values())
     assert y_spec.shape == (64,)
     assert x_spec["text"].shape == (64, 16)
+
+
+def test_for_model_routes_by_name_where_keras_would_match_by_position():
+    import keras
+    import tensorflow as tf
+
+    from kdzoo.data import for_model
+
+    # A model on "image" alone; the batch also holds "audio" of the same shape, first.
+    image = keras.Input((3,), name="image")
+    model = keras.Model({"image": image}, keras.layers.Dense(1, use_bias=False)(image))
+    model.set_weights([np.ones((3, 1), np.float32)])
+    x = {"audio": np.full((4, 3), 100.0, np.float32), "image": np.ones((4, 3), np.float32)}
+    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(4, np.float32))).batch(2)
+    routed = for_model(ds, model)
+    features, labels = next(iter(routed))
+    assert set(features) == {"image"} and labels.shape == (2,)
+    np.testing.assert_allclose(model.predict(routed, verbose=0), np.full((4, 1), 3.0))
+    model.compile(optimizer="sgd", loss="mse")
+    assert np.isfinite(model.fit(routed, epochs=1, verbose=0).history["loss"][0])
+    text = keras.Input((2,), name="text")
+    with pytest.raises(KeyError, match=r"no key\(s\) \['text'\] that the model 'reader' reads"):
+        for_model(ds, keras.Model({"text": text}, text, name="reader"))
