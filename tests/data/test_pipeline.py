@@ -204,4 +204,4 @@ def test_for_model_routes_by_name_where_keras_would_match_by_position():
     assert np.isfinite(model.fit(routed, epochs=1, verbose=0).history["loss"][0])
     text = keras.Input((2,), name="text")
     with pytest.raises(KeyError, match=r"no key\(s\) \['text'\] that the model 'reader' reads"):
-        for_model(ds, keras.Model({"text": text}, text, name="reader"))
+        for_model(ds, keras.Model({"text": text}, keras.layers.Dense(1)(text), name="reader"))
