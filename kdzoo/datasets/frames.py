@@ -119,9 +119,14 @@ def _text(values, where, column, bad_log, keep):
     return np.array(out, dtype=object)
 
 
-def _resolve(value, root):
+def _existing_file(value, root, what, where, bad_log):
+    """The file ``value`` names (relative to ``root``), or None after reporting it missing."""
     path = Path(value)
-    return path if path.is_absolute() or root is None else Path(root) / path
+    path = path if path.is_absolute() or root is None else Path(root) / path
+    if path.is_file():
+        return path
+    bad_log.bad(where, f"no {what} file {str(path)!r}", "missing file")
+    return None
 
 
 def _images(values, where, column, root, image_size, bad_log, keep):
@@ -133,9 +138,8 @@ def _images(values, where, column, root, image_size, bad_log, keep):
             continue
         try:
             if isinstance(value, str):
-                path = _resolve(value, root)
-                if not path.is_file():
-                    bad_log.bad(where(i, column), f"no image file {str(path)!r}", "missing file")
+                path = _existing_file(value, root, "image", where(i, column), bad_log)
+                if path is None:
                     keep[i] = False
                     continue
                 value = path.read_bytes()
@@ -195,9 +199,8 @@ def _audio(values, where, column, root, sample_rate, clip_samples, bad_log, keep
         if not keep[i]:
             continue
         if isinstance(value, str):
-            path = _resolve(value, root)
-            if not path.is_file():
-                bad_log.bad(where(i, column), f"no wav file {str(path)!r}", "missing file")
+            path = _existing_file(value, root, "wav", where(i, column), bad_log)
+            if path is None:
                 keep[i] = False
                 continue
             try:
