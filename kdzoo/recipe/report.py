@@ -27,9 +27,9 @@ import pandas as pd
 
 from kdzoo.files import atomic_file, check_replaceable, write_marker
 
-FILES = ("summary.csv", "candidates.csv", "report.md", "report.png")  # the last: kdzoo[plots]
+FIGURE = "report.png"  # drawn with kdzoo[plots] (matplotlib)
+FILES = ("summary.csv", "candidates.csv", "report.md", FIGURE)
 KIND = "recipe-report"  # the ownership marker's kind
-FIGURE = "report.png"
 
 log = logging.getLogger("kdzoo")
 
