@@ -94,6 +94,11 @@ def _labels(values, class_names, where, column, bad_log, keep):
         numeric = all(k.lstrip("-").isdigit() for k in present)
         names = sorted(present, key=int) if numeric and present else sorted(present)
     lookup = {n: i for i, n in enumerate(names)}
+    present = {_label_key(v) for v in values if not _missing(v)}
+    if class_names is not None and not present & set(lookup):
+        # Integer labels with class names given: label k is class_names[k].
+        if all(k.isdigit() and int(k) < len(names) for k in present):
+            lookup = {str(i): i for i in range(len(names))}
     ids = np.zeros(len(values), np.int32)
     for i, value in enumerate(values):
         if _missing(value):
@@ -282,7 +287,9 @@ def from_dataframe(
         text, image, audio: the column of each modality the examples have (at least one).
         id: an id column (unique values), kept as ``arrays[split]["id"]``.
         split: a column of ``"train"`` / ``"validation"`` / ``"test"``.
-        class_names: the classes in id order. Defaults to the sorted distinct labels.
+        class_names: the classes in id order; labels are matched to them by name, or, if
+            the labels are the integers ``0..K-1``, by position. Defaults to the sorted
+            distinct labels.
         validation_fraction: share of each class of train held out for validation when no
             validation rows are given. Defaults to ``DEFAULTS.validation_fraction`` (0.1).
         test_fraction: share of each class held out for test when no ``split`` column is

@@ -169,6 +169,16 @@ def test_parquet_with_given_splits_and_integer_labels(tmp_path):
         "validation": 5,
         "test": 5,
     }
+    named = from_parquet(
+        path,
+        label="label",
+        text="utterance",
+        split="part",
+        class_names=["other", "travel", "billing"],
+        cache_dir=tmp_path,
+    )  # integer labels with names: label k is class k
+    assert named.class_names == ("other", "travel", "billing")
+    np.testing.assert_array_equal(named.arrays["train"]["label"], data.arrays["train"]["label"])
     frame.loc[4, "part"] = "dev"
     frame.to_parquet(path)
     with pytest.raises(BadExampleError, match=r"d\.parquet: row 4, column 'part': split 'dev'"):
