@@ -23,18 +23,13 @@ import keras
 import pandas as pd
 
 from kdzoo._keras_compat import enable_multi_worker_fit
-from kdzoo.data.routing import for_model
+from kdzoo.data.routing import for_model, input_names
 from kdzoo.defaults import DEFAULTS
 from kdzoo.losses import HardLabelCrossentropy
 from kdzoo.recipe.callbacks import PlateauSchedule, RaiseOnNonFinite, ValidationStopping
 
 #: Row labels of ``kdzoo.recipe.RecipeResult.table``, in the recipe's order.
 TEACHER, SCRATCH, RECIPE = "teacher", "student (scratch, tuned)", "student (recipe)"
-
-
-def input_names(model) -> tuple[str, ...]:
-    """The batch keys ``model`` reads (its named inputs)."""
-    return tuple(t.name for t in model.inputs)
 
 
 def compile_phase(
