@@ -11,15 +11,14 @@ maximum under 1.5 s. Prints Markdown and writes benchmarks/results/cli_latency.m
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
+
+from kdzoo.results import Provenance, script_command
 
 COMMANDS = [
     ["--help"],
@@ -34,14 +33,6 @@ COMMANDS = [
     ["demo", "--num-examples", "0"],
 ]
 GOAL_S = 1.5
-
-
-def _commit():
-    def git(*a):
-        return subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + (" (dirty tree)" if git("status", "--porcelain") else "")
 
 
 def _executable():
@@ -66,12 +57,11 @@ def main():
         if proc.returncode != expected:
             raise SystemExit(f"kdzoo {' '.join(argv)} exited {proc.returncode}: {proc.stderr}")
         rows.append((argv, statistics.mean(times), statistics.pstdev(times), max(times)))
+    made = Provenance.collect(script_command())
     lines = [
         "# `kdzoo` CLI latency (fresh process per call)",
         "",
-        f"Command: `python benchmarks/cli_latency.py --repeats {args.repeats}`; commit "
-        f"{_commit()}; {date.today()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores.",
+        made.markdown(),
         "",
         "| command | exit | mean ± std (s) | max (s) | under 1.5 s |",
         "|---|---|---|---|---|",

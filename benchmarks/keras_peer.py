@@ -43,13 +43,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -68,6 +65,7 @@ from kdzoo.distillation import (  # noqa: E402
     with_teacher_outputs,
 )
 from kdzoo.losses import SoftTargetKLDivergence  # noqa: E402
+from kdzoo.results import Provenance, script_command  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -87,28 +85,12 @@ FAMILIES = {
 
 
 # ---------------------------------------------------------------------- provenance
-def _git(*args):
-    return subprocess.run(
-        ["git", "--no-optional-locks", *args], capture_output=True, text=True
-    ).stdout.strip()
-
-
-def _provenance():
-    commit = _git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = (
-        " (uncommitted changes in kdzoo/)" if _git("status", "--porcelain", "--", "kdzoo") else ""
-    )
-    command = " ".join(["python", "benchmarks/keras_peer.py", *sys.argv[1:]])
+def _threads():
     threads = (
         tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
         tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count(),
     )
-    return (
-        f"Command: `{command}`; commit {commit}{dirty}; {date.today()}; "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
-        f"Keras {keras.__version__}; {os.cpu_count()} CPU cores, TF intra/inter-op threads "
-        f"{threads[0]}/{threads[1]}."
-    )
+    return f"TF intra/inter-op threads {threads[0]}/{threads[1]}."
 
 
 # ---------------------------------------------------------------------- models and data
@@ -318,7 +300,9 @@ def report(args, params, speeds, check, loss_rows, default_name):
     lines = [
         "# kdzoo vs `keras.distillation`: step speed and KD loss",
         "",
-        _provenance(),
+        Provenance.collect(script_command()).markdown(),
+        "",
+        _threads(),
         "",
         "## Steps per second",
         "",

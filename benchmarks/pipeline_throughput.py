@@ -34,6 +34,7 @@ import tensorflow as tf  # noqa: E402
 
 from kdzoo import datasets, models  # noqa: E402
 from kdzoo.data import AugmentConfig  # noqa: E402
+from kdzoo.results import Provenance, script_command, with_provenance  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -153,11 +154,11 @@ def main():
     args = parser.parse_args()
     table = run(args.batch_size, args.repeats, args.seed)
     RESULTS.mkdir(exist_ok=True)
-    table.to_csv(RESULTS / "pipeline_throughput.csv", index=False)
+    made = Provenance.collect(script_command(), (args.seed,))
+    with_provenance(table, made).to_csv(RESULTS / "pipeline_throughput.csv", index=False)
     header = (
         "# Pipeline throughput vs. student train step\n\n"
-        f"`python benchmarks/pipeline_throughput.py --batch-size {args.batch_size} "
-        f"--repeats {args.repeats}`; medians; CPU threads: "
+        f"{made.markdown()}\n\nMedians; CPU threads: "
         f"{tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count()} "
         f"(os.cpu_count()={os.cpu_count()}). Goal: ratio >= 5.\n\n"
     )

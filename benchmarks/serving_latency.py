@@ -37,6 +37,7 @@ import tensorflow as tf  # noqa: E402
 
 from kdzoo import datasets, models  # noqa: E402
 from kdzoo.recipe import phases  # noqa: E402
+from kdzoo.results import Provenance  # noqa: E402
 from kdzoo.serving import (  # noqa: E402
     RawPreprocessor,
     ServingPreprocessing,
@@ -129,12 +130,13 @@ def run(epochs=3, repeats=200, warmup=20, seed=0):
     return rows
 
 
-def markdown(rows, command) -> str:
+def markdown(rows, command, seed) -> str:
     t, s = rows["teacher"], rows["student"]
     lines = [
         "# Serving latency: teacher vs distilled student SavedModel",
         "",
-        f"`{command}`; TF {tf.__version__}, CPU threads: {os.cpu_count()}. "
+        Provenance.collect(command, (seed,)).markdown(),
+        "",
         "`tf.saved_model.load(...).signatures[...]` on real AV-digits test inputs; "
         "milliseconds, median (p90), the four cases timed in turn. *raw*: "
         "`serving_default` (PNG bytes / waveform in, preprocessing inside the graph); "
@@ -171,7 +173,7 @@ def main():
     command = (
         f"python benchmarks/serving_latency.py --epochs {args.epochs} --repeats {args.repeats}"
     )
-    text = markdown(rows, command)
+    text = markdown(rows, command, args.seed)
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

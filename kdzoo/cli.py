@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
+from pathlib import Path
 
 from kdzoo.datasets.catalog import CATALOG
 from kdzoo.defaults import DEFAULTS
@@ -260,9 +262,74 @@ def _bench_zoo(args) -> int:
     return 0
 
 
+def _bench_stale(args) -> int:
+    from kdzoo.results import RESULTS_DIR, STALE_FILE, stale_markdown, stale_tables
+
+    folder = Path(args.out_dir) if args.out_dir else RESULTS_DIR
+    if not folder.is_dir():
+        raise UsageError(f"argument --out-dir: {folder} is not a folder of results")
+    statuses = stale_tables(folder)
+    for status in statuses:
+        made = f" (made at {', '.join(status.commits)})" if status.commits else ""
+        print(f"{'fresh' if status.fresh else 'STALE'}  {status.file}: {status.reason}{made}")
+        if status.changed:
+            print(f"       changed since: {', '.join(status.changed)}")
+    stale = sum(not s.fresh for s in statuses)
+    print(f"{stale} of {len(statuses)} tables stale")
+    if args.write:
+        (folder / STALE_FILE).write_text(stale_markdown(statuses), encoding="utf-8")
+        print(f"written: {folder / STALE_FILE}")
+        return 0
+    return 1 if stale else 0
+
+
+def _bench_verify(args) -> int:
+    from kdzoo.verify import DEFAULT_TOLERANCE, verify
+
+    path = Path(args.verify)
+    if not path.is_file():
+        raise UsageError(f"argument --verify: no such file: {path}")
+    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+
+    def rerun(command, out_dir):
+        print(f"rerunning: {command}", flush=True)
+        again = build_parser().parse_args([*shlex.split(command)[1:], "--out-dir", str(out_dir)])
+        again.quiet = args.quiet
+        cmd_bench(again)
+        name = "zoo-strength" if again.study == "zoo" else again.study
+        return Path(out_dir) / f"{name}.csv"
+
+    try:
+        result = verify(
+            path,
+            rerun,
+            only=tuple(args.datasets) if args.datasets else None,
+            tolerance=tolerance,
+        )
+    except ValueError as err:
+        raise UsageError(f"argument --verify: {err}") from err
+    print(result.format())
+    return 0 if result.passed else 1
+
+
 def cmd_bench(args) -> int:
     from kdzoo.studies import StudyConfig, markdown_table, run_study
 
+    checks = [flag for flag, on in (("--verify", args.verify), ("--stale", args.stale)) if on]
+    if len(checks) > 1:
+        raise UsageError("argument --verify: not with --stale")
+    if checks and args.study:
+        raise UsageError(f"argument {checks[0]}: give no study (the file names its command)")
+    if args.write and not args.stale:
+        raise UsageError("argument --write: only with --stale")
+    if args.tolerance is not None and not args.verify:
+        raise UsageError("argument --tolerance: only with --verify")
+    if args.stale:
+        return _bench_stale(args)
+    if args.verify:
+        return _bench_verify(args)
+    if not args.study:
+        raise UsageError("the following arguments are required: study (or --verify / --stale)")
     if args.study == "zoo":
         if args.teacher_epochs:
             raise UsageError(
@@ -424,6 +491,7 @@ def cmd_distil(args) -> int:
     if args.jit_compile is not None:
         config.jit_compile = {"true": True, "false": False}.get(args.jit_compile, "auto")
     config.tensorboard = args.tensorboard
+    config.op_determinism = not args.no_op_determinism
     if args.quiet:
         config.verbose = 2
     _checked(check_config, config)
@@ -554,6 +622,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--export-name", help="exported model name (audio_student)")
     p.add_argument("--seed", type=_SEED, help=f"({D.seed})")
+    p.add_argument(
+        "--no-op-determinism",
+        action="store_true",
+        help="leave TensorFlow's op determinism off (faster on some GPUs; runs may differ)",
+    )
     p.add_argument("--num-examples", type=_POSITIVE_INT, help="embedded set size")
     p.add_argument("--train-examples", type=_POSITIVE_INT, help="a seeded random training subset")
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
@@ -565,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
         "default-recipe runs all seven datasets; zoo measures every preset against a "
         "reference model",
     )
-    p.add_argument("study", choices=STUDY_NAMES)
+    p.add_argument("study", nargs="?", choices=STUDY_NAMES)
     p.add_argument("--seeds", type=_SEED, nargs="+", help="student seeds (0 1 2)")
     p.add_argument(
         "--teacher-epochs", type=_POSITIVE_INT, help=f"teacher epoch budget ({D.teacher_epochs})"
@@ -586,6 +659,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tiny", action="store_true", help="smoke size: 96 examples per split")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.add_argument(
+        "--verify",
+        metavar="FILE",
+        help="rerun one seed of a committed table (its recorded command) and compare every "
+        "row; with --datasets, only those",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=_NON_NEGATIVE,
+        help="--verify: largest accepted accuracy/F1 difference (0.01)",
+    )
+    p.add_argument(
+        "--stale",
+        action="store_true",
+        help="list the tables under --out-dir that the current code did not make",
+    )
+    p.add_argument("--write", action="store_true", help="--stale: write them to STALE.md")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(

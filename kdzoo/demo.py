@@ -8,11 +8,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import keras
 import pandas as pd
 
 from kdzoo import datasets, models, validation
 from kdzoo.defaults import DEFAULTS
+from kdzoo.determinism import seed_everything
 from kdzoo.files import check_replaceable
 from kdzoo.recipe.candidates import parse_candidates
 from kdzoo.recipe.report import KIND as REPORT_KIND
@@ -98,7 +98,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     """Runs the demo and returns the comparison table (and where the student was exported)."""
     config = config or DemoConfig()
     check_config(config)
-    keras.utils.set_random_seed(config.seed)
+    seed_everything(config.seed)
     data = datasets.load(
         config.dataset,
         batch_size=256,  # evaluation batches; the recipe trains with config.batch_size

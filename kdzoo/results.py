@@ -1,12 +1,48 @@
-"""Helpers every results file under ``benchmarks/results/`` shares: a Markdown table, and
-the provenance (command, commit, date) each file records."""
+"""What every results file under ``benchmarks/results/`` shares: a Markdown table, and the
+provenance that says what made it.
+
+A results file records, in every CSV row (columns) and in its Markdown (a JSON comment and a
+readable line):
+
+- the exact command, the seeds and the date;
+- kdzoo's version, the git commit and whether the tree was dirty;
+- ``code``: a fingerprint of the code that can change a number (``kdzoo/`` and
+  ``benchmarks/``, with comments, docstrings and formatting ignored);
+- the Python, TensorFlow, Keras and NumPy versions;
+- the machine (CPU model and cores) and its accelerators;
+- whether TensorFlow's op determinism was on.
+
+``stale_tables`` compares each file's fingerprint with the code as it is now: a table whose
+code has changed since it was made is stale (``kdzoo bench --stale``), and
+``kdzoo bench --verify FILE`` reruns one seed of a table and compares it row by row.
+"""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pandas as pd
+
+#: The folder the committed tables live in, relative to the repository root.
+RESULTS_DIR = Path("benchmarks") / "results"
+#: ``STALE.md`` in ``RESULTS_DIR`` lists the tables that older code made (``--stale --write``).
+STALE_FILE = "STALE.md"
+#: Files under ``kdzoo/`` that cannot change a measured number: this module formats tables
+#: and records provenance. Everything else in ``kdzoo/`` and ``benchmarks/*.py`` counts.
+UNMEASURED = ("kdzoo/results.py", "kdzoo/verify.py")
+_MD_MARK = "<!-- kdzoo-provenance "
+_MD_PATTERN = re.compile(re.escape(_MD_MARK) + r"(\{.*\}) -->")
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -17,24 +53,361 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def commit_id() -> str:
-    """The short git commit of the working tree, ``+ local changes`` if ``kdzoo/`` differs
-    from it; ``"unknown"`` outside a git checkout."""
+# --------------------------------------------------------------------------- the code
+def repository_root() -> Path:
+    """The checkout kdzoo is imported from (the folder holding ``kdzoo/``)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def _normalised_source(text: str, path: Path) -> str:
+    """``text`` with comments, docstrings and formatting removed (``ast.unparse``), so a
+    reworded docstring or a reformat does not make a table stale."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "kdzoo"],
+        tree = ast.parse(text)
+    except SyntaxError as err:
+        raise ValueError(f"{path}: cannot fingerprint, not valid Python ({err.msg}).") from err
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+def _measured_files(root: Path) -> list[Path]:
+    files = [*(root / "kdzoo").rglob("*.py"), *(root / "benchmarks").glob("*.py")]
+    keep = [p for p in files if p.relative_to(root).as_posix() not in UNMEASURED]
+    return sorted(keep, key=lambda p: p.relative_to(root).as_posix())
+
+
+def code_fingerprint(root: str | Path | None = None) -> str:
+    """16 hex digits that change when the code that can change a measured number changes:
+    every Python file under ``kdzoo/`` and ``benchmarks/``, except ``UNMEASURED``, as
+    ``ast`` reads it (comments, docstrings and formatting do not count)."""
+    root = Path(root) if root else repository_root()
+    digest = hashlib.sha256()
+    for path in _measured_files(root):
+        rel = path.relative_to(root).as_posix()
+        content = _normalised_source(path.read_text(encoding="utf-8"), path).encode()
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(content).digest())
+    return digest.hexdigest()[:16]
+
+
+def _git(*args, root=None) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=root or repository_root(),
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
-        return commit + (" + local changes" if dirty else "")
+        )
     except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
+def commit_id() -> str:
+    """The short git commit of the checkout, ``+ local changes`` if the measured code
+    differs from it; ``"unknown"`` outside a git checkout."""
+    commit = _git("rev-parse", "--short=10", "HEAD")
+    if not commit:
         return "unknown"
+    return commit + (" + local changes" if _dirty() else "")
+
+
+def _dirty() -> bool:
+    status = _git("status", "--porcelain", "--", "kdzoo", "benchmarks/*.py")
+    return bool(status)
+
+
+# --------------------------------------------------------------------------- provenance
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _accelerators() -> str:
+    """The accelerators TensorFlow sees (``none``), or ``not checked`` without TensorFlow."""
+    if "tensorflow" not in sys.modules:
+        return "not checked"
+    import tensorflow as tf
+
+    found = []
+    for kind in ("GPU", "TPU"):
+        devices = tf.config.list_physical_devices(kind)
+        if devices:
+            found.append(f"{len(devices)} {kind}")
+    return ", ".join(found) or "none"
+
+
+def _op_determinism() -> str:
+    if "tensorflow" not in sys.modules:
+        return "not checked"
+    from tensorflow.python.framework import config
+
+    return "on" if config.is_op_determinism_enabled() else "off"
+
+
+def _version(module: str) -> str:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return "not installed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Provenance:
+    """What made a results file. ``collect`` fills it in; ``columns`` / ``markdown`` write
+    it; ``read_provenance`` reads it back."""
+
+    command: str
+    seeds: str
+    date: str
+    kdzoo: str
+    commit: str
+    dirty: bool
+    code: str
+    python: str
+    tensorflow: str
+    keras: str
+    numpy: str
+    machine: str
+    accelerator: str
+    op_determinism: str
+
+    @classmethod
+    def collect(cls, command: str, seeds=()) -> Provenance:
+        """The provenance of a run of ``command`` over ``seeds``, now, in this process."""
+        import kdzoo
+
+        commit = _git("rev-parse", "--short=10", "HEAD") or "unknown"
+        return cls(
+            command=command,
+            seeds=" ".join(map(str, seeds)),
+            date=time.strftime("%Y-%m-%d"),
+            kdzoo=kdzoo.__version__,
+            commit=commit,
+            dirty=commit != "unknown" and _dirty(),
+            code=code_fingerprint(),
+            python=platform.python_version(),
+            tensorflow=_version("tensorflow"),
+            keras=_version("keras"),
+            numpy=_version("numpy"),
+            machine=f"{_cpu_model()}, {os.cpu_count()} CPU cores",
+            accelerator=_accelerators(),
+            op_determinism=_op_determinism(),
+        )
+
+    def columns(self) -> dict:
+        """The fields as CSV columns (one value each)."""
+        return dataclasses.asdict(self)
+
+    def line(self) -> str:
+        """One readable line for a Markdown file."""
+        tree = "dirty tree" if self.dirty else "clean tree"
+        return (
+            f"Made by `{self.command}` (seeds {self.seeds or '—'}) on {self.date}: kdzoo "
+            f"{self.kdzoo} at commit {self.commit} ({tree}, code {self.code}); Python "
+            f"{self.python}, TensorFlow {self.tensorflow}, Keras {self.keras}, NumPy "
+            f"{self.numpy}; {self.machine}, accelerator: {self.accelerator}; op determinism "
+            f"{self.op_determinism}."
+        )
+
+    def markdown(self) -> str:
+        """A machine-readable comment and the readable line, for the top of a ``.md``."""
+        return f"{_MD_MARK}{json.dumps(self.columns(), ensure_ascii=False)} -->\n{self.line()}"
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(Provenance))
+
+
+def with_provenance(frame: pd.DataFrame, made: Provenance) -> pd.DataFrame:
+    """``frame`` with ``made``'s fields as columns on every row (replacing any of the same
+    name: ``command``, ``commit`` and ``date`` in files written before the other fields
+    existed)."""
+    out = frame.drop(columns=[c for c in FIELDS if c in frame.columns])
+    return out.assign(**made.columns())
+
+
+def read_provenance(path: str | Path) -> list[Provenance]:
+    """The provenances a results file records: one per distinct run (a combined table holds
+    several). Empty when the file records none (a file made before provenance existed)."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if not set(FIELDS) <= set(frame.columns):
+            return []
+        runs = frame[list(FIELDS)].drop_duplicates()
+        return [_from_strings(dict(zip(FIELDS, row, strict=True))) for row in runs.to_numpy()]
+    found = []
+    text = path.read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _MD_PATTERN.search(line)
+        if match:
+            try:
+                fields = json.loads(match.group(1))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: unreadable provenance ({err}).") from err
+            found.append(_from_strings(fields))
+    return list(dict.fromkeys(found))
+
+
+def runs_markdown(frame: pd.DataFrame, label_column: str) -> str:
+    """One bullet per run that a combined table's rows come from: the ``label_column``
+    values it made, then its provenance (or a note for rows made before kdzoo recorded
+    provenance)."""
+    present = [f for f in FIELDS if f in frame.columns]
+    keys = frame[present].fillna("").astype(str) if present else None
+    lines = []
+    if keys is None:
+        labels = ", ".join(dict.fromkeys(frame[label_column].astype(str)))
+        return f"- {labels}: no provenance recorded (made before kdzoo recorded it)"
+    run = keys.agg("\x1f".join, axis=1)
+    for _, group in frame.groupby(run, sort=False):
+        labels = ", ".join(dict.fromkeys(group[label_column].astype(str)))
+        fields = keys.loc[group.index[0]].to_dict()
+        if not fields.get("command") or set(present) != set(FIELDS):
+            lines.append(f"- {labels}: no provenance recorded (made before kdzoo recorded it)")
+            continue
+        made = _from_strings(fields)
+        lines.append(f"- {labels}: " + made.markdown().replace("\n", "\n  "))
+    return "\n".join(lines)
+
+
+def _from_strings(fields: dict) -> Provenance:
+    values = {name: fields.get(name, "") for name in FIELDS}
+    dirty = values["dirty"]
+    values["dirty"] = dirty if isinstance(dirty, bool) else str(dirty).lower() == "true"
+    return Provenance(**{k: (v if k == "dirty" else str(v)) for k, v in values.items()})
+
+
+def script_command(argv: list | None = None) -> str:
+    """``python benchmarks/<script>.py <its arguments>`` for the running script (``argv``:
+    ``sys.argv``), the command a benchmark script's results file records."""
+    argv = sys.argv if argv is None else argv
+    script = Path(argv[0]).resolve()
+    try:
+        shown = script.relative_to(repository_root()).as_posix()
+    except ValueError:
+        shown = script.name
+    return " ".join(["python", shown, *map(shlex.quote, map(str, argv[1:]))])
 
 
 def provenance(command: str) -> str:
-    """One line: the command, the commit (``+ local changes`` if the tree differs) and date."""
+    """One line for prose: the command, the commit and the date."""
     return f"`{command}` at commit {commit_id()}, {time.strftime('%Y-%m-%d')}"
+
+
+# --------------------------------------------------------------------------- staleness
+@dataclasses.dataclass(frozen=True)
+class TableStatus:
+    """One results file: ``fresh`` when every run it records was made, from a clean tree,
+    by the code as it is now. ``reason`` says why not; ``changed`` names the measured files
+    that differ from the recorded commit (when git can tell)."""
+
+    file: str
+    fresh: bool
+    reason: str
+    commits: tuple = ()
+    changed: tuple = ()
+
+
+def results_files(directory: str | Path | None = None) -> list[Path]:
+    """Every table under ``directory`` (default: the checkout's ``benchmarks/results``)."""
+    directory = Path(directory) if directory else repository_root() / RESULTS_DIR
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in (".csv", ".md") and p.name != STALE_FILE and p.is_file()
+    )
+
+
+def table_status(path: str | Path, code: str | None = None) -> TableStatus:
+    """Whether the table at ``path`` was made by the code as it is now (``code``: the
+    current ``code_fingerprint()``)."""
+    path = Path(path)
+    code = code or code_fingerprint()
+    runs = read_provenance(path)
+    if not runs:
+        return TableStatus(path.name, False, "records no provenance")
+    commits = tuple(dict.fromkeys(r.commit for r in runs))
+    if any(r.dirty for r in runs):
+        return TableStatus(path.name, False, "made from a dirty tree", commits)
+    old = [r for r in runs if r.code != code]
+    if not old:
+        return TableStatus(path.name, True, "made by the current code", commits)
+    changed = _changed_since(old[0].commit)
+    return TableStatus(path.name, False, "the measured code changed since", commits, changed)
+
+
+def _changed_since(commit: str) -> tuple:
+    names = _git("diff", "--name-only", commit, "--", "kdzoo", "benchmarks/*.py")
+    if names is None:
+        return ()
+    return tuple(n for n in names.splitlines() if n and n not in UNMEASURED)
+
+
+def stale_tables(directory: str | Path | None = None) -> list[TableStatus]:
+    """The status of every table in ``directory`` (fresh and stale)."""
+    code = code_fingerprint()
+    return [table_status(p, code) for p in results_files(directory)]
+
+
+def declared_stale(directory: str | Path | None = None) -> set[str]:
+    """The table names ``STALE.md`` lists (its lines ``- `name` ...``)."""
+    directory = Path(directory) if directory else repository_root() / RESULTS_DIR
+    path = directory / STALE_FILE
+    if not path.exists():
+        return set()
+    return set(re.findall(r"^- `([^`]+)`", path.read_text(encoding="utf-8"), flags=re.M))
+
+
+def stale_markdown(statuses: list[TableStatus]) -> str:
+    """``STALE.md``: the tables older code made, so a reader never mistakes them for
+    current results."""
+    stale = [s for s in statuses if not s.fresh]
+    lines = [
+        "# Tables made by older code",
+        "",
+        "These results files were not made by the code as it is now (`kdzoo bench --stale`"
+        " lists them; `make test` checks this list). Their numbers describe the commit "
+        "each records, not `main`; rerun a table's command (in the file) to refresh it.",
+        "",
+    ]
+    if not stale:
+        lines.append("None: every table was made by the current code.")
+    for status in stale:
+        made = f" (made at {', '.join(status.commits)})" if status.commits else ""
+        lines.append(f"- `{status.file}`: {status.reason}{made}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "FIELDS",
+    "Provenance",
+    "TableStatus",
+    "code_fingerprint",
+    "commit_id",
+    "declared_stale",
+    "markdown_table",
+    "provenance",
+    "read_provenance",
+    "results_files",
+    "script_command",
+    "runs_markdown",
+    "stale_markdown",
+    "stale_tables",
+    "table_status",
+    "with_provenance",
+]

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from kdzoo.defaults import DEFAULTS
-from kdzoo.results import markdown_table, provenance
+from kdzoo.results import Provenance, markdown_table, runs_markdown, with_provenance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -363,16 +363,15 @@ def keras_distiller_seconds(teacher, student, data, teacher_inputs, student_inpu
 
 
 def _run_one(study: Study, config: StudyConfig):
-    import keras
-
+    from kdzoo.determinism import seed_everything
     from kdzoo.recipe import run
 
     data = _load(study, config)
-    keras.utils.set_random_seed(0)
+    seed_everything(0)
     teacher = _build(study.teacher, data, study.teacher_inputs)
     rows, cost = [], None
     for i, seed in enumerate(config.seeds):
-        keras.utils.set_random_seed(seed)
+        seed_everything(seed)
         student = _build(study.student, data, study.student_inputs)
         result = run(
             teacher,
@@ -392,7 +391,7 @@ def _run_one(study: Study, config: StudyConfig):
             epochs = int(distilled["epochs"].iloc[0]) if len(distilled) else config.epochs
             peer = None
             if config.keras_peer:
-                keras.utils.set_random_seed(seed)
+                seed_everything(seed)
                 peer = keras_distiller_seconds(
                     teacher,
                     student,
@@ -438,22 +437,38 @@ def gain(per_seed: pd.DataFrame, model: str, baseline: str, metric="test_accurac
     return (a - b).dropna().to_numpy(dtype=float)
 
 
-def _header(study: Study, config: StudyConfig, data, minutes):
+def command(name: str, config: StudyConfig) -> str:
+    """The ``kdzoo bench`` command that runs study ``name`` with ``config`` (what its files
+    record, and what ``kdzoo bench --verify`` reruns)."""
+    parts = ["kdzoo bench", name, "--seeds", *map(str, config.seeds)]
+    if config.teacher_epochs != DEFAULTS.teacher_epochs:
+        parts += ["--teacher-epochs", str(config.teacher_epochs)]
+    if config.epochs != DEFAULTS.epochs:
+        parts += ["--epochs", str(config.epochs)]
+    if name == "default-recipe" and config.datasets:
+        parts += ["--datasets", *config.datasets]
+    if not config.keras_peer:
+        parts.append("--no-keras-peer")
+    if config.tiny:
+        parts.append("--tiny")
+    return " ".join(parts)
+
+
+def _header(study: Study, config: StudyConfig, data, minutes, made: Provenance):
     sizes = ", ".join(f"{k} {v}" for k, v in data.num_examples.items())
     cap = f"; training capped at {study.train_examples}" if study.train_examples else ""
-    seeds = " ".join(map(str, config.seeds))
     return (
-        f"# {study.name}\n\n{study.description}.\n\n"
-        f"{provenance(f'kdzoo bench {study.name} --seeds {seeds}')}; "
+        f"# {study.name}\n\n{study.description}.\n\n{made.markdown()}\n\n"
         f"{data.name}: {sizes}{cap}. Budgets: teacher {config.teacher_epochs} / student "
         f"{config.epochs} epochs, early-stopped on validation. Test split, mean ± std over "
         f"seeds; {minutes:.1f} min on this machine.\n\n"
     )
 
 
-def run_study(name: str, config: StudyConfig | None = None):
+def run_study(name: str, config: StudyConfig | None = None, *, made_by: str | None = None):
     """Runs study ``name`` (one of ``STUDIES``); returns ``(per_seed, summary, notes)`` and,
-    when ``config.out_dir`` is set, writes ``<name>.csv`` (per seed) and ``<name>.md``."""
+    when ``config.out_dir`` is set, writes ``<name>.csv`` (per seed) and ``<name>.md``.
+    ``made_by``: the command its files record (default: ``command(name, config)``)."""
     if name not in STUDIES:
         raise ValueError(f"Unknown study {name!r}. Valid names: {', '.join(STUDIES)}.")
     config = config or StudyConfig()
@@ -463,13 +478,15 @@ def run_study(name: str, config: StudyConfig | None = None):
     start = time.perf_counter()
     per_seed, cost, data = _run_one(study, config)
     summary = summarize(per_seed)
-    notes = {"cost": cost}
+    made = Provenance.collect(made_by or command(name, config), config.seeds)
+    per_seed = with_provenance(per_seed, made)
+    notes = {"cost": cost, "provenance": made}
     if config.out_dir:
         out = Path(config.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         per_seed.to_csv(out / f"{name}.csv", index=False)
         minutes = (time.perf_counter() - start) / 60
-        text = _header(study, config, data, minutes) + markdown_table(summary) + "\n"
+        text = _header(study, config, data, minutes, made) + markdown_table(summary) + "\n"
         text += f"\nCost (first seed): `{json.dumps(_rounded(cost))}`\n"
         (out / f"{name}.md").write_text(text, encoding="utf-8")
     return per_seed, summary, notes
@@ -492,11 +509,11 @@ def run_default_recipe(config: StudyConfig):
         raise ValueError(f"Unknown default-recipe datasets {unknown}; valid: {DEFAULT_RECIPE}.")
     frames, costs = [], []
     for name in names:
-        per_seed, _, notes = run_study(name, config)
+        per_seed, _, notes = run_study(name, config, made_by=command("default-recipe", config))
         frames.append(per_seed[per_seed["model"].isin(("teacher", "scratch", "recipe"))])
-        costs.append(notes["cost"])
+        costs.append(with_provenance(pd.DataFrame([notes["cost"]]), notes["provenance"]))
     combined = pd.concat(frames, ignore_index=True)
-    cost = pd.DataFrame(costs)
+    cost = pd.concat(costs, ignore_index=True)
     if config.out_dir:
         out = Path(config.out_dir)
         combined, cost = _merge(out, combined, cost, names)
@@ -576,9 +593,10 @@ def goals_markdown(combined, cost) -> str:
             ]
     return (
         "# The default recipe on every dataset kdzoo ships\n\n"
-        f"{provenance('kdzoo bench default-recipe')} (datasets run at other times keep "
-        "their own rows: see each study's file for its command and commit). Test accuracy, "
-        "mean over seeds; gains in points (recipe minus tuned scratch).\n\n"
+        "Each dataset's rows were made by its own run (`kdzoo bench default-recipe` runs "
+        "them all; `--datasets` reruns some and keeps the others' rows):\n\n"
+        f"{runs_markdown(combined, 'dataset')}\n\n"
+        "Test accuracy, mean over seeds; gains in points (recipe minus tuned scratch).\n\n"
         f"{markdown_table(shown)}\n\n"
         f"- Goal 1 (recipe >= tuned scratch on every dataset, no seed below -0.5 points): "
         f"{'met' if goal1 else 'not met'} ({int(table['goal 1'].sum())} of {len(table)} "
@@ -602,6 +620,7 @@ __all__ = [
     "gain",
     "goals",
     "keras_distiller_seconds",
+    "command",
     "markdown_table",
     "run_study",
     "summarize",

@@ -227,20 +227,17 @@ def fit(model, data, *, seed, epochs, verbose=0):
 
 
 def _run_setting(setting: Setting, config: ZooConfig, command: str) -> list[dict]:
-    import keras
-
+    from kdzoo.determinism import seed_everything
     from kdzoo.evaluation import classification_metrics
-    from kdzoo.results import commit_id
+    from kdzoo.results import Provenance
     from kdzoo.studies import load_dataset
-
-    made = {"command": command, "commit": commit_id(), "date": time.strftime("%Y-%m-%d")}
 
     data = load_dataset(setting.dataset, setting.load, tiny=config.tiny)
     rows = []
     for entry in setting.entries:
         latency = None
         for seed in config.seeds:
-            keras.utils.set_random_seed(seed)
+            seed_everything(seed)
             model = build(entry, data)
             epochs, seconds = fit(
                 model, data, seed=seed, epochs=config.epochs, verbose=config.verbose
@@ -269,7 +266,6 @@ def _run_setting(setting: Setting, config: ZooConfig, command: str) -> list[dict
                     "epochs": epochs,
                     "seconds": round(seconds, 2),
                     "latency_ms": round(latency, 3),
-                    **made,
                 }
             )
             metric = setting.metric
@@ -279,7 +275,8 @@ def _run_setting(setting: Setting, config: ZooConfig, command: str) -> list[dict
                 f"{rows[-1]['validation_' + metric]:.4f}), {epochs} epochs, {seconds:.0f} s",
                 flush=True,
             )
-    return rows
+    made = Provenance.collect(command, config.seeds).columns()
+    return [{**row, **made} for row in rows]
 
 
 # --------------------------------------------------------------------------- tables
@@ -359,7 +356,7 @@ def goals(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _markdown(per_seed) -> str:
-    from kdzoo.results import markdown_table
+    from kdzoo.results import markdown_table, runs_markdown
 
     summary = summarize(per_seed)
     lines = [
@@ -377,7 +374,7 @@ def _markdown(per_seed) -> str:
             if setting in SETTINGS
             else f"## {setting}",
             "",
-            f"Made by {group['made_by'].iloc[0]}.",
+            runs_markdown(per_seed[per_seed["setting"] == setting], "setting"),
             "",
         ]
         table = pd.DataFrame(
@@ -405,6 +402,18 @@ def _markdown(per_seed) -> str:
     return "\n".join(lines)
 
 
+def zoo_command(config: ZooConfig) -> str:
+    """The ``kdzoo bench zoo`` command that runs ``config`` (what the files record)."""
+    parts = ["kdzoo bench zoo --seeds", *map(str, config.seeds)]
+    if config.settings:
+        parts += ["--datasets", *config.settings]
+    if config.epochs != ZooConfig().epochs:
+        parts += ["--epochs", str(config.epochs)]
+    if config.tiny:
+        parts.append("--tiny")
+    return " ".join(parts)
+
+
 def run(config: ZooConfig | None = None):
     """Runs the settings of ``config`` and returns ``(per_seed, summary, goals)``; with
     ``config.out_dir`` it writes ``zoo-strength.csv`` and ``.md`` (rows of settings not run
@@ -414,9 +423,7 @@ def run(config: ZooConfig | None = None):
     unknown = sorted(set(names) - set(SETTINGS))
     if unknown:
         raise ValueError(f"Unknown setting(s) {unknown}. Valid: {', '.join(SETTINGS)}.")
-    seeds = " ".join(map(str, config.seeds))
-    chosen = f" --datasets {' '.join(names)}" if config.settings else ""
-    command = f"kdzoo bench zoo --seeds {seeds}{chosen}"
+    command = zoo_command(config)
     rows = []
     for name in names:
         rows += _run_setting(SETTINGS[name], config, command)

@@ -11,7 +11,14 @@ PACKAGE = Path(__file__).parents[1] / "kdzoo"
 
 #: Layers, lowest first: a module may import only from its own layer or a lower one.
 LAYERS = [
-    ("kdzoo.files", "kdzoo.validation", "kdzoo.defaults", "kdzoo.results", "kdzoo.optional"),
+    (
+        "kdzoo.files",
+        "kdzoo.validation",
+        "kdzoo.defaults",
+        "kdzoo.results",
+        "kdzoo.optional",
+        "kdzoo.determinism",
+    ),
     ("kdzoo.losses", "kdzoo.models", "kdzoo.distribute", "kdzoo._keras_compat"),
     ("kdzoo.data",),
     ("kdzoo.datasets",),
@@ -19,7 +26,7 @@ LAYERS = [
     ("kdzoo.evaluation",),
     ("kdzoo.serving",),
     ("kdzoo.recipe",),
-    ("kdzoo.demo", "kdzoo.studies", "kdzoo.zoo_strength"),
+    ("kdzoo.demo", "kdzoo.studies", "kdzoo.zoo_strength", "kdzoo.verify"),
     ("kdzoo.cli",),
 ]
 

@@ -54,6 +54,9 @@ class DistilConfig:
             ``"tpu"`` (``kdzoo.distribute.resolve_strategy``). Defaults to ``"auto"``.
         tpu: TPU name, ``grpc://`` address or ``"local"``. Defaults to the environment's.
         seed: initialisation, data order and pairing seed. Defaults to ``DEFAULTS.seed``.
+        op_determinism: turn on TensorFlow's op determinism with the seed
+            (``kdzoo.determinism.seed_everything``): the same seed on the same machine gives
+            the same weights. Defaults to ``DEFAULTS.op_determinism``.
         jit_compile: XLA for the train steps: True, False or ``"auto"`` (Keras': on for
             GPUs when every layer supports it; TPUs always compile). Defaults to ``"auto"``.
         steps_per_execution: train steps per ``tf.function`` call (fewer host round trips,
@@ -97,6 +100,7 @@ class DistilConfig:
     strategy: str = "auto"
     tpu: str | None = None
     seed: int = DEFAULTS.seed
+    op_determinism: bool = DEFAULTS.op_determinism
     jit_compile: bool | str = "auto"
     steps_per_execution: int = 1
     mixed_precision: str = "float32"

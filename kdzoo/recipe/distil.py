@@ -52,6 +52,7 @@ import numpy as np
 
 from kdzoo import distribute
 from kdzoo._keras_compat import check_steps_per_execution
+from kdzoo.determinism import seed_everything
 from kdzoo.recipe.backup import claim_backup_dir, release_backup_dir
 from kdzoo.recipe.candidates import parse_candidates, scratch_tries
 from kdzoo.recipe.config import DistilConfig, DistilResult, check_config
@@ -140,7 +141,7 @@ def _distil(config, choice, precision, extra_callbacks):
     folders = [phase_folder(name) for name in phase_names(config)]
     if config.backup_dir:
         claim_backup_dir(config, chief, folders)
-    keras.utils.set_random_seed(config.seed)
+    seed_everything(config.seed, op_determinism=config.op_determinism)
     has_validation = "validation" in CATALOG.get(config.dataset).splits
     data = datasets.load(
         config.dataset,

@@ -1,0 +1,244 @@
+"""Results that reproduce: provenance in every results file, a code fingerprint that flags
+stale tables, determinism, and ``kdzoo bench --verify``."""
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kdzoo import cli, results
+from kdzoo.results import (
+    FIELDS,
+    Provenance,
+    code_fingerprint,
+    declared_stale,
+    read_provenance,
+    runs_markdown,
+    stale_markdown,
+    table_status,
+    with_provenance,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tree(tmp_path, source):
+    """A minimal checkout: ``kdzoo/a.py`` holding ``source`` and one benchmark script."""
+    (tmp_path / "kdzoo").mkdir(exist_ok=True)
+    (tmp_path / "benchmarks").mkdir(exist_ok=True)
+    (tmp_path / "kdzoo" / "a.py").write_text(source)
+    (tmp_path / "kdzoo" / "results.py").write_text("X = 1\n")
+    (tmp_path / "benchmarks" / "b.py").write_text("Y = 2\n")
+    return code_fingerprint(tmp_path)
+
+
+def test_the_fingerprint_ignores_docstrings_comments_and_formatting_but_not_code(tmp_path):
+    base = _tree(tmp_path, 'def f(x):\n    """Doc."""\n    return x + 1\n')
+    assert len(base) == 16
+    reworded = _tree(
+        tmp_path, 'def f( x ):  # a comment\n    """Other words."""\n    return (x + 1)\n'
+    )
+    assert reworded == base
+    assert _tree(tmp_path, "def f(x):\n    return x + 2\n") != base
+    # A string that is not a docstring is code (a candidate spec, a default).
+    assert _tree(tmp_path, 'def f(x):\n    y = "t=2"\n    return x + 1\n') != base
+    _tree(tmp_path, 'def f(x):\n    """Doc."""\n    return x + 1\n')
+    (tmp_path / "kdzoo" / "results.py").write_text("X = 2  # unmeasured: formats tables\n")
+    assert code_fingerprint(tmp_path) == base
+    (tmp_path / "benchmarks" / "b.py").write_text("Y = 3\n")
+    assert code_fingerprint(tmp_path) != base
+
+
+def test_the_fingerprint_names_a_file_it_cannot_read(tmp_path):
+    _tree(tmp_path, "x = 1\n")
+    (tmp_path / "kdzoo" / "broken.py").write_text("def f(:\n")
+    with pytest.raises(ValueError, match=r"broken\.py: cannot fingerprint"):
+        code_fingerprint(tmp_path)
+
+
+def _made(**changes):
+    made = Provenance.collect("kdzoo bench mnist --seeds 0 1", (0, 1))
+    return dataclasses.replace(made, **changes)
+
+
+def test_provenance_names_what_made_a_run():
+    made = Provenance.collect("kdzoo bench mnist --seeds 0 1", (0, 1))
+    assert made.seeds == "0 1" and made.code == code_fingerprint()
+    assert made.kdzoo == __import__("kdzoo").__version__
+    assert made.tensorflow != "not installed" and made.numpy != "not installed"
+    assert "CPU cores" in made.machine
+    assert made.commit != "" and isinstance(made.dirty, bool)
+    line = made.line()
+    for value in (made.command, made.commit, made.code, made.keras, made.date):
+        assert value in line
+
+
+def test_provenance_round_trips_through_csv_and_markdown(tmp_path):
+    made = _made(dirty=False)
+    frame = pd.DataFrame({"dataset": ["a", "a"], "test_accuracy": [0.5, 0.6], "commit": "old"})
+    frame = with_provenance(frame, made)
+    assert list(frame.columns[:2]) == ["dataset", "test_accuracy"]
+    assert (frame["commit"] == made.commit).all()  # an older column of the same name is replaced
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert read_provenance(tmp_path / "t.csv") == [made]
+    (tmp_path / "t.md").write_text(f"# T\n\n{made.markdown()}\n\n| a |\n|---|\n| 1 |\n")
+    assert read_provenance(tmp_path / "t.md") == [made]
+    (tmp_path / "old.csv").write_text("dataset,test_accuracy\na,0.5\n")
+    assert read_provenance(tmp_path / "old.csv") == []
+
+
+def test_a_combined_table_lists_each_run_and_rows_made_before_provenance():
+    one, two = _made(command="kdzoo bench a --seeds 0"), _made(command="kdzoo bench b --seeds 0")
+    frame = pd.concat(
+        [
+            with_provenance(pd.DataFrame({"dataset": ["a", "a"]}), one),
+            with_provenance(pd.DataFrame({"dataset": ["b"]}), two),
+            pd.DataFrame({"dataset": ["c"]}),
+        ],
+        ignore_index=True,
+    )
+    text = runs_markdown(frame, "dataset")
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    assert [line.split(":")[0] for line in lines] == ["- a", "- b", "- c"]
+    assert "no provenance recorded" in lines[2]
+    assert "kdzoo bench a --seeds 0" in text and "kdzoo bench b --seeds 0" in text
+
+
+def test_a_table_is_fresh_only_when_the_current_code_made_it_from_a_clean_tree(tmp_path):
+    code = code_fingerprint()
+    path = tmp_path / "t.md"
+    path.write_text(_made(code=code, dirty=False).markdown())
+    assert table_status(path, code).fresh
+    path.write_text(_made(code="0" * 16, dirty=False).markdown())
+    status = table_status(path, code)
+    assert not status.fresh and status.reason == "the measured code changed since"
+    path.write_text(_made(code=code, dirty=True).markdown())
+    assert table_status(path, code).reason == "made from a dirty tree"
+    path.write_text("# a table\n")
+    assert table_status(path, code).reason == "records no provenance"
+
+
+def test_every_committed_table_is_fresh_or_declared_stale():
+    """The stale-table check ``make test`` runs: a table that the current code did not make
+    must be listed in ``benchmarks/results/STALE.md`` (``kdzoo bench --stale --write``), and
+    a listed one must really be stale, so the list never hides a fresh table or misses a
+    stale one."""
+    statuses = results.stale_tables(ROOT / "benchmarks" / "results")
+    assert statuses, "no results files found"
+    stale = {s.file for s in statuses if not s.fresh}
+    declared = declared_stale(ROOT / "benchmarks" / "results")
+    assert stale - declared == set(), (
+        f"stale but not in STALE.md (rerun them, or `kdzoo bench --stale --write`): "
+        f"{sorted(stale - declared)}"
+    )
+    assert declared - stale == set(), f"fresh but listed in STALE.md: {sorted(declared - stale)}"
+
+
+def test_every_fresh_table_records_every_field():
+    for path in results.results_files(ROOT / "benchmarks" / "results"):
+        if table_status(path).fresh:
+            for made in read_provenance(path):
+                values = dataclasses.asdict(made)
+                assert all(str(values[f]) != "" for f in FIELDS if f != "seeds"), path.name
+
+
+def test_the_stale_list_is_what_stale_writes(tmp_path):
+    fresh = results.TableStatus("a.csv", True, "made by the current code")
+    old = results.TableStatus("b.md", False, "the measured code changed since", ("abc",))
+    text = stale_markdown([fresh, old])
+    (tmp_path / results.STALE_FILE).write_text(text)
+    assert declared_stale(tmp_path) == {"b.md"}
+    assert "made at abc" in text
+    assert "None" in stale_markdown([fresh])
+
+
+def test_bench_stale_lists_and_writes_the_stale_tables(tmp_path, capsys):
+    made = _made(dirty=False)
+    (tmp_path / "fresh.md").write_text(
+        dataclasses.replace(made, code=code_fingerprint()).markdown()
+    )
+    (tmp_path / "old.md").write_text(dataclasses.replace(made, code="0" * 16).markdown())
+    assert cli.main(["bench", "--stale", "--out-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "fresh  fresh.md" in out and "STALE  old.md" in out and "1 of 2 tables stale" in out
+    assert cli.main(["bench", "--stale", "--write", "--out-dir", str(tmp_path)]) == 0
+    assert declared_stale(tmp_path) == {"old.md"}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "mnist", "--stale"], "give no study"),
+        (["bench", "--write"], "only with --stale"),
+        (["bench", "--tolerance", "0.1", "--stale"], "only with --verify"),
+        (["bench", "--verify", "no/such.csv"], "no such file"),
+        (["bench"], "required: study"),
+    ],
+)
+def test_bench_check_usage_errors(argv, message, capsys):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_rerun_commands_keep_the_recorded_options_with_one_seed():
+    from kdzoo.verify import rerun_command
+
+    assert (
+        rerun_command("kdzoo bench fsdd --seeds 0 1 2 --epochs 3 --tiny", 0)
+        == "kdzoo bench fsdd --epochs 3 --tiny --seeds 0 --no-keras-peer"
+    )
+    assert (
+        rerun_command("kdzoo bench zoo --seeds 0 1 2 --datasets mnist", 1)
+        == "kdzoo bench zoo --datasets mnist --seeds 1"
+    )
+    with pytest.raises(ValueError, match="only `kdzoo bench` tables"):
+        rerun_command("python benchmarks/cli_latency.py", 0)
+
+
+@pytest.mark.slow
+@pytest.mark.requires_data("fsdd")
+def test_a_tiny_study_run_twice_gives_identical_numbers(tmp_path):
+    """Determinism: seeded everything and op determinism on, the same study twice in one
+    process gives the same numbers, to the last bit."""
+    from kdzoo.studies import StudyConfig, run_study
+
+    config = StudyConfig(
+        seeds=(0, 1), teacher_epochs=2, epochs=2, out_dir=None, tiny=True, keras_peer=False
+    )
+    first, _, _ = run_study("fsdd", config)
+    second, _, _ = run_study("fsdd", config)
+    measured = ["model", "validation_accuracy", "test_accuracy", "test_macro_f1", "epochs"]
+    pd.testing.assert_frame_equal(first[measured], second[measured], check_exact=True)
+    assert first["op_determinism"].eq("on").all()
+
+
+@pytest.mark.slow
+@pytest.mark.requires_data("fsdd")
+def test_verify_reruns_one_seed_and_catches_a_changed_number(tmp_path, capsys):
+    out = tmp_path / "results"
+    argv = ["bench", "fsdd", "--seeds", "0", "1", "--teacher-epochs", "1", "--epochs", "1"]
+    assert cli.main([*argv, "--tiny", "--no-keras-peer", "--quiet", "--out-dir", str(out)]) == 0
+    table = out / "fsdd.csv"
+    written = pd.read_csv(table)
+    assert set(FIELDS) <= set(written.columns)
+    assert written["command"].iloc[0].startswith("kdzoo bench fsdd --seeds 0 1 --teacher-epochs 1")
+    assert cli.main(["bench", "--verify", str(table), "--tolerance", "0", "--quiet"]) == 0
+    shown = capsys.readouterr().out
+    assert "verified" in shown and "largest accuracy/F1 difference 0.000000" in shown
+    # The first seed (its recipe trains the teacher), without the keras.distillation timing.
+    assert (
+        "rerun: kdzoo bench fsdd --teacher-epochs 1 --epochs 1 --no-keras-peer --tiny --seeds 0\n"
+        in shown
+    )
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(out, tampered)
+    rows = pd.read_csv(tampered / "fsdd.csv")
+    first_recipe = rows.index[(rows["model"] == "recipe") & (rows["seed"] == 0)][0]
+    rows.loc[first_recipe, "test_accuracy"] += 0.05
+    rows.to_csv(tampered / "fsdd.csv", index=False)
+    assert cli.main(["bench", "--verify", str(tampered / "fsdd.csv"), "--quiet"]) == 1
+    shown = capsys.readouterr().out
+    assert "NOT verified" in shown and "fsdd / 0 / recipe" in shown and "test_accuracy" in shown
