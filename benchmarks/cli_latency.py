@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from kdzoo.results import Provenance, script_command
+from kdzoo.results import Provenance, record_code, script_command
 
 COMMANDS = [
     ["--help"],
@@ -57,7 +57,9 @@ def main():
         if proc.returncode != expected:
             raise SystemExit(f"kdzoo {' '.join(argv)} exited {proc.returncode}: {proc.stderr}")
         rows.append((argv, statistics.mean(times), statistics.pstdev(times), max(times)))
-    made = Provenance.collect(script_command())
+    # The commands run in child processes: every kdzoo file counts.
+    made = Provenance.collect(script_command(), whole_package=True)
+    record_code(Path(args.out).parent, made)
     lines = [
         "# `kdzoo` CLI latency (fresh process per call)",
         "",

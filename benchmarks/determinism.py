@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    from kdzoo.results import Provenance, markdown_table
+    from kdzoo.results import Provenance, markdown_table, record_code
 
     rows = []
     for index, (name, *_rest) in enumerate(WORKLOADS):
@@ -104,7 +104,8 @@ def main(argv=None) -> int:
         )
     table = pd.DataFrame(rows)
     command = f"python benchmarks/determinism.py --repeats {args.repeats} --epochs {args.epochs}"
-    made = Provenance.collect(command)
+    made = Provenance.collect(command, (0,), whole_package=True)  # the runs are child processes
+    record_code(OUT.parent, made)
     text = (
         "# Op determinism: cost and effect\n\n"
         f"{made.markdown()}\n\n"

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from kdzoo.results import Provenance, script_command
+from kdzoo.results import Provenance, record_code, script_command
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -184,11 +184,12 @@ def main(argv=None):
         print(json.dumps(measure(args.role, args.steps, args.batch, args.repeats)))
         return 0
     text = table([run_round(args) for _ in range(args.rounds)], args)
-    made = Provenance.collect(script_command())
+    made = Provenance.collect(script_command(), whole_package=True)  # child processes
     text = f"# tf.distribute strategies on this machine\n\n{made.markdown()}\n\n{text}"
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    record_code(out, made)
     (out / "distributed.md").write_text(text + "\n")
     return 0
 

@@ -27,7 +27,7 @@ from kdzoo.data import AudioConfig, TextVectorizer, from_arrays  # noqa: E402
 from kdzoo.datasets import embedded  # noqa: E402
 from kdzoo.datasets.catalog import CATALOG  # noqa: E402
 from kdzoo.evaluation import classification_metrics  # noqa: E402
-from kdzoo.results import Provenance, script_command  # noqa: E402
+from kdzoo.results import Provenance, record_code, script_command  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -104,6 +104,7 @@ def main():
     print(md)
     RESULTS.mkdir(exist_ok=True)
     made = Provenance.collect(script_command(), (args.seed,))
+    record_code(RESULTS, made)
     (RESULTS / "embedded_ceilings.md").write_text(
         f"# Embedded set: generation time and ceilings\n\n{made.markdown()}\n\n"
         f"generate(5000): median {seconds:.2f} s\n\n{md}\n"

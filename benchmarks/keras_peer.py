@@ -65,7 +65,7 @@ from kdzoo.distillation import (  # noqa: E402
     with_teacher_outputs,
 )
 from kdzoo.losses import SoftTargetKLDivergence  # noqa: E402
-from kdzoo.results import Provenance, script_command  # noqa: E402
+from kdzoo.results import Provenance, record_code, script_command  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -85,6 +85,12 @@ FAMILIES = {
 
 
 # ---------------------------------------------------------------------- provenance
+def _made():
+    made = Provenance.collect(script_command())
+    record_code(RESULTS, made)
+    return made
+
+
 def _threads():
     threads = (
         tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
@@ -300,7 +306,7 @@ def report(args, params, speeds, check, loss_rows, default_name):
     lines = [
         "# kdzoo vs `keras.distillation`: step speed and KD loss",
         "",
-        Provenance.collect(script_command()).markdown(),
+        _made().markdown(),
         "",
         _threads(),
         "",

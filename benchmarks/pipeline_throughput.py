@@ -34,7 +34,7 @@ import tensorflow as tf  # noqa: E402
 
 from kdzoo import datasets, models  # noqa: E402
 from kdzoo.data import AugmentConfig  # noqa: E402
-from kdzoo.results import Provenance, script_command, with_provenance  # noqa: E402
+from kdzoo.results import Provenance, record_code, script_command, with_provenance  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -155,6 +155,7 @@ def main():
     table = run(args.batch_size, args.repeats, args.seed)
     RESULTS.mkdir(exist_ok=True)
     made = Provenance.collect(script_command(), (args.seed,))
+    record_code(RESULTS, made)
     with_provenance(table, made).to_csv(RESULTS / "pipeline_throughput.csv", index=False)
     header = (
         "# Pipeline throughput vs. student train step\n\n"

@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 
 from kdzoo import datasets, models  # noqa: E402
 from kdzoo.recipe import phases  # noqa: E402
-from kdzoo.results import Provenance  # noqa: E402
+from kdzoo.results import Provenance, record_code  # noqa: E402
 from kdzoo.serving import (  # noqa: E402
     RawPreprocessor,
     ServingPreprocessing,
@@ -130,12 +130,18 @@ def run(epochs=3, repeats=200, warmup=20, seed=0):
     return rows
 
 
+def _made(command, seed):
+    made = Provenance.collect(command, (seed,))
+    record_code(RESULTS, made)
+    return made
+
+
 def markdown(rows, command, seed) -> str:
     t, s = rows["teacher"], rows["student"]
     lines = [
         "# Serving latency: teacher vs distilled student SavedModel",
         "",
-        Provenance.collect(command, (seed,)).markdown(),
+        _made(command, seed).markdown(),
         "",
         "`tf.saved_model.load(...).signatures[...]` on real AV-digits test inputs; "
         "milliseconds, median (p90), the four cases timed in turn. *raw*: "

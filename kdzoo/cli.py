@@ -263,7 +263,7 @@ def _bench_zoo(args) -> int:
 
 
 def _bench_stale(args) -> int:
-    from kdzoo.results import RESULTS_DIR, STALE_FILE, stale_markdown, stale_tables
+    from kdzoo.results import RESULTS_DIR, STALE_FILE, prune_code, stale_markdown, stale_tables
 
     folder = Path(args.out_dir) if args.out_dir else RESULTS_DIR
     if not folder.is_dir():
@@ -277,6 +277,7 @@ def _bench_stale(args) -> int:
     stale = sum(not s.fresh for s in statuses)
     print(f"{stale} of {len(statuses)} tables stale")
     if args.write:
+        prune_code(folder)
         (folder / STALE_FILE).write_text(stale_markdown(statuses), encoding="utf-8")
         print(f"written: {folder / STALE_FILE}")
         return 0

@@ -6,15 +6,17 @@ readable line):
 
 - the exact command, the seeds and the date;
 - kdzoo's version, the git commit and whether the tree was dirty;
-- ``code``: a fingerprint of the code that can change a number (``kdzoo/`` and
-  ``benchmarks/``, with comments, docstrings and formatting ignored);
+- ``code``: a fingerprint of the code the run used: the ``kdzoo`` modules it imported and
+  the benchmark script, as ``ast`` reads them (comments, docstrings and formatting do not
+  count). ``code.json`` beside the tables keeps each fingerprint's files and digests;
 - the Python, TensorFlow, Keras and NumPy versions;
 - the machine (CPU model and cores) and its accelerators;
 - whether TensorFlow's op determinism was on.
 
-``stale_tables`` compares each file's fingerprint with the code as it is now: a table whose
-code has changed since it was made is stale (``kdzoo bench --stale``), and
-``kdzoo bench --verify FILE`` reruns one seed of a table and compares it row by row.
+``stale_tables`` compares each run's files with the code as it is now: a table is stale
+when a file it used has changed (``kdzoo bench --stale``; ``STALE.md`` lists the stale ones
+and ``make test`` checks the list), and ``kdzoo bench --verify FILE`` reruns one seed of a
+table and compares it row by row. A change to a module no table imported stales nothing.
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ import pandas as pd
 RESULTS_DIR = Path("benchmarks") / "results"
 #: ``STALE.md`` in ``RESULTS_DIR`` lists the tables that older code made (``--stale --write``).
 STALE_FILE = "STALE.md"
-#: Files under ``kdzoo/`` that cannot change a measured number: this module formats tables
-#: and records provenance. Everything else in ``kdzoo/`` and ``benchmarks/*.py`` counts.
-UNMEASURED = ("kdzoo/results.py", "kdzoo/verify.py")
+#: ``code.json`` in ``RESULTS_DIR``: each recorded run's files and their digests.
+CODE_FILE = "code.json"
+#: Files that cannot change a measured number: this module and ``verify`` format tables
+#: and check them; the CLI only turns flags into the configs whose command a table
+#: records (their defaults live in the measured modules).
+UNMEASURED = ("kdzoo/results.py", "kdzoo/verify.py", "kdzoo/cli.py")
 _MD_MARK = "<!-- kdzoo-provenance "
 _MD_PATTERN = re.compile(re.escape(_MD_MARK) + r"(\{.*\}) -->")
 
@@ -79,23 +84,56 @@ def _normalised_source(text: str, path: Path) -> str:
     return ast.unparse(tree)
 
 
-def _measured_files(root: Path) -> list[Path]:
-    files = [*(root / "kdzoo").rglob("*.py"), *(root / "benchmarks").glob("*.py")]
-    keep = [p for p in files if p.relative_to(root).as_posix() not in UNMEASURED]
-    return sorted(keep, key=lambda p: p.relative_to(root).as_posix())
-
-
-def code_fingerprint(root: str | Path | None = None) -> str:
-    """16 hex digits that change when the code that can change a measured number changes:
-    every Python file under ``kdzoo/`` and ``benchmarks/``, except ``UNMEASURED``, as
-    ``ast`` reads it (comments, docstrings and formatting do not count)."""
+def loaded_files(root: str | Path | None = None) -> tuple:
+    """The measured files this process has imported: every ``kdzoo`` module in
+    ``sys.modules`` (except ``UNMEASURED``) and the running ``benchmarks/`` script, as paths
+    relative to ``root``. Called after a run, it names the code that run used."""
     root = Path(root) if root else repository_root()
-    digest = hashlib.sha256()
-    for path in _measured_files(root):
-        rel = path.relative_to(root).as_posix()
-        content = _normalised_source(path.read_text(encoding="utf-8"), path).encode()
-        digest.update(rel.encode() + b"\0" + hashlib.sha256(content).digest())
-    return digest.hexdigest()[:16]
+    paths = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
+    paths.append(sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else None)
+    found = set()
+    for path in filter(None, paths):
+        try:
+            rel = Path(path).resolve().relative_to(root).as_posix()
+        except ValueError:
+            continue
+        if rel.endswith(".py") and rel.startswith(("kdzoo/", "benchmarks/")):
+            found.add(rel)
+    return tuple(sorted(found - set(UNMEASURED)))
+
+
+def package_files(root: str | Path | None = None) -> tuple:
+    """Every measured file: ``kdzoo/**/*.py`` (except ``UNMEASURED``) and the running
+    ``benchmarks/`` script. For a benchmark whose work runs in child processes, which this
+    process cannot see."""
+    root = Path(root) if root else repository_root()
+    files = {p.relative_to(root).as_posix() for p in (root / "kdzoo").rglob("*.py")}
+    return tuple(sorted((files | set(loaded_files(root))) - set(UNMEASURED)))
+
+
+def file_digests(files, root: str | Path | None = None) -> dict:
+    """``{file: 16 hex digits}`` of each file's code as ``ast`` reads it (comments,
+    docstrings and formatting do not count); ``"missing"`` for a file that is gone."""
+    root = Path(root) if root else repository_root()
+    out = {}
+    for rel in files:
+        path = root / rel
+        if not path.is_file():
+            out[rel] = "missing"
+            continue
+        code = _normalised_source(path.read_text(encoding="utf-8"), path).encode()
+        out[rel] = hashlib.sha256(code).hexdigest()[:16]
+    return out
+
+
+def code_fingerprint(digests: dict) -> str:
+    """16 hex digits naming ``digests`` (``file_digests``): the code a run used."""
+    text = "\n".join(f"{rel} {digest}" for rel, digest in sorted(digests.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+#: ``code_fingerprint`` -> its ``file_digests``, for every ``collect`` of this process.
+_DIGESTS: dict = {}
 
 
 def _git(*args, root=None) -> str | None:
@@ -121,8 +159,8 @@ def commit_id() -> str:
     return commit + (" + local changes" if _dirty() else "")
 
 
-def _dirty() -> bool:
-    status = _git("status", "--porcelain", "--", "kdzoo", "benchmarks/*.py")
+def _dirty(files=("kdzoo", "benchmarks/*.py")) -> bool:
+    status = _git("status", "--porcelain", "--", *files)
     return bool(status)
 
 
@@ -187,10 +225,18 @@ class Provenance:
     op_determinism: str
 
     @classmethod
-    def collect(cls, command: str, seeds=()) -> Provenance:
-        """The provenance of a run of ``command`` over ``seeds``, now, in this process."""
+    def collect(cls, command: str, seeds=(), *, whole_package: bool = False) -> Provenance:
+        """The provenance of a run of ``command`` over ``seeds``, collected after the run in
+        the process that ran it. ``code`` covers the measured files it imported
+        (``loaded_files``), or every one with ``whole_package`` (a benchmark that works in
+        child processes). Write ``record_code`` beside the table, so that ``table_status``
+        can tell later whether those files changed."""
         import kdzoo
 
+        files = package_files() if whole_package else loaded_files()
+        digests = file_digests(files)
+        code = code_fingerprint(digests)
+        _DIGESTS[code] = digests
         commit = _git("rev-parse", "--short=10", "HEAD") or "unknown"
         return cls(
             command=command,
@@ -198,8 +244,8 @@ class Provenance:
             date=time.strftime("%Y-%m-%d"),
             kdzoo=kdzoo.__version__,
             commit=commit,
-            dirty=commit != "unknown" and _dirty(),
-            code=code_fingerprint(),
+            dirty=commit != "unknown" and _dirty(files),
+            code=code,
             python=platform.python_version(),
             tensorflow=_version("tensorflow"),
             keras=_version("keras"),
@@ -313,8 +359,8 @@ def provenance(command: str) -> str:
 @dataclasses.dataclass(frozen=True)
 class TableStatus:
     """One results file: ``fresh`` when every run it records was made, from a clean tree,
-    by the code as it is now. ``reason`` says why not; ``changed`` names the measured files
-    that differ from the recorded commit (when git can tell)."""
+    by the code as it is now. ``reason`` says why not; ``changed`` names the files that run
+    used whose code has changed since."""
 
     file: str
     fresh: bool
@@ -333,35 +379,80 @@ def results_files(directory: str | Path | None = None) -> list[Path]:
     )
 
 
-def table_status(path: str | Path, code: str | None = None) -> TableStatus:
-    """Whether the table at ``path`` was made by the code as it is now (``code``: the
-    current ``code_fingerprint()``)."""
+def load_code(directory: str | Path | None = None) -> dict:
+    """``code.json`` of ``directory``: ``{fingerprint: {file: digest}}`` for every run its
+    tables record."""
+    directory = Path(directory) if directory else repository_root() / RESULTS_DIR
+    path = directory / CODE_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}).") from err
+
+
+def record_code(directory: str | Path, *made: Provenance) -> None:
+    """Adds the file digests of each ``made`` (collected in this process) to
+    ``directory/code.json``, written whole or not at all."""
+    directory = Path(directory)
+    manifest = load_code(directory)
+    for run in made:
+        if run.code not in _DIGESTS:
+            raise ValueError(f"code {run.code} was not collected in this process.")
+        manifest[run.code] = _DIGESTS[run.code]
+    _write_json(directory / CODE_FILE, manifest)
+
+
+def _write_json(path: Path, value) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+
+
+def table_status(path: str | Path, code: dict | None = None, root=None) -> TableStatus:
+    """Whether the table at ``path`` was made by the code as it is now: every run it
+    records, from a clean tree, with each file that run used unchanged since (``code``:
+    ``load_code`` of its folder)."""
     path = Path(path)
-    code = code or code_fingerprint()
+    code = load_code(path.parent) if code is None else code
     runs = read_provenance(path)
     if not runs:
         return TableStatus(path.name, False, "records no provenance")
     commits = tuple(dict.fromkeys(r.commit for r in runs))
     if any(r.dirty for r in runs):
         return TableStatus(path.name, False, "made from a dirty tree", commits)
-    old = [r for r in runs if r.code != code]
-    if not old:
-        return TableStatus(path.name, True, "made by the current code", commits)
-    changed = _changed_since(old[0].commit)
-    return TableStatus(path.name, False, "the measured code changed since", commits, changed)
-
-
-def _changed_since(commit: str) -> tuple:
-    names = _git("diff", "--name-only", commit, "--", "kdzoo", "benchmarks/*.py")
-    if names is None:
-        return ()
-    return tuple(n for n in names.splitlines() if n and n not in UNMEASURED)
+    changed = set()
+    for run in runs:
+        then = code.get(run.code)
+        if then is None:
+            return TableStatus(
+                path.name, False, f"its code {run.code} is not in {CODE_FILE}", commits
+            )
+        now = file_digests(then, root)
+        changed |= {f for f, digest in then.items() if now[f] != digest}
+    if changed:
+        return TableStatus(
+            path.name, False, "the code it ran changed since", commits, tuple(sorted(changed))
+        )
+    return TableStatus(path.name, True, "made by the current code", commits)
 
 
 def stale_tables(directory: str | Path | None = None) -> list[TableStatus]:
     """The status of every table in ``directory`` (fresh and stale)."""
-    code = code_fingerprint()
+    directory = Path(directory) if directory else repository_root() / RESULTS_DIR
+    code = load_code(directory)
     return [table_status(p, code) for p in results_files(directory)]
+
+
+def prune_code(directory: str | Path) -> None:
+    """Drops the ``code.json`` entries that no table in ``directory`` records."""
+    directory = Path(directory)
+    used = {r.code for p in results_files(directory) for r in read_provenance(p)}
+    manifest = load_code(directory)
+    kept = {k: v for k, v in manifest.items() if k in used}
+    if kept != manifest:
+        _write_json(directory / CODE_FILE, kept)
 
 
 def declared_stale(directory: str | Path | None = None) -> set[str]:
@@ -397,7 +488,14 @@ __all__ = [
     "FIELDS",
     "Provenance",
     "TableStatus",
+    "CODE_FILE",
     "code_fingerprint",
+    "file_digests",
+    "load_code",
+    "loaded_files",
+    "package_files",
+    "prune_code",
+    "record_code",
     "commit_id",
     "declared_stale",
     "markdown_table",

@@ -39,7 +39,13 @@ import numpy as np
 import pandas as pd
 
 from kdzoo.defaults import DEFAULTS
-from kdzoo.results import Provenance, markdown_table, runs_markdown, with_provenance
+from kdzoo.results import (
+    Provenance,
+    markdown_table,
+    record_code,
+    runs_markdown,
+    with_provenance,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -484,6 +490,7 @@ def run_study(name: str, config: StudyConfig | None = None, *, made_by: str | No
     if config.out_dir:
         out = Path(config.out_dir)
         out.mkdir(parents=True, exist_ok=True)
+        record_code(out, made)
         per_seed.to_csv(out / f"{name}.csv", index=False)
         minutes = (time.perf_counter() - start) / 60
         text = _header(study, config, data, minutes, made) + markdown_table(summary) + "\n"

@@ -229,7 +229,7 @@ def fit(model, data, *, seed, epochs, verbose=0):
 def _run_setting(setting: Setting, config: ZooConfig, command: str) -> list[dict]:
     from kdzoo.determinism import seed_everything
     from kdzoo.evaluation import classification_metrics
-    from kdzoo.results import Provenance
+    from kdzoo.results import Provenance, record_code
     from kdzoo.studies import load_dataset
 
     data = load_dataset(setting.dataset, setting.load, tiny=config.tiny)
@@ -275,8 +275,11 @@ def _run_setting(setting: Setting, config: ZooConfig, command: str) -> list[dict
                 f"{rows[-1]['validation_' + metric]:.4f}), {epochs} epochs, {seconds:.0f} s",
                 flush=True,
             )
-    made = Provenance.collect(command, config.seeds).columns()
-    return [{**row, **made} for row in rows]
+    made = Provenance.collect(command, config.seeds)
+    if config.out_dir:
+        Path(config.out_dir).mkdir(parents=True, exist_ok=True)
+        record_code(config.out_dir, made)
+    return [{**row, **made.columns()} for row in rows]
 
 
 # --------------------------------------------------------------------------- tables

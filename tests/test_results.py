@@ -14,6 +14,7 @@ from kdzoo.results import (
     Provenance,
     code_fingerprint,
     declared_stale,
+    file_digests,
     read_provenance,
     runs_markdown,
     stale_markdown,
@@ -24,38 +25,35 @@ from kdzoo.results import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _tree(tmp_path, source):
-    """A minimal checkout: ``kdzoo/a.py`` holding ``source`` and one benchmark script."""
-    (tmp_path / "kdzoo").mkdir(exist_ok=True)
-    (tmp_path / "benchmarks").mkdir(exist_ok=True)
-    (tmp_path / "kdzoo" / "a.py").write_text(source)
-    (tmp_path / "kdzoo" / "results.py").write_text("X = 1\n")
-    (tmp_path / "benchmarks" / "b.py").write_text("Y = 2\n")
-    return code_fingerprint(tmp_path)
+def _digest(tmp_path, source, name="kdzoo/a.py"):
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
+    return file_digests([name], tmp_path)[name]
 
 
-def test_the_fingerprint_ignores_docstrings_comments_and_formatting_but_not_code(tmp_path):
-    base = _tree(tmp_path, 'def f(x):\n    """Doc."""\n    return x + 1\n')
+def test_file_digests_ignore_docstrings_comments_and_formatting_but_not_code(tmp_path):
+    base = _digest(tmp_path, 'def f(x):\n    """Doc."""\n    return x + 1\n')
     assert len(base) == 16
-    reworded = _tree(
-        tmp_path, 'def f( x ):  # a comment\n    """Other words."""\n    return (x + 1)\n'
-    )
-    assert reworded == base
-    assert _tree(tmp_path, "def f(x):\n    return x + 2\n") != base
+    reworded = 'def f( x ):  # a comment\n    """Other words."""\n    return (x + 1)\n'
+    assert _digest(tmp_path, reworded) == base
+    assert _digest(tmp_path, "def f(x):\n    return x + 2\n") != base
     # A string that is not a docstring is code (a candidate spec, a default).
-    assert _tree(tmp_path, 'def f(x):\n    y = "t=2"\n    return x + 1\n') != base
-    _tree(tmp_path, 'def f(x):\n    """Doc."""\n    return x + 1\n')
-    (tmp_path / "kdzoo" / "results.py").write_text("X = 2  # unmeasured: formats tables\n")
-    assert code_fingerprint(tmp_path) == base
-    (tmp_path / "benchmarks" / "b.py").write_text("Y = 3\n")
-    assert code_fingerprint(tmp_path) != base
-
-
-def test_the_fingerprint_names_a_file_it_cannot_read(tmp_path):
-    _tree(tmp_path, "x = 1\n")
+    assert _digest(tmp_path, 'def f(x):\n    y = "t=2"\n    return x + 1\n') != base
+    assert file_digests(["kdzoo/gone.py"], tmp_path) == {"kdzoo/gone.py": "missing"}
     (tmp_path / "kdzoo" / "broken.py").write_text("def f(:\n")
     with pytest.raises(ValueError, match=r"broken\.py: cannot fingerprint"):
-        code_fingerprint(tmp_path)
+        file_digests(["kdzoo/broken.py"], tmp_path)
+
+
+def test_a_run_fingerprints_the_kdzoo_modules_it_imported_and_not_the_others():
+    import kdzoo.defaults  # noqa: F401
+
+    files = results.loaded_files()
+    assert "kdzoo/defaults.py" in files
+    assert not set(results.UNMEASURED) & set(files)
+    assert set(files) <= set(results.package_files())
+    assert "kdzoo/datasets/frames.py" in results.package_files()
 
 
 def _made(**changes):
@@ -63,9 +61,10 @@ def _made(**changes):
     return dataclasses.replace(made, **changes)
 
 
-def test_provenance_names_what_made_a_run():
+def test_provenance_names_what_made_a_run(tmp_path):
     made = Provenance.collect("kdzoo bench mnist --seeds 0 1", (0, 1))
-    assert made.seeds == "0 1" and made.code == code_fingerprint()
+    assert made.seeds == "0 1"
+    assert made.code == code_fingerprint(file_digests(results.loaded_files()))
     assert made.kdzoo == __import__("kdzoo").__version__
     assert made.tensorflow != "not installed" and made.numpy != "not installed"
     assert "CPU cores" in made.machine
@@ -73,6 +72,8 @@ def test_provenance_names_what_made_a_run():
     line = made.line()
     for value in (made.command, made.commit, made.code, made.keras, made.date):
         assert value in line
+    results.record_code(tmp_path, made)
+    assert results.load_code(tmp_path)[made.code] == file_digests(results.loaded_files())
 
 
 def test_provenance_round_trips_through_csv_and_markdown(tmp_path):
@@ -106,18 +107,26 @@ def test_a_combined_table_lists_each_run_and_rows_made_before_provenance():
     assert "kdzoo bench a --seeds 0" in text and "kdzoo bench b --seeds 0" in text
 
 
-def test_a_table_is_fresh_only_when_the_current_code_made_it_from_a_clean_tree(tmp_path):
-    code = code_fingerprint()
+def test_a_table_is_fresh_only_while_the_files_its_run_used_are_unchanged(tmp_path):
+    _digest(tmp_path, "x = 1\n", "kdzoo/used.py")
+    _digest(tmp_path, "y = 1\n", "kdzoo/other.py")
+    digests = file_digests(["kdzoo/used.py"], tmp_path)
+    code = code_fingerprint(digests)
+    manifest = {code: digests}
     path = tmp_path / "t.md"
     path.write_text(_made(code=code, dirty=False).markdown())
-    assert table_status(path, code).fresh
-    path.write_text(_made(code="0" * 16, dirty=False).markdown())
-    status = table_status(path, code)
-    assert not status.fresh and status.reason == "the measured code changed since"
+    assert table_status(path, manifest, tmp_path).fresh
+    _digest(tmp_path, "y = 2\n", "kdzoo/other.py")  # a module the run did not import
+    assert table_status(path, manifest, tmp_path).fresh
+    _digest(tmp_path, "x = 2\n", "kdzoo/used.py")
+    status = table_status(path, manifest, tmp_path)
+    assert not status.fresh and status.changed == ("kdzoo/used.py",)
+    assert status.reason == "the code it ran changed since"
+    assert "not in code.json" in table_status(path, {}, tmp_path).reason
     path.write_text(_made(code=code, dirty=True).markdown())
-    assert table_status(path, code).reason == "made from a dirty tree"
+    assert table_status(path, manifest, tmp_path).reason == "made from a dirty tree"
     path.write_text("# a table\n")
-    assert table_status(path, code).reason == "records no provenance"
+    assert table_status(path, manifest, tmp_path).reason == "records no provenance"
 
 
 def test_every_committed_table_is_fresh_or_declared_stale():
@@ -156,15 +165,17 @@ def test_the_stale_list_is_what_stale_writes(tmp_path):
 
 def test_bench_stale_lists_and_writes_the_stale_tables(tmp_path, capsys):
     made = _made(dirty=False)
-    (tmp_path / "fresh.md").write_text(
-        dataclasses.replace(made, code=code_fingerprint()).markdown()
-    )
+    results.record_code(tmp_path, made)
+    (tmp_path / "fresh.md").write_text(made.markdown())
     (tmp_path / "old.md").write_text(dataclasses.replace(made, code="0" * 16).markdown())
+    manifest = results.load_code(tmp_path)
+    results._write_json(tmp_path / "code.json", {**manifest, "f" * 16: {"kdzoo/x.py": "1"}})
     assert cli.main(["bench", "--stale", "--out-dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "fresh  fresh.md" in out and "STALE  old.md" in out and "1 of 2 tables stale" in out
     assert cli.main(["bench", "--stale", "--write", "--out-dir", str(tmp_path)]) == 0
     assert declared_stale(tmp_path) == {"old.md"}
+    assert set(results.load_code(tmp_path)) == {made.code}  # entries no table records go
 
 
 @pytest.mark.parametrize(

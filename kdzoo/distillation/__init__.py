@@ -11,51 +11,48 @@
   teacher that reads them from the batch (a teacher kdzoo never runs);
 - ``DistillationScheduler`` and the schedules (``schedules``): term weights and the
   temperature per epoch.
+
+Attributes load lazily: a study that runs the recipe imports only the modules it uses,
+so the code fingerprint of its results (``kdzoo.results``) covers only those.
 """
 
-from kdzoo.distillation.cache import (
-    TEACHER_OUTPUTS,
-    cache_teacher_outputs,
-    load_teacher_outputs,
-    with_teacher_outputs,
-)
-from kdzoo.distillation.distiller import Distiller
-from kdzoo.distillation.outputs_file import FILE_TEACHER_KEY, file_teacher, read_teacher_outputs
-from kdzoo.distillation.schedules import (
-    Constant,
-    Cosine,
-    DistillationScheduler,
-    Exponential,
-    Linear,
-    Schedule,
-)
-from kdzoo.distillation.teachers import (
-    TEACHER_COMBINATIONS,
-    TeacherEnsemble,
-    entropy_teacher_log_weights,
-    mix_teacher_probabilities,
-)
-from kdzoo.distillation.terms import LossTerm, default_terms
+import importlib
 
-__all__ = [
-    "FILE_TEACHER_KEY",
-    "TEACHER_COMBINATIONS",
-    "TEACHER_OUTPUTS",
-    "Constant",
-    "Cosine",
-    "DistillationScheduler",
-    "Distiller",
-    "Exponential",
-    "Linear",
-    "LossTerm",
-    "Schedule",
-    "TeacherEnsemble",
-    "cache_teacher_outputs",
-    "default_terms",
-    "entropy_teacher_log_weights",
-    "load_teacher_outputs",
-    "file_teacher",
-    "mix_teacher_probabilities",
-    "read_teacher_outputs",
-    "with_teacher_outputs",
-]
+_ATTRIBUTES = {
+    "TEACHER_OUTPUTS": "kdzoo.distillation.cache",
+    "cache_teacher_outputs": "kdzoo.distillation.cache",
+    "load_teacher_outputs": "kdzoo.distillation.cache",
+    "with_teacher_outputs": "kdzoo.distillation.cache",
+    "Distiller": "kdzoo.distillation.distiller",
+    "FILE_TEACHER_KEY": "kdzoo.distillation.outputs_file",
+    "file_teacher": "kdzoo.distillation.outputs_file",
+    "read_teacher_outputs": "kdzoo.distillation.outputs_file",
+    "Constant": "kdzoo.distillation.schedules",
+    "Cosine": "kdzoo.distillation.schedules",
+    "DistillationScheduler": "kdzoo.distillation.schedules",
+    "Exponential": "kdzoo.distillation.schedules",
+    "Linear": "kdzoo.distillation.schedules",
+    "Schedule": "kdzoo.distillation.schedules",
+    "TEACHER_COMBINATIONS": "kdzoo.distillation.teachers",
+    "TeacherEnsemble": "kdzoo.distillation.teachers",
+    "entropy_teacher_log_weights": "kdzoo.distillation.teachers",
+    "mix_teacher_probabilities": "kdzoo.distillation.teachers",
+    "LossTerm": "kdzoo.distillation.terms",
+    "default_terms": "kdzoo.distillation.terms",
+}
+
+__all__ = sorted(_ATTRIBUTES)
+
+
+def __getattr__(name):
+    if name in _ATTRIBUTES:
+        value = getattr(importlib.import_module(_ATTRIBUTES[name]), name)
+        # Kept here, so that a submodule of the same name (``distil``), which the import just
+        # set as this package's attribute, does not hide it.
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kdzoo.distillation' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

@@ -15,57 +15,57 @@ candidates -> the student with the best validation accuracy -> an honest compari
   uninterrupted one, and what stops a diverging one.
 
 Every default comes from ``kdzoo.defaults.DEFAULTS``.
+
+Attributes load lazily: a study that runs the recipe imports only the modules it uses,
+so the code fingerprint of its results (``kdzoo.results``) covers only those.
 """
 
-from kdzoo.recipe.backup import BackupError, BackupMismatchError, ResumableBackup, backup_state
-from kdzoo.recipe.callbacks import (
-    NonFiniteLossError,
-    PlateauSchedule,
-    RaiseOnNonFinite,
-    ValidationStopping,
-)
-from kdzoo.recipe.candidates import Candidate, parse_candidates, scratch_tries
-from kdzoo.recipe.config import DistilConfig, DistilResult, check_config, parse_terms
-from kdzoo.recipe.distil import distil
-from kdzoo.recipe.phases import (
-    Stopping,
-    compare,
-    distil_student,
-    same_initial_weights,
-    train_scratch,
-    train_supervised,
-    train_teacher,
-)
-from kdzoo.recipe.selection import RECIPE, SCRATCH, TEACHER, RecipeResult, run, with_validation
+import importlib
 
-__all__ = [
-    "RECIPE",
-    "SCRATCH",
-    "TEACHER",
-    "BackupError",
-    "BackupMismatchError",
-    "Candidate",
-    "DistilConfig",
-    "DistilResult",
-    "NonFiniteLossError",
-    "PlateauSchedule",
-    "RaiseOnNonFinite",
-    "RecipeResult",
-    "ResumableBackup",
-    "Stopping",
-    "ValidationStopping",
-    "backup_state",
-    "check_config",
-    "compare",
-    "distil",
-    "distil_student",
-    "parse_candidates",
-    "parse_terms",
-    "run",
-    "same_initial_weights",
-    "scratch_tries",
-    "train_scratch",
-    "train_supervised",
-    "train_teacher",
-    "with_validation",
-]
+_ATTRIBUTES = {
+    "BackupError": "kdzoo.recipe.backup",
+    "BackupMismatchError": "kdzoo.recipe.backup",
+    "ResumableBackup": "kdzoo.recipe.backup",
+    "backup_state": "kdzoo.recipe.backup",
+    "NonFiniteLossError": "kdzoo.recipe.callbacks",
+    "PlateauSchedule": "kdzoo.recipe.callbacks",
+    "RaiseOnNonFinite": "kdzoo.recipe.callbacks",
+    "ValidationStopping": "kdzoo.recipe.callbacks",
+    "Candidate": "kdzoo.recipe.candidates",
+    "parse_candidates": "kdzoo.recipe.candidates",
+    "scratch_tries": "kdzoo.recipe.candidates",
+    "DistilConfig": "kdzoo.recipe.config",
+    "DistilResult": "kdzoo.recipe.config",
+    "check_config": "kdzoo.recipe.config",
+    "parse_terms": "kdzoo.recipe.config",
+    "distil": "kdzoo.recipe.distil",
+    "Stopping": "kdzoo.recipe.phases",
+    "compare": "kdzoo.recipe.phases",
+    "distil_student": "kdzoo.recipe.phases",
+    "same_initial_weights": "kdzoo.recipe.phases",
+    "train_scratch": "kdzoo.recipe.phases",
+    "train_supervised": "kdzoo.recipe.phases",
+    "train_teacher": "kdzoo.recipe.phases",
+    "RECIPE": "kdzoo.recipe.selection",
+    "RecipeResult": "kdzoo.recipe.selection",
+    "SCRATCH": "kdzoo.recipe.selection",
+    "TEACHER": "kdzoo.recipe.selection",
+    "run": "kdzoo.recipe.selection",
+    "with_validation": "kdzoo.recipe.selection",
+}
+
+__all__ = sorted(_ATTRIBUTES)
+
+
+def __getattr__(name):
+    if name in _ATTRIBUTES:
+        value = getattr(importlib.import_module(_ATTRIBUTES[name]), name)
+        # Kept here, so that a submodule of the same name (``distil``), which the import just
+        # set as this package's attribute, does not hide it.
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kdzoo.recipe' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])
