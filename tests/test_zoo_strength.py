@@ -115,10 +115,12 @@ def test_the_zoo_benchmark_runs_end_to_end_at_tiny_size_and_keeps_other_settings
     assert list(mnist["role"]) == ["teacher", "reference", "student", "student reference"]
     assert mnist["test_accuracy"].between(0, 1).all()
     assert (mnist["latency_ms"] > 0).all() and (mnist["epochs"] == 1).all()
-    assert mnist["command"].iloc[0] == "kdzoo bench zoo --seeds 0 --datasets mnist"
+    assert (
+        mnist["command"].iloc[0] == "kdzoo bench zoo --seeds 0 --datasets mnist --epochs 1 --tiny"
+    )
     teacher, reference = mnist["test_accuracy"].iloc[0], mnist["test_accuracy"].iloc[1]
     row = checked[checked["setting"] == "mnist"].iloc[0]
     assert row["gap_points"] == pytest.approx(100 * (teacher - reference))
     text = (tmp_path / "zoo-strength.md").read_text()
     assert "## mnist" in text and "## fsdd" in text and "## Goals" in text
-    assert "kdzoo bench zoo --seeds 0 --datasets mnist" in text
+    assert "kdzoo bench zoo --seeds 0 --datasets mnist --epochs 1 --tiny" in text

@@ -34,6 +34,7 @@ _ATTRIBUTES = {
     "LoadedDataset": "kdzoo.datasets.loading",
     "from_csv": "kdzoo.datasets.frames",
     "from_dataframe": "kdzoo.datasets.frames",
+    "from_folder": "kdzoo.datasets.frames",
     "from_parquet": "kdzoo.datasets.frames",
     "load": "kdzoo.datasets.loading",
     "DataNotFoundError": "kdzoo.datasets.root",

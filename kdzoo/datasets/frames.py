@@ -1,9 +1,12 @@
-"""Your own data: a pandas DataFrame, a CSV or a Parquet file as kdzoo pipelines.
+"""Your own data: a pandas DataFrame, a CSV or a Parquet file, or a folder of class
+folders, as kdzoo pipelines.
 
 ``from_dataframe(frame, label="intent", text="utterance")`` maps columns to modalities and
 returns the same ``LoadedDataset`` as ``kdzoo.datasets.load``, so the recipe, the
 ``Distiller`` and the serving export take it unchanged. ``from_csv`` and ``from_parquet``
 read the file with pandas and resolve relative file paths against the file's folder.
+``from_folder("photos/")`` reads ``photos/<class>/*.png`` (or ``*.wav``), and
+``photos/<split>/<class>/...`` for given splits.
 
 Columns:
 
@@ -60,8 +63,11 @@ class _Rows:
     def __init__(self, frame, source):
         self.index = list(frame.index)
         self.source = source
+        self.folder = source is not None and Path(source).is_dir()
 
     def __call__(self, i, column):
+        if self.folder:  # ``from_folder``: the index is each file's path in the folder
+            return str(Path(self.source) / self.index[i])
         if self.source is None:
             where = f"row {self.index[i]!r}"
         elif str(self.source).endswith(".csv"):
@@ -417,3 +423,90 @@ def from_parquet(path, **kwargs) -> LoadedDataset:
     frame = pd.read_parquet(path)
     kwargs.setdefault("root", str(Path(path).parent))
     return from_dataframe(frame, source=path, **kwargs)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+AUDIO_SUFFIXES = (".wav",)
+
+
+def folder_frame(path, modality: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The files of a class-folder tree as a DataFrame (index and ``id``: each file's path
+    in the folder; ``file``; ``label``: its class folder; ``split`` when the top folders are
+    ``train`` / ``validation`` / ``test``) and the modality (``"image"`` or ``"audio"``,
+    from the files' suffixes unless given). Other files are counted and logged."""
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder.")
+    tops = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    has_splits = bool(tops) and "train" in tops and set(tops) <= set(SPLITS)
+    suffixes = {"image": IMAGE_SUFFIXES, "audio": AUDIO_SUFFIXES}
+    if modality is not None and modality not in suffixes:
+        raise ValueError(f"modality must be 'image' or 'audio', got {modality!r}.")
+    rows, ignored = [], []
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = file.relative_to(root)
+        parts = rel.parts
+        depth = 3 if has_splits else 2
+        if any(part.startswith(".") for part in parts):
+            continue  # hidden files and folders (.DS_Store, .ipynb_checkpoints)
+        if len(parts) != depth:
+            ignored.append(rel.as_posix())
+            continue
+        rows.append(
+            {
+                "id": rel.as_posix(),
+                "file": rel.as_posix(),
+                "label": parts[-2],
+                **({"split": parts[0]} if has_splits else {}),
+                "suffix": file.suffix.lower(),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["id", "file", "label", "split", "suffix"])
+    if modality is None:
+        found = {m for m, ends in suffixes.items() if frame["suffix"].isin(ends).any()}
+        if len(found) != 1:
+            raise ValueError(
+                f"{root}: "
+                + (
+                    "holds both images and wav files; pass modality='image' or 'audio'."
+                    if found
+                    else "no image (" + ", ".join(IMAGE_SUFFIXES) + ") or wav files in "
+                    "<class>/ folders" + (" under train/validation/test." if has_splits else ".")
+                )
+            )
+        modality = found.pop()
+    wanted = frame["suffix"].isin(suffixes[modality])
+    ignored += list(frame.loc[~wanted, "id"])
+    frame = frame[wanted].drop(columns="suffix")
+    if not has_splits:
+        frame = frame.drop(columns="split")
+    if ignored:
+        shown = ", ".join(ignored[:5]) + (", ..." if len(ignored) > 5 else "")
+        log.warning(
+            "%s: ignored %d file(s) that are not %s files in <class>/ folders: %s",
+            root,
+            len(ignored),
+            modality,
+            shown,
+        )
+    if frame.empty:
+        raise ValueError(f"{root}: no {modality} files in <class>/ folders.")
+    return frame.set_index("id", drop=False), modality
+
+
+def from_folder(path, *, modality: str | None = None, **kwargs) -> LoadedDataset:
+    """A folder of class folders as a ``LoadedDataset``: ``path/<class>/<file>``, or
+    ``path/<split>/<class>/<file>`` with ``split`` one of ``train``, ``validation``,
+    ``test`` (``train`` required). Images (PNG, JPEG, BMP, GIF) or PCM wav files; the class
+    names are the folder names, sorted, unless ``class_names`` gives them. Each example's
+    ``id`` is its path in the folder (e.g. ``cat/001.png``), so a teacher's outputs file can
+    be keyed by it. Bad files are named by path. ``kwargs``: those of ``from_dataframe``
+    (``image_size``, ``sample_rate``, ``validation_fraction``, ``test_fraction``,
+    ``skip_bad``...)."""
+    frame, modality = folder_frame(path, modality)
+    given = {"split": "split"} if "split" in frame.columns else {}
+    kwargs.setdefault("name", Path(path).name or "folder")
+    kwargs.setdefault("root", str(path))
+    return from_dataframe(
+        frame, label="label", id="id", source=str(path), **{modality: "file"}, **given, **kwargs
+    )

@@ -27,6 +27,7 @@ _ATTRIBUTES = {
     "FILE_TEACHER_KEY": "kdzoo.distillation.outputs_file",
     "file_teacher": "kdzoo.distillation.outputs_file",
     "read_teacher_outputs": "kdzoo.distillation.outputs_file",
+    "load_teacher": "kdzoo.distillation.sources",
     "Constant": "kdzoo.distillation.schedules",
     "Cosine": "kdzoo.distillation.schedules",
     "DistillationScheduler": "kdzoo.distillation.schedules",
