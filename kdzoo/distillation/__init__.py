@@ -9,6 +9,8 @@
 - ``read_teacher_outputs``, ``file_teacher`` (``outputs_file``): a teacher's logits or
   probabilities from an NPZ, CSV or Parquet file keyed by example id, and the weightless
   teacher that reads them from the batch (a teacher kdzoo never runs);
+- ``load_teacher`` (``sources``): a teacher from a ``keras.Model``, a ``.keras`` file or a
+  SavedModel folder, with named inputs and logits out;
 - ``DistillationScheduler`` and the schedules (``schedules``): term weights and the
   temperature per epoch.
 

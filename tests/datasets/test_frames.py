@@ -183,3 +183,67 @@ def test_parquet_with_given_splits_and_integer_labels(tmp_path):
     frame.to_parquet(path)
     with pytest.raises(BadExampleError, match=r"d\.parquet: row 4, column 'part': split 'dev'"):
         from_parquet(path, label="label", text="utterance", split="part", cache_dir=tmp_path)
+
+
+def _class_folders(root, classes=("cat", "dog"), per_class=6, split=None, suffix=".png"):
+    for c, name in enumerate(classes):
+        folder = root / (split or "") / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            if suffix == ".png":
+                _png(folder / f"{i}.png", 30 * c + i)
+            else:
+                _wav(folder / f"{i}.wav", 0.25)
+
+
+def test_a_folder_of_class_folders_loads_with_paths_as_ids(tmp_path, caplog):
+    from kdzoo.datasets import from_folder
+
+    _class_folders(tmp_path / "photos")
+    (tmp_path / "photos" / "README.txt").write_text("not an image")
+    (tmp_path / "photos" / "cat" / "notes.txt").write_text("not an image either")
+    (tmp_path / "photos" / "dog" / ".DS_Store").write_bytes(b"\0")
+    with caplog.at_level(logging.WARNING, logger="kdzoo.data"):
+        data = from_folder(tmp_path / "photos", validation_fraction=0.34, test_fraction=0.34)
+    assert data.class_names == ("cat", "dog")
+    assert sorted(data.arrays) == ["test", "train", "validation"]
+    ids = np.concatenate([a["id"] for a in data.arrays.values()])
+    assert sorted(ids) == sorted(f"{c}/{i}.png" for c in ("cat", "dog") for i in range(6))
+    for arrays in data.arrays.values():  # every file keeps its own folder's label
+        names = [data.class_names[y] for y in arrays["label"]]
+        assert [i.split("/")[0] for i in arrays["id"]] == names
+    assert "ignored 2 file(s)" in caplog.text and "README.txt" in caplog.text
+    assert data.arrays["train"]["image"].shape[1:] == (6, 6, 1)
+
+
+def test_a_folder_with_split_folders_and_wav_files(tmp_path):
+    from kdzoo.datasets import from_folder
+
+    for split in ("train", "test"):
+        _class_folders(tmp_path / "speech", ("no", "yes"), 4, split=split, suffix=".wav")
+    data = from_folder(tmp_path / "speech", sample_rate=8000)
+    assert data.class_names == ("no", "yes")
+    assert data.num_examples["test"] == 8  # as given
+    assert data.num_examples["train"] + data.num_examples["validation"] == 8
+    assert all(i.startswith("test/") for i in data.arrays["test"]["id"])
+    assert "audio" in data.arrays["train"]
+
+
+def test_folder_errors_name_the_folder_or_file(tmp_path):
+    from kdzoo.datasets import from_folder
+
+    with pytest.raises(FileNotFoundError, match="nowhere: no such folder"):
+        from_folder(tmp_path / "nowhere")
+    (tmp_path / "empty" / "cat").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no image .* or wav files in <class>/ folders"):
+        from_folder(tmp_path / "empty")
+    _class_folders(tmp_path / "mixed")
+    _wav(tmp_path / "mixed" / "cat" / "x.wav", 0.25)
+    with pytest.raises(ValueError, match="both images and wav files"):
+        from_folder(tmp_path / "mixed")
+    _class_folders(tmp_path / "bad")
+    (tmp_path / "bad" / "dog" / "3.png").write_bytes(b"not a png")
+    with pytest.raises(BadExampleError, match=r"bad/dog/3\.png: not a decodable image"):
+        from_folder(tmp_path / "bad")
+    data = from_folder(tmp_path / "bad", skip_bad=True)
+    assert data.skipped == 1

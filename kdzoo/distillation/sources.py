@@ -1,0 +1,156 @@
+"""A teacher from wherever it lives: a ``keras.Model``, a ``.keras`` file, or a TensorFlow
+SavedModel folder (a model kdzoo did not build, even one exported from another Keras or TF
+program).
+
+``load_teacher(source)`` returns a ``keras.Model`` whose inputs are named, so the
+``Distiller`` and the recipe route batch keys to it by name (``kdzoo.data.for_model``), and
+whose output is the teacher's logits. A SavedModel runs through ``keras.layers.TFSMLayer``
+inside ``fit``; a model whose output is probabilities (``outputs="probabilities"``) is given
+their logarithm (floored at 1e-7), which has the same softmax at every temperature as the
+logits would. A teacher known only by its outputs (another framework, an API, a large
+language model) is ``kdzoo.distillation.read_teacher_outputs`` plus ``file_teacher``.
+
+A ``.keras`` file is loaded with Keras' safe mode: a file with a ``Lambda`` layer (arbitrary
+code) is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+
+OUTPUTS = ("logits", "probabilities")
+_FLOOR = 1e-7
+
+
+class TeacherLoadError(ValueError):
+    """A teacher that cannot be loaded or does not fit the task; names the source."""
+
+
+@keras.saving.register_keras_serializable(package="kdzoo")
+class LogOfProbabilities(keras.layers.Layer):
+    """``log(max(p, 1e-7))``: a probability output as logits (same softmax at any τ)."""
+
+    def call(self, probabilities):
+        return keras.ops.log(keras.ops.maximum(probabilities, _FLOOR))
+
+
+def _name(source) -> str:
+    if isinstance(source, str | os.PathLike):
+        return os.fspath(source)
+    return getattr(source, "name", None) or type(source).__name__
+
+
+def _from_saved_model(path: Path, endpoint: str | None, output: str | None) -> keras.Model:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    endpoints = sorted(loaded.signatures)
+    if endpoint is None:
+        preferred = [
+            e for e in ("serve", "serving_preprocessed", "serving_default") if e in endpoints
+        ]
+        if not preferred:
+            raise TeacherLoadError(f"{path}: pick an endpoint (endpoint=...); it has {endpoints}.")
+        endpoint = preferred[0]
+    if endpoint not in endpoints:
+        raise TeacherLoadError(f"{path}: no endpoint {endpoint!r}; it has {endpoints}.")
+    signature = loaded.signatures[endpoint]
+    _, specs = signature.structured_input_signature
+    outputs = signature.structured_outputs
+    if output is None:
+        if len(outputs) != 1:
+            raise TeacherLoadError(
+                f"{path}: endpoint {endpoint!r} returns {sorted(outputs)}; pick the logits "
+                "with output=..."
+            )
+        output = next(iter(outputs))
+    if output not in outputs:
+        raise TeacherLoadError(f"{path}: endpoint {endpoint!r} has no output {output!r}.")
+    inputs = {
+        name: keras.Input(shape=spec.shape[1:], dtype=spec.dtype.name, name=name)
+        for name, spec in specs.items()
+    }
+    layer = keras.layers.TFSMLayer(str(path), call_endpoint=endpoint, name="saved_model")
+    result = layer(inputs)
+    result = result[output] if isinstance(result, dict) else result
+    return keras.Model(inputs, result, name=path.name or "saved_model_teacher")
+
+
+def load_teacher(
+    source,
+    *,
+    num_classes: int | None = None,
+    outputs: str = "logits",
+    endpoint: str | None = None,
+    output: str | None = None,
+) -> keras.Model:
+    """The teacher ``source`` names, as a ``keras.Model`` with named inputs and logits out.
+
+    Args:
+        source: a ``keras.Model``; a ``.keras`` file; or a SavedModel folder (holding
+            ``saved_model.pb``).
+        num_classes: the task's class count; the teacher's last output dimension must
+            match it.
+        outputs: ``"logits"`` (default) or ``"probabilities"`` (their log becomes the
+            logits).
+        endpoint: a SavedModel's signature. Defaults to ``serve`` (``model.export``),
+            ``serving_preprocessed`` (a kdzoo export: log-mel and pixels in) or
+            ``serving_default``, the first it has.
+        output: the signature output holding the logits when it returns several.
+
+    Raises:
+        TeacherLoadError: the source is missing, of an unknown kind, unsafe, or its outputs
+            do not fit ``num_classes``; the message names it.
+    """
+    if outputs not in OUTPUTS:
+        raise TeacherLoadError(f"outputs must be one of {OUTPUTS}, got {outputs!r}.")
+    name = _name(source)
+    if isinstance(source, keras.Model):
+        model = source
+    elif isinstance(source, str | os.PathLike):
+        import kdzoo.models  # noqa: F401 - registers kdzoo's layers for loading
+
+        path = Path(source)
+        if not path.exists():
+            raise TeacherLoadError(f"{path}: no such file or folder.")
+        if path.is_file() and path.suffix == ".keras":
+            try:
+                model = keras.saving.load_model(path, compile=False, safe_mode=True)
+            except ValueError as err:
+                raise TeacherLoadError(f"{path}: cannot load it safely ({err}).") from err
+        elif path.is_dir() and (path / "saved_model.pb").is_file():
+            model = _from_saved_model(path, endpoint, output)
+        else:
+            raise TeacherLoadError(
+                f"{path}: not a .keras file or a SavedModel folder (a folder with "
+                "saved_model.pb). A file of teacher outputs goes through "
+                "kdzoo.distillation.read_teacher_outputs."
+            )
+    else:
+        raise TeacherLoadError(
+            f"A teacher is a keras.Model, a .keras path or a SavedModel folder; got {source!r}."
+        )
+    shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else None
+    if shape is None or len(model.outputs) != 1 or len(shape) != 2:
+        raise TeacherLoadError(
+            f"{name}: the teacher must have one output [batch, classes]; it has "
+            f"{[tuple(o.shape) for o in getattr(model, 'outputs', None) or []]}."
+        )
+    if num_classes is not None and shape[-1] != num_classes:
+        raise TeacherLoadError(
+            f"{name}: the teacher predicts {shape[-1]} classes; the data has {num_classes}."
+        )
+    if outputs == "probabilities":
+        model = keras.Model(
+            model.inputs,
+            LogOfProbabilities(name="log_probabilities")(model.outputs[0]),
+            name=model.name,
+        )
+    model.trainable = False
+    return model
+
+
+__all__ = ["LogOfProbabilities", "TeacherLoadError", "load_teacher"]
