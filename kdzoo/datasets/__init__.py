@@ -4,8 +4,8 @@
 synthetic multimodal set (no download); ``fsdd``, ``mnist``, ``av_digits``, ``sst2`` and
 ``sms_spam`` read real data from the data root (``kdzoo.datasets.root``).
 ``load(name, ...)`` returns ready pipelines plus metadata; ``from_dataframe``, ``from_csv``,
-``from_parquet`` and ``from_folder`` (``frames``) return the same for your own data; ``kdzoo.datasets.tfds``
-offers the built-in datasets as TensorFlow Datasets builders.
+``from_parquet`` and ``from_folder`` (``frames``) return the same for your own data;
+``kdzoo.datasets.tfds`` offers the built-in datasets as TensorFlow Datasets builders.
 
 Attributes load lazily, so that the catalog (``NAMES``, ``CATALOG``) can be read without
 importing TensorFlow.

@@ -20,9 +20,20 @@ class DistilConfig:
     """Settings of ``distil``; every field has a CLI flag of the same name.
 
     Attributes:
-        dataset: a ``kdzoo.datasets`` name. Defaults to ``"embedded"``.
-        pair: a ``kdzoo.models`` pair (or model family). Defaults to ``"av_to_audio"``.
-        teacher_inputs, student_inputs: the batch keys each model reads.
+        dataset: a ``kdzoo.datasets`` name, or your own data as a ``LoadedDataset``
+            (``kdzoo.datasets.from_csv``, ``from_dataframe``, ``from_folder``...). Defaults
+            to ``"embedded"``.
+        pair: a ``kdzoo.models`` pair (or model family), which builds the teacher and the
+            student that ``teacher`` and ``student`` do not give. Defaults to
+            ``"av_to_audio"``.
+        teacher: a teacher to distil from instead of the pair's: a ``keras.Model``, a
+            ``.keras`` file or a SavedModel folder (``kdzoo.distillation.load_teacher``).
+            It is used as it is: not trained (``teacher_epochs`` must be left at its
+            default or 0). Defaults to None (the pair's teacher, trained first).
+        student: the student instead of the pair's: ``"family/preset"`` (e.g.
+            ``"text_lstm/student"``) or an untrained ``keras.Model``. Defaults to None.
+        teacher_inputs, student_inputs: the batch keys each model reads. Defaults to None:
+            the models' input names.
         num_examples: size of the generated ``"embedded"`` set. Defaults to 5000.
         normalize_audio: per-mel-bin normalisation of the log-mel (``kdzoo.datasets.load``).
             Defaults to None (the dataset's default: off for ``"embedded"``).
@@ -77,10 +88,12 @@ class DistilConfig:
         verbose: Keras ``fit`` verbosity. Defaults to ``"auto"``.
     """
 
-    dataset: str = "embedded"
+    dataset: object = "embedded"
     pair: str = "av_to_audio"
-    teacher_inputs: tuple = ("image", "audio")
-    student_inputs: tuple = ("audio",)
+    teacher: object = None
+    student: object = None
+    teacher_inputs: tuple | None = None
+    student_inputs: tuple | None = None
     num_examples: int | None = None
     normalize_audio: bool | None = None
     train_examples: int | None = None
@@ -187,8 +200,10 @@ def check_config(config: DistilConfig) -> None:
         raise ValueError(
             f"DistilConfig.optimizer must be one of {OPTIMIZERS}; got {config.optimizer!r}."
         )
-    if tuple(config.student_inputs) == () or tuple(config.teacher_inputs) == ():
-        raise ValueError("DistilConfig.teacher_inputs and student_inputs must name input keys.")
+    for side in ("teacher_inputs", "student_inputs"):
+        if getattr(config, side) is not None and tuple(getattr(config, side)) == ():
+            raise ValueError(f"DistilConfig.{side} must name input keys, or be None.")
+    _check_models(config)
     from kdzoo.recipe.candidates import parse_candidates
 
     try:  # names, weights and settings, before anything trains
@@ -210,11 +225,29 @@ def check_config(config: DistilConfig) -> None:
         from kdzoo.recipe.report import KIND as REPORT_KIND
 
         check_replaceable(config.run_dir, REPORT_KIND, "run_dir")
-    try:
-        spec = CATALOG.get(config.dataset)
-    except ValueError as err:
-        raise ValueError(f"DistilConfig.dataset: {err}") from None
-    if config.num_examples is not None and not spec.generated:
+    if not isinstance(config.dataset, str):
+        from kdzoo.datasets import LoadedDataset
+
+        if not isinstance(config.dataset, LoadedDataset):
+            raise ValueError(
+                "DistilConfig.dataset must be a dataset name or a LoadedDataset (kdzoo."
+                f"datasets.from_csv, from_dataframe...); got {type(config.dataset).__name__}."
+            )
+        if "validation" not in config.dataset.arrays:
+            raise ValueError("DistilConfig.dataset has no validation split to select on.")
+        for field in ("num_examples", "normalize_audio"):
+            if getattr(config, field) is not None:
+                raise ValueError(
+                    f"DistilConfig.{field} applies to a dataset kdzoo loads by name; your "
+                    "LoadedDataset is already loaded."
+                )
+        spec = None
+    else:
+        try:
+            spec = CATALOG.get(config.dataset)
+        except ValueError as err:
+            raise ValueError(f"DistilConfig.dataset: {err}") from None
+    if spec is not None and config.num_examples is not None and not spec.generated:
         raise ValueError(
             "DistilConfig.num_examples sizes a generated set such as 'embedded'; "
             f"{config.dataset!r} has a fixed size (use train_examples for a subset)."
@@ -226,6 +259,53 @@ def check_config(config: DistilConfig) -> None:
                 f"DistilConfig.backup_dir {config.backup_dir!r} and export_dir "
                 f"{config.export_dir!r} overlap; backups are removed when the run ends, so "
                 "they must not hold the exports. Use two separate folders."
+            )
+
+
+def _check_models(config) -> None:
+    """The given teacher and student, before any data is loaded."""
+    from kdzoo import models
+
+    teacher = config.teacher
+    if teacher is not None:
+        if isinstance(teacher, str | os.PathLike):
+            if not os.path.exists(teacher):
+                raise ValueError(
+                    f"DistilConfig.teacher: {os.fspath(teacher)}: no such file or folder."
+                )
+        elif not isinstance(teacher, keras.Model):
+            raise ValueError(
+                "DistilConfig.teacher must be a keras.Model, a .keras file or a SavedModel "
+                f"folder; got {type(teacher).__name__}."
+            )
+        if config.teacher_epochs not in (0, DEFAULTS.teacher_epochs):
+            raise ValueError(
+                "DistilConfig.teacher is used as it is, not trained; leave teacher_epochs at "
+                f"its default, or 0 (got {config.teacher_epochs})."
+            )
+    student = config.student
+    if isinstance(student, str):
+        family, _, preset = student.partition("/")
+        try:
+            presets = models.get_spec(family).presets
+        except ValueError as err:
+            raise ValueError(f"DistilConfig.student: {err}") from None
+        if (preset or "student") not in presets:
+            raise ValueError(
+                f"DistilConfig.student: {family!r} has no preset {preset!r}; it has "
+                f"{', '.join(presets)}."
+            )
+    elif student is not None and not isinstance(student, keras.Model):
+        raise ValueError(
+            "DistilConfig.student must be 'family/preset' or a keras.Model; got "
+            f"{type(student).__name__}."
+        )
+    if teacher is None or student is None:
+        if config.pair not in models.list_pairs() and config.pair not in models.list_models():
+            raise ValueError(
+                f"DistilConfig.pair: unknown pair {config.pair!r}. Valid pairs: "
+                f"{', '.join(models.list_pairs())}; or a model family: "
+                f"{', '.join(models.list_models())}."
             )
 
 

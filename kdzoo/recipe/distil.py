@@ -1,5 +1,7 @@
-"""``distil(config)``: the recipe (``kdzoo.recipe.run``) on a dataset by name, under any
-tf.distribute strategy, resumably. ``kdzoo distil`` and the Colab notebook call it.
+"""``distil(config)``: the recipe (``kdzoo.recipe.run``) on a dataset by name or on your own
+``LoadedDataset``, with a zoo pair or your own teacher (a ``keras.Model``, ``.keras`` file or
+SavedModel) and student, under any tf.distribute strategy, resumably. ``kdzoo distil`` and
+the Colab notebook call it.
 
 What it does, in order:
 
@@ -10,7 +12,9 @@ What it does, in order:
    *global* batch size (``drop_remainder=True``), which tf.distribute splits over the
    replicas, sharded by data (``kdzoo.distribute.with_shard_policy``), so a global batch is
    the one a single process would see;
-3. inside ``strategy.scope()``: builds the pair, then runs the recipe: the teacher, the
+3. inside ``strategy.scope()``: builds the pair (or loads the given teacher, which is used
+   as it is and not trained; the models' input names route the batch keys), then runs the
+   recipe: the teacher, the
    scratch tries and the distillation candidates, each under validation-driven early
    stopping and a ``ResumableBackup`` (Keras ``BackupAndRestore``) in
    ``<backup_dir>/<phase>``, and picks the student with the best validation accuracy;
@@ -44,15 +48,19 @@ presets have no dropout).
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import logging
 import tempfile
 
 import keras
 import numpy as np
 
-from kdzoo import distribute
+from kdzoo import distribute, models
 from kdzoo._keras_compat import check_steps_per_execution
 from kdzoo.determinism import seed_everything
+from kdzoo.distillation.sources import load_teacher
+from kdzoo.models.registry import get_pair
 from kdzoo.recipe.backup import claim_backup_dir, release_backup_dir
 from kdzoo.recipe.candidates import parse_candidates, scratch_tries
 from kdzoo.recipe.config import DistilConfig, DistilResult, check_config
@@ -121,6 +129,76 @@ def distil(config: DistilConfig | None = None, callbacks=None, strategy=None) ->
         keras.config.set_dtype_policy(previous_policy)
 
 
+def model_shapes(data) -> dict:
+    """The builder arguments that shape a zoo model for ``data``: each modality's input
+    shape, and a text set's sequence length and vocabulary size."""
+    shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
+    if data.text_vectorizer is not None:
+        shapes.pop("text_shape", None)
+        shapes["sequence_length"] = data.input_specs["text"].shape[0]
+        shapes["vocab_size"] = data.text_vectorizer.vocab_size
+    return shapes
+
+
+def _sides(config):
+    """The teacher and the student to use: a zoo ``(family, preset)`` (from ``pair`` or a
+    ``"family/preset"`` string), or what ``config`` gives (a model, or a teacher's path)."""
+    pair = None
+    if config.teacher is None or config.student is None:
+        if config.pair in models.list_pairs():
+            spec = get_pair(config.pair)
+            pair = (spec.teacher, spec.student)
+        else:
+            pair = ((config.pair, "teacher"), (config.pair, "student"))
+    teacher = config.teacher if config.teacher is not None else pair[0]
+    student = config.student if config.student is not None else pair[1]
+    if isinstance(student, str):
+        family, _, preset = student.partition("/")
+        student = (family, preset or "student")
+    return teacher, student
+
+
+def _reads(side) -> tuple:
+    """The batch keys a side reads: a zoo family's modalities, or a model's input names."""
+    if isinstance(side, tuple):
+        return tuple(models.get_spec(side[0]).modalities)
+    return tuple(t.name for t in side.inputs)
+
+
+def _model(side, data, shapes, overrides, role):
+    """A zoo ``(family, preset)`` built for ``data``, or the given model, checked against
+    the class count."""
+    if isinstance(side, tuple):
+        family, preset = side
+        builder = models.get_spec(family).builder
+        accepted = set(inspect.signature(builder).parameters)
+        kwargs = {k: v for k, v in shapes.items() if k in accepted}
+        kwargs.update(overrides or {})
+        return models.build(family, preset, num_classes=data.num_classes, **kwargs)
+    if overrides:
+        raise ValueError(f"DistilConfig.{role}_overrides builds a zoo model; {role} is given.")
+    classes = side.outputs[0].shape[-1]
+    if classes != data.num_classes:
+        raise ValueError(
+            f"The {role} {side.name} predicts {classes} classes; the data has "
+            f"{data.num_classes} ({', '.join(data.class_names)})."
+        )
+    return side
+
+
+def _as_recorded(config, teacher):
+    """``config`` as its backups record it: your data and models by name and size."""
+    changes = {}
+    if not isinstance(config.dataset, str):
+        data = config.dataset
+        changes["dataset"] = f"{data.name}: {data.num_examples}, classes {data.class_names}"
+    if config.teacher is not None:
+        changes["teacher"] = f"{teacher.name}: {teacher.count_params()} parameters"
+    if isinstance(config.student, keras.Model):
+        changes["student"] = f"{config.student.name}: {config.student.count_params()} parameters"
+    return dataclasses.replace(config, **changes)
+
+
 def phase_names(config) -> list[str]:
     """The phases ``distil`` runs for ``config``, in order: ``"teacher"`` (if trained), the
     scratch tries, the distillation candidates."""
@@ -128,30 +206,46 @@ def phase_names(config) -> list[str]:
     scratch = config.scratch
     if scratch is None:
         scratch = scratch_tries(max(1, len(candidates)), config.learning_rate)
-    names = ["teacher"] if config.teacher_epochs else []
+    names = ["teacher"] if config.teacher_epochs and config.teacher is None else []
     return names + [c.name for c in (*parse_candidates(scratch), *candidates)]
 
 
 def _distil(config, choice, precision, extra_callbacks):
-    from kdzoo import datasets, models
+    from kdzoo import datasets
     from kdzoo.datasets.catalog import CATALOG
 
     strategy = choice.strategy
     chief = distribute.is_chief(strategy)
     folders = [phase_folder(name) for name in phase_names(config)]
-    if config.backup_dir:
-        claim_backup_dir(config, chief, folders)
     seed_everything(config.seed, op_determinism=config.op_determinism)
-    has_validation = "validation" in CATALOG.get(config.dataset).splits
-    data = datasets.load(
-        config.dataset,
-        batch_size=256,  # evaluation and preprocessing batches; training batches are below
-        seed=config.seed,
-        modalities=tuple(dict.fromkeys((*config.teacher_inputs, *config.student_inputs))),
-        num_examples=config.num_examples if config.dataset == "embedded" else None,
-        normalize_audio=config.normalize_audio,
-        validation_fraction=0.0 if has_validation else config.validation_fraction,
-    )
+    teacher_side, student_side = _sides(config)
+    with strategy.scope():  # a given teacher's variables belong to the strategy
+        if not isinstance(teacher_side, tuple):
+            teacher_side = load_teacher(teacher_side)
+    teacher_inputs = tuple(config.teacher_inputs or _reads(teacher_side))
+    student_inputs = tuple(config.student_inputs or _reads(student_side))
+    modalities = tuple(dict.fromkeys((*teacher_inputs, *student_inputs)))
+    if config.backup_dir:
+        claim_backup_dir(_as_recorded(config, teacher_side), chief, folders)
+    if isinstance(config.dataset, str):
+        has_validation = "validation" in CATALOG.get(config.dataset).splits
+        data = datasets.load(
+            config.dataset,
+            batch_size=256,  # evaluation and preprocessing batches; training batches below
+            seed=config.seed,
+            modalities=modalities,
+            num_examples=config.num_examples if config.dataset == "embedded" else None,
+            normalize_audio=config.normalize_audio,
+            validation_fraction=0.0 if has_validation else config.validation_fraction,
+        )
+    else:
+        data = config.dataset
+        missing = sorted(set(modalities) - set(data.input_specs))
+        if missing:
+            raise ValueError(
+                f"The models read {missing}, which DistilConfig.dataset ({data.name}) does not "
+                f"have; it has {sorted(data.input_specs)}."
+            )
     if config.train_examples:  # a seeded subset: files are often sorted by class
         train = data.arrays["train"]
         if config.train_examples > len(train["label"]):
@@ -168,15 +262,10 @@ def _distil(config, choice, precision, extra_callbacks):
             f"{config.dataset} has {num_rows} training examples, fewer than "
             f"global_batch_size={config.global_batch_size}."
         )
-    shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
+    shapes = model_shapes(data)
     with strategy.scope():
-        teacher, student = models.build_pair(
-            config.pair,
-            data.num_classes,
-            teacher_overrides=config.teacher_overrides,
-            student_overrides=config.student_overrides,
-            **shapes,
-        )
+        teacher = _model(teacher_side, data, shapes, config.teacher_overrides, "teacher")
+        student = _model(student_side, data, shapes, config.student_overrides, "student")
         distribute.float32_outputs(teacher)
         distribute.float32_outputs(student)
         result = run(
@@ -185,7 +274,7 @@ def _distil(config, choice, precision, extra_callbacks):
             data,
             candidates=config.candidates,
             scratch=config.scratch,
-            teacher_epochs=config.teacher_epochs,
+            teacher_epochs=0 if config.teacher is not None else config.teacher_epochs,
             epochs=config.epochs,
             stopping=Stopping(
                 patience=config.patience,
@@ -196,8 +285,8 @@ def _distil(config, choice, precision, extra_callbacks):
             learning_rate=config.learning_rate,
             optimizer=config.optimizer,
             seed=config.seed,
-            teacher_inputs=config.teacher_inputs,
-            student_inputs=config.student_inputs,
+            teacher_inputs=teacher_inputs,
+            student_inputs=student_inputs,
             backup_dir=config.backup_dir,
             strategy=strategy,
             callbacks=extra_callbacks,

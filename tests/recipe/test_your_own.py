@@ -1,0 +1,120 @@
+"""``distil()`` on your own data and with your own teacher and student: a ``LoadedDataset``
+from a DataFrame, a ``.keras`` teacher used as it is, a ``"family/preset"`` student, and the
+input keys read from the models."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from kdzoo import models
+from kdzoo.datasets import from_dataframe
+from kdzoo.recipe import DistilConfig, check_config, distil
+
+INTENTS = {"billing": "invoice charge refund", "travel": "flight hotel trip", "other": "hello hi"}
+
+
+def _intents(n=90):
+    rng = np.random.default_rng(0)
+    labels = rng.choice(sorted(INTENTS), n)
+    words = [f"please {INTENTS[c]} {rng.integers(100)}" for c in labels]
+    return from_dataframe(
+        pd.DataFrame({"utterance": words, "intent": labels}),
+        label="intent",
+        text="utterance",
+        test_fraction=0.2,
+        sequence_length=8,
+        batch_size=16,
+    )
+
+
+TINY = dict(
+    pair="text_lstm",
+    global_batch_size=16,
+    teacher_epochs=1,
+    epochs=1,
+    candidates=("ce:0.5,kd:0.5@t=2",),
+    scratch=("scratch",),
+    strategy="default",
+    verbose=0,
+)
+
+
+def test_distil_runs_on_a_loaded_dataset_with_inputs_read_from_the_models():
+    data = _intents()
+    result = distil(DistilConfig(dataset=data, **TINY))
+    assert [t.name for t in result.teacher.inputs] == ["text"]
+    assert [t.name for t in result.student.inputs] == ["text"]
+    assert "teacher" in result.history  # the pair's teacher is trained first
+    assert result.table["accuracy"].between(0, 1).all()
+    assert result.student.outputs[0].shape[-1] == 3
+
+
+def test_a_given_teacher_is_used_as_it_is_and_the_student_is_named(tmp_path):
+    data = _intents()
+    shapes = {"sequence_length": 8, "vocab_size": data.text_vectorizer.vocab_size}
+    teacher = models.build("text_cnn_lstm", "teacher", 3, **shapes)
+    teacher.save(tmp_path / "teacher.keras")
+    before = [w.copy() for w in teacher.get_weights()]
+    config = DistilConfig(
+        dataset=data,
+        teacher=str(tmp_path / "teacher.keras"),
+        student="text_lstm/student",
+        **{**TINY, "teacher_epochs": 0},
+    )
+    result = distil(config)
+    assert "teacher" not in result.history  # not trained
+    assert result.teacher.name == teacher.name
+    for was, now in zip(before, result.teacher.get_weights(), strict=True):
+        np.testing.assert_array_equal(was, now)
+    assert result.student.name.startswith("text_lstm_student")
+
+
+def test_your_own_keras_student_must_predict_the_data_classes():
+    data = _intents()
+    text = keras.Input((8,), dtype="int32", name="text")
+    wrong = keras.Model(text, keras.layers.Dense(4)(keras.layers.Embedding(50, 4)(text)[:, 0]))
+    with pytest.raises(ValueError, match="student .* predicts 4 classes; the data has 3"):
+        distil(DistilConfig(dataset=data, student=wrong, **TINY))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"teacher": "no/such/teacher.keras"},
+            "DistilConfig.teacher: no/such/teacher.keras: no such",
+        ),
+        ({"teacher": 3}, "DistilConfig.teacher must be a keras.Model"),
+        ({"student": "nope/student"}, "DistilConfig.student: Unknown model 'nope'"),
+        ({"student": "text_lstm/huge"}, "'text_lstm' has no preset 'huge'"),
+        ({"pair": "nope"}, "DistilConfig.pair: unknown pair 'nope'"),
+        (
+            {"dataset": pd.DataFrame()},
+            "DistilConfig.dataset must be a dataset name or a LoadedDataset",
+        ),
+        ({"teacher_inputs": ()}, "DistilConfig.teacher_inputs must name input keys"),
+    ],
+)
+def test_bad_models_and_data_are_named_before_anything_loads(change, message):
+    with pytest.raises(ValueError, match=message):
+        check_config(dataclasses.replace(DistilConfig(**TINY), **change))
+
+
+def test_a_given_teacher_is_not_trained_so_teacher_epochs_must_stay_default(tmp_path):
+    inputs = keras.Input((8,), name="text")
+    keras.Model(inputs, keras.layers.Dense(3)(inputs)).save(tmp_path / "t.keras")
+    config = DistilConfig(teacher=str(tmp_path / "t.keras"), teacher_epochs=5)
+    with pytest.raises(ValueError, match="used as it is, not trained; leave teacher_epochs"):
+        check_config(config)
+    check_config(dataclasses.replace(config, teacher_epochs=0))
+
+
+def test_loaded_data_refuses_the_options_of_named_datasets():
+    data = _intents()
+    with pytest.raises(
+        ValueError, match="DistilConfig.num_examples applies to a dataset kdzoo loads"
+    ):
+        check_config(DistilConfig(dataset=data, num_examples=100, **TINY))
