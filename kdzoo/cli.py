@@ -462,12 +462,74 @@ def cmd_check_export(args) -> int:
     return 0 if report.passed else 1
 
 
+#: ``kdzoo distil`` flags that map a file's columns (``--data``) to roles.
+_COLUMN_FLAGS = ("label", "text", "image", "audio", "id", "split")
+
+
+def _own_data(args):
+    """``--data`` and its column flags as a loader ``distil()`` calls after the strategy is
+    made (no TensorFlow op may run before it); the file and its columns are checked now."""
+    import functools
+
+    columns = {k: getattr(args, k) for k in _COLUMN_FLAGS if getattr(args, k)}
+    if not args.data:
+        if columns or args.test_fraction is not None:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in columns) or "--test-fraction"
+            raise UsageError(f"argument {flags}: only with --data (a CSV, Parquet or folder)")
+        return None
+    if args.dataset:
+        raise UsageError("argument --data: not with --dataset (one source of data)")
+    from kdzoo.datasets import frames
+
+    path = Path(args.data)
+    seed = D.seed if args.seed is None else args.seed
+    options = {"validation_fraction": D.validation_fraction, "seed": seed}
+    if args.test_fraction is not None:
+        options["test_fraction"] = args.test_fraction
+    if path.is_dir():
+        if columns:
+            raise UsageError(
+                f"argument --data: {path} is a folder of class folders; its labels are the "
+                "folder names, so it takes no column flags"
+            )
+        return functools.partial(frames.from_folder, path, **options)
+    if not path.is_file():
+        raise UsageError(f"argument --data: no such file or folder: {path}")
+    readers = {".csv": ("from_csv", "read_csv"), ".parquet": ("from_parquet", "read_parquet")}
+    if path.suffix not in readers:
+        raise UsageError(f"argument --data: {path} is not a .csv, .parquet or folder")
+    if "label" not in columns:
+        raise UsageError("argument --label: the label column of --data is required")
+    if not set(columns) & {"text", "image", "audio"}:
+        raise UsageError(
+            "argument --data: name at least one input column (--text, --image, --audio)"
+        )
+    import pandas as pd
+
+    loader, reader = readers[path.suffix]
+    try:
+        header = getattr(pd, reader)(path, **({"nrows": 0} if reader == "read_csv" else {}))
+    except (OSError, ValueError) as err:
+        raise UsageError(f"argument --data: cannot read {path}: {err}") from None
+    missing = [f"--{role} {name}" for role, name in columns.items() if name not in header.columns]
+    if missing:
+        raise UsageError(
+            f"argument --data: {path} has no column for {', '.join(missing)}; its columns "
+            f"are {', '.join(map(str, header.columns))}"
+        )
+    return functools.partial(getattr(frames, loader), path, **columns, **options)
+
+
 def cmd_distil(args) -> int:
     # No TensorFlow op may run before distil(): a TPU or multi-worker strategy comes first.
     from kdzoo.recipe import DistilConfig, check_config, distil
 
     given = {
-        "dataset": args.dataset,
+        "dataset": _own_data(args) or args.dataset,
+        "teacher": args.teacher,
+        "student": args.student,
+        "teacher_inputs": tuple(args.teacher_inputs) if args.teacher_inputs else None,
+        "student_inputs": tuple(args.student_inputs) if args.student_inputs else None,
         "pair": args.pair,
         "strategy": args.strategy,
         "tpu": args.tpu,
@@ -499,6 +561,8 @@ def cmd_distil(args) -> int:
     result = distil(config)
     if result.is_chief:
         print(f"\nstrategy: {result.strategy}")
+        how = f"given ({args.teacher}), not trained" if args.teacher else "trained here"
+        print(f"teacher: {result.teacher.name}, {how}; student: {result.student.name}")
         _print_recipe(result.recipe)
     if result.export_path:
         print(f"the recipe's student exported to {result.export_path}")
@@ -573,7 +637,50 @@ def build_parser() -> argparse.ArgumentParser:
         "best on validation; under any tf.distribute strategy",
     )
     p.add_argument("--dataset", help="kdzoo.datasets name (embedded)")
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="your own data: a CSV or Parquet file (name its columns with --label, --text, "
+        "--image, --audio, --id, --split) or a folder of <class>/ folders of images or wavs",
+    )
+    for role, what in (
+        ("label", "the label column (strings or integers)"),
+        ("text", "a text column"),
+        ("image", "a column of image file paths"),
+        ("audio", "a column of wav file paths"),
+        ("id", "an example id column"),
+        ("split", "a column of train/validation/test"),
+    ):
+        p.add_argument(f"--{role}", metavar="COLUMN", help=f"--data: {what}")
+    p.add_argument(
+        "--test-fraction",
+        type=_NON_NEGATIVE,
+        help="--data without a split column: share of each class held out for test (0)",
+    )
     p.add_argument("--pair", help="kdzoo.models pair or family (av_to_audio)")
+    p.add_argument(
+        "--teacher",
+        metavar="PATH",
+        help="your own teacher instead of the pair's: a .keras file or a SavedModel folder "
+        "(used as it is, not trained)",
+    )
+    p.add_argument(
+        "--student",
+        metavar="FAMILY/PRESET",
+        help="the student instead of the pair's, e.g. text_lstm/student (kdzoo list)",
+    )
+    p.add_argument(
+        "--teacher-inputs",
+        nargs="+",
+        metavar="KEY",
+        help="batch keys the teacher reads (its input names)",
+    )
+    p.add_argument(
+        "--student-inputs",
+        nargs="+",
+        metavar="KEY",
+        help="batch keys the student reads (its input names)",
+    )
     p.add_argument(
         "--strategy", choices=("auto", "default", "mirrored", "multiworker", "tpu"), help="(auto)"
     )

@@ -230,12 +230,18 @@ def test_distil_prints_the_recipes_choice_and_gain(monkeypatch, capsys):
         report_dir="runs/x",
     )
     result = types.SimpleNamespace(
-        is_chief=True, strategy="default (one device)", recipe=recipe, export_path="e/1"
+        is_chief=True,
+        strategy="default (one device)",
+        recipe=recipe,
+        export_path="e/1",
+        teacher=types.SimpleNamespace(name="multimodal_concat_teacher"),
+        student=types.SimpleNamespace(name="audio_crnn_student"),
     )
     _stand_in(monkeypatch, kdzoo.recipe, "distil", result)
     assert main(["distil", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "strategy: default (one device)" in out
+    assert "teacher: multimodal_concat_teacher, trained here; student: audio_crnn_student" in out
     assert "(chosen on validation; test shown, never used to choose)" in out
     chosen_line = [line for line in out.splitlines() if "<- chosen" in line]
     assert len(chosen_line) == 1 and "ce:0.5,kd:0.5 (τ=4)" in chosen_line[0]

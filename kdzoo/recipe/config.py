@@ -21,8 +21,9 @@ class DistilConfig:
 
     Attributes:
         dataset: a ``kdzoo.datasets`` name, or your own data as a ``LoadedDataset``
-            (``kdzoo.datasets.from_csv``, ``from_dataframe``, ``from_folder``...). Defaults
-            to ``"embedded"``.
+            (``kdzoo.datasets.from_csv``, ``from_dataframe``, ``from_folder``...) or a
+            function that returns one (called after the strategy is made, which a TPU or
+            multi-worker run needs before any TensorFlow op). Defaults to ``"embedded"``.
         pair: a ``kdzoo.models`` pair (or model family), which builds the teacher and the
             student that ``teacher`` and ``student`` do not give. Defaults to
             ``"av_to_audio"``.
@@ -225,7 +226,9 @@ def check_config(config: DistilConfig) -> None:
         from kdzoo.recipe.report import KIND as REPORT_KIND
 
         check_replaceable(config.run_dir, REPORT_KIND, "run_dir")
-    if not isinstance(config.dataset, str):
+    if callable(config.dataset):
+        spec = None  # checked when distil() calls it
+    elif not isinstance(config.dataset, str):
         from kdzoo.datasets import LoadedDataset
 
         if not isinstance(config.dataset, LoadedDataset):

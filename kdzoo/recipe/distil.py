@@ -186,11 +186,10 @@ def _model(side, data, shapes, overrides, role):
     return side
 
 
-def _as_recorded(config, teacher):
+def _as_recorded(config, data, teacher):
     """``config`` as its backups record it: your data and models by name and size."""
     changes = {}
     if not isinstance(config.dataset, str):
-        data = config.dataset
         changes["dataset"] = f"{data.name}: {data.num_examples}, classes {data.class_names}"
     if config.teacher is not None:
         changes["teacher"] = f"{teacher.name}: {teacher.count_params()} parameters"
@@ -225,8 +224,8 @@ def _distil(config, choice, precision, extra_callbacks):
     teacher_inputs = tuple(config.teacher_inputs or _reads(teacher_side))
     student_inputs = tuple(config.student_inputs or _reads(student_side))
     modalities = tuple(dict.fromkeys((*teacher_inputs, *student_inputs)))
-    if config.backup_dir:
-        claim_backup_dir(_as_recorded(config, teacher_side), chief, folders)
+    if config.backup_dir and isinstance(config.dataset, str):  # before loading anything
+        claim_backup_dir(_as_recorded(config, None, teacher_side), chief, folders)
     if isinstance(config.dataset, str):
         has_validation = "validation" in CATALOG.get(config.dataset).splits
         data = datasets.load(
@@ -239,7 +238,15 @@ def _distil(config, choice, precision, extra_callbacks):
             validation_fraction=0.0 if has_validation else config.validation_fraction,
         )
     else:
-        data = config.dataset
+        data = config.dataset() if callable(config.dataset) else config.dataset
+        if not isinstance(data, datasets.LoadedDataset):
+            raise ValueError(
+                f"DistilConfig.dataset returned {type(data).__name__}, not a LoadedDataset."
+            )
+        if "validation" not in data.arrays:
+            raise ValueError(f"{data.name} has no validation split to select on.")
+        if config.backup_dir:
+            claim_backup_dir(_as_recorded(config, data, teacher_side), chief, folders)
         missing = sorted(set(modalities) - set(data.input_specs))
         if missing:
             raise ValueError(
@@ -250,7 +257,7 @@ def _distil(config, choice, precision, extra_callbacks):
         train = data.arrays["train"]
         if config.train_examples > len(train["label"]):
             raise ValueError(
-                f"DistilConfig.train_examples={config.train_examples}, but {config.dataset} "
+                f"DistilConfig.train_examples={config.train_examples}, but {data.name} "
                 f"has only {len(train['label'])} training examples."
             )
         keep = np.random.default_rng(config.seed).permutation(len(train["label"]))
@@ -259,7 +266,7 @@ def _distil(config, choice, precision, extra_callbacks):
     num_rows = len(data.arrays["train"]["label"])
     if num_rows < config.global_batch_size:
         raise ValueError(
-            f"{config.dataset} has {num_rows} training examples, fewer than "
+            f"{data.name} has {num_rows} training examples, fewer than "
             f"global_batch_size={config.global_batch_size}."
         )
     shapes = model_shapes(data)
