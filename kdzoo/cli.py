@@ -558,14 +558,34 @@ def cmd_distil(args) -> int:
     if args.quiet:
         config.verbose = 2
     _checked(check_config, config)
-    result = distil(config)
+    _print_distil(distil(config), args.teacher)
+    return 0
+
+
+def _print_distil(result, teacher) -> None:
     if result.is_chief:
         print(f"\nstrategy: {result.strategy}")
-        how = f"given ({args.teacher}), not trained" if args.teacher else "trained here"
+        how = f"given ({teacher}), not trained" if teacher else "trained here"
         print(f"teacher: {result.teacher.name}, {how}; student: {result.student.name}")
         _print_recipe(result.recipe)
     if result.export_path:
         print(f"the recipe's student exported to {result.export_path}")
+
+
+def cmd_run(args) -> int:
+    # As for distil: the data is loaded after the strategy is made.
+    from kdzoo.experiment import ExperimentError, load_experiment, run_experiment
+
+    try:
+        experiment = load_experiment(args.path)
+    except ExperimentError as err:
+        raise UsageError(str(err)) from None
+    if args.quiet:
+        experiment.config.verbose = 2
+    result = run_experiment(experiment)
+    _print_distil(result, experiment.config.teacher)
+    if result.is_chief:
+        print(f"the experiment file is saved with the report: {experiment.config.run_dir}")
     return 0
 
 
@@ -739,6 +759,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-examples", type=_POSITIVE_INT, help="a seeded random training subset")
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
     p.set_defaults(func=cmd_distil)
+
+    p = sub.add_parser(
+        "run",
+        help="run an experiment file (YAML or JSON): data, teacher, student, recipe settings, "
+        "export",
+        description="Runs the recipe as an experiment file describes it (kdzoo.experiment); "
+        "every key is checked before anything loads, and the file is saved with the report.",
+    )
+    p.add_argument("path", help="the experiment file (.yaml, .yml or .json)")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
         "bench",

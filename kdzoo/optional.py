@@ -9,6 +9,7 @@ extra                     installs                 for
 ``kdzoo[plots]``          matplotlib               the recipe report's figure (``report.png``)
 ``kdzoo[serving]``        tensorflow-serving-api   TF Serving warmup files and their replay
 ``kdzoo[tfds]``           pydub                    TFDS's own ``spoken_digit`` builder
+``kdzoo[yaml]``           pyyaml                   YAML experiment files (``kdzoo run``)
 ========================  =======================  ==========================================
 
 ``require`` imports a module or raises ``MissingExtraError`` (an ``ImportError``) that names
@@ -25,6 +26,7 @@ EXTRAS = {
     "matplotlib": ("plots", "matplotlib"),
     "tensorflow_serving": ("serving", "tensorflow-serving-api"),
     "pydub": ("tfds", "pydub"),
+    "yaml": ("yaml", "pyyaml"),
 }
 
 

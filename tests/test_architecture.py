@@ -26,7 +26,7 @@ LAYERS = [
     ("kdzoo.evaluation",),
     ("kdzoo.serving",),
     ("kdzoo.recipe",),
-    ("kdzoo.demo", "kdzoo.studies", "kdzoo.zoo_strength", "kdzoo.verify"),
+    ("kdzoo.demo", "kdzoo.studies", "kdzoo.zoo_strength", "kdzoo.verify", "kdzoo.experiment"),
     ("kdzoo.cli",),
 ]
 

@@ -1,0 +1,212 @@
+"""Experiment files: one YAML or JSON file describes a run of the recipe (``kdzoo run``).
+
+.. code-block:: yaml
+
+    # intents.yaml
+    data:
+      csv: intents.csv          # or parquet: ..., folder: ..., dataset: sst2
+      label: intent
+      text: utterance
+      id: uid
+      test_fraction: 0.2
+    teacher: teacher.keras      # optional: a .keras file or SavedModel folder, not trained
+    student: text_lstm/student
+    pair: text_lstm             # builds what teacher/student do not give
+    epochs: 30                  # any other DistilConfig field, by its name
+    export_dir: exports
+    export_name: intent_student
+    run_dir: runs/intents       # default: runs/<file name> beside the file
+
+``load_experiment(path)`` reads the file with a safe loader (``yaml.safe_load``: no Python
+objects; JSON for ``.json``), checks every key before anything loads or trains, with errors
+naming the key, and returns an ``Experiment``: the ``DistilConfig`` and how to load the data.
+Relative paths are read from the file's folder. ``run_experiment`` runs it with ``distil()``
+and saves a copy of the file in ``run_dir`` beside the report, so the results carry the file
+that made them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+
+from kdzoo.recipe.config import DistilConfig, check_config
+
+#: ``data:`` keys that say where the data comes from (exactly one).
+SOURCES = ("csv", "parquet", "folder", "dataset")
+#: Other ``data:`` keys: the columns, and the loaders' options.
+DATA_KEYS = (
+    "label",
+    "text",
+    "image",
+    "audio",
+    "id",
+    "split",
+    "class_names",
+    "validation_fraction",
+    "test_fraction",
+    "image_size",
+    "sample_rate",
+    "clip_seconds",
+    "max_tokens",
+    "sequence_length",
+    "skip_bad",
+)
+_PATHS = ("teacher", "run_dir", "export_dir", "backup_dir")
+_TUPLES = ("candidates", "scratch", "teacher_inputs", "student_inputs")
+_NOT_IN_FILES = ("dataset",)  # ``data:`` holds it
+
+
+class ExperimentError(ValueError):
+    """An experiment file that cannot run; the message names the file and the key."""
+
+
+@dataclasses.dataclass
+class Experiment:
+    """A loaded experiment file: ``config`` (``dataset`` is a loader ``distil`` calls after
+    the strategy is made), the file, and its text (what ``run_experiment`` saves)."""
+
+    path: Path
+    config: DistilConfig
+    text: str
+
+
+def _read(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ExperimentError(f"{path}: not valid JSON ({err}).") from None
+    elif path.suffix in (".yaml", ".yml"):
+        from kdzoo.optional import require
+
+        yaml = require("yaml", "YAML experiment files")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ExperimentError(f"{path}: not valid YAML ({err}).") from None
+    else:
+        raise ExperimentError(f"{path}: an experiment file is .yaml, .yml or .json.")
+    if not isinstance(value, dict):
+        raise ExperimentError(
+            f"{path}: must hold a mapping of settings, not {type(value).__name__}."
+        )
+    return value
+
+
+def _close(name, valid) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(str(name), list(valid), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _data(path: Path, block, seed) -> object:
+    """The ``data:`` block as a dataset name, or a loader of the user's data."""
+    if not isinstance(block, dict):
+        raise ExperimentError(f"{path}: data: must be a mapping (csv:, label:, text: ...).")
+    unknown = [k for k in block if k not in (*SOURCES, *DATA_KEYS)]
+    if unknown:
+        k = unknown[0]
+        raise ExperimentError(
+            f"{path}: data.{k}: unknown key{_close(k, (*SOURCES, *DATA_KEYS))}; valid: "
+            f"{', '.join((*SOURCES, *DATA_KEYS))}."
+        )
+    given = [k for k in SOURCES if k in block]
+    if len(given) != 1:
+        raise ExperimentError(
+            f"{path}: data: give exactly one of {', '.join(SOURCES)}; got {given or 'none'}."
+        )
+    source = given[0]
+    options = {k: v for k, v in block.items() if k != source}
+    if source == "dataset":
+        if options:
+            raise ExperimentError(
+                f"{path}: data.{next(iter(options))}: a built-in dataset takes no column or "
+                "loader options."
+            )
+        return block["dataset"]
+    from kdzoo.datasets import frames
+
+    location = path.parent / str(block[source])
+    if source == "folder":
+        if not location.is_dir():
+            raise ExperimentError(f"{path}: data.folder: {location}: no such folder.")
+        columns = [k for k in ("label", "text", "image", "audio", "id", "split") if k in options]
+        if columns:
+            raise ExperimentError(
+                f"{path}: data.{columns[0]}: a folder's labels are its class folders; it "
+                "takes no column keys."
+            )
+        loader = frames.from_folder
+    else:
+        if not location.is_file():
+            raise ExperimentError(f"{path}: data.{source}: {location}: no such file.")
+        if "label" not in options:
+            raise ExperimentError(f"{path}: data.label: the label column is required.")
+        if not {"text", "image", "audio"} & set(options):
+            raise ExperimentError(
+                f"{path}: data: name at least one input column (text:, image:, audio:)."
+            )
+        loader = frames.from_csv if source == "csv" else frames.from_parquet
+    if "image_size" in options:
+        options["image_size"] = tuple(options["image_size"])
+    options.setdefault("seed", seed)
+    return functools.partial(loader, location, **options)
+
+
+def load_experiment(path) -> Experiment:
+    """Reads and checks the experiment file at ``path``; raises ``ExperimentError`` (or the
+    ``ValueError`` of ``check_config``, naming the field) before anything loads."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExperimentError(f"{path}: no such experiment file.")
+    settings = _read(path)
+    fields = {f.name for f in dataclasses.fields(DistilConfig)} - set(_NOT_IN_FILES)
+    valid = ("data", *sorted(fields))
+    for key in settings:
+        if key not in valid:
+            raise ExperimentError(
+                f"{path}: {key}: unknown key{_close(key, valid)}. Keys are data: and the "
+                "DistilConfig fields (kdzoo.recipe.DistilConfig)."
+            )
+    if "data" not in settings:
+        raise ExperimentError(f"{path}: data: is required (csv:, parquet:, folder: or dataset:).")
+    values = {k: v for k, v in settings.items() if k != "data"}
+    for key in _PATHS:
+        if values.get(key) is not None:
+            values[key] = str(path.parent / str(values[key]))
+    values.setdefault("run_dir", str(path.parent / "runs" / path.stem))
+    for key in _TUPLES:
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    seed = values.get("seed", DistilConfig.seed)
+    values["dataset"] = _data(path, settings["data"], seed)
+    config = DistilConfig(**values)
+    try:
+        check_config(config)
+    except ValueError as err:
+        raise ExperimentError(f"{path}: {err}") from None
+    return Experiment(path, config, path.read_text(encoding="utf-8"))
+
+
+def run_experiment(experiment, callbacks=None):
+    """Runs an experiment (an ``Experiment``, or the path of its file) with ``distil`` and
+    saves a copy of the file in the run folder; returns the ``DistilResult``."""
+    from kdzoo.files import atomic_file
+    from kdzoo.recipe import distil
+
+    if not isinstance(experiment, Experiment):
+        experiment = load_experiment(experiment)
+    result = distil(experiment.config, callbacks=callbacks)
+    if result.is_chief:
+        record = Path(experiment.config.run_dir) / f"experiment{experiment.path.suffix}"
+        with atomic_file(record, "w", encoding="utf-8") as f:
+            f.write(experiment.text)
+    return result
+
+
+__all__ = ["Experiment", "ExperimentError", "load_experiment", "run_experiment"]

@@ -1,0 +1,122 @@
+"""Experiment files (``kdzoo run``): read with a safe loader, every key checked before
+anything loads, relative paths from the file's folder, and the file saved with the run."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kdzoo import cli
+from kdzoo.experiment import ExperimentError, load_experiment, run_experiment
+
+INTENTS = {"billing": "invoice charge refund", "travel": "flight hotel trip", "other": "hello hi"}
+
+
+def _csv(folder, n=90):
+    rng = np.random.default_rng(0)
+    labels = rng.choice(sorted(INTENTS), n)
+    frame = pd.DataFrame(
+        {
+            "uid": [f"u{i}" for i in range(n)],
+            "utterance": [f"please {INTENTS[c]} {rng.integers(100)}" for c in labels],
+            "intent": labels,
+        }
+    )
+    frame.to_csv(folder / "intents.csv", index=False)
+
+
+YAML = """\
+data:
+  csv: intents.csv
+  label: intent
+  text: utterance
+  id: uid
+  test_fraction: 0.2
+  sequence_length: 8
+pair: text_lstm
+teacher_epochs: 1
+epochs: 1
+global_batch_size: 16
+candidates: ["ce:0.5,kd:0.5@t=2"]
+scratch: [scratch]
+strategy: default
+verbose: 0
+"""
+
+
+def test_a_yaml_file_becomes_a_checked_config_with_paths_from_its_folder(tmp_path):
+    _csv(tmp_path)
+    (tmp_path / "intents.yaml").write_text(YAML)
+    experiment = load_experiment(tmp_path / "intents.yaml")
+    config = experiment.config
+    assert config.candidates == ("ce:0.5,kd:0.5@t=2",) and config.scratch == ("scratch",)
+    assert config.run_dir == str(tmp_path / "runs" / "intents")
+    assert config.dataset.func.__name__ == "from_csv"  # loaded by distil(), after the strategy
+    assert config.dataset.args == (tmp_path / "intents.csv",)
+    assert config.dataset.keywords["label"] == "intent"
+
+
+@pytest.mark.slow
+def test_run_saves_the_file_with_the_report_and_json_works_too(tmp_path, capsys):
+    _csv(tmp_path)
+    (tmp_path / "intents.yaml").write_text(YAML)
+    assert cli.main(["run", str(tmp_path / "intents.yaml"), "--quiet"]) == 0
+    run_dir = tmp_path / "runs" / "intents"
+    assert (run_dir / "experiment.yaml").read_text() == YAML
+    assert (run_dir / "summary.csv").is_file()
+    assert "the experiment file is saved with the report" in capsys.readouterr().out
+    import yaml
+
+    settings = yaml.safe_load(YAML)
+    settings["run_dir"] = "json-run"
+    (tmp_path / "intents.json").write_text(json.dumps(settings))
+    result = run_experiment(tmp_path / "intents.json")
+    assert result.student.outputs[0].shape[-1] == 3
+    assert json.loads((tmp_path / "json-run" / "experiment.json").read_text()) == settings
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            YAML.replace("\nepochs: 1\n", "\nepoch: 1\n"),
+            r"epoch: unknown key \(did you mean 'epochs'\?\)",
+        ),
+        (YAML.replace("  label: intent\n", ""), "data.label: the label column is required"),
+        (
+            YAML.replace("  text: utterance\n", "  txt: utterance\n"),
+            r"data.txt: unknown key \(did you mean 'text'\?\)",
+        ),
+        (
+            YAML.replace("  csv: intents.csv\n", "  csv: nowhere.csv\n"),
+            "data.csv: .*nowhere.csv: no such file",
+        ),
+        (
+            YAML.replace("  csv: intents.csv\n", "  csv: intents.csv\n  dataset: sst2\n"),
+            "give exactly one of",
+        ),
+        ("pair: text_lstm\n", "data: is required"),
+        ("- a\n- list\n", "must hold a mapping of settings, not list"),
+        ("data: [\n", "not valid YAML"),
+        ('data: !!python/object/apply:os.system ["echo unsafe"]\n', "not valid YAML"),
+        (YAML.replace("\nepochs: 1\n", "\nepochs: 0\n"), r"intents.yaml: DistilConfig.epochs"),
+        (
+            YAML.replace("pair: text_lstm\n", "pair: text_lstm\nteacher: t.keras\n"),
+            "teacher: .*t.keras: no such file",
+        ),
+    ],
+)
+def test_every_key_is_checked_before_anything_loads(tmp_path, text, message):
+    _csv(tmp_path)
+    (tmp_path / "intents.yaml").write_text(text)
+    with pytest.raises(ExperimentError, match=message):
+        load_experiment(tmp_path / "intents.yaml")
+
+
+def test_kdzoo_run_names_the_file_and_key(tmp_path, capsys):
+    (tmp_path / "x.toml").write_text("a = 1\n")
+    assert cli.main(["run", str(tmp_path / "x.toml")]) == 2
+    assert "an experiment file is .yaml, .yml or .json" in capsys.readouterr().err
+    assert cli.main(["run", str(tmp_path / "none.yaml")]) == 2
+    assert "none.yaml: no such experiment file" in capsys.readouterr().err
