@@ -409,11 +409,13 @@ def from_dataframe(
 
 
 def from_csv(path, **kwargs) -> LoadedDataset:
-    """``from_dataframe`` of a CSV file; relative file paths are read from its folder and
-    bad rows are named by line. ``kwargs``: those of ``from_dataframe``."""
+    """``from_dataframe`` of a CSV file, named after the file; relative file paths are read
+    from its folder and bad rows are named by line. ``kwargs``: those of
+    ``from_dataframe``."""
     path = os.fspath(path)
     frame = pd.read_csv(path, keep_default_na=True)
     kwargs.setdefault("root", str(Path(path).parent))
+    kwargs.setdefault("name", Path(path).stem)
     return from_dataframe(frame, source=path, **kwargs)
 
 
@@ -422,6 +424,7 @@ def from_parquet(path, **kwargs) -> LoadedDataset:
     path = os.fspath(path)
     frame = pd.read_parquet(path)
     kwargs.setdefault("root", str(Path(path).parent))
+    kwargs.setdefault("name", Path(path).stem)
     return from_dataframe(frame, source=path, **kwargs)
 
 

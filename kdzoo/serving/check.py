@@ -195,7 +195,12 @@ def _clear(result) -> bool:
     )
 
 
-def _real_or_warmup_inputs(report, export_dir, modalities, data_dir):
+def _real_or_warmup_inputs(report, export_dir, modalities, data_dir, dataset=None, warmup=True):
+    from kdzoo.datasets.catalog import NAMES
+
+    if warmup and dataset is not None and dataset not in NAMES:  # your own data's examples
+        report.inputs = f"the warmup request's inputs ({dataset}'s examples, taken at export)"
+        return _warmup_inputs(export_dir)
     try:
         inputs = real_inputs(modalities, data_dir)
         report.inputs = "real examples from the data root (" + ", ".join(modalities) + ")"
@@ -238,7 +243,10 @@ def check_export(export_dir, data_dir=None, timeout=300, inputs=None) -> CheckRe
         inputs = {k: _npy_array(v) for k, v in inputs.items()}
         report.inputs = "the given inputs (" + ", ".join(modalities) + ")"
     else:
-        inputs = _real_or_warmup_inputs(report, export_dir, modalities, data_dir)
+        written = (metadata.get("warmup") or {}).get("file")
+        inputs = _real_or_warmup_inputs(
+            report, export_dir, modalities, data_dir, metadata.get("dataset"), bool(written)
+        )
 
     with tempfile.TemporaryDirectory(prefix="kdzoo-check-") as tmp:
         tmp = Path(tmp)

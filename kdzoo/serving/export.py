@@ -196,6 +196,7 @@ def export_for_serving(
     warmup_inputs=None,
     from_logits=True,
     warmup=None,
+    dataset=None,
 ) -> Path:
     """Exports a student for TF Serving as ``<base_dir>/<name>/<version>/``, on raw inputs.
 
@@ -225,6 +226,8 @@ def export_for_serving(
             otherwise exports without one: a warning is logged and the metadata's
             ``warmup.skipped`` says why. True requires it (``MissingExtraError`` before
             anything is written); False writes none.
+        dataset: the name of the data the model was trained on, recorded in the metadata
+            (``check-export`` replays real examples only of kdzoo's own datasets).
 
     Returns:
         The version folder.
@@ -270,7 +273,11 @@ def export_for_serving(
             written = {"file": warmups.WARMUP_FILE, "requests": len(requests), "inputs": source}
         metadata.update(_metadata(model, preprocessing, modalities, tokenizer, report, path))
         metadata.update(
-            name=name, teacher=teacher_name, metrics=dict(metrics or {}), warmup=written
+            name=name,
+            teacher=teacher_name,
+            metrics=dict(metrics or {}),
+            warmup=written,
+            dataset=dataset,
         )
 
     def stamp(path, version):  # the version number is known only at the rename
@@ -393,6 +400,7 @@ def export_student(
         teacher_name=teacher_name,
         metrics=served.metrics,
         warmup_inputs=served.examples,
+        dataset=data.name,
     )
 
 

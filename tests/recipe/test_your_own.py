@@ -118,3 +118,17 @@ def test_loaded_data_refuses_the_options_of_named_datasets():
         ValueError, match="DistilConfig.num_examples applies to a dataset kdzoo loads"
     ):
         check_config(DistilConfig(dataset=data, num_examples=100, **TINY))
+
+
+@pytest.mark.slow
+def test_a_student_of_your_own_data_exports_and_passes_check_export(tmp_path):
+    from kdzoo.serving.check import check_export
+
+    data = _intents()
+    data.name = "intents"
+    result = distil(
+        DistilConfig(dataset=data, export_dir=str(tmp_path), export_name="intents", **TINY)
+    )
+    report = check_export(result.export_path)
+    assert report.passed, report.format()
+    assert report.inputs == "the warmup request's inputs (intents's examples, taken at export)"
