@@ -9,7 +9,7 @@ export KDZOO_DATA_DIR ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: install demo test test-fast lint bench wheel constraints clean
+.PHONY: install demo test test-fast lint bench stale wheel constraints clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }
@@ -35,15 +35,24 @@ lint: $(STAMP)
 	$(BIN)/ruff check kdzoo tests benchmarks
 	$(BIN)/ruff format --check kdzoo tests benchmarks
 
+# Every table under benchmarks/results/ (hours on 2 cores), then STALE.md: the tables the
+# code as it now is did not make (`make test` checks that list).
 bench: $(STAMP)
 	$(BIN)/kdzoo bench default-recipe
 	$(BIN)/kdzoo bench av-digits-methods
+	$(BIN)/kdzoo bench zoo
+	$(BIN)/python benchmarks/determinism.py
 	$(BIN)/python benchmarks/keras_peer.py
 	$(BIN)/python benchmarks/embedded_dataset.py
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/serving_latency.py
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/cli_latency.py
+	$(BIN)/kdzoo bench --stale --write
+
+# Which committed tables the current code did not make; rewrites benchmarks/results/STALE.md.
+stale: $(STAMP)
+	$(BIN)/kdzoo bench --stale --write
 
 # The wheel a user would install (dist/); tests/test_packaging.py installs one into a fresh
 # venv and runs it.

@@ -132,3 +132,13 @@ def test_a_student_of_your_own_data_exports_and_passes_check_export(tmp_path):
     report = check_export(result.export_path)
     assert report.passed, report.format()
     assert report.inputs == "the warmup request's inputs (intents's examples, taken at export)"
+
+
+def test_a_text_pair_reads_text_without_input_flags():
+    # `kdzoo distil --dataset sst2 --pair text_lstm` once loaded sst2 for image and audio.
+    from kdzoo.recipe.distil import _reads, _sides
+
+    teacher, student = _sides(DistilConfig(dataset="sst2", pair="text_lstm"))
+    assert (_reads(teacher), _reads(student)) == (("text",), ("text",))
+    teacher, student = _sides(DistilConfig())  # the demo's pair: image+audio -> audio
+    assert (_reads(teacher), _reads(student)) == (("image", "audio"), ("audio",))
