@@ -418,7 +418,10 @@ def table_status(path: str | Path, code: dict | None = None, root=None) -> Table
     code = load_code(path.parent) if code is None else code
     runs = read_provenance(path)
     if not runs:
-        return TableStatus(path.name, False, "records no provenance")
+        # Tables from before provenance name their commit in prose, if at all.
+        text = path.read_text(encoding="utf-8", errors="replace")
+        named = tuple(dict.fromkeys(re.findall(r"\bcommit ([0-9a-f]{7,40})\b", text)))
+        return TableStatus(path.name, False, "records no provenance", named)
     commits = tuple(dict.fromkeys(r.commit for r in runs))
     if any(r.dirty for r in runs):
         return TableStatus(path.name, False, "made from a dirty tree", commits)
