@@ -20,8 +20,8 @@ Formats (by extension):
 
 - ``.npz``: an ``ids`` array and a ``logits`` or ``probabilities`` array ``[rows, classes]``;
 - ``.csv`` / ``.parquet``: an id column (``id_column``, default ``"id"``) and one column per
-  class, ``logit_<k>`` or ``prob_<k>``, where ``<k>`` is the class index ``0..K-1`` or, given
-  ``class_names``, the class name.
+  class, ``logit_<k>`` or ``prob_<k>``, where ``<k>`` is the class index ``0..K-1`` (in the
+  order of ``class_names`` when given) or, given ``class_names``, the class name.
 
 Probabilities become log-probabilities, which stand in for logits exactly (``softmax(log p)
 = p``). They must be non-negative and sum to 1 per row (within 1e-3); each is floored at
@@ -70,10 +70,11 @@ def _read_table(path, id_column, class_names):
         )
     ((kind, (prefix, columns)),) = found.items()
     keys = [str(c)[len(prefix) + 1 :] for c in columns]
-    if class_names is not None:
+    indices = [str(k) for k in range(len(keys))]
+    if class_names is not None and sorted(keys) != sorted(indices):
         wanted = [str(n) for n in class_names]
-    else:
-        wanted = [str(k) for k in range(len(keys))]
+    else:  # class indices, in the dataset's class order (class_names[k] is index k)
+        wanted = [str(k) for k in range(len(class_names) if class_names is not None else len(keys))]
     if sorted(keys) != sorted(wanted):
         raise ValueError(
             f"{path}: class columns {prefix}_{{{', '.join(keys)}}} do not match the "

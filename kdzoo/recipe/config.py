@@ -28,9 +28,11 @@ class DistilConfig:
             student that ``teacher`` and ``student`` do not give. Defaults to
             ``"av_to_audio"``.
         teacher: a teacher to distil from instead of the pair's: a ``keras.Model``, a
-            ``.keras`` file or a SavedModel folder (``kdzoo.distillation.load_teacher``).
-            It is used as it is: not trained (``teacher_epochs`` must be left at its
-            default or 0). Defaults to None (the pair's teacher, trained first).
+            ``.keras`` file or a SavedModel folder (``kdzoo.distillation.load_teacher``),
+            or a file of its outputs (``.npz``, ``.csv``, ``.parquet``: logits or
+            probabilities keyed by the data's ids; ``read_teacher_outputs``). It is used as
+            it is: not trained (``teacher_epochs`` must be left at its default or 0).
+            Defaults to None (the pair's teacher, trained first).
         student: the student instead of the pair's: ``"family/preset"`` (e.g.
             ``"text_lstm/student"``) or an untrained ``keras.Model``. Defaults to None.
         teacher_inputs, student_inputs: the batch keys each model reads. Defaults to None:

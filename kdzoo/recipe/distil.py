@@ -48,10 +48,13 @@ presets have no dropout).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import logging
+import os
 import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -140,6 +143,45 @@ def model_shapes(data) -> dict:
     return shapes
 
 
+#: A ``DistilConfig.teacher`` path with one of these suffixes is a file of teacher outputs.
+OUTPUT_FILE_SUFFIXES = (".npz", ".csv", ".parquet")
+
+
+def is_outputs_file(source) -> bool:
+    """Whether ``source`` names a file of teacher outputs (logits or probabilities keyed by
+    example id; ``kdzoo.distillation.read_teacher_outputs``)."""
+    return isinstance(source, str | os.PathLike) and Path(source).suffix in OUTPUT_FILE_SUFFIXES
+
+
+def with_file_outputs(data, path):
+    """``data`` whose every pipeline carries the teacher's logits read from ``path`` for
+    its rows (by id, checked: every id present, the classes, finiteness), under
+    ``FILE_TEACHER_KEY``, where ``file_teacher`` reads them."""
+    from kdzoo.datasets.loading import LoadedDataset
+    from kdzoo.distillation.outputs_file import FILE_TEACHER_KEY, read_teacher_outputs
+
+    lacking = [s for s, arrays in data.arrays.items() if "id" not in arrays]
+    if lacking:
+        raise ValueError(
+            f"A file of teacher outputs ({os.fspath(path)}) is matched to the examples by id; "
+            f"{data.name} has no ids in {lacking}. Load it with an id column (id=...)."
+        )
+    logits = {
+        split: read_teacher_outputs(path, ids=arrays["id"], class_names=data.class_names)["logits"]
+        for split, arrays in data.arrays.items()
+    }
+
+    class WithFileOutputs(type(data)):
+        def pipeline(self, split, training=None, extras=None, **overrides):
+            extras = {**(extras or {}), FILE_TEACHER_KEY: logits[split]}
+            return LoadedDataset.pipeline(self, split, training, extras, **overrides)
+
+    out = object.__new__(WithFileOutputs)
+    out.__dict__.update(data.__dict__)
+    out.splits = {split: out.pipeline(split) for split in out.arrays}
+    return out
+
+
 def _sides(config):
     """The teacher and the student to use: a zoo ``(family, preset)`` (from ``pair`` or a
     ``"family/preset"`` string), or what ``config`` gives (a model, or a teacher's path)."""
@@ -162,6 +204,10 @@ def _reads(side) -> tuple:
     """The batch keys a side reads: a zoo family's modalities, or a model's input names."""
     if isinstance(side, tuple):
         return tuple(models.get_spec(side[0]).modalities)
+    if is_outputs_file(side):
+        from kdzoo.distillation.outputs_file import FILE_TEACHER_KEY
+
+        return (FILE_TEACHER_KEY,)
     return tuple(t.name for t in side.inputs)
 
 
@@ -191,7 +237,10 @@ def _as_recorded(config, data, teacher):
     changes = {}
     if not isinstance(config.dataset, str):
         changes["dataset"] = f"{data.name}: {data.num_examples}, classes {data.class_names}"
-    if config.teacher is not None:
+    if is_outputs_file(config.teacher):
+        path = Path(config.teacher)
+        changes["teacher"] = f"outputs file {path.name}: {path.stat().st_size} bytes"
+    elif config.teacher is not None:
         changes["teacher"] = f"{teacher.name}: {teacher.count_params()} parameters"
     if isinstance(config.student, keras.Model):
         changes["student"] = f"{config.student.name}: {config.student.count_params()} parameters"
@@ -218,12 +267,14 @@ def _distil(config, choice, precision, extra_callbacks):
     folders = [phase_folder(name) for name in phase_names(config)]
     seed_everything(config.seed, op_determinism=config.op_determinism)
     teacher_side, student_side = _sides(config)
+    outputs_file = teacher_side if is_outputs_file(teacher_side) else None
     with strategy.scope():  # a given teacher's variables belong to the strategy
-        if not isinstance(teacher_side, tuple):
+        if not isinstance(teacher_side, tuple) and outputs_file is None:
             teacher_side = load_teacher(teacher_side)
     teacher_inputs = tuple(config.teacher_inputs or _reads(teacher_side))
     student_inputs = tuple(config.student_inputs or _reads(student_side))
-    modalities = tuple(dict.fromkeys((*teacher_inputs, *student_inputs)))
+    read = student_inputs if outputs_file else (*teacher_inputs, *student_inputs)
+    modalities = tuple(dict.fromkeys(read))
     if config.backup_dir and isinstance(config.dataset, str):  # before loading anything
         claim_backup_dir(_as_recorded(config, None, teacher_side), chief, folders)
     if isinstance(config.dataset, str):
@@ -262,7 +313,10 @@ def _distil(config, choice, precision, extra_callbacks):
             )
         keep = np.random.default_rng(config.seed).permutation(len(train["label"]))
         keep = np.sort(keep[: config.train_examples])
-        data.arrays["train"] = {k: v[keep] for k, v in train.items()}
+        data = copy.copy(data)  # your LoadedDataset stays as you gave it
+        data.arrays = {**data.arrays, "train": {k: v[keep] for k, v in train.items()}}
+    if outputs_file is not None:
+        data = with_file_outputs(data, outputs_file)
     num_rows = len(data.arrays["train"]["label"])
     if num_rows < config.global_batch_size:
         raise ValueError(
@@ -271,6 +325,12 @@ def _distil(config, choice, precision, extra_callbacks):
         )
     shapes = model_shapes(data)
     with strategy.scope():
+        if outputs_file is not None:
+            from kdzoo.distillation.outputs_file import file_teacher
+
+            teacher_side = file_teacher(
+                data.num_classes, name=f"file_teacher_{Path(outputs_file).stem}"
+            )
         teacher = _model(teacher_side, data, shapes, config.teacher_overrides, "teacher")
         student = _model(student_side, data, shapes, config.student_overrides, "student")
         distribute.float32_outputs(teacher)

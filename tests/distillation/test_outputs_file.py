@@ -79,9 +79,9 @@ def _csv(tmp_path, rows, header="id,logit_0,logit_1,logit_2"):
         ),
         (
             ["1,0,0,0"],
-            {"ids": [1], "class_names": ["a", "b", "c"]},
-            r"class columns logit_\{0, 1, 2\} do not match the dataset's 3 classes "
-            r"logit_\{a, b, c\}",
+            {"ids": [1], "class_names": ["a", "b", "c", "d"]},
+            r"class columns logit_\{0, 1, 2\} do not match the dataset's 4 classes "
+            r"logit_\{0, 1, 2, 3\}",
         ),
     ],
     ids=["missing id", "duplicate id", "nan", "not a number", "class count", "class names"],
@@ -166,3 +166,18 @@ def test_distilling_from_a_file_equals_distilling_from_the_teacher_that_wrote_it
     for key in online[1]:
         np.testing.assert_allclose(from_file[1][key], online[1][key], rtol=1e-5, atol=1e-6)
     assert max(np.abs(a - b).max() for a, b in zip(initial, from_file[0], strict=True)) > 1e-3
+
+
+def test_class_columns_are_names_or_indices_in_class_order(tmp_path):
+    names = ["neg", "neu", "pos"]
+    by_index = read_teacher_outputs(_csv(tmp_path, ["1,0,1,2"]), ids=[1], class_names=names)
+    np.testing.assert_array_equal(by_index["logits"], [[0, 1, 2]])
+    header = "id,logit_pos,logit_neg,logit_neu"  # by name, in any column order
+    by_name = read_teacher_outputs(_csv(tmp_path, ["1,2,0,1"], header), ids=[1], class_names=names)
+    np.testing.assert_array_equal(by_name["logits"], [[0, 1, 2]])
+    with pytest.raises(ValueError, match=r"logit_\{pos, neg, x\} do not match the dataset's 3"):
+        read_teacher_outputs(
+            _csv(tmp_path, ["1,2,0,1"], "id,logit_pos,logit_neg,logit_x"),
+            ids=[1],
+            class_names=names,
+        )

@@ -142,3 +142,53 @@ def test_a_text_pair_reads_text_without_input_flags():
     assert (_reads(teacher), _reads(student)) == (("text",), ("text",))
     teacher, student = _sides(DistilConfig())  # the demo's pair: image+audio -> audio
     assert (_reads(teacher), _reads(student)) == (("image", "audio"), ("audio",))
+
+
+def _outputs_file(data, path, correct=True):
+    """A teacher's logits for every row of ``data``, keyed by id: the true class scores 5
+    (``correct``), or a wrong class does."""
+    rows = []
+    for arrays in data.arrays.values():
+        for uid, label in zip(arrays["id"], arrays["label"], strict=True):
+            scores = np.zeros(3)
+            scores[label if correct else (label + 1) % 3] = 5.0
+            rows.append({"id": uid, **{f"logit_{k}": scores[k] for k in range(3)}})
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def _intents_with_ids(n=90):
+    data = _intents(n)
+    for split, arrays in data.arrays.items():
+        arrays["id"] = np.array([f"{split}-{i}" for i in range(len(arrays["label"]))])
+    return data
+
+
+def test_a_file_of_teacher_outputs_is_the_teacher_matched_by_id(tmp_path):
+    data = _intents_with_ids()
+    _outputs_file(data, tmp_path / "llm_scores.csv")
+    config = DistilConfig(
+        dataset=data,
+        teacher=str(tmp_path / "llm_scores.csv"),
+        student="text_lstm/student",
+        **{**TINY, "teacher_epochs": 0},
+    )
+    result = distil(config)
+    table = result.table.set_index("model")
+    assert table.loc["teacher", "accuracy"] == 1.0  # its rows, matched to the test ids
+    assert result.teacher.count_params() == 0 and result.teacher.name == "file_teacher_llm_scores"
+    assert "teacher" not in result.history
+    assert [t.name for t in result.student.inputs] == ["text"]
+
+
+def test_a_file_of_teacher_outputs_needs_the_ids_of_every_row(tmp_path):
+    data = _intents_with_ids()
+    _outputs_file(data, tmp_path / "scores.csv")
+    rows = pd.read_csv(tmp_path / "scores.csv")
+    rows[rows["id"] != "test-0"].to_csv(tmp_path / "scores.csv", index=False)
+    config = DistilConfig(
+        dataset=data, teacher=str(tmp_path / "scores.csv"), **{**TINY, "teacher_epochs": 0}
+    )
+    with pytest.raises(ValueError, match=r"scores\.csv.*test-0"):
+        distil(config)
+    with pytest.raises(ValueError, match="has no ids in"):
+        distil(dataclasses.replace(config, dataset=_intents()))
