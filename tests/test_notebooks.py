@@ -8,13 +8,16 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
-#: Notebooks that read FSDD and MNIST from the data root (``$KDZOO_DATA_DIR``).
-NEEDS_SHARED_DATA = {"colab_tpu.ipynb"}
-_DATA = pytest.mark.requires_data("fsdd", "mnist")
+#: Notebooks that read datasets from the data root (``$KDZOO_DATA_DIR``), and which.
+NEEDS_SHARED_DATA = {
+    "colab_tpu.ipynb": pytest.mark.requires_data("fsdd", "mnist"),
+    "your_own_data.ipynb": pytest.mark.requires_data("sms_spam"),
+}
 
 
 def test_every_notebook_is_collected():
-    assert {"quickstart.ipynb", "colab_tpu.ipynb"} <= {p.name for p in NOTEBOOKS}
+    expected = {"quickstart.ipynb", "colab_tpu.ipynb", "your_own_data.ipynb"}
+    assert expected <= {p.name for p in NOTEBOOKS}
 
 
 @pytest.mark.slow
@@ -24,7 +27,7 @@ def test_every_notebook_is_collected():
         pytest.param(
             p,
             id=p.name,
-            marks=[_DATA] if p.name in NEEDS_SHARED_DATA else [],
+            marks=[NEEDS_SHARED_DATA[p.name]] if p.name in NEEDS_SHARED_DATA else [],
         )
         for p in NOTEBOOKS
     ],
