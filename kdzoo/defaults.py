@@ -47,9 +47,9 @@ class Defaults:
         learning_rate: the optimizer's starting rate (reduced on validation plateaus).
         optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``.
         seed: initialisation, data order and pairing seed.
-        op_determinism: turn on TensorFlow's op determinism when a run is seeded
-            (``kdzoo.determinism.seed_everything``), so the same seed on the same machine
-            gives the same weights.
+        op_determinism: TensorFlow's op determinism when a run is seeded
+            (``kdzoo.determinism.seed_everything``): ``"auto"`` is on unless XLA is in use
+            (``jit_compile=True``, or a GPU or TPU), which Keras turns off under it.
         text_max_tokens: text vocabulary entries kept, ``[PAD]`` included (the OOV bucket
             comes on top).
         text_sequence_length: token ids per sentence (padded or truncated), where a dataset
@@ -70,7 +70,7 @@ class Defaults:
     learning_rate: float = 2e-3
     optimizer: str = "adam"
     seed: int = 0
-    op_determinism: bool = True
+    op_determinism: bool | str = "auto"
     text_max_tokens: int = 20000
     text_sequence_length: int = 64
 

@@ -131,7 +131,7 @@ def _data(path: Path, block, seed) -> object:
         return block["dataset"]
     from kdzoo.datasets import frames
 
-    location = path.parent / str(block[source])
+    location = Path(_resolve(path, block[source]))
     if source == "folder":
         if not location.is_dir():
             raise ExperimentError(f"{path}: data.folder: {location}: no such folder.")
@@ -158,6 +158,16 @@ def _data(path: Path, block, seed) -> object:
     return functools.partial(loader, location, **options)
 
 
+def _resolve(path: Path, value) -> str:
+    """A path of the file, read from the file's folder; ``~`` expanded; a URI
+    (``gs://...``) or an absolute path kept."""
+    value = str(value)
+    if "://" in value:
+        return value
+    value = Path(value).expanduser()
+    return str(value if value.is_absolute() else path.parent / value)
+
+
 def load_experiment(path) -> Experiment:
     """Reads and checks the experiment file at ``path``; raises ``ExperimentError`` (or the
     ``ValueError`` of ``check_config``, naming the field) before anything loads."""
@@ -176,9 +186,14 @@ def load_experiment(path) -> Experiment:
     if "data" not in settings:
         raise ExperimentError(f"{path}: data: is required (csv:, parquet:, folder: or dataset:).")
     values = {k: v for k, v in settings.items() if k != "data"}
+    if "run_dir" in values and not values["run_dir"]:
+        raise ExperimentError(
+            f"{path}: run_dir: must name a folder (the report and a copy of this file go "
+            "there); leave it out for runs/<file name> beside the file."
+        )
     for key in _PATHS:
         if values.get(key) is not None:
-            values[key] = str(path.parent / str(values[key]))
+            values[key] = _resolve(path, values[key])
     values.setdefault("run_dir", str(path.parent / "runs" / path.stem))
     for key in _TUPLES:
         if isinstance(values.get(key), list):

@@ -47,6 +47,7 @@ CODE_FILE = "code.json"
 #: records (their defaults live in the measured modules).
 UNMEASURED = ("kdzoo/results.py", "kdzoo/verify.py", "kdzoo/cli.py")
 _MD_MARK = "<!-- kdzoo-provenance "
+_UNRECORDED = "no provenance recorded"
 _MD_PATTERN = re.compile(re.escape(_MD_MARK) + r"(\{.*\}) -->")
 
 
@@ -102,18 +103,32 @@ def loaded_files(root: str | Path | None = None) -> tuple:
     return tuple(sorted(found - set(UNMEASURED)))
 
 
+def _check_script() -> None:
+    """Refuses a benchmark script run from another checkout than the kdzoo it imports: its
+    code would be missing from the fingerprint and the commit would be the other one's."""
+    if not sys.argv or not sys.argv[0].endswith(".py"):
+        return
+    script = Path(sys.argv[0]).resolve()
+    if script.parent.name == "benchmarks" and script.parent.parent != repository_root():
+        raise ValueError(
+            f"{script} runs with the kdzoo of {repository_root()}; run the benchmarks of the "
+            "checkout kdzoo is imported from (or put that checkout first on PYTHONPATH)."
+        )
+
+
 def package_files(root: str | Path | None = None) -> tuple:
-    """Every measured file: ``kdzoo/**/*.py`` (except ``UNMEASURED``) and the running
-    ``benchmarks/`` script. For a benchmark whose work runs in child processes, which this
-    process cannot see."""
+    """Every ``kdzoo/**/*.py`` file (``UNMEASURED`` too: the CLI's own start-up is what a
+    CLI benchmark measures) and the running ``benchmarks/`` script. For a benchmark whose
+    work runs in child processes, which this process cannot see."""
     root = Path(root) if root else repository_root()
     files = {p.relative_to(root).as_posix() for p in (root / "kdzoo").rglob("*.py")}
-    return tuple(sorted((files | set(loaded_files(root))) - set(UNMEASURED)))
+    return tuple(sorted(files | set(loaded_files(root))))
 
 
 def file_digests(files, root: str | Path | None = None) -> dict:
-    """``{file: 16 hex digits}`` of each file's code as ``ast`` reads it (comments,
-    docstrings and formatting do not count); ``"missing"`` for a file that is gone."""
+    """``{file: "<code>/<bytes>"}``: 16 hex digits of each file's code as ``ast`` reads it
+    (comments, docstrings and formatting do not count) and 16 of its bytes; ``"missing"``
+    for a file that is gone. ``same_file`` compares two."""
     root = Path(root) if root else repository_root()
     out = {}
     for rel in files:
@@ -121,9 +136,22 @@ def file_digests(files, root: str | Path | None = None) -> dict:
         if not path.is_file():
             out[rel] = "missing"
             continue
-        code = _normalised_source(path.read_text(encoding="utf-8"), path).encode()
-        out[rel] = hashlib.sha256(code).hexdigest()[:16]
+        raw = path.read_bytes()
+        code = _normalised_source(raw.decode("utf-8"), path).encode()
+        out[rel] = f"{hashlib.sha256(code).hexdigest()[:16]}/{hashlib.sha256(raw).hexdigest()[:16]}"
     return out
+
+
+def same_file(then: str, now: str) -> bool:
+    """Whether two ``file_digests`` entries are the same code: the same bytes, or the same
+    code as ``ast`` reads it. ``ast.unparse`` differs between Python versions, so a file
+    left untouched still matches on its bytes under another Python."""
+    if then == now:
+        return True
+    if "missing" in (then, now):
+        return False
+    (code_then, bytes_then), (code_now, bytes_now) = then.split("/"), now.split("/")
+    return code_then == code_now or bytes_then == bytes_now
 
 
 def code_fingerprint(digests: dict) -> str:
@@ -233,6 +261,7 @@ class Provenance:
         can tell later whether those files changed."""
         import kdzoo
 
+        _check_script()
         files = package_files() if whole_package else loaded_files()
         digests = file_digests(files)
         code = code_fingerprint(digests)
@@ -288,13 +317,14 @@ def with_provenance(frame: pd.DataFrame, made: Provenance) -> pd.DataFrame:
 
 def read_provenance(path: str | Path) -> list[Provenance]:
     """The provenances a results file records: one per distinct run (a combined table holds
-    several). Empty when the file records none (a file made before provenance existed)."""
+    several). Empty when the file records none (a file made before provenance existed);
+    rows without one are counted by ``unrecorded_rows``."""
     path = Path(path)
     if path.suffix == ".csv":
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         if not set(FIELDS) <= set(frame.columns):
             return []
-        runs = frame[list(FIELDS)].drop_duplicates()
+        runs = frame[frame["command"] != ""][list(FIELDS)].drop_duplicates()
         return [_from_strings(dict(zip(FIELDS, row, strict=True))) for row in runs.to_numpy()]
     found = []
     text = path.read_text(encoding="utf-8")
@@ -309,22 +339,35 @@ def read_provenance(path: str | Path) -> list[Provenance]:
     return list(dict.fromkeys(found))
 
 
+def unrecorded_rows(path: str | Path) -> int:
+    """Rows of a CSV that record no provenance (kept from a run before kdzoo recorded it),
+    or the runs a Markdown file lists without one."""
+    path = Path(path)
+    if path.suffix != ".csv":  # a combined Markdown table names them (``runs_markdown``)
+        return path.read_text(encoding="utf-8").count(_UNRECORDED)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "command" not in frame.columns or not set(FIELDS) <= set(frame.columns):
+        return len(frame)
+    return int((frame["command"] == "").sum())
+
+
 def runs_markdown(frame: pd.DataFrame, label_column: str) -> str:
     """One bullet per run that a combined table's rows come from: the ``label_column``
     values it made, then its provenance (or a note for rows made before kdzoo recorded
     provenance)."""
+    frame = frame.reset_index(drop=True)
     present = [f for f in FIELDS if f in frame.columns]
     keys = frame[present].fillna("").astype(str) if present else None
     lines = []
     if keys is None:
         labels = ", ".join(dict.fromkeys(frame[label_column].astype(str)))
-        return f"- {labels}: no provenance recorded (made before kdzoo recorded it)"
+        return f"- {labels}: {_UNRECORDED} (made before kdzoo recorded it)"
     run = keys.agg("\x1f".join, axis=1)
     for _, group in frame.groupby(run, sort=False):
         labels = ", ".join(dict.fromkeys(group[label_column].astype(str)))
         fields = keys.loc[group.index[0]].to_dict()
         if not fields.get("command") or set(present) != set(FIELDS):
-            lines.append(f"- {labels}: no provenance recorded (made before kdzoo recorded it)")
+            lines.append(f"- {labels}: {_UNRECORDED} (made before kdzoo recorded it)")
             continue
         made = _from_strings(fields)
         lines.append(f"- {labels}: " + made.markdown().replace("\n", "\n  "))
@@ -396,18 +439,48 @@ def record_code(directory: str | Path, *made: Provenance) -> None:
     """Adds the file digests of each ``made`` (collected in this process) to
     ``directory/code.json``, written whole or not at all."""
     directory = Path(directory)
-    manifest = load_code(directory)
     for run in made:
         if run.code not in _DIGESTS:
             raise ValueError(f"code {run.code} was not collected in this process.")
-        manifest[run.code] = _DIGESTS[run.code]
-    _write_json(directory / CODE_FILE, manifest)
+    with _Locked(directory):
+        manifest = load_code(directory)
+        for run in made:
+            manifest[run.code] = _DIGESTS[run.code]
+        _write_json(directory / CODE_FILE, manifest)
 
 
 def _write_json(path: Path, value) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    import tempfile
+
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(value, indent=1, sort_keys=True) + "\n")
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+class _Locked:
+    """An exclusive lock on ``<directory>/.code.json.lock`` (POSIX), so two benchmarks
+    writing ``code.json`` at once do not lose an entry."""
+
+    def __init__(self, directory):
+        self.path = Path(directory) / f".{CODE_FILE}.lock"
+
+    def __enter__(self):
+        self.file = open(self.path, "a")  # noqa: SIM115 - held until __exit__
+        try:
+            import fcntl
+
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+        except ImportError:  # not POSIX: no lock
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
 
 
 def table_status(path: str | Path, code: dict | None = None, root=None) -> TableStatus:
@@ -423,6 +496,11 @@ def table_status(path: str | Path, code: dict | None = None, root=None) -> Table
         named = tuple(dict.fromkeys(re.findall(r"\bcommit ([0-9a-f]{7,40})\b", text)))
         return TableStatus(path.name, False, "records no provenance", named)
     commits = tuple(dict.fromkeys(r.commit for r in runs))
+    missing = unrecorded_rows(path)
+    if missing:
+        return TableStatus(
+            path.name, False, f"holds {missing} row(s) without provenance (older runs)", commits
+        )
     if any(r.dirty for r in runs):
         return TableStatus(path.name, False, "made from a dirty tree", commits)
     changed = set()
@@ -433,7 +511,7 @@ def table_status(path: str | Path, code: dict | None = None, root=None) -> Table
                 path.name, False, f"its code {run.code} is not in {CODE_FILE}", commits
             )
         now = file_digests(then, root)
-        changed |= {f for f, digest in then.items() if now[f] != digest}
+        changed |= {f for f, digest in then.items() if not same_file(digest, now[f])}
     if changed:
         return TableStatus(
             path.name, False, "the code it ran changed since", commits, tuple(sorted(changed))
@@ -452,10 +530,11 @@ def prune_code(directory: str | Path) -> None:
     """Drops the ``code.json`` entries that no table in ``directory`` records."""
     directory = Path(directory)
     used = {r.code for p in results_files(directory) for r in read_provenance(p)}
-    manifest = load_code(directory)
-    kept = {k: v for k, v in manifest.items() if k in used}
-    if kept != manifest:
-        _write_json(directory / CODE_FILE, kept)
+    with _Locked(directory):
+        manifest = load_code(directory)
+        kept = {k: v for k, v in manifest.items() if k in used}
+        if kept != manifest:
+            _write_json(directory / CODE_FILE, kept)
 
 
 def declared_stale(directory: str | Path | None = None) -> set[str]:
@@ -510,5 +589,6 @@ __all__ = [
     "stale_markdown",
     "stale_tables",
     "table_status",
+    "unrecorded_rows",
     "with_provenance",
 ]

@@ -130,6 +130,11 @@ def verify(
     if not read_provenance(path):
         raise ValueError(f"{path}: records no provenance, so there is no command to rerun.")
     committed = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    if not {"seed", "model"} <= set(committed.columns):
+        raise ValueError(
+            f"{path}: --verify compares rows by seed and model, which this table does not "
+            "have; rerun its command to refresh it."
+        )
     key = _key_column(committed)
     if only:
         unknown = sorted(set(only) - set(committed[key]))
@@ -145,6 +150,7 @@ def verify(
         )
     compared, commands = [], []
     for command, rows in committed.groupby("command", sort=False):
+        rerun_command(command, 0)  # a `kdzoo bench` command, or a clear error
         seed = _rerun_seed(rows, command)
         # A command that made several datasets or settings reruns one at a time.
         several = shlex.split(command)[2] in ("zoo", "default-recipe")

@@ -44,6 +44,11 @@ def _fresh_keras_state():
     keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(0)
     yield
+    # Op determinism is process-wide (a seeded run sets it): every test starts with it off,
+    # as a fresh process does, so no test leaks it into another (Keras turns XLA off under it).
+    from tensorflow.python.framework import config  # disable_op_determinism is not public
+
+    config.disable_op_determinism()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ LAYERS = [
         "kdzoo.results",
         "kdzoo.optional",
         "kdzoo.determinism",
+        "kdzoo._lazy",
     ),
     ("kdzoo.losses", "kdzoo.models", "kdzoo.distribute", "kdzoo._keras_compat"),
     ("kdzoo.data",),

@@ -34,12 +34,17 @@ def _digest(tmp_path, source, name="kdzoo/a.py"):
 
 def test_file_digests_ignore_docstrings_comments_and_formatting_but_not_code(tmp_path):
     base = _digest(tmp_path, 'def f(x):\n    """Doc."""\n    return x + 1\n')
-    assert len(base) == 16
+    assert len(base) == 33  # code / bytes
     reworded = 'def f( x ):  # a comment\n    """Other words."""\n    return (x + 1)\n'
-    assert _digest(tmp_path, reworded) == base
-    assert _digest(tmp_path, "def f(x):\n    return x + 2\n") != base
+    assert results.same_file(base, _digest(tmp_path, reworded))
+    assert not results.same_file(base, _digest(tmp_path, "def f(x):\n    return x + 2\n"))
     # A string that is not a docstring is code (a candidate spec, a default).
-    assert _digest(tmp_path, 'def f(x):\n    y = "t=2"\n    return x + 1\n') != base
+    changed = _digest(tmp_path, 'def f(x):\n    y = "t=2"\n    return x + 1\n')
+    assert not results.same_file(base, changed)
+    # Another Python may unparse the same file differently: its bytes still match.
+    code, raw = base.split("/")
+    assert results.same_file(base, f"{'0' * 16}/{raw}")
+    assert not results.same_file(base, "missing")
     assert file_digests(["kdzoo/gone.py"], tmp_path) == {"kdzoo/gone.py": "missing"}
     (tmp_path / "kdzoo" / "broken.py").write_text("def f(:\n")
     with pytest.raises(ValueError, match=r"broken\.py: cannot fingerprint"):
@@ -47,13 +52,20 @@ def test_file_digests_ignore_docstrings_comments_and_formatting_but_not_code(tmp
 
 
 def test_a_run_fingerprints_the_kdzoo_modules_it_imported_and_not_the_others():
+    import subprocess
+    import sys
+
     import kdzoo.defaults  # noqa: F401
 
     files = results.loaded_files()
     assert "kdzoo/defaults.py" in files
     assert not set(results.UNMEASURED) & set(files)
     assert set(files) <= set(results.package_files())
-    assert "kdzoo/datasets/frames.py" in results.package_files()
+    assert {"kdzoo/datasets/frames.py", "kdzoo/cli.py"} <= set(results.package_files())
+    # A fresh process that imports only the defaults fingerprints only what it imported.
+    code = "from kdzoo import results, defaults; print(' '.join(results.loaded_files()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["kdzoo/__init__.py", "kdzoo/defaults.py"]
 
 
 def _made(**changes):
@@ -105,6 +117,21 @@ def test_a_combined_table_lists_each_run_and_rows_made_before_provenance():
     assert [line.split(":")[0] for line in lines] == ["- a", "- b", "- c"]
     assert "no provenance recorded" in lines[2]
     assert "kdzoo bench a --seeds 0" in text and "kdzoo bench b --seeds 0" in text
+
+
+def test_a_table_holding_rows_of_older_runs_is_stale(tmp_path):
+    made = _made(dirty=False)
+    results.record_code(tmp_path, made)
+    fresh = with_provenance(pd.DataFrame({"dataset": ["a"]}), made)
+    older = pd.DataFrame({"dataset": ["b", "b"]})
+    fresh.to_csv(tmp_path / "one.csv", index=False)
+    assert table_status(tmp_path / "one.csv").fresh
+    pd.concat([fresh, older]).to_csv(tmp_path / "mixed.csv", index=False)
+    status = table_status(tmp_path / "mixed.csv")
+    assert not status.fresh and status.reason == "holds 2 row(s) without provenance (older runs)"
+    assert read_provenance(tmp_path / "mixed.csv") == [made]
+    (tmp_path / "mixed.md").write_text(runs_markdown(pd.concat([fresh, older]), "dataset"))
+    assert "without provenance" in table_status(tmp_path / "mixed.md").reason
 
 
 def test_a_table_is_fresh_only_while_the_files_its_run_used_are_unchanged(tmp_path):
@@ -253,3 +280,20 @@ def test_verify_reruns_one_seed_and_catches_a_changed_number(tmp_path, capsys):
     assert cli.main(["bench", "--verify", str(tampered / "fsdd.csv"), "--quiet"]) == 1
     shown = capsys.readouterr().out
     assert "NOT verified" in shown and "fsdd / 0 / recipe" in shown and "test_accuracy" in shown
+
+
+def test_op_determinism_auto_is_on_without_xla_and_a_contradiction_is_refused():
+    import dataclasses as dc
+
+    from kdzoo.determinism import op_determinism_enabled, resolve_op_determinism, seed_everything
+    from kdzoo.recipe import DistilConfig, check_config
+
+    assert resolve_op_determinism("auto") is True  # this machine: no GPU or TPU
+    assert resolve_op_determinism("auto", jit_compile=True) is False  # XLA asked for
+    assert resolve_op_determinism(False) is False and resolve_op_determinism(True) is True
+    assert seed_everything(0) and op_determinism_enabled()
+    assert not seed_everything(0, op_determinism=False) and not op_determinism_enabled()
+    with pytest.raises(ValueError, match="exclude each other"):
+        check_config(dc.replace(DistilConfig(), op_determinism=True, jit_compile=True))
+    with pytest.raises(ValueError, match="op_determinism must be True, False or 'auto'"):
+        check_config(dc.replace(DistilConfig(), op_determinism="yes"))

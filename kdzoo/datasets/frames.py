@@ -446,7 +446,12 @@ def folder_frame(path, modality: str | None = None) -> tuple[pd.DataFrame, str]:
     if modality is not None and modality not in suffixes:
         raise ValueError(f"modality must be 'image' or 'audio', got {modality!r}.")
     rows, ignored = [], []
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+    found = [  # os.walk follows symlinked class folders; Path.rglob does not
+        Path(folder) / name
+        for folder, _, names in os.walk(root, followlinks=True)
+        for name in names
+    ]
+    for file in sorted(found):
         rel = file.relative_to(root)
         parts = rel.parts
         depth = 3 if has_splits else 2

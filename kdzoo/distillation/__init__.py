@@ -18,7 +18,7 @@ Attributes load lazily: a study that runs the recipe imports only the modules it
 so the code fingerprint of its results (``kdzoo.results``) covers only those.
 """
 
-import importlib
+from kdzoo._lazy import attributes
 
 _ATTRIBUTES = {
     "TEACHER_OUTPUTS": "kdzoo.distillation.cache",
@@ -47,15 +47,4 @@ _ATTRIBUTES = {
 __all__ = sorted(_ATTRIBUTES)
 
 
-def __getattr__(name):
-    if name in _ATTRIBUTES:
-        value = getattr(importlib.import_module(_ATTRIBUTES[name]), name)
-        # Kept here, so that a submodule of the same name (``distil``), which the import just
-        # set as this package's attribute, does not hide it.
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kdzoo.distillation' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = attributes(__name__, _ATTRIBUTES)

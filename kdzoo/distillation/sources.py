@@ -108,7 +108,8 @@ def load_teacher(
     if outputs not in OUTPUTS:
         raise TeacherLoadError(f"outputs must be one of {OUTPUTS}, got {outputs!r}.")
     name = _name(source)
-    if isinstance(source, keras.Model):
+    given = isinstance(source, keras.Model)
+    if given:
         model = source
     elif isinstance(source, str | os.PathLike):
         import kdzoo.models  # noqa: F401 - registers kdzoo's layers for loading
@@ -149,7 +150,8 @@ def load_teacher(
             LogOfProbabilities(name="log_probabilities")(model.outputs[0]),
             name=model.name,
         )
-    model.trainable = False
+    elif not given:
+        model.trainable = False  # a loaded teacher; yours is left as you gave it
     return model
 
 

@@ -20,7 +20,7 @@ Attributes load lazily: a study that runs the recipe imports only the modules it
 so the code fingerprint of its results (``kdzoo.results``) covers only those.
 """
 
-import importlib
+from kdzoo._lazy import attributes
 
 _ATTRIBUTES = {
     "BackupError": "kdzoo.recipe.backup",
@@ -38,7 +38,7 @@ _ATTRIBUTES = {
     "DistilResult": "kdzoo.recipe.config",
     "check_config": "kdzoo.recipe.config",
     "parse_terms": "kdzoo.recipe.config",
-    "distil": "kdzoo.recipe.distil",
+    "distil": "kdzoo.recipe.distilling",
     "Stopping": "kdzoo.recipe.phases",
     "compare": "kdzoo.recipe.phases",
     "distil_student": "kdzoo.recipe.phases",
@@ -57,15 +57,4 @@ _ATTRIBUTES = {
 __all__ = sorted(_ATTRIBUTES)
 
 
-def __getattr__(name):
-    if name in _ATTRIBUTES:
-        value = getattr(importlib.import_module(_ATTRIBUTES[name]), name)
-        # Kept here, so that a submodule of the same name (``distil``), which the import just
-        # set as this package's attribute, does not hide it.
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kdzoo.recipe' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = attributes(__name__, _ATTRIBUTES)

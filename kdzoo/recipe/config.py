@@ -68,9 +68,10 @@ class DistilConfig:
             ``"tpu"`` (``kdzoo.distribute.resolve_strategy``). Defaults to ``"auto"``.
         tpu: TPU name, ``grpc://`` address or ``"local"``. Defaults to the environment's.
         seed: initialisation, data order and pairing seed. Defaults to ``DEFAULTS.seed``.
-        op_determinism: turn on TensorFlow's op determinism with the seed
+        op_determinism: TensorFlow's op determinism with the seed
             (``kdzoo.determinism.seed_everything``): the same seed on the same machine gives
-            the same weights. Defaults to ``DEFAULTS.op_determinism``.
+            the same weights. True, False, or ``"auto"``: on unless XLA is in use, which
+            Keras turns off under it. Defaults to ``DEFAULTS.op_determinism`` (``"auto"``).
         jit_compile: XLA for the train steps: True, False or ``"auto"`` (Keras': on for
             GPUs when every layer supports it; TPUs always compile). Defaults to ``"auto"``.
         steps_per_execution: train steps per ``tf.function`` call (fewer host round trips,
@@ -116,7 +117,7 @@ class DistilConfig:
     strategy: str = "auto"
     tpu: str | None = None
     seed: int = DEFAULTS.seed
-    op_determinism: bool = DEFAULTS.op_determinism
+    op_determinism: bool | str = DEFAULTS.op_determinism
     jit_compile: bool | str = "auto"
     steps_per_execution: int = 1
     mixed_precision: str = "float32"
@@ -199,6 +200,16 @@ def check_config(config: DistilConfig) -> None:
             "DistilConfig.plateau_factor and validation_fraction must be below 1; got "
             f"{config.plateau_factor} and {config.validation_fraction}."
         )
+    if config.op_determinism not in (True, False, "auto"):
+        raise ValueError(
+            "DistilConfig.op_determinism must be True, False or 'auto'; got "
+            f"{config.op_determinism!r}."
+        )
+    if config.op_determinism is True and config.jit_compile is True:
+        raise ValueError(
+            "DistilConfig.op_determinism=True and jit_compile=True exclude each other: Keras "
+            "turns XLA off while op determinism is on. Choose one ('auto' keeps XLA)."
+        )
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(
             f"DistilConfig.optimizer must be one of {OPTIMIZERS}; got {config.optimizer!r}."
@@ -240,13 +251,20 @@ def check_config(config: DistilConfig) -> None:
             )
         if "validation" not in config.dataset.arrays:
             raise ValueError("DistilConfig.dataset has no validation split to select on.")
+        spec = None
+    if not isinstance(config.dataset, str):
         for field in ("num_examples", "normalize_audio"):
             if getattr(config, field) is not None:
                 raise ValueError(
                     f"DistilConfig.{field} applies to a dataset kdzoo loads by name; your "
-                    "LoadedDataset is already loaded."
+                    "data is loaded by its own loader."
                 )
-        spec = None
+        if config.validation_fraction != DEFAULTS.validation_fraction:
+            raise ValueError(
+                "DistilConfig.validation_fraction applies to a dataset kdzoo loads by name; "
+                "give your data's loader its validation_fraction (in an experiment file: "
+                "under data:)."
+            )
     else:
         try:
             spec = CATALOG.get(config.dataset)

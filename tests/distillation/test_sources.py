@@ -28,7 +28,7 @@ def _batch(n=8, seed=0):
 def test_a_keras_model_is_frozen_and_checked_against_the_class_count():
     model = _dict_model()
     teacher = load_teacher(model, num_classes=3)
-    assert teacher is model and not teacher.trainable
+    assert teacher is model and teacher.trainable  # yours is left as you gave it
     with pytest.raises(
         TeacherLoadError, match="their_teacher: the teacher predicts 3 classes; the data has 4"
     ):

@@ -1,4 +1,4 @@
-"""Bad-input and fault matrix, training: ``kdzoo.recipe.distil`` never deletes what it did not
+"""Bad-input and fault matrix, training: ``kdzoo.recipe.distil()`` never deletes what it did not
 write, refuses settings it cannot honour before training, resumes exactly or refuses, and
 never finishes with NaN weights."""
 

@@ -136,7 +136,7 @@ def test_a_student_of_your_own_data_exports_and_passes_check_export(tmp_path):
 
 def test_a_text_pair_reads_text_without_input_flags():
     # `kdzoo distil --dataset sst2 --pair text_lstm` once loaded sst2 for image and audio.
-    from kdzoo.recipe.distil import _reads, _sides
+    from kdzoo.recipe.distilling import _reads, _sides
 
     teacher, student = _sides(DistilConfig(dataset="sst2", pair="text_lstm"))
     assert (_reads(teacher), _reads(student)) == (("text",), ("text",))

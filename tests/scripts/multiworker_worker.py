@@ -104,7 +104,7 @@ def main():
     name = f"worker{json.loads(os.environ['TF_CONFIG'])['task']['index']}" if workers else "single"
     test = datasets.load("embedded", num_examples=160, normalize_audio=True, split="test")
     batch = next(iter(test.splits["test"]))[0]
-    teacher_logits = result.teacher({k: batch[k] for k in config.teacher_inputs})
+    teacher_logits = result.teacher({t.name: batch[t.name] for t in result.teacher.inputs})
     np.savez(
         os.path.join(out_dir, f"{name}.npz"),
         teacher_logits=np.asarray(teacher_logits),

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import inspect
 import logging
 import os
@@ -232,18 +233,34 @@ def _model(side, data, shapes, overrides, role):
     return side
 
 
+def _digest(parts) -> str:
+    """16 hex digits of a sequence of arrays (strings encoded), in order."""
+    digest = hashlib.sha256()
+    for part in parts:
+        part = np.asarray(part)
+        if part.dtype == object:
+            part = np.array([str(v) for v in part.ravel()], dtype="U")
+        digest.update(str((part.dtype.str, part.shape)).encode() + part.tobytes())
+    return digest.hexdigest()[:16]
+
+
 def _as_recorded(config, data, teacher):
-    """``config`` as its backups record it: your data and models by name and size."""
+    """``config`` as its backups record it: your data and models by name, size and a digest
+    of their contents, so a rerun on other data or another teacher of the same shape is
+    refused instead of resuming the old run."""
     changes = {}
     if not isinstance(config.dataset, str):
-        changes["dataset"] = f"{data.name}: {data.num_examples}, classes {data.class_names}"
+        arrays = [a[k] for _, a in sorted(data.arrays.items()) for k in sorted(a)]
+        changes["dataset"] = f"{data.name}: {data.num_examples}, data {_digest(arrays)}"
     if is_outputs_file(config.teacher):
         path = Path(config.teacher)
-        changes["teacher"] = f"outputs file {path.name}: {path.stat().st_size} bytes"
+        content = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        changes["teacher"] = f"outputs file {path.name}: {content}"
     elif config.teacher is not None:
-        changes["teacher"] = f"{teacher.name}: {teacher.count_params()} parameters"
+        changes["teacher"] = f"{teacher.name}: weights {_digest(teacher.get_weights())}"
     if isinstance(config.student, keras.Model):
-        changes["student"] = f"{config.student.name}: {config.student.count_params()} parameters"
+        student = config.student
+        changes["student"] = f"{student.name}: weights {_digest(student.get_weights())}"
     return dataclasses.replace(config, **changes)
 
 
@@ -265,7 +282,9 @@ def _distil(config, choice, precision, extra_callbacks):
     strategy = choice.strategy
     chief = distribute.is_chief(strategy)
     folders = [phase_folder(name) for name in phase_names(config)]
-    seed_everything(config.seed, op_determinism=config.op_determinism)
+    seed_everything(
+        config.seed, op_determinism=config.op_determinism, jit_compile=config.jit_compile
+    )
     teacher_side, student_side = _sides(config)
     outputs_file = teacher_side if is_outputs_file(teacher_side) else None
     with strategy.scope():  # a given teacher's variables belong to the strategy
@@ -296,14 +315,14 @@ def _distil(config, choice, precision, extra_callbacks):
             )
         if "validation" not in data.arrays:
             raise ValueError(f"{data.name} has no validation split to select on.")
-        if config.backup_dir:
-            claim_backup_dir(_as_recorded(config, data, teacher_side), chief, folders)
         missing = sorted(set(modalities) - set(data.input_specs))
         if missing:
             raise ValueError(
                 f"The models read {missing}, which DistilConfig.dataset ({data.name}) does not "
                 f"have; it has {sorted(data.input_specs)}."
             )
+        if config.backup_dir:  # after every check: a refused run claims nothing
+            claim_backup_dir(_as_recorded(config, data, teacher_side), chief, folders)
     if config.train_examples:  # a seeded subset: files are often sorted by class
         train = data.arrays["train"]
         if config.train_examples > len(train["label"]):
