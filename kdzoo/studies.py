@@ -40,6 +40,7 @@ import pandas as pd
 
 from kdzoo.defaults import DEFAULTS
 from kdzoo.results import (
+    FIELDS,
     Provenance,
     markdown_table,
     record_code,
@@ -591,7 +592,7 @@ def goals_markdown(combined, cost) -> str:
     shown = format_goals(table)
     goal1 = bool(table["goal 1"].all()) and len(table) == len(DEFAULT_RECIPE)
     goal2 = int(table["+1 point"].sum())
-    cost_shown = cost.copy()
+    cost_shown = cost.drop(columns=[c for c in FIELDS if c in cost.columns])  # listed above
     for col in cost_shown.columns:
         if col != "dataset":
             cost_shown[col] = [
