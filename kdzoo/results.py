@@ -116,13 +116,17 @@ def _check_script() -> None:
         )
 
 
+#: What ``package_files`` leaves out: the tools that format and check results files.
+REPORTING = ("kdzoo/results.py", "kdzoo/verify.py")
+
+
 def package_files(root: str | Path | None = None) -> tuple:
-    """Every ``kdzoo/**/*.py`` file (``UNMEASURED`` too: the CLI's own start-up is what a
-    CLI benchmark measures) and the running ``benchmarks/`` script. For a benchmark whose
-    work runs in child processes, which this process cannot see."""
+    """Every ``kdzoo/**/*.py`` file but ``REPORTING`` (the CLI included: its own start-up is
+    what a CLI benchmark measures) and the running ``benchmarks/`` script. For a benchmark
+    whose work runs in child processes, which this process cannot see."""
     root = Path(root) if root else repository_root()
     files = {p.relative_to(root).as_posix() for p in (root / "kdzoo").rglob("*.py")}
-    return tuple(sorted(files | set(loaded_files(root))))
+    return tuple(sorted((files | set(loaded_files(root))) - set(REPORTING)))
 
 
 def file_digests(files, root: str | Path | None = None) -> dict:
@@ -150,8 +154,9 @@ def same_file(then: str, now: str) -> bool:
         return True
     if "missing" in (then, now):
         return False
-    (code_then, bytes_then), (code_now, bytes_now) = then.split("/"), now.split("/")
-    return code_then == code_now or bytes_then == bytes_now
+    code_then, _, bytes_then = then.partition("/")  # older entries hold the code digest only
+    code_now, _, bytes_now = now.partition("/")
+    return code_then == code_now or bool(bytes_then) and bytes_then == bytes_now
 
 
 def code_fingerprint(digests: dict) -> str:

@@ -45,6 +45,7 @@ def test_file_digests_ignore_docstrings_comments_and_formatting_but_not_code(tmp
     code, raw = base.split("/")
     assert results.same_file(base, f"{'0' * 16}/{raw}")
     assert not results.same_file(base, "missing")
+    assert results.same_file(code, base) and not results.same_file("0" * 16, base)  # old entries
     assert file_digests(["kdzoo/gone.py"], tmp_path) == {"kdzoo/gone.py": "missing"}
     (tmp_path / "kdzoo" / "broken.py").write_text("def f(:\n")
     with pytest.raises(ValueError, match=r"broken\.py: cannot fingerprint"):
