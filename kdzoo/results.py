@@ -183,15 +183,6 @@ def _git(*args, root=None) -> str | None:
     return done.stdout.strip()
 
 
-def commit_id() -> str:
-    """The short git commit of the checkout, ``+ local changes`` if the measured code
-    differs from it; ``"unknown"`` outside a git checkout."""
-    commit = _git("rev-parse", "--short=10", "HEAD")
-    if not commit:
-        return "unknown"
-    return commit + (" + local changes" if _dirty() else "")
-
-
 def _dirty(files=("kdzoo", "benchmarks/*.py")) -> bool:
     status = _git("status", "--porcelain", "--", *files)
     return bool(status)
@@ -398,11 +389,6 @@ def script_command(argv: list | None = None) -> str:
     return " ".join(["python", shown, *map(shlex.quote, map(str, argv[1:]))])
 
 
-def provenance(command: str) -> str:
-    """One line for prose: the command, the commit and the date."""
-    return f"`{command}` at commit {commit_id()}, {time.strftime('%Y-%m-%d')}"
-
-
 # --------------------------------------------------------------------------- staleness
 @dataclasses.dataclass(frozen=True)
 class TableStatus:
@@ -583,10 +569,8 @@ __all__ = [
     "package_files",
     "prune_code",
     "record_code",
-    "commit_id",
     "declared_stale",
     "markdown_table",
-    "provenance",
     "read_provenance",
     "results_files",
     "script_command",
