@@ -18,6 +18,7 @@ from kdzoo.data.routing import check_input_keys, select_inputs
 from kdzoo.distillation.teachers import TeacherEnsemble
 from kdzoo.distillation.terms import LossTerm, default_terms
 from kdzoo.distribute import scale_for_replicas, unscale_for_replicas
+from kdzoo.labels import UNLABELLED, labelled_weights
 from kdzoo.losses import teacher_with_labels
 from kdzoo.models.layers import feature_model
 
@@ -36,6 +37,10 @@ LEGACY_OBJECTIVE_DEFAULTS = {
     "feature_loss": "mse",
 }
 _FEATURE_ARGUMENTS = ("teacher_feature", "student_feature", "feature_loss")
+
+
+def _reads_labels(term) -> bool:
+    return term.target == "labels" or term.needs_labels
 
 
 class _Views:
@@ -298,44 +303,68 @@ class Distiller(keras.Model):
 
     # ------------------------------------------------------------------ objective
     def _objective(self, y, teacher_raw, student_out, sample_weight):
-        """Returns ``(total, [term values], gate loss or None)``; each value is
-        replica-scaled by Keras."""
+        """Returns ``(total, [term values], gate loss or None, labels)``; each value is
+        replica-scaled by Keras.
+
+        ``labels`` is ``kdzoo.labels.labelled_weights(y, sample_weight)`` (None without
+        ``y``): the terms that read labels weigh ``UNLABELLED`` rows 0, the teacher terms
+        weigh every row. Every term is averaged over the whole batch, so the objective is a
+        per-example one and splits over replicas exactly as sample weights do.
+        """
         teacher_out, mixture = self.ensemble.combine(teacher_raw)
+        labels = None if y is None else labelled_weights(y, sample_weight)
         values = []
         for term in self.loss_terms:
             prediction = student_out[term.student_output]
             if term.name in self.adapters:
                 prediction = self.adapters[term.name](prediction)
-            if term.target == "labels" or term.needs_labels:
-                if y is None:
-                    raise ValueError(f"Loss term {term.name!r} needs labels; the batch has none.")
+            if _reads_labels(term) and labels is None:
+                raise ValueError(
+                    f"Loss term {term.name!r} needs labels; the batch has none (mark the "
+                    f"rows without a label with kdzoo.labels.UNLABELLED = {UNLABELLED})."
+                )
             if term.target == "labels":
-                target = y
+                target = labels[0]
             else:
                 target = teacher_out[term.teacher_output]
                 if term.needs_labels:
-                    target = teacher_with_labels(target, y)
-            values.append(term.loss(target, prediction, sample_weight=sample_weight))
+                    target = teacher_with_labels(target, labels[0])
+            weight = labels[1] if _reads_labels(term) else sample_weight
+            values.append(term.loss(target, prediction, sample_weight=weight))
         total = ops.sum(ops.stack([w * v for w, v in zip(self.term_weights, values, strict=True)]))
-        gate_loss = self.ensemble.gate_loss(y, mixture, sample_weight=sample_weight)
-        if gate_loss is not None:
+        gate_loss = None
+        if self.ensemble.gate is not None:
+            if labels is None:
+                raise ValueError(
+                    "teacher_combination='gate' trains its gate on the labels; the batch has none."
+                )
+            gate_loss = self.ensemble.gate_loss(labels[0], mixture, sample_weight=labels[1])
             total = total + self.ensemble.gate_weight * gate_loss
         if self.student.losses:  # weight regularisers of the student
             total = total + scale_for_replicas(ops.sum(self.student.losses))
-        return total, values, gate_loss
+        return total, values, gate_loss, labels
 
-    def _report(self, y, logits, total, values, gate_loss, sample_weight):
-        batch_size = ops.shape(logits)[0]
+    def _report(self, logits, total, values, gate_loss, labels):
+        """Updates the trackers: the total and teacher terms per row, the terms that read
+        labels (and the compiled metrics) per labelled row."""
+        batch_size = ops.cast(ops.shape(logits)[0], "float32")
+        if labels is not None:
+            per_labelled = batch_size / ops.maximum(labels[2], 1.0)
         if self._loss_tracker is not None:
             self._loss_tracker.update_state(unscale_for_replicas(total), sample_weight=batch_size)
-        for tracker, value in zip(self.term_trackers, values, strict=True):
-            tracker.update_state(unscale_for_replicas(value), sample_weight=batch_size)
+        for term, tracker, value in zip(self.loss_terms, self.term_trackers, values, strict=True):
+            if _reads_labels(term):
+                tracker.update_state(
+                    unscale_for_replicas(value) * per_labelled, sample_weight=labels[2]
+                )
+            else:
+                tracker.update_state(unscale_for_replicas(value), sample_weight=batch_size)
         if gate_loss is not None:
             self.gate_tracker.update_state(
-                unscale_for_replicas(gate_loss), sample_weight=batch_size
+                unscale_for_replicas(gate_loss) * per_labelled, sample_weight=labels[2]
             )
-        if y is not None and self._compile_metrics is not None:
-            self._compile_metrics.update_state(y, logits, sample_weight)
+        if labels is not None and self._compile_metrics is not None:
+            self._compile_metrics.update_state(labels[0], logits, labels[1])
         return self.get_metrics_result()
 
     def train_step(self, data):
@@ -345,12 +374,14 @@ class Distiller(keras.Model):
         with tf.GradientTape() as tape:
             student_out = self._views.student(student_x, training=True)
             # The teachers' combination is inside the tape: a gate learns from its own loss.
-            total, values, gate_loss = self._objective(y, teacher_raw, student_out, sample_weight)
+            total, values, gate_loss, labels = self._objective(
+                y, teacher_raw, student_out, sample_weight
+            )
             scaled = self.optimizer.scale_loss(total)
         variables = self.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return self._report(y, student_out["logits"], total, values, gate_loss, sample_weight)
+        return self._report(student_out["logits"], total, values, gate_loss, labels)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -358,8 +389,10 @@ class Distiller(keras.Model):
         student_out = self._views.student(
             self._route(x, self.student_inputs, "student"), training=False
         )
-        total, values, gate_loss = self._objective(y, teacher_raw, student_out, sample_weight)
-        return self._report(y, student_out["logits"], total, values, gate_loss, sample_weight)
+        total, values, gate_loss, labels = self._objective(
+            y, teacher_raw, student_out, sample_weight
+        )
+        return self._report(student_out["logits"], total, values, gate_loss, labels)
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         """Like ``keras.Model.compile``; ``metrics`` are computed on the student's logits.

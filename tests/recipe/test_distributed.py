@@ -30,12 +30,23 @@ def test_mirrored_multi_teacher_gate_matches_one_device():
 
 @pytest.mark.slow  # 21 s on 2 cores
 def test_kd_loss_family_reduces_correctly_on_two_replicas():
-    """Each KD loss: one SGD step on 2 replicas equals one on 1 device (per-example losses),
-    or the mean of the two half-batch steps (batch-relational RKD); see the script."""
+    """Each KD loss: one SGD step on 2 replicas equals one on 1 device (per-example losses,
+    also with unlabelled rows split unevenly), or the mean of the two half-batch steps
+    (batch-relational RKD); see the script."""
     proc = run_python([SCRIPTS / "loss_reduction_parity.py"], timeout=400, check=True)
     result = last_json_line(proc.stdout)
     assert result.pop("replicas") == [1, 2]
-    assert sorted(result) == ["at", "dkd", "kd", "kd_std", "nkd", "rkd_angle", "rkd_distance"]
+    assert sorted(result) == [
+        "at",
+        "dkd",
+        "dkd+unlabelled",  # rows without a label, 4 on one replica and 1 on the other
+        "kd",
+        "kd+unlabelled",
+        "kd_std",
+        "nkd",
+        "rkd_angle",
+        "rkd_distance",
+    ]
     for name, outcome in result.items():
         assert outcome["max_update"] > 1e-2, name  # the step really moved the weights
         assert outcome["max_weight_diff"] < 1e-5, (name, outcome)
