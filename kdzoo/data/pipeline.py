@@ -23,6 +23,7 @@ from kdzoo.data.audio import AudioConfig, audio_features, fix_length
 from kdzoo.data.augment import AugmentConfig, SpecAugment, WaveformAugment, image_augmenter
 from kdzoo.data.bad_input import BadInputLog
 from kdzoo.data.image import ImageConfig, preprocess_images
+from kdzoo.labels import UNLABELLED
 
 AUTOTUNE = tf.data.AUTOTUNE
 _AUGMENTED = "_kdzoo_augmented"
@@ -51,11 +52,13 @@ def _text_array(values, bad_log):
     return out, ok
 
 
-def validate_arrays(arrays, modalities, *, label_key="label", num_classes=None, bad_log=None):
+def validate_arrays(
+    arrays, modalities, *, label_key="label", num_classes=None, bad_log=None, unlabelled=False
+):
     """Checks arrays before they enter a pipeline.
 
     A missing key always raises ``KeyError`` naming it. Per row: a label outside
-    ``[0, num_classes)``, empty or non-UTF-8 text, or non-finite audio/image values is reported
+    ``[0, num_classes)`` (``kdzoo.labels.UNLABELLED`` is kept when ``unlabelled``), empty or non-UTF-8 text, or non-finite audio/image values is reported
     to ``bad_log`` (which raises, or skips and counts with ``skip_bad``). Returns the kept
     rows as ``(features, labels)``.
     """
@@ -76,7 +79,10 @@ def validate_arrays(arrays, modalities, *, label_key="label", num_classes=None, 
         raise TypeError(f"{label_key!r} must hold integer class ids; got dtype {labels.dtype}.")
     keep = np.ones(n, dtype=bool)
     if num_classes is not None:
-        for i in np.flatnonzero((labels < 0) | (labels >= num_classes)):
+        outside = (labels < 0) | (labels >= num_classes)
+        if unlabelled:
+            outside &= labels != UNLABELLED
+        for i in np.flatnonzero(outside):
             bad_log.bad(f"row {i}", f"label {labels[i]} is outside 0..{num_classes - 1}", "label")
             keep[i] = False
     features = {}
@@ -143,6 +149,7 @@ def from_arrays(
     skip_bad=False,
     bad_log: BadInputLog | None = None,
     extras=None,
+    unlabelled=False,
 ):
     """Builds ``(features, label)`` batches with ``features = {modality: tensor}``.
 
@@ -163,6 +170,8 @@ def from_arrays(
         augment: an ``AugmentConfig`` (``True`` for the defaults); applied on training
             pipelines only.
         num_classes: if given, labels outside ``[0, num_classes)`` are bad rows.
+        unlabelled: keep rows labelled ``kdzoo.labels.UNLABELLED`` (-1): rows without a
+            label, for a ``Distiller`` (its teacher terms train on them). Defaults to False.
         skip_bad: skip, count and log bad rows instead of raising.
         bad_log: a ``BadInputLog`` to report to (overrides ``skip_bad``).
         extras: more per-row values that ride in each example's features, shuffled with
@@ -181,7 +190,12 @@ def from_arrays(
     augment = augment if (training and augment) else None
     bad_log = bad_log or BadInputLog(skip_bad)
     features, labels, keep = validate_arrays(
-        arrays, modalities, label_key=label_key, num_classes=num_classes, bad_log=bad_log
+        arrays,
+        modalities,
+        label_key=label_key,
+        num_classes=num_classes,
+        bad_log=bad_log,
+        unlabelled=unlabelled,
     )
     features.update(_extra_rows(extras, keep, modalities))
     n = len(labels)

@@ -37,6 +37,8 @@ _ATTRIBUTES = {
     "from_folder": "kdzoo.datasets.frames",
     "from_parquet": "kdzoo.datasets.frames",
     "load": "kdzoo.datasets.loading",
+    "TRANSFER": "kdzoo.datasets.loading",
+    "with_transfer": "kdzoo.datasets.loading",
     "DataNotFoundError": "kdzoo.datasets.root",
     "data_root": "kdzoo.datasets.root",
 }

@@ -28,6 +28,7 @@ from kdzoo.data.pipeline import validate_arrays
 from kdzoo.datasets.catalog import CATALOG, DatasetSpec
 from kdzoo.defaults import DEFAULTS
 from kdzoo.files import atomic_file
+from kdzoo.labels import UNLABELLED
 
 CACHE_ENV_VAR = "KDZOO_CACHE_DIR"
 
@@ -37,6 +38,12 @@ def cache_root(cache_dir=None) -> Path:
     ``~/.cache/kdzoo``. Never the data root, which may be read-only."""
     value = cache_dir or os.environ.get(CACHE_ENV_VAR) or "~/.cache/kdzoo"
     return Path(value).expanduser()
+
+
+#: The split of unlabelled examples a ``Distiller`` may train on (``with_transfer``).
+TRANSFER = "transfer"
+#: ``LoadedDataset.pipeline``'s name for the training rows followed by the transfer rows.
+TRAIN_AND_TRANSFER = "train+transfer"
 
 
 @dataclasses.dataclass
@@ -70,27 +77,91 @@ class LoadedDataset:
         """Builds split ``split`` again; ``training`` defaults to ``split == "train"``.
 
         Args:
-            split: a key of ``arrays``.
-            training: shuffle and augment. Defaults to ``split == "train"``.
+            split: a key of ``arrays``, or ``"train+transfer"`` (``split_arrays``).
+            training: shuffle and augment. Defaults to True for ``"train"`` and
+                ``"train+transfer"``.
             extras: per-row values riding in each example's features, e.g. cached teacher
                 outputs: ``extras=kdzoo.distillation.with_teacher_outputs(cache)``.
             **overrides: replace ``from_arrays`` options (``batch_size``, ``augment``,
                 ``drop_remainder``, ``seed``...).
         """
-        if split not in self.arrays:
-            raise KeyError(f"{self.name} has no split {split!r}; it has {sorted(self.arrays)}.")
+        arrays = self.split_arrays(split)
         options = {**self.options, **overrides}
         return from_arrays(
-            self.arrays[split],
+            arrays,
             self.modalities,
-            training=split == "train" if training is None else training,
+            training=split in ("train", TRAIN_AND_TRANSFER) if training is None else training,
             extras=extras,
             audio_config=self.audio_config,
             image_config=self.image_config,
             text_vectorizer=self.text_vectorizer,
             num_classes=self.num_classes,
+            unlabelled=split in (TRANSFER, TRAIN_AND_TRANSFER),
             **options,
         )
+
+    def split_arrays(self, split) -> dict:
+        """The arrays of ``split``: a key of ``arrays``, or ``"train+transfer"`` (the
+        training rows followed by the unlabelled transfer rows, see ``with_transfer``)."""
+        if split == TRAIN_AND_TRANSFER and TRANSFER in self.arrays:
+            train, transfer = self.arrays["train"], self.arrays[TRANSFER]
+            return {k: np.concatenate([train[k], transfer[k]]) for k in transfer}
+        if split not in self.arrays:
+            raise KeyError(f"{self.name} has no split {split!r}; it has {sorted(self.arrays)}.")
+        return self.arrays[split]
+
+
+def with_transfer(data: LoadedDataset, arrays) -> LoadedDataset:
+    """A copy of ``data`` with an unlabelled transfer set: the ``"transfer"`` split.
+
+    A transfer set holds examples without labels, e.g. recordings nobody annotated, that a
+    teacher labels softly: the recipe (``kdzoo.recipe.run``) trains its distillation
+    candidates on the training rows followed by these (``"train+transfer"``), the teacher
+    terms on every row and the label terms on the labelled ones. The teacher and the
+    scratch students train on the labelled training rows only. Preprocessing stays the one
+    fitted on the training split.
+
+    Args:
+        data: a ``LoadedDataset``.
+        arrays: ``{modality: array}``, raw like ``data.arrays["train"]`` (the same
+            modalities, one row per example). A ``"label"`` key, if any, must hold only
+            ``kdzoo.labels.UNLABELLED``: transfer rows have no label.
+
+    Returns:
+        The copy; ``data`` is unchanged.
+
+    Raises:
+        KeyError: a modality of ``data`` is missing.
+        ValueError: ``data`` already has a transfer split, the rows are empty or of
+            different lengths, or a row carries a label.
+    """
+    if TRANSFER in data.arrays:
+        raise ValueError(f"{data.name} already has a {TRANSFER!r} split.")
+    missing = [m for m in data.modalities if m not in arrays]
+    if missing:
+        raise KeyError(
+            f"The transfer set lacks modality key(s) {missing} of {data.name}; it holds "
+            f"{sorted(arrays)}."
+        )
+    rows = {m: np.asarray(arrays[m]) for m in data.modalities}
+    lengths = {m: len(v) for m, v in rows.items()}
+    n = next(iter(lengths.values()), 0)
+    if not n or len(set(lengths.values())) != 1:
+        raise ValueError(f"The transfer set needs rows, the same number per key; got {lengths}.")
+    if "label" in arrays:
+        labels = np.asarray(arrays["label"])
+        labelled = np.flatnonzero(labels != UNLABELLED)
+        if len(labelled):
+            raise ValueError(
+                f"Transfer rows have no label, but row {labelled[0]} has label "
+                f"{labels[labelled[0]]}: put labelled rows in the training split, or "
+                f"mark them kdzoo.labels.UNLABELLED ({UNLABELLED})."
+            )
+    rows["label"] = np.full(n, UNLABELLED, np.int32)
+    copy = dataclasses.replace(data, arrays={**data.arrays, TRANSFER: rows})
+    copy.num_examples = {**data.num_examples, TRANSFER: n}
+    copy.splits = {**data.splits, TRANSFER: copy.pipeline(TRANSFER, training=False)}
+    return copy
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,10 @@ the best validation accuracy, compared honestly on test.
    many tries (``candidates.scratch_tries``: label smoothing, learning rate) as there are
    distillation candidates: the same budget and the same number of tries.
 5. **Distillation candidates.** The same initial weights, distilled with each candidate's
-   terms (``DEFAULTS.candidates``; ``Candidate.parse`` reads a spec).
+   terms (``DEFAULTS.candidates``; ``Candidate.parse`` reads a spec). With an unlabelled
+   transfer set (``kdzoo.datasets.with_transfer``) they train on the training rows followed
+   by the transfer rows: the teacher terms on every row, the label terms on labelled ones.
+   The teacher and the scratch tries never see the transfer rows.
 6. **Selection on validation.** The student with the best validation accuracy is the
    recipe's; scratch tries come first and a later one must be strictly better, so the
    recipe never returns a student that is worse than tuned scratch on validation.
@@ -48,6 +51,7 @@ import tensorflow as tf
 
 from kdzoo import distribute
 from kdzoo.data.routing import select_inputs
+from kdzoo.datasets.loading import TRAIN_AND_TRANSFER, TRANSFER
 from kdzoo.defaults import DEFAULTS
 from kdzoo.recipe import phases
 from kdzoo.recipe.backup import ResumableBackup, resume_epoch
@@ -70,7 +74,8 @@ class RecipeResult:
             scratch try and the recipe's student, with their validation accuracy.
         candidates: one row per student tried (scratch tries, then distillation
             candidates): its setting, validation and test accuracy and macro-F1, epochs
-            run, best epoch, seconds, and which one was chosen.
+            run, best epoch, seconds, training examples per epoch (transfer rows
+            included), params, and which one was chosen.
         chosen: the ``Candidate`` of the recipe's student.
         teacher, scratch, student: the trained teacher, the best scratch try, and the
             recipe's student (``scratch`` itself when scratch won).
@@ -162,8 +167,9 @@ def run(
         teacher, student: the models; ``student`` is untrained (its weights are every
             student's start). Build them inside ``strategy.scope()`` under a strategy.
         data: a ``kdzoo.datasets.LoadedDataset`` (``kdzoo.datasets.load``, or one built
-            from your own arrays). Its training pipeline's ``augment`` option decides
-            between cached and online teacher outputs.
+            from your own arrays), possibly with an unlabelled ``"transfer"`` split
+            (``kdzoo.datasets.with_transfer``). Its training pipeline's ``augment`` option
+            decides between cached and online teacher outputs.
         candidates: distillation settings (``Candidate`` or spec strings). Defaults to
             ``DEFAULTS.candidates``; ``()`` trains scratch only.
         scratch: the scratch tries. Defaults to ``scratch_tries(len(candidates))`` (at
@@ -219,9 +225,15 @@ def run(
         )
     rows = data.pipeline("train", training=False).unbatch()
     validation = data.pipeline("validation", training=False)
+    # With a transfer set the candidates distil on the training rows and the unlabelled
+    # transfer rows; the teacher and scratch never see rows without a label.
+    distil_split = TRAIN_AND_TRANSFER if TRANSFER in data.arrays else "train"
+    sizes = {s: len(data.split_arrays(s)["label"]) for s in {"train", distil_split}}
     history, seconds, models, epochs_run, distillers = {}, {}, {}, {}, {}
 
-    def fit_phase(name, train_fn, target, *args, rows=rows, validation=validation, **kwargs):
+    def fit_phase(
+        name, train_fn, target, *args, rows=rows, split="train", validation=validation, **kwargs
+    ):
         """Trains one phase (resumably under ``backup_dir``); ``target`` gets the weights."""
         backup = os.path.join(backup_dir, phase_folder(name)) if backup_dir else None
         done = _read_done(backup)
@@ -234,9 +246,9 @@ def run(
         first = resume_epoch(backup)
         budget = kwargs.pop("epochs")
         if augmented:
-            batches, steps = data.pipeline("train", training=True, batch_size=batch_size), None
+            batches, steps = data.pipeline(split, training=True, batch_size=batch_size), None
         else:
-            batches, steps = epoch_batches(rows, num_rows, batch_size, seed, first, budget)
+            batches, steps = epoch_batches(rows, sizes[split], batch_size, seed, first, budget)
         extra = [ResumableBackup(backup, first, strategy)] if backup else []
         if tensorboard and chief:
             extra.append(
@@ -273,10 +285,14 @@ def run(
     if teacher_epochs:
         fit_phase("teacher", phases.train_teacher, teacher, teacher, epochs=teacher_epochs)
     distil_rows, distil_validation = rows, validation
+    if distil_split != "train":
+        distil_rows = data.pipeline(distil_split, training=False).unbatch()
     if not (augmented or not cache_teacher or not distil_candidates):
         began = time.perf_counter()
         features = _teacher_features(distil_candidates)
-        distil_rows = _with_teacher_outputs(data, "train", rows, teacher, teacher_inputs, features)
+        distil_rows = _with_teacher_outputs(
+            data, distil_split, distil_rows, teacher, teacher_inputs, features
+        )
         distil_validation = _with_teacher_outputs(
             data, "validation", validation.unbatch(), teacher, teacher_inputs, features
         )
@@ -310,6 +326,7 @@ def run(
             teacher,
             model,
             rows=distil_rows,
+            split=distil_split,
             validation=distil_validation,
             phase=f"distil {candidate.name}",
             terms=candidate.loss_terms(),
@@ -352,6 +369,7 @@ def run(
                 "epochs": len(history[name].get("loss", ())),
                 "best_epoch": _best_epoch(history[name]),
                 "seconds": seconds[name],
+                "train_examples": sizes[distil_split if candidate.distils else "train"],
                 "params": models[name].count_params(),
             }
         )

@@ -292,3 +292,62 @@ def test_with_augmentation_the_teacher_runs_online_on_the_augmented_batch():
     assert "teacher outputs" not in result.seconds  # nothing was cached
     distiller = result.distillers["ce:0.5,kd:0.5@t=2"]
     assert distiller.history.history["loss"][0] > 0
+
+
+# --------------------------------------------------------------------------- transfer set
+def _unlabelled_rows(n, seed=7):
+    from kdzoo.datasets.embedded import generate
+
+    arrays = generate(n, seed=seed)
+    return {m: arrays[m] for m in AV}
+
+
+def test_with_transfer_adds_unlabelled_rows_and_refuses_labelled_ones(tiny_data):
+    data = datasets.with_transfer(tiny_data, _unlabelled_rows(40))
+    assert "transfer" not in tiny_data.arrays  # the original is untouched
+    assert data.num_examples["transfer"] == 40
+    assert set(data.arrays["transfer"]["label"]) == {-1}
+    both = data.split_arrays("train+transfer")
+    assert len(both["label"]) == tiny_data.num_examples["train"] + 40
+    labels = np.concatenate([y.numpy() for _, y in data.pipeline("transfer", training=False)])
+    assert (labels == -1).all() and len(labels) == 40
+
+    rows = _unlabelled_rows(5)
+    with pytest.raises(ValueError, match="row 2 has label 4"):
+        datasets.with_transfer(tiny_data, {**rows, "label": np.array([-1, -1, 4, -1, -1])})
+    with pytest.raises(KeyError, match=r"lacks modality key\(s\) \['image'\]"):
+        datasets.with_transfer(tiny_data, {"audio": rows["audio"]})
+    with pytest.raises(ValueError, match="already has a 'transfer' split"):
+        datasets.with_transfer(data, rows)
+    # Anywhere else a label of -1 is still a bad row.
+    from kdzoo.data import from_arrays
+
+    with pytest.raises(ValueError, match="label -1 is outside 0..9"):
+        from_arrays({**rows, "label": np.full(5, -1)}, ("image",), num_classes=10)
+
+
+def test_only_the_distillation_candidates_see_the_transfer_rows(tiny_data, monkeypatch):
+    data = datasets.with_transfer(tiny_data, _unlabelled_rows(96))
+    seen = {}
+    fit = phases._fit
+
+    def logged_fit(model, train, *, phase, steps_per_epoch, **kwargs):
+        labels = np.concatenate([y.numpy() for _, y in train.take(steps_per_epoch)])
+        seen[phase] = (len(labels), int((labels == -1).sum()))
+        return fit(model, train, phase=phase, steps_per_epoch=steps_per_epoch, **kwargs)
+
+    monkeypatch.setattr(phases, "_fit", logged_fit)
+    teacher, student = _pair(data)
+    result = run(teacher, student, data, **ONE_EPOCH)
+    n_train = data.num_examples["train"]
+    assert seen["teacher"][1] == 0 and seen["scratch"][1] == 0
+    assert seen["teacher"][0] == n_train // 32 * 32
+    shown, unlabelled = seen["distil ce:0.5,kd:0.5@t=2"]
+    assert shown == (n_train + 96) // 32 * 32 and unlabelled > 0
+    frame = result.candidates.set_index("candidate")
+    assert frame["train_examples"].to_dict() == {
+        "scratch": n_train,
+        "ce:0.5,kd:0.5@t=2": n_train + 96,
+    }
+    distiller = result.distillers["ce:0.5,kd:0.5@t=2"]
+    assert np.isfinite(distiller.history.history["ce_loss"][0])
