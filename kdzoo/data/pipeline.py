@@ -58,9 +58,10 @@ def validate_arrays(
     """Checks arrays before they enter a pipeline.
 
     A missing key always raises ``KeyError`` naming it. Per row: a label outside
-    ``[0, num_classes)`` (``kdzoo.labels.UNLABELLED`` is kept when ``unlabelled``), empty or non-UTF-8 text, or non-finite audio/image values is reported
-    to ``bad_log`` (which raises, or skips and counts with ``skip_bad``). Returns the kept
-    rows as ``(features, labels)``.
+    ``[0, num_classes)`` (``kdzoo.labels.UNLABELLED`` is kept when ``unlabelled``), empty or
+    non-UTF-8 text, or non-finite audio/image values is reported to ``bad_log`` (which
+    raises, or skips and counts with ``skip_bad``). Returns the kept rows as
+    ``(features, labels)``.
     """
     bad_log = bad_log or BadInputLog()
     modalities = tuple(modalities)
