@@ -38,6 +38,7 @@ _ATTRIBUTES = {
     "from_parquet": "kdzoo.datasets.frames",
     "load": "kdzoo.datasets.loading",
     "TRANSFER": "kdzoo.datasets.loading",
+    "scarce_labels": "kdzoo.datasets.loading",
     "with_transfer": "kdzoo.datasets.loading",
     "DataNotFoundError": "kdzoo.datasets.root",
     "data_root": "kdzoo.datasets.root",

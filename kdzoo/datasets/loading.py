@@ -164,6 +164,43 @@ def with_transfer(data: LoadedDataset, arrays) -> LoadedDataset:
     return copy
 
 
+def scarce_labels(data: LoadedDataset, labels_per_class: int, seed=DEFAULTS.seed):
+    """A copy of ``data`` in which only ``labels_per_class`` seeded-random training rows of
+    each class keep their label; the other training rows become the unlabelled transfer
+    set (``with_transfer``). The label-scarce setting: plenty of examples, few labels.
+
+    The validation and test splits are unchanged (all labelled); preprocessing stays the
+    one fitted on the whole training split, which needs no labels.
+
+    Args:
+        data: a ``LoadedDataset`` without a transfer split.
+        labels_per_class: labelled rows kept per class, ``>= 1``; a class with fewer keeps
+            all of its rows.
+        seed: which rows keep their labels.
+
+    Returns:
+        The copy; ``data`` is unchanged.
+    """
+    if isinstance(labels_per_class, bool) or not isinstance(labels_per_class, int):
+        raise TypeError(f"`labels_per_class` must be an int; got {labels_per_class!r}.")
+    if labels_per_class < 1:
+        raise ValueError(f"`labels_per_class` must be >= 1; got {labels_per_class}.")
+    train = data.arrays["train"]
+    labels = np.asarray(train["label"])
+    rng = np.random.default_rng(seed)
+    keep = np.zeros(len(labels), bool)
+    for value in np.unique(labels):
+        rows = np.flatnonzero(labels == value)
+        keep[np.sort(rng.permutation(rows)[:labels_per_class])] = True
+    labelled = {k: v[keep] for k, v in train.items()}
+    copy = dataclasses.replace(data, arrays={**data.arrays, "train": labelled})
+    copy.num_examples = {**data.num_examples, "train": int(keep.sum())}
+    copy.splits = {**data.splits, "train": copy.pipeline("train")}
+    if keep.all():
+        return copy
+    return with_transfer(copy, {m: train[m][~keep] for m in data.modalities})
+
+
 @dataclasses.dataclass(frozen=True)
 class Preprocessing:
     """What ``fit_preprocessing`` learnt from the training split."""

@@ -351,3 +351,19 @@ def test_only_the_distillation_candidates_see_the_transfer_rows(tiny_data, monke
     }
     distiller = result.distillers["ce:0.5,kd:0.5@t=2"]
     assert np.isfinite(distiller.history.history["ce_loss"][0])
+
+
+def test_scarce_labels_keeps_k_labels_per_class_and_moves_the_rest_to_transfer(tiny_data):
+    data = datasets.scarce_labels(tiny_data, 3, seed=1)
+    labels = data.arrays["train"]["label"]
+    assert np.bincount(labels, minlength=10).tolist() == [3] * 10
+    n = tiny_data.num_examples["train"]
+    assert data.num_examples["transfer"] == n - 30
+    assert data.arrays["validation"] is tiny_data.arrays["validation"]
+    # The same seed keeps the same rows; the image rows of both parts are the original ones.
+    again = datasets.scarce_labels(tiny_data, 3, seed=1)
+    np.testing.assert_array_equal(again.arrays["train"]["audio"], data.arrays["train"]["audio"])
+    both = np.concatenate([data.arrays["train"]["image"], data.arrays["transfer"]["image"]])
+    assert sorted(map(bytes, both)) == sorted(map(bytes, tiny_data.arrays["train"]["image"]))
+    with pytest.raises(ValueError, match=">= 1"):
+        datasets.scarce_labels(tiny_data, 0)
