@@ -197,6 +197,7 @@ def cmd_demo(args) -> int:
     given = {
         "dataset": args.dataset,
         "num_examples": args.num_examples,
+        "labels_per_class": args.labels_per_class,
         "teacher_epochs": args.teacher_epochs,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -207,6 +208,8 @@ def cmd_demo(args) -> int:
         "candidates": tuple(args.candidate) if args.candidate else None,
     }
     config = DemoConfig(**{k: v for k, v in given.items() if v is not None})
+    if args.all_labels:
+        config.labels_per_class = None
     if args.no_export:
         config.export_dir = None
     if args.quiet:
@@ -633,6 +636,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_SEED, help=f"data, initialisation and shuffling seed ({D.seed})")
     p.add_argument(
         "--num-examples", type=_POSITIVE_INT, help="examples generated, embedded only (5000)"
+    )
+    labels = p.add_mutually_exclusive_group()
+    labels.add_argument(
+        "--labels-per-class",
+        type=_POSITIVE_INT,
+        help="training examples of each class that keep their label; the others are an "
+        "unlabelled transfer set only the teacher labels (150)",
+    )
+    labels.add_argument(
+        "--all-labels", action="store_true", help="label every training example instead"
     )
     p.add_argument(
         "--teacher-epochs",

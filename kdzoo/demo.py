@@ -1,7 +1,12 @@
 """The embedded cross-modal demo: a teacher that sees image and audio, and an audio-only
 student, trained by the recipe (``kdzoo.recipe.run``): the tuned scratch student, the
 distillation candidates, the one with the best validation accuracy, and the honest
-comparison on the held-out test split; then the chosen student is exported."""
+comparison on the held-out test split; then the chosen student is exported.
+
+By default labels are scarce, as they are where a cross-modal student is wanted: 150
+training examples of each class keep their label and the other training examples are an
+unlabelled transfer set (``kdzoo.datasets.scarce_labels``) that only the teacher labels.
+``labels_per_class=None`` labels every training example."""
 
 from __future__ import annotations
 
@@ -16,12 +21,15 @@ from kdzoo.determinism import seed_everything
 from kdzoo.files import check_replaceable
 from kdzoo.recipe.candidates import parse_candidates
 from kdzoo.recipe.report import KIND as REPORT_KIND
-from kdzoo.recipe.selection import RECIPE, SCRATCH, RecipeResult, run
+from kdzoo.recipe.selection import RECIPE, SCRATCH, RecipeResult, run, with_validation
 from kdzoo.serving import bundle_student, export_student
 from kdzoo.serving.bundle import KIND as BUNDLE_KIND
 
 TEACHER_INPUTS = ("image", "audio")
 STUDENT_INPUTS = ("audio",)
+#: With scarce labels, the share of each class's labelled examples held out for
+#: validation: 30 of 150 per class, 300 in all (10% would leave 15 per class to choose on).
+SCARCE_VALIDATION_FRACTION = 0.2
 
 
 @dataclasses.dataclass
@@ -29,10 +37,14 @@ class DemoConfig:
     """Settings of ``run_demo``; the defaults are ``kdzoo.defaults.DEFAULTS``.
 
     ``dataset`` is ``"embedded"`` (generated, ``num_examples`` of them, 80/20 train/test)
-    or ``"av_digits"`` (FSDD + MNIST from the data root). A stratified
-    ``DEFAULTS.validation_fraction`` of the training split is held out for validation:
-    every choice the recipe makes (epochs, learning rate, the candidate) is made on it; the
-    test split is read once, at the end.
+    or ``"av_digits"`` (FSDD + MNIST from the data root). With ``labels_per_class`` (default
+    150) only that many training examples of each class keep their label, a stratified
+    ``SCARCE_VALIDATION_FRACTION`` of them is held out for validation, and the other
+    training examples become the unlabelled transfer set that the distillation candidates
+    train on through the teacher. With ``labels_per_class=None`` every training example is
+    labelled and a stratified ``DEFAULTS.validation_fraction`` is held out. Every choice the
+    recipe makes (epochs, learning rate, the candidate) is made on validation; the test
+    split is read once, at the end.
 
     The recipe's student is exported for TF Serving to ``<export_dir>/<export_name>/<next
     int>/`` (raw waveforms in, probabilities out; ``kdzoo.serving.export_student``), and
@@ -44,6 +56,7 @@ class DemoConfig:
 
     dataset: str = "embedded"
     num_examples: int = 5000
+    labels_per_class: int | None = 150
     teacher_epochs: int = DEFAULTS.teacher_epochs
     epochs: int = DEFAULTS.epochs
     batch_size: int = DEFAULTS.batch_size
@@ -78,6 +91,7 @@ def check_config(config: DemoConfig) -> None:
     validation.check_settings(
         config,
         ints=(("teacher_epochs", 1), ("epochs", 1), ("batch_size", 1), ("num_examples", 1)),
+        optional_ints=(("labels_per_class", 1),),
         positive=("learning_rate",),
     )
     try:
@@ -99,18 +113,24 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     config = config or DemoConfig()
     check_config(config)
     seed_everything(config.seed)
+    scarce = config.labels_per_class is not None
     data = datasets.load(
         config.dataset,
         batch_size=256,  # evaluation batches; the recipe trains with config.batch_size
         seed=config.seed,
         modalities=TEACHER_INPUTS,
-        validation_fraction=DEFAULTS.validation_fraction,
+        validation_fraction=0.0 if scarce else DEFAULTS.validation_fraction,
         num_examples=config.num_examples if config.dataset == "embedded" else None,
     )
+    if scarce:
+        data = with_validation(
+            datasets.scarce_labels(data, config.labels_per_class, seed=config.seed),
+            fraction=SCARCE_VALIDATION_FRACTION,
+            seed=config.seed,
+        )
     shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
     teacher, student = models.build_pair("av_to_audio", data.num_classes, **shapes)
-    counts = ", ".join(f"{k} {v}" for k, v in data.num_examples.items())
-    print(f"Dataset {data.name}: {counts}")
+    print(f"Dataset {data.name}: {describe_splits(data)}")
     print(
         f"Teacher on {'+'.join(TEACHER_INPUTS)}, then the student on "
         f"{'+'.join(STUDENT_INPUTS)}: {len(config.candidates)} scratch tries and "
@@ -156,6 +176,20 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         teacher_name=teacher.name,
     )
     return DemoResult(result.table, str(export_path), str(student_path), recipe=result)
+
+
+def describe_splits(data) -> str:
+    """E.g. ``"train 1200 labelled + 2500 unlabelled (transfer), validation 300, test 1000"``."""
+    counts = dict(data.num_examples)
+    transfer = counts.pop("transfer", 0)
+    order = {"train": 0, "validation": 1, "test": 2}
+    parts = []
+    for split, count in sorted(counts.items(), key=lambda item: order.get(item[0], 3)):
+        if split == "train" and transfer:
+            parts.append(f"train {count} labelled + {transfer} unlabelled (transfer)")
+        else:
+            parts.append(f"{split} {count}")
+    return ", ".join(parts)
 
 
 def format_table(table: pd.DataFrame) -> str:

@@ -15,6 +15,7 @@ from kdzoo.serving.bundle import load_student
 def test_demo_smoke_at_tiny_size(tmp_path):
     config = DemoConfig(
         num_examples=160,
+        labels_per_class=6,  # 60 labelled (12 of them for validation), 68 unlabelled
         teacher_epochs=1,
         epochs=1,
         batch_size=32,
@@ -40,6 +41,9 @@ def test_demo_smoke_at_tiny_size(tmp_path):
     assert params[SCRATCH] == params[RECIPE]
     assert params["teacher"] >= 8 * params[SCRATCH]
     assert len(result.recipe.candidates) == 2  # one scratch try per candidate
+    # Scratch trains on the 50 labelled rows left after validation; the candidate on those
+    # and the 68 unlabelled ones.
+    assert result.recipe.candidates["train_examples"].tolist() == [50, 50 + 68]
     assert (tmp_path / "run" / "report.png").is_file()
     assert table["accuracy"].between(0, 1).all() and table["macro_f1"].between(0, 1).all()
     # The student was exported in the TF Serving layout: raw waveforms in, probabilities out.
@@ -75,6 +79,10 @@ def test_demo_command_prints_the_table(tmp_path, capsys):
             "demo",
             "--num-examples",
             "120",
+            "--labels-per-class",
+            "5",
+            "--batch-size",
+            "16",
             "--teacher-epochs",
             "1",
             "--epochs",
@@ -90,6 +98,7 @@ def test_demo_command_prints_the_table(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert RECIPE in out and "macro_f1" in out and "<- chosen" in out
+    assert "train 39 labelled + 47 unlabelled (transfer), validation 10, test 24" in out
     assert "recipe - tuned scratch accuracy" in out and "(validation)" in out
 
 
@@ -118,6 +127,7 @@ def test_kdzoo_export_and_check_export_on_the_demo_student(tmp_path, capsys):
     saved_model_cli show/run, warmup replay, bad inputs)."""
     config = DemoConfig(
         num_examples=160,
+        labels_per_class=6,  # 60 labelled (12 of them for validation), 68 unlabelled
         teacher_epochs=1,
         epochs=1,
         batch_size=32,
