@@ -479,8 +479,10 @@ def _own_data(args):
 
     columns = {k: getattr(args, k) for k in _COLUMN_FLAGS if getattr(args, k)}
     if not args.data:
-        if columns or args.test_fraction is not None:
-            flags = ", ".join(f"--{k.replace('_', '-')}" for k in columns) or "--test-fraction"
+        if columns or args.test_fraction is not None or args.unlabelled:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in columns) or (
+                "--test-fraction" if args.test_fraction is not None else "--unlabelled"
+            )
             raise UsageError(f"argument {flags}: only with --data (a CSV, Parquet or folder)")
         return None
     if args.dataset:
@@ -493,6 +495,11 @@ def _own_data(args):
     if args.test_fraction is not None:
         options["test_fraction"] = args.test_fraction
     if path.is_dir():
+        if args.unlabelled:
+            raise UsageError(
+                f"argument --unlabelled: {path} is a folder of class folders, where every "
+                "file has a label; it takes a CSV or Parquet file with empty label cells"
+            )
         if columns:
             raise UsageError(
                 f"argument --data: {path} is a folder of class folders; its labels are the "
@@ -523,6 +530,8 @@ def _own_data(args):
             f"argument --data: {path} has no column for {', '.join(missing)}; its columns "
             f"are {', '.join(map(str, header.columns))}"
         )
+    if args.unlabelled:
+        options["unlabelled"] = True
     return functools.partial(getattr(frames, loader), path, **columns, **options)
 
 
@@ -693,6 +702,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--test-fraction",
         type=_NON_NEGATIVE,
         help="--data without a split column: share of each class held out for test (0)",
+    )
+    p.add_argument(
+        "--unlabelled",
+        action="store_true",
+        help="--data: training rows with an empty label are an unlabelled transfer set that "
+        "only the teacher labels (otherwise they are bad rows)",
     )
     p.add_argument("--pair", help="kdzoo.models pair or family (av_to_audio)")
     p.add_argument(

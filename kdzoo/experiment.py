@@ -53,6 +53,7 @@ DATA_KEYS = (
     "max_tokens",
     "sequence_length",
     "skip_bad",
+    "unlabelled",
 )
 _PATHS = ("teacher", "run_dir", "export_dir", "backup_dir")
 _TUPLES = ("candidates", "scratch", "teacher_inputs", "student_inputs")

@@ -237,23 +237,11 @@ def _load(study: Study, config: StudyConfig):
     )
 
 
-def model_shapes(data) -> dict:
-    """The builder keyword arguments that shape a zoo model for ``data`` (input shapes, or a
-    text set's sequence length and vocabulary size)."""
-    shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
-    if data.text_vectorizer is not None:
-        shapes = {
-            "sequence_length": data.input_specs["text"].shape[0],
-            "vocab_size": data.text_vectorizer.vocab_size,
-        }
-    return shapes
-
-
 def _build(family_preset, data, inputs):
     from kdzoo import distribute, models
 
     family, preset = family_preset
-    shapes = model_shapes(data)
+    shapes = data.model_shapes()
     spec = models.get_spec(family)
     if "text" not in spec.modalities:
         shapes = {k: v for k, v in shapes.items() if k.removesuffix("_shape") in spec.modalities}

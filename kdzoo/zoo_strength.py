@@ -170,9 +170,8 @@ def build(entry: Entry, data):
     """The entry's untrained model, shaped for ``data``."""
     from kdzoo import models
     from kdzoo.models.references import REFERENCES
-    from kdzoo.studies import model_shapes
 
-    shapes = model_shapes(data)
+    shapes = data.model_shapes()
     if entry.preset is None:
         builder = REFERENCES[entry.family]
         accepted = inspect.signature(builder).parameters

@@ -10,7 +10,7 @@ from kdzoo import cli, models
 INTENTS = {"billing": "invoice charge refund", "travel": "flight hotel trip", "other": "hello hi"}
 
 
-def _csv(tmp_path, n=90):
+def _csv(tmp_path, n=90, unlabelled=0):
     rng = np.random.default_rng(0)
     labels = rng.choice(sorted(INTENTS), n)
     frame = pd.DataFrame(
@@ -19,6 +19,7 @@ def _csv(tmp_path, n=90):
             "intent": labels,
         }
     )
+    frame.loc[frame.index[:unlabelled], "intent"] = None  # empty cells in the file
     path = tmp_path / "intents.csv"
     frame.to_csv(path, index=False)
     return path
@@ -32,20 +33,26 @@ TINY = [
 
 @pytest.mark.slow
 def test_distil_runs_a_text_csv_with_a_keras_teacher_file(tmp_path, capsys):
-    path = _csv(tmp_path)
+    path = _csv(tmp_path, unlabelled=30)
     # A teacher trained elsewhere: here an untrained zoo model of the right shape.
     from kdzoo.datasets import from_csv
 
-    vocab = from_csv(path, label="intent", text="text").text_vectorizer.vocab_size
+    loaded = from_csv(path, label="intent", text="text", unlabelled=True)
+    vocab = loaded.text_vectorizer.vocab_size
     teacher = models.build("text_cnn_lstm", "teacher", 3, sequence_length=64, vocab_size=vocab)
     teacher.save(tmp_path / "teacher.keras")
-    argv = ["distil", "--data", str(path), "--label", "intent", "--text", "text"]
+    argv = ["distil", "--data", str(path), "--label", "intent", "--text", "text", "--unlabelled"]
     argv += ["--test-fraction", "0.2", "--teacher", str(tmp_path / "teacher.keras")]
     argv += ["--student", "text_lstm/student", "--teacher-epochs", "0", *TINY]
+    argv += ["--run-dir", str(tmp_path / "run")]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "teacher: text_cnn_lstm_teacher, given" in out and "not trained" in out
     assert "student: text_lstm_student" in out and "recipe - tuned scratch accuracy" in out
+    # The 30 rows with an empty label were distilled on, never trained on by scratch.
+    candidates = pd.read_csv(next(tmp_path.rglob("candidates.csv")))
+    examples = candidates.set_index("candidate")["train_examples"]
+    assert examples["ce:0.5,kd:0.5@t=2"] == examples["scratch"] + 30
 
 
 @pytest.mark.parametrize(
@@ -64,6 +71,8 @@ def test_distil_runs_a_text_csv_with_a_keras_teacher_file(tmp_path, capsys):
             "not with --dataset",
         ),
         (["--data", "{folder}", "--label", "intent"], "takes no column flags"),
+        (["--unlabelled"], "argument --unlabelled: only with --data"),
+        (["--data", "{folder}", "--unlabelled"], "every file has a label"),
     ],
 )
 def test_data_flags_are_checked_before_anything_loads(tmp_path, capsys, extra, message):

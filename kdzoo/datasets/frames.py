@@ -26,6 +26,10 @@ Columns:
   training data; ``test_fraction`` and then ``validation_fraction`` of each class are held
   out (stratified, seeded). A given split without ``"validation"`` gets one the same way.
 
+With ``unlabelled=True`` training rows whose label cell is empty are not bad rows: they
+become the unlabelled transfer set a teacher labels (``kdzoo.datasets.with_transfer``), and
+the held-out splits are drawn from the labelled rows only.
+
 Everything learnt from data (the vocabulary, the audio statistics) is learnt from the
 training split only. A bad row (a missing label or class, empty text, a file that is not
 there or does not decode, a wav at another sample rate) raises ``BadExampleError`` naming
@@ -45,12 +49,15 @@ import pandas as pd
 from kdzoo.data.bad_input import BadInputLog
 from kdzoo.datasets.catalog import DatasetSpec
 from kdzoo.datasets.loading import (
+    TRANSFER,
     LoadedDataset,
     build_pipelines,
     fit_preprocessing,
     stratified_holdout,
+    with_transfer,
 )
 from kdzoo.defaults import DEFAULTS
+from kdzoo.labels import UNLABELLED
 
 log = logging.getLogger("kdzoo.data")
 
@@ -93,7 +100,9 @@ def _label_key(value):
     return str(value)
 
 
-def _labels(values, class_names, where, column, bad_log, keep):
+def _labels(values, class_names, where, column, bad_log, keep, unlabelled=None):
+    """Class ids of ``values`` and the class names; a missing label is a bad row, or
+    ``UNLABELLED`` where the mask ``unlabelled`` allows it."""
     names = None if class_names is None else [str(n) for n in class_names]
     if names is None:
         present = {_label_key(v) for v in values if not _missing(v)}
@@ -107,7 +116,9 @@ def _labels(values, class_names, where, column, bad_log, keep):
             lookup = {str(i): i for i in range(len(names))}
     ids = np.zeros(len(values), np.int32)
     for i, value in enumerate(values):
-        if _missing(value):
+        if _missing(value) and unlabelled is not None and unlabelled[i]:
+            ids[i] = UNLABELLED
+        elif _missing(value):
             bad_log.bad(where(i, column), "no label", "label")
             keep[i] = False
         elif _label_key(value) not in lookup:
@@ -280,6 +291,7 @@ def from_dataframe(
     batch_size: int = DEFAULTS.batch_size,
     seed: int = DEFAULTS.seed,
     skip_bad: bool = False,
+    unlabelled: bool = False,
     name: str = "dataframe",
     root=None,
     cache_dir=None,
@@ -310,6 +322,9 @@ def from_dataframe(
             ``DEFAULTS.text_max_tokens`` and ``DEFAULTS.text_sequence_length``.
         batch_size, seed: of the pipelines (and of the held-out splits).
         skip_bad: skip, count and log bad rows instead of raising.
+        unlabelled: training rows without a label (an empty cell) become the unlabelled
+            transfer set (``kdzoo.datasets.with_transfer``) instead of bad rows; a
+            validation or test row without one is still bad. Defaults to False.
         name: the dataset's name (a Python identifier), used in messages and file names.
         root: the folder relative file paths are read from. Defaults to the working folder.
         cache_dir: where the vocabulary file goes (``kdzoo.datasets.load``'s).
@@ -345,7 +360,12 @@ def from_dataframe(
         for i in np.flatnonzero(~np.isin(splits, SPLITS)):
             bad_log.bad(where(i, split), f"split {splits[i]!r} is not one of {SPLITS}", "split")
             keep[i] = False
-    labels, names = _labels(frame[label].tolist(), class_names, where, label, bad_log, keep)
+    allowed = None
+    if unlabelled:  # training rows may lack a label: they become the transfer set
+        allowed = np.ones(n, bool) if split is None else splits == "train"
+    labels, names = _labels(
+        frame[label].tolist(), class_names, where, label, bad_log, keep, allowed
+    )
     arrays = {"label": labels}
     if text is not None:
         arrays["text"] = _text(frame[text].tolist(), where, text, bad_log, keep)
@@ -376,17 +396,29 @@ def from_dataframe(
         assigned = splits[keep]
     else:
         assigned = np.full(keep.sum(), "train", dtype=object)
-        if test_fraction:
-            assigned[stratified_holdout(arrays["label"], test_fraction, seed)] = "test"
+    assigned[arrays["label"] == UNLABELLED] = TRANSFER
+    if split is None and test_fraction:
+        labelled = np.flatnonzero(assigned == "train")
+        held = stratified_holdout(arrays["label"][labelled], test_fraction, seed)
+        assigned[labelled[held]] = "test"
     if "validation" not in set(assigned) and validation_fraction:
         train = np.flatnonzero(assigned == "train")
         held = stratified_holdout(arrays["label"][train], validation_fraction, seed)
         assigned[train[held]] = "validation"
     parts = {
-        s: {k: v[assigned == s] for k, v in arrays.items()} for s in SPLITS if (assigned == s).any()
+        s: {k: v[assigned == s] for k, v in arrays.items()}
+        for s in (*SPLITS, TRANSFER)
+        if (assigned == s).any()
     }
     if "train" not in parts:
-        raise ValueError(f"{name}: no training rows.")
+        raise ValueError(f"{name}: no labelled training rows.")
+    transfer = parts.pop(TRANSFER, None)
+    if transfer is not None:
+        log.info(
+            "%s: %d training rows without a label are the transfer set.",
+            name,
+            len(transfer["label"]),
+        )
 
     spec = DatasetSpec(
         name=name,
@@ -401,11 +433,16 @@ def from_dataframe(
         sequence_length=sequence_length or DEFAULTS.text_sequence_length,
         source=str(source or "a pandas DataFrame"),
     )
-    preprocessing = fit_preprocessing(spec, parts["train"], modalities, cache_dir=cache_dir)
+    # The inputs of unlabelled training rows are training inputs: the vocabulary and the
+    # audio statistics are learnt from them too (never from validation or test rows).
+    fitted = parts["train"]
+    if transfer is not None:
+        fitted = {m: np.concatenate([fitted[m], transfer[m]]) for m in modalities}
+    preprocessing = fit_preprocessing(spec, fitted, modalities, cache_dir=cache_dir)
     options = {"batch_size": batch_size, "seed": seed, "drop_remainder": False, "augment": None}
     data = build_pipelines(spec, parts, modalities, preprocessing, list(parts), options)
     data.skipped = bad_log.count
-    return data
+    return data if transfer is None else with_transfer(data, transfer)
 
 
 def from_csv(path, **kwargs) -> LoadedDataset:

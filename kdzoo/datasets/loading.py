@@ -100,6 +100,17 @@ class LoadedDataset:
             **options,
         )
 
+    def model_shapes(self) -> dict:
+        """The builder arguments that shape a zoo model for this data
+        (``kdzoo.models.build(..., **data.model_shapes())``): each modality's input shape,
+        and for text the sequence length and the vocabulary size."""
+        shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in self.input_specs.items()}
+        if self.text_vectorizer is not None:
+            shapes.pop("text_shape", None)
+            shapes["sequence_length"] = self.input_specs["text"].shape[0]
+            shapes["vocab_size"] = self.text_vectorizer.vocab_size
+        return shapes
+
     def split_arrays(self, split) -> dict:
         """The arrays of ``split``: a key of ``arrays``, or ``"train+transfer"`` (the
         training rows followed by the unlabelled transfer rows, see ``with_transfer``)."""
@@ -124,8 +135,8 @@ def with_transfer(data: LoadedDataset, arrays) -> LoadedDataset:
     Args:
         data: a ``LoadedDataset``.
         arrays: ``{modality: array}``, raw like ``data.arrays["train"]`` (the same
-            modalities, one row per example). A ``"label"`` key, if any, must hold only
-            ``kdzoo.labels.UNLABELLED``: transfer rows have no label.
+            modalities, one row per example), and optionally ``"id"``. A ``"label"`` key,
+            if any, must hold only ``kdzoo.labels.UNLABELLED``: transfer rows have no label.
 
     Returns:
         The copy; ``data`` is unchanged.
@@ -157,6 +168,8 @@ def with_transfer(data: LoadedDataset, arrays) -> LoadedDataset:
                 f"{labels[labelled[0]]}: put labelled rows in the training split, or "
                 f"mark them kdzoo.labels.UNLABELLED ({UNLABELLED})."
             )
+    if "id" in arrays:  # e.g. to read a teacher's outputs for these rows by id
+        rows["id"] = np.asarray(arrays["id"])
     rows["label"] = np.full(n, UNLABELLED, np.int32)
     copy = dataclasses.replace(data, arrays={**data.arrays, TRANSFER: rows})
     copy.num_examples = {**data.num_examples, TRANSFER: n}

@@ -133,17 +133,6 @@ def distil(config: DistilConfig | None = None, callbacks=None, strategy=None) ->
         keras.config.set_dtype_policy(previous_policy)
 
 
-def model_shapes(data) -> dict:
-    """The builder arguments that shape a zoo model for ``data``: each modality's input
-    shape, and a text set's sequence length and vocabulary size."""
-    shapes = {f"{m}_shape": tuple(spec.shape) for m, spec in data.input_specs.items()}
-    if data.text_vectorizer is not None:
-        shapes.pop("text_shape", None)
-        shapes["sequence_length"] = data.input_specs["text"].shape[0]
-        shapes["vocab_size"] = data.text_vectorizer.vocab_size
-    return shapes
-
-
 #: A ``DistilConfig.teacher`` path with one of these suffixes is a file of teacher outputs.
 OUTPUT_FILE_SUFFIXES = (".npz", ".csv", ".parquet")
 
@@ -158,7 +147,7 @@ def with_file_outputs(data, path):
     """``data`` whose every pipeline carries the teacher's logits read from ``path`` for
     its rows (by id, checked: every id present, the classes, finiteness), under
     ``FILE_TEACHER_KEY``, where ``file_teacher`` reads them."""
-    from kdzoo.datasets.loading import LoadedDataset
+    from kdzoo.datasets.loading import TRAIN_AND_TRANSFER, TRANSFER, LoadedDataset
     from kdzoo.distillation.outputs_file import FILE_TEACHER_KEY, read_teacher_outputs
 
     lacking = [s for s, arrays in data.arrays.items() if "id" not in arrays]
@@ -171,6 +160,8 @@ def with_file_outputs(data, path):
         split: read_teacher_outputs(path, ids=arrays["id"], class_names=data.class_names)["logits"]
         for split, arrays in data.arrays.items()
     }
+    if TRANSFER in logits:  # the rows LoadedDataset.split_arrays puts together
+        logits[TRAIN_AND_TRANSFER] = np.concatenate([logits["train"], logits[TRANSFER]])
 
     class WithFileOutputs(type(data)):
         def pipeline(self, split, training=None, extras=None, **overrides):
@@ -342,7 +333,7 @@ def _distil(config, choice, precision, extra_callbacks):
             f"{data.name} has {num_rows} training examples, fewer than "
             f"global_batch_size={config.global_batch_size}."
         )
-    shapes = model_shapes(data)
+    shapes = data.model_shapes()
     with strategy.scope():
         if outputs_file is not None:
             from kdzoo.distillation.outputs_file import file_teacher

@@ -247,3 +247,40 @@ def test_folder_errors_name_the_folder_or_file(tmp_path):
         from_folder(tmp_path / "bad")
     data = from_folder(tmp_path / "bad", skip_bad=True)
     assert data.skipped == 1
+
+
+def test_training_rows_without_a_label_become_the_transfer_set(tmp_path):
+    frame = _intents(90)
+    frame.loc[frame.index[::3], "intent"] = None  # 30 rows nobody labelled
+    frame.loc[0, "utterance"] = "please zanzibar 0"  # a word only an unlabelled row has
+    with pytest.raises(BadExampleError, match=r"row 0, column 'intent': no label"):
+        from_dataframe(frame, label="intent", text="utterance", cache_dir=tmp_path)
+    data = from_dataframe(
+        frame,
+        label="intent",
+        text="utterance",
+        id="uid",
+        test_fraction=0.2,
+        unlabelled=True,
+        batch_size=8,
+        cache_dir=tmp_path,
+    )
+    transfer = data.arrays["transfer"]
+    assert len(transfer["label"]) == 30 and (transfer["label"] == -1).all()
+    assert sorted(transfer["id"]) == sorted(frame["uid"][::3])
+    for split in ("train", "validation", "test"):  # held-out splits come from labelled rows
+        assert (data.arrays[split]["label"] >= 0).all()
+    assert sum(len(a["label"]) for a in data.arrays.values()) == 90
+    # The transfer rows' inputs are training inputs: their words are in the vocabulary.
+    assert "zanzibar" in data.text_vectorizer.vocabulary
+    # A validation or test row without a label is still a bad row.
+    given = frame.assign(split=["test" if i == 3 else "train" for i in range(90)])
+    with pytest.raises(BadExampleError, match=r"row 3, column 'intent': no label"):
+        from_dataframe(
+            given,
+            label="intent",
+            text="utterance",
+            split="split",
+            unlabelled=True,
+            cache_dir=tmp_path,
+        )
