@@ -19,8 +19,9 @@ from kdzoo.datasets.catalog import CATALOG
 from kdzoo.defaults import DEFAULTS
 from kdzoo.validation import finite_number, int_at_least
 
-#: ``kdzoo.studies.STUDIES`` and ``"zoo"`` (``kdzoo.zoo_strength``), kept here so that
-#: parsing imports no TensorFlow (a test checks that they agree).
+#: ``kdzoo.studies.STUDIES``, ``"zoo"`` (``kdzoo.zoo_strength``) and ``"label-scarce"``
+#: (``kdzoo.label_scarce``), kept here so that parsing imports no TensorFlow (a test checks
+#: that they agree).
 STUDY_NAMES = (
     "embedded",
     "av-digits-crossmodal",
@@ -32,6 +33,7 @@ STUDY_NAMES = (
     "av-digits-methods",
     "default-recipe",
     "zoo",
+    "label-scarce",
 )
 #: ``kdzoo.studies.DEFAULT_RECIPE``: what ``kdzoo bench default-recipe`` runs.
 DEFAULT_RECIPE_NAMES = STUDY_NAMES[:7]
@@ -240,6 +242,28 @@ def _print_recipe(recipe):
         print(f"report (tables, learning curves, confusion matrices): {recipe.report_dir}")
 
 
+def _bench_label_scarce(args) -> int:
+    from kdzoo.label_scarce import NAME, LabelScarceConfig, goal, run
+
+    given = {
+        "seeds": tuple(args.seeds) if args.seeds else None,
+        "labels_per_class": tuple(args.labels_per_class) if args.labels_per_class else None,
+        "teacher_epochs": args.teacher_epochs,
+        "epochs": args.epochs,
+        "out_dir": args.out_dir,
+    }
+    config = LabelScarceConfig(**{k: v for k, v in given.items() if v is not None})
+    config.tiny = args.tiny
+    config.verbose = 0 if args.quiet else 2
+    _, summary = run(config)
+    print(summary.to_string(index=False))
+    checked = goal(summary)
+    print(f"G1 (distilled - scratch at 5 labels per class): {checked['gap_points']:+.1f} points")
+    if config.out_dir:
+        print(f"wrote {Path(config.out_dir) / NAME}.csv / .md / .png")
+    return 0
+
+
 def _bench_zoo(args) -> int:
     from kdzoo.results import markdown_table
     from kdzoo.zoo_strength import ZooConfig, mean_std, run
@@ -337,6 +361,17 @@ def cmd_bench(args) -> int:
         return _bench_verify(args)
     if not args.study:
         raise UsageError("the following arguments are required: study (or --verify / --stale)")
+    if args.labels_per_class and args.study != "label-scarce":
+        raise UsageError("argument --labels-per-class: only with label-scarce")
+    if args.study == "label-scarce":
+        refused = [
+            flag
+            for flag, on in (("--datasets", args.datasets), ("--no-keras-peer", args.no_keras_peer))
+            if on
+        ]
+        if refused:
+            raise UsageError(f"argument {refused[0]}: label-scarce runs AV digits only")
+        return _bench_label_scarce(args)
     if args.study == "zoo":
         if args.teacher_epochs:
             raise UsageError(
@@ -808,7 +843,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="the recipe on real data over seeds (mean ± std); writes CSV + Markdown; "
         "default-recipe runs all seven datasets; zoo measures every preset against a "
-        "reference model",
+        "reference model; label-scarce: an image teacher and k labelled clips per class",
     )
     p.add_argument("study", nargs="?", choices=STUDY_NAMES)
     p.add_argument("--seeds", type=_SEED, nargs="+", help="student seeds (0 1 2)")
@@ -828,6 +863,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--no-keras-peer", action="store_true", help="skip the keras.distillation timing"
+    )
+    p.add_argument(
+        "--labels-per-class",
+        type=_POSITIVE_INT,
+        nargs="+",
+        metavar="K",
+        help="label-scarce: labelled clips per class to run (1 5 20)",
     )
     p.add_argument("--tiny", action="store_true", help="smoke size: 96 examples per split")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")

@@ -1,0 +1,86 @@
+"""The label-scarce study (``kdzoo bench label-scarce``): table arithmetic, and a tiny
+end-to-end run on AV digits."""
+
+import pandas as pd
+import pytest
+
+from kdzoo import cli
+from kdzoo.label_scarce import LabelScarceConfig, command, goal, markdown, run, summarize
+
+
+def _per_seed():
+    rows = [("teacher (image, every label)", None, 0, 0.98)]
+    rows += [("supervised (audio, every label)", None, s, a) for s, a in ((0, 0.70), (1, 0.74))]
+    for k, scratch, distilled in ((1, (0.20, 0.22), (0.60, 0.64)), (5, (0.40, 0.44), (0.62, 0.66))):
+        rows += [("scratch", k, s, a) for s, a in enumerate(scratch)]
+        rows += [("distilled (the recipe's choice)", k, s, a) for s, a in enumerate(distilled)]
+    frame = pd.DataFrame(rows, columns=["model", "labels_per_class", "seed", "test_accuracy"])
+    return frame.assign(command="kdzoo bench label-scarce --seeds 0 1", commit="abc")
+
+
+def test_summary_and_goal_are_per_labels_per_class():
+    summary = summarize(_per_seed())
+    at5 = summary[summary["labels_per_class"] == 5].set_index("kind")["mean"]
+    assert at5["scratch"] == pytest.approx(0.42) and at5["distilled"] == pytest.approx(0.64)
+    checked = goal(summary)
+    assert checked["gap_points"] == pytest.approx(22.0) and checked["met"]
+    text = markdown(_per_seed())
+    assert "| 1 | 0.2100 ± 0.0141 | 0.6200 ± 0.0283 | +41.0 points |" in text
+    assert (
+        "G1: with 5 labels per class, distilled − scratch ≥ 20 points: +22.0 points, met." in text
+    )
+    assert "supervised audio student (every label): 0.7200 ± 0.0283" in text
+
+
+def test_the_command_replays_the_config():
+    config = LabelScarceConfig(seeds=(0, 1), labels_per_class=(2,), epochs=3, tiny=True)
+    assert command(config) == (
+        "kdzoo bench label-scarce --seeds 0 1 --labels-per-class 2 --epochs 3 --tiny"
+    )
+    assert command(LabelScarceConfig()) == "kdzoo bench label-scarce --seeds 0 1 2"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["label-scarce", "--datasets", "mnist"], "label-scarce runs AV digits only"),
+        (["sst2", "--labels-per-class", "3"], "--labels-per-class: only with label-scarce"),
+    ],
+)
+def test_flags_that_do_not_apply_are_refused(capsys, extra, message):
+    assert cli.main(["bench", *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow  # about a minute on 2 cores
+@pytest.mark.requires_data("fsdd", "mnist")
+def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
+    config = LabelScarceConfig(
+        labels_per_class=(1, 2),
+        seeds=(0, 1),
+        teacher_epochs=1,
+        epochs=1,
+        out_dir=str(tmp_path),
+        tiny=True,
+    )
+    per_seed, summary = run(config)
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "label-scarce.csv",
+        "label-scarce.md",
+        "code.json",
+    }
+    kinds = per_seed["model"].str.extract(r"(teacher|supervised|scratch|distilled)")[0]
+    assert kinds.value_counts().to_dict() == {
+        "teacher": 1,
+        "supervised": 2,
+        "scratch": 4,
+        "distilled": 4,
+    }
+    assert per_seed["test_accuracy"].between(0, 1).all()
+    scratch = per_seed[kinds == "scratch"]
+    distilled = per_seed[kinds == "distilled"]
+    # Scratch learns from k labelled clips per class; the candidates also from the others.
+    assert (scratch["train_examples"] <= 10 * scratch["labels_per_class"]).all()
+    assert (distilled["train_examples"].to_numpy() > scratch["train_examples"].to_numpy()).all()
+    assert per_seed["command"].eq(command(config)).all()
+    assert "G1: with 5 labels per class" in (tmp_path / "label-scarce.md").read_text()
