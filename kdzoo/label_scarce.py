@@ -81,7 +81,10 @@ def command(config: LabelScarceConfig) -> str:
 
 def _row(model, k, seed, table, which, train_examples):
     row = table.loc[which]
+    if k is not None:  # one row per model, seed and k: the key a rerun is matched on
+        model = f"{model}, {k} labels per class"
     return {
+        "dataset": DATASET,
         "labels_per_class": k,
         "seed": seed,
         "model": model,

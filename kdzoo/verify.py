@@ -8,7 +8,8 @@ with one seed, written to a temporary folder. Which seed:
   trains the teacher that the later seeds reuse, so it is the one seed a rerun can repeat
   alone;
 - ``kdzoo bench zoo``: every seed trains its models alone, so the cheapest one (fewest
-  seconds).
+  seconds);
+- ``kdzoo bench label-scarce``: the first seed, whose run trains the teacher.
 
 Rows are matched on their keys (dataset or setting, seed, model) and compared on every
 measured column: accuracies and F1 within ``tolerance``; parameters, epochs and the chosen
@@ -93,7 +94,7 @@ def rerun_command(command: str, seed: int) -> str:
             f"only `kdzoo bench` tables can be rerun; this one was made by {command!r}"
         )
     words = _without(words, "--seeds") + ["--seeds", str(seed)]
-    if words[2] != "zoo" and "--no-keras-peer" not in words:
+    if words[2] not in ("zoo", "label-scarce") and "--no-keras-peer" not in words:
         words.append("--no-keras-peer")
     return " ".join(words)
 

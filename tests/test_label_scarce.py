@@ -38,6 +38,10 @@ def test_the_command_replays_the_config():
         "kdzoo bench label-scarce --seeds 0 1 --labels-per-class 2 --epochs 3 --tiny"
     )
     assert command(LabelScarceConfig()) == "kdzoo bench label-scarce --seeds 0 1 2"
+    # `kdzoo bench --verify` reruns the first seed, which trains the teacher.
+    from kdzoo.verify import rerun_command
+
+    assert rerun_command(command(LabelScarceConfig()), 0) == ("kdzoo bench label-scarce --seeds 0")
 
 
 @pytest.mark.parametrize(
@@ -83,4 +87,6 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
     assert (scratch["train_examples"] <= 10 * scratch["labels_per_class"]).all()
     assert (distilled["train_examples"].to_numpy() > scratch["train_examples"].to_numpy()).all()
     assert per_seed["command"].eq(command(config)).all()
+    # One row per model, seed and k: what `kdzoo bench --verify` matches a rerun on.
+    assert not per_seed.duplicated(["dataset", "seed", "model"]).any()
     assert "G1: with 5 labels per class" in (tmp_path / "label-scarce.md").read_text()
