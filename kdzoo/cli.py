@@ -19,9 +19,9 @@ from kdzoo.datasets.catalog import CATALOG
 from kdzoo.defaults import DEFAULTS
 from kdzoo.validation import finite_number, int_at_least
 
-#: ``kdzoo.studies.STUDIES``, ``"zoo"`` (``kdzoo.zoo_strength``) and ``"label-scarce"``
-#: (``kdzoo.label_scarce``), kept here so that parsing imports no TensorFlow (a test checks
-#: that they agree).
+#: ``kdzoo.studies.STUDIES``, ``"zoo"`` (``kdzoo.zoo_strength``), ``"label-scarce"``
+#: (``kdzoo.label_scarce``) and ``"sst2-transfer"`` (``kdzoo.sst2_transfer``), kept here so
+#: that parsing imports no TensorFlow (a test checks that they agree).
 STUDY_NAMES = (
     "embedded",
     "av-digits-crossmodal",
@@ -34,6 +34,7 @@ STUDY_NAMES = (
     "default-recipe",
     "zoo",
     "label-scarce",
+    "sst2-transfer",
 )
 #: ``kdzoo.studies.DEFAULT_RECIPE``: what ``kdzoo bench default-recipe`` runs.
 DEFAULT_RECIPE_NAMES = STUDY_NAMES[:7]
@@ -264,6 +265,31 @@ def _bench_label_scarce(args) -> int:
     return 0
 
 
+def _bench_sst2_transfer(args) -> int:
+    from kdzoo.sst2_transfer import NAME, Sst2TransferConfig, goals, run
+
+    given = {
+        "seeds": tuple(args.seeds) if args.seeds else None,
+        "transfer_examples": args.transfer_examples,
+        "teacher_epochs": args.teacher_epochs,
+        "epochs": args.epochs,
+        "out_dir": args.out_dir,
+    }
+    config = Sst2TransferConfig(**{k: v for k, v in given.items() if v is not None})
+    config.tiny = args.tiny
+    config.verbose = 0 if args.quiet else 2
+    _, summary = run(config)
+    print(summary.to_string(index=False))
+    checked = goals(summary)
+    print(
+        f"G3: teacher {checked['teacher']:.4f} on Kim test; distilled - scratch "
+        f"{checked['gap_points']:+.1f} points"
+    )
+    if config.out_dir:
+        print(f"wrote {Path(config.out_dir) / NAME}.csv / .md")
+    return 0
+
+
 def _bench_zoo(args) -> int:
     from kdzoo.results import markdown_table
     from kdzoo.zoo_strength import ZooConfig, mean_std, run
@@ -363,14 +389,18 @@ def cmd_bench(args) -> int:
         raise UsageError("the following arguments are required: study (or --verify / --stale)")
     if args.labels_per_class and args.study != "label-scarce":
         raise UsageError("argument --labels-per-class: only with label-scarce")
-    if args.study == "label-scarce":
+    if args.transfer_examples and args.study != "sst2-transfer":
+        raise UsageError("argument --transfer-examples: only with sst2-transfer")
+    if args.study in ("label-scarce", "sst2-transfer"):
         refused = [
             flag
             for flag, on in (("--datasets", args.datasets), ("--no-keras-peer", args.no_keras_peer))
             if on
         ]
         if refused:
-            raise UsageError(f"argument {refused[0]}: label-scarce runs AV digits only")
+            raise UsageError(f"argument {refused[0]}: {args.study} runs one dataset")
+        if args.study == "sst2-transfer":
+            return _bench_sst2_transfer(args)
         return _bench_label_scarce(args)
     if args.study == "zoo":
         if args.teacher_epochs:
@@ -843,7 +873,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="the recipe on real data over seeds (mean ± std); writes CSV + Markdown; "
         "default-recipe runs all seven datasets; zoo measures every preset against a "
-        "reference model; label-scarce: an image teacher and k labelled clips per class",
+        "reference model; label-scarce: an image teacher and k labelled clips per class; "
+        "sst2-transfer: a phrase-trained teacher and the phrases as a transfer set",
     )
     p.add_argument("study", nargs="?", choices=STUDY_NAMES)
     p.add_argument("--seeds", type=_SEED, nargs="+", help="student seeds (0 1 2)")
@@ -870,6 +901,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="K",
         help="label-scarce: labelled clips per class to run (1 5 20)",
+    )
+    p.add_argument(
+        "--transfer-examples",
+        type=_POSITIVE_INT,
+        metavar="N",
+        help="sst2-transfer: a seeded subset of N phrases as the transfer set (all 67,349)",
     )
     p.add_argument("--tiny", action="store_true", help="smoke size: 96 examples per split")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")

@@ -79,12 +79,15 @@ def command(config: LabelScarceConfig) -> str:
     return " ".join(parts)
 
 
-def _row(model, k, seed, table, which, train_examples):
+def table_row(model, k, seed, table, which, train_examples, dataset=DATASET) -> dict:
+    """One per-seed row from a recipe's ``table`` (indexed by model): row ``which``
+    (``TEACHER``, ``SCRATCH`` or ``RECIPE``) reported as ``model``, with ``k`` labels per
+    class (None: not label-scarce) and the training examples it learnt from."""
     row = table.loc[which]
     if k is not None:  # one row per model, seed and k: the key a rerun is matched on
         model = f"{model}, {k} labels per class"
     return {
-        "dataset": DATASET,
+        "dataset": dataset,
         "labels_per_class": k,
         "seed": seed,
         "model": model,
@@ -141,8 +144,12 @@ def run(config: LabelScarceConfig | None = None):
         table = full.table.set_index("model")
         n_train = data.num_examples["train"]
         if first:
-            rows.append(_row("teacher (image, every label)", None, seed, table, TEACHER, n_train))
-        supervised = _row("supervised (audio, every label)", None, seed, table, SCRATCH, n_train)
+            rows.append(
+                table_row("teacher (image, every label)", None, seed, table, TEACHER, n_train)
+            )
+        supervised = table_row(
+            "supervised (audio, every label)", None, seed, table, SCRATCH, n_train
+        )
         rows.append(supervised)
         for k in ks:
             scarce = datasets.scarce_labels(data, k, seed=seed)
@@ -159,8 +166,8 @@ def run(config: LabelScarceConfig | None = None):
                 **options,
             )
             table = result.table.set_index("model")
-            scratch = _row("scratch", k, seed, table, SCRATCH, labelled)
-            distilled = _row(
+            scratch = table_row("scratch", k, seed, table, SCRATCH, labelled)
+            distilled = table_row(
                 "distilled (the recipe's choice)",
                 k,
                 seed,
@@ -239,7 +246,7 @@ def markdown(per_seed: pd.DataFrame) -> str:
     lines = [
         "# Label-scarce cross-modal supervision transfer (AV digits, unseen speaker)",
         "",
-        runs_markdown(per_seed.assign(study=NAME), "study"),
+        runs_markdown(per_seed, "dataset"),
         "",
         "An image teacher trained once on every labelled training image; the audio student "
         "with k labelled clips per class, and (distilled) every other training clip through "

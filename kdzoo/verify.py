@@ -9,7 +9,8 @@ with one seed, written to a temporary folder. Which seed:
   alone;
 - ``kdzoo bench zoo``: every seed trains its models alone, so the cheapest one (fewest
   seconds);
-- ``kdzoo bench label-scarce``: the first seed, whose run trains the teacher.
+- ``kdzoo bench label-scarce`` and ``sst2-transfer``: the first seed, whose run trains the
+  teacher.
 
 Rows are matched on their keys (dataset or setting, seed, model) and compared on every
 measured column: accuracies and F1 within ``tolerance``; parameters, epochs and the chosen
@@ -40,6 +41,8 @@ _CLOSE = (
     "test_f1",
 )
 _EXACT = ("params", "epochs", "chosen", "setting")
+#: ``kdzoo bench`` commands that time no ``keras.distillation`` run.
+_NO_KERAS_PEER = ("zoo", "label-scarce", "sst2-transfer")
 
 
 @dataclasses.dataclass
@@ -94,7 +97,7 @@ def rerun_command(command: str, seed: int) -> str:
             f"only `kdzoo bench` tables can be rerun; this one was made by {command!r}"
         )
     words = _without(words, "--seeds") + ["--seeds", str(seed)]
-    if words[2] not in ("zoo", "label-scarce") and "--no-keras-peer" not in words:
+    if words[2] not in _NO_KERAS_PEER and "--no-keras-peer" not in words:
         words.append("--no-keras-peer")
     return " ".join(words)
 
