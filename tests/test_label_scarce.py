@@ -15,7 +15,9 @@ def _per_seed():
         rows += [("scratch", k, s, a) for s, a in enumerate(scratch)]
         rows += [("distilled (the recipe's choice)", k, s, a) for s, a in enumerate(distilled)]
     frame = pd.DataFrame(rows, columns=["model", "labels_per_class", "seed", "test_accuracy"])
-    return frame.assign(command="kdzoo bench label-scarce --seeds 0 1", commit="abc")
+    return frame.assign(
+        dataset="av_digits", command="kdzoo bench label-scarce --seeds 0 1", commit="abc"
+    )
 
 
 def test_summary_and_goal_are_per_labels_per_class():
@@ -47,7 +49,7 @@ def test_the_command_replays_the_config():
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["label-scarce", "--datasets", "mnist"], "label-scarce runs AV digits only"),
+        (["label-scarce", "--datasets", "mnist"], "--datasets: label-scarce runs one dataset"),
         (["sst2", "--labels-per-class", "3"], "--labels-per-class: only with label-scarce"),
     ],
 )
