@@ -271,6 +271,7 @@ def _bench_sst2_transfer(args) -> int:
     given = {
         "seeds": tuple(args.seeds) if args.seeds else None,
         "transfer_examples": args.transfer_examples,
+        "augment_copies": args.augment_copies,
         "teacher_epochs": args.teacher_epochs,
         "epochs": args.epochs,
         "out_dir": args.out_dir,
@@ -389,8 +390,12 @@ def cmd_bench(args) -> int:
         raise UsageError("the following arguments are required: study (or --verify / --stale)")
     if args.labels_per_class and args.study != "label-scarce":
         raise UsageError("argument --labels-per-class: only with label-scarce")
-    if args.transfer_examples and args.study != "sst2-transfer":
-        raise UsageError("argument --transfer-examples: only with sst2-transfer")
+    for flag, value in (
+        ("--transfer-examples", args.transfer_examples),
+        ("--augment-copies", args.augment_copies),
+    ):
+        if value and args.study != "sst2-transfer":
+            raise UsageError(f"argument {flag}: only with sst2-transfer")
     if args.study in ("label-scarce", "sst2-transfer"):
         refused = [
             flag
@@ -907,6 +912,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_POSITIVE_INT,
         metavar="N",
         help="sst2-transfer: a seeded subset of N phrases as the transfer set (all 67,349)",
+    )
+    p.add_argument(
+        "--augment-copies",
+        type=_POSITIVE_INT,
+        metavar="N",
+        help="sst2-transfer: also N augmented copies of each labelled sentence (masking, "
+        "n-gram sampling; Tang et al. 2019) in the transfer set (0)",
     )
     p.add_argument("--tiny", action="store_true", help="smoke size: 96 examples per split")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")

@@ -20,8 +20,9 @@ caps the phrases (a seeded random subset) where the whole set would not fit a ma
 time; the cap is in the command every row records. Goal G3: the teacher reaches 0.85 on Kim
 test, and the distilled student beats scratch by at least 2 points.
 
-Not here yet: the transfer-set augmentation of Tang et al. (2019): token masking, n-gram
-sampling, word replacement.
+``augment_copies`` adds Tang et al.'s (2019) augmented copies of Kim's training sentences
+to the transfer set (``kdzoo.data.text_augment``: masking, n-gram sampling; the paper's
+part-of-speech replacement needs a tagger and is left out).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Sst2TransferConfig:
     Attributes:
         seeds: student seeds (initialisation, data order).
         transfer_examples: cap on the phrases (a seeded random subset); None: all.
+        augment_copies: augmented copies of each labelled training sentence added to the
+            transfer set (``kdzoo.data.text_augment.augment_sentences``, seed 0); 0: none.
         teacher_epochs, epochs: the recipe's epoch budgets.
         out_dir: where ``sst2-transfer.csv`` / ``.md`` go; None writes nothing.
         tiny: the test suite's smoke size (96 sentences per split, 192 phrases).
@@ -57,6 +60,7 @@ class Sst2TransferConfig:
 
     seeds: tuple = (0, 1, 2)
     transfer_examples: int | None = None
+    augment_copies: int = 0
     teacher_epochs: int = DEFAULTS.teacher_epochs
     epochs: int = DEFAULTS.epochs
     out_dir: str | None = "benchmarks/results"
@@ -69,6 +73,8 @@ def command(config: Sst2TransferConfig) -> str:
     parts = [f"kdzoo bench {NAME} --seeds", *map(str, config.seeds)]
     if config.transfer_examples is not None:
         parts += ["--transfer-examples", str(config.transfer_examples)]
+    if config.augment_copies:
+        parts += ["--augment-copies", str(config.augment_copies)]
     if config.teacher_epochs != DEFAULTS.teacher_epochs:
         parts += ["--teacher-epochs", str(config.teacher_epochs)]
     if config.epochs != DEFAULTS.epochs:
@@ -128,7 +134,13 @@ def load(config: Sst2TransferConfig, root=None):
         pd.DataFrame({"text": a["text"], "label": [names[i] for i in a["label"]], "split": split})
         for split, a in kim.items()
     ]
-    frames.append(pd.DataFrame({"text": phrases["text"], "label": None, "split": "train"}))
+    transfer = phrases["text"]
+    if config.augment_copies:
+        from kdzoo.data.text_augment import augment_sentences
+
+        copies = augment_sentences(kim["train"]["text"], config.augment_copies, seed=0)
+        transfer = np.concatenate([transfer, copies])
+    frames.append(pd.DataFrame({"text": transfer, "label": None, "split": "train"}))
     data = from_dataframe(
         pd.concat(frames, ignore_index=True),
         label="label",
