@@ -20,8 +20,9 @@ from kdzoo.defaults import DEFAULTS
 from kdzoo.validation import finite_number, int_at_least
 
 #: ``kdzoo.studies.STUDIES``, ``"zoo"`` (``kdzoo.zoo_strength``), ``"label-scarce"``
-#: (``kdzoo.label_scarce``) and ``"sst2-transfer"`` (``kdzoo.sst2_transfer``), kept here so
-#: that parsing imports no TensorFlow (a test checks that they agree).
+#: (``kdzoo.label_scarce``), ``"sst2-transfer"`` (``kdzoo.sst2_transfer``) and
+#: ``"privileged"`` (``kdzoo.privileged``), kept here so that parsing imports no TensorFlow
+#: (a test checks that they agree).
 STUDY_NAMES = (
     "embedded",
     "av-digits-crossmodal",
@@ -35,6 +36,7 @@ STUDY_NAMES = (
     "zoo",
     "label-scarce",
     "sst2-transfer",
+    "privileged",
 )
 #: ``kdzoo.studies.DEFAULT_RECIPE``: what ``kdzoo bench default-recipe`` runs.
 DEFAULT_RECIPE_NAMES = STUDY_NAMES[:7]
@@ -48,6 +50,8 @@ ZOO_SETTING_NAMES = (
     "av-digits",
     "av-digits-official",
 )
+#: ``kdzoo.privileged.PAIRINGS``: what ``kdzoo bench privileged`` runs.
+PRIVILEGED_NAMES = ("mnist-thumbnail", "fsdd-lowpass")
 #: Loss names the terms of ``--candidate`` accept: those ``LossTerm.parse`` compares on
 #: logits (a test checks them).
 TERM_NAMES = ("ce", "dkd", "kd", "kd_std", "nkd")
@@ -291,6 +295,27 @@ def _bench_sst2_transfer(args) -> int:
     return 0
 
 
+def _bench_privileged(args) -> int:
+    from kdzoo.privileged import NAME, PrivilegedConfig, goals, run
+
+    given = {
+        "pairings": tuple(args.datasets) if args.datasets else None,
+        "seeds": tuple(args.seeds) if args.seeds else None,
+        "teacher_epochs": args.teacher_epochs,
+        "epochs": args.epochs,
+        "out_dir": args.out_dir,
+    }
+    config = PrivilegedConfig(**{k: v for k, v in given.items() if v is not None})
+    config.tiny = args.tiny
+    config.verbose = 0 if args.quiet else 2
+    _, summary = run(config)
+    print(summary.to_string(index=False))
+    print(goals(summary).to_string(index=False))
+    if config.out_dir:
+        print(f"wrote {Path(config.out_dir) / NAME}.csv / .md")
+    return 0
+
+
 def _bench_zoo(args) -> int:
     from kdzoo.results import markdown_table
     from kdzoo.zoo_strength import ZooConfig, mean_std, run
@@ -396,6 +421,16 @@ def cmd_bench(args) -> int:
     ):
         if value and args.study != "sst2-transfer":
             raise UsageError(f"argument {flag}: only with sst2-transfer")
+    if args.study == "privileged":
+        if args.no_keras_peer:
+            raise UsageError("argument --no-keras-peer: privileged runs no keras.distillation")
+        bad = sorted(set(args.datasets or ()) - set(PRIVILEGED_NAMES))
+        if bad:
+            raise UsageError(
+                f"argument --datasets: privileged pairings are {', '.join(PRIVILEGED_NAMES)}; "
+                f"got {', '.join(bad)}"
+            )
+        return _bench_privileged(args)
     if args.study in ("label-scarce", "sst2-transfer"):
         refused = [
             flag
@@ -879,7 +914,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the recipe on real data over seeds (mean ± std); writes CSV + Markdown; "
         "default-recipe runs all seven datasets; zoo measures every preset against a "
         "reference model; label-scarce: an image teacher and k labelled clips per class; "
-        "sst2-transfer: a phrase-trained teacher and the phrases as a transfer set",
+        "sst2-transfer: a phrase-trained teacher and the phrases as a transfer set; "
+        "privileged: a full-view teacher and a degraded-view student",
     )
     p.add_argument("study", nargs="?", choices=STUDY_NAMES)
     p.add_argument("--seeds", type=_SEED, nargs="+", help="student seeds (0 1 2)")
@@ -891,11 +927,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--datasets",
         nargs="+",
-        choices=tuple(dict.fromkeys((*DEFAULT_RECIPE_NAMES, *ZOO_SETTING_NAMES))),
+        choices=tuple(
+            dict.fromkeys((*DEFAULT_RECIPE_NAMES, *ZOO_SETTING_NAMES, *PRIVILEGED_NAMES))
+        ),
         metavar="NAME",
-        help="default-recipe or zoo: run these datasets / settings (the others' rows are "
-        f"kept); default-recipe: {', '.join(DEFAULT_RECIPE_NAMES)}; zoo: "
-        f"{', '.join(ZOO_SETTING_NAMES)}",
+        help="default-recipe, zoo or privileged: run these datasets / settings / pairings "
+        f"(default-recipe and zoo keep the others' rows); default-recipe: "
+        f"{', '.join(DEFAULT_RECIPE_NAMES)}; zoo: {', '.join(ZOO_SETTING_NAMES)}; "
+        f"privileged: {', '.join(PRIVILEGED_NAMES)}",
     )
     p.add_argument(
         "--no-keras-peer", action="store_true", help="skip the keras.distillation timing"

@@ -33,6 +33,7 @@ LAYERS = [
         "kdzoo.zoo_strength",
         "kdzoo.label_scarce",
         "kdzoo.sst2_transfer",
+        "kdzoo.privileged",
         "kdzoo.verify",
         "kdzoo.experiment",
     ),

@@ -154,9 +154,16 @@ def test_check_export_help_imports_no_tensorflow(tmp_path):
 
 
 def test_the_parsers_name_lists_match_the_library():
-    from kdzoo import label_scarce, losses, sst2_transfer, studies, zoo_strength
+    from kdzoo import label_scarce, losses, privileged, sst2_transfer, studies, zoo_strength
 
-    assert cli.STUDY_NAMES == (*studies.STUDIES, "zoo", label_scarce.NAME, sst2_transfer.NAME)
+    assert cli.STUDY_NAMES == (
+        *studies.STUDIES,
+        "zoo",
+        label_scarce.NAME,
+        sst2_transfer.NAME,
+        privileged.NAME,
+    )
+    assert cli.PRIVILEGED_NAMES == tuple(privileged.PAIRINGS)
     assert cli.ZOO_SETTING_NAMES == tuple(zoo_strength.SETTINGS)
     assert cli.DEFAULT_RECIPE_NAMES == studies.DEFAULT_RECIPE
     accepted = [n for n in losses.names() if losses.get(n).compares != "features"]

@@ -1,0 +1,257 @@
+"""Privileged-information distillation (``kdzoo bench privileged``).
+
+Teacher and student see the *same* example, the student at lower quality: the teacher knows
+something about this example that the student's view blurs, as on an edge device with a
+cheaper sensor (Lopez-Paz et al. 2016, "Unifying distillation and privileged information").
+Each pairing wraps the zoo's student preset behind fixed degradation layers (plain Keras
+layers, no weights, saved with the student), so the student reads the same batch key as
+the teacher but only ever sees the degraded view:
+
+- ``mnist-thumbnail``: 28×28 MNIST digits averaged to a 7×7 thumbnail (4×4 average
+  pooling), then enlarged back (nearest neighbour) for the ``image_cnn`` student; teacher:
+  ``image_cnn/teacher`` on the full images. The training split is capped at a seeded 10,000
+  images, as in the MNIST study.
+- ``fsdd-lowpass``: FSDD spoken digits with only the log-mel bins below 1 kHz (the lowest
+  15 of 32 at 8 kHz; the rest zeroed), for the ``audio_crnn`` student; teacher:
+  ``audio_crnn/teacher`` on every bin. Official split.
+
+Per seed the recipe (``kdzoo.recipe.run``, untouched defaults) trains the teacher once (the
+first seed's run) and reports the tuned scratch student and the recipe's student, both on
+the degraded view. Goal G4: on one image and one audio pairing, distilled − scratch ≥ 2
+points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from kdzoo.defaults import DEFAULTS
+
+NAME = "privileged"
+GOAL_POINTS = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Pairing:
+    """A dataset, the teacher and student presets, and how the student's view is degraded."""
+
+    name: str
+    dataset: str
+    family: str
+    modality: str
+    degradation: str
+    train_examples: int | None = None
+
+
+PAIRINGS = {
+    p.name: p
+    for p in (
+        Pairing("mnist-thumbnail", "mnist", "image_cnn", "image", "7×7 thumbnail", 10000),
+        Pairing("fsdd-lowpass", "fsdd", "audio_crnn", "audio", "log-mel bins below 1 kHz"),
+    )
+}
+#: ``fsdd-lowpass``: log-mel bins kept (of 32, 0 to 4 kHz on the mel scale: mel(1 kHz) is
+#: 1000 of mel(4 kHz) = 2146, so 15 bins).
+LOWPASS_BINS = 15
+
+
+@dataclasses.dataclass
+class PrivilegedConfig:
+    """Settings of the study.
+
+    Attributes:
+        pairings: names from ``PAIRINGS``.
+        seeds: student seeds.
+        teacher_epochs, epochs: the recipe's epoch budgets.
+        out_dir: where ``privileged.csv`` / ``.md`` go; None writes nothing.
+        tiny: the test suite's smoke size (96 examples per split).
+        verbose: Keras ``fit`` verbosity.
+    """
+
+    pairings: tuple = tuple(PAIRINGS)
+    seeds: tuple = (0, 1, 2)
+    teacher_epochs: int = DEFAULTS.teacher_epochs
+    epochs: int = DEFAULTS.epochs
+    out_dir: str | None = "benchmarks/results"
+    tiny: bool = False
+    verbose: int = 0
+
+
+def command(config: PrivilegedConfig) -> str:
+    """The ``kdzoo bench privileged`` command that runs ``config``."""
+    parts = [f"kdzoo bench {NAME} --seeds", *map(str, config.seeds)]
+    if tuple(config.pairings) != tuple(PAIRINGS):
+        parts += ["--datasets", *config.pairings]
+    if config.teacher_epochs != DEFAULTS.teacher_epochs:
+        parts += ["--teacher-epochs", str(config.teacher_epochs)]
+    if config.epochs != DEFAULTS.epochs:
+        parts += ["--epochs", str(config.epochs)]
+    if config.tiny:
+        parts.append("--tiny")
+    return " ".join(parts)
+
+
+def degraded_student(pairing: Pairing, data):
+    """The zoo student preset of ``pairing`` behind its degradation layers: a functional
+    model reading the same key and shape as the teacher."""
+    import keras
+
+    from kdzoo import models
+    from kdzoo.distribute import float32_outputs
+
+    shapes = data.model_shapes()
+    shape = shapes[f"{pairing.modality}_shape"]
+    body = models.build(pairing.family, "student", data.num_classes, **{
+        f"{pairing.modality}_shape": shape
+    })  # fmt: skip
+    inputs = keras.Input(shape, name=pairing.modality)
+    if pairing.modality == "image":
+        x = keras.layers.AveragePooling2D(4, name="thumbnail")(inputs)
+        x = keras.layers.UpSampling2D(4, name="enlarge")(x)
+    else:  # [frames, mels]: zero every mel bin above LOWPASS_BINS
+        cut = shape[-1] - LOWPASS_BINS
+        x = keras.layers.Permute((2, 1), name="mels_first")(inputs)
+        x = keras.layers.Cropping1D((0, cut), name="lowpass")(x)
+        x = keras.layers.ZeroPadding1D((0, cut), name="zero_high_bins")(x)
+        x = keras.layers.Permute((2, 1), name="frames_first")(x)
+    # Dict inputs, as every zoo model has: no structure warning when a batch dict comes in.
+    model = keras.Model(
+        {pairing.modality: inputs},
+        body({pairing.modality: x}),
+        name=f"{pairing.family}_student_{pairing.name.replace('-', '_')}",
+    )
+    return float32_outputs(model)
+
+
+def run(config: PrivilegedConfig | None = None):
+    """Runs the pairings; returns ``(per_seed, summary)`` and, with ``config.out_dir``,
+    writes ``privileged.csv`` and ``.md``."""
+    from kdzoo.determinism import seed_everything
+    from kdzoo.label_scarce import table_row
+    from kdzoo.recipe.selection import RECIPE, SCRATCH, TEACHER
+    from kdzoo.recipe.selection import run as recipe
+    from kdzoo.results import Provenance, record_code
+    from kdzoo.studies import _build, load_dataset
+
+    config = config or PrivilegedConfig()
+    unknown = sorted(set(config.pairings) - set(PAIRINGS))
+    if unknown:
+        raise ValueError(f"Unknown pairing(s) {unknown}. Valid: {', '.join(PAIRINGS)}.")
+    rows = []
+    for name in config.pairings:
+        pairing = PAIRINGS[name]
+        inputs = (pairing.modality,)
+        data = load_dataset(pairing.dataset, None, inputs, pairing.train_examples, config.tiny)
+        seed_everything(config.seeds[0])
+        teacher = _build((pairing.family, "teacher"), data, inputs)
+        n_train = data.num_examples["train"]
+        for seed in config.seeds:
+            first = seed == config.seeds[0]
+            seed_everything(seed)
+            student = degraded_student(pairing, data)
+            result = recipe(
+                teacher,
+                student,
+                data,
+                teacher_epochs=config.teacher_epochs if first else 0,
+                epochs=config.epochs,
+                seed=seed,
+                teacher_inputs=inputs,
+                student_inputs=inputs,
+                verbose=config.verbose,
+            )
+            table = result.table.set_index("model")
+            found = [
+                ("scratch (degraded view)", SCRATCH),
+                ("distilled (degraded view, the recipe's choice)", RECIPE),
+            ]
+            if first:
+                found.insert(0, ("teacher (full view)", TEACHER))
+            for model, which in found:
+                row = table_row(model, None, seed, table, which, n_train, pairing.dataset)
+                rows.append({"pairing": name, "degradation": pairing.degradation, **row})
+            print(
+                f"{name} seed {seed}: scratch {rows[-2]['test_accuracy']:.4f}, distilled "
+                f"{rows[-1]['test_accuracy']:.4f} ({rows[-1]['setting']})",
+                flush=True,
+            )
+    made = Provenance.collect(command(config), config.seeds)
+    per_seed = pd.DataFrame(rows).assign(**made.columns())
+    summary = summarize(per_seed)
+    if config.out_dir:
+        out = Path(config.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        record_code(out, made)
+        per_seed.to_csv(out / f"{NAME}.csv", index=False)
+        (out / f"{NAME}.md").write_text(markdown(per_seed), encoding="utf-8")
+    return per_seed, summary
+
+
+def _kind(model: str) -> str:
+    return next(k for k in ("teacher", "scratch", "distilled") if k in model)
+
+
+def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std of test accuracy per pairing and kind of model; ``gap_points``:
+    distilled − scratch, paired by seed."""
+    frame = per_seed.assign(kind=per_seed["model"].map(_kind))
+    out = (
+        frame.groupby(["pairing", "kind"], sort=False)["test_accuracy"]
+        .agg(["mean", "std", "count"])
+        .reset_index()
+    )
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def goals(summary: pd.DataFrame) -> pd.DataFrame:
+    """G4 per pairing: distilled − scratch in points (means over seeds), and whether it is
+    at least ``GOAL_POINTS``."""
+    rows = []
+    for pairing, group in summary.groupby("pairing", sort=False):
+        mean = group.set_index("kind")["mean"]
+        gap = 100 * (mean.get("distilled") - mean.get("scratch"))
+        rows.append({"pairing": pairing, "gap_points": gap, "met": bool(gap >= GOAL_POINTS)})
+    return pd.DataFrame(rows)
+
+
+def markdown(per_seed: pd.DataFrame) -> str:
+    from kdzoo.results import markdown_table, runs_markdown
+
+    summary = summarize(per_seed)
+    checked = goals(summary).set_index("pairing")
+    lines = [
+        "# Privileged information: the teacher sees the full view, the student a degraded one",
+        "",
+        runs_markdown(per_seed, "pairing"),
+        "",
+        "Test accuracy, mean ± std over seeds; the scratch and distilled students see only the "
+        "degraded view (their first layers degrade it), the teacher the full view.",
+        "",
+    ]
+    table = []
+    for pairing, group in summary.groupby("pairing", sort=False):
+        scores = {
+            k: f"{m:.4f} ± {s:.4f}"
+            for k, m, s in zip(group["kind"], group["mean"], group["std"], strict=True)
+        }
+        table.append(
+            {
+                "pairing": pairing,
+                "degradation": per_seed[per_seed["pairing"] == pairing]["degradation"].iloc[0],
+                "teacher (full view)": scores.get("teacher", "–"),
+                "scratch": scores.get("scratch", "–"),
+                "distilled": scores.get("distilled", "–"),
+                "distilled − scratch": f"{checked.at[pairing, 'gap_points']:+.1f} points",
+            }
+        )
+    lines += [markdown_table(pd.DataFrame(table)), "", "## Goal G4", ""]
+    for pairing, row in checked.iterrows():
+        lines.append(
+            f"- {pairing}: distilled − scratch ≥ {GOAL_POINTS:.0f} points: "
+            f"{row['gap_points']:+.1f} points, " + ("met." if row["met"] else "**not met**.")
+        )
+    return "\n".join([*lines, ""])
