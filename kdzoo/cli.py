@@ -247,19 +247,35 @@ def _print_recipe(recipe):
         print(f"report (tables, learning curves, confusion matrices): {recipe.report_dir}")
 
 
-def _bench_label_scarce(args) -> int:
-    from kdzoo.label_scarce import NAME, LabelScarceConfig, goal, run
+def _check_names(given, valid, what) -> None:
+    """Refuses ``--datasets`` names that are not among ``valid`` (``what`` they are)."""
+    bad = sorted(set(given or ()) - set(valid))
+    if bad:
+        raise UsageError(
+            f"argument --datasets: {what} are {', '.join(valid)}; got {', '.join(bad)}"
+        )
 
+
+def _study_config(args, config_class, **fields):
+    """A study's settings from the ``kdzoo bench`` flags; unset ones keep the defaults."""
     given = {
         "seeds": tuple(args.seeds) if args.seeds else None,
-        "labels_per_class": tuple(args.labels_per_class) if args.labels_per_class else None,
         "teacher_epochs": args.teacher_epochs,
         "epochs": args.epochs,
         "out_dir": args.out_dir,
+        **fields,
     }
-    config = LabelScarceConfig(**{k: v for k, v in given.items() if v is not None})
+    config = config_class(**{k: v for k, v in given.items() if v is not None})
     config.tiny = args.tiny
     config.verbose = 0 if args.quiet else 2
+    return config
+
+
+def _bench_label_scarce(args) -> int:
+    from kdzoo.label_scarce import NAME, LabelScarceConfig, goal, run
+
+    ks = tuple(args.labels_per_class) if args.labels_per_class else None
+    config = _study_config(args, LabelScarceConfig, labels_per_class=ks)
     _, summary = run(config)
     print(summary.to_string(index=False))
     checked = goal(summary)
@@ -272,17 +288,12 @@ def _bench_label_scarce(args) -> int:
 def _bench_sst2_transfer(args) -> int:
     from kdzoo.sst2_transfer import NAME, Sst2TransferConfig, goals, run
 
-    given = {
-        "seeds": tuple(args.seeds) if args.seeds else None,
-        "transfer_examples": args.transfer_examples,
-        "augment_copies": args.augment_copies,
-        "teacher_epochs": args.teacher_epochs,
-        "epochs": args.epochs,
-        "out_dir": args.out_dir,
-    }
-    config = Sst2TransferConfig(**{k: v for k, v in given.items() if v is not None})
-    config.tiny = args.tiny
-    config.verbose = 0 if args.quiet else 2
+    config = _study_config(
+        args,
+        Sst2TransferConfig,
+        transfer_examples=args.transfer_examples,
+        augment_copies=args.augment_copies,
+    )
     _, summary = run(config)
     print(summary.to_string(index=False))
     checked = goals(summary)
@@ -298,16 +309,8 @@ def _bench_sst2_transfer(args) -> int:
 def _bench_privileged(args) -> int:
     from kdzoo.privileged import NAME, PrivilegedConfig, goals, run
 
-    given = {
-        "pairings": tuple(args.datasets) if args.datasets else None,
-        "seeds": tuple(args.seeds) if args.seeds else None,
-        "teacher_epochs": args.teacher_epochs,
-        "epochs": args.epochs,
-        "out_dir": args.out_dir,
-    }
-    config = PrivilegedConfig(**{k: v for k, v in given.items() if v is not None})
-    config.tiny = args.tiny
-    config.verbose = 0 if args.quiet else 2
+    pairings = tuple(args.datasets) if args.datasets else None
+    config = _study_config(args, PrivilegedConfig, pairings=pairings)
     _, summary = run(config)
     print(summary.to_string(index=False))
     print(goals(summary).to_string(index=False))
@@ -424,12 +427,7 @@ def cmd_bench(args) -> int:
     if args.study == "privileged":
         if args.no_keras_peer:
             raise UsageError("argument --no-keras-peer: privileged runs no keras.distillation")
-        bad = sorted(set(args.datasets or ()) - set(PRIVILEGED_NAMES))
-        if bad:
-            raise UsageError(
-                f"argument --datasets: privileged pairings are {', '.join(PRIVILEGED_NAMES)}; "
-                f"got {', '.join(bad)}"
-            )
+        _check_names(args.datasets, PRIVILEGED_NAMES, "privileged pairings")
         return _bench_privileged(args)
     if args.study in ("label-scarce", "sst2-transfer"):
         refused = [
@@ -449,19 +447,9 @@ def cmd_bench(args) -> int:
             )
         if args.no_keras_peer:
             raise UsageError("argument --no-keras-peer: zoo runs no keras.distillation timing")
-        bad = sorted(set(args.datasets or ()) - set(ZOO_SETTING_NAMES))
-        if bad:
-            raise UsageError(
-                f"argument --datasets: zoo settings are {', '.join(ZOO_SETTING_NAMES)}; "
-                f"got {', '.join(bad)}"
-            )
+        _check_names(args.datasets, ZOO_SETTING_NAMES, "zoo settings")
         return _bench_zoo(args)
-    bad = sorted(set(args.datasets or ()) - set(DEFAULT_RECIPE_NAMES))
-    if bad:
-        raise UsageError(
-            f"argument --datasets: default-recipe datasets are "
-            f"{', '.join(DEFAULT_RECIPE_NAMES)}; got {', '.join(bad)}"
-        )
+    _check_names(args.datasets, DEFAULT_RECIPE_NAMES, "default-recipe datasets")
     given = {
         "seeds": tuple(args.seeds) if args.seeds else None,
         "teacher_epochs": args.teacher_epochs,

@@ -24,11 +24,11 @@ points.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pandas as pd
 
 from kdzoo.defaults import DEFAULTS
+from kdzoo.results import bench_command, model_kind
 
 NAME = "privileged"
 GOAL_POINTS = 2.0
@@ -82,16 +82,10 @@ class PrivilegedConfig:
 
 def command(config: PrivilegedConfig) -> str:
     """The ``kdzoo bench privileged`` command that runs ``config``."""
-    parts = [f"kdzoo bench {NAME} --seeds", *map(str, config.seeds)]
-    if tuple(config.pairings) != tuple(PAIRINGS):
-        parts += ["--datasets", *config.pairings]
-    if config.teacher_epochs != DEFAULTS.teacher_epochs:
-        parts += ["--teacher-epochs", str(config.teacher_epochs)]
-    if config.epochs != DEFAULTS.epochs:
-        parts += ["--epochs", str(config.epochs)]
-    if config.tiny:
-        parts.append("--tiny")
-    return " ".join(parts)
+    pairings = tuple(config.pairings)
+    return bench_command(
+        NAME, config, *(["--datasets", *pairings] if pairings != tuple(PAIRINGS) else [])
+    )
 
 
 def degraded_student(pairing: Pairing, data):
@@ -133,7 +127,7 @@ def run(config: PrivilegedConfig | None = None):
     from kdzoo.label_scarce import table_row
     from kdzoo.recipe.selection import RECIPE, SCRATCH, TEACHER
     from kdzoo.recipe.selection import run as recipe
-    from kdzoo.results import Provenance, record_code
+    from kdzoo.results import write_study
     from kdzoo.studies import _build, load_dataset
 
     config = config or PrivilegedConfig()
@@ -178,26 +172,13 @@ def run(config: PrivilegedConfig | None = None):
                 f"{rows[-1]['test_accuracy']:.4f} ({rows[-1]['setting']})",
                 flush=True,
             )
-    made = Provenance.collect(command(config), config.seeds)
-    per_seed = pd.DataFrame(rows).assign(**made.columns())
-    summary = summarize(per_seed)
-    if config.out_dir:
-        out = Path(config.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        record_code(out, made)
-        per_seed.to_csv(out / f"{NAME}.csv", index=False)
-        (out / f"{NAME}.md").write_text(markdown(per_seed), encoding="utf-8")
-    return per_seed, summary
-
-
-def _kind(model: str) -> str:
-    return next(k for k in ("teacher", "scratch", "distilled") if k in model)
+    per_seed = write_study(config.out_dir, NAME, rows, command(config), config.seeds, markdown)
+    return per_seed, summarize(per_seed)
 
 
 def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std of test accuracy per pairing and kind of model; ``gap_points``:
-    distilled − scratch, paired by seed."""
-    frame = per_seed.assign(kind=per_seed["model"].map(_kind))
+    """Mean and std of test accuracy per pairing and kind of model."""
+    frame = per_seed.assign(kind=per_seed["model"].map(model_kind))
     out = (
         frame.groupby(["pairing", "kind"], sort=False)["test_accuracy"]
         .agg(["mean", "std", "count"])

@@ -311,6 +311,46 @@ def with_provenance(frame: pd.DataFrame, made: Provenance) -> pd.DataFrame:
     return out.assign(**made.columns())
 
 
+def bench_command(study: str, config, *options: str) -> str:
+    """The ``kdzoo bench <study>`` line that replays ``config`` (a study's settings with
+    ``seeds``, ``teacher_epochs``, ``epochs`` and ``tiny``): the seeds, the study's own
+    ``options`` (flags and values), and the budgets only where they are not the defaults."""
+    from kdzoo.defaults import DEFAULTS
+
+    parts = [f"kdzoo bench {study} --seeds", *map(str, config.seeds), *options]
+    if config.teacher_epochs != DEFAULTS.teacher_epochs:
+        parts += ["--teacher-epochs", str(config.teacher_epochs)]
+    if config.epochs != DEFAULTS.epochs:
+        parts += ["--epochs", str(config.epochs)]
+    if config.tiny:
+        parts.append("--tiny")
+    return " ".join(parts)
+
+
+def write_study(out_dir, name: str, rows: list, command: str, seeds, markdown) -> pd.DataFrame:
+    """The end of a study run, in the process that ran it: ``rows`` (one dict per seed and
+    model) with the run's provenance as columns; with ``out_dir``, also written there as
+    ``<name>.csv`` and ``<name>.md`` (``markdown(per_seed)``), with the code's digests in
+    ``code.json``. Returns the rows as a DataFrame."""
+    made = Provenance.collect(command, seeds)
+    per_seed = pd.DataFrame(rows).assign(**made.columns())
+    if out_dir:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        record_code(out, made)
+        per_seed.to_csv(out / f"{name}.csv", index=False)
+        (out / f"{name}.md").write_text(markdown(per_seed), encoding="utf-8")
+    return per_seed
+
+
+def model_kind(model: str, kinds=("teacher", "supervised", "scratch", "distilled")) -> str:
+    """The first of ``kinds`` that the model name ``model`` contains (a study's row)."""
+    for kind in kinds:
+        if kind in model:
+            return kind
+    raise ValueError(f"model {model!r} is none of {list(kinds)}.")
+
+
 def read_provenance(path: str | Path) -> list[Provenance]:
     """The provenances a results file records: one per distinct run (a combined table holds
     several). Empty when the file records none (a file made before provenance existed);

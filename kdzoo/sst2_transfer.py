@@ -28,12 +28,12 @@ part-of-speech replacement needs a tagger and is left out).
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from kdzoo.defaults import DEFAULTS
+from kdzoo.results import bench_command, model_kind
 
 NAME = "sst2-transfer"
 PHRASES = "sst2/glue_train_phrases.tsv"
@@ -70,18 +70,12 @@ class Sst2TransferConfig:
 
 def command(config: Sst2TransferConfig) -> str:
     """The ``kdzoo bench sst2-transfer`` command that runs ``config``."""
-    parts = [f"kdzoo bench {NAME} --seeds", *map(str, config.seeds)]
+    options = []
     if config.transfer_examples is not None:
-        parts += ["--transfer-examples", str(config.transfer_examples)]
+        options += ["--transfer-examples", str(config.transfer_examples)]
     if config.augment_copies:
-        parts += ["--augment-copies", str(config.augment_copies)]
-    if config.teacher_epochs != DEFAULTS.teacher_epochs:
-        parts += ["--teacher-epochs", str(config.teacher_epochs)]
-    if config.epochs != DEFAULTS.epochs:
-        parts += ["--epochs", str(config.epochs)]
-    if config.tiny:
-        parts.append("--tiny")
-    return " ".join(parts)
+        options += ["--augment-copies", str(config.augment_copies)]
+    return bench_command(NAME, config, *options)
 
 
 def read_phrases(root=None) -> dict:
@@ -176,7 +170,7 @@ def run(config: Sst2TransferConfig | None = None):
     from kdzoo.recipe.candidates import scratch_tries
     from kdzoo.recipe.selection import RECIPE, SCRATCH, TEACHER
     from kdzoo.recipe.selection import run as recipe
-    from kdzoo.results import Provenance, record_code
+    from kdzoo.results import write_study
     from kdzoo.studies import _build
 
     config = config or Sst2TransferConfig()
@@ -215,16 +209,8 @@ def run(config: Sst2TransferConfig | None = None):
             f"{distilled['test_accuracy']:.4f} ({distilled['setting']})",
             flush=True,
         )
-    made = Provenance.collect(command(config), config.seeds)
-    per_seed = pd.DataFrame(rows).assign(**made.columns())
-    summary = summarize(per_seed)
-    if config.out_dir:
-        out = Path(config.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        record_code(out, made)
-        per_seed.to_csv(out / f"{NAME}.csv", index=False)
-        (out / f"{NAME}.md").write_text(markdown(per_seed), encoding="utf-8")
-    return per_seed, summary
+    per_seed = write_study(config.out_dir, NAME, rows, command(config), config.seeds, markdown)
+    return per_seed, summarize(per_seed)
 
 
 def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
@@ -237,7 +223,7 @@ def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
 
 def goals(summary: pd.DataFrame) -> dict:
     """G3: the teacher's test accuracy, and distilled − scratch in points."""
-    mean = {_kind(m): v for m, v in zip(summary["model"], summary["mean"], strict=True)}
+    mean = {model_kind(m): v for m, v in zip(summary["model"], summary["mean"], strict=True)}
     gap = 100 * (mean.get("distilled", np.nan) - mean.get("scratch", np.nan))
     teacher = mean.get("teacher", np.nan)
     return {
@@ -246,10 +232,6 @@ def goals(summary: pd.DataFrame) -> dict:
         "gap_points": gap,
         "gap_met": bool(gap >= GOAL_POINTS),
     }
-
-
-def _kind(model: str) -> str:
-    return next(k for k in ("teacher", "supervised", "scratch", "distilled") if k in model)
 
 
 def markdown(per_seed: pd.DataFrame) -> str:
