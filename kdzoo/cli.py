@@ -743,6 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
     labels.add_argument(
         "--labels-per-class",
         type=_POSITIVE_INT,
+        metavar="K",
         help="training examples of each class that keep their label; the others are an "
         "unlabelled transfer set only the teacher labels (150)",
     )
