@@ -21,7 +21,8 @@ from kdzoo.validation import finite_number, int_at_least
 
 #: ``kdzoo.studies.STUDIES``, ``"zoo"`` (``kdzoo.zoo_strength``), ``"label-scarce"``
 #: (``kdzoo.label_scarce``), ``"sst2-transfer"`` (``kdzoo.sst2_transfer``) and
-#: ``"privileged"`` (``kdzoo.privileged``), kept here so that parsing imports no TensorFlow
+#: ``"privileged"`` (``kdzoo.privileged``) and ``"fusion-strong-teacher"``
+#: (``kdzoo.fusion_strong_teacher``), kept here so that parsing imports no TensorFlow
 #: (a test checks that they agree).
 STUDY_NAMES = (
     "embedded",
@@ -37,6 +38,7 @@ STUDY_NAMES = (
     "label-scarce",
     "sst2-transfer",
     "privileged",
+    "fusion-strong-teacher",
 )
 #: ``kdzoo.studies.DEFAULT_RECIPE``: what ``kdzoo bench default-recipe`` runs.
 DEFAULT_RECIPE_NAMES = STUDY_NAMES[:7]
@@ -306,6 +308,23 @@ def _bench_sst2_transfer(args) -> int:
     return 0
 
 
+def _bench_fusion_teacher(args) -> int:
+    from kdzoo.fusion_strong_teacher import NAME, FusionTeacherConfig, goals, run
+
+    config = _study_config(args, FusionTeacherConfig)
+    per_seed, summary = run(config)
+    print(summary.to_string(index=False))
+    checked = goals(per_seed)
+    print(
+        f"G2: fused teacher - best single modality {checked['teacher_gap']:+.1f} points; "
+        f"teacher - distilled {checked['student_gap']:+.1f} points; distilled - scratch "
+        f"{checked['over_scratch']:+.1f} points"
+    )
+    if config.out_dir:
+        print(f"wrote {Path(config.out_dir) / NAME}.csv / .md / .png")
+    return 0
+
+
 def _bench_privileged(args) -> int:
     from kdzoo.privileged import NAME, PrivilegedConfig, goals, run
 
@@ -429,7 +448,7 @@ def cmd_bench(args) -> int:
             raise UsageError("argument --no-keras-peer: privileged runs no keras.distillation")
         _check_names(args.datasets, PRIVILEGED_NAMES, "privileged pairings")
         return _bench_privileged(args)
-    if args.study in ("label-scarce", "sst2-transfer"):
+    if args.study in ("label-scarce", "sst2-transfer", "fusion-strong-teacher"):
         refused = [
             flag
             for flag, on in (("--datasets", args.datasets), ("--no-keras-peer", args.no_keras_peer))
@@ -439,6 +458,8 @@ def cmd_bench(args) -> int:
             raise UsageError(f"argument {refused[0]}: {args.study} runs one dataset")
         if args.study == "sst2-transfer":
             return _bench_sst2_transfer(args)
+        if args.study == "fusion-strong-teacher":
+            return _bench_fusion_teacher(args)
         return _bench_label_scarce(args)
     if args.study == "zoo":
         if args.teacher_epochs:
@@ -904,7 +925,8 @@ def build_parser() -> argparse.ArgumentParser:
         "default-recipe runs all seven datasets; zoo measures every preset against a "
         "reference model; label-scarce: an image teacher and k labelled clips per class; "
         "sst2-transfer: a phrase-trained teacher and the phrases as a transfer set; "
-        "privileged: a full-view teacher and a degraded-view student",
+        "privileged: a full-view teacher and a degraded-view student; "
+        "fusion-strong-teacher: warm-started fused teachers and a fused student",
     )
     p.add_argument("study", nargs="?", choices=STUDY_NAMES)
     p.add_argument("--seeds", type=_SEED, nargs="+", help="student seeds (0 1 2)")

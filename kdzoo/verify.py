@@ -42,7 +42,7 @@ _CLOSE = (
 )
 _EXACT = ("params", "epochs", "chosen", "setting")
 #: ``kdzoo bench`` commands that time no ``keras.distillation`` run.
-_NO_KERAS_PEER = ("zoo", "label-scarce", "sst2-transfer", "privileged")
+_NO_KERAS_PEER = ("zoo", "label-scarce", "sst2-transfer", "privileged", "fusion-strong-teacher")
 
 
 @dataclasses.dataclass

@@ -34,6 +34,7 @@ LAYERS = [
         "kdzoo.label_scarce",
         "kdzoo.sst2_transfer",
         "kdzoo.privileged",
+        "kdzoo.fusion_strong_teacher",
         "kdzoo.verify",
         "kdzoo.experiment",
     ),

@@ -307,3 +307,18 @@ def test_named_terms_are_validated():
         parse_terms(["at:1"])
     with pytest.raises(ValueError, match="not a number"):
         parse_terms(["kd:x"])
+
+
+def test_bench_fusion_strong_teacher_reaches_its_study(monkeypatch):
+    import kdzoo.fusion_strong_teacher
+    from kdzoo.fusion_strong_teacher import FusionTeacherConfig
+
+    calls = _stand_in(monkeypatch, kdzoo.fusion_strong_teacher, "run")
+    with pytest.raises(_Called):
+        main(["bench", "fusion-strong-teacher", "--seeds", "4", "--epochs", "3", "--quiet"])
+    (config,) = calls[-1]
+    assert config == FusionTeacherConfig(seeds=(4,), epochs=3, verbose=0)
+    # One dataset, no keras.distillation timing: those flags are refused before anything runs.
+    assert main(["bench", "fusion-strong-teacher", "--datasets", "mnist"]) == 2
+    assert main(["bench", "fusion-strong-teacher", "--no-keras-peer"]) == 2
+    assert len(calls) == 1

@@ -154,7 +154,15 @@ def test_check_export_help_imports_no_tensorflow(tmp_path):
 
 
 def test_the_parsers_name_lists_match_the_library():
-    from kdzoo import label_scarce, losses, privileged, sst2_transfer, studies, zoo_strength
+    from kdzoo import (
+        fusion_strong_teacher,
+        label_scarce,
+        losses,
+        privileged,
+        sst2_transfer,
+        studies,
+        zoo_strength,
+    )
 
     assert cli.STUDY_NAMES == (
         *studies.STUDIES,
@@ -162,6 +170,7 @@ def test_the_parsers_name_lists_match_the_library():
         label_scarce.NAME,
         sst2_transfer.NAME,
         privileged.NAME,
+        fusion_strong_teacher.NAME,
     )
     assert cli.PRIVILEGED_NAMES == tuple(privileged.PAIRINGS)
     assert cli.ZOO_SETTING_NAMES == tuple(zoo_strength.SETTINGS)

@@ -1,0 +1,150 @@
+"""The fused-teacher study (``kdzoo bench fusion-strong-teacher``): the warm-started
+teacher's keep-or-restore rule, the modality report, the goals' arithmetic, and a tiny
+end-to-end run."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from kdzoo import fusion_strong_teacher as fst
+from kdzoo import models
+from kdzoo.fusion_strong_teacher import (
+    DISTILLED_ROW,
+    FUSED_END_TO_END,
+    FUSED_WARM,
+    SCRATCH_ROW,
+    FusionTeacherConfig,
+    command,
+    goals,
+    markdown,
+    run,
+    summarize,
+)
+
+IMAGE, AUDIO = (12, 12, 1), (16, 8)
+
+
+@dataclasses.dataclass
+class _Data:  # what warm_started_teacher reads of a LoadedDataset
+    num_classes: int = 4
+
+
+def _singles():
+    keras.utils.set_random_seed(0)
+    return {
+        "image": models.build("image_cnn", "student", 4, image_shape=IMAGE),
+        "audio": models.build("audio_crnn", "student", 4, audio_shape=AUDIO),
+    }
+
+
+@pytest.mark.parametrize(("accuracies", "kept"), [((0.5, 0.4), False), ((0.5, 0.5), True)])
+def test_fine_tuning_is_kept_only_when_validation_does_not_drop(monkeypatch, accuracies, kept):
+    calls, weights = [], {}
+
+    def train_phase(model, data, **options):
+        calls.append(options.get("learning_rate"))
+        trainable = {v.path.split("/")[0] for v in model.trainable_weights}
+        if len(calls) == 1:  # the head alone: the encoders are frozen
+            assert trainable == {"hidden", "logits"}
+        else:  # fine-tuning: everything moves
+            assert {"image_block0_conv", "audio_lstm"} <= trainable
+        for v in model.trainable_weights:
+            v.assign(v + 0.5)
+        weights[len(calls)] = {v.path: v.numpy().copy() for v in model.weights}
+
+    scores = iter(accuracies)
+    monkeypatch.setattr(fst, "train_phase", train_phase)
+    monkeypatch.setattr(fst, "_accuracy", lambda model, data, split: next(scores))
+    fused, info = fst.warm_started_teacher(_singles(), _Data(), epochs=1, seed=0, batch_size=8)
+    assert calls == [None, pytest.approx(fst.DEFAULTS.learning_rate * fst.FINE_TUNE_RATE)]
+    assert info == {
+        "head_only_validation": accuracies[0],
+        "fine_tuned_validation": accuracies[1],
+        "fine_tuned": kept,
+    }
+    expected = weights[2 if kept else 1]
+    for v in fused.weights:
+        np.testing.assert_array_equal(v.numpy(), expected[v.path])
+
+
+def _per_seed():
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 0.02)):
+        rows += [
+            (seed, "teacher (image alone)", 100, 0.97 + shift, np.nan, np.nan, None),
+            (seed, "teacher (audio alone)", 300, 0.60 + shift, np.nan, np.nan, None),
+            (seed, FUSED_END_TO_END, 350, 0.96 + shift, 0.55, 0.95, seed == 1),
+            (seed, FUSED_WARM, 420, 0.99 + shift, 0.60, 0.97, seed == 0),
+            (seed, SCRATCH_ROW, 40, 0.95 + shift, 0.50, 0.94, None),
+            (seed, DISTILLED_ROW, 40, 0.975 + shift, 0.52, 0.96, None),
+        ]
+    columns = [
+        "seed",
+        "model",
+        "params",
+        "test_accuracy",
+        "test_accuracy_without_image",
+        "test_accuracy_without_audio",
+        "chosen",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.assign(dataset="av_digits", command="kdzoo bench fusion-strong-teacher")
+
+
+def test_the_goals_use_the_teacher_chosen_each_seed():
+    checked = goals(_per_seed())
+    # chosen: warm 0.99 (seed 0), end to end 0.98 (seed 1); best single: image 0.98.
+    assert checked["teacher"] == pytest.approx(0.985)
+    assert checked["best_single"] == pytest.approx(0.98)
+    assert checked["teacher_gap"] == pytest.approx(0.5)
+    assert not checked["teacher_met"]
+    assert checked["student_gap"] == pytest.approx(100 * (0.985 - 0.985))
+    assert checked["over_scratch"] == pytest.approx(2.5)
+    assert checked["size_ratio"] == pytest.approx(40 / 385)
+    assert checked["student_met"]
+    summary = summarize(_per_seed()).set_index("model")
+    assert summary.at[FUSED_WARM, "chosen_seeds"] == 1
+    assert summary.at[SCRATCH_ROW, "test_accuracy_without_image_mean"] == pytest.approx(0.5)
+    text = markdown(_per_seed())
+    assert "+0.5 points (headroom above the best single modality: 2.0 points), **not met**" in (
+        text
+    )
+    assert "| teacher (image alone) | 100 | 0.9800 ± 0.0141 | – | – | – |" in text
+
+
+def test_the_command_replays_the_config():
+    config = FusionTeacherConfig(seeds=(0,), epochs=2)
+    assert command(config) == "kdzoo bench fusion-strong-teacher --seeds 0 --epochs 2"
+    from kdzoo.verify import rerun_command
+
+    assert (
+        rerun_command(command(FusionTeacherConfig()), 1)
+        == "kdzoo bench fusion-strong-teacher --seeds 1"
+    )
+
+
+@pytest.mark.slow  # about a minute on 2 cores
+@pytest.mark.requires_data("fsdd", "mnist")
+def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
+    config = FusionTeacherConfig(seeds=(0,), teacher_epochs=1, epochs=1, out_dir=str(tmp_path))
+    config.tiny = True
+    per_seed, summary = run(config)
+    assert list(per_seed["model"]) == [
+        "teacher (image alone)",
+        "teacher (audio alone)",
+        FUSED_END_TO_END,
+        FUSED_WARM,
+        SCRATCH_ROW,
+        DISTILLED_ROW,
+    ]
+    assert per_seed["test_accuracy"].between(0, 1).all()
+    fused = per_seed[per_seed["model"].str.contains("fused")]
+    assert fused["test_accuracy_without_image"].between(0, 1).all()
+    assert per_seed["chosen"].eq(True).sum() == 1
+    assert set(summary["model"]) == set(per_seed["model"])
+    for suffix in ("csv", "md", "png"):
+        assert (tmp_path / f"fusion-strong-teacher.{suffix}").stat().st_size > 0
+    assert "## Goal G2" in (tmp_path / "fusion-strong-teacher.md").read_text()
