@@ -53,7 +53,7 @@ ZOO_SETTING_NAMES = (
     "av-digits-official",
 )
 #: ``kdzoo.privileged.PAIRINGS``: what ``kdzoo bench privileged`` runs.
-PRIVILEGED_NAMES = ("mnist-thumbnail", "fsdd-lowpass")
+PRIVILEGED_NAMES = ("mnist-thumbnail", "fsdd-lowpass", "mnist-thumbnail-50", "fsdd-lowpass-50")
 #: Loss names the terms of ``--candidate`` accept: those ``LossTerm.parse`` compares on
 #: logits (a test checks them).
 TERM_NAMES = ("ce", "dkd", "kd", "kd_std", "nkd")
@@ -151,6 +151,7 @@ def _json_file(text):
 _AUDIO_VISUAL = tuple(s.name for s in CATALOG if {"image", "audio"} <= set(s.modalities))
 _POSITIVE_INT = int_at_least(1)
 _SEED = int_at_least(0)
+_COUNT = int_at_least(0)
 _POSITIVE = finite_number(strict=True)
 _NON_NEGATIVE = finite_number(strict=False)
 D = DEFAULTS
@@ -952,10 +953,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--labels-per-class",
-        type=_POSITIVE_INT,
+        type=_COUNT,
         nargs="+",
         metavar="K",
-        help="label-scarce: labelled clips per class to run (1 5 20)",
+        help="label-scarce: labelled clips per class to run, 0 for none (0 1 5 20)",
     )
     p.add_argument(
         "--transfer-examples",

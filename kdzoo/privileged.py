@@ -14,6 +14,13 @@ the teacher but only ever sees the degraded view:
 - ``fsdd-lowpass``: FSDD spoken digits with only the log-mel bins below 1 kHz (the lowest
   15 of 32 at 8 kHz; the rest zeroed), for the ``audio_crnn`` student; teacher:
   ``audio_crnn/teacher`` on every bin. Official split.
+- ``mnist-thumbnail-50`` and ``fsdd-lowpass-50``: the same views with 50 labelled examples
+  per class (500 in all, a seeded stratified subset of the training split, the same for
+  every seed), of which a stratified 20% is held out for validation, as in the demo. That
+  is Lopez-Paz et al.'s MNIST protocol (a 7×7 student and a 28×28 teacher on a few hundred
+  examples): privileged information is worth most when labels are few, where the student's
+  view alone generalises worst (Vapnik & Izmailov 2015). Teacher and student learn from the
+  same examples; there is no unlabelled transfer set.
 
 Per seed the recipe (``kdzoo.recipe.run``, untouched defaults) trains the teacher once (the
 first seed's run) and reports the tuned scratch student and the recipe's student, both on
@@ -44,6 +51,7 @@ class Pairing:
     modality: str
     degradation: str
     train_examples: int | None = None
+    labels_per_class: int | None = None
 
 
 PAIRINGS = {
@@ -51,11 +59,36 @@ PAIRINGS = {
     for p in (
         Pairing("mnist-thumbnail", "mnist", "image_cnn", "image", "7×7 thumbnail", 10000),
         Pairing("fsdd-lowpass", "fsdd", "audio_crnn", "audio", "log-mel bins below 1 kHz"),
+        Pairing("mnist-thumbnail-50", "mnist", "image_cnn", "image", "7×7 thumbnail", None, 50),
+        Pairing(
+            "fsdd-lowpass-50", "fsdd", "audio_crnn", "audio", "log-mel bins below 1 kHz", None, 50
+        ),
     )
 }
 #: ``fsdd-lowpass``: log-mel bins kept (of 32, 0 to 4 kHz on the mel scale: mel(1 kHz) is
 #: 1000 of mel(4 kHz) = 2146, so 15 bins).
 LOWPASS_BINS = 15
+#: With few labels, the share of each class's labelled examples held out for validation
+#: (``kdzoo.demo.SCARCE_VALIDATION_FRACTION``).
+FEW_LABELS_VALIDATION_FRACTION = 0.2
+
+
+def few_labels(data, labels_per_class, seed=0):
+    """``data`` with only ``labels_per_class`` seeded training examples of each class
+    (``kdzoo.datasets.scarce_labels``, its transfer split dropped), a stratified
+    ``FEW_LABELS_VALIDATION_FRACTION`` of them held out for validation in place of the
+    dataset's own validation split. The test split is unchanged."""
+    import dataclasses as dc
+
+    from kdzoo import datasets
+    from kdzoo.recipe.selection import with_validation
+
+    scarce = datasets.scarce_labels(data, labels_per_class, seed=seed)
+    drop = ("validation", datasets.TRANSFER)
+    copy = dc.replace(scarce, arrays={s: a for s, a in scarce.arrays.items() if s not in drop})
+    copy.splits = {s: p for s, p in scarce.splits.items() if s not in drop}
+    copy.num_examples = {s: n for s, n in scarce.num_examples.items() if s not in drop}
+    return with_validation(copy, fraction=FEW_LABELS_VALIDATION_FRACTION, seed=seed)
 
 
 @dataclasses.dataclass
@@ -124,10 +157,9 @@ def run(config: PrivilegedConfig | None = None):
     """Runs the pairings; returns ``(per_seed, summary)`` and, with ``config.out_dir``,
     writes ``privileged.csv`` and ``.md``."""
     from kdzoo.determinism import seed_everything
-    from kdzoo.label_scarce import table_row
     from kdzoo.recipe.selection import RECIPE, SCRATCH, TEACHER
     from kdzoo.recipe.selection import run as recipe
-    from kdzoo.results import write_study
+    from kdzoo.results import table_row, write_study
     from kdzoo.studies import _build, load_dataset
 
     config = config or PrivilegedConfig()
@@ -139,6 +171,10 @@ def run(config: PrivilegedConfig | None = None):
         pairing = PAIRINGS[name]
         inputs = (pairing.modality,)
         data = load_dataset(pairing.dataset, None, inputs, pairing.train_examples, config.tiny)
+        # Labelled examples per class (validation included); None: the whole training split.
+        k = pairing.labels_per_class and (5 if config.tiny else pairing.labels_per_class)
+        if k:
+            data = few_labels(data, k)
         seed_everything(config.seeds[0])
         teacher = _build((pairing.family, "teacher"), data, inputs)
         n_train = data.num_examples["train"]
@@ -153,6 +189,7 @@ def run(config: PrivilegedConfig | None = None):
                 teacher_epochs=config.teacher_epochs if first else 0,
                 epochs=config.epochs,
                 seed=seed,
+                batch_size=min(DEFAULTS.batch_size, n_train),
                 teacher_inputs=inputs,
                 student_inputs=inputs,
                 verbose=config.verbose,
@@ -165,7 +202,7 @@ def run(config: PrivilegedConfig | None = None):
             if first:
                 found.insert(0, ("teacher (full view)", TEACHER))
             for model, which in found:
-                row = table_row(model, None, seed, table, which, n_train, pairing.dataset)
+                row = table_row(model, k, seed, table, which, n_train, pairing.dataset)
                 rows.append({"pairing": name, "degradation": pairing.degradation, **row})
             print(
                 f"{name} seed {seed}: scratch {rows[-2]['test_accuracy']:.4f}, distilled "

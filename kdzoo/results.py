@@ -343,6 +343,27 @@ def write_study(out_dir, name: str, rows: list, command: str, seeds, markdown) -
     return per_seed
 
 
+def table_row(model, k, seed, table, which, train_examples, dataset) -> dict:
+    """One per-seed row of a study from a recipe's ``table`` (``RecipeResult.table`` indexed
+    by model): row ``which`` (``TEACHER``, ``SCRATCH`` or ``RECIPE``) reported as ``model``,
+    with ``k`` labels per class (None: not label-scarce; otherwise appended to the name, the
+    key a rerun is matched on) and the training examples it learnt from."""
+    row = table.loc[which]
+    if k is not None:
+        model = f"{model}, {k} labels per class"
+    return {
+        "dataset": dataset,
+        "labels_per_class": k,
+        "seed": seed,
+        "model": model,
+        "validation_accuracy": float(row["validation_accuracy"]),
+        "test_accuracy": float(row["accuracy"]),
+        "test_macro_f1": float(row["macro_f1"]),
+        "setting": row.get("setting", "") or "",
+        "train_examples": int(train_examples),
+    }
+
+
 def model_kind(model: str, kinds=("teacher", "supervised", "scratch", "distilled")) -> str:
     """The first of ``kinds`` that the model name ``model`` contains (a study's row)."""
     for kind in kinds:

@@ -166,11 +166,10 @@ def run(config: Sst2TransferConfig | None = None):
     """Runs the study; returns ``(per_seed, summary)`` and, with ``config.out_dir``, writes
     ``sst2-transfer.csv`` and ``.md``."""
     from kdzoo.determinism import seed_everything
-    from kdzoo.label_scarce import table_row
     from kdzoo.recipe.candidates import scratch_tries
     from kdzoo.recipe.selection import RECIPE, SCRATCH, TEACHER
     from kdzoo.recipe.selection import run as recipe
-    from kdzoo.results import write_study
+    from kdzoo.results import table_row, write_study
     from kdzoo.studies import _build
 
     config = config or Sst2TransferConfig()

@@ -74,6 +74,31 @@ def test_the_student_saves_and_loads_without_lambda_layers(tmp_path):
     np.testing.assert_allclose(loaded(x), student(x), atol=1e-6)
 
 
+def test_few_labels_keeps_k_per_class_and_validates_on_a_fifth_of_them():
+    from kdzoo import datasets
+    from kdzoo.privileged import few_labels
+
+    data = datasets.load(
+        "embedded", batch_size=16, seed=0, modalities=("audio",), num_examples=300,
+        validation_fraction=0.2,
+    )  # fmt: skip
+    few = few_labels(data, 5, seed=3)
+    assert set(few.arrays) == {"train", "validation", "test"} == set(few.splits)
+    labels = np.concatenate([few.arrays[s]["label"] for s in ("train", "validation")])
+    assert np.bincount(labels, minlength=data.num_classes).tolist() == [5] * data.num_classes
+    assert np.bincount(few.arrays["validation"]["label"]).tolist() == [1] * data.num_classes
+    assert few.num_examples == {"train": 4 * data.num_classes, "validation": data.num_classes,
+                                "test": data.num_examples["test"]}  # fmt: skip
+    # Every kept example is a training example of `data`; the test split is untouched.
+    train = data.arrays["train"]["audio"].reshape(len(data.arrays["train"]["label"]), -1)
+    for split in ("train", "validation"):
+        for row in few.arrays[split]["audio"].reshape(len(few.arrays[split]["label"]), -1):
+            assert (train == row).all(axis=1).any()
+    np.testing.assert_array_equal(few.arrays["test"]["label"], data.arrays["test"]["label"])
+    again = few_labels(data, 5, seed=3)
+    np.testing.assert_array_equal(again.arrays["train"]["label"], few.arrays["train"]["label"])
+
+
 def _per_seed():
     rows = [
         ("mnist-thumbnail", "teacher (full view)", 0, 0.99),
@@ -110,7 +135,7 @@ def test_the_command_replays_the_config():
 @pytest.mark.requires_data("fsdd")
 def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
     config = PrivilegedConfig(
-        pairings=("fsdd-lowpass",),
+        pairings=("fsdd-lowpass", "fsdd-lowpass-50"),
         seeds=(0, 1),
         teacher_epochs=1,
         epochs=1,
@@ -118,13 +143,15 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
         tiny=True,
     )
     per_seed, _ = run(config)
-    assert list(per_seed["model"].str.split(" ").str[0]) == [
+    assert list(per_seed["model"].str.split(" ").str[0]) == 2 * [
         "teacher",
         "scratch",
         "distilled",
         "scratch",
         "distilled",
     ]
+    few = per_seed[per_seed["pairing"] == "fsdd-lowpass-50"]
+    assert (few["train_examples"] == 40).all()  # 5 per class at tiny size, 1 validates
     assert per_seed["test_accuracy"].between(0, 1).all()
     assert not per_seed.duplicated(["dataset", "seed", "model"]).any()
     assert "## Goal G4" in (tmp_path / "privileged.md").read_text()
