@@ -1,0 +1,107 @@
+"""Consistent mixup (``kdzoo.data.mixup``): the same weight and partner in every modality,
+seeded, labels masked on mixed rows, and a Distiller that trains on such batches."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kdzoo.data.mixup import mix_batches, mixing
+from kdzoo.labels import UNLABELLED
+
+
+def _batches(n=12, batch=6, weights=False):
+    rng = np.random.default_rng(0)
+    x = {
+        "image": rng.random((n, 4, 4, 1)).astype("float32"),
+        "audio": rng.standard_normal((n, 5, 3)).astype("float32"),
+        "text": rng.integers(1, 50, (n, 7)).astype("int32"),
+    }
+    y = rng.integers(0, 3, n).astype("int32")
+    parts = (x, y, np.linspace(0.5, 1.0, n).astype("float32")) if weights else (x, y)
+    return tf.data.Dataset.from_tensor_slices(parts).batch(batch), parts
+
+
+def _first(dataset):
+    return [tuple(t.numpy() if not isinstance(t, dict) else {k: v.numpy() for k, v in t.items()}
+                  for t in element) for element in dataset]  # fmt: skip
+
+
+def test_every_float_input_gets_the_same_weight_and_partner():
+    dataset, (x, y) = _batches()
+    mixed = _first(mix_batches(dataset, alpha=0.4, seed=3))
+    for index, (mx, my) in enumerate(mixed):
+        rows = slice(6 * index, 6 * index + 6)
+        lam, partner, _ = (t.numpy() for t in mixing(6, 0.4, tf.constant([3, index], tf.int64)))
+        assert ((lam > 0) & (lam < 1)).all() and sorted(partner) == list(range(6))
+        for key in ("image", "audio"):
+            given = x[key][rows]
+            w = lam.reshape([-1] + [1] * (given.ndim - 1))
+            np.testing.assert_allclose(mx[key], w * given + (1 - w) * given[partner], atol=1e-6)
+        np.testing.assert_array_equal(mx["text"], x["text"][rows])  # ids ride unmixed
+        assert (my == UNLABELLED).all()
+
+
+def test_the_mixes_are_seeded():
+    dataset, _ = _batches()
+    a, b = (_first(mix_batches(dataset, seed=1)) for _ in range(2))
+    c = _first(mix_batches(dataset, seed=2))
+    for (xa, _), (xb, _), (xc, _) in zip(a, b, c, strict=True):
+        np.testing.assert_array_equal(xa["image"], xb["image"])
+        assert not np.allclose(xa["image"], xc["image"])
+
+
+def test_unmixed_rows_keep_their_labels_and_weights_ride_along():
+    dataset, (x, y, w) = _batches(weights=True)
+    out = _first(mix_batches(dataset, rate=0.5, seed=0, keys=["audio"]))
+    labels = np.concatenate([e[1] for e in out])
+    kept = labels != UNLABELLED
+    assert 0 < kept.sum() < len(y)
+    np.testing.assert_array_equal(labels[kept], y[kept])
+    np.testing.assert_array_equal(np.concatenate([e[2] for e in out]), w)
+    image = np.concatenate([e[0]["image"] for e in out])
+    np.testing.assert_array_equal(image, x["image"])  # not among `keys`
+    audio = np.concatenate([e[0]["audio"] for e in out])
+    np.testing.assert_array_equal(audio[kept], x["audio"][kept])
+    assert not np.allclose(audio[~kept], x["audio"][~kept])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"alpha": 0}, "`alpha` must be > 0"),
+        ({"rate": 1.5}, r"`rate` must be in \(0, 1\]"),
+        ({"keys": ["text"]}, r"\['text'\] is not among them"),
+        ({"keys": ["depth"]}, r"\['depth'\] is not among them"),
+    ],
+)
+def test_bad_options_are_named(options, message):
+    dataset, _ = _batches()
+    with pytest.raises(ValueError, match=message):
+        mix_batches(dataset, **options)
+
+
+def test_a_distiller_trains_its_teacher_terms_on_mixed_batches():
+    import keras
+
+    from kdzoo.distillation import Distiller, LossTerm
+
+    keras.utils.set_random_seed(0)
+
+    def model(key, shape):
+        inputs = keras.Input(shape, name=key)
+        return keras.Model({key: inputs}, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
+
+    teacher, student = model("image", (4, 4, 1)), model("audio", (5, 3))
+    distiller = Distiller(
+        teacher=teacher,
+        student=student,
+        terms=[LossTerm("ce", 0.5, target="labels"), LossTerm("kd", 0.5)],
+    )
+    distiller.compile(optimizer="sgd")
+    dataset, _ = _batches()
+    before = [w.copy() for w in student.get_weights()]
+    history = distiller.fit(mix_batches(dataset, seed=0), epochs=1, verbose=0).history
+    kd = history["soft_target_kl_divergence_loss"][0]
+    assert np.isfinite(kd) and kd > 0
+    assert history["hard_label_crossentropy_loss"][0] == 0.0  # no row kept a label
+    assert any(not np.allclose(a, b) for a, b in zip(before, student.get_weights(), strict=True))
