@@ -77,7 +77,9 @@ def few_labels(data, labels_per_class, seed=0):
     """``data`` with only ``labels_per_class`` seeded training examples of each class
     (``kdzoo.datasets.scarce_labels``, its transfer split dropped), a stratified
     ``FEW_LABELS_VALIDATION_FRACTION`` of them held out for validation in place of the
-    dataset's own validation split. The test split is unchanged."""
+    dataset's own validation split. The test split is unchanged. The preprocessing (e.g.
+    audio normalisation statistics) stays the one fitted on the whole training split: its
+    inputs, never its labels."""
     import dataclasses as dc
 
     from kdzoo import datasets

@@ -30,24 +30,22 @@ import tensorflow as tf
 from kdzoo.labels import UNLABELLED
 
 
-def _beta(shape, alpha, seed):
-    """Beta(alpha, alpha) draws from two stateless gamma draws."""
-    a = tf.random.stateless_gamma(shape, seed, alpha=alpha)
-    b = tf.random.stateless_gamma(shape, seed + tf.constant([0, 1], tf.int64), alpha=alpha)
-    return a / tf.maximum(a + b, 1e-12)
-
-
 def mixing(batch_size, alpha, seed, rate=1.0):
     """The draws of one batch: ``(lam, partner, mixed)``, each ``[batch_size]``.
 
-    ``lam`` is each row's weight on itself, ``partner`` the row it is mixed with (a seeded
-    permutation), ``mixed`` whether the row is mixed at all (a fraction ``rate`` of rows;
-    an unmixed row has ``lam = 1``). ``seed``: a ``[2]`` int64 stateless seed.
+    ``lam`` is each row's weight on itself (``Beta(alpha, alpha)``), ``partner`` the row it
+    is mixed with (a seeded permutation), ``mixed`` whether the row is mixed at all (a
+    fraction ``rate`` of rows, less any row drawn as its own partner); an unmixed row has
+    ``lam = 1``. ``seed``: a ``[2]`` stateless seed, split into independent streams
+    (``stateless_split``), so no two batches or seeds share a draw.
     """
-    seed = tf.cast(seed, tf.int64)
-    lam = _beta([batch_size], alpha, seed)
-    partner = tf.argsort(tf.random.stateless_uniform([batch_size], seed + [1, 0]))
-    mixed = tf.random.stateless_uniform([batch_size], seed + [2, 0]) < rate
+    keys = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
+    a = tf.random.stateless_gamma([batch_size], keys[0], alpha=alpha)
+    b = tf.random.stateless_gamma([batch_size], keys[1], alpha=alpha)
+    lam = a / tf.maximum(a + b, 1e-12)
+    partner = tf.argsort(tf.random.stateless_uniform([batch_size], keys[2]))
+    mixed = tf.random.stateless_uniform([batch_size], keys[3]) < rate
+    mixed &= partner != tf.range(batch_size, dtype=partner.dtype)
     return tf.where(mixed, lam, tf.ones_like(lam)), partner, mixed
 
 
@@ -82,6 +80,15 @@ def mix_batches(dataset, *, alpha=1.0, seed=0, keys=None, rate=1.0):
             "mix_batches needs batches (x dict, labels) or (x dict, labels, sample_weight); "
             f"got elements {spec}."
         )
+    nested = [k for k, v in spec[0].items() if not isinstance(v, tf.TensorSpec)]
+    if nested:
+        raise ValueError(
+            f"mix_batches mixes batches of plain tensors; {nested} hold(s) a nested structure, "
+            "e.g. cached teacher outputs (kdzoo.distillation's 'teacher_outputs'), which belong "
+            "to the unmixed rows: mix the batches of an online teacher instead."
+        )
+    if not isinstance(spec[1], tf.TensorSpec) or spec[1].shape.rank != 1:
+        raise ValueError(f"mix_batches needs integer class labels of shape [batch]; got {spec[1]}.")
     floats = [k for k, s in spec[0].items() if s.dtype.is_floating]
     if keys is None:
         keys = floats

@@ -89,7 +89,10 @@ def fuse_models(
             inference mode): only the head trains. Set ``encoder.trainable`` later to
             fine-tune. Defaults to True.
         copy: encode with copies of ``models`` (their weights copied), so training the
-            fused model leaves the given models as they were. Defaults to True.
+            fused model leaves the given models as they were. Defaults to True. With
+            False the fused model shares the given models' layers: training it trains them,
+            and ``trainable_encoders=False`` (or a later ``encoder.trainable = True``)
+            sets every one of their layers' ``trainable`` flag.
         seed: of the ``ModalityDropout`` masks.
         name: of the fused model; each encoder is a nested model ``"<modality>_encoder"``.
 
