@@ -67,6 +67,15 @@ SCRATCH_ROW = "scratch (fused student)"
 DISTILLED_ROW = "distilled (fused student, the recipe's choice)"
 WARM_SCRATCH_ROW = "scratch (fused student, warm-started encoders)"
 WARM_DISTILLED_ROW = "distilled (fused student, warm-started encoders, the recipe's choice)"
+#: The figure's tick labels.
+SHORT_NAMES = {
+    FUSED_END_TO_END: "teacher\nend to end",
+    FUSED_WARM: "teacher\nwarm-started",
+    SCRATCH_ROW: "student\nscratch",
+    DISTILLED_ROW: "student\ndistilled",
+    WARM_SCRATCH_ROW: "warm student\nscratch",
+    WARM_DISTILLED_ROW: "warm student\ndistilled",
+}
 #: (scratch row, distilled row) of each fused student.
 STUDENT_ROWS = ((SCRATCH_ROW, DISTILLED_ROW), (WARM_SCRATCH_ROW, WARM_DISTILLED_ROW))
 
@@ -451,7 +460,7 @@ def _figure(summary: pd.DataFrame, path: Path) -> bool:
     conditions = [("test_accuracy", "both")] + [
         (f"test_accuracy_without_{m}", f"{m} zeroed") for m in MODALITIES
     ]
-    figure = Figure(figsize=(7.5, 3.8))
+    figure = Figure(figsize=(9, 3.8))
     ax = figure.subplots()
     width = 0.8 / len(conditions)
     positions = np.arange(len(fused))
@@ -463,10 +472,10 @@ def _figure(summary: pd.DataFrame, path: Path) -> bool:
         ax.axhline(row["test_accuracy_mean"], color="black", linestyle=style,
                    linewidth=1, label=row["model"])  # fmt: skip
     ax.set_xticks(positions + width * (len(conditions) - 1) / 2)
-    ax.set_xticklabels([m.replace(" (", "\n(", 1) for m in fused["model"]], fontsize=7)
+    ax.set_xticklabels([SHORT_NAMES.get(m, m) for m in fused["model"]], fontsize=8)
     ax.set_ylabel("test accuracy (unseen speaker)")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     return True
