@@ -282,7 +282,12 @@ def _bench_label_scarce(args) -> int:
     _, summary = run(config)
     print(summary.to_string(index=False))
     checked = goal(summary)
-    print(f"G1 (distilled - scratch at 5 labels per class): {checked['gap_points']:+.1f} points")
+    share = checked["zero_share"]
+    zero = "not run" if share != share else f"{share:.0%} of the supervised student"
+    print(
+        f"G1: distilled - scratch at 5 labels per class {checked['gap_points']:+.1f} points; "
+        f"at 0 labels: {zero}"
+    )
     if config.out_dir:
         print(f"wrote {Path(config.out_dir) / NAME}.csv / .md / .png")
     return 0
