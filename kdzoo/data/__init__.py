@@ -5,6 +5,7 @@ from kdzoo.data.augment import AugmentConfig, SpecAugment, WaveformAugment, imag
 from kdzoo.data.image import ImageConfig, preprocess_images
 from kdzoo.data.pipeline import from_arrays, is_augmented, validate_arrays
 from kdzoo.data.routing import MissingInputError, for_model, input_names, select_inputs
+from kdzoo.data.tabular import TabularConfig, tabular_features
 from kdzoo.data.text import TextVectorizer
 from kdzoo.data.tfrecord import read_tfrecords, write_tfrecords
 
@@ -14,6 +15,7 @@ __all__ = [
     "ImageConfig",
     "MissingInputError",
     "SpecAugment",
+    "TabularConfig",
     "TextVectorizer",
     "WaveformAugment",
     "audio_features",
@@ -26,6 +28,7 @@ __all__ = [
     "preprocess_images",
     "read_tfrecords",
     "select_inputs",
+    "tabular_features",
     "validate_arrays",
     "write_tfrecords",
 ]

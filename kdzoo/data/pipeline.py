@@ -3,7 +3,8 @@
 Order of operations::
 
     validate rows -> preprocess (batched map: decode/resize images, waveform -> normalised
-    log-mel, text -> ids) -> cache -> shuffle (training only, seeded, reshuffled per epoch)
+    log-mel, text -> ids, table rows -> standardised numbers and one-hot categories)
+    -> cache -> shuffle (training only, seeded, reshuffled per epoch)
     -> batch (optional drop_remainder for static shapes) -> augment (training only, seeded)
     -> prefetch(AUTOTUNE)
 
@@ -23,6 +24,7 @@ from kdzoo.data.audio import AudioConfig, audio_features, fix_length
 from kdzoo.data.augment import AugmentConfig, SpecAugment, WaveformAugment, image_augmenter
 from kdzoo.data.bad_input import BadInputLog
 from kdzoo.data.image import ImageConfig, preprocess_images
+from kdzoo.data.tabular import TabularConfig, tabular_features
 from kdzoo.labels import UNLABELLED
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -143,6 +145,7 @@ def from_arrays(
     audio_config: AudioConfig | None = None,
     image_config: ImageConfig | None = None,
     text_vectorizer=None,
+    tabular_config: TabularConfig | None = None,
     drop_remainder=False,
     label_key="label",
     augment: AugmentConfig | bool | None = None,
@@ -158,7 +161,8 @@ def from_arrays(
         arrays: dict of NumPy arrays, one row per example; must hold each modality and
             ``label_key``. ``"audio"``: float waveforms ``[n, samples]`` at
             ``audio_config.sample_rate``; ``"text"``: strings (or UTF-8 bytes); ``"image"``:
-            encoded image bytes, uint8 or float ``[n, H, W(, C)]`` arrays.
+            encoded image bytes, uint8 or float ``[n, H, W(, C)]`` arrays; ``"tabular"``:
+            float ``[n, columns]`` rows made by ``TabularConfig.encode``.
         modalities: keys to keep, e.g. ``("image", "audio")``.
         batch_size: batch size. Defaults to 64.
         training: shuffle (seeded, reshuffled each epoch) and augment, if True.
@@ -167,6 +171,7 @@ def from_arrays(
         image_config: the image front end; defaults to the arrays' own size (needed for
             encoded bytes).
         text_vectorizer: a ``kdzoo.data.TextVectorizer``; needed for ``"text"``.
+        tabular_config: a ``kdzoo.data.TabularConfig``; needed for ``"tabular"``.
         drop_remainder: drop the last partial batch (static shapes, as TPUs need).
         augment: an ``AugmentConfig`` (``True`` for the defaults); applied on training
             pipelines only.
@@ -186,6 +191,8 @@ def from_arrays(
         raise ValueError("`audio_config` is required for the 'audio' modality.")
     if "text" in modalities and text_vectorizer is None:
         raise ValueError("`text_vectorizer` is required for the 'text' modality.")
+    if "tabular" in modalities and tabular_config is None:
+        raise ValueError("`tabular_config` is required for the 'tabular' modality.")
     if augment is True:
         augment = AugmentConfig()
     augment = augment if (training and augment) else None
@@ -220,6 +227,8 @@ def from_arrays(
                 out["audio"] = audio_features(out["audio"], audio_config)
         if "text" in out:
             out["text"] = text_vectorizer(out["text"])
+        if "tabular" in out:
+            out["tabular"] = tabular_features(out["tabular"], tabular_config)
         return out, y
 
     ds = tf.data.Dataset.from_tensor_slices((features, labels))

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from kdzoo.datasets.download import Resource
 from kdzoo.defaults import DEFAULTS
 
-MODALITIES = ("image", "audio", "text")
+MODALITIES = ("image", "audio", "text", "tabular")
 DIGITS = tuple(str(d) for d in range(10))
 
 

@@ -20,6 +20,11 @@ Columns:
 - ``audio``: paths of PCM wav files, or float arrays of samples at ``sample_rate``. The
   channels are averaged; clips are zero-padded to ``clip_seconds`` (default: the longest
   clip), and longer ones are cropped to it, counted and logged.
+- ``numeric``, ``categorical``: lists of columns that make the ``"tabular"`` modality
+  (``kdzoo.data.tabular``): numbers (a missing or non-numeric cell is a bad row), and
+  categories of any type (a missing cell, or one not seen in training, is "unseen"). The
+  numbers are standardised and the categories one-hot encoded with statistics and
+  vocabularies learnt from the training split.
 - ``id``: an example id, kept in the arrays as ``"id"`` (unique), e.g. to read a teacher's
   outputs keyed by id (``kdzoo.distillation.read_teacher_outputs``).
 - ``split``: ``"train"``, ``"validation"`` or ``"test"`` per row. Without it, every row is
@@ -30,7 +35,8 @@ With ``unlabelled=True`` training rows whose label cell is empty are not bad row
 become the unlabelled transfer set a teacher labels (``kdzoo.datasets.with_transfer``), and
 the held-out splits are drawn from the labelled rows only.
 
-Everything learnt from data (the vocabulary, the audio statistics) is learnt from the
+Everything learnt from data (the vocabulary, the audio and numeric statistics, the
+categories) is learnt from the
 training split only. A bad row (a missing label or class, empty text, a file that is not
 there or does not decode, a wav at another sample rate) raises ``BadExampleError`` naming
 the file, line (CSV) or row, and the column; with ``skip_bad=True`` it is skipped, counted
@@ -39,6 +45,7 @@ the file, line (CSV) or row, and the column; with ``skip_bad=True`` it is skippe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -47,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from kdzoo.data.bad_input import BadInputLog
+from kdzoo.data.tabular import INPUT_NAME, TabularConfig
 from kdzoo.datasets.catalog import DatasetSpec
 from kdzoo.datasets.loading import (
     TRANSFER,
@@ -271,6 +279,85 @@ def _audio(values, where, column, root, sample_rate, clip_samples, bad_log, keep
     return out
 
 
+def _numbers(frame, columns, where, bad_log, keep):
+    """The numeric columns as float64 ``[n, len(columns)]``; a missing, non-numeric or
+    infinite cell is a bad row."""
+    out = np.zeros((len(frame), len(columns)), np.float64)
+    for j, column in enumerate(columns):
+        values = frame[column].tolist()
+        for i, value in enumerate(values):
+            if _missing(value):
+                bad_log.bad(where(i, column), "no value (a missing number)", "missing number")
+                keep[i] = False
+                continue
+            if isinstance(value, bool | np.bool_):
+                out[i, j] = float(value)
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                bad_log.bad(where(i, column), f"{value!r} is not a number", "not a number")
+                keep[i] = False
+                continue
+            if not np.isfinite(number):
+                bad_log.bad(where(i, column), f"{value!r} is not finite", "not a number")
+                keep[i] = False
+                continue
+            out[i, j] = number
+    return out
+
+
+def _tabular_columns(numeric, categorical):
+    numeric = [numeric] if isinstance(numeric, str) else list(numeric or ())
+    categorical = [categorical] if isinstance(categorical, str) else list(categorical or ())
+    unservable = [str(c) for c in (*numeric, *categorical) if not INPUT_NAME.fullmatch(str(c))]
+    if unservable:
+        log.warning(
+            "Tabular column(s) %s cannot name serving inputs (a letter, then letters, digits "
+            "or '_'): a model trained on them trains and evaluates, but its serving export "
+            "will be refused. Rename them before training to export it.",
+            unservable,
+        )
+    both = set(numeric) & set(categorical)
+    if both:
+        raise ValueError(f"Column(s) {sorted(both)} are both numeric= and categorical=.")
+    for kind, columns in (("numeric", numeric), ("categorical", categorical)):
+        if len(set(columns)) != len(columns):
+            raise ValueError(f"`{kind}` names a column twice: {columns}.")
+    return numeric, categorical
+
+
+def _fit_tabular(parts, transfer, numeric, categorical, name):
+    """Fits the tabular front end on the training rows (and the transfer rows, which are
+    training inputs) and replaces the raw columns of every split with its encoded matrix."""
+    fitted = [parts["train"]] + ([transfer] if transfer is not None else [])
+    train_numbers = np.concatenate([p["_numeric"] for p in fitted])
+    train_categories = np.concatenate([p["_categorical"] for p in fitted])
+    config = TabularConfig.fit(
+        {c: train_numbers[:, j] for j, c in enumerate(numeric)},
+        {c: train_categories[:, j] for j, c in enumerate(categorical)},
+    )
+    for split, arrays in [*parts.items(), ("transfer", transfer)]:
+        if arrays is None:
+            continue
+        numbers, categories = arrays.pop("_numeric"), arrays.pop("_categorical")
+        arrays["tabular"], unseen = config.encode(
+            {c: numbers[:, j] for j, c in enumerate(numeric)},
+            {c: categories[:, j] for j, c in enumerate(categorical)},
+        )
+        counts = {c: k for c, k in unseen.items() if k}
+        if counts and split != "train":
+            log.info(
+                "%s: %s rows with a category unseen in training (or missing), per column: %s",
+                name,
+                split,
+                counts,
+            )
+        elif counts:
+            log.info("%s: train rows with a missing category, per column: %s", name, counts)
+    return config
+
+
 def from_dataframe(
     frame: pd.DataFrame,
     *,
@@ -278,6 +365,8 @@ def from_dataframe(
     text: str | None = None,
     image: str | None = None,
     audio: str | None = None,
+    numeric=None,
+    categorical=None,
     id: str | None = None,  # noqa: A002 - the column's role, as the user names it
     split: str | None = None,
     class_names=None,
@@ -302,7 +391,10 @@ def from_dataframe(
     Args:
         frame: one row per example.
         label: the label column.
-        text, image, audio: the column of each modality the examples have (at least one).
+        text, image, audio: the column of each modality the examples have (at least one
+            modality).
+        numeric, categorical: the columns of the ``"tabular"`` modality (lists of names):
+            numbers, and categories.
         id: an id column (unique values), kept as ``arrays[split]["id"]``.
         split: a column of ``"train"`` / ``"validation"`` / ``"test"``.
         class_names: the classes in id order; labels are matched to them by name, or, if
@@ -338,11 +430,19 @@ def from_dataframe(
         kdzoo.data.BadExampleError: a bad row, named by file and line or row, and column.
     """
     columns = {"text": text, "image": image, "audio": audio}
+    numeric, categorical = _tabular_columns(numeric, categorical)
     modalities = tuple(m for m, c in columns.items() if c is not None)
+    if numeric or categorical:
+        modalities += ("tabular",)
     if not modalities:
-        raise ValueError("Give at least one of text=, image=, audio= (the column of each).")
-    wanted = {"label": label, **{m: columns[m] for m in modalities}, "id": id, "split": split}
+        raise ValueError(
+            "Give at least one of text=, image=, audio= (the column of each), or numeric= / "
+            "categorical= (lists of columns)."
+        )
+    wanted = {"label": label, **{m: c for m, c in columns.items() if c}, "id": id, "split": split}
+    tabular_columns = [*numeric, *categorical]
     absent = [c for c in wanted.values() if c is not None and c not in frame.columns]
+    absent += [c for c in tabular_columns if c not in frame.columns]
     if absent:
         where = f"{source}: " if source else ""
         raise ValueError(
@@ -378,6 +478,9 @@ def from_dataframe(
         arrays["audio"] = _audio(
             frame[audio].tolist(), where, audio, root, sample_rate, clip, bad_log, keep
         )
+    if numeric or categorical:
+        arrays["_numeric"] = _numbers(frame, numeric, where, bad_log, keep)
+        arrays["_categorical"] = frame[categorical].to_numpy(dtype=object).reshape(n, -1)
     if id is not None:
         ids = frame[id].to_numpy()
         seen = {}
@@ -420,6 +523,10 @@ def from_dataframe(
             len(transfer["label"]),
         )
 
+    tabular = None
+    if "tabular" in modalities:
+        tabular = _fit_tabular(parts, transfer, numeric, categorical, name)
+
     spec = DatasetSpec(
         name=name,
         modalities=modalities,
@@ -439,6 +546,7 @@ def from_dataframe(
     if transfer is not None:
         fitted = {m: np.concatenate([fitted[m], transfer[m]]) for m in modalities}
     preprocessing = fit_preprocessing(spec, fitted, modalities, cache_dir=cache_dir)
+    preprocessing = dataclasses.replace(preprocessing, tabular_config=tabular)
     options = {"batch_size": batch_size, "seed": seed, "drop_remainder": False, "augment": None}
     data = build_pipelines(spec, parts, modalities, preprocessing, list(parts), options)
     data.skipped = bad_log.count

@@ -25,6 +25,7 @@ from kdzoo.data import AudioConfig, ImageConfig, TextVectorizer, from_arrays
 from kdzoo.data.augment import AugmentConfig
 from kdzoo.data.bad_input import BadInputLog
 from kdzoo.data.pipeline import validate_arrays
+from kdzoo.data.tabular import TabularConfig
 from kdzoo.datasets.catalog import CATALOG, DatasetSpec
 from kdzoo.defaults import DEFAULTS
 from kdzoo.files import atomic_file
@@ -64,6 +65,7 @@ class LoadedDataset:
     image_config: ImageConfig | None = None
     text_vectorizer: TextVectorizer | None = None
     vocabulary_path: str | None = None
+    tabular_config: TabularConfig | None = None
     skipped: int = 0
     modalities: tuple = ()
     arrays: dict = dataclasses.field(default_factory=dict, repr=False)
@@ -95,6 +97,7 @@ class LoadedDataset:
             audio_config=self.audio_config,
             image_config=self.image_config,
             text_vectorizer=self.text_vectorizer,
+            tabular_config=self.tabular_config,
             num_classes=self.num_classes,
             unlabelled=split in (TRANSFER, TRAIN_AND_TRANSFER),
             **options,
@@ -222,6 +225,7 @@ class Preprocessing:
     image_config: ImageConfig | None = None
     text_vectorizer: TextVectorizer | None = None
     vocabulary_path: Path | None = None
+    tabular_config: TabularConfig | None = None
 
 
 def _reader(spec: DatasetSpec):
@@ -397,6 +401,7 @@ def build_pipelines(
         image_config=preprocessing.image_config,
         text_vectorizer=preprocessing.text_vectorizer,
         vocabulary_path=None if vocabulary_path is None else str(vocabulary_path),
+        tabular_config=preprocessing.tabular_config,
         modalities=modalities,
         arrays=splits,
         options=options,

@@ -284,3 +284,76 @@ def test_training_rows_without_a_label_become_the_transfer_set(tmp_path):
             unlabelled=True,
             cache_dir=tmp_path,
         )
+
+
+def _customers(n=40):
+    rng = np.random.default_rng(3)
+    plan = rng.choice(["basic", "pro"], n)
+    return pd.DataFrame(
+        {
+            "age": rng.integers(18, 70, n).astype(float),
+            "spend": rng.normal(100, 20, n),
+            "plan": plan,
+            "seats": rng.integers(1, 4, n),
+            "churn": np.where(plan == "pro", "stays", "leaves"),
+            "split": ["train"] * (n - 10) + ["validation"] * 5 + ["test"] * 5,
+        }
+    )
+
+
+def test_numeric_and_categorical_columns_make_a_tabular_input_fitted_on_train(tmp_path, caplog):
+    frame = _customers()
+    frame.loc[35, "plan"] = "enterprise"  # a test row with a plan training never saw
+    frame.loc[36, "age"] = 1000.0  # a test outlier must not move the statistics
+    path = tmp_path / "customers.csv"
+    frame.to_csv(path, index=False)
+    with caplog.at_level(logging.INFO, logger="kdzoo.data"):
+        data = from_csv(
+            path, label="churn", numeric=["age", "spend"], categorical=["plan", "seats"],
+            split="split",
+        )  # fmt: skip
+    train = frame[frame["split"] == "train"]
+    config = data.tabular_config
+    assert data.modalities == ("tabular",)
+    np.testing.assert_allclose(config.mean, [train["age"].mean(), train["spend"].mean()])
+    np.testing.assert_allclose(config.std, [train["age"].std(ddof=0), train["spend"].std(ddof=0)])
+    assert config.vocabularies == (("basic", "pro"), ("1", "2", "3"))
+    assert data.model_shapes() == {"tabular_shape": (2 + 3 + 4,)}
+    assert "test rows with a category unseen in training (or missing), per column: {'plan': 1}" in (
+        caplog.text
+    )
+    x, y = next(iter(data.pipeline("test", batch_size=5)))
+    assert x["tabular"].shape == (5, 9)
+    # Row 35 is the first test row: its plan one-hot is the unseen slot.
+    np.testing.assert_array_equal(x["tabular"].numpy()[0, 2:5], [1, 0, 0])
+    assert data.class_names == ("leaves", "stays")
+
+
+def test_bad_numbers_name_the_line_and_column_or_are_skipped(tmp_path, caplog):
+    frame = _customers().astype({"age": object})
+    frame.loc[4, "age"] = "forty"
+    frame.loc[6, "spend"] = np.nan
+    path = tmp_path / "customers.csv"
+    frame.to_csv(path, index=False)
+    kwargs = dict(label="churn", numeric=["age", "spend"], categorical=["plan"], split="split")
+    with pytest.raises(BadExampleError, match=r"customers\.csv: line 6, column 'age': 'forty' is"):
+        from_csv(path, **kwargs)
+    with caplog.at_level(logging.WARNING, logger="kdzoo.data"):
+        data = from_csv(path, skip_bad=True, **kwargs)
+    assert data.skipped == 2
+    assert "line 8, column 'spend': no value (a missing number)" in caplog.text
+    assert data.num_examples["train"] == 28
+
+
+def test_tabular_column_mistakes_are_clear_errors(caplog):
+    frame = _customers()
+    with pytest.raises(ValueError, match=r"no column\(s\) \['income'\]"):
+        from_dataframe(frame, label="churn", numeric=["age", "income"])
+    with pytest.raises(ValueError, match=r"\['age'\] are both numeric= and categorical="):
+        from_dataframe(frame, label="churn", numeric=["age"], categorical=["age", "plan"])
+    with caplog.at_level(logging.WARNING, logger="kdzoo.data"):
+        from_dataframe(
+            frame.rename(columns={"spend": "monthly spend"}),
+            label="churn", numeric=["monthly spend"], split="split",
+        )  # fmt: skip
+    assert "['monthly spend'] cannot name serving inputs" in caplog.text
