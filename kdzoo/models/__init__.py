@@ -5,7 +5,7 @@
 >>> teacher, student = kdzoo.models.build_pair("av_to_audio", num_classes=10)
 """
 
-from kdzoo.models import audio, fusion, image, multimodal, text
+from kdzoo.models import audio, fusion, image, multimodal, tabular, text
 from kdzoo.models.layers import Feature, feature_model, feature_names
 from kdzoo.models.registry import (
     ModelSpec,
@@ -37,6 +37,15 @@ register(
         text.CNN_LSTM_PRESETS,
         ("text",),
         "embedding + Conv1D + LSTM",
+    )
+)
+register(
+    ModelSpec(
+        "tabular_mlp",
+        tabular.tabular_mlp,
+        tabular.PRESETS,
+        ("tabular",),
+        "MLP over numeric and one-hot categorical columns",
     )
 )
 register(

@@ -125,6 +125,19 @@ def text_encoder(
     return {"embedding": _mark_embedding(x, feature_prefix)}
 
 
+def tabular_encoder(features, hidden_units=(64,), dropout=0.0, feature_prefix=""):
+    """An MLP over tabular features (``kdzoo.data.tabular``: standardised numbers and
+    one-hot categories): ``Dense`` + ReLU + ``Dropout`` blocks, the "MLP" of Gorishniy et al.
+    (NeurIPS 2021, "Revisiting Deep Learning Models for Tabular Data"). The last block's
+    output is the embedding. ``hidden_units=()`` passes the features through unchanged."""
+    x = features
+    for i, units in enumerate(hidden_units):
+        x = layers.Dense(units, activation="relu", name=f"tabular_dense{i}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"tabular_dropout{i}")(x)
+    return {"embedding": _mark_embedding(x, feature_prefix)}
+
+
 def classifier_head(embedding, num_classes, hidden_units=0, dropout=0.0):
     """Optional hidden layer, then ``Feature("embedding")``, dropout and the logits."""
     x = embedding

@@ -1,4 +1,4 @@
-"""Fusion classifiers over any subset of the image, audio and text encoders.
+"""Fusion classifiers over any subset of the image, audio, text and tabular encoders.
 
 Three families share the per-modality encoders of ``kdzoo.models.encoders`` and differ in
 where the modalities meet (Snoek et al., "Early versus late fusion in semantic video
@@ -38,6 +38,7 @@ from kdzoo.models.encoders import (
     classifier_head,
     image_encoder,
     model_input,
+    tabular_encoder,
     text_encoder,
 )
 from kdzoo.models.layers import (
@@ -48,7 +49,7 @@ from kdzoo.models.layers import (
     WeightedSum,
 )
 
-MODALITIES = ("image", "audio", "text")
+MODALITIES = ("image", "audio", "text", "tabular")
 LATE_WEIGHTS = ("mean", "learned")
 
 #: Name of the ``Feature`` holding per-example modality weights ``[batch, M]``.
@@ -61,6 +62,7 @@ _TEACHER_ENCODERS = {
     "audio_lstm_units": 64,
     "text_embed_dim": 64,
     "text_lstm_units": 64,
+    "tabular_units": (256, 256),
 }
 _STUDENT_ENCODERS = {
     "image_filters": (8, 16),
@@ -68,6 +70,7 @@ _STUDENT_ENCODERS = {
     "audio_lstm_units": 16,
     "text_embed_dim": 8,
     "text_lstm_units": 16,
+    "tabular_units": (32,),
 }
 # Both sides are trained to survive a missing modality; in distillation the teacher runs
 # with training=False, so its ModalityDropout is an identity there.
@@ -146,6 +149,8 @@ def _encode(
     text_lstm_units,
     modality_dropout,
     seed,
+    tabular_shape=(8,),
+    tabular_units=(64,),
 ):
     """Returns ``(modalities, inputs, embeddings)``: the input dict keyed by modality and the
     pooled embeddings (marked ``"<modality>_embedding"``) in the order of ``modalities``."""
@@ -163,7 +168,8 @@ def _encode(
         if m == "text":
             inputs[m] = model_input(m, (sequence_length,), dtype="int32")
         else:
-            inputs[m] = model_input(m, image_shape if m == "image" else audio_shape)
+            shapes = {"image": image_shape, "audio": audio_shape, "tabular": tabular_shape}
+            inputs[m] = model_input(m, shapes[m])
     encoded = [inputs[m] for m in modalities]
     # With one modality there is nothing to fall back on, so the option is moot.
     if modality_dropout and len(modalities) > 1:
@@ -174,6 +180,8 @@ def _encode(
             feats = image_encoder(x, image_filters, feature_prefix=m)
         elif m == "audio":
             feats = audio_encoder(x, audio_filters, audio_lstm_units, feature_prefix=m)
+        elif m == "tabular":
+            feats = tabular_encoder(x, tuple(tabular_units), feature_prefix=m)
         else:
             feats = text_encoder(x, vocab_size, text_embed_dim, text_lstm_units, feature_prefix=m)
         embeddings.append(feats["embedding"])
@@ -192,6 +200,8 @@ def fusion_early(
     audio_lstm_units=64,
     text_embed_dim=64,
     text_lstm_units=64,
+    tabular_shape=(8,),
+    tabular_units=(64,),
     hidden_units=128,
     dropout=0.0,
     modality_dropout=0.0,
@@ -204,8 +214,8 @@ def fusion_early(
 
     Args:
         num_classes: number of output logits.
-        modalities: a non-empty subset of ``("image", "audio", "text")``, in the order the
-            model concatenates them. Defaults to ``("image", "audio")``.
+        modalities: a non-empty subset of ``("image", "audio", "text", "tabular")``, in
+            the order the model concatenates them. Defaults to ``("image", "audio")``.
         image_shape: ``[H, W, C]`` of the ``"image"`` input. Defaults to ``(16, 16, 1)``.
         audio_shape: ``[frames, mels]`` of the log-mel ``"audio"`` input. Defaults to the
             embedded dataset's ``AudioConfig`` shape.
@@ -216,6 +226,8 @@ def fusion_early(
         audio_lstm_units: width of the audio LSTM. Defaults to 64.
         text_embed_dim: width of the token embedding. Defaults to 64.
         text_lstm_units: width of the text BiLSTM (per direction). Defaults to 64.
+        tabular_shape: ``(features,)`` of the ``"tabular"`` input. Defaults to ``(8,)``.
+        tabular_units: widths of the tabular MLP's blocks. Defaults to ``(64,)``.
         hidden_units: hidden layer of the head; 0 for none. Defaults to 128.
         dropout: dropout before the logits. Defaults to 0.0.
         modality_dropout: fraction of (example, modality) input slots zeroed in training
@@ -240,6 +252,8 @@ def fusion_early(
         text_lstm_units,
         modality_dropout,
         seed,
+        tabular_shape,
+        tabular_units,
     )
     fused = (
         layers.Concatenate(name="fusion_concat")(embeddings)
@@ -262,6 +276,8 @@ def fusion_late(
     audio_lstm_units=64,
     text_embed_dim=64,
     text_lstm_units=64,
+    tabular_shape=(8,),
+    tabular_units=(64,),
     head_units=0,
     late_weights="mean",
     dropout=0.0,
@@ -278,8 +294,8 @@ def fusion_late(
     Args:
         num_classes: number of output logits.
         modalities, image_shape, audio_shape, sequence_length, vocab_size, image_filters,
-            audio_filters, audio_lstm_units, text_embed_dim, text_lstm_units: as in
-            ``fusion_early``.
+            audio_filters, audio_lstm_units, text_embed_dim, text_lstm_units,
+            tabular_shape, tabular_units: as in ``fusion_early``.
         head_units: hidden layer of each per-modality head; 0 for none. Defaults to 0.
         late_weights: ``"mean"`` or ``"learned"``. Defaults to ``"mean"``.
         dropout: dropout before each head's logits. Defaults to 0.0.
@@ -308,6 +324,8 @@ def fusion_late(
         text_lstm_units,
         modality_dropout,
         seed,
+        tabular_shape,
+        tabular_units,
     )
     per_modality = []
     for m, x in zip(modalities, embeddings, strict=True):
@@ -339,6 +357,8 @@ def fusion_gated(
     audio_lstm_units=64,
     text_embed_dim=64,
     text_lstm_units=64,
+    tabular_shape=(8,),
+    tabular_units=(64,),
     fusion_units=64,
     gate_units=32,
     hidden_units=0,
@@ -359,8 +379,8 @@ def fusion_gated(
     Args:
         num_classes: number of output logits.
         modalities, image_shape, audio_shape, sequence_length, vocab_size, image_filters,
-            audio_filters, audio_lstm_units, text_embed_dim, text_lstm_units: as in
-            ``fusion_early``.
+            audio_filters, audio_lstm_units, text_embed_dim, text_lstm_units,
+            tabular_shape, tabular_units: as in ``fusion_early``.
         fusion_units: common width of the projected embeddings. Defaults to 64.
         gate_units: hidden ReLU layer of the gate; 0 for a linear gate. Defaults to 32.
         hidden_units: hidden layer of the head; 0 for none. Defaults to 0.
@@ -390,6 +410,8 @@ def fusion_gated(
         text_lstm_units,
         modality_dropout,
         seed,
+        tabular_shape,
+        tabular_units,
     )
     projected = [
         layers.Dense(fusion_units, activation="tanh", name=f"{m}_projection")(x)

@@ -12,6 +12,7 @@ PRESETS = {
         "audio_lstm_units": 64,
         "text_embed_dim": 64,
         "text_lstm_units": 64,
+        "tabular_units": (256, 256),
         "hidden_units": 128,
         "dropout": 0.2,
     },
@@ -21,6 +22,7 @@ PRESETS = {
         "audio_lstm_units": 16,
         "text_embed_dim": 8,
         "text_lstm_units": 16,
+        "tabular_units": (32,),
         "hidden_units": 32,
         "dropout": 0.0,
     },
@@ -39,11 +41,13 @@ def multimodal_concat(
     audio_lstm_units=64,
     text_embed_dim=64,
     text_lstm_units=64,
+    tabular_shape=(8,),
+    tabular_units=(64,),
     hidden_units=128,
     dropout=0.0,
     name="multimodal_concat",
 ):
-    """Builds an early-fusion classifier over ``modalities`` (a subset of image/audio/text).
+    """Builds an early-fusion classifier over ``modalities`` (a subset of image/audio/text/tabular).
 
     Each modality has its own encoder; their pooled embeddings are concatenated and passed
     through a dense layer. Features: ``"<modality>_embedding"``, ``"<modality>_feature_map"``
@@ -62,6 +66,8 @@ def multimodal_concat(
         audio_lstm_units=audio_lstm_units,
         text_embed_dim=text_embed_dim,
         text_lstm_units=text_lstm_units,
+        tabular_shape=tabular_shape,
+        tabular_units=tabular_units,
         hidden_units=hidden_units,
         dropout=dropout,
         modality_dropout=0.0,

@@ -23,6 +23,8 @@ TINY = {
     "audio_lstm_units": 4,
     "text_embed_dim": 4,
     "text_lstm_units": 4,
+    "tabular_shape": (5,),
+    "tabular_units": (4,),
 }
 
 
@@ -49,7 +51,10 @@ def _blank_slots(outputs, batch):
 
 
 @pytest.mark.parametrize("name", FAMILIES)
-@pytest.mark.parametrize("modalities", [("image", "audio"), ("audio", "text", "image"), ("text",)])
+@pytest.mark.parametrize(
+    "modalities",
+    [("image", "audio"), ("audio", "text", "image"), ("text",), ("tabular", "text"), ("tabular",)],
+)
 def test_inputs_are_modalities_and_output_is_logits(name, modalities):
     model = models.build(name, "student", num_classes=3, modalities=modalities, **TINY)
     assert {t.name for t in model.inputs} == set(modalities)

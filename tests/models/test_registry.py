@@ -44,10 +44,17 @@ def test_unknown_pair_lists_pairs():
 
 
 @pytest.mark.parametrize(
-    "name", ["image_cnn", "audio_crnn", "text_lstm", "text_cnn_lstm", "multimodal_concat"]
+    "name",
+    ["image_cnn", "audio_crnn", "text_lstm", "text_cnn_lstm", "multimodal_concat", "tabular_mlp"],
 )
 def test_student_is_at_most_one_eighth_of_teacher(name):
     teacher, student = models.build_pair(name)
+    assert student.count_params() * 8 <= teacher.count_params()
+
+
+@pytest.mark.parametrize("features", [4, 64, 784, 5000])
+def test_tabular_student_is_under_one_eighth_at_any_input_width(features):
+    teacher, student = models.build_pair("tabular_mlp", tabular_shape=(features,))
     assert student.count_params() * 8 <= teacher.count_params()
 
 
@@ -58,6 +65,7 @@ def test_inputs_are_named_after_modalities_and_features_exposed():
         "text_lstm": {"text"},
         "text_cnn_lstm": {"text"},
         "multimodal_concat": {"image", "audio"},
+        "tabular_mlp": {"tabular"},
     }
     for name, inputs in expected.items():
         model = models.build(name)
