@@ -33,7 +33,7 @@ from kdzoo.files import (
     replace_dir,
 )
 from kdzoo.serving.export import check_student, serving_from_dataset
-from kdzoo.serving.preprocessing import ServingPreprocessing
+from kdzoo.serving.preprocessing import ServingPreprocessing, raw_keys
 
 MODEL_FILE = "student.keras"
 CONFIG_FILE = "serving.json"
@@ -70,7 +70,7 @@ def _unpack_bytes(buffer, offsets):
 def _save_examples(path, examples):
     arrays = {}
     for key, value in examples.items():
-        if key == "audio":
+        if key == "audio" or np.asarray(value).dtype.kind in "fiu":  # waveforms, numbers
             arrays[key] = np.asarray(value, np.float32)
         else:
             arrays[f"{key}.bytes"], arrays[f"{key}.offsets"] = _pack_bytes(list(value))
@@ -81,11 +81,11 @@ def _load_examples(path):
     with np.load(path, allow_pickle=False) as npz:
         out = {}
         for key in npz.files:
-            if key == "audio":
-                out["audio"] = npz[key]
-            elif key.endswith(".bytes"):
+            if key.endswith(".bytes"):
                 name = key.removesuffix(".bytes")
                 out[name] = _unpack_bytes(npz[key], npz[f"{name}.offsets"])
+            elif not key.endswith(".offsets"):  # float32: waveforms, numeric columns
+                out[key] = npz[key]
         return out
 
 
@@ -114,7 +114,8 @@ def save_student(
         name: the served model's name (default ``--name`` of ``kdzoo export``).
         teacher_name: the teacher's name (or names), recorded for the export metadata.
         metrics: evaluation results to carry into the export metadata.
-        examples: a few raw inputs ``{modality: values}`` for the warmup requests.
+        examples: a few raw inputs ``{input: values}`` for the warmup requests (keyed by
+            ``kdzoo.serving.preprocessing.raw_keys``: the modalities, a table's columns).
     """
     check_student(model)
     directory = Path(directory)
@@ -129,7 +130,8 @@ def save_student(
             shutil.copyfile(preprocessing.vocabulary_path, tmp / VOCABULARY_FILE)
             vocabulary = VOCABULARY_FILE
         if examples is not None:
-            _save_examples(tmp / EXAMPLES_FILE, {m: examples[m] for m in modalities})
+            keys = raw_keys(modalities, preprocessing.tabular)
+            _save_examples(tmp / EXAMPLES_FILE, {k: examples[k] for k in keys})
         config = {
             "format": FORMAT,
             "name": name,

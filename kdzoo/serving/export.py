@@ -47,6 +47,7 @@ from kdzoo.serving.preprocessing import (
     model_input_specs,
     raw_examples,
     raw_input_specs,
+    raw_keys,
 )
 
 SERVING_DEFAULT = "serving_default"
@@ -216,9 +217,10 @@ def export_for_serving(
         teacher_name: the teacher's name (or a list of names), recorded in the metadata.
             Defaults to None.
         metrics: evaluation results to record, e.g. ``{"accuracy": 0.93}``.
-        warmup_inputs: a few raw examples ``{modality: array}`` (as ``serving_default``
-            takes them) for the warmup requests; defaults to synthetic ones (a tone, a grey
-            image, a short sentence).
+        warmup_inputs: a few raw examples ``{input: array}`` (as ``serving_default``
+            takes them, keyed by ``kdzoo.serving.preprocessing.raw_keys``) for the warmup
+            requests; defaults to synthetic ones (a tone, a grey image, a short sentence,
+            the training means and first categories of a table's columns).
         from_logits: the model returns logits (softmax is applied in the graph); False if
             it returns probabilities. Defaults to True.
         warmup: write the warmup file, which needs tensorflow-serving-api
@@ -346,7 +348,9 @@ def serving_from_dataset(student, data, *, split="test", metrics=None) -> Datase
         raise KeyError(f"{data.name} has no split {split!r}; it has {sorted(data.arrays)}.")
     modalities = [t.name for t in student.inputs]
     preprocessing = ServingPreprocessing.from_dataset(data, modalities)
-    examples = raw_examples(data.arrays[split], modalities, count=MAX_WARMUP_EXAMPLES)
+    examples = raw_examples(
+        data.arrays[split], modalities, count=MAX_WARMUP_EXAMPLES, tabular=preprocessing.tabular
+    )
     if metrics is None:
         evaluated = classification_metrics(student, data.splits[split])
         metrics = {f"{split}_{k}": v for k, v in evaluated.items()}
@@ -456,13 +460,18 @@ def _write_archive(model, preprocessing, modalities, tokenizer, from_logits, pat
     archive.track(model)
     for resource in raw.resources:
         archive.track(resource)
+    tabular = preprocessing.tabular
     endpoints = [
-        (SERVING_DEFAULT, raw, raw_input_specs(modalities)),
+        (SERVING_DEFAULT, raw, raw_input_specs(modalities, tabular=tabular)),
         (SERVING_PREPROCESSED, None, model_input_specs(model)),
     ]
     if "audio" in modalities:
         endpoints.append(
-            (SERVING_WAV_BYTES, raw.from_wav_bytes, raw_input_specs(modalities, wav_bytes=True))
+            (
+                SERVING_WAV_BYTES,
+                raw.from_wav_bytes,
+                raw_input_specs(modalities, wav_bytes=True, tabular=tabular),
+            )
         )
     num_classes = len(preprocessing.class_names)
     for name, preprocess, specs in endpoints:
@@ -519,6 +528,12 @@ def _synthetic_examples(preprocessing, modalities):
         out["image"] = np.array([tf.io.encode_png(ramp).numpy()], dtype=object)
     if "text" in modalities:
         out["text"] = np.array([b"a short example sentence"], dtype=object)
+    if "tabular" in modalities:  # the training means, and each column's first category
+        cfg = preprocessing.tabular
+        for column, mean in zip(cfg.numeric, cfg.mean, strict=True):
+            out[column] = np.array([mean], np.float32)
+        for column, vocabulary in zip(cfg.categorical, cfg.vocabularies, strict=True):
+            out[column] = np.array([(vocabulary or ("",))[0].encode("utf-8")], dtype=object)
     return out
 
 
@@ -526,13 +541,15 @@ def _warmup_examples(warmup_inputs, preprocessing, modalities):
     """Checks and normalises the raw warmup examples; returns them and their source."""
     if warmup_inputs is None:
         return _synthetic_examples(preprocessing, modalities), "synthetic"
-    keys = sorted(warmup_inputs)
-    if keys != sorted(modalities):
-        raise ValueError(f"`warmup_inputs` has keys {keys}; the model reads {sorted(modalities)}.")
-    out = {m: warmups.proto_array(warmup_inputs[m])[:MAX_WARMUP_EXAMPLES] for m in modalities}
+    keys, wanted = sorted(warmup_inputs), raw_keys(modalities, preprocessing.tabular)
+    if keys != sorted(wanted):
+        raise ValueError(f"`warmup_inputs` has keys {keys}; the model reads {sorted(wanted)}.")
+    out = {k: warmups.proto_array(warmup_inputs[k])[:MAX_WARMUP_EXAMPLES] for k in wanted}
     sizes = {m: len(v) for m, v in out.items()}
     if len(set(sizes.values())) != 1 or not min(sizes.values()):
         raise ValueError(f"`warmup_inputs` needs the same number (>= 1) of rows per key; {sizes}.")
+    for column in preprocessing.tabular.numeric if "tabular" in modalities else ():
+        out[column] = np.asarray(out[column], np.float32)
     if "audio" in out:
         out["audio"] = np.asarray(out["audio"], np.float32)
         if out["audio"].ndim != 2:
@@ -551,7 +568,7 @@ def _warmup_requests(model, preprocessing, modalities, tokenizer, examples, name
     if len(next(iter(examples.values()))) > 1:
         requests.append(predict_request(examples, name, SERVING_DEFAULT))
     raw = RawPreprocessor(preprocessing, modalities, tokenizer)
-    features = raw({m: tf.constant(v) for m, v in examples.items()})
+    features = raw({k: tf.constant(v) for k, v in examples.items()})
     requests.append(
         predict_request({m: v.numpy() for m, v in features.items()}, name, SERVING_PREPROCESSED)
     )
@@ -569,18 +586,18 @@ def _spec_dict(spec):
     }
 
 
-def _signatures(model, modalities, num_classes):
+def _signatures(model, modalities, num_classes, tabular=None):
     outputs = {
         "probabilities": {"dtype": "float32", "shape": [-1, num_classes]},
         "class_id": {"dtype": "int64", "shape": [-1]},
         "class_name": {"dtype": "string", "shape": [-1]},
     }
     inputs = {
-        SERVING_DEFAULT: raw_input_specs(modalities),
+        SERVING_DEFAULT: raw_input_specs(modalities, tabular=tabular),
         SERVING_PREPROCESSED: model_input_specs(model),
     }
     if "audio" in modalities:
-        inputs[SERVING_WAV_BYTES] = raw_input_specs(modalities, wav_bytes=True)
+        inputs[SERVING_WAV_BYTES] = raw_input_specs(modalities, wav_bytes=True, tabular=tabular)
     return {
         name: {"inputs": {k: _spec_dict(s) for k, s in specs.items()}, "outputs": outputs}
         for name, specs in inputs.items()
@@ -612,7 +629,9 @@ def _metadata(model, preprocessing, modalities, tokenizer, report, path):
         "teacher": None,
         "class_names": list(preprocessing.class_names),
         "modalities": list(modalities),
-        "signatures": _signatures(model, modalities, len(preprocessing.class_names)),
+        "signatures": _signatures(
+            model, modalities, len(preprocessing.class_names), preprocessing.tabular
+        ),
         "preprocessing": prep,
         "portable": report.portable,
         "custom_ops": report.custom_ops,

@@ -2,15 +2,22 @@
 
 ``ServingPreprocessing`` holds the front-end configs a trained model was fitted with (the
 ``AudioConfig`` with its normalisation statistics, the ``ImageConfig``, the vocabulary file
-and sequence length) plus the class names. ``RawPreprocessor`` applies them in-graph by
-calling the functions ``kdzoo.data.pipeline.from_arrays`` calls (``preprocess_images``,
-``audio_features``, ``TextVectorizer.__call__``): there is no second implementation to
-drift.
+and sequence length, the ``TabularConfig``) plus the class names. ``RawPreprocessor``
+applies them in-graph by calling the functions ``kdzoo.data.pipeline.from_arrays`` calls
+(``preprocess_images``, ``audio_features``, ``TextVectorizer.__call__``,
+``tabular_features``): there is no second implementation to drift.
+
+Raw inputs are keyed by modality (``"image"``, ``"audio"``, ``"text"``), except the tabular
+modality, whose raw inputs are its named columns, one ``[batch]`` tensor each: float32 for a
+numeric column, a string for a categorical one (an integer category as its digits, e.g.
+``"3"``; a value not seen in training is read as unseen, as in training). ``raw_keys`` lists
+them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +25,10 @@ import tensorflow as tf
 
 from kdzoo.data.audio import AudioConfig, audio_features, downmix, fix_length
 from kdzoo.data.image import ImageConfig, preprocess_images
+from kdzoo.data.tabular import INPUT_NAME, UNSEEN, TabularConfig, tabular_features
 from kdzoo.serving.text import ServingTextVectorizer
 
-MODALITIES = ("image", "audio", "text")
+MODALITIES = ("image", "audio", "text", "tabular")
 
 # Python's str.isspace() characters, which training's ``not text.strip()`` rejects: ASCII
 # whitespace, the separators \x1c-\x1f, U+0085 and Unicode's separators (Z). A test checks
@@ -40,6 +48,8 @@ class ServingPreprocessing:
         vocabulary_path: the vocabulary file of the training ``TextVectorizer``. Needed,
             with ``sequence_length``, if the model reads ``"text"``.
         sequence_length: the vectoriser's padded length.
+        tabular: the tabular front end (columns, statistics, vocabularies). Needed if the
+            model reads ``"tabular"``.
 
     Example:
 
@@ -52,6 +62,7 @@ class ServingPreprocessing:
     image: ImageConfig | None = None
     vocabulary_path: str | None = None
     sequence_length: int | None = None
+    tabular: TabularConfig | None = None
 
     def __post_init__(self):
         names = tuple(str(n) for n in self.class_names)
@@ -70,6 +81,10 @@ class ServingPreprocessing:
             raise TypeError(f"`audio` must be an AudioConfig; got {type(self.audio).__name__}.")
         if self.image is not None and not isinstance(self.image, ImageConfig):
             raise TypeError(f"`image` must be an ImageConfig; got {type(self.image).__name__}.")
+        if self.tabular is not None and not isinstance(self.tabular, TabularConfig):
+            raise TypeError(
+                f"`tabular` must be a TabularConfig; got {type(self.tabular).__name__}."
+            )
 
     @classmethod
     def from_dataset(cls, data, modalities=None) -> ServingPreprocessing:
@@ -86,6 +101,7 @@ class ServingPreprocessing:
             image=data.image_config if "image" in modalities else None,
             vocabulary_path=data.vocabulary_path if text else None,
             sequence_length=data.text_vectorizer.sequence_length if text else None,
+            tabular=data.tabular_config if "tabular" in modalities else None,
         )
 
     @property
@@ -95,6 +111,7 @@ class ServingPreprocessing:
             "image": self.image is not None,
             "audio": self.audio is not None,
             "text": self.vocabulary_path is not None,
+            "tabular": self.tabular is not None,
         }
         return tuple(m for m in MODALITIES if have[m])
 
@@ -113,6 +130,7 @@ class ServingPreprocessing:
                 "lower_case": True,
                 "training_tokenizer": "tensorflow_text.WhitespaceTokenizer",
             },
+            "tabular": None if self.tabular is None else self.tabular.to_dict(),
         }
 
     @classmethod
@@ -134,6 +152,7 @@ class ServingPreprocessing:
             image=None if config["image"] is None else ImageConfig.from_dict(config["image"]),
             vocabulary_path=None if vocab is None else str(vocab),
             sequence_length=length,
+            tabular=TabularConfig.from_dict(config["tabular"]) if config.get("tabular") else None,
         )
 
     def check_model(self, model) -> tuple[str, ...]:
@@ -156,6 +175,7 @@ class ServingPreprocessing:
             "image": (self.image.shape if self.image else None, tf.float32),
             "audio": (self.audio.feature_shape if self.audio else None, tf.float32),
             "text": ((self.sequence_length,), tf.int32),
+            "tabular": ((self.tabular.feature_size if self.tabular else None,), tf.float32),
         }
         for m, spec in specs.items():
             shape, dtype = expected[m]
@@ -170,6 +190,7 @@ class ServingPreprocessing:
                 f"Model {model.name!r} has {num_outputs} outputs but `class_names` has "
                 f"{len(self.class_names)} names."
             )
+        raw_keys(tuple(specs), self.tabular)  # the columns must be able to name inputs
         return tuple(specs)
 
 
@@ -193,10 +214,33 @@ def model_input_specs(model) -> dict:
     }
 
 
-def raw_input_specs(modalities, wav_bytes=False) -> dict:
+def raw_keys(modalities, tabular: TabularConfig | None = None) -> list:
+    """The raw inputs' names: each modality, the tabular one replaced by its columns."""
+    keys = []
+    for m in modalities:
+        if m != "tabular":
+            keys.append(m)
+            continue
+        if tabular is None:
+            raise ValueError("The 'tabular' modality's raw inputs need its TabularConfig.")
+        for column in tabular.columns:
+            if not INPUT_NAME.fullmatch(column) or column in modalities:
+                raise ValueError(
+                    f"Tabular column {column!r} cannot name a serving input: it must be a letter "
+                    "then letters, digits or '_', and not a modality's name "
+                    f"{[m for m in modalities if m != 'tabular']}. Rename the column (e.g. "
+                    f"{re.sub(r'[^A-Za-z0-9_]+', '_', column).strip('_') or 'x'!r}) and train "
+                    "again."
+                )
+            keys.append(column)
+    return keys
+
+
+def raw_input_specs(modalities, wav_bytes=False, tabular: TabularConfig | None = None) -> dict:
     """The raw-input ``tf.TensorSpec`` of each modality: encoded image bytes ``[batch]``,
     float32 waveforms ``[batch, samples]`` (or, with ``wav_bytes``, wav file bytes
-    ``[batch]``), UTF-8 sentences ``[batch]``."""
+    ``[batch]``), UTF-8 sentences ``[batch]``; for ``"tabular"``, one ``[batch]`` tensor per
+    column of ``tabular``, float32 (numeric) or string (categorical)."""
     audio = (
         tf.TensorSpec([None], tf.string, name="audio")
         if wav_bytes
@@ -207,7 +251,12 @@ def raw_input_specs(modalities, wav_bytes=False) -> dict:
         "audio": audio,
         "text": tf.TensorSpec([None], tf.string, name="text"),
     }
-    return {m: specs[m] for m in modalities}
+    if tabular is not None:
+        for column in tabular.numeric:
+            specs[column] = tf.TensorSpec([None], tf.float32, name=column)
+        for column in tabular.categorical:
+            specs[column] = tf.TensorSpec([None], tf.string, name=column)
+    return {k: specs[k] for k in raw_keys(modalities, tabular)}
 
 
 def decode_wavs(contents, config: AudioConfig):
@@ -251,18 +300,31 @@ class RawPreprocessor:
             self.vectorizer = ServingTextVectorizer(
                 preprocessing.vocabulary_path, preprocessing.sequence_length, tokenizer
             )
+        self.keys = raw_keys(self.modalities, preprocessing.tabular)
+        self.category_tables = []
+        if "tabular" in self.modalities:
+            for vocabulary in preprocessing.tabular.vocabularies:
+                # A column without training values (all missing) still needs a table:
+                # every value is unseen, as in training.
+                keys = list(vocabulary) or [""]
+                codes = list(range(1, len(vocabulary) + 1)) or [UNSEEN]
+                initializer = tf.lookup.KeyValueTensorInitializer(
+                    tf.constant(keys, tf.string), tf.constant(codes, tf.int64)
+                )
+                self.category_tables.append(tf.lookup.StaticHashTable(initializer, UNSEEN))
 
     @property
     def resources(self) -> list:
         """TF resources the graph uses besides the model (to track in the export)."""
-        return [] if self.vectorizer is None else [self.vectorizer.table]
+        tables = [] if self.vectorizer is None else [self.vectorizer.table]
+        return tables + list(self.category_tables)
 
     def __call__(self, raw: dict) -> dict:
         """Model inputs of ``raw``; rejects (``InvalidArgumentError`` naming the input) what
         training rejects: empty, whitespace-only or non-UTF-8 text, waveforms without
         samples or with NaN/inf, and inputs of different batch sizes."""
         prep = self.preprocessing
-        checks = _same_batch_size(raw, self.modalities)
+        checks = _same_batch_size(raw, self.keys)
         if "text" in self.modalities:
             checks += _text_checks(raw["text"])
         if "audio" in self.modalities:
@@ -278,7 +340,21 @@ class RawPreprocessor:
                 features["audio"] = audio_features(wave, prep.audio)
             if "text" in self.modalities:
                 features["text"] = self.vectorizer(raw["text"])
+            if "tabular" in self.modalities:
+                features["tabular"] = self._tabular(raw)
         return features
+
+    def _tabular(self, raw):
+        config = self.preprocessing.tabular
+        columns = [
+            tf.debugging.assert_all_finite(
+                tf.cast(raw[c], tf.float32), f"{c}: NaN or inf; expected a finite number"
+            )
+            for c in config.numeric
+        ]
+        for column, table in zip(config.categorical, self.category_tables, strict=True):
+            columns.append(tf.cast(table.lookup(raw[column]), tf.float32))
+        return tabular_features(tf.stack(columns, axis=1), config)
 
     def from_wav_bytes(self, raw: dict) -> dict:
         """As ``__call__``, with ``raw["audio"]`` wav file bytes instead of waveforms."""
@@ -337,11 +413,12 @@ def _same_batch_size(raw, modalities):
     ]
 
 
-def raw_examples(arrays, modalities, count=4) -> dict:
+def raw_examples(arrays, modalities, count=4, tabular: TabularConfig | None = None) -> dict:
     """The first ``count`` rows of pipeline arrays (as ``kdzoo.datasets`` holds them) in the
     raw form ``serving_default`` takes: waveforms as float32, images as PNG bytes (uint8
     arrays, or floats in [0, 1] as MNIST's, which ``round(255 x)`` maps back to their
-    bytes exactly), text as UTF-8 bytes."""
+    bytes exactly), text as UTF-8 bytes, tabular rows as their columns (numbers as float32,
+    categories as UTF-8 bytes; an unseen one as a string not in the vocabulary)."""
     out = {}
     for m in modalities:
         if m not in arrays:
@@ -353,6 +430,24 @@ def raw_examples(arrays, modalities, count=4) -> dict:
             out[m] = np.array([_utf8(t) for t in rows], dtype=object)
         elif m == "image":
             out[m] = np.array([_png(image) for image in rows], dtype=object)
+        elif m == "tabular":
+            out.update(_raw_columns(np.asarray(rows), tabular))
+    return out
+
+
+def _raw_columns(rows, tabular):
+    if tabular is None:
+        raise ValueError("Raw tabular examples need the dataset's TabularConfig.")
+    out = {c: rows[:, j].astype(np.float32) for j, c in enumerate(tabular.numeric)}
+    for j, (column, vocabulary) in enumerate(
+        zip(tabular.categorical, tabular.vocabularies, strict=True)
+    ):
+        unseen = "<unseen>"
+        while unseen in vocabulary:
+            unseen = f"<{unseen}>"
+        codes = np.round(rows[:, len(tabular.numeric) + j]).astype(int)
+        values = [vocabulary[k - 1] if 0 < k <= len(vocabulary) else unseen for k in codes]
+        out[column] = np.array([_utf8(v) for v in values], dtype=object)
     return out
 
 

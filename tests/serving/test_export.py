@@ -394,3 +394,57 @@ def test_bundle_student_round_trips_into_the_same_export(tmp_path, embedded):
         atol=1e-6,
     )
     assert read_metadata(path)["metrics"] == read_metadata(direct)["metrics"] == metrics
+
+
+def _customers(n=60, columns=("age", "plan")):
+    rng = np.random.default_rng(5)
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            columns[0]: rng.normal(40, 10, n),
+            columns[1]: rng.choice(["basic", "pro"], n),
+            "churn": rng.choice(["leaves", "stays"], n),
+        }
+    )
+    return datasets.from_dataframe(
+        frame, label="churn", numeric=[columns[0]], categorical=[columns[1]], test_fraction=0.2
+    )
+
+
+def test_a_tabular_student_serves_named_columns_and_bundles_them(tmp_path):
+    data = _customers()
+    student = models.build("tabular_mlp", "student", num_classes=2, **data.model_shapes())
+    path = export_student(student, tmp_path / "x", name="churn", data=data)
+    signature = read_metadata(path)["signatures"]["serving_default"]["inputs"]
+    assert signature == {
+        "age": {"dtype": "float32", "shape": [-1]},
+        "plan": {"dtype": "string", "shape": [-1]},
+    }
+    examples = raw_examples(data.arrays["test"], ["tabular"], tabular=data.tabular_config)
+    served = serve(path, **examples)["probabilities"]
+    np.testing.assert_allclose(
+        served, _probabilities(student, data.pipeline("test", batch_size=4).take(1)), atol=1e-6
+    )
+    # A plan training never saw is read as unseen, not refused.
+    unseen = serve(path, age=np.array([40.0], "float32"), plan=np.array([b"enterprise"]))
+    assert unseen["probabilities"].shape == (1, 2)
+    folder = bundle_student(student, tmp_path / "b", name="churn", data=data)
+    bundle = load_student(folder)
+    assert bundle.preprocessing.tabular == data.tabular_config
+    assert bundle.examples["age"].dtype == np.float32
+    np.testing.assert_array_equal(bundle.examples["plan"], examples["plan"])
+    again = export_for_serving(
+        bundle.model, tmp_path / "y", name="churn", preprocessing=bundle.preprocessing,
+        warmup_inputs=bundle.examples,
+    )  # fmt: skip
+    np.testing.assert_allclose(serve(again, **examples)["probabilities"], served, atol=1e-6)
+
+
+def test_a_column_that_cannot_name_a_serving_input_is_refused_before_writing(tmp_path):
+    data = _customers(columns=("monthly spend", "plan"))
+    student = models.build("tabular_mlp", "student", num_classes=2, **data.model_shapes())
+    with pytest.raises(ValueError, match=r"'monthly spend' cannot name a serving input.*"
+                       r"'monthly_spend'"):  # fmt: skip
+        export_student(student, tmp_path, name="churn", data=data)
+    assert not any(tmp_path.iterdir())
