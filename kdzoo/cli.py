@@ -21,9 +21,9 @@ from kdzoo.validation import finite_number, int_at_least
 
 #: ``kdzoo.studies.STUDIES``, ``"zoo"`` (``kdzoo.zoo_strength``), ``"label-scarce"``
 #: (``kdzoo.label_scarce``), ``"sst2-transfer"`` (``kdzoo.sst2_transfer``) and
-#: ``"privileged"`` (``kdzoo.privileged``) and ``"fusion-strong-teacher"``
-#: (``kdzoo.fusion_strong_teacher``), kept here so that parsing imports no TensorFlow
-#: (a test checks that they agree).
+#: ``"privileged"`` (``kdzoo.privileged``), ``"fusion-strong-teacher"``
+#: (``kdzoo.fusion_strong_teacher``) and ``"tabular-views"`` (``kdzoo.tabular_views``),
+#: kept here so that parsing imports no TensorFlow (a test checks that they agree).
 STUDY_NAMES = (
     "embedded",
     "av-digits-crossmodal",
@@ -39,6 +39,7 @@ STUDY_NAMES = (
     "sst2-transfer",
     "privileged",
     "fusion-strong-teacher",
+    "tabular-views",
 )
 #: ``kdzoo.studies.DEFAULT_RECIPE``: what ``kdzoo bench default-recipe`` runs.
 DEFAULT_RECIPE_NAMES = STUDY_NAMES[:7]
@@ -54,6 +55,8 @@ ZOO_SETTING_NAMES = (
 )
 #: ``kdzoo.privileged.PAIRINGS``: what ``kdzoo bench privileged`` runs.
 PRIVILEGED_NAMES = ("mnist-thumbnail", "fsdd-lowpass", "mnist-thumbnail-50", "fsdd-lowpass-50")
+#: ``kdzoo.datasets.mnist_views.VIEWS``: the views ``kdzoo bench tabular-views`` students read.
+TABULAR_VIEW_NAMES = ("pix", "prof", "fou", "hog", "mor")
 #: Loss names the terms of ``--candidate`` accept: those ``LossTerm.parse`` compares on
 #: logits (a test checks them).
 TERM_NAMES = ("ce", "dkd", "kd", "kd_std", "nkd")
@@ -344,6 +347,19 @@ def _bench_privileged(args) -> int:
     return 0
 
 
+def _bench_tabular_views(args) -> int:
+    from kdzoo.tabular_views import NAME, TabularViewsConfig, gains, run
+
+    views = tuple(args.datasets) if args.datasets else None
+    config = _study_config(args, TabularViewsConfig, student_views=views)
+    _, summary = run(config)
+    print(summary.to_string(index=False))
+    print(gains(summary).to_string(index=False))
+    if config.out_dir:
+        print(f"wrote {Path(config.out_dir) / NAME}.csv / .md")
+    return 0
+
+
 def _bench_zoo(args) -> int:
     from kdzoo.results import markdown_table
     from kdzoo.zoo_strength import ZooConfig, mean_std, run
@@ -454,6 +470,11 @@ def cmd_bench(args) -> int:
             raise UsageError("argument --no-keras-peer: privileged runs no keras.distillation")
         _check_names(args.datasets, PRIVILEGED_NAMES, "privileged pairings")
         return _bench_privileged(args)
+    if args.study == "tabular-views":
+        if args.no_keras_peer:
+            raise UsageError("argument --no-keras-peer: tabular-views runs no keras.distillation")
+        _check_names(args.datasets, TABULAR_VIEW_NAMES, "tabular-views student views")
+        return _bench_tabular_views(args)
     if args.study in ("label-scarce", "sst2-transfer", "fusion-strong-teacher"):
         refused = [
             flag
@@ -590,6 +611,8 @@ def cmd_check_export(args) -> int:
 
 #: ``kdzoo distil`` flags that map a file's columns (``--data``) to roles.
 _COLUMN_FLAGS = ("label", "text", "image", "audio", "id", "split")
+#: ... and those that take a list of columns (the tabular modality's).
+_COLUMN_LIST_FLAGS = ("numeric", "categorical")
 
 
 def _own_data(args):
@@ -598,7 +621,9 @@ def _own_data(args):
     import functools
 
     columns = {k: getattr(args, k) for k in _COLUMN_FLAGS if getattr(args, k)}
+    lists = {k: list(getattr(args, k)) for k in _COLUMN_LIST_FLAGS if getattr(args, k)}
     if not args.data:
+        columns = {**columns, **lists}
         if columns or args.test_fraction is not None or args.unlabelled:
             flags = ", ".join(f"--{k.replace('_', '-')}" for k in columns) or (
                 "--test-fraction" if args.test_fraction is not None else "--unlabelled"
@@ -620,7 +645,7 @@ def _own_data(args):
                 f"argument --unlabelled: {path} is a folder of class folders, where every "
                 "file has a label; it takes a CSV or Parquet file with empty label cells"
             )
-        if columns:
+        if columns or lists:
             raise UsageError(
                 f"argument --data: {path} is a folder of class folders; its labels are the "
                 "folder names, so it takes no column flags"
@@ -633,9 +658,10 @@ def _own_data(args):
         raise UsageError(f"argument --data: {path} is not a .csv, .parquet or folder")
     if "label" not in columns:
         raise UsageError("argument --label: the label column of --data is required")
-    if not set(columns) & {"text", "image", "audio"}:
+    if not set(columns) & {"text", "image", "audio"} and not lists:
         raise UsageError(
-            "argument --data: name at least one input column (--text, --image, --audio)"
+            "argument --data: name at least one input column (--text, --image, --audio, "
+            "--numeric, --categorical)"
         )
     import pandas as pd
 
@@ -644,7 +670,9 @@ def _own_data(args):
         header = getattr(pd, reader)(path, **({"nrows": 0} if reader == "read_csv" else {}))
     except (OSError, ValueError) as err:
         raise UsageError(f"argument --data: cannot read {path}: {err}") from None
-    missing = [f"--{role} {name}" for role, name in columns.items() if name not in header.columns]
+    named = [(role, name) for role, name in columns.items()]
+    named += [(role, name) for role, names in lists.items() for name in names]
+    missing = [f"--{role} {name}" for role, name in named if name not in header.columns]
     if missing:
         raise UsageError(
             f"argument --data: {path} has no column for {', '.join(missing)}; its columns "
@@ -652,7 +680,7 @@ def _own_data(args):
         )
     if args.unlabelled:
         options["unlabelled"] = True
-    return functools.partial(getattr(frames, loader), path, **columns, **options)
+    return functools.partial(getattr(frames, loader), path, **columns, **lists, **options)
 
 
 def cmd_distil(args) -> int:
@@ -808,7 +836,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         metavar="PATH",
         help="your own data: a CSV or Parquet file (name its columns with --label, --text, "
-        "--image, --audio, --id, --split) or a folder of <class>/ folders of images or wavs",
+        "--image, --audio, --numeric, --categorical, --id, --split) or a folder of <class>/ "
+        "folders of images or wavs",
     )
     for role, what in (
         ("label", "the label column (strings or integers)"),
@@ -819,6 +848,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("split", "a column of train/validation/test"),
     ):
         p.add_argument(f"--{role}", metavar="COLUMN", help=f"--data: {what}")
+    for role, what in (
+        ("numeric", "numeric columns (the 'tabular' input, standardised on train)"),
+        ("categorical", "categorical columns (the 'tabular' input, one-hot over train's values)"),
+    ):
+        p.add_argument(f"--{role}", nargs="+", metavar="COLUMN", help=f"--data: {what}")
     p.add_argument(
         "--test-fraction",
         type=_NON_NEGATIVE,
@@ -945,13 +979,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--datasets",
         nargs="+",
         choices=tuple(
-            dict.fromkeys((*DEFAULT_RECIPE_NAMES, *ZOO_SETTING_NAMES, *PRIVILEGED_NAMES))
+            dict.fromkeys(
+                (
+                    *DEFAULT_RECIPE_NAMES,
+                    *ZOO_SETTING_NAMES,
+                    *PRIVILEGED_NAMES,
+                    *TABULAR_VIEW_NAMES,
+                )
+            )
         ),
         metavar="NAME",
-        help="default-recipe, zoo or privileged: run these datasets / settings / pairings "
-        f"(default-recipe and zoo keep the others' rows); default-recipe: "
-        f"{', '.join(DEFAULT_RECIPE_NAMES)}; zoo: {', '.join(ZOO_SETTING_NAMES)}; "
-        f"privileged: {', '.join(PRIVILEGED_NAMES)}",
+        help="default-recipe, zoo, privileged or tabular-views: run these datasets / settings / "
+        f"pairings / student views (default-recipe and zoo keep the others' rows); "
+        f"default-recipe: {', '.join(DEFAULT_RECIPE_NAMES)}; zoo: {', '.join(ZOO_SETTING_NAMES)}; "
+        f"privileged: {', '.join(PRIVILEGED_NAMES)}; tabular-views: "
+        f"{', '.join(TABULAR_VIEW_NAMES)}",
     )
     p.add_argument(
         "--no-keras-peer", action="store_true", help="skip the keras.distillation timing"

@@ -7,6 +7,8 @@
       csv: intents.csv          # or parquet: ..., folder: ..., dataset: sst2
       label: intent
       text: utterance
+      numeric: [age, spend]     # optional: numeric and categorical columns (the tabular input)
+      categorical: [plan]
       id: uid
       test_fraction: 0.2
     teacher: teacher.keras      # optional: a .keras file or SavedModel folder, not trained
@@ -42,6 +44,8 @@ DATA_KEYS = (
     "text",
     "image",
     "audio",
+    "numeric",
+    "categorical",
     "id",
     "split",
     "class_names",
@@ -136,7 +140,8 @@ def _data(path: Path, block, seed) -> object:
     if source == "folder":
         if not location.is_dir():
             raise ExperimentError(f"{path}: data.folder: {location}: no such folder.")
-        columns = [k for k in ("label", "text", "image", "audio", "id", "split") if k in options]
+        roles = ("label", "text", "image", "audio", "numeric", "categorical", "id", "split")
+        columns = [k for k in roles if k in options]
         if columns:
             raise ExperimentError(
                 f"{path}: data.{columns[0]}: a folder's labels are its class folders; it "
@@ -148,10 +153,17 @@ def _data(path: Path, block, seed) -> object:
             raise ExperimentError(f"{path}: data.{source}: {location}: no such file.")
         if "label" not in options:
             raise ExperimentError(f"{path}: data.label: the label column is required.")
-        if not {"text", "image", "audio"} & set(options):
+        if not {"text", "image", "audio", "numeric", "categorical"} & set(options):
             raise ExperimentError(
-                f"{path}: data: name at least one input column (text:, image:, audio:)."
+                f"{path}: data: name at least one input column (text:, image:, audio:, "
+                "numeric:, categorical:)."
             )
+        for key in ("numeric", "categorical"):
+            value = options.get(key)
+            if key in options and (
+                not isinstance(value, list) or not all(isinstance(c, str) for c in value)
+            ):
+                raise ExperimentError(f"{path}: data.{key}: a list of column names; got {value!r}.")
         loader = frames.from_csv if source == "csv" else frames.from_parquet
     if "image_size" in options:
         options["image_size"] = tuple(options["image_size"])

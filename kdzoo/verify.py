@@ -42,7 +42,14 @@ _CLOSE = (
 )
 _EXACT = ("params", "epochs", "chosen", "setting")
 #: ``kdzoo bench`` commands that time no ``keras.distillation`` run.
-_NO_KERAS_PEER = ("zoo", "label-scarce", "sst2-transfer", "privileged", "fusion-strong-teacher")
+_NO_KERAS_PEER = (
+    "zoo",
+    "label-scarce",
+    "sst2-transfer",
+    "privileged",
+    "fusion-strong-teacher",
+    "tabular-views",
+)
 
 
 @dataclasses.dataclass

@@ -55,6 +55,66 @@ def test_distil_runs_a_text_csv_with_a_keras_teacher_file(tmp_path, capsys):
     assert examples["ce:0.5,kd:0.5@t=2"] == examples["scratch"] + 30
 
 
+def _customers_csv(tmp_path, n=120):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 70, n),
+            "spend": rng.normal(100, 30, n).round(2),
+            "plan": rng.choice(["basic", "pro", "team"], n),
+            "seats": rng.integers(1, 4, n),
+        }
+    )
+    score = (frame["spend"] - 100) / 30 + (frame["plan"] == "pro") - 0.3 * frame["seats"]
+    frame["churn"] = np.where(score > -0.5, "stays", "leaves")
+    path = tmp_path / "customers.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_distil_runs_a_tabular_csv_and_its_export_serves_named_columns(tmp_path, capsys):
+    from helpers import serve
+
+    from kdzoo.data import tabular_features
+    from kdzoo.datasets import from_csv
+    from kdzoo.serving import check_export, read_metadata
+
+    path = _customers_csv(tmp_path)
+    columns = ["--numeric", "age", "spend", "--categorical", "plan", "seats"]
+    argv = ["distil", "--data", str(path), "--label", "churn", *columns, "--test-fraction", "0.2"]
+    argv += ["--pair", "tabular_mlp", "--teacher-epochs", "2", *TINY]
+    argv += ["--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "exports")]
+    argv += ["--export-name", "churn"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "student: tabular_mlp_student" in out and "recipe - tuned scratch accuracy" in out
+    export = tmp_path / "exports" / "churn" / "1"
+    inputs = read_metadata(export)["signatures"]["serving_default"]["inputs"]
+    assert {k: v["dtype"] for k, v in inputs.items()} == {
+        "age": "float32", "spend": "float32", "plan": "string", "seats": "string"
+    }  # fmt: skip
+    report = check_export(export)
+    assert report.passed, report.format()
+    # Named raw columns give what the student gives on the features training computes.
+    data = from_csv(path, label="churn", numeric=["age", "spend"],
+                    categorical=["plan", "seats"], test_fraction=0.2)  # fmt: skip
+    frame = pd.read_csv(path).iloc[:5]
+    served = serve(
+        export,
+        age=frame["age"].to_numpy("float32"),
+        spend=frame["spend"].to_numpy("float32"),
+        plan=frame["plan"].to_numpy(object).astype(bytes),
+        seats=frame["seats"].astype(str).to_numpy(object).astype(bytes),
+    )
+    raw, _ = data.tabular_config.encode(
+        {c: frame[c] for c in ("age", "spend")}, {c: frame[c] for c in ("plan", "seats")}
+    )
+    features = tabular_features(raw, data.tabular_config).numpy()
+    preprocessed = serve(export, "serving_preprocessed", tabular=features)
+    np.testing.assert_allclose(served["probabilities"], preprocessed["probabilities"], atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -72,6 +132,11 @@ def test_distil_runs_a_text_csv_with_a_keras_teacher_file(tmp_path, capsys):
         ),
         (["--data", "{folder}", "--label", "intent"], "takes no column flags"),
         (["--unlabelled"], "argument --unlabelled: only with --data"),
+        (["--numeric", "age"], "argument --numeric: only with --data"),
+        (
+            ["--data", "{csv}", "--label", "intent", "--numeric", "income"],
+            "no column for --numeric income",
+        ),
         (["--data", "{folder}", "--unlabelled"], "every file has a label"),
     ],
 )

@@ -102,6 +102,10 @@ def test_run_saves_the_file_with_the_report_and_json_works_too(tmp_path, capsys)
         ('data: !!python/object/apply:os.system ["echo unsafe"]\n', "not valid YAML"),
         (YAML.replace("\nepochs: 1\n", "\nepochs: 0\n"), r"intents.yaml: DistilConfig.epochs"),
         (
+            YAML.replace("  text: utterance\n", "  text: utterance\n  numeric: age\n"),
+            r"data.numeric: a list of column names; got 'age'",
+        ),
+        (
             YAML.replace("pair: text_lstm\n", "pair: text_lstm\nteacher: t.keras\n"),
             "teacher: .*t.keras: no such file",
         ),
