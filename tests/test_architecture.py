@@ -35,6 +35,7 @@ LAYERS = [
         "kdzoo.sst2_transfer",
         "kdzoo.privileged",
         "kdzoo.fusion_strong_teacher",
+        "kdzoo.tabular_views",
         "kdzoo.verify",
         "kdzoo.experiment",
     ),

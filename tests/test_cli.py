@@ -322,3 +322,17 @@ def test_bench_fusion_strong_teacher_reaches_its_study(monkeypatch):
     assert main(["bench", "fusion-strong-teacher", "--datasets", "mnist"]) == 2
     assert main(["bench", "fusion-strong-teacher", "--no-keras-peer"]) == 2
     assert len(calls) == 1
+
+
+def test_bench_tabular_views_reaches_its_study(monkeypatch):
+    import kdzoo.tabular_views
+    from kdzoo.tabular_views import TabularViewsConfig
+
+    calls = _stand_in(monkeypatch, kdzoo.tabular_views, "run")
+    with pytest.raises(_Called):
+        main(["bench", "tabular-views", "--datasets", "hog", "--seeds", "2", "--quiet"])
+    (config,) = calls[-1]
+    assert config == TabularViewsConfig(student_views=("hog",), seeds=(2,), verbose=0)
+    assert main(["bench", "tabular-views", "--datasets", "mnist"]) == 2
+    assert main(["bench", "tabular-views", "--no-keras-peer"]) == 2
+    assert len(calls) == 1

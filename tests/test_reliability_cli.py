@@ -161,8 +161,10 @@ def test_the_parsers_name_lists_match_the_library():
         privileged,
         sst2_transfer,
         studies,
+        tabular_views,
         zoo_strength,
     )
+    from kdzoo.datasets import mnist_views
 
     assert cli.STUDY_NAMES == (
         *studies.STUDIES,
@@ -171,8 +173,10 @@ def test_the_parsers_name_lists_match_the_library():
         sst2_transfer.NAME,
         privileged.NAME,
         fusion_strong_teacher.NAME,
+        tabular_views.NAME,
     )
     assert cli.PRIVILEGED_NAMES == tuple(privileged.PAIRINGS)
+    assert cli.TABULAR_VIEW_NAMES == tuple(mnist_views.VIEWS)
     assert cli.ZOO_SETTING_NAMES == tuple(zoo_strength.SETTINGS)
     assert cli.DEFAULT_RECIPE_NAMES == studies.DEFAULT_RECIPE
     accepted = [n for n in losses.names() if losses.get(n).compares != "features"]
