@@ -3,9 +3,11 @@
 >>> kdzoo.models.list_models()
 >>> teacher = kdzoo.models.build("image_cnn", preset="teacher", num_classes=10)
 >>> teacher, student = kdzoo.models.build_pair("av_to_audio", num_classes=10)
+>>> fused = kdzoo.models.fuse_models({"image": image_teacher, "audio": audio_teacher}, 10)
 """
 
 from kdzoo.models import audio, fusion, image, multimodal, tabular, text
+from kdzoo.models.compose import fuse_models
 from kdzoo.models.layers import Feature, feature_model, feature_names
 from kdzoo.models.registry import (
     ModelSpec,
@@ -117,6 +119,7 @@ __all__ = [
     "build_pair",
     "feature_model",
     "feature_names",
+    "fuse_models",
     "get_spec",
     "list_models",
     "list_pairs",

@@ -8,9 +8,7 @@ a fused model trained end to end from scratch does (the "greedy learner" of Wu e
 2022; OGM-GE, Peng et al., CVPR 2022). With untrained zoo students it builds a small fused
 student from the strongest single-modality students of the zoo.
 
-Not re-exported from ``kdzoo.models`` yet: ``kdzoo/models/__init__.py`` is part of every
-committed results table's code fingerprint, so the export waits for their next regeneration
-(``from kdzoo.models.compose import fuse_models`` until then).
+``kdzoo.models.fuse_models`` is this module's ``fuse_models``.
 """
 
 from __future__ import annotations
