@@ -245,6 +245,8 @@ def _print_recipe(recipe):
     print(f"\nOn the {split} split:")
     print(format_table(recipe.table))
     print(f"\nchosen: {recipe.chosen.describe()}")
+    if recipe.selection is not None:
+        print(f"why: {recipe.selection.describe()}")
     print(
         f"recipe - tuned scratch accuracy: {recipe.gain:+.3f} ({split}), "
         f"{recipe.validation_gain:+.3f} (validation)"
@@ -703,6 +705,7 @@ def cmd_distil(args) -> int:
         "patience": args.patience,
         "candidates": tuple(args.candidate) if args.candidate else None,
         "scratch": tuple(args.scratch) if args.scratch else None,
+        "distil_margin_se": args.distil_margin_se,
         "run_dir": args.run_dir,
         "mixed_precision": args.mixed_precision,
         "steps_per_execution": args.steps_per_execution,
@@ -771,6 +774,14 @@ def _candidate_flags(p, scratch):
             metavar="scratch[@lr=LR,ls=LS]",
             help="a scratch try (repeat; default: as many as candidates: scratch, "
             "scratch@ls=0.1, scratch@lr=<half>, ...)",
+        )
+        p.add_argument(
+            "--distil-margin-se",
+            type=_NON_NEGATIVE,
+            metavar="K",
+            help="return the best distilled student only if it beats tuned scratch on "
+            "validation by more than K standard errors of their paired difference "
+            f"({D.distil_margin_se:g}: the one-standard-error rule; 0: any gain)",
         )
 
 

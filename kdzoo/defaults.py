@@ -13,8 +13,10 @@ rules, keyed to a validation split (the dataset's own, or a stratified, seeded
 accuracy, stopped after ``patience`` such epochs, and returned at its best validation epoch,
 within an epoch budget (``teacher_epochs``, ``epochs``) large enough that early stopping,
 not the budget, ends training. The distillation settings tried are ``candidates``; the
-scratch student gets as many tries over its own knobs (label smoothing, learning rate), and
-the student with the best validation accuracy is returned, so scratch wins ties. The
+scratch student gets as many tries over its own knobs (label smoothing, learning rate). The
+best scratch try is returned unless the best distillation candidate beats it on validation
+by more than ``distil_margin_se`` standard errors of their paired difference (the
+one-standard-error rule), so scratch wins ties and gains within the validation noise. The
 README's "Defaults" section gives the measurements behind them. The Distiller's own
 ``terms=None`` objective is ``temperature``, ``ce_weight`` and ``kd_weight``. The text
 vocabulary keeps the 20,000 most frequent training tokens.
@@ -43,6 +45,13 @@ class Defaults:
             validation when a dataset has no validation split.
         candidates: the distillation settings the recipe tries
             (``kdzoo.recipe.Candidate.parse``: ``"terms@t=τ"``).
+        distil_margin_se: the recipe returns its best distillation candidate only if that
+            candidate's validation accuracy beats the tuned scratch student's by more than
+            this many standard errors of their paired difference on the validation examples;
+            otherwise the scratch student. 1 is Breiman's one-standard-error rule (Breiman
+            et al. 1984; Hastie et al., "The Elements of Statistical Learning", §7.10):
+            prefer the simpler model, here the one that needs no teacher, unless the
+            evidence is clear. 0 takes any gain, as a plain maximum does.
         batch_size: examples per step (the global batch under a strategy).
         learning_rate: the optimizer's starting rate (reduced on validation plateaus).
         optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``.
@@ -66,6 +75,7 @@ class Defaults:
     plateau_factor: float = 0.5
     validation_fraction: float = 0.1
     candidates: tuple = ("ce:0.5,kd:0.5@t=2", "ce:0.5,kd:0.5@t=4", "ce:0.5,kd_std:0.5@t=2")
+    distil_margin_se: float = 1.0
     batch_size: int = 64
     learning_rate: float = 2e-3
     optimizer: str = "adam"

@@ -201,7 +201,7 @@ def test_distil_prints_the_recipes_choice_and_gain(monkeypatch, capsys):
     import pandas as pd
 
     import kdzoo.recipe
-    from kdzoo.recipe import Candidate
+    from kdzoo.recipe import Candidate, Selection
 
     chosen = Candidate.parse("ce:0.5,kd:0.5@t=4")
     recipe = types.SimpleNamespace(
@@ -228,6 +228,7 @@ def test_distil_prints_the_recipes_choice_and_gain(monkeypatch, capsys):
         gain=0.02,
         validation_gain=0.05,
         report_dir="runs/x",
+        selection=Selection("scratch (ls=0.1)", chosen.describe(), 0.05, 0.02, 1.0, True),
     )
     result = types.SimpleNamespace(
         is_chief=True,
@@ -247,6 +248,10 @@ def test_distil_prints_the_recipes_choice_and_gain(monkeypatch, capsys):
     assert len(chosen_line) == 1 and "ce:0.5,kd:0.5 (τ=4)" in chosen_line[0]
     assert "chosen: ce:0.5,kd:0.5 (τ=4)" in out
     assert "recipe - tuned scratch accuracy: +0.020 (test), +0.050 (validation)" in out
+    assert (
+        "why: ce:0.5,kd:0.5 (τ=4) vs scratch (ls=0.1) on validation: +5.00 points, 1 SE 2.00: "
+        "distilled chosen (the rule: > 1 SE)"
+    ) in out
     assert "report (tables, learning curves, confusion matrices): runs/x" in out
     assert "the recipe's student exported to e/1" in out
 

@@ -36,6 +36,7 @@ CONFIG_FIELDS = {
         "plateau_factor",
         "validation_fraction",
         "candidates",
+        "distil_margin_se",
         "batch_size",
         "learning_rate",
         "optimizer",

@@ -1,5 +1,6 @@
 """The distillation recipe, written once: teacher -> tuned scratch student -> distillation
-candidates -> the student with the best validation accuracy -> an honest comparison.
+candidates -> the scratch student, or the best distilled one where validation shows it
+better beyond its noise -> an honest comparison.
 
 - ``run`` (``selection``): the recipe on a loaded dataset; returns a ``RecipeResult`` with
   the comparison table, every candidate's validation and test numbers, and the chosen
@@ -49,7 +50,10 @@ _ATTRIBUTES = {
     "RECIPE": "kdzoo.recipe.selection",
     "RecipeResult": "kdzoo.recipe.selection",
     "SCRATCH": "kdzoo.recipe.selection",
+    "Selection": "kdzoo.recipe.selection",
     "TEACHER": "kdzoo.recipe.selection",
+    "decide": "kdzoo.recipe.selection",
+    "paired_gain": "kdzoo.recipe.selection",
     "run": "kdzoo.recipe.selection",
     "with_validation": "kdzoo.recipe.selection",
 }

@@ -62,6 +62,10 @@ class DistilConfig:
         scratch: the scratch student's tries (``"scratch"``, ``"scratch@ls=0.1"``...).
             Defaults to None: as many as there are candidates
             (``kdzoo.recipe.scratch_tries``).
+        distil_margin_se: the best distillation candidate is the recipe's student only if
+            it beats the tuned scratch student on validation by more than this many
+            standard errors of their paired difference. Defaults to
+            ``DEFAULTS.distil_margin_se`` (1: the one-standard-error rule); 0 takes any gain.
         teacher_overrides, student_overrides: builder arguments for each side of the pair,
             e.g. ``{"dropout": 0.0}``. Defaults to None.
         strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multiworker"`` or
@@ -112,6 +116,7 @@ class DistilConfig:
     learning_rate: float = DEFAULTS.learning_rate
     candidates: tuple = DEFAULTS.candidates
     scratch: tuple | None = None
+    distil_margin_se: float = DEFAULTS.distil_margin_se
     teacher_overrides: dict | None = None
     student_overrides: dict | None = None
     strategy: str = "auto"
@@ -195,6 +200,12 @@ def check_config(config: DistilConfig) -> None:
         optional_ints=(("num_examples", 1), ("train_examples", 1)),
         positive=("learning_rate", "plateau_factor", "validation_fraction"),
     )
+    margin = config.distil_margin_se
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 1e9:
+        raise ValueError(
+            f"DistilConfig.distil_margin_se must be a number >= 0 (standard errors); got "
+            f"{margin!r}."
+        )
     if not config.plateau_factor < 1 or not config.validation_fraction < 1:
         raise ValueError(
             "DistilConfig.plateau_factor and validation_fraction must be below 1; got "

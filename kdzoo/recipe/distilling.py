@@ -351,6 +351,7 @@ def _distil(config, choice, precision, extra_callbacks):
             data,
             candidates=config.candidates,
             scratch=config.scratch,
+            distil_margin_se=config.distil_margin_se,
             teacher_epochs=0 if config.teacher is not None else config.teacher_epochs,
             epochs=config.epochs,
             stopping=Stopping(

@@ -158,11 +158,12 @@ def write_report(result, run_dir, data=None, split=None) -> Path:
     else:
         note = f"Figure: {FIGURE}."
     seconds = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+    why = f" Why: {result.selection.describe()}." if result.selection else ""
     text = (
         f"# Recipe report\n\nChosen on validation: **{result.chosen.describe()}**. "
         f"Evaluated on: {result.evaluated_on}. Recipe minus tuned scratch: "
         f"{result.gain:+.4f} ({result.evaluated_on}), {result.validation_gain:+.4f} "
-        f"(validation).\n\n{markdown(result.table)}\n\n## Candidates\n\n"
+        f"(validation).{why}\n\n{markdown(result.table)}\n\n## Candidates\n\n"
         f"{markdown(result.candidates)}\n\nWall time: {seconds}.\n\n{note}\n"
     )
     with atomic_file(folder / "report.md", "w") as f:

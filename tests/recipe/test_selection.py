@@ -192,6 +192,40 @@ def test_scratch_wins_when_the_teacher_cannot_help(tiny_data):
     best_scratch = frame[frame["kind"] == "scratch"]["validation_accuracy"].max()
     assert (frame[frame["kind"] == "distil"]["validation_accuracy"] < best_scratch).all()
     assert best_scratch > 0.2  # the student did learn (10 classes)
+    # The selection compares the best of each kind on the same validation examples.
+    selection = result.selection
+    best_distil = frame[frame["kind"] == "distil"]["validation_accuracy"].max()
+    assert selection.gain == pytest.approx(best_distil - best_scratch, abs=1e-6)
+    assert not selection.chose_distilled and selection.standard_error > 0
+
+
+def test_the_one_standard_error_rule_on_paired_validation_results():
+    from kdzoo.recipe import decide, paired_gain
+
+    scratch = np.array([1, 1, 0, 0, 1, 0, 1, 0, 1, 1], bool)  # 6 of 10
+    distilled = np.array([1, 1, 1, 0, 1, 0, 1, 1, 1, 1], bool)  # 8 of 10, right where it was
+    gain, se = paired_gain(distilled, scratch)
+    d = distilled.astype(float) - scratch
+    assert gain == pytest.approx(0.2)
+    assert se == pytest.approx(np.std(d, ddof=1) / np.sqrt(10))  # 0.1333
+    assert decide("s", "d", scratch, distilled, 1.0).chose_distilled  # 0.2 > 0.133
+    assert not decide("s", "d", scratch, distilled, 2.0).chose_distilled  # 0.2 < 0.267
+    # One more right answer in 500 is within the noise; with margin 0 any gain counts.
+    a = np.zeros(500, bool)
+    b = a.copy()
+    b[7] = True
+    assert not decide("s", "d", a, b, 1.0).chose_distilled
+    assert decide("s", "d", a, b, 0.0).chose_distilled
+    # A tie, or a loss, never ships the distilled student.
+    assert not decide("s", "d", a, a, 0.0).chose_distilled
+    assert not decide("s", "d", b, a, 0.0).chose_distilled
+    text = decide("scratch (ls=0.1)", "kd", scratch, distilled, 1.0).describe()
+    assert text == (
+        "kd vs scratch (ls=0.1) on validation: +20.00 points, 1 SE 13.33: distilled chosen "
+        "(the rule: > 1 SE)"
+    )
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_gain(a, a[:3])
 
 
 def test_the_test_split_is_read_only_after_every_phase(tiny_data, monkeypatch):
