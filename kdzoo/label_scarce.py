@@ -148,7 +148,10 @@ def distil_without_labels(teacher, student, data, *, epochs, seed, batch_size, v
     return best
 
 
-def _zero_label_row(model, setting, validation_accuracy, data, seed) -> dict:
+def _zero_label_row(model, setting, agreement, data, seed) -> dict:
+    """The k = 0 row. Its validation number is agreement with the image teacher's
+    predictions (no validation label is read), so it goes in ``validation_agreement``; its
+    ``validation_accuracy`` is empty."""
     from kdzoo.evaluation import classification_metrics
 
     test = classification_metrics(model, data.pipeline("test", training=False))
@@ -157,7 +160,8 @@ def _zero_label_row(model, setting, validation_accuracy, data, seed) -> dict:
         "labels_per_class": 0,
         "seed": seed,
         "model": "distilled (chosen on agreement with the image model), 0 labels per class",
-        "validation_accuracy": float(validation_accuracy),
+        "validation_accuracy": np.nan,
+        "validation_agreement": float(agreement),
         "test_accuracy": test["accuracy"],
         "test_macro_f1": test["macro_f1"],
         "setting": setting,
@@ -391,7 +395,8 @@ def _figure(summary: pd.DataFrame, path: Path) -> bool:
         if len(part):
             label = "supervised (every label)" if kind == "supervised" else "image teacher"
             ax.axhline(part["mean"].iloc[0], color=colour, linestyle=":", label=label)
-    ax.set_xscale("log")
+    # Linear below 1, so the k = 0 row (no labels at all) has a place on the axis.
+    ax.set_xscale("symlog", linthresh=1)
     ax.set_xlabel("labelled clips per class")
     ax.set_ylabel("test accuracy (unseen speaker)")
     ax.legend(fontsize=8)

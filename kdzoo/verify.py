@@ -35,6 +35,7 @@ from kdzoo.results import FIELDS, read_provenance
 DEFAULT_TOLERANCE = 0.01
 _CLOSE = (
     "validation_accuracy",
+    "validation_agreement",
     "validation_f1",
     "test_accuracy",
     "test_macro_f1",
