@@ -203,14 +203,17 @@ def _reads(side) -> tuple:
     return tuple(t.name for t in side.inputs)
 
 
-def _model(side, data, shapes, overrides, role):
+def _model(side, data, shapes, overrides, role, inputs=None):
     """A zoo ``(family, preset)`` built for ``data``, or the given model, checked against
-    the class count."""
+    the class count. A family that takes ``modalities`` (the fusion families) is built for
+    the batch keys it reads, ``inputs``, e.g. ``("text", "tabular")``."""
     if isinstance(side, tuple):
         family, preset = side
         builder = models.get_spec(family).builder
         accepted = set(inspect.signature(builder).parameters)
         kwargs = {k: v for k, v in shapes.items() if k in accepted}
+        if inputs and "modalities" in accepted:
+            kwargs["modalities"] = tuple(inputs)
         kwargs.update(overrides or {})
         return models.build(family, preset, num_classes=data.num_classes, **kwargs)
     if overrides:
@@ -341,8 +344,12 @@ def _distil(config, choice, precision, extra_callbacks):
             teacher_side = file_teacher(
                 data.num_classes, name=f"file_teacher_{Path(outputs_file).stem}"
             )
-        teacher = _model(teacher_side, data, shapes, config.teacher_overrides, "teacher")
-        student = _model(student_side, data, shapes, config.student_overrides, "student")
+        teacher = _model(
+            teacher_side, data, shapes, config.teacher_overrides, "teacher", teacher_inputs
+        )
+        student = _model(
+            student_side, data, shapes, config.student_overrides, "student", student_inputs
+        )
         distribute.float32_outputs(teacher)
         distribute.float32_outputs(student)
         result = run(

@@ -52,6 +52,31 @@ def test_distil_runs_on_a_loaded_dataset_with_inputs_read_from_the_models():
     assert result.student.outputs[0].shape[-1] == 3
 
 
+def test_a_fusion_family_is_built_for_the_inputs_each_side_reads():
+    rng = np.random.default_rng(1)
+    labels = rng.choice(sorted(INTENTS), 90)
+    frame = pd.DataFrame(
+        {
+            "utterance": [f"please {INTENTS[c]}" for c in labels],
+            "words": [len(INTENTS[c].split()) + rng.normal(0, 0.1) for c in labels],
+            "channel": rng.choice(["app", "web"], 90),
+            "intent": labels,
+        }
+    )
+    data = from_dataframe(
+        frame, label="intent", text="utterance", numeric=["words"], categorical=["channel"],
+        test_fraction=0.2, sequence_length=8, batch_size=16,
+    )  # fmt: skip
+    config = DistilConfig(
+        dataset=data, **{**TINY, "pair": "fusion_early"},
+        teacher_inputs=("text", "tabular"), student_inputs=("tabular",),
+    )  # fmt: skip
+    result = distil(config)
+    assert sorted(t.name for t in result.teacher.inputs) == ["tabular", "text"]
+    assert [t.name for t in result.student.inputs] == ["tabular"]
+    assert result.student.input["tabular"].shape[-1] == data.tabular_config.feature_size == 4
+
+
 def test_a_given_teacher_is_used_as_it_is_and_the_student_is_named(tmp_path):
     data = _intents()
     shapes = {"sequence_length": 8, "vocab_size": data.text_vectorizer.vocab_size}
