@@ -879,8 +879,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--teacher",
         metavar="PATH",
-        help="your own teacher instead of the pair's: a .keras file, a SavedModel folder, or "
-        "a file of its outputs keyed by --id (.npz, .csv, .parquet); used as it is, not trained",
+        help="your own teacher instead of the pair's: a .keras file, a SavedModel folder, a "
+        "KerasHub preset folder (reads the raw text), or a file of its outputs keyed by --id "
+        "(.npz, .csv, .parquet); used as it is, not trained",
     )
     p.add_argument(
         "--student",

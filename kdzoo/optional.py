@@ -10,6 +10,7 @@ extra                     installs                 for
 ``kdzoo[serving]``        tensorflow-serving-api   TF Serving warmup files and their replay
 ``kdzoo[tfds]``           pydub                    TFDS's own ``spoken_digit`` builder
 ``kdzoo[yaml]``           pyyaml                   YAML experiment files (``kdzoo run``)
+``kdzoo[hub]``            keras-hub                KerasHub teachers (``load_teacher``)
 ========================  =======================  ==========================================
 
 ``require`` imports a module or raises ``MissingExtraError`` (an ``ImportError``) that names
@@ -27,6 +28,7 @@ EXTRAS = {
     "tensorflow_serving": ("serving", "tensorflow-serving-api"),
     "pydub": ("tfds", "pydub"),
     "yaml": ("yaml", "pyyaml"),
+    "keras_hub": ("hub", "keras-hub"),
 }
 
 

@@ -9,8 +9,10 @@
 - ``read_teacher_outputs``, ``file_teacher`` (``outputs_file``): a teacher's logits or
   probabilities from an NPZ, CSV or Parquet file keyed by example id, and the weightless
   teacher that reads them from the batch (a teacher kdzoo never runs);
-- ``load_teacher`` (``sources``): a teacher from a ``keras.Model``, a ``.keras`` file or a
-  SavedModel folder, with named inputs and logits out;
+- ``load_teacher`` (``sources``): a teacher from a ``keras.Model``, a ``.keras`` file, a
+  SavedModel folder or a KerasHub text classifier, with named inputs and logits out;
+- ``hub_teacher``, ``with_raw_text``, ``RAW_TEXT`` (``hub``): a KerasHub task reading raw
+  sentences through its own tokenizer while the student reads kdzoo's token ids;
 - ``DistillationScheduler`` and the schedules (``schedules``): term weights and the
   temperature per epoch.
 
@@ -30,6 +32,9 @@ _ATTRIBUTES = {
     "file_teacher": "kdzoo.distillation.outputs_file",
     "read_teacher_outputs": "kdzoo.distillation.outputs_file",
     "load_teacher": "kdzoo.distillation.sources",
+    "RAW_TEXT": "kdzoo.distillation.hub",
+    "hub_teacher": "kdzoo.distillation.hub",
+    "with_raw_text": "kdzoo.distillation.hub",
     "Constant": "kdzoo.distillation.schedules",
     "Cosine": "kdzoo.distillation.schedules",
     "DistillationScheduler": "kdzoo.distillation.schedules",

@@ -1,6 +1,7 @@
-"""A teacher from wherever it lives: a ``keras.Model``, a ``.keras`` file, or a TensorFlow
+"""A teacher from wherever it lives: a ``keras.Model``, a ``.keras`` file, a TensorFlow
 SavedModel folder (a model kdzoo did not build, even one exported from another Keras or TF
-program).
+program), or a KerasHub text classifier (a task object or a preset folder), which reads raw
+sentences through its own preprocessor (``kdzoo.distillation.hub``).
 
 ``load_teacher(source)`` returns a ``keras.Model`` whose inputs are named, so the
 ``Distiller`` and the recipe route batch keys to it by name (``kdzoo.data.for_model``), and
@@ -90,8 +91,10 @@ def load_teacher(
     """The teacher ``source`` names, as a ``keras.Model`` with named inputs and logits out.
 
     Args:
-        source: a ``keras.Model``; a ``.keras`` file; or a SavedModel folder (holding
-            ``saved_model.pb``).
+        source: a ``keras.Model``; a ``.keras`` file; a SavedModel folder (holding
+            ``saved_model.pb``); a KerasHub task with its preprocessor, or a KerasHub
+            preset folder (``metadata.json`` with ``keras_hub_version``), which becomes a
+            teacher reading raw sentences under ``"raw_text"`` (``hub_teacher``).
         num_classes: the task's class count; the teacher's last output dimension must
             match it.
         outputs: ``"logits"`` (default) or ``"probabilities"`` (their log becomes the
@@ -107,9 +110,13 @@ def load_teacher(
     """
     if outputs not in OUTPUTS:
         raise TeacherLoadError(f"outputs must be one of {OUTPUTS}, got {outputs!r}.")
+    from kdzoo.distillation import hub
+
     name = _name(source)
     given = isinstance(source, keras.Model)
-    if given:
+    if given and hub.is_hub_task(source):
+        model = hub.hub_teacher(source)
+    elif given:
         model = source
     elif isinstance(source, str | os.PathLike):
         import kdzoo.models  # noqa: F401 - registers kdzoo's layers for loading
@@ -124,15 +131,22 @@ def load_teacher(
                 raise TeacherLoadError(f"{path}: cannot load it safely ({err}).") from err
         elif path.is_dir() and (path / "saved_model.pb").is_file():
             model = _from_saved_model(path, endpoint, output)
+        elif path.is_dir() and hub.is_hub_preset(path):
+            try:
+                task = hub.load_hub_task(path)
+            except ValueError as err:
+                raise TeacherLoadError(f"{path}: not a KerasHub text classifier ({err}).") from err
+            model = hub.hub_teacher(task, name=path.name or None)
         else:
             raise TeacherLoadError(
-                f"{path}: not a .keras file or a SavedModel folder (a folder with "
-                "saved_model.pb). A file of teacher outputs goes through "
-                "kdzoo.distillation.read_teacher_outputs."
+                f"{path}: not a .keras file, a SavedModel folder (a folder with "
+                "saved_model.pb) or a KerasHub preset folder (with metadata.json). A file of "
+                "teacher outputs goes through kdzoo.distillation.read_teacher_outputs."
             )
     else:
         raise TeacherLoadError(
-            f"A teacher is a keras.Model, a .keras path or a SavedModel folder; got {source!r}."
+            "A teacher is a keras.Model, a .keras path, a SavedModel folder or a KerasHub "
+            f"preset folder; got {source!r}."
         )
     shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else None
     if shape is None or len(model.outputs) != 1 or len(shape) != 2:

@@ -63,6 +63,7 @@ import numpy as np
 from kdzoo import distribute, models
 from kdzoo._keras_compat import check_steps_per_execution
 from kdzoo.determinism import seed_everything
+from kdzoo.distillation.hub import RAW_TEXT, with_raw_text
 from kdzoo.distillation.sources import load_teacher
 from kdzoo.models.registry import get_pair
 from kdzoo.recipe.backup import claim_backup_dir, release_backup_dir
@@ -287,7 +288,9 @@ def _distil(config, choice, precision, extra_callbacks):
     teacher_inputs = tuple(config.teacher_inputs or _reads(teacher_side))
     student_inputs = tuple(config.student_inputs or _reads(student_side))
     read = student_inputs if outputs_file else (*teacher_inputs, *student_inputs)
-    modalities = tuple(dict.fromkeys(read))
+    # A KerasHub teacher reads the raw sentences of the "text" column (hub.with_raw_text).
+    raw_text = RAW_TEXT in read
+    modalities = tuple(dict.fromkeys("text" if key == RAW_TEXT else key for key in read))
     if config.backup_dir and isinstance(config.dataset, str):  # before loading anything
         claim_backup_dir(_as_recorded(config, None, teacher_side), chief, folders)
     if isinstance(config.dataset, str):
@@ -330,6 +333,8 @@ def _distil(config, choice, precision, extra_callbacks):
         data.arrays = {**data.arrays, "train": {k: v[keep] for k, v in train.items()}}
     if outputs_file is not None:
         data = with_file_outputs(data, outputs_file)
+    if raw_text:
+        data = with_raw_text(data)
     num_rows = len(data.arrays["train"]["label"])
     if num_rows < config.global_batch_size:
         raise ValueError(
