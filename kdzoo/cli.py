@@ -672,6 +672,13 @@ def _own_data(args):
         header = getattr(pd, reader)(path, **({"nrows": 0} if reader == "read_csv" else {}))
     except (OSError, ValueError) as err:
         raise UsageError(f"argument --data: cannot read {path}: {err}") from None
+    for role in ("label", "id", "split"):
+        for kind, names in lists.items():
+            if columns.get(role) in names:
+                raise UsageError(
+                    f"argument --{kind}: {columns[role]} is the --{role} column; a feature that "
+                    f"is the {role} would leak it into the model"
+                )
     named = [(role, name) for role, name in columns.items()]
     named += [(role, name) for role, names in lists.items() for name in names]
     missing = [f"--{role} {name}" for role, name in named if name not in header.columns]

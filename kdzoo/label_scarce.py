@@ -114,8 +114,8 @@ def zero_label_data(data, teacher):
 def distil_without_labels(teacher, student, data, *, epochs, seed, batch_size, verbose=0):
     """``k = 0``: each ``ZERO_LABEL_CANDIDATES`` setting distils a copy of ``student`` on the
     transfer split of ``data`` (``zero_label_data``) under the recipe's rules; returns
-    ``(model, setting, validation_accuracy)`` of the one with the best validation (teacher
-    agreement) accuracy, the first on ties."""
+    ``(model, setting, agreement)`` of the one with the best agreement with the teacher's
+    predictions on the validation examples, the first on ties."""
     from kdzoo.evaluation import classification_metrics
     from kdzoo.recipe import phases
     from kdzoo.recipe.batching import epoch_batches

@@ -135,11 +135,12 @@ def run(config: TabularViewsConfig | None = None):
     )
     table = first.table.set_index("model")
     everything = f"all views ({len(every)} numbers)"
+    reads = {"student_view": "–", "features": int(first.teacher.input["tabular"].shape[-1])}
     rows = [
-        {"student_view": "–", **table_row(f"teacher ({everything})", None, seed, table,
-                                          TEACHER, n_train, "mnist_views")},
-        {"student_view": "–", **table_row(f"supervised student ({everything})", None, seed,
-                                          table, SCRATCH, n_train, "mnist_views")},
+        {**reads, **table_row(f"teacher ({everything})", None, seed, table, TEACHER, n_train,
+                              "mnist_views")},
+        {**reads, **table_row(f"supervised student ({everything})", None, seed, table, SCRATCH,
+                              n_train, "mnist_views")},
     ]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="kdzoo-tabular-views-") as folder:
         outputs = write_teacher_outputs(teacher, data, Path(folder) / "teacher_logits.npz")
@@ -158,12 +159,13 @@ def run(config: TabularViewsConfig | None = None):
                     )
                 )
                 table = result.table.set_index("model")
+                features = int(result.student.input["tabular"].shape[-1])
                 for model, which in (
                     (f"scratch ({described})", SCRATCH),
                     (f"distilled ({described}, the recipe's choice)", RECIPE),
                 ):
                     row = table_row(model, None, seed, table, which, n_train, "mnist_views")
-                    rows.append({"student_view": view, **row})
+                    rows.append({"student_view": view, "features": features, **row})
                 print(
                     f"{view} seed {seed}: scratch {rows[-2]['test_accuracy']:.4f}, distilled "
                     f"{rows[-1]['test_accuracy']:.4f} ({rows[-1]['setting']})",

@@ -92,7 +92,7 @@ def test_distil_runs_a_tabular_csv_and_its_export_serves_named_columns(tmp_path,
     export = tmp_path / "exports" / "churn" / "1"
     inputs = read_metadata(export)["signatures"]["serving_default"]["inputs"]
     assert {k: v["dtype"] for k, v in inputs.items()} == {
-        "age": "float32", "spend": "float32", "plan": "string", "seats": "string"
+        "age": "float64", "spend": "float64", "plan": "string", "seats": "string"
     }  # fmt: skip
     report = check_export(export)
     assert report.passed, report.format()
@@ -102,8 +102,8 @@ def test_distil_runs_a_tabular_csv_and_its_export_serves_named_columns(tmp_path,
     frame = pd.read_csv(path).iloc[:5]
     served = serve(
         export,
-        age=frame["age"].to_numpy("float32"),
-        spend=frame["spend"].to_numpy("float32"),
+        age=frame["age"].to_numpy("float64"),
+        spend=frame["spend"].to_numpy("float64"),
         plan=frame["plan"].to_numpy(object).astype(bytes),
         seats=frame["seats"].astype(str).to_numpy(object).astype(bytes),
     )
@@ -133,6 +133,10 @@ def test_distil_runs_a_tabular_csv_and_its_export_serves_named_columns(tmp_path,
         (["--data", "{folder}", "--label", "intent"], "takes no column flags"),
         (["--unlabelled"], "argument --unlabelled: only with --data"),
         (["--numeric", "age"], "argument --numeric: only with --data"),
+        (
+            ["--data", "{csv}", "--label", "intent", "--text", "text", "--categorical", "intent"],
+            "argument --categorical: intent is the --label column",
+        ),
         (
             ["--data", "{csv}", "--label", "intent", "--numeric", "income"],
             "no column for --numeric income",

@@ -88,7 +88,9 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
     assert per_seed["student_view"].tolist() == ["–", "–"] + ["mor"] * 4
     assert summary["count"].tolist() == [1, 1, 2, 2]
     assert per_seed["test_accuracy"].between(0, 1).all()
-    # The students read the 8 morphology numbers only; the teacher all 184.
+    # The students read the 8 morphology numbers only; the teacher all 184, from as many
+    # training digits.
+    assert per_seed["features"].tolist() == [184, 184] + [8] * 4
     assert (per_seed["train_examples"] == per_seed["train_examples"].iloc[0]).all()
     for suffix in ("csv", "md"):
         assert (tmp_path / f"tabular-views.{suffix}").stat().st_size > 0

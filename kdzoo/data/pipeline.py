@@ -16,6 +16,7 @@ waveforms and the log-mel front end runs after augmentation, each epoch.
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -24,8 +25,10 @@ from kdzoo.data.audio import AudioConfig, audio_features, fix_length
 from kdzoo.data.augment import AugmentConfig, SpecAugment, WaveformAugment, image_augmenter
 from kdzoo.data.bad_input import BadInputLog
 from kdzoo.data.image import ImageConfig, preprocess_images
-from kdzoo.data.tabular import TabularConfig, tabular_features
 from kdzoo.labels import UNLABELLED
+
+if TYPE_CHECKING:  # imported where a table is read: a run without one does not load it
+    from kdzoo.data.tabular import TabularConfig
 
 AUTOTUNE = tf.data.AUTOTUNE
 _AUGMENTED = "_kdzoo_augmented"
@@ -191,8 +194,10 @@ def from_arrays(
         raise ValueError("`audio_config` is required for the 'audio' modality.")
     if "text" in modalities and text_vectorizer is None:
         raise ValueError("`text_vectorizer` is required for the 'text' modality.")
-    if "tabular" in modalities and tabular_config is None:
-        raise ValueError("`tabular_config` is required for the 'tabular' modality.")
+    if "tabular" in modalities:
+        if tabular_config is None:
+            raise ValueError("`tabular_config` is required for the 'tabular' modality.")
+        from kdzoo.data.tabular import tabular_features
     if augment is True:
         augment = AugmentConfig()
     augment = augment if (training and augment) else None

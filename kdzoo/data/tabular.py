@@ -5,13 +5,21 @@ A tabular example is a row of ``numeric`` columns (numbers) and ``categorical`` 
 (``TabularConfig.fit``): each numeric column's mean and standard deviation, and each
 categorical column's vocabulary (its distinct training values, sorted).
 
-Rows travel through tf.data as a float32 matrix ``[n, numeric + categorical]``: the numeric
+Rows travel through tf.data as a float64 matrix ``[n, numeric + categorical]``: the numeric
 values, then each categorical value's index in its vocabulary plus one, 0 for a value not in
 it (unseen in training, or missing). ``TabularConfig.encode`` makes that matrix from a
 DataFrame's columns, and a serving graph makes it from named raw features
 (``kdzoo.serving``) with a lookup table of the same vocabulary. ``tabular_features`` then
-standardises the numbers and one-hot encodes the categories, in the tf.data map and in the
-serving graph alike (core TF ops only), so there is one implementation of the features.
+standardises the numbers (in float64, so that large values such as timestamps keep their
+differences) and one-hot encodes the categories, returning float32, in the tf.data map and
+in the serving graph alike (core TF ops only), so there is one implementation of the
+features.
+
+Categories are compared by a canonical key (``category_key``, and ``category_keys`` in a
+graph): a whole number is its digits (``1``, ``1.0``, ``"01"`` and ``" 1 "`` are all ``"1"``),
+a boolean is ``"True"`` or ``"False"`` (``true``, ``TRUE`` too), any other value its text as
+written. So a client may send a category as it appears in its own CSV, however pandas read
+the column in training.
 
 One-hot codes into the model's first ``Dense`` layer are an embedding lookup (the kernel's
 rows are the embeddings, summed over the columns), so a separate ``Embedding`` per column
@@ -25,28 +33,58 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 #: The code of a category not in the training vocabulary (or missing).
 UNSEEN = 0
 #: What a column's name must look like to name a serving input (``kdzoo.serving``).
 INPUT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+#: A decimal number as text (what ``category_key`` and ``category_keys`` read as a number).
+NUMBER = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+_NUMBER = re.compile(NUMBER)
+#: Whole numbers up to this size are keyed by their digits (float64 holds them exactly).
+_EXACT = 2.0**53
 
 
 def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, NaN, ``pd.NA`` or ``NaT`` (not a list or an array)."""
+    return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
 
 
 def category_key(value) -> str:
-    """A categorical cell as the string the vocabulary holds: whole numbers as integers
-    (a column of ints with a gap reads as floats in pandas), anything else as ``str``."""
+    """The canonical key of a categorical cell (see the module docstring): whole numbers as
+    their digits, booleans as ``"True"`` / ``"False"``, anything else as written."""
     if isinstance(value, bool | np.bool_):
-        return str(value)
+        return "True" if value else "False"
     if isinstance(value, int | np.integer):
         return str(int(value))
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
+    if isinstance(value, float | np.floating):
+        text, number = repr(float(value)), float(value)
+    else:
+        text = str(value)
+        word = text.strip()
+        if word.lower() in ("true", "false"):
+            return word.lower().capitalize()
+        if not _NUMBER.fullmatch(word):
+            return text
+        number = float(word)
+    if number.is_integer() and abs(number) < _EXACT:
+        return str(int(number))
+    return text
+
+
+def category_keys(strings: tf.Tensor) -> tf.Tensor:
+    """``category_key`` of each string of a ``tf.string`` tensor, in-graph (core ops)."""
+    word = tf.strings.strip(strings)
+    lower = tf.strings.lower(word)
+    boolean = tf.logical_or(tf.equal(lower, "true"), tf.equal(lower, "false"))
+    numeric = tf.strings.regex_full_match(word, NUMBER)
+    number = tf.strings.to_number(tf.where(numeric, word, "0"), tf.float64)
+    whole = numeric & tf.equal(tf.math.floor(number), number) & (tf.abs(number) < _EXACT)
+    digits = tf.strings.as_string(tf.cast(tf.where(whole, number, 0.0), tf.int64))
+    named = tf.where(tf.equal(lower, "true"), "True", "False")
+    return tf.where(boolean, named, tf.where(whole, digits, strings))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +180,7 @@ class TabularConfig:
         return cls(tuple(numeric), tuple(mean), tuple(std), tuple(categorical), tuple(vocabularies))
 
     def encode(self, numeric=None, categorical=None) -> tuple[np.ndarray, dict]:
-        """The raw float32 matrix ``[n, raw_size]`` of columns, and per categorical column
+        """The raw float64 matrix ``[n, raw_size]`` of columns, and per categorical column
         the count of cells not in its vocabulary (they get code ``UNSEEN``).
 
         Args:
@@ -155,7 +193,7 @@ class TabularConfig:
         absent += [c for c in self.categorical if c not in categorical]
         if absent:
             raise KeyError(f"No value(s) for tabular column(s) {absent}; it reads {self.columns}.")
-        columns = [np.asarray(numeric[c], np.float32) for c in self.numeric]
+        columns = [np.asarray(numeric[c], np.float64) for c in self.numeric]
         unseen = {}
         for column, vocab in zip(self.categorical, self.vocabularies, strict=True):
             lookup = {v: i + 1 for i, v in enumerate(vocab)}
@@ -163,13 +201,13 @@ class TabularConfig:
             codes = [
                 UNSEEN if _is_missing(v) else lookup.get(category_key(v), UNSEEN) for v in values
             ]
-            codes = np.asarray(codes, np.float32)
+            codes = np.asarray(codes, np.float64)
             unseen[column] = int((codes == UNSEEN).sum())
             columns.append(codes)
         lengths = {len(c) for c in columns}
         if len(lengths) > 1:
             raise ValueError(f"Tabular columns have different lengths {sorted(lengths)}.")
-        return np.stack(columns, axis=1).astype(np.float32), unseen
+        return np.stack(columns, axis=1).astype(np.float64), unseen
 
     def to_dict(self) -> dict:
         return {
@@ -187,19 +225,20 @@ class TabularConfig:
 
 def tabular_features(raw: tf.Tensor, config: TabularConfig) -> tf.Tensor:
     """Raw rows ``[batch, raw_size]`` (``TabularConfig.encode``) -> float32
-    ``[batch, feature_size]``: standardised numbers, then one one-hot per categorical column.
+    ``[batch, feature_size]``: standardised numbers (computed in float64), then one one-hot
+    per categorical column.
 
     A category code outside ``0..len(vocabulary)`` (not made by ``encode``) one-hot encodes
     to all zeros, as ``tf.one_hot`` does.
     """
-    raw = tf.cast(tf.convert_to_tensor(raw), tf.float32)
+    raw = tf.cast(tf.convert_to_tensor(raw), tf.float64)
     raw = tf.ensure_shape(raw, [None, config.raw_size])
     parts = []
     n = len(config.numeric)
     if n:
-        mean = tf.constant(config.mean, tf.float32)
-        std = tf.constant(config.std, tf.float32)
-        parts.append((raw[:, :n] - mean) / std)
+        mean = tf.constant(config.mean, tf.float64)
+        std = tf.constant(config.std, tf.float64)
+        parts.append(tf.cast((raw[:, :n] - mean) / std, tf.float32))
     for i, vocab in enumerate(config.vocabularies):
         codes = tf.cast(tf.round(raw[:, n + i]), tf.int32)
         parts.append(tf.one_hot(codes, len(vocab) + 1, dtype=tf.float32))

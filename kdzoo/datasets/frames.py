@@ -93,7 +93,8 @@ class _Rows:
 
 
 def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
+    """None, NaN, ``pd.NA`` or ``NaT`` (not a list or an array, as an image cell can be)."""
+    return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
 
 
 def _label_key(value):
@@ -307,20 +308,39 @@ def _numbers(frame, columns, where, bad_log, keep):
     return out
 
 
-def _tabular_columns(numeric, categorical):
+def _tabular_columns(numeric, categorical, roles):
+    """The numeric and categorical column lists, checked against each other and against the
+    columns of other roles (``{role: column}``: the label, the id, the split, a modality)."""
     numeric = [numeric] if isinstance(numeric, str) else list(numeric or ())
     categorical = [categorical] if isinstance(categorical, str) else list(categorical or ())
-    unservable = [str(c) for c in (*numeric, *categorical) if not INPUT_NAME.fullmatch(str(c))]
-    if unservable:
-        log.warning(
-            "Tabular column(s) %s cannot name serving inputs (a letter, then letters, digits "
-            "or '_'): a model trained on them trains and evaluates, but its serving export "
-            "will be refused. Rename them before training to export it.",
-            unservable,
-        )
     both = set(numeric) & set(categorical)
     if both:
         raise ValueError(f"Column(s) {sorted(both)} are both numeric= and categorical=.")
+    for role, column in roles.items():
+        if column is not None and column in (*numeric, *categorical):
+            kind = "numeric" if column in numeric else "categorical"
+            why = (
+                f"a feature that is the {role} would leak it into the model"
+                if role in ("label", "id", "split")
+                else f"it is read as {role} already"
+            )
+            raise ValueError(
+                f"Column {column!r} is the {role} column and a {kind} feature; {why}. "
+                f"Drop it from {kind}=."
+            )
+    unservable = [
+        str(c)
+        for c in (*numeric, *categorical)
+        if not INPUT_NAME.fullmatch(str(c)) or str(c) in ("image", "audio", "text")
+    ]
+    if unservable:
+        log.warning(
+            "Tabular column(s) %s cannot name serving inputs (a letter, then letters, digits "
+            "or '_', and not a modality's name): a model trained on them trains and "
+            "evaluates, but its serving export will be refused. Rename them before training "
+            "to export it.",
+            unservable,
+        )
     for kind, columns in (("numeric", numeric), ("categorical", categorical)):
         if len(set(columns)) != len(columns):
             raise ValueError(f"`{kind}` names a column twice: {columns}.")
@@ -430,7 +450,8 @@ def from_dataframe(
         kdzoo.data.BadExampleError: a bad row, named by file and line or row, and column.
     """
     columns = {"text": text, "image": image, "audio": audio}
-    numeric, categorical = _tabular_columns(numeric, categorical)
+    roles = {"label": label, "id": id, "split": split, **columns}
+    numeric, categorical = _tabular_columns(numeric, categorical, roles)
     modalities = tuple(m for m, c in columns.items() if c is not None)
     if numeric or categorical:
         modalities += ("tabular",)

@@ -17,6 +17,7 @@ import hashlib
 import importlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -25,11 +26,13 @@ from kdzoo.data import AudioConfig, ImageConfig, TextVectorizer, from_arrays
 from kdzoo.data.augment import AugmentConfig
 from kdzoo.data.bad_input import BadInputLog
 from kdzoo.data.pipeline import validate_arrays
-from kdzoo.data.tabular import TabularConfig
 from kdzoo.datasets.catalog import CATALOG, DatasetSpec
 from kdzoo.defaults import DEFAULTS
 from kdzoo.files import atomic_file
 from kdzoo.labels import UNLABELLED
+
+if TYPE_CHECKING:  # a dataset without a table does not load the tabular front end
+    from kdzoo.data.tabular import TabularConfig
 
 CACHE_ENV_VAR = "KDZOO_CACHE_DIR"
 

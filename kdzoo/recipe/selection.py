@@ -291,7 +291,8 @@ def run(
         )
     if tensorboard and not run_dir:
         raise ValueError("tensorboard=True writes under run_dir; pass run_dir.")
-    if not (isinstance(distil_margin_se, int | float) and 0 <= distil_margin_se < float("inf")):
+    margin = distil_margin_se
+    if isinstance(margin, bool) or not (isinstance(margin, int | float) and 0 <= margin < 1e9):
         raise ValueError(f"`distil_margin_se` must be a number >= 0; got {distil_margin_se!r}.")
     if run_dir and chief:
         from kdzoo.recipe.report import claim_run_dir

@@ -70,8 +70,10 @@ def _unpack_bytes(buffer, offsets):
 def _save_examples(path, examples):
     arrays = {}
     for key, value in examples.items():
-        if key == "audio" or np.asarray(value).dtype.kind in "fiu":  # waveforms, numbers
+        if key == "audio":  # waveforms
             arrays[key] = np.asarray(value, np.float32)
+        elif np.asarray(value).dtype.kind in "fiu":  # a table's numbers, at full precision
+            arrays[key] = np.asarray(value, np.float64)
         else:
             arrays[f"{key}.bytes"], arrays[f"{key}.offsets"] = _pack_bytes(list(value))
     np.savez(path, **arrays)
@@ -84,7 +86,7 @@ def _load_examples(path):
             if key.endswith(".bytes"):
                 name = key.removesuffix(".bytes")
                 out[name] = _unpack_bytes(npz[key], npz[f"{name}.offsets"])
-            elif not key.endswith(".offsets"):  # float32: waveforms, numeric columns
+            elif not key.endswith(".offsets"):  # waveforms, a table's numbers
                 out[key] = npz[key]
         return out
 

@@ -531,7 +531,7 @@ def _synthetic_examples(preprocessing, modalities):
     if "tabular" in modalities:  # the training means, and each column's first category
         cfg = preprocessing.tabular
         for column, mean in zip(cfg.numeric, cfg.mean, strict=True):
-            out[column] = np.array([mean], np.float32)
+            out[column] = np.array([mean], np.float64)
         for column, vocabulary in zip(cfg.categorical, cfg.vocabularies, strict=True):
             out[column] = np.array([(vocabulary or ("",))[0].encode("utf-8")], dtype=object)
     return out
@@ -549,7 +549,7 @@ def _warmup_examples(warmup_inputs, preprocessing, modalities):
     if len(set(sizes.values())) != 1 or not min(sizes.values()):
         raise ValueError(f"`warmup_inputs` needs the same number (>= 1) of rows per key; {sizes}.")
     for column in preprocessing.tabular.numeric if "tabular" in modalities else ():
-        out[column] = np.asarray(out[column], np.float32)
+        out[column] = np.asarray(out[column], np.float64)
     if "audio" in out:
         out["audio"] = np.asarray(out["audio"], np.float32)
         if out["audio"].ndim != 2:

@@ -135,9 +135,9 @@ def bad_inputs(loaded):
         "audio": tf.zeros([1, 400], tf.float32),
         "text": tf.constant([b"x"]),
     }
-    # Other names are a table's columns: numbers float32 [batch], categories string [batch].
+    # Other names are a table's columns: numbers float64 [batch], categories string [batch].
     good = {
-        k: valid.get(k, tf.constant([b"x"]) if d == "string" else tf.zeros([1], tf.float32))
+        k: valid.get(k, tf.constant([b"x"]) if d == "string" else tf.zeros([1], d))
         for k, (d, _) in specs.items()
     }
     cases = []
@@ -146,9 +146,9 @@ def bad_inputs(loaded):
             cases.append((f"{key}: float32 instead of string", key, tf.zeros([1], tf.float32)))
             cases.append((f"{key}: rank 2 instead of 1", key, tf.constant([[b"x"]])))
         elif len(shape) == 1:  # a numeric column
-            cases.append((f"{key}: string instead of float32", key, tf.constant([b"x"])))
-            cases.append((f"{key}: rank 2 instead of 1", key, tf.zeros([1, 1], tf.float32)))
-            cases.append((f"{key}: NaN", key, tf.constant([float("nan")])))
+            cases.append((f"{key}: string instead of {dtype}", key, tf.constant([b"x"])))
+            cases.append((f"{key}: rank 2 instead of 1", key, tf.zeros([1, 1], dtype)))
+            cases.append((f"{key}: NaN", key, tf.constant([float("nan")], dtype)))
         else:
             cases.append((f"{key}: int32 instead of float32", key, tf.zeros([1, 400], tf.int32)))
             cases.append((f"{key}: string instead of float32", key, tf.constant([b"x"])))

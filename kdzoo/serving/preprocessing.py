@@ -8,10 +8,11 @@ applies them in-graph by calling the functions ``kdzoo.data.pipeline.from_arrays
 ``tabular_features``): there is no second implementation to drift.
 
 Raw inputs are keyed by modality (``"image"``, ``"audio"``, ``"text"``), except the tabular
-modality, whose raw inputs are its named columns, one ``[batch]`` tensor each: float32 for a
-numeric column, a string for a categorical one (an integer category as its digits, e.g.
-``"3"``; a value not seen in training is read as unseen, as in training). ``raw_keys`` lists
-them.
+modality, whose raw inputs are its named columns, one ``[batch]`` tensor each: float64 for a
+numeric column, a string for a categorical one, matched to the training values by
+``kdzoo.data.tabular.category_key`` (``"3"``, ``"3.0"`` and ``"03"`` are category 3,
+``"true"`` is ``True``; a value not seen in training, or ``""`` for a missing one, is read as
+unseen, as in training). ``raw_keys`` lists them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ import tensorflow as tf
 
 from kdzoo.data.audio import AudioConfig, audio_features, downmix, fix_length
 from kdzoo.data.image import ImageConfig, preprocess_images
-from kdzoo.data.tabular import INPUT_NAME, UNSEEN, TabularConfig, tabular_features
+from kdzoo.data.tabular import (
+    INPUT_NAME,
+    UNSEEN,
+    TabularConfig,
+    category_keys,
+    tabular_features,
+)
 from kdzoo.serving.text import ServingTextVectorizer
 
 MODALITIES = ("image", "audio", "text", "tabular")
@@ -240,7 +247,7 @@ def raw_input_specs(modalities, wav_bytes=False, tabular: TabularConfig | None =
     """The raw-input ``tf.TensorSpec`` of each modality: encoded image bytes ``[batch]``,
     float32 waveforms ``[batch, samples]`` (or, with ``wav_bytes``, wav file bytes
     ``[batch]``), UTF-8 sentences ``[batch]``; for ``"tabular"``, one ``[batch]`` tensor per
-    column of ``tabular``, float32 (numeric) or string (categorical)."""
+    column of ``tabular``, float64 (numeric) or string (categorical)."""
     audio = (
         tf.TensorSpec([None], tf.string, name="audio")
         if wav_bytes
@@ -253,7 +260,7 @@ def raw_input_specs(modalities, wav_bytes=False, tabular: TabularConfig | None =
     }
     if tabular is not None:
         for column in tabular.numeric:
-            specs[column] = tf.TensorSpec([None], tf.float32, name=column)
+            specs[column] = tf.TensorSpec([None], tf.float64, name=column)
         for column in tabular.categorical:
             specs[column] = tf.TensorSpec([None], tf.string, name=column)
     return {k: specs[k] for k in raw_keys(modalities, tabular)}
@@ -348,12 +355,13 @@ class RawPreprocessor:
         config = self.preprocessing.tabular
         columns = [
             tf.debugging.assert_all_finite(
-                tf.cast(raw[c], tf.float32), f"{c}: NaN or inf; expected a finite number"
+                tf.cast(raw[c], tf.float64), f"{c}: NaN or inf; expected a finite number"
             )
             for c in config.numeric
         ]
         for column, table in zip(config.categorical, self.category_tables, strict=True):
-            columns.append(tf.cast(table.lookup(raw[column]), tf.float32))
+            codes = table.lookup(category_keys(raw[column]))
+            columns.append(tf.cast(codes, tf.float64))
         return tabular_features(tf.stack(columns, axis=1), config)
 
     def from_wav_bytes(self, raw: dict) -> dict:
@@ -417,7 +425,7 @@ def raw_examples(arrays, modalities, count=4, tabular: TabularConfig | None = No
     """The first ``count`` rows of pipeline arrays (as ``kdzoo.datasets`` holds them) in the
     raw form ``serving_default`` takes: waveforms as float32, images as PNG bytes (uint8
     arrays, or floats in [0, 1] as MNIST's, which ``round(255 x)`` maps back to their
-    bytes exactly), text as UTF-8 bytes, tabular rows as their columns (numbers as float32,
+    bytes exactly), text as UTF-8 bytes, tabular rows as their columns (numbers as float64,
     categories as UTF-8 bytes; an unseen one as a string not in the vocabulary)."""
     out = {}
     for m in modalities:
@@ -438,7 +446,7 @@ def raw_examples(arrays, modalities, count=4, tabular: TabularConfig | None = No
 def _raw_columns(rows, tabular):
     if tabular is None:
         raise ValueError("Raw tabular examples need the dataset's TabularConfig.")
-    out = {c: rows[:, j].astype(np.float32) for j, c in enumerate(tabular.numeric)}
+    out = {c: rows[:, j].astype(np.float64) for j, c in enumerate(tabular.numeric)}
     for j, (column, vocabulary) in enumerate(
         zip(tabular.categorical, tabular.vocabularies, strict=True)
     ):

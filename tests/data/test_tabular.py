@@ -34,7 +34,7 @@ def test_encode_gives_codes_and_counts_values_unseen_in_training():
         {"age": [25.0, 50.0], "flat": [5.0, 6.0]}, {"plan": ["a", "zzz"], "seats": [2, None]}
     )
     np.testing.assert_array_equal(raw, [[25, 5, 1, 2], [50, 6, UNSEEN, UNSEEN]])
-    assert raw.dtype == np.float32
+    assert raw.dtype == np.float64
     assert unseen == {"plan": 1, "seats": 1}
     with pytest.raises(KeyError, match=r"\['seats'\]"):
         config.encode({"age": [1.0], "flat": [1.0]}, {"plan": ["a"]})

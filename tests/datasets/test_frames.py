@@ -357,3 +357,30 @@ def test_tabular_column_mistakes_are_clear_errors(caplog):
             label="churn", numeric=["monthly spend"], split="split",
         )  # fmt: skip
     assert "['monthly spend'] cannot name serving inputs" in caplog.text
+    # The label, the id or the split as a feature would leak it into the model.
+    with pytest.raises(ValueError, match="'churn' is the label column and a categorical"):
+        from_dataframe(frame, label="churn", numeric=["age"], categorical=["churn"])
+    with pytest.raises(ValueError, match="'split' is the split column and a categorical"):
+        from_dataframe(frame, label="churn", categorical=["split"], split="split")
+
+
+def test_pandas_missing_values_are_missing_in_tabular_columns():
+    frame = _customers().convert_dtypes()  # nullable dtypes: pd.NA, not NaN
+    frame["plan"] = frame["plan"].astype("string")
+    frame.loc[0, "plan"] = pd.NA
+    frame["seats"] = frame["seats"].astype("Int64")
+    frame.loc[1, "seats"] = pd.NA
+    data = from_dataframe(frame, label="churn", numeric=["age"], categorical=["plan", "seats"],
+                          split="split")  # fmt: skip
+    assert data.tabular_config.vocabularies == (("basic", "pro"), ("1", "2", "3"))
+    frame.loc[2, "age"] = pd.NA
+    with pytest.raises(BadExampleError, match=r"row 2, column 'age': no value"):
+        from_dataframe(frame, label="churn", numeric=["age"], split="split")
+
+
+def test_large_numbers_keep_their_differences():
+    frame = _customers().assign(when=1.7e9 + np.arange(40.0))  # unix timestamps, 1 s apart
+    data = from_dataframe(frame, label="churn", numeric=["when"], split="split")
+    x, _ = next(iter(data.pipeline("train", training=False, batch_size=30)))
+    steps = np.diff(x["tabular"].numpy()[:, 0])
+    np.testing.assert_allclose(steps, 1 / data.tabular_config.std[0], rtol=1e-4)

@@ -418,7 +418,7 @@ def test_a_tabular_student_serves_named_columns_and_bundles_them(tmp_path):
     path = export_student(student, tmp_path / "x", name="churn", data=data)
     signature = read_metadata(path)["signatures"]["serving_default"]["inputs"]
     assert signature == {
-        "age": {"dtype": "float32", "shape": [-1]},
+        "age": {"dtype": "float64", "shape": [-1]},
         "plan": {"dtype": "string", "shape": [-1]},
     }
     examples = raw_examples(data.arrays["test"], ["tabular"], tabular=data.tabular_config)
@@ -426,13 +426,18 @@ def test_a_tabular_student_serves_named_columns_and_bundles_them(tmp_path):
     np.testing.assert_allclose(
         served, _probabilities(student, data.pipeline("test", batch_size=4).take(1)), atol=1e-6
     )
-    # A plan training never saw is read as unseen, not refused.
-    unseen = serve(path, age=np.array([40.0], "float32"), plan=np.array([b"enterprise"]))
-    assert unseen["probabilities"].shape == (1, 2)
+    # A plan training never saw is read as unseen, as training reads it: not refused.
+    from kdzoo.data import tabular_features
+    from kdzoo.data.tabular import UNSEEN
+
+    unseen = serve(path, age=np.array([40.0]), plan=np.array([b"enterprise"]))
+    features = tabular_features(np.array([[40.0, UNSEEN]]), data.tabular_config)
+    expected = keras.ops.softmax(student({"tabular": features}, training=False))
+    np.testing.assert_allclose(unseen["probabilities"], expected, atol=1e-6)
     folder = bundle_student(student, tmp_path / "b", name="churn", data=data)
     bundle = load_student(folder)
     assert bundle.preprocessing.tabular == data.tabular_config
-    assert bundle.examples["age"].dtype == np.float32
+    assert bundle.examples["age"].dtype == np.float64
     np.testing.assert_array_equal(bundle.examples["plan"], examples["plan"])
     again = export_for_serving(
         bundle.model, tmp_path / "y", name="churn", preprocessing=bundle.preprocessing,
@@ -448,3 +453,38 @@ def test_a_column_that_cannot_name_a_serving_input_is_refused_before_writing(tmp
                        r"'monthly_spend'"):  # fmt: skip
         export_student(student, tmp_path, name="churn", data=data)
     assert not any(tmp_path.iterdir())
+
+
+def test_served_categories_match_training_however_pandas_typed_the_column(tmp_path):
+    import pandas as pd
+
+    from kdzoo.data import tabular_features
+    from kdzoo.data.tabular import UNSEEN, category_key, category_keys
+
+    # Every way of writing a category, in training (left) and from a client (right).
+    written = ["1", "1.0", "01", " 1 ", "+1", "1e0", "true", "TRUE", " False", "1.5", "pro",
+               "Pro", "", "-0", "2.50", "12345678901234567890"]  # fmt: skip
+    in_graph = [k.decode() for k in category_keys(tf.constant(written)).numpy()]
+    assert in_graph == [category_key(w) for w in written]
+    assert in_graph[:9] == ["1"] * 6 + ["True", "True", "False"]
+    assert category_key(1.0) == category_key(np.int64(1)) == category_key("01") == "1"
+    assert category_key(True) == "True" and category_key(1.5) == "1.5"
+    # A CSV whose category columns pandas reads as floats, booleans and ints.
+    frame = pd.DataFrame({
+        "grade": [1.0, 2.0] * 15, "member": [True, False, False] * 10,
+        "code": [1, 2, 3] * 10, "churn": ["leaves", "stays"] * 15,
+    })  # fmt: skip
+    path = tmp_path / "members.csv"
+    frame.to_csv(path, index=False)
+    data = datasets.from_csv(path, label="churn", categorical=["grade", "member", "code"],
+                             test_fraction=0.2)  # fmt: skip
+    assert data.tabular_config.vocabularies == (("1", "2"), ("False", "True"), ("1", "2", "3"))
+    student = models.build("tabular_mlp", "student", num_classes=2, **data.model_shapes())
+    export = export_student(student, tmp_path / "x", name="members", data=data)
+    sent = serve(export, grade=np.array([b"1.0", b"2"]), member=np.array([b"true", b"FALSE"]),
+                 code=np.array([b"03", b"1"]))  # fmt: skip
+    rows = np.array([[1, 2, 3], [2, 1, 1]], np.float64)  # codes: index in the vocabulary + 1
+    assert (rows != UNSEEN).all()
+    features = tabular_features(rows, data.tabular_config)
+    expected = keras.ops.softmax(student({"tabular": features}, training=False))
+    np.testing.assert_allclose(sent["probabilities"], expected, atol=1e-6)
