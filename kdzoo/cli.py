@@ -51,6 +51,7 @@ ZOO_SETTING_NAMES = (
     "sst2",
     "sms-spam",
     "av-digits",
+    "mnist-views",
     "av-digits-official",
 )
 #: ``kdzoo.privileged.PAIRINGS``: what ``kdzoo bench privileged`` runs.

@@ -65,6 +65,9 @@ class Setting:
     load: dict = dataclasses.field(default_factory=dict)
     metric: str = "accuracy"
     description: str = ""
+    #: ``"module:function"`` that loads a dataset the catalog does not name (called with
+    #: ``tiny=``); None loads ``dataset`` by name.
+    loader: str | None = None
 
 
 _SPEAKERS = {"fsdd_split": "speaker:george", "validation_speaker": "jackson"}
@@ -85,6 +88,7 @@ def _settings():
     image = _family("image_cnn", "textbook_cnn", "textbook_cnn (small)")
     audio = _family("audio_crnn", "logmel_cnn", "logmel_cnn (small)")
     text = _family("text_lstm", "kim_cnn", "kim_cnn (small)")
+    tabular = _family("tabular_mlp", "tabular_resnet", "tabular_resnet (small)")
     # Every text teacher preset on both text datasets (the Kim CNN is the reference of each).
     text = (
         *text[:2],
@@ -129,6 +133,13 @@ def _settings():
             (*fused, *unimodal),
             load=_SPEAKERS,
             description="AV digits, unseen speaker: fused teachers against each modality's",
+        ),
+        Setting(
+            "mnist-views",
+            "mnist_views",
+            tabular,
+            loader="kdzoo.datasets.mnist_views:load",
+            description="MNIST as 184 numbers in five views (kdzoo.datasets.mnist_views)",
         ),
         # Both protocols: with the test speaker unseen the audio view shifts (and a fused
         # teacher that leans on it loses), with the official split both views are in-domain.
@@ -231,7 +242,13 @@ def _run_setting(setting: Setting, config: ZooConfig, command: str) -> list[dict
     from kdzoo.results import Provenance, record_code
     from kdzoo.studies import load_dataset
 
-    data = load_dataset(setting.dataset, setting.load, tiny=config.tiny)
+    if setting.loader:
+        import importlib
+
+        module, _, function = setting.loader.partition(":")
+        data = getattr(importlib.import_module(module), function)(tiny=config.tiny)
+    else:
+        data = load_dataset(setting.dataset, setting.load, tiny=config.tiny)
     rows = []
     for entry in setting.entries:
         latency = None

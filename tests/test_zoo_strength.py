@@ -100,6 +100,29 @@ def test_references_build_and_the_small_ones_are_student_sized():
     assert text.count_params() == 100 * 300 + sum(w * 300 * 100 + 100 for w in (3, 4, 5)) + 602
     audio = references.logmel_cnn(10, audio_shape=(30, 32))
     assert audio.count_params() > 0 and [t.name for t in audio.inputs] == ["audio"]
+    # Gorishniy et al.'s tabular ResNet: in 184 -> 128, 2 blocks of 128 -> 256 -> 128 with
+    # batch norm (4 numbers a feature, the moving statistics included), then batch norm and
+    # the head.
+    table = references.tabular_resnet(10, tabular_shape=(184,))
+    block = 4 * 128 + 128 * 256 + 256 + 256 * 128 + 128
+    assert table.count_params() == 184 * 128 + 128 + 2 * block + 4 * 128 + 128 * 10 + 10
+    small = references.tabular_resnet(
+        10, tabular_shape=(184,), **references.SMALL["tabular_resnet"]
+    )
+    tabular = kdzoo.models.build("tabular_mlp", "student", tabular_shape=(184,))
+    assert small.count_params() < 2 * tabular.count_params()
+
+
+@pytest.mark.slow  # about a minute
+@pytest.mark.requires_data("mnist")
+def test_the_tabular_setting_loads_its_views_and_runs_at_tiny_size(tmp_path):
+    from kdzoo.zoo_strength import ZooConfig, run
+
+    config = ZooConfig(seeds=(0,), epochs=1, settings=("mnist-views",), out_dir=str(tmp_path),
+                       tiny=True)  # fmt: skip
+    per_seed, _, _ = run(config)
+    assert set(per_seed["model"]) >= {"tabular_mlp teacher", "tabular_resnet"}
+    assert per_seed["test_accuracy"].between(0, 1).all()
 
 
 @pytest.mark.slow

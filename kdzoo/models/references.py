@@ -13,6 +13,11 @@ rules, so that "is this preset any good?" has an answer measured in the same run
 - ``kim_cnn``: Kim (EMNLP 2014), CNN-rand: randomly initialised 300-d embeddings, filter
   widths 3, 4, 5 with 100 maps each, ReLU, max-over-time pooling, dropout 0.5, softmax.
   Kim's l2 max-norm constraint of 3 on the output weights is kept.
+- ``tabular_resnet``: the "ResNet" of Gorishniy et al. (NeurIPS 2021, "Revisiting Deep
+  Learning Models for Tabular Data"), their strongest simple deep baseline for tables:
+  a linear layer to ``width``, then blocks ``x + Dropout(Linear(Dropout(ReLU(Linear(
+  BatchNorm(x))))))`` with a hidden width of ``2 × width``, then BatchNorm, ReLU and the
+  linear head.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ SMALL = {
     "textbook_cnn": {"filters": (4, 8)},
     "logmel_cnn": {"filters": (4, 8)},
     "kim_cnn": {"embed_dim": 16, "maps": 16},
+    "tabular_resnet": {"width": 16, "blocks": 1},
 }
 
 
@@ -79,4 +85,27 @@ def kim_cnn(
     return keras.Model({"text": tokens}, logits, name=name or "kim_cnn")
 
 
-REFERENCES = {"textbook_cnn": textbook_cnn, "logmel_cnn": logmel_cnn, "kim_cnn": kim_cnn}
+def tabular_resnet(num_classes, tabular_shape=(8,), width=128, blocks=2, dropout=0.1, name=None):
+    """Gorishniy et al.'s (2021) tabular ResNet reading ``"tabular"`` (float
+    ``[features]``); returns logits."""
+    features = keras.Input(shape=tuple(tabular_shape), name="tabular")
+    x = layers.Dense(width, name="tabular_in")(features)
+    for i in range(blocks):
+        h = layers.BatchNormalization(name=f"tabular_block{i}_bn")(x)
+        h = layers.Dense(2 * width, activation="relu", name=f"tabular_block{i}_up")(h)
+        h = layers.Dropout(dropout, name=f"tabular_block{i}_dropout_hidden")(h)
+        h = layers.Dense(width, name=f"tabular_block{i}_down")(h)
+        h = layers.Dropout(dropout, name=f"tabular_block{i}_dropout_out")(h)
+        x = layers.Add(name=f"tabular_block{i}_add")([x, h])
+    x = layers.BatchNormalization(name="tabular_out_bn")(x)
+    x = layers.ReLU(name="tabular_out_relu")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model({"tabular": features}, logits, name=name or "tabular_resnet")
+
+
+REFERENCES = {
+    "textbook_cnn": textbook_cnn,
+    "logmel_cnn": logmel_cnn,
+    "kim_cnn": kim_cnn,
+    "tabular_resnet": tabular_resnet,
+}
