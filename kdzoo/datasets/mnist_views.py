@@ -126,25 +126,3 @@ def views_frame(root=None, train_examples: int | None = None, test_examples: int
         frame["id"] = [f"{split}-{i}" for i in rows]
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
-
-
-def load(root=None, tiny: bool = False, seed: int = 0):
-    """The views of every digit as one ``LoadedDataset`` with a ``"tabular"`` input (all
-    184 numbers, standardised on train): MNIST's 5,000 training digits, 10% of each class
-    held out for validation (stratified, ``seed``), and its 10,000 test digits; ``tiny``
-    keeps 300 training and 200 test digits (the test suite's size)."""
-    from kdzoo.datasets import from_dataframe
-
-    sizes = (300, 200) if tiny else (None, None)
-    frame = views_frame(root, train_examples=sizes[0], test_examples=sizes[1])
-    every = [c for view in VIEWS for c in columns(view)]
-    return from_dataframe(
-        frame,
-        label="label",
-        numeric=every,
-        split="split",
-        id="id",
-        class_names=[str(d) for d in range(10)],
-        seed=seed,
-        name="mnist_views",
-    )
