@@ -1,6 +1,7 @@
 """The embedded cross-modal demo: a teacher that sees image and audio, and an audio-only
 student, trained by the recipe (``kdzoo.recipe.run``): the tuned scratch student, the
-distillation candidates, the one with the best validation accuracy, and the honest
+distillation candidates, the scratch student unless a distilled one leads it on validation
+by more than one standard error, and the honest
 comparison on the held-out test split; then the chosen student is exported.
 
 By default labels are scarce, as they are where a cross-modal student is wanted: 150

@@ -17,7 +17,8 @@ What it does, in order:
    recipe: the teacher, the
    scratch tries and the distillation candidates, each under validation-driven early
    stopping and a ``ResumableBackup`` (Keras ``BackupAndRestore``) in
-   ``<backup_dir>/<phase>``, and picks the student with the best validation accuracy;
+   ``<backup_dir>/<phase>``, and picks the tuned scratch student unless a distilled one
+   leads it on validation by more than ``distil_margin_se`` standard errors;
 4. evaluates on the test split and, on the chief only, exports the recipe's student with
    ``kdzoo.serving.export_for_serving`` (raw-input signatures, the output
    ``kdzoo check-export`` validates); then removes the backups it wrote.

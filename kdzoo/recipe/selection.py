@@ -1,5 +1,5 @@
-"""The recipe: teacher -> tuned scratch student -> distilled candidates -> the student with
-the best validation accuracy, compared honestly on test.
+"""The recipe: teacher -> tuned scratch student -> distilled candidates -> the scratch student
+unless a distilled one leads it on validation beyond its noise, compared honestly on test.
 
 ``run(teacher, student, data)`` is the one recipe ``distil()``, ``kdzoo distil``,
 ``kdzoo demo``, the ``kdzoo bench`` studies and the notebooks call:
