@@ -410,6 +410,26 @@ def _bench_stale(args) -> int:
     return 1 if stale else 0
 
 
+def _bench_figure(args) -> int:
+    import pandas as pd
+
+    from kdzoo.results import study_figure
+
+    path = Path(args.figure)
+    if not path.is_file() or path.suffix != ".csv":
+        raise UsageError(f"argument --figure: no such results CSV: {path}")
+    per_seed = pd.read_csv(path)
+    missing = {"model", "seed", "test_accuracy"} - set(per_seed.columns)
+    if missing:
+        raise UsageError(f"argument --figure: {path} has no column {sorted(missing)[0]!r}")
+    group = "pairing" if "pairing" in per_seed else None
+    out = path.with_suffix(".png")
+    if not study_figure(per_seed, out, group=group):
+        raise UsageError("argument --figure: needs matplotlib (pip install 'kdzoo[plots]')")
+    print(f"written: {out}")
+    return 0
+
+
 def _bench_verify(args) -> int:
     from kdzoo.verify import DEFAULT_TOLERANCE, verify
 
@@ -445,9 +465,10 @@ def _bench_verify(args) -> int:
 def cmd_bench(args) -> int:
     from kdzoo.studies import StudyConfig, markdown_table, run_study
 
-    checks = [flag for flag, on in (("--verify", args.verify), ("--stale", args.stale)) if on]
+    modes = (("--verify", args.verify), ("--stale", args.stale), ("--figure", args.figure))
+    checks = [flag for flag, on in modes if on]
     if len(checks) > 1:
-        raise UsageError("argument --verify: not with --stale")
+        raise UsageError(f"argument {checks[0]}: not with {checks[1]}")
     if checks and args.study:
         raise UsageError(f"argument {checks[0]}: give no study (the file names its command)")
     if args.write and not args.stale:
@@ -456,6 +477,8 @@ def cmd_bench(args) -> int:
         raise UsageError("argument --tolerance: only with --verify")
     if args.stale:
         return _bench_stale(args)
+    if args.figure:
+        return _bench_figure(args)
     if args.verify:
         return _bench_verify(args)
     if not args.study:
@@ -1057,6 +1080,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the tables under --out-dir that the current code did not make",
     )
     p.add_argument("--write", action="store_true", help="--stale: write them to STALE.md")
+    p.add_argument(
+        "--figure",
+        metavar="FILE",
+        help="draw a study's figure from its results CSV (test accuracy per model, mean ± std "
+        "and each seed) beside it, as FILE's name with .png",
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(

@@ -240,7 +240,7 @@ def run(config: FusionTeacherConfig | None = None):
     from kdzoo.determinism import seed_everything
     from kdzoo.recipe.selection import RECIPE, SCRATCH
     from kdzoo.recipe.selection import run as recipe
-    from kdzoo.results import write_study
+    from kdzoo.results import selection_columns, write_study
     from kdzoo.studies import _build, load_dataset
 
     config = config or FusionTeacherConfig()
@@ -287,7 +287,14 @@ def run(config: FusionTeacherConfig | None = None):
             )
             students[distilled_row] = (
                 _row(scratch_row, result.scratch, data, seed, setting=_setting(result, SCRATCH)),
-                _row(distilled_row, result.student, data, seed, setting=_setting(result, RECIPE)),
+                _row(
+                    distilled_row,
+                    result.student,
+                    data,
+                    seed,
+                    setting=_setting(result, RECIPE),
+                    **selection_columns(result.selection),
+                ),
             )
         # The fused student the study reports against G2: the better distilled one on
         # validation (ties: the untrained start), with its scratch twin.
@@ -374,7 +381,7 @@ def goals(per_seed: pd.DataFrame) -> dict:
 
 
 def markdown(per_seed: pd.DataFrame) -> str:
-    from kdzoo.results import markdown_table, runs_markdown
+    from kdzoo.results import choices_markdown, markdown_table, runs_markdown
 
     summary = summarize(per_seed)
 
@@ -443,7 +450,7 @@ def markdown(per_seed: pd.DataFrame) -> str:
             f"{warm['fine_tuned_validation'].mean():.4f}, means).",
             "",
         ]
-    return "\n".join(lines)
+    return "\n".join([*lines, choices_markdown(per_seed)])
 
 
 def _figure(summary: pd.DataFrame, path: Path) -> bool:

@@ -267,6 +267,7 @@ def run(config: LabelScarceConfig | None = None):
                 RECIPE,
                 result.candidates["train_examples"].max(),
                 DATASET,
+                selection=result.selection,
             )
             rows += [scratch, distilled]
             print(
@@ -306,7 +307,7 @@ def goal(summary: pd.DataFrame) -> dict:
 
 
 def markdown(per_seed: pd.DataFrame) -> str:
-    from kdzoo.results import markdown_table, runs_markdown
+    from kdzoo.results import choices_markdown, markdown_table, runs_markdown
 
     summary = summarize(per_seed)
 
@@ -350,7 +351,7 @@ def markdown(per_seed: pd.DataFrame) -> str:
         _zero_goal_line(checked),
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join([*lines, choices_markdown(per_seed)])
 
 
 def _gap(summary, k) -> str:

@@ -31,6 +31,7 @@ points.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import pandas as pd
 
@@ -101,7 +102,7 @@ class PrivilegedConfig:
         pairings: names from ``PAIRINGS``.
         seeds: student seeds.
         teacher_epochs, epochs: the recipe's epoch budgets.
-        out_dir: where ``privileged.csv`` / ``.md`` go; None writes nothing.
+        out_dir: where ``privileged.csv`` / ``.md`` / ``.png`` go; None writes nothing.
         tiny: the test suite's smoke size (96 examples per split).
         verbose: Keras ``fit`` verbosity.
     """
@@ -157,11 +158,11 @@ def degraded_student(pairing: Pairing, data):
 
 def run(config: PrivilegedConfig | None = None):
     """Runs the pairings; returns ``(per_seed, summary)`` and, with ``config.out_dir``,
-    writes ``privileged.csv`` and ``.md``."""
+    writes ``privileged.csv``, ``.md`` and ``.png`` (test accuracy per pairing and model)."""
     from kdzoo.determinism import seed_everything
     from kdzoo.recipe.selection import RECIPE, SCRATCH, TEACHER
     from kdzoo.recipe.selection import run as recipe
-    from kdzoo.results import table_row, write_study
+    from kdzoo.results import study_figure, table_row, write_study
     from kdzoo.studies import _build, load_dataset
 
     config = config or PrivilegedConfig()
@@ -204,14 +205,18 @@ def run(config: PrivilegedConfig | None = None):
             if first:
                 found.insert(0, ("teacher (full view)", TEACHER))
             for model, which in found:
-                row = table_row(model, k, seed, table, which, n_train, pairing.dataset)
+                chose = result.selection if which == RECIPE else None
+                row = table_row(model, k, seed, table, which, n_train, pairing.dataset, chose)
                 rows.append({"pairing": name, "degradation": pairing.degradation, **row})
             print(
                 f"{name} seed {seed}: scratch {rows[-2]['test_accuracy']:.4f}, distilled "
                 f"{rows[-1]['test_accuracy']:.4f} ({rows[-1]['setting']})",
                 flush=True,
             )
-    per_seed = write_study(config.out_dir, NAME, rows, command(config), config.seeds, markdown)
+    figure = functools.partial(study_figure, group="pairing")
+    per_seed = write_study(
+        config.out_dir, NAME, rows, command(config), config.seeds, markdown, figure
+    )
     return per_seed, summarize(per_seed)
 
 
@@ -239,7 +244,7 @@ def goals(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(per_seed: pd.DataFrame) -> str:
-    from kdzoo.results import markdown_table, runs_markdown
+    from kdzoo.results import choices_markdown, markdown_table, runs_markdown
 
     summary = summarize(per_seed)
     checked = goals(summary).set_index("pairing")
@@ -274,4 +279,4 @@ def markdown(per_seed: pd.DataFrame) -> str:
             f"- {pairing}: distilled − scratch ≥ {GOAL_POINTS:.0f} points: "
             f"{row['gap_points']:+.1f} points, " + ("met." if row["met"] else "**not met**.")
         )
-    return "\n".join([*lines, ""])
+    return "\n".join([*lines, "", choices_markdown(per_seed, ("pairing",))])

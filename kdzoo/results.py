@@ -327,11 +327,15 @@ def bench_command(study: str, config, *options: str) -> str:
     return " ".join(parts)
 
 
-def write_study(out_dir, name: str, rows: list, command: str, seeds, markdown) -> pd.DataFrame:
+def write_study(
+    out_dir, name: str, rows: list, command: str, seeds, markdown, figure=None
+) -> pd.DataFrame:
     """The end of a study run, in the process that ran it: ``rows`` (one dict per seed and
     model) with the run's provenance as columns; with ``out_dir``, also written there as
     ``<name>.csv`` and ``<name>.md`` (``markdown(per_seed)``), with the code's digests in
-    ``code.json``. Returns the rows as a DataFrame."""
+    ``code.json``, and ``<name>.png`` when ``figure`` is given (``figure(per_seed, path)``,
+    e.g. ``study_figure``; nothing is drawn without matplotlib). Returns the rows as a
+    DataFrame."""
     made = Provenance.collect(command, seeds)
     per_seed = pd.DataFrame(rows).assign(**made.columns())
     if out_dir:
@@ -340,18 +344,25 @@ def write_study(out_dir, name: str, rows: list, command: str, seeds, markdown) -
         record_code(out, made)
         per_seed.to_csv(out / f"{name}.csv", index=False)
         (out / f"{name}.md").write_text(markdown(per_seed), encoding="utf-8")
+        if figure is not None:
+            figure(per_seed, out / f"{name}.png")
     return per_seed
 
 
-def table_row(model, k, seed, table, which, train_examples, dataset) -> dict:
+def table_row(model, k, seed, table, which, train_examples, dataset, selection=None) -> dict:
     """One per-seed row of a study from a recipe's ``table`` (``RecipeResult.table`` indexed
     by model): row ``which`` (``TEACHER``, ``SCRATCH`` or ``RECIPE``) reported as ``model``,
     with ``k`` labels per class (None: not label-scarce; otherwise appended to the name, the
-    key a rerun is matched on) and the training examples it learnt from."""
+    key a rerun is matched on) and the training examples it learnt from.
+
+    With ``selection`` (the run's ``RecipeResult.selection``), the row also records the
+    recipe's choice on validation: ``validation_gain`` (the best distillation candidate's
+    validation accuracy minus the tuned scratch student's) and ``validation_se`` (its
+    paired standard error), so a table shows how clear each seed's choice was."""
     row = table.loc[which]
     if k is not None:
         model = f"{model}, {k} labels per class"
-    return {
+    out = {
         "dataset": dataset,
         "labels_per_class": k,
         "seed": seed,
@@ -362,6 +373,91 @@ def table_row(model, k, seed, table, which, train_examples, dataset) -> dict:
         "setting": row.get("setting", "") or "",
         "train_examples": int(train_examples),
     }
+    return {**out, **selection_columns(selection)}
+
+
+def selection_columns(selection) -> dict:
+    """``validation_gain`` and ``validation_se`` of a recipe's ``Selection`` (empty for
+    None: a run without distillation candidates): see ``table_row``."""
+    if selection is None:
+        return {}
+    return {
+        "validation_gain": float(selection.gain),
+        "validation_se": float(selection.standard_error),
+    }
+
+
+def choices_markdown(per_seed: pd.DataFrame, label_columns=()) -> str:
+    """The recipe's choice per distilled row, as a Markdown section: the row's
+    ``label_columns`` (e.g. its pairing), seed, chosen setting, and the validation gain of
+    the best distillation candidate over tuned scratch ± its standard error (the columns
+    ``table_row`` records). Empty when the rows record no choice."""
+    if "validation_gain" not in per_seed:
+        return ""
+    rows = per_seed[per_seed["validation_gain"].notna()]
+    if not len(rows):
+        return ""
+    table = pd.DataFrame(
+        {
+            **{c: rows[c].astype(str) for c in label_columns},
+            "model": rows["model"],
+            "seed": rows["seed"],
+            "chosen": rows["setting"].fillna("").astype(str),
+            "best KD − scratch (validation, points)": [
+                f"{100 * g:+.2f} ± {100 * e:.2f}"
+                for g, e in zip(rows["validation_gain"], rows["validation_se"], strict=True)
+            ],
+        }
+    )
+    return "\n".join(
+        [
+            "## The recipe's choice per seed",
+            "",
+            "Validation accuracy of the best distillation candidate minus the tuned scratch "
+            "student's, ± its paired standard error; the recipe ships the candidate only "
+            "when the gain exceeds one standard error (``distil_margin_se``).",
+            "",
+            markdown_table(table),
+            "",
+        ]
+    )
+
+
+def study_figure(per_seed: pd.DataFrame, path, group: str | None = None) -> bool:
+    """A study's figure: test accuracy of each model (its rows' order), mean ± std over
+    seeds as a bar and each seed as a dot, one panel per value of the ``group`` column
+    (e.g. a privileged study's pairings). Written to ``path``; False (nothing written)
+    without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    import textwrap
+
+    groups = list(dict.fromkeys(per_seed[group])) if group else [None]
+    figure = Figure(figsize=(4.2 * len(groups), 3.9))
+    axes = figure.subplots(1, len(groups), sharey=True, squeeze=False)[0]
+    for ax, value in zip(axes, groups, strict=True):
+        part = per_seed if value is None else per_seed[per_seed[group] == value]
+        names = list(dict.fromkeys(part["model"]))
+        for i, name in enumerate(names):
+            scores = part[part["model"] == name]["test_accuracy"].astype(float)
+            ax.bar(i, scores.mean(), yerr=scores.std() if len(scores) > 1 else 0.0,
+                   color=f"C{i}", alpha=0.6, capsize=3)  # fmt: skip
+            ax.plot([i] * len(scores), scores, "k.", markersize=5)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels([textwrap.fill(n, 16) for n in names], fontsize=7)
+        if value is not None:
+            ax.set_title(str(value), fontsize=9)
+    scores = per_seed["test_accuracy"].astype(float)
+    axes[0].set_ylim(max(0.0, scores.min() - 0.1), min(1.0, scores.max() + 0.05))
+    axes[0].set_ylabel("test accuracy (bar: mean ± std; dots: seeds)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return True
 
 
 def model_kind(model: str, kinds=("teacher", "supervised", "scratch", "distilled")) -> str:

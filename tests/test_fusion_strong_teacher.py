@@ -168,7 +168,11 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
     assert set(summary["model"]) == set(per_seed["model"])
     for suffix in ("csv", "md", "png"):
         assert (tmp_path / f"fusion-strong-teacher.{suffix}").stat().st_size > 0
-    assert "## Goal G2" in (tmp_path / "fusion-strong-teacher.md").read_text()
+    text = (tmp_path / "fusion-strong-teacher.md").read_text()
+    assert "## Goal G2" in text and "## The recipe's choice per seed" in text
+    students = per_seed["model"].isin([DISTILLED_ROW, WARM_DISTILLED_ROW])
+    assert per_seed.loc[students, "validation_se"].ge(0).all()
+    assert per_seed.loc[~students, "validation_gain"].isna().all()
 
 
 def test_the_modality_report_zeroes_one_input_at_a_time():

@@ -154,3 +154,8 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
     assert not per_seed.duplicated(["dataset", "seed", "model"]).any()
     text = (tmp_path / "label-scarce.md").read_text()
     assert "G1: with 5 labels per class" in text and "G1 with 0 labels" in text
+    # The recipe's evidence on validation, on the distilled rows it chose among candidates.
+    judged = distilled[distilled["labels_per_class"] > 0]
+    assert judged["validation_gain"].notna().all() and judged["validation_se"].ge(0).all()
+    assert per_seed[kinds != "distilled"]["validation_gain"].isna().all()
+    assert "## The recipe's choice per seed" in text

@@ -154,4 +154,15 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
     assert (few["train_examples"] == 40).all()  # 5 per class at tiny size, 1 validates
     assert per_seed["test_accuracy"].between(0, 1).all()
     assert not per_seed.duplicated(["dataset", "seed", "model"]).any()
-    assert "## Goal G4" in (tmp_path / "privileged.md").read_text()
+    text = (tmp_path / "privileged.md").read_text()
+    assert "## Goal G4" in text and "## The recipe's choice per seed" in text
+    assert (tmp_path / "privileged.png").stat().st_size > 0
+    # Each distilled row records the recipe's validation evidence, and its choice follows
+    # the one-standard-error rule; the other rows record none.
+    distilled = per_seed["model"].str.startswith("distilled")
+    assert per_seed.loc[~distilled, "validation_gain"].isna().all()
+    chosen = per_seed[distilled]
+    assert chosen["validation_se"].ge(0).all()
+    kd = ~chosen["setting"].str.startswith("scratch")
+    clear = (chosen["validation_gain"] > 0) & (chosen["validation_gain"] > chosen["validation_se"])
+    assert kd.tolist() == clear.tolist()

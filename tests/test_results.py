@@ -214,11 +214,65 @@ def test_bench_stale_lists_and_writes_the_stale_tables(tmp_path, capsys):
         (["bench", "--tolerance", "0.1", "--stale"], "only with --verify"),
         (["bench", "--verify", "no/such.csv"], "no such file"),
         (["bench"], "required: study"),
+        (["bench", "--figure", "no/such.csv"], "no such results CSV"),
+        (["bench", "--figure", "a.csv", "--stale"], "--stale: not with --figure"),
+        (["bench", "privileged", "--figure", "a.csv"], "give no study"),
     ],
 )
 def test_bench_check_usage_errors(argv, message, capsys):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def _recipe_table():
+    return pd.DataFrame(
+        {
+            "validation_accuracy": [0.9, 0.7, 0.75],
+            "accuracy": [0.88, 0.66, 0.71],
+            "macro_f1": [0.87, 0.65, 0.7],
+            "setting": ["", "scratch (ls=0.1)", "ce:0.5,kd:0.5 (τ=2)"],
+        },
+        index=["teacher", "scratch", "recipe"],
+    )
+
+
+def test_a_study_row_records_the_recipes_validation_evidence_and_its_section_shows_it():
+    from kdzoo.recipe.selection import decide
+
+    # 2 of 4 validation examples gained, none lost: +0.5, SE = std([1, 1, 0, 0]) / 2.
+    selection = decide("scratch", "kd", [0, 0, 1, 1], [1, 1, 1, 1], 1.0)
+    table = _recipe_table()
+    plain = results.table_row("scratch", None, 0, table, "scratch", 10, "d")
+    row = results.table_row("distilled", 5, 0, table, "recipe", 30, "d", selection)
+    assert "validation_gain" not in plain and plain["test_accuracy"] == 0.66
+    assert row["model"] == "distilled, 5 labels per class" and row["train_examples"] == 30
+    assert row["validation_gain"] == pytest.approx(0.5)
+    assert row["validation_se"] == pytest.approx(0.57735 / 2, rel=1e-4)
+    text = results.choices_markdown(pd.DataFrame([plain, row]), ("dataset",))
+    line = "| d | distilled, 5 labels per class | 0 | ce:0.5,kd:0.5 (τ=2) | +50.00 ± 28.87 |"
+    assert line in text
+    assert results.choices_markdown(pd.DataFrame([plain])) == ""
+
+
+def test_bench_figure_draws_a_study_csv_beside_it(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    rows = [
+        {"pairing": p, "seed": s, "model": m, "test_accuracy": a + 0.01 * s}
+        for p in ("a", "b")
+        for s in (0, 1, 2)
+        for m, a in (("teacher", 0.9), ("scratch", 0.6), ("distilled", 0.7))
+    ]
+    path = tmp_path / "study.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert cli.main(["bench", "--figure", str(path)]) == 0
+    assert f"written: {tmp_path / 'study.png'}" in capsys.readouterr().out
+    from matplotlib.image import imread
+
+    image = imread(tmp_path / "study.png")
+    assert image.shape[1] > image.shape[0] > 100  # two panels side by side
+    pd.DataFrame(rows).drop(columns="test_accuracy").to_csv(path, index=False)
+    assert cli.main(["bench", "--figure", str(path)]) == 2
+    assert "has no column 'test_accuracy'" in capsys.readouterr().err
 
 
 def test_rerun_commands_keep_the_recorded_options_with_one_seed():
