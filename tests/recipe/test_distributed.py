@@ -43,7 +43,10 @@ def test_kd_loss_family_reduces_correctly_on_two_replicas():
         "kd",
         "kd+unlabelled",
         "kd_std",
+        "logit_mse",
+        "multi_label_kd",
         "nkd",
+        "regression_huber",
         "rkd_angle",
         "rkd_distance",
     ]

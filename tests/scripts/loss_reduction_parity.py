@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 
 import kdzoo  # noqa: E402
 import kdzoo.labels  # noqa: E402
+import kdzoo.losses.tasks  # noqa: E402
 from kdzoo.models.layers import Feature  # noqa: E402
 
 GLOBAL_BATCH = 16
@@ -49,6 +50,16 @@ LOSSES = {
     "at": {"teacher_output": "feature_map", "student_output": "feature_map"},
     "rkd_distance": {"teacher_output": "embedding", "student_output": "embedding"},
     "rkd_angle": {"teacher_output": "embedding", "student_output": "embedding"},
+    "multi_label_kd": {},
+    "logit_mse": {},
+    "regression_huber": {},
+}
+#: The losses of kdzoo.losses.tasks, given to LossTerm as objects (the outputs read as five
+#: labels' logits, or five regression targets).
+TASK_LOSSES = {
+    "multi_label_kd": lambda: kdzoo.losses.tasks.MultiLabelKLDivergence(temperature=2.0),
+    "logit_mse": lambda: kdzoo.losses.tasks.LogitMSE(),
+    "regression_huber": lambda: kdzoo.losses.tasks.RegressionToTeacher("huber", delta=0.5),
 }
 RELATIONAL = ("rkd_distance", "rkd_angle")
 #: Run again with unlabelled rows: 4 in the first replica's half, 1 in the second's.
@@ -73,7 +84,12 @@ def build(loss_name, initial):
     student.set_weights(initial[1])
     terms = [
         kdzoo.LossTerm("ce", 0.3, target="labels", name="ce"),
-        kdzoo.LossTerm(loss_name, 0.7, name="term", **LOSSES[loss_name]),
+        kdzoo.LossTerm(
+            TASK_LOSSES[loss_name]() if loss_name in TASK_LOSSES else loss_name,
+            0.7,
+            name="term",
+            **LOSSES[loss_name],
+        ),
     ]
     distiller = kdzoo.Distiller(teacher=teacher, student=student, terms=terms)
     distiller.compile(optimizer=keras.optimizers.SGD(0.5))
