@@ -24,15 +24,21 @@ is the one-logit form. Regression targets may be standardised with statistics fi
 training split (``fit_normalisation``): the model then learns ``(y − mean) / std``, and
 ``predict`` and ``report`` give values in the original units.
 
-ROC AUC and PR AUC in ``report`` are exact (the rank statistic, ties counted half, and
-average precision over the distinct scores); ``keras.metrics.AUC``, the training-time
-metric, buckets scores into ``num_thresholds`` and agrees to about 1e-3.
+``report`` gives the numbers the recipe selects on and the tables print, exactly: ROC AUC
+is the rank statistic (ties counted half) and PR AUC is average precision over the distinct
+scores, both on the raw logits (a sigmoid in float64 rounds logits beyond ±37 to 0 or 1 and
+would tie them). ``keras_metrics`` are the training-time estimates Keras logs under the same
+names: its ``AUC`` buckets scores into ``num_thresholds`` (ROC within about 1e-3; its PR
+curve is interpolated and may differ from average precision by a few hundredths), counts a
+label with one class in the data as AUC 0 where ``report`` leaves it out, and its
+``R2Score`` gives a constant target 0.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 
 import keras
 import numpy as np
@@ -67,7 +73,8 @@ class Task:
 
     Attributes:
         kind: one of ``KINDS``.
-        outputs: the model's output width: classes, 1 (binary), labels or targets.
+        outputs: the model's output width: classes, labels or targets (binary: 1, the
+            default).
         names: class names (classification; binary: the negative and the positive class),
             label names (multi-label) or target names (regression); empty: unnamed.
         threshold: the probability above which a binary or multi-label output is
@@ -78,7 +85,7 @@ class Task:
     """
 
     kind: str = "classification"
-    outputs: int = 2
+    outputs: int | None = None
     names: tuple = ()
     threshold: float = 0.5
     target_mean: tuple = ()
@@ -88,8 +95,14 @@ class Task:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"Task: `kind` must be one of {list(KINDS)}; got {self.kind!r}.")
-        if isinstance(self.outputs, bool) or not isinstance(self.outputs, int):
-            raise ValueError(f"Task: `outputs` must be an int; got {self.outputs!r}.")
+        outputs = 1 if self.outputs is None and self.kind == "binary" else self.outputs
+        try:
+            if isinstance(outputs, bool):
+                raise TypeError
+            outputs = operator.index(outputs)
+        except TypeError:
+            raise ValueError(f"Task: `outputs` must be an int; got {outputs!r}.") from None
+        object.__setattr__(self, "outputs", outputs)
         smallest = {"classification": 2, "binary": 1}.get(self.kind, 1)
         if self.outputs < smallest or (self.kind == "binary" and self.outputs != 1):
             expected = "1" if self.kind == "binary" else f">= {smallest}"
@@ -218,6 +231,9 @@ class Task:
         cross-entropy on logits (binary, multi-label), or MSE (regression)."""
         from kdzoo.losses import HardLabelCrossentropy
 
+        if isinstance(label_smoothing, bool) or not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"`label_smoothing` must be in [0, 1); got {label_smoothing!r}.")
+
         if self.kind == "classification":
             return HardLabelCrossentropy(label_smoothing=label_smoothing)
         if self.kind == "regression":
@@ -233,7 +249,7 @@ class Task:
         (binary, multi-label) or MSE to the teacher's prediction (regression, where
         ``temperature`` does not apply)."""
         from kdzoo.losses import SoftTargetKLDivergence
-        from kdzoo.losses.tasks import MultiLabelKLDivergence, RegressionToTeacher
+        from kdzoo.losses.task_terms import MultiLabelKLDivergence, RegressionToTeacher
 
         if self.kind == "classification":
             return SoftTargetKLDivergence(temperature=temperature)
@@ -255,32 +271,59 @@ class Task:
                 m.MeanAbsoluteError(name="mae"),
                 m.R2Score(name="r2"),
             ]
-        logit_threshold = math.log(self.threshold / (1.0 - self.threshold))
         several = dict(multi_label=True, num_labels=self.outputs) if self.outputs > 1 else {}
+        roc, pr = (
+            ("roc_auc", "pr_auc") if self.kind == "binary" else ("macro_roc_auc", "macro_pr_auc")
+        )
         return [
-            m.BinaryAccuracy(name="accuracy", threshold=logit_threshold),
-            m.AUC(name="auc", from_logits=True, **several),
-            m.AUC(name="pr_auc", curve="PR", from_logits=True, **several),
+            m.BinaryAccuracy(name="accuracy", threshold=self.logit_threshold),
+            m.AUC(name=roc, from_logits=True, **several),
+            m.AUC(name=pr, curve="PR", from_logits=True, **several),
         ]
+
+    @property
+    def logit_threshold(self) -> float:
+        """``threshold`` as a logit: an output above it is predicted positive."""
+        return math.log(self.threshold / (1.0 - self.threshold))
+
+    def _outputs(self, outputs) -> np.ndarray:
+        """Raw model outputs as ``[rows, outputs]`` float64 (``[rows]`` for one output), or
+        a ``ValueError`` for a wrong width or a non-finite value, naming the row."""
+        outputs = np.asarray(outputs, dtype=np.float64)
+        if outputs.ndim == 1 and self.outputs == 1:
+            outputs = outputs[:, None]
+        if outputs.ndim != 2 or outputs.shape[1] != self.outputs:
+            raise ValueError(
+                f"outputs: a {self.kind} task has {self.outputs} outputs per row; got shape "
+                f"{outputs.shape}."
+            )
+        bad = ~np.isfinite(outputs).all(axis=1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"outputs: row {row} is not finite ({int(bad.sum())} such rows; did training "
+                "diverge?)."
+            )
+        return outputs
 
     # ------------------------------------------------------------------ outputs
     def predict(self, outputs) -> np.ndarray:
         """What the outputs mean: class ids (classification, binary), a 0/1 matrix
         (multi-label, at ``threshold``), or values in the original units (regression)."""
-        outputs = np.asarray(outputs, dtype=np.float64)
+        outputs = self._outputs(outputs)
         if self.kind == "classification":
             return np.argmax(outputs, axis=-1)
         if self.kind == "regression":
             if not self.target_mean:
                 return outputs
             return outputs * np.array(self.target_std) + np.array(self.target_mean)
-        positive = (_sigmoid(outputs) > self.threshold).astype(np.int32)
+        positive = (outputs > self.logit_threshold).astype(np.int32)
         return positive[:, 0] if self.kind == "binary" else positive
 
     def probabilities(self, outputs) -> np.ndarray:
         """Softmax (classification) or per-output sigmoid (binary: ``[batch]``, the
         positive class; multi-label: ``[batch, L]``); regression has none."""
-        outputs = np.asarray(outputs, dtype=np.float64)
+        outputs = self._outputs(outputs)
         if self.kind == "classification":
             shifted = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
             return shifted / shifted.sum(axis=-1, keepdims=True)
@@ -307,12 +350,20 @@ class Task:
 
     def report(self, outputs, labels) -> dict:
         """The task's metrics on ``outputs`` (the model's raw outputs) against ``labels``
-        (as given, in original units for regression), exact and in float64. Binary and
-        multi-label AUCs need both classes present (per label, for multi-label: labels
-        with one class are left out of the macro means, and ``auc_labels`` counts the
-        ones used; none at all raises)."""
-        outputs = np.asarray(outputs, dtype=np.float64)
+        (as given, in original units for regression), exact and in float64.
+
+        - ROC and PR AUC need both classes among the rows: a binary task raises without
+          them; a multi-label task leaves a label with one class out of its macro means
+          (``auc_labels`` counts the labels used) and raises when no label has both.
+        - F1 of a class (or label) that is neither present nor predicted is 0, as in
+          Keras' ``F1Score`` and scikit-learn's ``zero_division=0``.
+        - R² of a constant target is 1 if predicted exactly, else 0 (scikit-learn's
+          ``force_finite``); the report averages R² over targets.
+        """
+        outputs = self._outputs(outputs)
         labels = self.check_labels(labels)
+        if not len(labels):
+            raise ValueError("report: no rows.")
         if len(outputs) != len(labels):
             raise ValueError(f"report: {len(outputs)} outputs for {len(labels)} labels.")
         if self.kind == "classification":
@@ -325,15 +376,18 @@ class Task:
         if self.kind == "regression":
             predicted, truth = self.predict(outputs), labels.astype(np.float64)
             error = predicted - truth
+            residual = (error**2).sum(axis=0)
             total = ((truth - truth.mean(axis=0)) ** 2).sum(axis=0)
-            r2 = 1.0 - (error**2).sum(axis=0) / np.where(total > 0, total, np.nan)
+            constant = np.where(residual == 0, 1.0, 0.0)
+            r2 = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), constant)
             return {
                 "mse": float(np.mean(error**2)),
                 "mae": float(np.mean(np.abs(error))),
-                "r2": float(np.nanmean(r2)) if np.isfinite(r2).any() else float("nan"),
+                "r2": float(np.mean(r2)),
             }
-        scores = _sigmoid(outputs)
-        predicted = (scores > self.threshold).astype(np.int32)
+        # Ranked on the logits: the same order as the probabilities, without their rounding.
+        scores = outputs
+        predicted = (outputs > self.logit_threshold).astype(np.int32)
         if self.kind == "binary":
             truth, guess, score = labels == 1, predicted[:, 0] == 1, scores[:, 0]
             tp = float(np.sum(truth & guess))
@@ -366,7 +420,11 @@ class Task:
         }
 
     def better(self, a: float, b: float) -> bool:
-        """Whether ``a`` beats ``b`` on the task's selection metric."""
+        """Whether ``a`` beats ``b`` on the task's selection metric (NaN is the worst)."""
+        if math.isnan(a):
+            return False
+        if math.isnan(b):
+            return True
         return a < b if self.selection in LOWER_IS_BETTER else a > b
 
     # ------------------------------------------------------------------ saving
@@ -391,7 +449,9 @@ class Task:
 
 
 def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + e^-x), without overflow
+    """``1 / (1 + e^-x)`` without overflow, with full relative precision for x < 0."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _f1(predicted, truth) -> float:
@@ -407,6 +467,9 @@ def _binary(scores, truth, what):
     truth = np.asarray(truth, dtype=bool).ravel()
     if scores.shape != truth.shape:
         raise ValueError(f"{what}: {len(scores)} scores for {len(truth)} labels.")
+    if not np.isfinite(scores).all():
+        row = int(np.flatnonzero(~np.isfinite(scores))[0])
+        raise ValueError(f"{what}: score {row} is not finite ({scores[row]}).")
     positives = int(truth.sum())
     if positives == 0 or positives == len(truth):
         raise ValueError(f"{what}: needs both classes among the labels; got {positives} "

@@ -9,10 +9,8 @@ import pytest
 from helpers import run_model_saving_test
 
 from kdzoo.losses import HardLabelCrossentropy, SoftTargetKLDivergence
-from kdzoo.losses.tasks import MultiLabelKLDivergence, RegressionToTeacher
+from kdzoo.losses.task_terms import MultiLabelKLDivergence, RegressionToTeacher
 from kdzoo.tasks import KINDS, Task, average_precision, roc_auc
-
-RNG = np.random.default_rng(0)
 
 
 def brute_auc(scores, truth):
@@ -36,10 +34,11 @@ def brute_average_precision(scores, truth):
 
 @pytest.mark.parametrize("ties", [False, True])
 def test_roc_auc_and_average_precision_equal_their_definitions(ties):
-    scores = RNG.normal(size=60)
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=60)
     if ties:
         scores = np.round(scores, 0)  # a handful of distinct values: many ties
-    truth = RNG.random(60) < 1 / (1 + np.exp(-2 * scores))
+    truth = rng.random(60) < 1 / (1 + np.exp(-2 * scores))
     assert roc_auc(scores, truth) == pytest.approx(brute_auc(scores, truth), abs=1e-12)
     expected = brute_average_precision(scores, truth)
     assert average_precision(scores, truth) == pytest.approx(expected, abs=1e-12)
@@ -57,12 +56,28 @@ def test_auc_of_perfect_reversed_and_one_class_scores():
     assert average_precision([0.1, 0.2, 0.8, 0.9], truth) == 1.0
     with pytest.raises(ValueError, match="needs both classes.*0 positive of 3"):
         roc_auc([0.1, 0.2, 0.3], [0, 0, 0])
+    with pytest.raises(ValueError, match="score 1 is not finite"):
+        roc_auc([0.1, np.nan, 0.3], [0, 1, 1])
+
+
+def test_aucs_rank_the_logits_so_confident_outputs_do_not_tie():
+    # σ in float64 rounds 50, 40 and 38 to 1.0: ranked on probabilities they would tie.
+    task = Task.binary()
+    logits = np.array([50.0, 40.0, 38.0, -38.0, -40.0, -50.0])
+    labels = np.array([1, 1, 0, 1, 0, 0])
+    got = task.report(logits, labels)  # [rows] outputs are read as one column
+    assert got["roc_auc"] == pytest.approx(brute_auc(logits, labels == 1))  # 8/9
+    assert got["roc_auc"] == pytest.approx(8 / 9)
+    assert got["pr_auc"] == pytest.approx(brute_average_precision(logits, labels == 1))
+    # Full relative precision for negative logits: σ(−700) = e^−700 / (1 + e^−700).
+    assert task.probabilities(np.array([[-700.0]]))[0] == pytest.approx(np.exp(-700.0))
 
 
 def test_classification_report_and_losses():
+    rng = np.random.default_rng(1)
     task = Task.classification(["cat", "dog", "owl"])
-    logits = RNG.normal(size=(40, 3))
-    labels = RNG.integers(0, 3, 40)
+    logits = rng.normal(size=(40, 3))
+    labels = rng.integers(0, 3, 40)
     got = task.report(logits, labels)
     predicted = logits.argmax(-1)
     assert got["accuracy"] == pytest.approx(np.mean(predicted == labels))
@@ -75,9 +90,10 @@ def test_classification_report_and_losses():
 
 
 def test_binary_report_matches_keras_precision_recall():
+    rng = np.random.default_rng(2)
     task = Task.binary(("ham", "spam"), threshold=0.7)
-    logits = RNG.normal(size=(50, 1))
-    labels = RNG.integers(0, 2, 50)
+    logits = rng.normal(size=(50, 1))
+    labels = rng.integers(0, 2, 50)
     got = task.report(logits, labels)
     probability = 1 / (1 + np.exp(-logits[:, 0]))
     predicted = probability > 0.7
@@ -89,37 +105,48 @@ def test_binary_report_matches_keras_precision_recall():
     assert got["f1"] == pytest.approx(2 * p * r / (p + r))
     assert got["accuracy"] == pytest.approx(np.mean(predicted == labels))
     assert got["roc_auc"] == pytest.approx(brute_auc(logits[:, 0], labels == 1))
+    assert got["pr_auc"] == pytest.approx(brute_average_precision(logits[:, 0], labels == 1))
     np.testing.assert_array_equal(task.predict(logits), predicted.astype(int))
     np.testing.assert_allclose(task.probabilities(logits), probability)
     assert isinstance(task.distillation_loss(), MultiLabelKLDivergence)
 
 
 def test_multi_label_report_is_per_label_and_skips_labels_with_one_class():
+    rng = np.random.default_rng(3)
     task = Task.multi_label(["red", "round", "big"])
-    logits = RNG.normal(size=(30, 3))
-    labels = (RNG.random((30, 3)) < 0.5).astype(int)
+    logits = rng.normal(size=(30, 3))
+    labels = (rng.random((30, 3)) < 0.5).astype(int)
     labels[:, 2] = 1  # "big" is present everywhere: its AUC is undefined
     got = task.report(logits, labels)
-    aucs = [brute_auc(logits[:, j], labels[:, j] == 1) for j in (0, 1)]
+    truth = labels == 1
+    aucs = [brute_auc(logits[:, j], truth[:, j]) for j in (0, 1)]
     assert got["macro_roc_auc"] == pytest.approx(np.mean(aucs)) and got["auc_labels"] == 2
+    aps = [brute_average_precision(logits[:, j], truth[:, j]) for j in (0, 1)]
+    assert got["macro_pr_auc"] == pytest.approx(np.mean(aps))
     guess = logits > 0
-    assert got["accuracy"] == pytest.approx(np.mean(guess == labels))
-    assert got["exact_match"] == pytest.approx(np.mean((guess == labels).all(1)))
-    tp, fp, fn = (guess & (labels == 1)).sum(), (guess & (labels == 0)).sum(), 0
-    fn = (~guess & (labels == 1)).sum()
+    assert got["accuracy"] == pytest.approx(np.mean(guess == truth))
+    assert got["exact_match"] == pytest.approx(np.mean((guess == truth).all(1)))
+    tp, fp, fn = (guess & truth).sum(), (guess & ~truth).sum(), (~guess & truth).sum()
     assert got["micro_f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    f1 = keras.metrics.F1Score(average="macro", threshold=0.5)
+    f1.update_state(labels.astype("float32"), guess.astype("float32"))
+    assert got["macro_f1"] == pytest.approx(float(f1.result()), abs=1e-6)
     assert task.selection == "macro_roc_auc"
+    with pytest.raises(ValueError, match="no label has both classes"):
+        task.report(logits, np.ones_like(labels))
 
 
 def test_regression_report_in_original_units_with_train_statistics():
-    train = RNG.normal(50.0, 10.0, size=(200, 2))
+    rng = np.random.default_rng(4)
+    train = rng.normal(50.0, 10.0, size=(200, 2))
     task = Task.regression(["price", "rent"]).fit_normalisation(train)
-    np.testing.assert_allclose(task.target_mean, train.mean(0))
-    np.testing.assert_allclose(task.target_std, train.std(0))
+    mean = train.sum(0) / len(train)
+    np.testing.assert_allclose(task.target_mean, mean)
+    np.testing.assert_allclose(task.target_std, np.sqrt(((train - mean) ** 2).mean(0)))
     normalised = task.normalise(train)
     np.testing.assert_allclose(normalised.mean(0), 0, atol=1e-5)
-    truth = RNG.normal(50.0, 10.0, size=(40, 2))
-    outputs = task.normalise(truth) + RNG.normal(0, 0.3, size=(40, 2))  # what a model gives
+    truth = rng.normal(50.0, 10.0, size=(40, 2))
+    outputs = task.normalise(truth) + rng.normal(0, 0.3, size=(40, 2))  # what a model gives
     got = task.report(outputs, truth)
     predicted = task.predict(outputs)
     np.testing.assert_allclose(predicted, outputs * train.std(0) + train.mean(0), rtol=1e-6)
@@ -132,6 +159,32 @@ def test_regression_report_in_original_units_with_train_statistics():
     assert isinstance(task.distillation_loss(), RegressionToTeacher)
     constant = Task.regression(num_targets=1).fit_normalisation(np.full(5, 3.0))
     assert constant.target_std == (1.0,)
+
+
+def test_report_edge_cases_give_defined_numbers_or_clear_errors():
+    one = Task.regression(num_targets=1)
+    # [rows] outputs of a one-target task are one column, not a broadcast [rows, rows].
+    assert one.report([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]) == {
+        "mse": 0.0,
+        "mae": 0.0,
+        "r2": 1.0,
+    }
+    # A constant target: R² 1 if predicted exactly, else 0 (scikit-learn's force_finite).
+    assert one.report([3.0, 3.0], [3.0, 3.0])["r2"] == 1.0
+    assert one.report([3.0, 4.0], [3.0, 3.0])["r2"] == 0.0
+    with pytest.raises(ValueError, match="no rows"):
+        one.report(np.zeros((0, 1)), np.zeros((0, 1)))
+    with pytest.raises(ValueError, match="row 1 is not finite.*diverge"):
+        one.report([1.0, np.nan], [1.0, 2.0])
+    with pytest.raises(ValueError, match="has 3 outputs per row; got shape \\(2, 2\\)"):
+        Task.classification(num_classes=3).report(np.zeros((2, 2)), [0, 1])
+    with pytest.raises(ValueError, match="needs both classes"):
+        Task.binary().report([0.3, -0.2], [1, 1])
+    # NaN never wins a selection; np.int64 widths are ints.
+    task = Task.regression(num_targets=np.int64(2))
+    assert task.outputs == 2 and task.better(1.0, float("nan"))
+    assert not task.better(float("nan"), 1.0)
+    assert Task(kind="binary").outputs == 1
 
 
 @pytest.mark.parametrize(
@@ -157,7 +210,8 @@ def test_bad_labels_are_named_by_row(task, labels, message):
         ({"kind": "binary", "outputs": 2}, "has 1 outputs"),
         ({"kind": "multi_label", "outputs": 2, "names": ("a",)}, "1 names for 2 outputs"),
         ({"kind": "multi_label", "outputs": 2, "threshold": 1.0}, "threshold"),
-        ({"kind": "classification", "target_mean": (0.0,)}, "regression only"),
+        ({"kind": "classification", "outputs": 3, "target_mean": (0.0,)}, "regression only"),
+        ({"kind": "regression"}, "`outputs` must be an int; got None"),
         ({"kind": "regression", "outputs": 1, "target_mean": (0,), "target_std": (0,)}, "> 0"),
         ({"kind": "regression", "outputs": 1, "selection": "accuracy"}, "not a regression"),
     ],
@@ -182,12 +236,13 @@ def test_each_kind_trains_with_its_head_loss_and_metrics_and_round_trips(kind, t
         "multi_label": Task.multi_label(num_labels=4),
         "regression": Task.regression(num_targets=2),
     }[kind]
-    x = RNG.normal(size=(32, 6)).astype("float32")
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(32, 6)).astype("float32")
     labels = {
-        "classification": RNG.integers(0, 3, 32),
-        "binary": RNG.integers(0, 2, 32),
-        "multi_label": (RNG.random((32, 4)) < 0.5).astype(int),
-        "regression": RNG.normal(size=(32, 2)),
+        "classification": rng.integers(0, 3, 32),
+        "binary": rng.integers(0, 2, 32),
+        "multi_label": (rng.random((32, 4)) < 0.5).astype(int),
+        "regression": rng.normal(size=(32, 2)),
     }[kind]
     y = task.check_labels(labels)
     inputs = keras.Input((6,), name="features")
@@ -195,8 +250,22 @@ def test_each_kind_trains_with_its_head_loss_and_metrics_and_round_trips(kind, t
     model.compile(optimizer="adam", loss=task.label_loss(), metrics=task.keras_metrics())
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     assert all(np.isfinite(v[-1]) for v in history.history.values())
-    expected = {"classification": {"accuracy"}, "regression": {"mse", "mae", "r2"}}
-    assert expected.get(kind, {"accuracy", "auc", "pr_auc"}) <= set(history.history)
+    # Keras logs the metrics under the report's names, the selection metric among them.
+    names = {m.name for m in task.keras_metrics()}
+    assert task.selection in names and names <= set(history.history)
     run_model_saving_test(model, x, tmp_path / f"{kind}.keras")
     report = task.report(model.predict(x, verbose=0), labels)
     assert set(task.metric_names()) <= set(report)
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.7])
+def test_keras_accuracy_at_a_threshold_equals_the_reports(threshold):
+    rng = np.random.default_rng(6)
+    task = Task.multi_label(num_labels=3, threshold=threshold)
+    logits = rng.normal(0, 2, size=(64, 3)).astype("float32")
+    labels = (rng.random((64, 3)) < 0.5).astype("float32")
+    accuracy = task.keras_metrics()[0]
+    accuracy.update_state(labels, logits)
+    expected = np.mean((1 / (1 + np.exp(-logits)) > threshold) == labels)
+    assert float(accuracy.result()) == pytest.approx(expected, abs=1e-6)
+    assert task.report(logits, labels)["accuracy"] == pytest.approx(expected)

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 import kdzoo  # noqa: E402
 import kdzoo.labels  # noqa: E402
-import kdzoo.losses.tasks  # noqa: E402
+import kdzoo.losses.task_terms  # noqa: E402
 from kdzoo.models.layers import Feature  # noqa: E402
 
 GLOBAL_BATCH = 16
@@ -54,12 +54,12 @@ LOSSES = {
     "logit_mse": {},
     "regression_huber": {},
 }
-#: The losses of kdzoo.losses.tasks, given to LossTerm as objects (the outputs read as five
+#: The losses of kdzoo.losses.task_terms, given to LossTerm as objects (the outputs read as five
 #: labels' logits, or five regression targets).
 TASK_LOSSES = {
-    "multi_label_kd": lambda: kdzoo.losses.tasks.MultiLabelKLDivergence(temperature=2.0),
-    "logit_mse": lambda: kdzoo.losses.tasks.LogitMSE(),
-    "regression_huber": lambda: kdzoo.losses.tasks.RegressionToTeacher("huber", delta=0.5),
+    "multi_label_kd": lambda: kdzoo.losses.task_terms.MultiLabelKLDivergence(temperature=2.0),
+    "logit_mse": lambda: kdzoo.losses.task_terms.LogitMSE(),
+    "regression_huber": lambda: kdzoo.losses.task_terms.RegressionToTeacher("huber", delta=0.5),
 }
 RELATIONAL = ("rkd_distance", "rkd_angle")
 #: Run again with unlabelled rows: 4 in the first replica's half, 1 in the second's.

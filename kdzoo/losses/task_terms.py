@@ -15,8 +15,10 @@ As in ``kdzoo.losses.logits``, every function returns one value per example and 
 ``keras.losses.Loss`` twin reduces them (sample weights, and the 1/num_replicas scaling
 Keras applies under tf.distribute). Per example, each loss *averages* over its labels or
 targets (Keras' ``binary_crossentropy`` and ``mean_squared_error`` do the same), where the
-papers' squared norms sum: the two differ by the constant number of outputs, which only
-rescales a term's weight, and averaging keeps one default weight sensible at any width.
+papers' squared norms sum: the two differ by the constant number of outputs ``K``, which
+rescales a term's weight (and the teacher-bounded loss's margin: the paper's ``m`` over
+``K`` targets is ``m / K`` here), and averaging keeps one default weight sensible at any
+width. Every function takes ``[batch, outputs]`` tensors (one output: ``[batch, 1]``).
 """
 
 from __future__ import annotations
@@ -35,8 +37,17 @@ from kdzoo.losses.logits import (
 REGRESSION_KINDS = ("mse", "huber")
 
 
-def _floats(*tensors):
-    return [ops.convert_to_tensor(t, dtype="float32") for t in tensors]
+def _floats(what, *tensors):
+    """The tensors as float32, each ``[batch, outputs]`` (a ``[batch]`` tensor would make
+    the mean over outputs a mean over the batch)."""
+    out = [ops.convert_to_tensor(t, dtype="float32") for t in tensors]
+    for tensor in out:
+        if len(tensor.shape) < 2:
+            raise ValueError(
+                f"{what}: expected [batch, outputs] tensors; got shape {tuple(tensor.shape)} "
+                "(one output: [batch, 1])."
+            )
+    return out
 
 
 def _check_non_negative(value, name):
@@ -45,7 +56,7 @@ def _check_non_negative(value, name):
     return float(value)
 
 
-def binary_kl_divergence(teacher_logits, student_logits, temperature=4.0):
+def multi_label_kl_divergence(teacher_logits, student_logits, temperature=4.0):
     """Multi-label soft-target loss, per example.
 
     ``τ² · mean_j KL(Bern(p_j) ‖ Bern(q_j))`` with ``p_j = σ(t_j/τ)`` (teacher) and
@@ -64,8 +75,10 @@ def binary_kl_divergence(teacher_logits, student_logits, temperature=4.0):
         ``[batch]`` loss values.
     """
     temperature = _temperature_tensor(temperature)
-    teacher_logits, student_logits = _floats(teacher_logits, student_logits)
-    _check_same_shape(teacher_logits, student_logits, "binary_kl_divergence")
+    teacher_logits, student_logits = _floats(
+        "multi_label_kl_divergence", teacher_logits, student_logits
+    )
+    _check_same_shape(teacher_logits, student_logits, "multi_label_kl_divergence")
     t, s = teacher_logits / temperature, student_logits / temperature
     log_p, log_not_p = ops.log_sigmoid(t), ops.log_sigmoid(-t)
     log_q, log_not_q = ops.log_sigmoid(s), ops.log_sigmoid(-s)
@@ -81,7 +94,7 @@ def logit_mse(teacher_logits, student_logits):
         teacher_logits, student_logits: ``[batch, classes]`` (or any ``[batch, ...]``
             pair of one shape; the mean is over the last axis).
     """
-    teacher_logits, student_logits = _floats(teacher_logits, student_logits)
+    teacher_logits, student_logits = _floats("logit_mse", teacher_logits, student_logits)
     _check_same_shape(teacher_logits, student_logits, "logit_mse")
     return ops.mean(ops.square(student_logits - teacher_logits), axis=-1)
 
@@ -103,14 +116,23 @@ def regression_to_teacher(teacher_predictions, student_predictions, kind="mse", 
         kind: ``"mse"`` or ``"huber"``. Defaults to ``"mse"``.
         delta: Huber's ``δ > 0``. Defaults to 1.0.
     """
-    if kind not in REGRESSION_KINDS:
-        raise ValueError(f"`kind` must be one of {list(REGRESSION_KINDS)}; got {kind!r}.")
-    teacher_predictions, student_predictions = _floats(teacher_predictions, student_predictions)
+    kind, delta = _check_regression(kind, delta)
+    teacher_predictions, student_predictions = _floats(
+        "regression_to_teacher", teacher_predictions, student_predictions
+    )
     _check_same_shape(teacher_predictions, student_predictions, "regression_to_teacher")
     error = student_predictions - teacher_predictions
     if kind == "mse":
         return ops.mean(ops.square(error), axis=-1)
     return ops.mean(_huber(error, delta), axis=-1)
+
+
+def _check_regression(kind, delta):
+    if kind not in REGRESSION_KINDS:
+        raise ValueError(f"`kind` must be one of {list(REGRESSION_KINDS)}; got {kind!r}.")
+    if not _check_non_negative(delta, "delta") > 0:
+        raise ValueError(f"`delta` must be a number > 0; got {delta!r}.")
+    return kind, float(delta)
 
 
 def _targets_like(targets, predictions, what):
@@ -131,7 +153,8 @@ def teacher_bounded_regression(teacher_predictions, student_predictions, targets
     Distillation", eq. 4) teacher-bounded regression loss, per example:
 
     ``e_s = mean_k (s_k − y_k)²`` if ``e_s + m > e_t``, else 0, with
-    ``e_t = mean_k (t_k − y_k)²``.
+    ``e_t = mean_k (t_k − y_k)²`` (the paper's squared norms sum over the ``K`` targets, so
+    its margin is ``K · m`` here; one target: the same).
 
     The teacher is an upper bound, not a target: the student pays its squared error to the
     ground truth ``y`` until it is better than the teacher by the margin ``m``, then nothing
@@ -146,7 +169,10 @@ def teacher_bounded_regression(teacher_predictions, student_predictions, targets
     Returns:
         ``[batch]`` loss values.
     """
-    teacher_predictions, student_predictions = _floats(teacher_predictions, student_predictions)
+    margin = _check_non_negative(margin, "margin")
+    teacher_predictions, student_predictions = _floats(
+        "teacher_bounded_regression", teacher_predictions, student_predictions
+    )
     _check_same_shape(teacher_predictions, student_predictions, "teacher_bounded_regression")
     targets = _targets_like(targets, student_predictions, "teacher_bounded_regression")
     student_error = ops.mean(ops.square(student_predictions - targets), axis=-1)
@@ -158,7 +184,7 @@ def teacher_bounded_regression(teacher_predictions, student_predictions, targets
 @keras.saving.register_keras_serializable(package="kdzoo")
 class MultiLabelKLDivergence(TemperatureMixin, keras.losses.Loss):
     """``τ² · mean_j KL(σ(t_j/τ) ‖ σ(s_j/τ))``: soft targets for multi-label tasks, one
-    binary KL per label (``binary_kl_divergence``).
+    binary KL per label (``multi_label_kl_divergence``).
 
     Called as ``loss(teacher_logits, student_logits)``. ``τ`` lives in
     ``temperature_variable`` (``TemperatureMixin``), so a schedule can change it.
@@ -182,7 +208,7 @@ class MultiLabelKLDivergence(TemperatureMixin, keras.losses.Loss):
         self._init_temperature(temperature)
 
     def call(self, y_true, y_pred):
-        return binary_kl_divergence(y_true, y_pred, self.temperature_variable)
+        return multi_label_kl_divergence(y_true, y_pred, self.temperature_variable)
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}
@@ -231,11 +257,7 @@ class RegressionToTeacher(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if kind not in REGRESSION_KINDS:
-            raise ValueError(f"`kind` must be one of {list(REGRESSION_KINDS)}; got {kind!r}.")
-        if not _check_non_negative(delta, "delta") > 0:
-            raise ValueError(f"`delta` must be a number > 0; got {delta!r}.")
-        self.kind, self.delta = kind, float(delta)
+        self.kind, self.delta = _check_regression(kind, delta)
 
     def call(self, y_true, y_pred):
         return regression_to_teacher(y_true, y_pred, self.kind, self.delta)
