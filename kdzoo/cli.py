@@ -1009,7 +1009,9 @@ def build_parser() -> argparse.ArgumentParser:
         "reference model; label-scarce: an image teacher and k labelled clips per class; "
         "sst2-transfer: a phrase-trained teacher and the phrases as a transfer set; "
         "privileged: a full-view teacher and a degraded-view student; "
-        "fusion-strong-teacher: warm-started fused teachers and a fused student",
+        "fusion-strong-teacher: warm-started fused teachers and a fused student; "
+        "tabular-views: a teacher on five numeric views, students on one; --stale, "
+        "--verify FILE and --figure FILE check and draw committed tables",
     )
     p.add_argument("study", nargs="?", choices=STUDY_NAMES)
     p.add_argument("--seeds", type=_SEED, nargs="+", help="student seeds (0 1 2)")
