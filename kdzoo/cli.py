@@ -55,7 +55,14 @@ ZOO_SETTING_NAMES = (
     "av-digits-official",
 )
 #: ``kdzoo.privileged.PAIRINGS``: what ``kdzoo bench privileged`` runs.
-PRIVILEGED_NAMES = ("mnist-thumbnail", "fsdd-lowpass", "mnist-thumbnail-50", "fsdd-lowpass-50")
+PRIVILEGED_NAMES = (
+    "mnist-thumbnail",
+    "fsdd-lowpass",
+    "mnist-thumbnail-50",
+    "fsdd-lowpass-50",
+    "mnist-thumbnail-50-unlabelled",
+    "fsdd-lowpass-50-unlabelled",
+)
 #: ``kdzoo.datasets.mnist_views.VIEWS``: the views ``kdzoo bench tabular-views`` students read.
 TABULAR_VIEW_NAMES = ("pix", "prof", "fou", "hog", "mor")
 #: Loss names the terms of ``--candidate`` accept: those ``LossTerm.parse`` compares on

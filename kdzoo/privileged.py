@@ -53,6 +53,7 @@ class Pairing:
     degradation: str
     train_examples: int | None = None
     labels_per_class: int | None = None
+    unlabelled: bool = False
 
 
 PAIRINGS = {
@@ -64,8 +65,18 @@ PAIRINGS = {
         Pairing(
             "fsdd-lowpass-50", "fsdd", "audio_crnn", "audio", "log-mel bins below 1 kHz", None, 50
         ),
+        # The same 50 labels per class, and every other training example without its label:
+        # the teacher labels it from the full view, the student learns it from the degraded.
+        Pairing(
+            "mnist-thumbnail-50-unlabelled", "mnist", "image_cnn", "image", "7×7 thumbnail",
+            None, 50, unlabelled=True,
+        ),
+        Pairing(
+            "fsdd-lowpass-50-unlabelled", "fsdd", "audio_crnn", "audio",
+            "log-mel bins below 1 kHz", None, 50, unlabelled=True,
+        ),
     )
-}
+}  # fmt: skip
 #: ``fsdd-lowpass``: log-mel bins kept (of 32, 0 to 4 kHz on the mel scale: mel(1 kHz) is
 #: 1000 of mel(4 kHz) = 2146, so 15 bins).
 LOWPASS_BINS = 15
@@ -74,20 +85,22 @@ LOWPASS_BINS = 15
 FEW_LABELS_VALIDATION_FRACTION = 0.2
 
 
-def few_labels(data, labels_per_class, seed=0):
+def few_labels(data, labels_per_class, seed=0, unlabelled=False):
     """``data`` with only ``labels_per_class`` seeded training examples of each class
-    (``kdzoo.datasets.scarce_labels``, its transfer split dropped), a stratified
-    ``FEW_LABELS_VALIDATION_FRACTION`` of them held out for validation in place of the
-    dataset's own validation split. The test split is unchanged. The preprocessing (e.g.
-    audio normalisation statistics) stays the one fitted on the whole training split: its
-    inputs, never its labels."""
+    (``kdzoo.datasets.scarce_labels``), a stratified ``FEW_LABELS_VALIDATION_FRACTION`` of
+    them held out for validation in place of the dataset's own validation split. The other
+    training examples are dropped, or, with ``unlabelled``, kept without their labels as the
+    transfer split (which the recipe's distillation candidates learn from through the
+    teacher; the teacher and scratch never see them). The test split is unchanged. The
+    preprocessing (e.g. audio normalisation statistics) stays the one fitted on the whole
+    training split: its inputs, never its labels."""
     import dataclasses as dc
 
     from kdzoo import datasets
     from kdzoo.recipe.selection import with_validation
 
     scarce = datasets.scarce_labels(data, labels_per_class, seed=seed)
-    drop = ("validation", datasets.TRANSFER)
+    drop = ("validation",) if unlabelled else ("validation", datasets.TRANSFER)
     copy = dc.replace(scarce, arrays={s: a for s, a in scarce.arrays.items() if s not in drop})
     copy.splits = {s: p for s, p in scarce.splits.items() if s not in drop}
     copy.num_examples = {s: n for s, n in scarce.num_examples.items() if s not in drop}
@@ -177,7 +190,7 @@ def run(config: PrivilegedConfig | None = None):
         # Labelled examples per class (validation included); None: the whole training split.
         k = pairing.labels_per_class and (5 if config.tiny else pairing.labels_per_class)
         if k:
-            data = few_labels(data, k)
+            data = few_labels(data, k, unlabelled=pairing.unlabelled)
         seed_everything(config.seeds[0])
         teacher = _build((pairing.family, "teacher"), data, inputs)
         n_train = data.num_examples["train"]
@@ -198,15 +211,19 @@ def run(config: PrivilegedConfig | None = None):
                 verbose=config.verbose,
             )
             table = result.table.set_index("model")
+            # Names tell an unlabelled pairing's rows from its labelled twin's (the rows a
+            # rerun is matched on share a dataset and a label count).
+            rest = "; the other examples unlabelled" if pairing.unlabelled else ""
             found = [
-                ("scratch (degraded view)", SCRATCH),
-                ("distilled (degraded view, the recipe's choice)", RECIPE),
+                (f"scratch (degraded view{rest})", SCRATCH),
+                (f"distilled (degraded view, the recipe's choice{rest})", RECIPE),
             ]
             if first:
-                found.insert(0, ("teacher (full view)", TEACHER))
+                found.insert(0, (f"teacher (full view{rest})", TEACHER))
             for model, which in found:
                 chose = result.selection if which == RECIPE else None
-                row = table_row(model, k, seed, table, which, n_train, pairing.dataset, chose)
+                examples = _examples(result, table.at[which, "setting"]) if chose else n_train
+                row = table_row(model, k, seed, table, which, examples, pairing.dataset, chose)
                 rows.append({"pairing": name, "degradation": pairing.degradation, **row})
             print(
                 f"{name} seed {seed}: scratch {rows[-2]['test_accuracy']:.4f}, distilled "
@@ -218,6 +235,13 @@ def run(config: PrivilegedConfig | None = None):
         config.out_dir, NAME, rows, command(config), config.seeds, markdown, figure
     )
     return per_seed, summarize(per_seed)
+
+
+def _examples(result, setting) -> int:
+    """Training examples per epoch of the recipe's student ``setting`` (a distillation
+    candidate also learns from the transfer split)."""
+    tried = result.candidates
+    return int(tried.loc[tried["setting"] == setting, "train_examples"].max())
 
 
 def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:

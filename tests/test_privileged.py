@@ -97,6 +97,12 @@ def test_few_labels_keeps_k_per_class_and_validates_on_a_fifth_of_them():
     np.testing.assert_array_equal(few.arrays["test"]["label"], data.arrays["test"]["label"])
     again = few_labels(data, 5, seed=3)
     np.testing.assert_array_equal(again.arrays["train"]["label"], few.arrays["train"]["label"])
+    # With unlabelled=True the same labelled rows, and every other training row unlabelled.
+    kept = few_labels(data, 5, seed=3, unlabelled=True)
+    np.testing.assert_array_equal(kept.arrays["train"]["label"], few.arrays["train"]["label"])
+    transfer = kept.arrays[datasets.TRANSFER]["audio"]
+    assert len(transfer) == len(train) - 5 * data.num_classes
+    assert kept.num_examples[datasets.TRANSFER] == len(transfer)
 
 
 def _per_seed():
@@ -135,7 +141,7 @@ def test_the_command_replays_the_config():
 @pytest.mark.requires_data("fsdd")
 def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
     config = PrivilegedConfig(
-        pairings=("fsdd-lowpass", "fsdd-lowpass-50"),
+        pairings=("fsdd-lowpass", "fsdd-lowpass-50", "fsdd-lowpass-50-unlabelled"),
         seeds=(0, 1),
         teacher_epochs=1,
         epochs=1,
@@ -143,7 +149,7 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
         tiny=True,
     )
     per_seed, _ = run(config)
-    assert list(per_seed["model"].str.split(" ").str[0]) == 2 * [
+    assert list(per_seed["model"].str.split(" ").str[0]) == 3 * [
         "teacher",
         "scratch",
         "distilled",
@@ -152,6 +158,13 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
     ]
     few = per_seed[per_seed["pairing"] == "fsdd-lowpass-50"]
     assert (few["train_examples"] == 40).all()  # 5 per class at tiny size, 1 validates
+    # With the other 46 training clips unlabelled: the teacher and scratch learn from the
+    # 40 labelled ones, a distillation candidate from all 86.
+    more = per_seed[per_seed["pairing"] == "fsdd-lowpass-50-unlabelled"]
+    distilled = more["model"].str.startswith("distilled")
+    kd = distilled & ~more["setting"].str.startswith("scratch")
+    assert (more.loc[~kd, "train_examples"] == 40).all()
+    assert (more.loc[kd, "train_examples"] == 86).all()
     assert per_seed["test_accuracy"].between(0, 1).all()
     assert not per_seed.duplicated(["dataset", "seed", "model"]).any()
     text = (tmp_path / "privileged.md").read_text()
