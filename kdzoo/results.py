@@ -199,6 +199,11 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine() -> str:
+    """This machine as a table records it: its CPU model and core count."""
+    return f"{_cpu_model()}, {os.cpu_count()} CPU cores"
+
+
 def _accelerators() -> str:
     """The accelerators TensorFlow sees (``none``), or ``not checked`` without TensorFlow."""
     if "tensorflow" not in sys.modules:
@@ -275,7 +280,7 @@ class Provenance:
             tensorflow=_version("tensorflow"),
             keras=_version("keras"),
             numpy=_version("numpy"),
-            machine=f"{_cpu_model()}, {os.cpu_count()} CPU cores",
+            machine=machine(),
             accelerator=_accelerators(),
             op_determinism=_op_determinism(),
         )

@@ -275,6 +275,21 @@ def test_bench_figure_draws_a_study_csv_beside_it(tmp_path, capsys):
     assert "has no column 'test_accuracy'" in capsys.readouterr().err
 
 
+def test_a_verification_names_both_machines_when_they_differ():
+    from kdzoo.verify import Verification
+
+    rows = pd.DataFrame(
+        {"key": ["fsdd / 0 / scratch"], "column": ["test_accuracy"], "committed": [0.9],
+         "rerun": [0.85], "difference": [-0.05], "ok": [False]}
+    )  # fmt: skip
+    other = Verification("t.csv", [], rows, 0.01, ("Intel Xeon, 2 CPU cores", results.machine()))
+    text = other.format()
+    assert "made on Intel Xeon, 2 CPU cores; this machine is " + results.machine() in text
+    assert text.endswith("NOT verified")
+    same = Verification("t.csv", [], rows, 0.01, (results.machine(), results.machine()))
+    assert "note:" not in same.format()
+
+
 def test_rerun_commands_keep_the_recorded_options_with_one_seed():
     from kdzoo.verify import rerun_command
 
