@@ -178,9 +178,14 @@ def test_library_distil_with_xla_and_steps_per_execution_matches_plain():
     assert fast.distiller.jit_compile is True and fast.distiller.steps_per_execution == 4
     diff = fit_parity.max_diff(fast.student.get_weights(), plain.student.get_weights())
     assert diff < 1e-5
+    # XLA fuses and reorders float32 arithmetic, and the rounding depends on the CPU's
+    # kernels: after a teacher phase and a distillation phase, one validation loss differed
+    # by 1.1e-5 relative (2.6e-5 absolute, of 2.31) on an AMD EPYC, against < 1e-5 on an
+    # Intel Xeon. A wrong objective or reduction differs by far more (e.g. a loss scaled
+    # twice on 2 replicas: a factor 2).
     for phase in ("teacher", "scratch", "ce:0.5,kd:0.5@t=4"):
         for key, values in plain.history[phase].items():
-            assert fast.history[phase][key] == pytest.approx(values, rel=1e-5), (phase, key)
+            assert fast.history[phase][key] == pytest.approx(values, rel=5e-5), (phase, key)
 
 
 # ----------------------------------------------------------------------- mixed precision
