@@ -22,8 +22,9 @@ from kdzoo.validation import finite_number, int_at_least
 #: ``kdzoo.studies.STUDIES``, ``"zoo"`` (``kdzoo.zoo_strength``), ``"label-scarce"``
 #: (``kdzoo.label_scarce``), ``"sst2-transfer"`` (``kdzoo.sst2_transfer``) and
 #: ``"privileged"`` (``kdzoo.privileged``), ``"fusion-strong-teacher"``
-#: (``kdzoo.fusion_strong_teacher``) and ``"tabular-views"`` (``kdzoo.tabular_views``),
-#: kept here so that parsing imports no TensorFlow (a test checks that they agree).
+#: (``kdzoo.fusion_strong_teacher``), ``"tabular-views"`` (``kdzoo.tabular_views``) and
+#: ``"tasks"`` (``kdzoo.task_study``), kept here so that parsing imports no TensorFlow (a
+#: test checks that they agree).
 STUDY_NAMES = (
     "embedded",
     "av-digits-crossmodal",
@@ -40,6 +41,7 @@ STUDY_NAMES = (
     "privileged",
     "fusion-strong-teacher",
     "tabular-views",
+    "tasks",
 )
 #: ``kdzoo.studies.DEFAULT_RECIPE``: what ``kdzoo bench default-recipe`` runs.
 DEFAULT_RECIPE_NAMES = STUDY_NAMES[:7]
@@ -63,11 +65,26 @@ PRIVILEGED_NAMES = (
     "mnist-thumbnail-50-unlabelled",
     "fsdd-lowpass-50-unlabelled",
 )
+#: ``kdzoo.task_study.SETTINGS``: what ``kdzoo bench tasks`` runs.
+TASK_SETTING_NAMES = ("embedded-regression", "embedded-multi-label", "diabetes")
 #: ``kdzoo.datasets.mnist_views.VIEWS``: the views ``kdzoo bench tabular-views`` students read.
 TABULAR_VIEW_NAMES = ("pix", "prof", "fou", "hog", "mor")
 #: Loss names the terms of ``--candidate`` accept: those ``LossTerm.parse`` compares on
 #: logits (a test checks them).
-TERM_NAMES = ("ce", "dkd", "kd", "kd_std", "nkd")
+TERM_NAMES = (
+    "ce",
+    "dkd",
+    "kd",
+    "kd_multi_label",
+    "kd_std",
+    "logit_mse",
+    "nkd",
+    "teacher_bounded",
+    "teacher_huber",
+    "teacher_mse",
+)
+#: The label term of any task (``kdzoo.recipe.candidates.LABEL``).
+LABEL_TERM = "label"
 
 
 class UsageError(Exception):
@@ -83,10 +100,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _term(text):
     name, sep, weight = text.partition(":")
-    if name not in TERM_NAMES:
+    if name not in (*TERM_NAMES, LABEL_TERM):
         raise argparse.ArgumentTypeError(
             f"unknown loss term {name!r} in {text!r}; expected NAME[:WEIGHT] with NAME one of "
-            f"{', '.join(TERM_NAMES)}"
+            f"{', '.join((LABEL_TERM, *TERM_NAMES))}"
         )
     if sep:
         try:
@@ -130,7 +147,7 @@ def _candidate(text):
         raise argparse.ArgumentTypeError(f"{text!r} names no loss terms")
     for term in terms:
         _term(term)
-    if all(t.partition(":")[0] == "ce" for t in terms):
+    if all(t.partition(":")[0] in ("ce", LABEL_TERM) for t in terms):
         raise argparse.ArgumentTypeError(
             f"{text!r} has no teacher term (a distillation setting compares with the teacher)"
         )
@@ -370,6 +387,19 @@ def _bench_tabular_views(args) -> int:
     return 0
 
 
+def _bench_tasks(args) -> int:
+    from kdzoo.task_study import NAME, TasksConfig, goals, run
+
+    settings = tuple(args.datasets) if args.datasets else None
+    config = _study_config(args, TasksConfig, settings=settings)
+    _, summary = run(config)
+    print(summary.to_string(index=False))
+    print(goals(summary).to_string(index=False))
+    if config.out_dir:
+        print(f"wrote {Path(config.out_dir) / NAME}.csv / .md")
+    return 0
+
+
 def _bench_zoo(args) -> int:
     from kdzoo.results import markdown_table
     from kdzoo.zoo_strength import ZooConfig, mean_std, run
@@ -508,6 +538,11 @@ def cmd_bench(args) -> int:
             raise UsageError("argument --no-keras-peer: tabular-views runs no keras.distillation")
         _check_names(args.datasets, TABULAR_VIEW_NAMES, "tabular-views student views")
         return _bench_tabular_views(args)
+    if args.study == "tasks":
+        if args.no_keras_peer:
+            raise UsageError("argument --no-keras-peer: tasks runs no keras.distillation")
+        _check_names(args.datasets, TASK_SETTING_NAMES, "tasks settings")
+        return _bench_tasks(args)
     if args.study in ("label-scarce", "sst2-transfer", "fusion-strong-teacher"):
         refused = [
             flag
@@ -802,7 +837,7 @@ def _candidate_flags(p, scratch):
         metavar="TERMS[@t=T,lr=LR,ls=LS]",
         help="a distillation setting to try (repeat; replaces the defaults: "
         f"{' '.join(D.candidates)}); one --candidate is a single fixed setting. Terms: "
-        f"{', '.join(TERM_NAMES)}",
+        f"{', '.join((LABEL_TERM, *TERM_NAMES))} ({LABEL_TERM}: the task's label loss)",
     )
     if scratch:
         p.add_argument(
@@ -1017,7 +1052,8 @@ def build_parser() -> argparse.ArgumentParser:
         "sst2-transfer: a phrase-trained teacher and the phrases as a transfer set; "
         "privileged: a full-view teacher and a degraded-view student; "
         "fusion-strong-teacher: warm-started fused teachers and a fused student; "
-        "tabular-views: a teacher on five numeric views, students on one; --stale, "
+        "tabular-views: a teacher on five numeric views, students on one; tasks: regression "
+        "and multi-label students; --stale, "
         "--verify FILE and --figure FILE check and draw committed tables",
     )
     p.add_argument("study", nargs="?", choices=STUDY_NAMES)
@@ -1037,15 +1073,16 @@ def build_parser() -> argparse.ArgumentParser:
                     *ZOO_SETTING_NAMES,
                     *PRIVILEGED_NAMES,
                     *TABULAR_VIEW_NAMES,
+                    *TASK_SETTING_NAMES,
                 )
             )
         ),
         metavar="NAME",
-        help="default-recipe, zoo, privileged or tabular-views: run these datasets / settings / "
-        f"pairings / student views (default-recipe and zoo keep the others' rows); "
+        help="default-recipe, zoo, privileged, tabular-views or tasks: run these datasets / "
+        f"settings / pairings / student views (default-recipe and zoo keep the others' rows); "
         f"default-recipe: {', '.join(DEFAULT_RECIPE_NAMES)}; zoo: {', '.join(ZOO_SETTING_NAMES)}; "
         f"privileged: {', '.join(PRIVILEGED_NAMES)}; tabular-views: "
-        f"{', '.join(TABULAR_VIEW_NAMES)}",
+        f"{', '.join(TABULAR_VIEW_NAMES)}; tasks: {', '.join(TASK_SETTING_NAMES)}",
     )
     p.add_argument(
         "--no-keras-peer", action="store_true", help="skip the keras.distillation timing"

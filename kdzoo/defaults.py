@@ -45,6 +45,12 @@ class Defaults:
             validation when a dataset has no validation split.
         candidates: the distillation settings the recipe tries
             (``kdzoo.recipe.Candidate.parse``: ``"terms@t=τ"``).
+        multi_label_candidates: those of a binary or multi-label task (``kdzoo.tasks``):
+            the per-label binary KL at two temperatures, and Tang et al.'s (2019) logit
+            MSE.
+        regression_candidates: those of a regression task: MSE and Huber to the teacher's
+            prediction, and Chen et al.'s (2017) teacher-bounded loss, each beside the
+            label loss (``"label"``: MSE to the targets).
         distil_margin_se: the recipe returns its best distillation candidate only if that
             candidate's validation accuracy beats the tuned scratch student's by more than
             this many standard errors of their paired difference on the validation examples;
@@ -75,6 +81,16 @@ class Defaults:
     plateau_factor: float = 0.5
     validation_fraction: float = 0.1
     candidates: tuple = ("ce:0.5,kd:0.5@t=2", "ce:0.5,kd:0.5@t=4", "ce:0.5,kd_std:0.5@t=2")
+    multi_label_candidates: tuple = (
+        "label:0.5,kd_multi_label:0.5@t=2",
+        "label:0.5,kd_multi_label:0.5@t=4",
+        "label:0.5,logit_mse:0.5",
+    )
+    regression_candidates: tuple = (
+        "label:0.5,teacher_mse:0.5",
+        "label:0.5,teacher_huber:0.5",
+        "label:0.5,teacher_bounded:0.5",
+    )
     distil_margin_se: float = 1.0
     batch_size: int = 64
     learning_rate: float = 2e-3

@@ -1,7 +1,8 @@
 """Metrics and robustness evaluation for zoo models on ``(features, label)`` datasets.
 
 ``classification_metrics`` gives accuracy and macro-F1 (plus precision, recall and F1 of
-class 1 for binary tasks, e.g. SMS spam) with ``keras.metrics``. ``robustness_report``
+class 1 for binary tasks, e.g. SMS spam) with ``keras.metrics``; ``task_metrics`` gives a
+``kdzoo.tasks.Task``'s report (AUC, MSE, MAE, R²...). ``robustness_report``
 re-evaluates a model with each modality missing, under Gaussian noise at set SNRs, and
 under FGSM perturbations of its continuous inputs.
 """
@@ -72,6 +73,14 @@ def classification_metrics(model, dataset, num_classes=None) -> dict:
     tasks also precision, recall and F1 of class 1 (the positive class, e.g. spam)."""
     logits, labels = predict_with_labels(model, dataset)
     return metrics_from_logits(logits, labels, num_classes)
+
+
+def task_metrics(model, dataset, task) -> dict:
+    """``task.report`` (``kdzoo.tasks.Task``) of ``model``'s outputs on ``dataset``: e.g.
+    MSE, MAE and R² in the targets' own units for regression (the dataset's labels are
+    de-normalised first), ROC and PR AUC for binary and multi-label tasks."""
+    outputs, labels = predict_with_labels(model, dataset)
+    return task.report(outputs, task.denormalise(labels))
 
 
 def _continuous(model):

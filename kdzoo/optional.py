@@ -11,6 +11,7 @@ extra                     installs                 for
 ``kdzoo[tfds]``           pydub                    TFDS's own ``spoken_digit`` builder
 ``kdzoo[yaml]``           pyyaml                   YAML experiment files (``kdzoo run``)
 ``kdzoo[hub]``            keras-hub                KerasHub teachers (``load_teacher``)
+``kdzoo[sklearn]``        scikit-learn             its bundled diabetes set (``bench tasks``)
 ========================  =======================  ==========================================
 
 ``require`` imports a module or raises ``MissingExtraError`` (an ``ImportError``) that names
@@ -29,6 +30,7 @@ EXTRAS = {
     "pydub": ("tfds", "pydub"),
     "yaml": ("yaml", "pyyaml"),
     "keras_hub": ("hub", "keras-hub"),
+    "sklearn": ("sklearn", "scikit-learn"),
 }
 
 

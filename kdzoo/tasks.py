@@ -220,6 +220,17 @@ class Task:
         mean, std = np.array(self.target_mean), np.array(self.target_std)
         return ((values - mean) / std).astype(np.float32)
 
+    def denormalise(self, values) -> np.ndarray:
+        """Values in the units the model learns (``normalise``), back in the original ones;
+        unchanged for a task that does not standardise."""
+        if not self.target_mean:
+            return np.asarray(values)
+        mean, std = np.array(self.target_mean), np.array(self.target_std)
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim == 1 and self.outputs == 1:
+            values = values[:, None]
+        return values * std + mean
+
     # ------------------------------------------------------------------ model
     def head(self, name: str = "logits") -> keras.layers.Layer:
         """The output layer: ``Dense(outputs)``, linear, float32 (logits, or regression

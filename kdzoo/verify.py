@@ -45,6 +45,8 @@ _CLOSE = (
     "test_accuracy",
     "test_macro_f1",
     "test_f1",
+    "test_r2",
+    "test_macro_roc_auc",
 )
 _EXACT = ("params", "epochs", "chosen", "setting")
 #: ``kdzoo bench`` commands that time no ``keras.distillation`` run.
@@ -55,6 +57,7 @@ _NO_KERAS_PEER = (
     "privileged",
     "fusion-strong-teacher",
     "tabular-views",
+    "tasks",
 )
 
 

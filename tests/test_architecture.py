@@ -43,6 +43,7 @@ LAYERS = [
         "kdzoo.privileged",
         "kdzoo.fusion_strong_teacher",
         "kdzoo.tabular_views",
+        "kdzoo.task_study",
         "kdzoo.verify",
         "kdzoo.experiment",
     ),

@@ -162,9 +162,11 @@ def test_the_parsers_name_lists_match_the_library():
         sst2_transfer,
         studies,
         tabular_views,
+        task_study,
         zoo_strength,
     )
     from kdzoo.datasets import mnist_views
+    from kdzoo.recipe.candidates import LABEL
 
     assert cli.STUDY_NAMES == (
         *studies.STUDIES,
@@ -174,7 +176,10 @@ def test_the_parsers_name_lists_match_the_library():
         privileged.NAME,
         fusion_strong_teacher.NAME,
         tabular_views.NAME,
+        task_study.NAME,
     )
+    assert cli.TASK_SETTING_NAMES == task_study.SETTINGS
+    assert cli.LABEL_TERM == LABEL
     assert cli.PRIVILEGED_NAMES == tuple(privileged.PAIRINGS)
     assert cli.TABULAR_VIEW_NAMES == tuple(mnist_views.VIEWS)
     assert cli.ZOO_SETTING_NAMES == tuple(zoo_strength.SETTINGS)

@@ -57,8 +57,50 @@ def _text_array(values, bad_log):
     return out, ok
 
 
+def _task_label_problems(labels, task, unlabelled):
+    """``(labels as the task trains on them, per-row problem or "")`` for a ``task`` other
+    than single-label classification; rows without a label (``kdzoo.labels``) pass when
+    ``unlabelled``."""
+    labels = np.asarray(labels)
+    if task.kind == "binary":
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        values = labels.astype(np.float64) if labels.ndim == 1 else None
+        if values is None:
+            raise ValueError(f"A binary task needs one label per row; got shape {labels.shape}.")
+        bad = ~np.isin(values, (0.0, 1.0))
+        if unlabelled:
+            bad &= values != UNLABELLED
+        return labels.astype(np.int32), np.where(bad, "not 0 or 1", "")
+    width = task.outputs
+    if labels.ndim == 1 and width == 1:
+        labels = labels[:, None]
+    if labels.ndim != 2 or labels.shape[1] != width:
+        raise ValueError(
+            f"A {task.kind} task with {width} outputs needs rows of {width} values; got shape "
+            f"{labels.shape}."
+        )
+    values = labels.astype(np.float64)
+    if task.kind == "multi_label":
+        bad = ~np.isin(values, (0.0, 1.0)).all(axis=1)
+        if unlabelled:
+            bad &= ~(values == UNLABELLED).all(axis=1)
+        return values.astype(np.float32), np.where(bad, "not 0 or 1 in every label", "")
+    bad = ~np.isfinite(values).all(axis=1)
+    if unlabelled:
+        bad &= ~np.isnan(values).all(axis=1)
+    return values.astype(np.float32), np.where(bad, "not a finite number in every target", "")
+
+
 def validate_arrays(
-    arrays, modalities, *, label_key="label", num_classes=None, bad_log=None, unlabelled=False
+    arrays,
+    modalities,
+    *,
+    label_key="label",
+    num_classes=None,
+    bad_log=None,
+    unlabelled=False,
+    task=None,
 ):
     """Checks arrays before they enter a pipeline.
 
@@ -67,6 +109,11 @@ def validate_arrays(
     non-UTF-8 text, or non-finite audio/image values is reported to ``bad_log`` (which
     raises, or skips and counts with ``skip_bad``). Returns the kept rows as
     ``(features, labels)``.
+
+    With a ``kdzoo.tasks.Task`` other than single-label classification the labels are that
+    task's (``Task.check_labels``): 0/1 (binary), rows of ``L`` 0/1 values (multi-label) or
+    of ``T`` finite numbers (regression, in the units the model learns); a row that is not
+    is a bad row, and ``unlabelled`` keeps the task's unlabelled rows (``kdzoo.labels``).
     """
     bad_log = bad_log or BadInputLog()
     modalities = tuple(modalities)
@@ -81,10 +128,22 @@ def validate_arrays(
     bad = [m for m in modalities if len(arrays[m]) != n]
     if bad:
         raise ValueError(f"Key(s) {bad} have a different number of rows than {label_key!r} ({n}).")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"{label_key!r} must hold integer class ids; got dtype {labels.dtype}.")
     keep = np.ones(n, dtype=bool)
-    if num_classes is not None:
+    classifies = task is None or task.kind == "classification"
+    if not classifies:
+        if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype.kind in "fb"):
+            raise TypeError(f"{label_key!r} must hold numbers; got dtype {labels.dtype}.")
+        given = labels
+        try:
+            labels, problems = _task_label_problems(labels, task, unlabelled)
+        except ValueError as err:
+            raise ValueError(f"{label_key!r}: {err}") from None
+        for i in np.flatnonzero(problems != ""):
+            bad_log.bad(f"row {i}", f"label {given[i].tolist()} is {problems[i]}", "label")
+            keep[i] = False
+    elif not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"{label_key!r} must hold integer class ids; got dtype {labels.dtype}.")
+    if classifies and num_classes is not None:
         outside = (labels < 0) | (labels >= num_classes)
         if unlabelled:
             outside &= labels != UNLABELLED
@@ -112,7 +171,7 @@ def validate_arrays(
         raise ValueError("No examples left to build a pipeline from.")
     if "text" in features:
         features["text"] = features["text"].astype(str)
-    return features, labels.astype(np.int32), keep
+    return features, labels.astype(np.int32) if classifies else labels, keep
 
 
 def is_augmented(dataset: tf.data.Dataset) -> bool:
@@ -157,6 +216,7 @@ def from_arrays(
     bad_log: BadInputLog | None = None,
     extras=None,
     unlabelled=False,
+    task=None,
 ):
     """Builds ``(features, label)`` batches with ``features = {modality: tensor}``.
 
@@ -188,6 +248,9 @@ def from_arrays(
             arrays, each with one row per row of ``arrays``, in the same order (rows dropped
             as bad are dropped from them too). E.g. cached teacher outputs:
             ``extras=kdzoo.distillation.with_teacher_outputs(cache, arrays["label"])``.
+        task: a ``kdzoo.tasks.Task``; None is single-label classification. Another kind's
+            labels are checked and fed as that task trains on them (``validate_arrays``):
+            int32 0/1 (binary), float32 rows (multi-label, regression).
     """
     modalities = tuple(modalities)
     if "audio" in modalities and audio_config is None:
@@ -209,6 +272,7 @@ def from_arrays(
         num_classes=num_classes,
         bad_log=bad_log,
         unlabelled=unlabelled,
+        task=task,
     )
     features.update(_extra_rows(extras, keep, modalities))
     n = len(labels)

@@ -39,6 +39,7 @@ _ATTRIBUTES = {
     "load": "kdzoo.datasets.loading",
     "TRANSFER": "kdzoo.datasets.loading",
     "scarce_labels": "kdzoo.datasets.loading",
+    "with_task": "kdzoo.datasets.loading",
     "with_transfer": "kdzoo.datasets.loading",
     "DataNotFoundError": "kdzoo.datasets.root",
     "data_root": "kdzoo.datasets.root",

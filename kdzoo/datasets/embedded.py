@@ -18,6 +18,13 @@ the same world):
 4. **text** (a 16-token sentence): each token describes one random latent dimension by a
    word for its quantised value (low/mid/high, three synonyms each), or is a filler word.
 
+5. **Two more tasks on the same examples** (``kdzoo.tasks``): ``"target"``, a regression
+   target ``y = w·z/‖w‖ + 0.5·tanh(z_0·z_1) + 0.3·ε``, and ``"tags"``, four multi-label tags
+   ``1[v_j·z/‖v_j‖ + 0.5·ε_j > b_j]`` with thresholds ``b = (0, 0.5, −0.5, 1)`` (from common
+   to rare), for fixed random ``w`` and ``v_j`` (``world_seed + 1``). Select them with
+   ``kdzoo.datasets.with_task``. They are drawn after every other value, so the other
+   arrays are those of a dataset without them.
+
 Every view is an independent noisy reading of the same ``z``, so fusing views beats any one
 of them, and a teacher that sees image+audio estimates ``z``, hence ``p(c | z)``, far better
 than audio alone can. Because the decisive information is *shared* by the modalities, the
@@ -116,7 +123,8 @@ def generate(num_examples: int = 5000, seed: int = 0, config: EmbeddedConfig | N
     Returns:
         A dict of NumPy arrays: ``"image"`` float32 ``[n, 16, 16, 1]``, ``"audio"`` float32
         waveforms ``[n, 4000]`` at 8 kHz, ``"text"`` object array of ``str``, ``"label"``
-        int32 ``[n]``.
+        int32 ``[n]``, ``"target"`` float32 ``[n, 1]`` (regression) and ``"tags"`` int32
+        ``[n, 4]`` (multi-label).
     """
     if num_examples <= 0:
         raise ValueError(f"`num_examples` must be > 0, got {num_examples}.")
@@ -178,7 +186,34 @@ def generate(num_examples: int = 5000, seed: int = 0, config: EmbeddedConfig | N
             for j in range(lengths[i])
         ]
         text[i] = " ".join(words)
-    return {"image": image, "audio": audio, "text": text, "label": label}
+    target, tags = _task_labels(z, rng, cfg)
+    return {
+        "image": image,
+        "audio": audio,
+        "text": text,
+        "label": label,
+        "target": target,
+        "tags": tags,
+    }
+
+
+#: The thresholds of the four multi-label tags, from common to rare.
+TAG_THRESHOLDS = (0.0, 0.5, -0.5, 1.0)
+
+
+def _task_labels(z, rng, cfg):
+    """The regression target and the multi-label tags of latents ``z`` (module docstring,
+    step 5); their directions come from ``world_seed + 1``, their noise from ``rng``."""
+    directions = np.random.default_rng(cfg.world_seed + 1).standard_normal(
+        (1 + len(TAG_THRESHOLDS), cfg.latent_dim)
+    )
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    n = len(z)
+    target = z @ directions[0] + 0.5 * np.tanh(z[:, 0] * z[:, 1])
+    target += 0.3 * rng.standard_normal(n)
+    scores = z @ directions[1:].T + 0.5 * rng.standard_normal((n, len(TAG_THRESHOLDS)))
+    tags = (scores > np.array(TAG_THRESHOLDS)).astype(np.int32)
+    return target[:, None].astype(np.float32), tags
 
 
 def split(arrays: dict, test_fraction: float = 0.2, validation_fraction: float = 0.0):

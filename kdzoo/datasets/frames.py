@@ -62,6 +62,7 @@ from kdzoo.datasets.loading import (
     build_pipelines,
     fit_preprocessing,
     stratified_holdout,
+    with_task,
     with_transfer,
 )
 from kdzoo.defaults import DEFAULTS
@@ -136,6 +137,81 @@ def _labels(values, class_names, where, column, bad_log, keep, unlabelled=None):
         else:
             ids[i] = lookup[_label_key(value)]
     return ids, tuple(names)
+
+
+def _task_targets(frame, columns, task, where, bad_log, keep, separator):
+    """The labels of a binary, multi-label or regression ``task`` from ``columns`` of
+    ``frame`` (one row each), as ``Task.check_labels`` takes them, and the task with its
+    names; a bad cell is a bad row named by row and column.
+
+    - regression: one numeric column per target;
+    - binary: one column of 0/1 (or of the task's two names);
+    - multi-label: one 0/1 column per label, or one column whose cells list the labels
+      (``separator``-joined text, or lists), the labels being the task's names or, without
+      them, the sorted distinct ones.
+    """
+    n = len(frame)
+    if task.kind == "regression":
+        values = np.zeros((n, len(columns)), np.float64)
+        for j, column in enumerate(columns):
+            numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
+            for i in np.flatnonzero(~np.isfinite(numbers) & keep):
+                cell = frame[column].iloc[i]
+                what = "no target" if _missing(cell) else f"target {cell!r} is not a number"
+                bad_log.bad(where(i, column), what, "label")
+                keep[i] = False
+            values[:, j] = np.where(np.isfinite(numbers), numbers, 0.0)
+        names = task.names or tuple(columns)
+        return values, dataclasses.replace(task, outputs=len(columns), names=names)
+    if task.kind == "binary":
+        (column,) = columns
+        names = task.names
+        ids = np.zeros(n, np.int32)
+        for i, cell in enumerate(frame[column].tolist()):
+            key = None if _missing(cell) else _label_key(cell)
+            if key in ("0", "1"):
+                ids[i] = int(key)
+            elif key in names:
+                ids[i] = names.index(key)
+            else:
+                what = "no label" if key is None else f"label {cell!r} is not 0, 1 or {names}"
+                bad_log.bad(where(i, column), what, "label")
+                keep[i] = False
+        return ids, task
+    if len(columns) > 1:  # one 0/1 column per label
+        values = np.zeros((n, len(columns)), np.int32)
+        for j, column in enumerate(columns):
+            for i, cell in enumerate(frame[column].tolist()):
+                key = None if _missing(cell) else _label_key(cell)
+                if key in ("0", "1"):
+                    values[i, j] = int(key)
+                elif keep[i]:
+                    bad_log.bad(where(i, column), f"label {cell!r} is not 0 or 1", "label")
+                    keep[i] = False
+        names = task.names or tuple(columns)
+        return values, dataclasses.replace(task, outputs=len(columns), names=names)
+    (column,) = columns
+    cells = []
+    for cell in frame[column].tolist():
+        if isinstance(cell, list | tuple | np.ndarray):
+            cells.append([str(v).strip() for v in cell])
+        elif _missing(cell) or str(cell).strip() == "":
+            cells.append([])  # a row with none of the labels
+        else:
+            cells.append([v.strip() for v in str(cell).split(separator) if v.strip()])
+    names = task.names or tuple(sorted({v for row in cells for v in row}))
+    if not names:
+        raise ValueError(f"{where(0, column).split(',')[0]}: column {column!r} names no labels.")
+    lookup = {name: j for j, name in enumerate(names)}
+    values = np.zeros((n, len(names)), np.int32)
+    for i, row in enumerate(cells):
+        unknown = [v for v in row if v not in lookup]
+        if unknown:
+            bad_log.bad(where(i, column), f"label {unknown[0]!r} is not one of {names}", "label")
+            keep[i] = False
+            continue
+        values[i, [lookup[v] for v in row]] = 1
+    return values, dataclasses.replace(task, outputs=len(names), names=names)
 
 
 def _text(values, where, column, bad_log, keep):
@@ -381,7 +457,7 @@ def _fit_tabular(parts, transfer, numeric, categorical, name):
 def from_dataframe(
     frame: pd.DataFrame,
     *,
-    label: str,
+    label,
     text: str | None = None,
     image: str | None = None,
     audio: str | None = None,
@@ -405,12 +481,15 @@ def from_dataframe(
     root=None,
     cache_dir=None,
     source=None,
+    task=None,
+    label_separator: str = "|",
 ) -> LoadedDataset:
     """Your DataFrame as a ``LoadedDataset`` (see the module docstring for the columns).
 
     Args:
         frame: one row per example.
-        label: the label column.
+        label: the label column; with a ``task``, a list of columns may be given (one per
+            regression target or per multi-label label).
         text, image, audio: the column of each modality the examples have (at least one
             modality).
         numeric, categorical: the columns of the ``"tabular"`` modality (lists of names):
@@ -441,6 +520,15 @@ def from_dataframe(
         root: the folder relative file paths are read from. Defaults to the working folder.
         cache_dir: where the vocabulary file goes (``kdzoo.datasets.load``'s).
         source: the file the frame was read from, for messages (set by ``from_csv``).
+        task: a ``kdzoo.tasks.Task`` (or its kind as a string: ``"binary"``,
+            ``"multi_label"``, ``"regression"``) when the labels are not one class out of
+            K: numeric targets (regression, standardised on the training rows), 0/1
+            (binary), or several labels per row (multi-label: 0/1 columns, or one column
+            listing them). Its names default to the label columns (or the distinct labels
+            listed). The result's ``task`` is it (``kdzoo.datasets.with_task``). Defaults
+            to None: classification.
+        label_separator: multi-label, one column: what separates the labels of a cell
+            (``"rock|pop"``). Defaults to ``"|"``.
 
     Returns:
         A ``LoadedDataset`` with a pipeline per split.
@@ -449,6 +537,11 @@ def from_dataframe(
         ValueError: a named column is missing, no modality is given, or an id repeats.
         kdzoo.data.BadExampleError: a bad row, named by file and line or row, and column.
     """
+    task = _frame_task(task, label, unlabelled, class_names)
+    label_columns = [label] if isinstance(label, str) else list(label)
+    if task is None and len(label_columns) != 1:
+        raise ValueError(f"`label` must be one column without a task; got {label_columns}.")
+    label = label_columns[0]
     columns = {"text": text, "image": image, "audio": audio}
     roles = {"label": label, "id": id, "split": split, **columns}
     numeric, categorical = _tabular_columns(numeric, categorical, roles)
@@ -462,7 +555,11 @@ def from_dataframe(
         )
     wanted = {"label": label, **{m: c for m, c in columns.items() if c}, "id": id, "split": split}
     tabular_columns = [*numeric, *categorical]
+    leaking = [c for c in label_columns[1:] if c in tabular_columns]
+    if leaking:
+        raise ValueError(f"Label column(s) {leaking} are also features: they would leak.")
     absent = [c for c in wanted.values() if c is not None and c not in frame.columns]
+    absent += [c for c in label_columns[1:] if c not in frame.columns]
     absent += [c for c in tabular_columns if c not in frame.columns]
     if absent:
         where = f"{source}: " if source else ""
@@ -484,10 +581,16 @@ def from_dataframe(
     allowed = None
     if unlabelled:  # training rows may lack a label: they become the transfer set
         allowed = np.ones(n, bool) if split is None else splits == "train"
-    labels, names = _labels(
-        frame[label].tolist(), class_names, where, label, bad_log, keep, allowed
-    )
-    arrays = {"label": labels}
+    if task is None:
+        labels, names = _labels(
+            frame[label].tolist(), class_names, where, label, bad_log, keep, allowed
+        )
+        arrays = {"label": labels}
+    else:  # a placeholder class until with_task makes the targets the labels
+        targets, task = _task_targets(
+            frame, label_columns, task, where, bad_log, keep, label_separator
+        )
+        names, arrays = _PLACEHOLDER_CLASSES, {"label": np.zeros(n, np.int32), _TARGETS: targets}
     if text is not None:
         arrays["text"] = _text(frame[text].tolist(), where, text, bad_log, keep)
     if image is not None:
@@ -520,7 +623,8 @@ def from_dataframe(
         assigned = splits[keep]
     else:
         assigned = np.full(keep.sum(), "train", dtype=object)
-    assigned[arrays["label"] == UNLABELLED] = TRANSFER
+    if task is None:
+        assigned[arrays["label"] == UNLABELLED] = TRANSFER
     if split is None and test_fraction:
         labelled = np.flatnonzero(assigned == "train")
         held = stratified_holdout(arrays["label"][labelled], test_fraction, seed)
@@ -571,7 +675,43 @@ def from_dataframe(
     options = {"batch_size": batch_size, "seed": seed, "drop_remainder": False, "augment": None}
     data = build_pipelines(spec, parts, modalities, preprocessing, list(parts), options)
     data.skipped = bad_log.count
+    if task is not None:
+        data = with_task(data, task, _TARGETS, keep_class_label=False)
     return data if transfer is None else with_transfer(data, transfer)
+
+
+#: Where ``from_dataframe`` keeps a task's labels until ``with_task`` moves them, and the
+#: class names of the placeholder class labels they replace (a catalog entry needs two).
+_TARGETS = "_targets"
+_PLACEHOLDER_CLASSES = ("placeholder", "unused")
+
+
+def _frame_task(task, label, unlabelled, class_names):
+    """``task`` as a ``kdzoo.tasks.Task`` (a kind string gives an unnamed one), or None for
+    classification, after refusing what does not go with it."""
+    if task is None:
+        return None
+    from kdzoo.tasks import KINDS, Task
+
+    if isinstance(task, str):
+        if task not in KINDS:
+            raise ValueError(f"`task` must be one of {list(KINDS)} or a Task; got {task!r}.")
+        count = 1 if isinstance(label, str) else len(label)
+        task = None if task == "classification" else Task(task, count if task != "binary" else 1)
+        if task is None:
+            return None
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a kdzoo.tasks.Task or a kind; got {task!r}.")
+    if task.kind == "classification":
+        return None
+    if unlabelled:
+        raise ValueError(
+            f"`unlabelled` (a transfer set) is not supported with a {task.kind} task yet."
+        )
+    if class_names is not None:
+        raise ValueError(f"`class_names` are for classification; a {task.kind} task names "
+                         "its labels or targets itself.")  # fmt: skip
+    return task
 
 
 def from_csv(path, **kwargs) -> LoadedDataset:

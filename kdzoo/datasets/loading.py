@@ -73,6 +73,9 @@ class LoadedDataset:
     modalities: tuple = ()
     arrays: dict = dataclasses.field(default_factory=dict, repr=False)
     options: dict = dataclasses.field(default_factory=dict, repr=False)
+    #: A ``kdzoo.tasks.Task`` when the labels are not one class out of ``class_names``
+    #: (binary through one logit, multi-label, regression); None: classification.
+    task: object = None
 
     @property
     def num_classes(self) -> int:
@@ -103,6 +106,7 @@ class LoadedDataset:
             tabular_config=self.tabular_config,
             num_classes=self.num_classes,
             unlabelled=split in (TRANSFER, TRAIN_AND_TRANSFER),
+            task=self.task,
             **options,
         )
 
@@ -180,6 +184,65 @@ def with_transfer(data: LoadedDataset, arrays) -> LoadedDataset:
     copy = dataclasses.replace(data, arrays={**data.arrays, TRANSFER: rows})
     copy.num_examples = {**data.num_examples, TRANSFER: n}
     copy.splits = {**data.splits, TRANSFER: copy.pipeline(TRANSFER, training=False)}
+    return copy
+
+
+def with_task(data: LoadedDataset, task, key: str, keep_class_label=True) -> LoadedDataset:
+    """A copy of ``data`` whose labels are the per-split arrays ``key`` under ``task``: a
+    regression target or multi-label tags beside the class label (the embedded dataset's
+    ``"target"`` and ``"tags"``), or your own column.
+
+    A regression task without standardisation gets it here, fitted on the training split
+    only (``Task.fit_normalisation``): the pipelines then carry standardised targets and
+    ``task.report`` / ``task.predict`` give the original units. The class label stays in
+    the arrays as ``"class_label"``.
+
+    Args:
+        data: a ``LoadedDataset`` whose every split holds ``key``.
+        task: a ``kdzoo.tasks.Task`` of kind ``binary``, ``multi_label`` or ``regression``.
+        key: the array holding its labels, one row per example.
+        keep_class_label: keep the class labels as ``"class_label"`` (and ``key`` as it
+            was). False drops both (``from_dataframe``'s placeholder). Defaults to True.
+
+    Returns:
+        The copy (``copy.task`` is the task, standardised if it is a regression); ``data``
+        is unchanged.
+
+    Raises:
+        KeyError: a split lacks ``key``.
+        ValueError: a classification task, a transfer split, or labels the task refuses
+            (naming the split and the first bad row).
+
+    Example:
+
+    >>> data = kdzoo.datasets.load("embedded", validation_fraction=0.1)
+    >>> data = kdzoo.datasets.with_task(data, kdzoo.tasks.Task.regression(["target"]), "target")
+    """
+    from kdzoo.tasks import Task
+
+    if not isinstance(task, Task) or task.kind == "classification":
+        raise ValueError(
+            "with_task takes a binary, multi-label or regression kdzoo.tasks.Task; "
+            f"classification is the datasets' own labels. Got {task!r}."
+        )
+    if TRANSFER in data.arrays:
+        raise ValueError(f"{data.name} has a {TRANSFER!r} split; add the task before it.")
+    missing = [split for split, arrays in data.arrays.items() if key not in arrays]
+    if missing:
+        raise KeyError(f"{data.name}: split(s) {missing} have no {key!r} array.")
+    if task.kind == "regression" and not task.target_mean:
+        task = task.fit_normalisation(data.arrays["train"][key])
+    arrays = {}
+    for split, rows in data.arrays.items():
+        labels = task.check_labels(rows[key], f"{data.name} {split} {key!r}")
+        if task.kind == "regression":
+            labels = task.normalise(labels)
+        if keep_class_label:
+            arrays[split] = {**rows, "class_label": rows["label"], "label": labels}
+        else:
+            arrays[split] = {**{k: v for k, v in rows.items() if k != key}, "label": labels}
+    copy = dataclasses.replace(data, arrays=arrays, task=task, class_names=tuple(task.names))
+    copy.splits = {s: copy.pipeline(s) for s in data.splits}
     return copy
 
 
@@ -278,10 +341,17 @@ def read_splits(spec: DatasetSpec, root, seed, bad_log, num_examples=None, fsdd_
 def stratified_holdout(labels, fraction, seed=DEFAULTS.seed) -> np.ndarray:
     """A boolean mask over ``labels`` holding out ``round(fraction * n_c)`` seeded-random rows
     of each class ``c`` (at least one of a class with two or more rows), so the held-out
-    rows have the training split's class balance. Rows keep their order."""
+    rows have the training split's class balance. Rows keep their order.
+
+    Labels that are not class ids (regression targets, rows of multi-label 0/1 values) are
+    held out at random: ``round(fraction * n)`` seeded rows (at least one, never all)."""
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     held = np.zeros(len(labels), bool)
+    if labels.ndim > 1 or labels.dtype.kind == "f":
+        count = min(max(int(round(len(labels) * fraction)), 1), len(labels) - 1)
+        held[rng.permutation(len(labels))[:count]] = True
+        return held
     for value in np.unique(labels):
         rows = np.flatnonzero(labels == value)
         count = int(round(len(rows) * fraction))

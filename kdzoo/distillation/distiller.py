@@ -107,6 +107,13 @@ class Distiller(keras.Model):
             1). Defaults to None (uniform).
         confidence_temperature: ``T > 0`` of the ``"entropy"`` weights. Defaults to 1.0.
         gate_weight: weight ``>= 0`` of the ``"gate"``'s cross-entropy. Defaults to 1.0.
+        task: a ``kdzoo.tasks.Task`` (or its ``to_dict()``): what the labels and outputs
+            are. It decides which rows count as unlabelled (``kdzoo.labels``: a negative
+            class id, a negative multi-label entry, a NaN regression target), the default
+            ``terms`` (``default_terms(task=...)``) and the checks of the student's output
+            width. Defaults to None: single-label classification, as before tasks existed.
+            Several teachers and a teacher gate mix class distributions, so they need a
+            classification task.
 
     Example:
 
@@ -142,10 +149,12 @@ class Distiller(keras.Model):
         teacher_weights=None,
         confidence_temperature=1.0,
         gate_weight=1.0,
+        task=None,
         **kwargs,
     ):
         _refuse_objective_arguments(kwargs)
         super().__init__(**kwargs)
+        task = _task(task)
         ensemble = self._validate_teachers(
             teacher,
             student,
@@ -155,7 +164,9 @@ class Distiller(keras.Model):
             confidence_temperature=confidence_temperature,
             gate_weight=gate_weight,
         )
-        terms = self._validate_terms(terms)
+        terms = self._validate_terms(terms, task)
+        _check_task(task, ensemble, student)
+        self.task = task
         self.ensemble = ensemble
         # Tracked in this order (teachers, student, adapters, gate): the weights file of a
         # .keras archive is laid out by it, and archives saved before keep loading.
@@ -208,8 +219,8 @@ class Distiller(keras.Model):
         return ensemble
 
     @staticmethod
-    def _validate_terms(terms):
-        terms = default_terms() if terms is None else list(terms)
+    def _validate_terms(terms, task=None):
+        terms = default_terms(task=task) if terms is None else list(terms)
         bad = [t for t in terms if not isinstance(t, LossTerm)]
         if bad:
             raise TypeError(f"`terms` must be a list of kdzoo.LossTerm; got {bad[0]!r}.")
@@ -312,7 +323,8 @@ class Distiller(keras.Model):
         per-example one and splits over replicas exactly as sample weights do.
         """
         teacher_out, mixture = self.ensemble.combine(teacher_raw)
-        labels = None if y is None else labelled_weights(y, sample_weight)
+        kind = "classification" if self.task is None else self.task.kind
+        labels = None if y is None else labelled_weights(y, sample_weight, kind)
         values = []
         for term in self.loss_terms:
             prediction = student_out[term.student_output]
@@ -394,8 +406,12 @@ class Distiller(keras.Model):
         )
         return self._report(student_out["logits"], total, values, gate_loss, labels)
 
-    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+    def compile(self, optimizer="adam", loss=None, metrics=None, weighted_metrics=None, **kwargs):
         """Like ``keras.Model.compile``; ``metrics`` are computed on the student's logits.
+
+        Every metric is weighted: Keras passes sample weights to ``weighted_metrics`` only,
+        and the Distiller's sample weights are what leave rows without a label out
+        (``kdzoo.labels``), so ``metrics`` join ``weighted_metrics``.
 
         The loss is defined by the constructor's ``terms`` (so it is saved with the model),
         never here.
@@ -406,7 +422,8 @@ class Distiller(keras.Model):
                 "kdzoo.distillation.default_terms(temperature=..., ce_weight=...)) to the "
                 "Distiller constructor so they are saved with the model."
             )
-        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+        weighted = [*(metrics or ()), *(weighted_metrics or ())]
+        super().compile(optimizer=optimizer, weighted_metrics=weighted or None, **kwargs)
 
     def compile_from_config(self, config):
         # Keras skips this for models that override compile(); ours only rejects `loss`, so
@@ -431,6 +448,7 @@ class Distiller(keras.Model):
                 "teacher_weights": ensemble["weights"],
                 "confidence_temperature": ensemble["confidence_temperature"],
                 "gate_weight": ensemble["gate_weight"],
+                "task": None if self.task is None else self.task.to_dict(),
             }
         )
         return config
@@ -457,6 +475,37 @@ class Distiller(keras.Model):
         if config.get("terms") is not None:
             config["terms"] = [load(t) for t in config["terms"]]
         return cls(**config)
+
+
+def _task(task):
+    """``task`` as a ``kdzoo.tasks.Task`` (from itself or its ``to_dict()``), or None."""
+    if task is None:
+        return None
+    from kdzoo.tasks import Task
+
+    if isinstance(task, dict):
+        return Task.from_dict(task)
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a kdzoo.tasks.Task or None; got {task!r}.")
+    return task
+
+
+def _check_task(task, ensemble, student):
+    """The student's output width against ``task``; several teachers and a gate need a
+    classification task."""
+    if task is None:
+        return
+    if task.kind != "classification" and (ensemble.multi or ensemble.gate is not None):
+        raise ValueError(
+            f"Several teachers are mixed as class distributions; a {task.kind} task takes "
+            "one teacher."
+        )
+    width = student.output_shape[-1] if not isinstance(student.output_shape, list) else None
+    if width is not None and width != task.outputs:
+        raise ValueError(
+            f"The student returns {width} outputs per example; the {task.kind} task has "
+            f"{task.outputs}."
+        )
 
 
 _ENSEMBLE_DEFAULTS = {

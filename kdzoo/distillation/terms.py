@@ -186,6 +186,7 @@ def default_terms(
     teacher_feature=None,
     student_feature=None,
     feature_loss=None,
+    task=None,
 ):
     """The default objective as ``LossTerm``s: the Distiller's ``terms=None``.
 
@@ -206,6 +207,11 @@ def default_terms(
         feature_loss: ``"mse"``, ``"cosine"`` or the name of another loss that compares
             features (``"at"``, ``"rkd_distance"``...); only with ``feature_weight > 0``.
             Defaults to ``"mse"``.
+        task: a ``kdzoo.tasks.Task``, or None (single-label classification). For another
+            kind the label term is the task's ``label_loss()`` (binary cross-entropy on
+            logits, or MSE for regression) and the teacher term its
+            ``distillation_loss(temperature)`` (per-label binary KL, or MSE to the
+            teacher's prediction); they are named ``"label"`` and ``"kd"``.
 
     Returns:
         A list of ``LossTerm``.
@@ -222,10 +228,16 @@ def default_terms(
         "student_feature": student_feature,
         "feature_loss": feature_loss,
     }
-    terms = [
-        LossTerm(losses.HardLabelCrossentropy(), ce_weight, target="labels", name="ce"),
-        LossTerm(losses.SoftTargetKLDivergence(temperature), kd_weight, name="kd"),
-    ]
+    if task is None or task.kind == "classification":
+        terms = [
+            LossTerm(losses.HardLabelCrossentropy(), ce_weight, target="labels", name="ce"),
+            LossTerm(losses.SoftTargetKLDivergence(temperature), kd_weight, name="kd"),
+        ]
+    else:
+        terms = [
+            LossTerm(task.label_loss(), ce_weight, target="labels", name="label"),
+            LossTerm(task.distillation_loss(temperature), kd_weight, name="kd"),
+        ]
     expected = number_problem(feature_weight, strict=False)
     if expected:
         raise ValueError(f"`feature_weight` must be {expected}; got {feature_weight!r}.")

@@ -15,7 +15,15 @@ name                      class                               compares
 ``at``                    ``AttentionTransfer``               feature maps (Zagoruyko 2017)
 ``rkd_distance``          ``RKDDistance``                     embeddings, in-batch (Park 2019)
 ``rkd_angle``             ``RKDAngle``                        embeddings, in-batch (Park 2019)
+``logit_mse``             ``LogitMSE``                        logits (Tang et al. 2019)
+``kd_multi_label``        ``MultiLabelKLDivergence``          logits, one sigmoid per label
+``teacher_mse``           ``RegressionToTeacher("mse")``      regression outputs
+``teacher_huber``         ``RegressionToTeacher("huber")``    regression outputs
+``teacher_bounded``       ``TeacherBoundedRegression``        outputs + labels (Chen 2017)
 ========================  ==================================  ==============================
+
+The last four are for the task kinds beyond single-label classification (``kdzoo.tasks``):
+binary and multi-label tasks (``kd_multi_label``) and regression (``teacher_*``).
 
 Class attributes tell the Distiller how to feed a loss (``kdzoo.distillation.LossTerm``):
 
@@ -61,6 +69,25 @@ from kdzoo.losses.logits import (
     standardize_logits,
 )
 from kdzoo.losses.relational import RKDAngle, RKDDistance, rkd_angle, rkd_distance
+from kdzoo.losses.task_terms import (
+    LogitMSE,
+    MultiLabelKLDivergence,
+    RegressionToTeacher,
+    TeacherBoundedRegression,
+    logit_mse,
+    multi_label_kl_divergence,
+    regression_to_teacher,
+    teacher_bounded_regression,
+)
+
+
+def _huber(**kwargs):
+    return RegressionToTeacher(kind="huber", **kwargs)
+
+
+def _teacher_mse(**kwargs):
+    return RegressionToTeacher(kind="mse", **kwargs)
+
 
 _BY_NAME = {
     "ce": HardLabelCrossentropy,
@@ -73,6 +100,11 @@ _BY_NAME = {
     "at": AttentionTransfer,
     "rkd_distance": RKDDistance,
     "rkd_angle": RKDAngle,
+    "logit_mse": LogitMSE,
+    "kd_multi_label": MultiLabelKLDivergence,
+    "teacher_mse": _teacher_mse,
+    "teacher_huber": _huber,
+    "teacher_bounded": TeacherBoundedRegression,
 }
 
 
@@ -96,11 +128,15 @@ __all__ = [
     "FeatureCosine",
     "FeatureMSE",
     "HardLabelCrossentropy",
+    "LogitMSE",
     "LogitStandardizedKLDivergence",
+    "MultiLabelKLDivergence",
     "NonTargetKLDivergence",
     "RKDAngle",
     "RKDDistance",
+    "RegressionToTeacher",
     "SoftTargetKLDivergence",
+    "TeacherBoundedRegression",
     "TemperatureMixin",
     "attention_map",
     "attention_transfer",
@@ -109,11 +145,15 @@ __all__ = [
     "feature_mse",
     "get",
     "hard_label_crossentropy",
+    "logit_mse",
+    "multi_label_kl_divergence",
     "names",
     "non_target_kl_divergence",
+    "regression_to_teacher",
     "rkd_angle",
     "rkd_distance",
     "soft_target_kl_divergence",
     "standardize_logits",
+    "teacher_bounded_regression",
     "teacher_with_labels",
 ]

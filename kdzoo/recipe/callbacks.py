@@ -146,13 +146,25 @@ def load_weights_npz(path):
         return [data[f"arr_{i}"] for i in range(len(data.files))]
 
 
+#: Monitored metrics where lower is better besides losses (``kdzoo.tasks.LOWER_IS_BETTER``).
+_LOWER_IS_BETTER = ("mse", "mae")
+
+
+def _mode(monitor) -> str:
+    """``"min"`` for a loss or an error (``val_loss``, ``val_mse``, ``val_mae``), else
+    ``"max"`` (accuracy, AUC, R²)."""
+    name = monitor.removeprefix("val_")
+    return "min" if "loss" in monitor or name in _LOWER_IS_BETTER else "max"
+
+
 class ValidationStopping(_SavedState, keras.callbacks.EarlyStopping):
     """Keras ``EarlyStopping`` on validation accuracy that restores the best epoch's
     weights, and whose counters and best weights survive a resumed run.
 
     Args:
         patience: epochs without a better ``monitor`` before training stops.
-        monitor: Defaults to ``"val_accuracy"`` (higher is better).
+        monitor: Defaults to ``"val_accuracy"``. Higher is better, except for a loss,
+            ``val_mse`` and ``val_mae``.
         state_dir: where the state is kept (the phase's backup folder); None keeps none.
         is_chief: whether this process writes the state.
     """
@@ -162,8 +174,9 @@ class ValidationStopping(_SavedState, keras.callbacks.EarlyStopping):
     _WEIGHTS = "best.weights.npz"
 
     def __init__(self, patience, monitor="val_accuracy", state_dir=None, is_chief=True):
-        mode = "min" if "loss" in monitor else "max"
-        super().__init__(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True)
+        super().__init__(
+            monitor=monitor, mode=_mode(monitor), patience=patience, restore_best_weights=True
+        )
         self._init_state(state_dir, is_chief)
 
     def on_train_begin(self, logs=None):
@@ -206,9 +219,8 @@ class PlateauSchedule(_SavedState, keras.callbacks.ReduceLROnPlateau):
         state_dir=None,
         is_chief=True,
     ):
-        mode = "min" if "loss" in monitor else "max"
         super().__init__(
-            monitor=monitor, mode=mode, patience=patience, factor=factor, min_lr=min_lr
+            monitor=monitor, mode=_mode(monitor), patience=patience, factor=factor, min_lr=min_lr
         )
         self._init_state(state_dir, is_chief)
 

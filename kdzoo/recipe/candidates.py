@@ -6,7 +6,10 @@ A candidate is written as one string, so configs and the command line can list t
 - ``"ce:0.5,kd:0.5@t=2"``: the loss terms (``LossTerm.parse``: ``"ce"`` compares with the
   labels, the others with the teacher), then ``@`` and its settings, comma-separated:
   ``t`` the temperature of temperature-based terms, ``lr`` the learning rate, ``ls`` the
-  label smoothing of the ``ce`` term;
+  label smoothing of the ``ce`` term. ``"label"`` is the task's own label loss
+  (``kdzoo.tasks.Task.label_loss``: cross-entropy, binary cross-entropy or MSE), so
+  ``"label:0.5,teacher_mse:0.5"`` distils a regression student; with a task other than
+  single-label classification, ``"ce"`` is its label loss too;
 - ``"scratch"``, ``"scratch@ls=0.1"``, ``"scratch@lr=0.001"``: the student trained on the
   labels alone.
 
@@ -31,6 +34,8 @@ import math
 from kdzoo.defaults import DEFAULTS
 
 SCRATCH = "scratch"
+#: The spec name of the task's label loss (``Task.label_loss``).
+LABEL = "label"
 _SETTINGS = {"t": "temperature", "lr": "learning_rate", "ls": "label_smoothing"}
 
 
@@ -104,14 +109,25 @@ class Candidate:
             )
         return candidate
 
-    def loss_terms(self):
-        """The ``LossTerm``s of a distillation candidate (a new set on each call)."""
+    def loss_terms(self, task=None):
+        """The ``LossTerm``s of a distillation candidate (a new set on each call); with a
+        ``kdzoo.tasks.Task`` other than single-label classification, the label terms
+        (``"label"``, ``"ce"``) are the task's ``label_loss``."""
         from kdzoo.distillation import LossTerm
         from kdzoo.losses import HardLabelCrossentropy
 
         out = []
         for spec in self.terms:
-            term = LossTerm.parse(spec, temperature=self.temperature)
+            name, _, weight = spec.partition(":")
+            if name == LABEL or (name == "ce" and task is not None):
+                term = LossTerm.parse("ce" + (f":{weight}" if weight else ""))
+                if task is not None and task.kind != "classification":
+                    loss = task.label_loss(self.label_smoothing)
+                    out.append(LossTerm(loss, term.weight, target="labels", name=name))
+                    continue
+                term = LossTerm(term.loss, term.weight, target="labels", name=name)
+            else:
+                term = LossTerm.parse(spec, temperature=self.temperature)
             if term.target == "labels" and self.label_smoothing:
                 term = LossTerm(
                     HardLabelCrossentropy(label_smoothing=self.label_smoothing),
@@ -122,17 +138,26 @@ class Candidate:
             out.append(term)
         return out
 
+    def _uses_temperature(self) -> bool:
+        return any(_temperature_based(spec.partition(":")[0]) for spec in self.terms)
+
     def describe(self) -> str:
         """A short label, e.g. ``"ce:0.5,kd:0.5 (τ=2)"`` or ``"scratch (ls=0.1)"``."""
         head = ",".join(self.terms) if self.distils else SCRATCH
         parts = []
-        if self.distils:
+        if self.distils and self._uses_temperature():
             parts.append(f"τ={self.temperature:g}")
         if self.learning_rate is not None:
             parts.append(f"lr={self.learning_rate:g}")
         if self.label_smoothing:
             parts.append(f"ls={self.label_smoothing:g}")
         return f"{head} ({', '.join(parts)})" if parts else head
+
+
+def _temperature_based(name) -> bool:
+    from kdzoo import losses
+
+    return name in losses.names() and isinstance(losses.get(name), losses.TemperatureMixin)
 
 
 def _check_settings(spec, settings):
@@ -155,13 +180,21 @@ def parse_candidates(specs) -> tuple[Candidate, ...]:
     return candidates
 
 
-def scratch_tries(count, learning_rate=DEFAULTS.learning_rate) -> tuple[Candidate, ...]:
+def scratch_tries(
+    count, learning_rate=DEFAULTS.learning_rate, smoothing=True
+) -> tuple[Candidate, ...]:
     """The scratch student's first ``count`` tries, in this order: as is; label smoothing
     0.1; half the learning rate; both; twice the learning rate; then label smoothing 0.2
-    at each of those rates."""
+    at each of those rates. Without ``smoothing`` (regression, where labels are not
+    smoothed): as is; half, twice, a quarter, four times, an eighth, eight times the rate.
+    """
     rates = (None, learning_rate / 2, learning_rate * 2)
     grid = [(None, 0.0), (None, 0.1), (rates[1], 0.0), (rates[1], 0.1), (rates[2], 0.0)]
     grid += [(rates[2], 0.1), *[(r, 0.2) for r in rates]]
+    if not smoothing:
+        grid = [(None, 0.0)] + [
+            (learning_rate * f, 0.0) for f in (0.5, 2.0, 0.25, 4.0, 0.125, 8.0, 1 / 16)
+        ]
     if count > len(grid):
         raise ValueError(f"At most {len(grid)} scratch tries are defined; asked for {count}.")
     out = []

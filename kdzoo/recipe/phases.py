@@ -43,10 +43,12 @@ def compile_phase(
     jit_compile="auto",
     steps_per_execution=1,
     decay=True,
+    metrics=None,
 ):
-    """Compiles ``model`` for one phase: ``optimizer`` at ``learning_rate`` and the accuracy
-    metric. With ``decay`` the rate is cosine-decayed to 0 over ``epochs * steps_per_epoch``
-    steps; without it, it stays a variable that ``PlateauSchedule`` reduces."""
+    """Compiles ``model`` for one phase: ``optimizer`` at ``learning_rate`` and ``metrics``
+    (default: accuracy; a task's ``keras_metrics()`` otherwise). With ``decay`` the rate is
+    cosine-decayed to 0 over ``epochs * steps_per_epoch`` steps; without it, it stays a
+    variable that ``PlateauSchedule`` reduces."""
     schedule = float(learning_rate)
     if decay:
         schedule = keras.optimizers.schedules.CosineDecay(
@@ -57,7 +59,7 @@ def compile_phase(
             {"class_name": optimizer, "config": {"learning_rate": schedule}}
         ),
         loss=loss,
-        metrics=["accuracy"],
+        metrics=["accuracy"] if metrics is None else metrics,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
@@ -96,18 +98,35 @@ class Stopping:
     min_lr_fraction: float = 1 / 64
 
 
-def _stopping_callbacks(stopping, learning_rate, state_dir, is_chief):
+def _classifies(task) -> bool:
+    return task is None or task.kind == "classification"
+
+
+def monitor(task=None) -> str:
+    """The validation metric a phase stops and reduces its rate on: ``"val_accuracy"``, or
+    ``"val_<task.selection>"`` (e.g. ``val_mse``, ``val_macro_roc_auc``) where Keras logs
+    it, else ``"val_loss"`` (a selection metric such as F1 that ``keras_metrics`` lacks)."""
+    if _classifies(task):
+        return "val_accuracy"
+    logged = [m.name for m in task.keras_metrics()]
+    return f"val_{task.selection}" if task.selection in logged else "val_loss"
+
+
+def _stopping_callbacks(stopping, learning_rate, state_dir, is_chief, task=None):
     stopping = stopping or Stopping()
     return [
         PlateauSchedule(
             stopping.plateau_patience,
             stopping.plateau_factor,
             min_lr=learning_rate * stopping.min_lr_fraction,
+            monitor=monitor(task),
             state_dir=state_dir,
             is_chief=is_chief,
         ),
         # Last: restores the best weights after every other callback has run.
-        ValidationStopping(stopping.patience, state_dir=state_dir, is_chief=is_chief),
+        ValidationStopping(
+            stopping.patience, monitor=monitor(task), state_dir=state_dir, is_chief=is_chief
+        ),
     ]
 
 
@@ -141,8 +160,10 @@ def train_supervised(
     label_smoothing=0.0,
     state_dir=None,
     is_chief=True,
+    task=None,
 ):
-    """Trains ``model`` on the labels of ``train`` (cross-entropy on its logits).
+    """Trains ``model`` on the labels of ``train`` (cross-entropy on its logits, or the
+    ``task``'s label loss).
 
     Args:
         model: a Keras model with named inputs that returns logits.
@@ -158,12 +179,18 @@ def train_supervised(
         label_smoothing: of the cross-entropy (``kdzoo.losses.HardLabelCrossentropy``).
         state_dir, is_chief: where the stopping state is kept for a resumed run, and
             whether this process writes it.
+        task: a ``kdzoo.tasks.Task``; None is single-label classification. Another kind
+            trains on its ``label_loss``, logs its ``keras_metrics`` and follows ``stopping``
+            on its selection metric (``monitor``).
 
     Returns:
         The Keras ``History``.
     """
     steps = _steps(train, steps_per_epoch)
-    if label_smoothing:
+    metrics = None
+    if not _classifies(task):
+        loss, metrics = task.label_loss(label_smoothing), task.keras_metrics()
+    elif label_smoothing:
         loss = HardLabelCrossentropy(label_smoothing=label_smoothing)
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -177,11 +204,15 @@ def train_supervised(
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
         decay=validation is None,
+        metrics=metrics,
     )
     train = for_model(train, model)
     if validation is not None:
         validation = for_model(validation, model)
-        callbacks = [*callbacks, *_stopping_callbacks(stopping, learning_rate, state_dir, is_chief)]
+        callbacks = [
+            *callbacks,
+            *_stopping_callbacks(stopping, learning_rate, state_dir, is_chief, task),
+        ]
     return _fit(
         model,
         train,
@@ -226,6 +257,7 @@ def distil_student(
     state_dir=None,
     is_chief=True,
     phase="distil",
+    task=None,
 ):
     """Phase 3: ``student`` distilled from ``teacher`` with a ``Distiller``.
 
@@ -240,6 +272,8 @@ def distil_student(
         validation, stopping, state_dir, is_chief: as for ``train_supervised`` (validation
             batches carry the teacher's keys too: its loss terms are reported on them).
         phase: named in errors and logs. Defaults to ``"distil"``.
+        task: a ``kdzoo.tasks.Task`` (the Distiller's, which decides the unlabelled rows);
+            its metrics and selection metric as for ``train_supervised``.
 
     Returns:
         The trained ``Distiller`` (``.student`` is ``student``; ``.history`` its history).
@@ -253,6 +287,7 @@ def distil_student(
         terms=terms,
         teacher_inputs=teacher_inputs,
         student_inputs=student_inputs,
+        task=task,
     )
     compile_phase(
         distiller,
@@ -263,9 +298,13 @@ def distil_student(
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
         decay=validation is None,
+        metrics=None if _classifies(task) else task.keras_metrics(),
     )
     if validation is not None:
-        callbacks = [*callbacks, *_stopping_callbacks(stopping, learning_rate, state_dir, is_chief)]
+        callbacks = [
+            *callbacks,
+            *_stopping_callbacks(stopping, learning_rate, state_dir, is_chief, task),
+        ]
     _fit(
         distiller,
         train,
@@ -290,17 +329,24 @@ def same_initial_weights(student) -> keras.Model:
     return twin
 
 
-def compare(models, dataset, num_classes=None) -> pd.DataFrame:
+def compare(models, dataset, num_classes=None, task=None) -> pd.DataFrame:
     """Phase 4: one row per ``(label, model)``: its inputs, parameters and classification
-    metrics on ``dataset`` (each model reads its own keys from the batches).
+    metrics (or the ``task``'s ``report``) on ``dataset`` (each model reads its own keys
+    from the batches).
 
     Args:
         models: ``[(label, model), ...]``, e.g. ``[("teacher", teacher), ...]``; a third
             item names the inputs in the order to show (default: the model's).
         dataset: evaluation batches (``(inputs dict, labels)``).
         num_classes: passed to ``kdzoo.evaluation.classification_metrics``.
+        task: a ``kdzoo.tasks.Task`` other than classification: ``task_metrics`` instead.
     """
-    from kdzoo.evaluation import classification_metrics
+    from kdzoo.evaluation import classification_metrics, task_metrics
+
+    def measure(model):
+        if _classifies(task):
+            return classification_metrics(model, dataset, num_classes)
+        return task_metrics(model, dataset, task)
 
     rows = []
     for label, model, *inputs in models:
@@ -309,7 +355,7 @@ def compare(models, dataset, num_classes=None) -> pd.DataFrame:
                 "model": label,
                 "inputs": "+".join(inputs[0] if inputs else input_names(model)),
                 "params": model.count_params(),
-                **classification_metrics(model, dataset, num_classes),
+                **measure(model),
             }
         )
     return pd.DataFrame(rows)

@@ -7,7 +7,9 @@
 - ``report.md``: both tables and the chosen setting, in Markdown;
 - ``report.png``: learning curves (validation accuracy per epoch) of the teacher, the best
   scratch try and the chosen student; validation accuracy per candidate; and the
-  confusion matrices of the teacher and the recipe's student on the evaluated split.
+  confusion matrices of the teacher and the recipe's student on the evaluated split (for
+  a ``kdzoo.tasks.Task``: its selection metric, and ROC curves for binary and multi-label
+  tasks or predicted-against-true values for regression, in place of the matrices).
   It needs matplotlib (``pip install 'kdzoo[plots]'``); without it the tables are written,
   ``report.md`` says the figure was not drawn and why, and a warning is logged.
 
@@ -73,9 +75,11 @@ def figure(result, data=None, split=None):
 
     Figure = require("matplotlib.figure", "The recipe report's figure").Figure
 
-    from kdzoo.recipe.phases import RECIPE, SCRATCH, TEACHER
+    from kdzoo.recipe.phases import RECIPE, SCRATCH, TEACHER, monitor
 
     split = split or result.evaluated_on
+    task, metric = result.task, result.metric
+    shown = metric.replace("_", " ")
     with_confusion = data is not None
     fig = Figure(figsize=(15 if with_confusion else 10, 4.2), layout="constrained")
     axes = fig.subplots(1, 4 if with_confusion else 2)
@@ -90,11 +94,11 @@ def figure(result, data=None, split=None):
     names[SCRATCH] = by_setting.get(settings[SCRATCH])
     names[RECIPE] = by_setting.get(settings[RECIPE])
     for label, phase in names.items():
-        values = result.history.get(phase, {}).get("val_accuracy")
+        values = result.history.get(phase, {}).get(monitor(task))
         if values:
             curves.plot(range(1, len(values) + 1), values, marker=".", label=f"{label}")
     curves.set_xlabel("epoch")
-    curves.set_ylabel("validation accuracy")
+    curves.set_ylabel(f"validation {monitor(task).removeprefix('val_').replace('_', ' ')}")
     curves.set_title("Learning curves")
     curves.legend(fontsize=8)
 
@@ -102,21 +106,26 @@ def figure(result, data=None, split=None):
     frame = result.candidates
     colors = ["tab:gray" if k == "scratch" else "tab:blue" for k in frame["kind"]]
     positions = np.arange(len(frame))
-    bars.barh(positions, frame["validation_accuracy"], color=colors)
+    column = frame[f"validation_{metric}"]
+    bars.barh(positions, column, color=colors)
     chosen = np.flatnonzero(frame["chosen"].to_numpy())
     for i in chosen:
-        bars.barh(i, frame["validation_accuracy"].iloc[i], color="none", edgecolor="black", lw=2)
+        bars.barh(i, column.iloc[i], color="none", edgecolor="black", lw=2)
     bars.set_yticks(positions, frame["setting"], fontsize=7)
-    low = float(frame["validation_accuracy"].min())
-    bars.set_xlim(max(0.0, low - 0.05), min(1.0, float(frame["validation_accuracy"].max()) + 0.02))
+    low, high = float(column.min()), float(column.max())
+    if task is None or task.kind != "regression":
+        bars.set_xlim(max(0.0, low - 0.05), min(1.0, high + 0.02))
     bars.invert_yaxis()
-    bars.set_xlabel("validation accuracy")
+    bars.set_xlabel(f"validation {shown}")
     bars.set_title("Candidates (grey: scratch; outlined: chosen)")
 
     if with_confusion:
         for ax, (label, model) in zip(
             axes[2:], ((TEACHER, result.teacher), (RECIPE, result.student)), strict=True
         ):
+            if task is not None:
+                _task_panel(ax, task, model, data, split, label)
+                continue
             matrix = confusion_matrix(model, data, split)
             ax.imshow(matrix, cmap="Blues")
             ax.set_title(f"{label}: {split}", fontsize=9)
@@ -126,6 +135,34 @@ def figure(result, data=None, split=None):
             ax.set_xticks(ticks, data.class_names, fontsize=6, rotation=90)
             ax.set_yticks(ticks, data.class_names, fontsize=6)
     return fig
+
+
+def _task_panel(ax, task, model, data, split, label):
+    """A task's panel in place of a confusion matrix: the ROC curve (binary; multi-label:
+    every label's pairs pooled, the micro-average) or predicted against true values
+    (regression, the first target, in its own units)."""
+    from kdzoo.evaluation import predict_with_labels
+
+    outputs, labels = predict_with_labels(model, data.pipeline(split, training=False))
+    ax.set_title(f"{label}: {split}", fontsize=9)
+    if task.kind == "regression":
+        truth = task.denormalise(labels).reshape(len(labels), -1)[:, 0]
+        guess = task.predict(outputs)[:, 0]
+        ax.scatter(truth, guess, s=4, alpha=0.5)
+        ends = [min(truth.min(), guess.min()), max(truth.max(), guess.max())]
+        ax.plot(ends, ends, color="black", lw=0.8)
+        ax.set_xlabel("true")
+        ax.set_ylabel("predicted")
+        return
+    scores = np.asarray(outputs, np.float64).ravel()
+    truth = np.asarray(labels).ravel() == 1
+    order = np.argsort(-scores, kind="stable")
+    tpr = np.concatenate([[0.0], np.cumsum(truth[order]) / max(truth.sum(), 1)])
+    fpr = np.concatenate([[0.0], np.cumsum(~truth[order]) / max((~truth).sum(), 1)])
+    ax.plot(fpr, tpr)
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
 
 
 def confusion_matrix(model, data, split) -> np.ndarray:
@@ -161,7 +198,7 @@ def write_report(result, run_dir, data=None, split=None) -> Path:
     why = f" Why: {result.selection.describe()}." if result.selection else ""
     text = (
         f"# Recipe report\n\nChosen on validation: **{result.chosen.describe()}**. "
-        f"Evaluated on: {result.evaluated_on}. Recipe minus tuned scratch: "
+        f"Evaluated on: {result.evaluated_on}. Recipe minus tuned scratch ({result.metric}): "
         f"{result.gain:+.4f} ({result.evaluated_on}), {result.validation_gain:+.4f} "
         f"(validation).{why}\n\n{markdown(result.table)}\n\n## Candidates\n\n"
         f"{markdown(result.candidates)}\n\nWall time: {seconds}.\n\n{note}\n"

@@ -87,6 +87,9 @@ class Selection:
             the square root of the number of validation examples.
         margin_se: how many standard errors ``gain`` had to exceed.
         chose_distilled: whether the distilled candidate is the recipe's student.
+        metric: the validation metric compared (``"accuracy"``, or a task's selection
+            metric such as ``"mse"`` or ``"macro_roc_auc"``); ``gain`` is how much better
+            ``distilled`` is on it (for an error such as MSE: scratch's minus distilled's).
     """
 
     scratch: str
@@ -95,14 +98,18 @@ class Selection:
     standard_error: float
     margin_se: float
     chose_distilled: bool
+    metric: str = "accuracy"
 
     def describe(self) -> str:
         """One line, e.g. ``"ce:0.5,kd:0.5 (τ=4) vs scratch (ls=0.1) on validation: +0.80
         points, 1 SE 0.55: distilled chosen (> 1 SE)"``."""
         verdict = "distilled chosen" if self.chose_distilled else "scratch kept"
+        if self.metric == "accuracy":
+            gain = f"{100 * self.gain:+.2f} points, 1 SE {100 * self.standard_error:.2f}"
+        else:
+            gain = f"{self.metric} better by {self.gain:+.4g}, 1 SE {self.standard_error:.4g}"
         return (
-            f"{self.distilled} vs {self.scratch} on validation: {100 * self.gain:+.2f} points, "
-            f"1 SE {100 * self.standard_error:.2f}: {verdict} (the rule: > "
+            f"{self.distilled} vs {self.scratch} on validation: {gain}: {verdict} (the rule: > "
             f"{self.margin_se:g} SE)"
         )
 
@@ -120,6 +127,74 @@ def paired_gain(correct_distilled, correct_scratch) -> tuple[float, float]:
     d = a - b
     se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
     return float(d.mean()), se
+
+
+#: Resamples of the paired bootstrap behind the standard error of a metric that is not a
+#: mean over examples (ROC and PR AUC, F1, R²).
+BOOTSTRAP_RESAMPLES = 200
+
+
+def paired_metric_gain(task, outputs_distilled, outputs_scratch, labels, seed=0):
+    """``(gain, standard_error)`` of two models' ``task.selection`` metric on the same
+    validation examples (``kdzoo.tasks.Task``), ``gain`` signed so that positive means
+    ``outputs_distilled`` is better.
+
+    A metric that is a mean over examples (accuracy and exact match of binary and
+    multi-label tasks; MSE and MAE) gets ``paired_gain`` of the per-example values, as
+    accuracy does for classification. Any other (ROC/PR AUC, F1, R²) gets a seeded paired
+    bootstrap: ``BOOTSTRAP_RESAMPLES`` resamples of the examples, the standard deviation of
+    the difference over them (Efron & Tibshirani 1993, ch. 6).
+    """
+    metric, lower = task.selection, task.better(0.0, 1.0)
+    sign = -1.0 if lower else 1.0
+    per_example = _per_example(task, metric)
+    if per_example is not None:
+        d = per_example(outputs_distilled, labels)
+        s = per_example(outputs_scratch, labels)
+        gain, se = paired_gain(d, s)
+        return sign * gain, se
+    labels = np.asarray(labels)
+
+    def value(outputs, rows):
+        return task.report(np.asarray(outputs)[rows], labels[rows])[metric]
+
+    every = np.arange(len(labels))
+    gain = sign * (value(outputs_distilled, every) - value(outputs_scratch, every))
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        rows = rng.integers(0, len(labels), len(labels))
+        try:
+            draws.append(value(outputs_distilled, rows) - value(outputs_scratch, rows))
+        except ValueError:  # a resample with one class only: no AUC
+            continue
+    se = float(np.std(draws, ddof=1)) if len(draws) > 1 else float("inf")
+    return float(gain), se
+
+
+def _per_example(task, metric):
+    """The per-example values whose mean is ``metric``, as a function of ``(outputs,
+    labels)``, or None for a metric that is not such a mean."""
+    if task.kind == "regression" and metric in ("mse", "mae"):
+
+        def error(outputs, labels):
+            diff = task.predict(outputs) - task.check_labels(labels).astype(np.float64)
+            values = diff**2 if metric == "mse" else np.abs(diff)
+            return values.mean(axis=1)
+
+        return error
+    if task.kind in ("binary", "multi_label") and metric in ("accuracy", "exact_match"):
+
+        def right(outputs, labels):
+            truth = task.check_labels(labels)
+            guess = task.predict(outputs)
+            if task.kind == "binary":
+                return guess == truth
+            same = guess == truth
+            return same.mean(axis=1) if metric == "accuracy" else same.all(axis=1)
+
+        return right
+    return None
 
 
 def decide(scratch, distilled, correct_scratch, correct_distilled, margin_se) -> Selection:
@@ -163,6 +238,9 @@ class RecipeResult:
         report_dir: where ``write_report`` wrote the report, if anywhere.
         selection: how the best scratch try and the best distillation candidate were
             decided between (None without distillation candidates).
+        task: the ``kdzoo.tasks.Task`` of a run beyond single-label classification (its
+            tables hold ``task.metric_names()`` where classification has accuracy and
+            macro-F1); None for classification.
     """
 
     table: pd.DataFrame
@@ -179,18 +257,26 @@ class RecipeResult:
     evaluated_on: str = "test"
     report_dir: str | None = None
     selection: Selection | None = None
+    task: object = None
+
+    @property
+    def metric(self) -> str:
+        """The metric ``gain`` compares: accuracy, or the task's selection metric."""
+        return "accuracy" if self.task is None else self.task.selection
 
     @property
     def gain(self) -> float:
-        """The recipe's student minus tuned scratch, accuracy on ``evaluated_on``."""
-        accuracy = self.table.set_index("model")["accuracy"]
-        return float(accuracy[RECIPE] - accuracy[SCRATCH])
+        """The recipe's student minus tuned scratch on ``evaluated_on``, in ``metric``
+        (accuracy; for an error such as MSE a negative gain is an improvement)."""
+        values = self.table.set_index("model")[self.metric]
+        return float(values[RECIPE] - values[SCRATCH])
 
     @property
     def validation_gain(self) -> float:
-        """The same difference on the validation split (never below 0 by construction)."""
-        accuracy = self.table.set_index("model")["validation_accuracy"]
-        return float(accuracy[RECIPE] - accuracy[SCRATCH])
+        """The same difference on the validation split (never worse than 0 by
+        construction)."""
+        values = self.table.set_index("model")[f"validation_{self.metric}"]
+        return float(values[RECIPE] - values[SCRATCH])
 
 
 def with_validation(data, fraction=DEFAULTS.validation_fraction, seed=DEFAULTS.seed):
@@ -216,7 +302,7 @@ def run(
     student,
     data,
     *,
-    candidates=DEFAULTS.candidates,
+    candidates=None,
     scratch=None,
     teacher_epochs=DEFAULTS.teacher_epochs,
     epochs=DEFAULTS.epochs,
@@ -237,6 +323,7 @@ def run(
     jit_compile="auto",
     steps_per_execution=1,
     distil_margin_se=DEFAULTS.distil_margin_se,
+    task=None,
 ) -> RecipeResult:
     """The recipe (see the module docstring).
 
@@ -248,9 +335,11 @@ def run(
             (``kdzoo.datasets.with_transfer``). Its training pipeline's ``augment`` option
             decides between cached and online teacher outputs.
         candidates: distillation settings (``Candidate`` or spec strings). Defaults to
-            ``DEFAULTS.candidates``; ``()`` trains scratch only.
+            ``DEFAULTS.candidates`` (a binary or multi-label task:
+            ``DEFAULTS.multi_label_candidates``; regression: ``regression_candidates``);
+            ``()`` trains scratch only.
         scratch: the scratch tries. Defaults to ``scratch_tries(len(candidates))`` (at
-            least one).
+            least one; without label smoothing for regression).
         teacher_epochs: the teacher's epoch budget; 0 keeps the teacher as given.
         epochs: each student's epoch budget.
         stopping: ``phases.Stopping`` (patience, plateau). Defaults to ``DEFAULTS``'.
@@ -270,6 +359,11 @@ def run(
             it beats the tuned scratch student on validation by more than this many
             standard errors of the paired difference (step 6). Defaults to
             ``DEFAULTS.distil_margin_se`` (1, the one-standard-error rule); 0 takes any gain.
+        task: a ``kdzoo.tasks.Task``. Defaults to ``data.task`` (None: single-label
+            classification, selected on accuracy). Binary, multi-label and regression
+            tasks train on their label loss, stop on and select by ``task.selection``
+            (e.g. macro ROC AUC, MSE), with the standard error of ``paired_metric_gain``,
+            and report ``task.report``'s metrics (regression in the targets' own units).
 
     Returns:
         A ``RecipeResult``.
@@ -277,9 +371,15 @@ def run(
     start = time.perf_counter()
     strategy = strategy or tf.distribute.get_strategy()
     chief = distribute.is_chief(strategy)
+    task = _recipe_task(data if task is None else None, task)
+    if candidates is None:
+        candidates = _default_candidates(task)
     distil_candidates = parse_candidates(candidates)
+    for candidate in distil_candidates:  # a term the task cannot train fails before training
+        candidate.loss_terms(task)
     if scratch is None:
-        scratch = scratch_tries(max(1, len(distil_candidates)), learning_rate)
+        smoothing = task is None or task.kind != "regression"
+        scratch = scratch_tries(max(1, len(distil_candidates)), learning_rate, smoothing)
     scratch = parse_candidates(scratch)
     bad = [c.name for c in scratch if c.distils] + [
         c.name for c in distil_candidates if not c.distils
@@ -303,6 +403,11 @@ def run(
     data = with_validation(data, seed=seed)
     augmented = bool(data.options.get("augment"))
     num_rows = len(data.arrays["train"]["label"])
+    if task is not None and TRANSFER in data.arrays:
+        raise ValueError(
+            f"A transfer set with a {task.kind} task is not supported yet: its unlabelled "
+            "rows are marked for single-label classification."
+        )
     if num_rows < batch_size:
         raise ValueError(
             f"{data.name} has {num_rows} training examples, fewer than batch_size={batch_size}."
@@ -367,7 +472,14 @@ def run(
 
     initial = phases.same_initial_weights(student)
     if teacher_epochs:
-        fit_phase("teacher", phases.train_teacher, teacher, teacher, epochs=teacher_epochs)
+        fit_phase(
+            "teacher",
+            phases.train_teacher,
+            teacher,
+            teacher,
+            epochs=teacher_epochs,
+            **_task_option(task),
+        )
     distil_rows, distil_validation = rows, validation
     if distil_split != "train":
         distil_rows = data.pipeline(distil_split, training=False).unbatch()
@@ -399,6 +511,7 @@ def run(
             epochs=epochs,
             label_smoothing=candidate.label_smoothing,
             **_rate(candidate),
+            **_task_option(task),
         )
         models[candidate.name] = model
     for candidate in distil_candidates:
@@ -413,12 +526,13 @@ def run(
             split=distil_split,
             validation=distil_validation,
             phase=f"distil {candidate.name}",
-            terms=candidate.loss_terms(),
+            terms=candidate.loss_terms(task),
             teacher_inputs=teacher_inputs,
             student_inputs=student_inputs,
             epochs=epochs,
             callbacks=callbacks,
             **_rate(candidate),
+            **_task_option(task),
         )
         models[candidate.name] = model
         if distiller is not None:
@@ -428,31 +542,52 @@ def run(
     from kdzoo.evaluation import metrics_from_logits, predict_with_labels
 
     tried = [*scratch, *distil_candidates]
-    scores, correct = {}, {}
+    scores, correct, outputs = {}, {}, {}
     for candidate in tried:
         logits, labels = predict_with_labels(models[candidate.name], validation)
-        scores[candidate.name] = metrics_from_logits(logits, labels)
-        correct[candidate.name] = np.argmax(logits, axis=-1) == labels
-    best_scratch = _best(scratch, scores)
+        if task is None:
+            scores[candidate.name] = metrics_from_logits(logits, labels)
+            correct[candidate.name] = np.argmax(logits, axis=-1) == labels
+        else:
+            labels = task.denormalise(labels)
+            scores[candidate.name] = task.report(logits, labels)
+            outputs[candidate.name] = logits
+    metric = "accuracy" if task is None else task.selection
+    best_scratch = _best(scratch, scores, task)
     chosen, selection = best_scratch, None
     if distil_candidates:
-        best_distil = _best(distil_candidates, scores)
-        selection = decide(
-            best_scratch.describe(),
-            best_distil.describe(),
-            correct[best_scratch.name],
-            correct[best_distil.name],
-            distil_margin_se,
-        )
+        best_distil = _best(distil_candidates, scores, task)
+        if task is None:
+            selection = decide(
+                best_scratch.describe(),
+                best_distil.describe(),
+                correct[best_scratch.name],
+                correct[best_distil.name],
+                distil_margin_se,
+            )
+        else:
+            gain, se = paired_metric_gain(
+                task, outputs[best_distil.name], outputs[best_scratch.name], labels, seed
+            )
+            selection = Selection(
+                scratch=best_scratch.describe(),
+                distilled=best_distil.describe(),
+                gain=gain,
+                standard_error=se,
+                margin_se=float(distil_margin_se),
+                chose_distilled=bool(gain > 0 and gain > distil_margin_se * se),
+                metric=metric,
+            )
         chosen = best_distil if selection.chose_distilled else best_scratch
-    teacher_validation = _metrics(teacher, validation)
+    teacher_validation = _metrics(teacher, validation, task)
 
     # Test, last: read for the first time here.
     split = "test" if "test" in data.arrays else "validation"
     final = data.pipeline(split, training=False)
     rows_out = []
+    reported = ("accuracy", "macro_f1") if task is None else task.metric_names()
     for candidate in tried:
-        metrics = _metrics(models[candidate.name], final) if split == "test" else {}
+        metrics = _metrics(models[candidate.name], final, task) if split == "test" else {}
         name = candidate.name
         rows_out.append(
             {
@@ -460,12 +595,10 @@ def run(
                 "kind": "distil" if candidate.distils else "scratch",
                 "setting": candidate.describe(),
                 "chosen": candidate is chosen,
-                "validation_accuracy": scores[name]["accuracy"],
-                "validation_macro_f1": scores[name]["macro_f1"],
-                "test_accuracy": metrics.get("accuracy", np.nan),
-                "test_macro_f1": metrics.get("macro_f1", np.nan),
+                **{f"validation_{m}": scores[name][m] for m in reported},
+                **{f"test_{m}": metrics.get(m, np.nan) for m in reported},
                 "epochs": len(history[name].get("loss", ())),
-                "best_epoch": _best_epoch(history[name]),
+                "best_epoch": _best_epoch(history[name], phases.monitor(task)),
                 "seconds": seconds[name],
                 "train_examples": sizes[distil_split if candidate.distils else "train"],
                 "params": models[name].count_params(),
@@ -479,14 +612,15 @@ def run(
         ],
         final,
         data.num_classes,
+        task=task,
     )
     table.insert(
         3,
-        "validation_accuracy",
+        f"validation_{metric}",
         [
-            teacher_validation["accuracy"],
-            scores[best_scratch.name]["accuracy"],
-            scores[chosen.name]["accuracy"],
+            teacher_validation[metric],
+            scores[best_scratch.name][metric],
+            scores[chosen.name][metric],
         ],
     )
     table.insert(4, "setting", ["", best_scratch.describe(), chosen.describe()])
@@ -505,11 +639,13 @@ def run(
         distillers=distillers,
         evaluated_on=split,
         selection=selection,
+        task=task,
     )
     log.info(
-        "Recipe: chose %s (validation accuracy %.4f).%s",
+        "Recipe: chose %s (validation %s %.4f).%s",
         chosen.describe(),
-        scores[chosen.name]["accuracy"],
+        metric,
+        scores[chosen.name][metric],
         f" {selection.describe()}." if selection else "",
     )
     if run_dir and chief:
@@ -521,6 +657,32 @@ def run(
 
 def _rate(candidate):
     return {} if candidate.learning_rate is None else {"learning_rate": candidate.learning_rate}
+
+
+def _recipe_task(data, task):
+    """The run's task: ``task``, else ``data.task``; None for single-label classification,
+    which the recipe selects on accuracy."""
+    task = task if data is None else getattr(data, "task", None)
+    if task is None or task.kind != "classification":
+        return task
+    if task.selection != "accuracy":
+        raise ValueError(
+            f"The recipe selects classification students on accuracy; the task asks for "
+            f"{task.selection!r}."
+        )
+    return None
+
+
+def _default_candidates(task):
+    if task is None:
+        return DEFAULTS.candidates
+    if task.kind == "regression":
+        return DEFAULTS.regression_candidates
+    return DEFAULTS.multi_label_candidates
+
+
+def _task_option(task):
+    return {} if task is None else {"task": task}
 
 
 def phase_folder(name) -> str:
@@ -592,21 +754,31 @@ def _with_teacher_outputs(data, split, rows, teacher, teacher_inputs, features):
     return tf.data.Dataset.zip(rows, extra).map(attach)
 
 
-def _metrics(model, dataset):
-    """Classification metrics of ``model`` on ``dataset`` (it reads its own input keys)."""
-    from kdzoo.evaluation import classification_metrics
+def _metrics(model, dataset, task=None):
+    """Classification metrics of ``model`` on ``dataset`` (it reads its own input keys), or
+    the ``task``'s report."""
+    from kdzoo.evaluation import classification_metrics, task_metrics
 
-    return classification_metrics(model, dataset)
+    if task is None:
+        return classification_metrics(model, dataset)
+    return task_metrics(model, dataset, task)
 
 
-def _best(candidates, scores):
+def _best(candidates, scores, task=None):
     best = candidates[0]
     for candidate in candidates[1:]:
-        if scores[candidate.name]["accuracy"] > scores[best.name]["accuracy"]:
+        if task is None:
+            if scores[candidate.name]["accuracy"] > scores[best.name]["accuracy"]:
+                best = candidate
+        elif task.better(scores[candidate.name][task.selection], scores[best.name][task.selection]):
             best = candidate
     return best
 
 
-def _best_epoch(history):
-    values = history.get("val_accuracy")
-    return int(np.argmax(values)) + 1 if values else None
+def _best_epoch(history, monitor="val_accuracy"):
+    from kdzoo.recipe.callbacks import _mode
+
+    values = history.get(monitor)
+    if not values:
+        return None
+    return int(np.argmin(values) if _mode(monitor) == "min" else np.argmax(values)) + 1

@@ -227,6 +227,13 @@ def check_export(export_dir, data_dir=None, timeout=300, inputs=None) -> CheckRe
     """
     export_dir = Path(export_dir)
     metadata = read_metadata(export_dir)
+    kind = (metadata.get("task") or {}).get("kind", "classification")
+    if kind not in ("classification", "binary"):
+        raise ValueError(
+            f"{export_dir} serves a {kind} student; check-export checks classifiers (their "
+            "probabilities and classes) only. Load it with tf.saved_model.load and call "
+            "its serving_default signature to check it."
+        )
     report = CheckReport(export_dir, [])
     try:
         ops = op_report(export_dir)

@@ -18,6 +18,15 @@ Signatures of a serving export:
   ``tf.string [batch]``.
 - ``serving_preprocessed``: the model's own inputs (log-mel features, float images, token
   ids), for clients that preprocess themselves; same outputs.
+
+A student of another task kind (``kdzoo.tasks``, recorded as the metadata's ``"task"``)
+answers what its task means (``TASK_OUTPUTS``): a binary one ``"probabilities"``
+``[batch, 2]`` (negative, positive; one sigmoid), ``"class_id"`` at the task's threshold and
+``"class_name"``, as a two-class classifier would; a multi-label one ``"probabilities"``
+``float32 [batch, labels]`` (one sigmoid each) and ``"labels"`` ``int64 [batch, labels]``, 1
+where a probability is above the threshold; a regression one ``"values"`` ``float32
+[batch, targets]`` in the targets' own units (the training standardisation undone in the
+graph).
 - ``serving_wav_bytes`` (audio models only): as ``serving_default`` with ``"audio"`` the
   bytes of a wav file ``tf.string [batch]``.
 """
@@ -54,6 +63,12 @@ SERVING_DEFAULT = "serving_default"
 SERVING_PREPROCESSED = "serving_preprocessed"
 SERVING_WAV_BYTES = "serving_wav_bytes"
 OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
+#: The outputs of a student of each task kind beyond single-label classification.
+TASK_OUTPUTS = {
+    "binary": OUTPUT_KEYS,
+    "multi_label": ("probabilities", "labels"),
+    "regression": ("values",),
+}
 METADATA_FILE = "kdzoo_export.json"
 METADATA_FORMAT = "kdzoo-serving-export/1"
 MAX_WARMUP_EXAMPLES = 4
@@ -351,6 +366,11 @@ def serving_from_dataset(student, data, *, split="test", metrics=None) -> Datase
     examples = raw_examples(
         data.arrays[split], modalities, count=MAX_WARMUP_EXAMPLES, tabular=preprocessing.tabular
     )
+    if metrics is None and getattr(data, "task", None) is not None:
+        from kdzoo.evaluation import task_metrics
+
+        evaluated = task_metrics(student, data.splits[split], data.task)
+        metrics = {f"{split}_{k}": v for k, v in evaluated.items()}
     if metrics is None:
         evaluated = classification_metrics(student, data.splits[split])
         metrics = {f"{split}_{k}": v for k, v in evaluated.items()}
@@ -436,7 +456,10 @@ def _json_default(value):
     raise TypeError(f"Cannot write {type(value).__name__} to {METADATA_FILE}: {value!r}.")
 
 
-def _head(model, class_names, from_logits):
+def _head(model, class_names, from_logits, task=None):
+    if task is not None:
+        return _task_head(model, task)
+
     def head(features):
         outputs = model(features, training=False)
         if isinstance(outputs, dict):
@@ -450,12 +473,63 @@ def _head(model, class_names, from_logits):
     return head
 
 
+def _task_head(model, task):
+    """The serving outputs of a binary, multi-label or regression student (``TASK_OUTPUTS``),
+    computed in the graph as ``kdzoo.tasks.Task.predict`` / ``probabilities`` compute them."""
+    names = tf.constant(task.names or ("negative", "positive"))
+    mean = tf.constant(task.target_mean or (0.0,) * task.outputs, tf.float32)
+    std = tf.constant(task.target_std or (1.0,) * task.outputs, tf.float32)
+    threshold = tf.constant(task.logit_threshold, tf.float32)
+
+    def head(features):
+        outputs = model(features, training=False)
+        if isinstance(outputs, dict):
+            outputs = outputs["logits"]
+        outputs = tf.cast(outputs, tf.float32)
+        if task.kind == "regression":
+            return {"values": outputs * std + mean}
+        if task.kind == "multi_label":
+            return {
+                "probabilities": tf.sigmoid(outputs),
+                "labels": tf.cast(outputs > threshold, tf.int64),
+            }
+        positive = tf.sigmoid(outputs)
+        class_id = tf.cast(outputs[:, 0] > threshold, tf.int64)
+        return {
+            "probabilities": tf.concat([1.0 - positive, positive], axis=-1),
+            "class_id": class_id,
+            "class_name": tf.gather(names, class_id),
+        }
+
+    return head
+
+
+def _output_specs(num_classes, task=None) -> dict:
+    """``{output: (dtype, shape)}`` of every serving signature (``-1``: any size)."""
+    if task is None or task.kind == "binary":
+        classes = 2 if task is not None else num_classes
+        return {
+            "probabilities": ("float32", [-1, classes]),
+            "class_id": ("int64", [-1]),
+            "class_name": ("string", [-1]),
+        }
+    if task.kind == "multi_label":
+        return {
+            "probabilities": ("float32", [-1, task.outputs]),
+            "labels": ("int64", [-1, task.outputs]),
+        }
+    return {"values": ("float32", [-1, task.outputs])}
+
+
 def _write_archive(model, preprocessing, modalities, tokenizer, from_logits, path):
     """The SavedModel, built with Keras ``ExportArchive`` (whose graphs the TF1 session
     loader of TF Serving and ``saved_model_cli`` can run; ``tf.saved_model.save`` on a
     Keras model gives one they cannot)."""
     raw = RawPreprocessor(preprocessing, modalities, tokenizer)
-    head = _head(model, preprocessing.class_names, from_logits)
+    task = preprocessing.task
+    if task is not None and not from_logits:
+        raise ValueError(f"A {task.kind} student is exported from its raw outputs (from_logits).")
+    head = _head(model, preprocessing.class_names, from_logits, task)
     archive = keras.export.ExportArchive()
     archive.track(model)
     for resource in raw.resources:
@@ -473,19 +547,18 @@ def _write_archive(model, preprocessing, modalities, tokenizer, from_logits, pat
                 raw_input_specs(modalities, wav_bytes=True, tabular=tabular),
             )
         )
-    num_classes = len(preprocessing.class_names)
+    outputs = _output_specs(len(preprocessing.class_names), task)
     for name, preprocess, specs in endpoints:
-        endpoint = _endpoint(head, preprocess, specs, num_classes)
+        endpoint = _endpoint(head, preprocess, specs, outputs)
         archive.add_endpoint(name, endpoint, input_signature=[specs])
     archive.write_out(str(path), verbose=False)
 
 
-def _endpoint(head, preprocess, specs, num_classes):
+def _endpoint(head, preprocess, specs, outputs):
     def empty():
         return {
-            "probabilities": tf.zeros([0, num_classes], tf.float32),
-            "class_id": tf.zeros([0], tf.int64),
-            "class_name": tf.zeros([0], tf.string),
+            key: tf.zeros([0, *shape[1:]], getattr(tf, dtype))
+            for key, (dtype, shape) in outputs.items()
         }
 
     def endpoint(inputs):
@@ -586,11 +659,10 @@ def _spec_dict(spec):
     }
 
 
-def _signatures(model, modalities, num_classes, tabular=None):
+def _signatures(model, modalities, num_classes, tabular=None, task=None):
     outputs = {
-        "probabilities": {"dtype": "float32", "shape": [-1, num_classes]},
-        "class_id": {"dtype": "int64", "shape": [-1]},
-        "class_name": {"dtype": "string", "shape": [-1]},
+        key: {"dtype": dtype, "shape": shape}
+        for key, (dtype, shape) in _output_specs(num_classes, task).items()
     }
     inputs = {
         SERVING_DEFAULT: raw_input_specs(modalities, tabular=tabular),
@@ -613,7 +685,7 @@ def _metadata(model, preprocessing, modalities, tokenizer, report, path):
             raise RuntimeError(f"The vocabulary asset {vocabulary_file} is missing from {path}.")
         prep = preprocessing.to_dict(vocabulary_file=vocabulary_file)
         prep["text"]["serving_tokenizer"] = tokenizer
-    prep = {k: v for k, v in prep.items() if k == "class_names" or k in modalities}
+    prep = {k: v for k, v in prep.items() if k in ("class_names", "task") or k in modalities}
     # The version folder (graph, variables, assets, warmup) without this metadata file.
     size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
     return {
@@ -629,8 +701,13 @@ def _metadata(model, preprocessing, modalities, tokenizer, report, path):
         "teacher": None,
         "class_names": list(preprocessing.class_names),
         "modalities": list(modalities),
+        "task": None if preprocessing.task is None else preprocessing.task.to_dict(),
         "signatures": _signatures(
-            model, modalities, len(preprocessing.class_names), preprocessing.tabular
+            model,
+            modalities,
+            len(preprocessing.class_names),
+            preprocessing.tabular,
+            preprocessing.task,
         ),
         "preprocessing": prep,
         "portable": report.portable,

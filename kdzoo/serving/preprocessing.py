@@ -57,6 +57,10 @@ class ServingPreprocessing:
         sequence_length: the vectoriser's padded length.
         tabular: the tabular front end (columns, statistics, vocabularies). Needed if the
             model reads ``"tabular"``.
+        task: a ``kdzoo.tasks.Task`` of kind ``binary``, ``multi_label`` or ``regression``
+            (None: single-label classification over ``class_names``). With one,
+            ``class_names`` are the task's names (labels, targets; possibly empty) and the
+            model's output width must be ``task.outputs``.
 
     Example:
 
@@ -70,10 +74,24 @@ class ServingPreprocessing:
     vocabulary_path: str | None = None
     sequence_length: int | None = None
     tabular: TabularConfig | None = None
+    task: object = None
 
     def __post_init__(self):
         names = tuple(str(n) for n in self.class_names)
-        if len(names) < 2 or len(set(names)) != len(names):
+        if self.task is not None:
+            from kdzoo.tasks import Task
+
+            task = Task.from_dict(self.task) if isinstance(self.task, dict) else self.task
+            if not isinstance(task, Task):
+                raise TypeError(f"`task` must be a kdzoo.tasks.Task; got {self.task!r}.")
+            if task.kind == "classification":
+                task = None  # the classes are class_names, as without a task
+            elif names and names != task.names:
+                raise ValueError(f"`class_names` {names} differ from the task's {task.names}.")
+            else:
+                names = task.names
+            object.__setattr__(self, "task", task)
+        if self.task is None and (len(names) < 2 or len(set(names)) != len(names)):
             raise ValueError(
                 f"`class_names` must hold at least 2 distinct names; got {self.class_names!r}."
             )
@@ -109,6 +127,7 @@ class ServingPreprocessing:
             vocabulary_path=data.vocabulary_path if text else None,
             sequence_length=data.text_vectorizer.sequence_length if text else None,
             tabular=data.tabular_config if "tabular" in modalities else None,
+            task=getattr(data, "task", None),
         )
 
     @property
@@ -138,6 +157,7 @@ class ServingPreprocessing:
                 "training_tokenizer": "tensorflow_text.WhitespaceTokenizer",
             },
             "tabular": None if self.tabular is None else self.tabular.to_dict(),
+            "task": None if self.task is None else self.task.to_dict(),
         }
 
     @classmethod
@@ -160,6 +180,7 @@ class ServingPreprocessing:
             vocabulary_path=None if vocab is None else str(vocab),
             sequence_length=length,
             tabular=TabularConfig.from_dict(config["tabular"]) if config.get("tabular") else None,
+            task=config.get("task"),
         )
 
     def check_model(self, model) -> tuple[str, ...]:
@@ -192,7 +213,13 @@ class ServingPreprocessing:
                     f"example; the {m} preprocessing makes {dtype.name} {list(shape)}."
                 )
         num_outputs = _num_outputs(model)
-        if num_outputs is not None and num_outputs != len(self.class_names):
+        if self.task is not None:
+            if num_outputs is not None and num_outputs != self.task.outputs:
+                raise ValueError(
+                    f"Model {model.name!r} has {num_outputs} outputs but the {self.task.kind} "
+                    f"task has {self.task.outputs}."
+                )
+        elif num_outputs is not None and num_outputs != len(self.class_names):
             raise ValueError(
                 f"Model {model.name!r} has {num_outputs} outputs but `class_names` has "
                 f"{len(self.class_names)} names."

@@ -38,6 +38,11 @@ def test_every_loss_declares_what_it_compares():
         "at": "features",
         "rkd_distance": "features",
         "rkd_angle": "features",
+        "logit_mse": "logits",
+        "kd_multi_label": "logits",
+        "teacher_mse": "logits",
+        "teacher_huber": "logits",
+        "teacher_bounded": "logits",
     }
 
 

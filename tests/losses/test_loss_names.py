@@ -14,7 +14,8 @@ def test_losses_serialise_and_resolve_by_name():
     assert isinstance(losses.get("kd", temperature=2.0), losses.SoftTargetKLDivergence)
     with pytest.raises(
         ValueError,
-        match="Valid names: at, ce, dkd, feature_cosine, feature_mse, kd, kd_std, nkd, rkd_angle",
+        match="Valid names: at, ce, dkd, feature_cosine, feature_mse, kd, kd_multi_label, kd_std, "
+        "logit_mse, nkd, rkd_angle, rkd_distance, teacher_bounded, teacher_huber, teacher_mse.",
     ):
         losses.get("dkd_v9")
 
@@ -26,6 +27,9 @@ NEW = {
     "dkd": (losses.DecoupledKD, {"alpha": 0.5, "beta": 4.0, "temperature": 3.0}),
     "kd_std": (losses.LogitStandardizedKLDivergence, {"temperature": 1.5}),
     "nkd": (losses.NonTargetKLDivergence, {"temperature": 3.0}),
+    "logit_mse": (losses.LogitMSE, {}),
+    "kd_multi_label": (losses.MultiLabelKLDivergence, {"temperature": 3.0}),
+    "teacher_bounded": (losses.TeacherBoundedRegression, {"margin": 0.5}),
 }
 
 

@@ -1,0 +1,240 @@
+"""The recipe beyond single-label classification: the embedded dataset's regression target
+and multi-label tags (``with_task``), the candidates and scratch tries per task, selection
+on the task's metric with its standard error, and the report."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from kdzoo import datasets, models
+from kdzoo.data.pipeline import validate_arrays
+from kdzoo.datasets import embedded
+from kdzoo.datasets.loading import stratified_holdout
+from kdzoo.evaluation import predict_with_labels
+from kdzoo.labels import UNLABELLED
+from kdzoo.losses import HardLabelCrossentropy
+from kdzoo.recipe import RECIPE, SCRATCH, Candidate, run, scratch_tries
+from kdzoo.recipe.callbacks import _mode
+from kdzoo.recipe.report import FILES
+from kdzoo.recipe.selection import BOOTSTRAP_RESAMPLES, paired_gain, paired_metric_gain
+from kdzoo.tasks import Task
+
+AV = ("image", "audio")
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return datasets.load(
+        "embedded", batch_size=64, seed=0, modalities=AV, num_examples=400, validation_fraction=0.2
+    )
+
+
+# --------------------------------------------------------------------------- data
+def test_embedded_targets_and_tags_are_seeded_functions_of_the_latent():
+    a, b = embedded.generate(600, seed=3), embedded.generate(600, seed=3)
+    np.testing.assert_array_equal(a["target"], b["target"])
+    np.testing.assert_array_equal(a["tags"], b["tags"])
+    assert a["target"].shape == (600, 1) and a["target"].dtype == np.float32
+    assert a["tags"].shape == (600, 4) and set(np.unique(a["tags"])) == {0, 1}
+    rates = a["tags"].mean(axis=0)
+    assert rates[2] > rates[0] > rates[1] > rates[3] > 0.05  # thresholds -0.5 < 0 < 0.5 < 1
+    # Both depend on the class (through the latent): the class means differ.
+    means = [a["target"][a["label"] == c].mean() for c in range(10)]
+    assert np.ptp(means) > 1.0
+
+
+def test_with_task_standardises_on_train_and_keeps_the_class_label(tiny_data):
+    data = datasets.with_task(tiny_data, Task.regression(["target"]), "target")
+    train = tiny_data.arrays["train"]["target"].astype(np.float64)
+    assert data.task.target_mean == pytest.approx((train.mean(),))
+    assert data.task.target_std == pytest.approx((train.std(),))
+    np.testing.assert_allclose(data.arrays["train"]["label"].mean(), 0.0, atol=1e-5)
+    np.testing.assert_array_equal(
+        data.arrays["test"]["class_label"], tiny_data.arrays["test"]["label"]
+    )
+    _, y = next(iter(data.splits["validation"]))
+    assert y.shape[1:] == (1,) and y.dtype == "float32"
+    assert tiny_data.task is None  # the original is unchanged
+    with pytest.raises(ValueError, match="classification is the datasets' own labels"):
+        datasets.with_task(tiny_data, Task.classification(num_classes=10), "label")
+    with pytest.raises(KeyError, match="have no 'nope' array"):
+        datasets.with_task(tiny_data, Task.regression(num_targets=1), "nope")
+    with pytest.raises(ValueError, match="rows of 3 values; got shape"):
+        datasets.with_task(tiny_data, Task.multi_label(num_labels=3), "tags")
+
+
+def test_task_labels_are_checked_row_by_row():
+    arrays = {"x": np.zeros((4, 2), "float32"), "label": np.array([[0.5], [np.inf], [1], [-2]])}
+    with pytest.raises(ValueError, match=r"row 1: label \[inf\] is not a finite number"):
+        validate_arrays(arrays, ["x"], task=Task.regression(num_targets=1))
+    arrays["label"] = np.array([[0.5], [np.nan], [1], [-2]])  # NaN: a row without a label
+    _, labels, keep = validate_arrays(
+        arrays, ["x"], task=Task.regression(num_targets=1), unlabelled=True
+    )
+    assert keep.all() and labels.dtype == np.float32 and labels[3, 0] == -2
+    tags = {"x": np.zeros((3, 2)), "label": np.array([[1, 0], [UNLABELLED] * 2, [0, 2]])}
+    with pytest.raises(ValueError, match=r"row 2: label \[0, 2\] is not 0 or 1 in every"):
+        validate_arrays(tags, ["x"], task=Task.multi_label(num_labels=2), unlabelled=True)
+
+
+def test_holdout_of_non_class_labels_is_random_and_seeded():
+    targets = np.linspace(0, 1, 50)[:, None]
+    held = stratified_holdout(targets, 0.2, seed=1)
+    assert held.sum() == 10
+    np.testing.assert_array_equal(held, stratified_holdout(targets, 0.2, seed=1))
+    assert not np.array_equal(held, stratified_holdout(targets, 0.2, seed=2))
+
+
+# --------------------------------------------------------------------------- candidates
+def test_label_term_is_the_tasks_own_loss():
+    regression = Task.regression(num_targets=1)
+    terms = Candidate.parse("label:0.5,teacher_huber:0.5").loss_terms(regression)
+    assert [t.name for t in terms] == ["label", "teacher_huber"]
+    assert isinstance(terms[0].loss, keras.losses.MeanSquaredError)
+    assert Candidate.parse("label:0.5,teacher_mse:0.5").describe() == "label:0.5,teacher_mse:0.5"
+    terms = Candidate.parse("ce:0.5,kd_multi_label:0.5@ls=0.1").loss_terms(
+        Task.multi_label(num_labels=2)
+    )
+    assert isinstance(terms[0].loss, keras.losses.BinaryCrossentropy)
+    assert terms[0].loss.label_smoothing == pytest.approx(0.1)
+    # Classification: "label" is the smoothed cross-entropy.
+    terms = Candidate.parse("label:0.5,kd:0.5@ls=0.1").loss_terms()
+    assert isinstance(terms[0].loss, HardLabelCrossentropy) and terms[0].target == "labels"
+    with pytest.raises(ValueError, match="label smoothing does not apply to regression"):
+        Candidate.parse("label:0.5,teacher_mse:0.5@ls=0.1").loss_terms(regression)
+
+
+def test_regression_scratch_tries_vary_the_rate_only():
+    names = [t.name for t in scratch_tries(4, learning_rate=2e-3, smoothing=False)]
+    assert names == ["scratch", "scratch@lr=0.001", "scratch@lr=0.004", "scratch@lr=0.0005"]
+
+
+def test_monitored_errors_are_minimised():
+    assert _mode("val_mse") == _mode("val_mae") == _mode("val_loss") == "min"
+    assert _mode("val_macro_roc_auc") == _mode("val_accuracy") == _mode("val_r2") == "max"
+
+
+# --------------------------------------------------------------------------- selection
+def test_paired_metric_gain_per_example_and_bootstrap():
+    rng = np.random.default_rng(0)
+    task = Task.regression(num_targets=1)
+    y = rng.normal(size=200)
+    good, bad = y + 0.1 * rng.normal(size=200), y + 0.5 * rng.normal(size=200)
+    gain, se = paired_metric_gain(task, good[:, None], bad[:, None], y)
+    expected = paired_gain(-((good - y) ** 2), -((bad - y) ** 2))
+    assert (gain, se) == pytest.approx(expected) and gain > 0
+    # AUC is not a mean over examples: a seeded paired bootstrap.
+    binary = Task.binary()
+    truth = (rng.random(300) < 0.5).astype(int)
+    strong, weak = truth + rng.normal(size=300), truth + 3 * rng.normal(size=300)
+    gain, se = paired_metric_gain(binary, strong, weak, truth, seed=4)
+    report = binary.report
+    assert gain == pytest.approx(report(strong, truth)["roc_auc"] - report(weak, truth)["roc_auc"])
+    assert 0 < se < gain
+    assert paired_metric_gain(binary, strong, weak, truth, seed=4)[1] == se
+    assert BOOTSTRAP_RESAMPLES >= 100
+
+
+@pytest.mark.parametrize(
+    "task, key",
+    [(Task.regression(["target"]), "target"), (Task.multi_label(num_labels=4), "tags")],
+    ids=["regression", "multi_label"],
+)
+def test_recipe_runs_selects_and_reports_per_task(tiny_data, tmp_path, task, key):
+    data = datasets.with_task(tiny_data, task, key)
+    keras.utils.set_random_seed(0)
+    shapes = {f"{m}_shape": tuple(s.shape) for m, s in data.input_specs.items()}
+    teacher, student = models.build_pair("av_to_audio", task.outputs, **shapes)
+    result = run(
+        teacher,
+        student,
+        data,
+        teacher_epochs=1,
+        epochs=1,
+        batch_size=32,
+        teacher_inputs=AV,
+        student_inputs=("audio",),
+        verbose=0,
+        run_dir=tmp_path / "run",
+    )
+    metric = data.task.selection
+    assert result.metric == metric == ("mse" if task.kind == "regression" else "macro_roc_auc")
+    table = result.table.set_index("model")
+    # Reported against the test split, in the target's own units for regression.
+    outputs, labels = predict_with_labels(result.student, data.pipeline("test", training=False))
+    expected = data.task.report(outputs, data.task.denormalise(labels))
+    assert table.loc[RECIPE, metric] == pytest.approx(expected[metric], rel=1e-5)
+    if task.kind == "regression":
+        error = data.task.predict(outputs) - tiny_data.arrays["test"]["target"]
+        assert table.loc[RECIPE, "mse"] == pytest.approx(np.mean(error**2), rel=1e-4)
+    # Three scratch tries against three candidates; the chosen one is never worse than the
+    # best scratch try on validation.
+    candidates = result.candidates
+    assert list(candidates["kind"]).count("scratch") == 3
+    assert list(candidates["kind"]).count("distil") == 3
+    assert {f"validation_{m}" for m in task.metric_names()} <= set(candidates.columns)
+    better = data.task.better
+    scratch_value = table.loc[SCRATCH, f"validation_{metric}"]
+    assert not better(scratch_value, table.loc[RECIPE, f"validation_{metric}"])
+    assert result.selection.metric == metric
+    assert metric in result.selection.describe()
+    for name in FILES:
+        assert (tmp_path / "run" / name).is_file()
+
+
+# --------------------------------------------------------------------------- your own data
+def _frame(n=120):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    frame["price"] = 3 * frame["a"] - frame["b"] + 10
+    frame["genres"] = ["rock|pop" if v > 0 else ("pop" if v > -1 else "") for v in frame["a"]]
+    frame["spam"] = (frame["b"] > 0).astype(int)
+    return frame
+
+
+def test_from_dataframe_reads_each_task_kind():
+    frame = _frame()
+    data = datasets.from_dataframe(
+        frame, label="price", numeric=["a", "b"], task="regression", test_fraction=0.2
+    )
+    assert data.task.kind == "regression" and data.task.names == ("price",)
+    restored = data.task.denormalise(np.concatenate([data.arrays[s]["label"] for s in data.arrays]))
+    np.testing.assert_allclose(np.sort(restored[:, 0]), np.sort(frame["price"]), rtol=1e-5)
+    assert "_targets" not in data.arrays["train"] and "class_label" not in data.arrays["train"]
+
+    data = datasets.from_dataframe(frame, label="genres", numeric=["a", "b"], task="multi_label")
+    assert data.task.names == ("pop", "rock")
+    labels = np.concatenate([data.arrays[s]["label"] for s in data.arrays])
+    assert labels.shape == (120, 2) and labels.sum(axis=0).tolist() == [
+        int((frame["a"] > -1).sum()),
+        int((frame["a"] > 0).sum()),
+    ]
+    data = datasets.from_dataframe(
+        frame, label=["spam"], numeric=["a"], task="binary", test_fraction=0.25
+    )
+    assert data.task.kind == "binary" and data.arrays["test"]["label"].dtype == np.int32
+    with pytest.raises(ValueError, match=r"'price'.*is not 0 or 1"):
+        datasets.from_dataframe(
+            frame, label=["spam", "price"], numeric=["a"], task=Task.multi_label(num_labels=2)
+        )
+
+
+def test_from_dataframe_names_a_bad_target_by_row_and_column():
+    frame = _frame()
+    frame["price"] = frame["price"].astype(object)
+    frame.loc[7, "price"] = "n/a"
+    with pytest.raises(ValueError, match=r"row 7.*'price'.*target 'n/a' is not a number"):
+        datasets.from_dataframe(frame, label="price", numeric=["a", "b"], task="regression")
+    skipped = datasets.from_dataframe(
+        frame, label="price", numeric=["a", "b"], task="regression", skip_bad=True
+    )
+    assert skipped.skipped == 1
+    with pytest.raises(ValueError, match="would leak"):
+        datasets.from_dataframe(frame, label=["a", "b"], numeric=["a"], task="regression")
+    with pytest.raises(ValueError, match="not supported with a regression task"):
+        datasets.from_dataframe(
+            frame, label="price", numeric=["a"], task="regression", unlabelled=True
+        )
+    with pytest.raises(ValueError, match="`label` must be one column without a task"):
+        datasets.from_dataframe(frame, label=["price", "a"], numeric=["b"])

@@ -1,0 +1,102 @@
+"""Serving exports of binary, multi-label and regression students: what each signature
+returns, checked in a fresh interpreter that imports TensorFlow only (as TF Serving would
+load the graph), against ``kdzoo.tasks.Task`` computed in this process."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from helpers import last_json_line, run_python
+
+from kdzoo import datasets, models
+from kdzoo.serving import export_student, read_metadata
+from kdzoo.serving.check import check_export
+from kdzoo.tasks import Task
+
+#: Loads the export with TensorFlow alone and runs serving_default on raw audio; prints
+#: the outputs as JSON and which kdzoo/keras modules the process imported.
+_SERVE = """
+import json, sys
+import numpy as np, tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])
+audio = np.load(sys.argv[2])
+out = loaded.signatures["serving_default"](audio=tf.constant(audio))
+empty = loaded.signatures["serving_default"](audio=tf.zeros([0, audio.shape[1]]))
+print(json.dumps({
+    "outputs": {k: v.numpy().tolist() if v.dtype != tf.string else [b.decode() for b in
+                v.numpy()] for k, v in out.items()},
+    "empty": {k: list(v.shape) for k, v in empty.items()},
+    "kdzoo": any(m.startswith("kdzoo") for m in sys.modules),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_audio():
+    data = datasets.load("embedded", batch_size=32, seed=0, modalities=("audio",), num_examples=120)
+    for split in data.arrays.values():
+        split["positive"] = split["tags"][:, 0]
+    return data
+
+
+@pytest.mark.parametrize(
+    "task, key, outputs",
+    [
+        (
+            Task.binary(("no", "yes"), threshold=0.4),
+            "positive",
+            ("probabilities", "class_id", "class_name"),
+        ),
+        (
+            Task.multi_label(("a", "b", "c", "d"), threshold=0.6),
+            "tags",
+            ("probabilities", "labels"),
+        ),
+        (Task.regression(["target"]), "target", ("values",)),
+    ],
+    ids=["binary", "multi_label", "regression"],
+)
+def test_task_signatures_in_a_fresh_tensorflow_process(tiny_audio, tmp_path, task, key, outputs):
+    data = datasets.with_task(tiny_audio, task, key)
+    task = data.task  # standardised, for regression
+    keras.utils.set_random_seed(0)
+    student = models.build(
+        "audio_crnn",
+        "student",
+        num_classes=task.outputs,
+        audio_shape=data.audio_config.feature_shape,
+    )
+    path = export_student(student, tmp_path / "models", name="tasked", data=data)
+    metadata = read_metadata(path)
+    assert metadata["task"] == task.to_dict()
+    assert sorted(metadata["signatures"]["serving_default"]["outputs"]) == sorted(outputs)
+    # The recorded metrics are the task's, e.g. test_mse for regression.
+    assert {f"test_{m}" for m in task.metric_names()} <= set(metadata["metrics"])
+
+    waves = data.arrays["test"]["audio"][:5].astype(np.float32)
+    np.save(tmp_path / "audio.npy", waves)
+    proc = run_python(["-I", "-c", _SERVE, path, tmp_path / "audio.npy"], check=True)
+    served = last_json_line(proc.stdout)
+    assert served["kdzoo"] is False
+    raw = student.predict(data.pipeline("test", training=False).take(1), verbose=0)[:5]
+    got = {k: np.asarray(v) for k, v in served["outputs"].items()}
+    assert sorted(got) == sorted(outputs)
+    if task.kind == "regression":
+        np.testing.assert_allclose(got["values"], task.predict(raw), rtol=1e-4, atol=1e-5)
+        assert task.target_std[0] != 1.0  # the standardisation was undone in the graph
+    elif task.kind == "multi_label":
+        np.testing.assert_allclose(got["probabilities"], task.probabilities(raw), atol=1e-5)
+        np.testing.assert_array_equal(got["labels"], task.predict(raw))
+    else:
+        positive = task.probabilities(raw)
+        np.testing.assert_allclose(got["probabilities"][:, 1], positive, atol=1e-5)
+        np.testing.assert_allclose(got["probabilities"].sum(axis=1), 1.0, atol=1e-6)
+        np.testing.assert_array_equal(got["class_id"], task.predict(raw))
+        assert list(got["class_name"]) == [("no", "yes")[i] for i in task.predict(raw)]
+    assert all(shape[0] == 0 for shape in served["empty"].values())
+    assert set(served["empty"]) == set(outputs)
+    if task.kind != "binary":
+        with pytest.raises(ValueError, match=f"serves a {task.kind} student"):
+            check_export(path)
+    json.dumps(metadata)  # the metadata stays plain JSON
