@@ -266,18 +266,24 @@ def _print_recipe(recipe):
 
     split = recipe.evaluated_on
     print(f"\nEvery student tried (chosen on validation; {split} shown, never used to choose):")
-    print(format_candidates(recipe.candidates))
+    print(format_candidates(recipe.candidates, recipe.metric))
     print(f"\nOn the {split} split:")
     print(format_table(recipe.table))
     print(f"\nchosen: {recipe.chosen.describe()}")
     if recipe.selection is not None:
         print(f"why: {recipe.selection.describe()}")
     print(
-        f"recipe - tuned scratch accuracy: {recipe.gain:+.3f} ({split}), "
-        f"{recipe.validation_gain:+.3f} (validation)"
+        f"recipe - tuned scratch {recipe.metric}: {_signed(recipe.gain, recipe.metric)} "
+        f"({split}), {_signed(recipe.validation_gain, recipe.metric)} (validation)"
     )
     if recipe.report_dir:
         print(f"report (tables, learning curves, confusion matrices): {recipe.report_dir}")
+
+
+def _signed(value, metric) -> str:
+    """A gain as the CLI prints it: 3 decimals for scores in [0, 1], 4 significant digits
+    for errors (MSE, MAE), whose scale is the target's."""
+    return f"{value:+.4g}" if metric in ("mse", "mae") else f"{value:+.3f}"
 
 
 def _check_names(given, valid, what) -> None:
@@ -678,7 +684,9 @@ def cmd_check_export(args) -> int:
 
 
 #: ``kdzoo distil`` flags that map a file's columns (``--data``) to roles.
-_COLUMN_FLAGS = ("label", "text", "image", "audio", "id", "split")
+_COLUMN_FLAGS = ("text", "image", "audio", "id", "split")
+#: ``kdzoo.tasks.KINDS``: what ``--task`` accepts.
+TASK_KINDS = ("classification", "binary", "multi_label", "regression")
 #: ... and those that take a list of columns (the tabular modality's).
 _COLUMN_LIST_FLAGS = ("numeric", "categorical")
 
@@ -690,8 +698,17 @@ def _own_data(args):
 
     columns = {k: getattr(args, k) for k in _COLUMN_FLAGS if getattr(args, k)}
     lists = {k: list(getattr(args, k)) for k in _COLUMN_LIST_FLAGS if getattr(args, k)}
+    labels = list(args.label or ())
+    if labels:
+        columns["label"] = labels[0]
+    task = args.task or "classification"
     if not args.data:
         columns = {**columns, **lists}
+        if args.task or args.label_separator:
+            raise UsageError(
+                f"argument {'--task' if args.task else '--label-separator'}: only with --data "
+                "(a CSV or Parquet file)"
+            )
         if columns or args.test_fraction is not None or args.unlabelled:
             flags = ", ".join(f"--{k.replace('_', '-')}" for k in columns) or (
                 "--test-fraction" if args.test_fraction is not None else "--unlabelled"
@@ -718,6 +735,11 @@ def _own_data(args):
                 f"argument --data: {path} is a folder of class folders; its labels are the "
                 "folder names, so it takes no column flags"
             )
+        if task != "classification":
+            raise UsageError(
+                f"argument --task: {path} is a folder of class folders (classification); a "
+                f"{task} task reads its labels from a CSV or Parquet file"
+            )
         return functools.partial(frames.from_folder, path, **options)
     if not path.is_file():
         raise UsageError(f"argument --data: no such file or folder: {path}")
@@ -726,6 +748,15 @@ def _own_data(args):
         raise UsageError(f"argument --data: {path} is not a .csv, .parquet or folder")
     if "label" not in columns:
         raise UsageError("argument --label: the label column of --data is required")
+    if len(labels) > 1 and task not in ("multi_label", "regression"):
+        raise UsageError(
+            "argument --label: several columns are a multi_label or regression task's "
+            "(--task multi_label / regression); a class label is one column"
+        )
+    if args.label_separator and task != "multi_label":
+        raise UsageError("argument --label-separator: only with --task multi_label")
+    if task != "classification" and args.unlabelled:
+        raise UsageError(f"argument --unlabelled: not supported with a {task} task yet")
     if not set(columns) & {"text", "image", "audio"} and not lists:
         raise UsageError(
             "argument --data: name at least one input column (--text, --image, --audio, "
@@ -738,14 +769,17 @@ def _own_data(args):
         header = getattr(pd, reader)(path, **({"nrows": 0} if reader == "read_csv" else {}))
     except (OSError, ValueError) as err:
         raise UsageError(f"argument --data: cannot read {path}: {err}") from None
-    for role in ("label", "id", "split"):
+    for role, name in [*(("label", n) for n in labels), *columns.items()]:
+        if role not in ("label", "id", "split"):
+            continue
         for kind, names in lists.items():
-            if columns.get(role) in names:
+            if name in names:
                 raise UsageError(
-                    f"argument --{kind}: {columns[role]} is the --{role} column; a feature that "
+                    f"argument --{kind}: {name} is the --{role} column; a feature that "
                     f"is the {role} would leak it into the model"
                 )
-    named = [(role, name) for role, name in columns.items()]
+    named = [(role, name) for role, name in columns.items() if role != "label"]
+    named += [("label", name) for name in labels]
     named += [(role, name) for role, names in lists.items() for name in names]
     missing = [f"--{role} {name}" for role, name in named if name not in header.columns]
     if missing:
@@ -755,6 +789,11 @@ def _own_data(args):
         )
     if args.unlabelled:
         options["unlabelled"] = True
+    if task != "classification":
+        options["task"] = task
+        columns["label"] = labels if len(labels) > 1 else labels[0]
+    if args.label_separator:
+        options["label_separator"] = args.label_separator
     return functools.partial(getattr(frames, loader), path, **columns, **lists, **options)
 
 
@@ -923,8 +962,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--image, --audio, --numeric, --categorical, --id, --split) or a folder of <class>/ "
         "folders of images or wavs",
     )
+    p.add_argument(
+        "--label",
+        nargs="+",
+        metavar="COLUMN",
+        help="--data: the label column (strings or integers); with --task multi_label or "
+        "regression, one column per label or target",
+    )
+    p.add_argument(
+        "--task",
+        choices=TASK_KINDS,
+        help="--data: what the labels are (classification): binary (0/1), multi_label (0/1 "
+        "columns, or one column listing labels), regression (numbers, standardised on train)",
+    )
+    p.add_argument(
+        "--label-separator",
+        metavar="TEXT",
+        help="--data --task multi_label with one label column: what separates a cell's labels (|)",
+    )
     for role, what in (
-        ("label", "the label column (strings or integers)"),
         ("text", "a text column"),
         ("image", "a column of image file paths"),
         ("audio", "a column of wav file paths"),

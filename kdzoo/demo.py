@@ -194,22 +194,31 @@ def describe_splits(data) -> str:
 
 
 def format_table(table: pd.DataFrame) -> str:
-    floats = {c: "{:.3f}".format for c in ("accuracy", "validation_accuracy", "macro_f1")}
+    """The recipe's comparison table with its numbers to 3 decimals (4 significant digits
+    for a task's errors such as MSE, whose scale is the target's)."""
+    floats = {
+        c: "{:.3f}".format if table[c].abs().max() <= 1 else "{:.4g}".format
+        for c in table.columns
+        if c not in ("params",) and pd.api.types.is_float_dtype(table[c])
+    }
     return table.to_string(index=False, formatters=floats)
 
 
-def format_candidates(candidates: pd.DataFrame) -> str:
-    """Every student tried, one line each: validation and test accuracy, epochs, seconds."""
-    shown = candidates[
-        ["setting", "validation_accuracy", "test_accuracy", "epochs", "seconds", "chosen"]
-    ].copy()
+def format_candidates(candidates: pd.DataFrame, metric: str = "accuracy") -> str:
+    """Every student tried, one line each: validation and test ``metric`` (accuracy, or a
+    task's selection metric), epochs, seconds."""
+    columns = [f"validation_{metric}", f"test_{metric}"]
+    shown = candidates[["setting", *columns, "epochs", "seconds", "chosen"]].copy()
     shown["chosen"] = ["<- chosen" if c else "" for c in shown["chosen"]]
+    number = "{:.3f}".format if metric != "mse" and metric != "mae" else "{:.4g}".format
     return shown.to_string(
         index=False,
-        header=["candidate", "validation", "test", "epochs", "seconds", ""],
-        formatters={
-            "validation_accuracy": "{:.3f}".format,
-            "test_accuracy": "{:.3f}".format,
-            "seconds": "{:.0f}".format,
-        },
+        header=[
+            "candidate",
+            *(f"{s} {metric}".removesuffix(" accuracy") for s in ("validation", "test")),
+            "epochs",
+            "seconds",
+            "",
+        ],  # fmt: skip
+        formatters={**dict.fromkeys(columns, number), "seconds": "{:.0f}".format},
     )

@@ -115,9 +115,65 @@ def test_distil_runs_a_tabular_csv_and_its_export_serves_named_columns(tmp_path,
     np.testing.assert_allclose(served["probabilities"], preprocessed["probabilities"], atol=1e-6)
 
 
+@pytest.mark.slow
+def test_distil_runs_a_regression_csv_and_its_export_serves_values(tmp_path, capsys):
+    from helpers import serve
+
+    from kdzoo.serving import read_metadata
+
+    path = _customers_csv(tmp_path)
+    columns = ["--numeric", "age", "seats", "--categorical", "plan"]
+    argv = ["distil", "--data", str(path), "--label", "spend", "--task", "regression", *columns]
+    argv += ["--test-fraction", "0.2", "--pair", "tabular_mlp", "--teacher-epochs", "2"]
+    argv += ["--global-batch-size", "16", "--epochs", "1", "--strategy", "default", "--quiet"]
+    argv += ["--candidate", "label:0.5,teacher_huber:0.5", "--scratch", "scratch"]
+    argv += ["--export-dir", str(tmp_path / "exports"), "--export-name", "spend"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "recipe - tuned scratch mse: " in out and "validation mse" in out
+    export = tmp_path / "exports" / "spend" / "1"
+    metadata = read_metadata(export)
+    assert metadata["task"]["kind"] == "regression" and metadata["task"]["names"] == ["spend"]
+    assert {"test_mse", "test_mae", "test_r2"} <= set(metadata["metrics"])
+    frame = pd.read_csv(path).iloc[:4]
+    served = serve(
+        export,
+        age=frame["age"].to_numpy("float64"),
+        seats=frame["seats"].to_numpy("float64"),
+        plan=frame["plan"].to_numpy(object).astype(bytes),
+    )
+    assert served["values"].shape == (4, 1)
+    # In the target's units (mean 100, std 30), not the standardised ones.
+    assert 20 < float(np.mean(served["values"])) < 180
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
+        (["--task", "regression"], "argument --task: only with --data"),
+        (
+            ["--data", "{csv}", "--label", "intent", "text", "--text", "text"],
+            "several columns are a multi_label or regression task's",
+        ),
+        (
+            ["--data", "{csv}", "--label", "intent", "--text", "text", "--label-separator", ";"],
+            "argument --label-separator: only with --task multi_label",
+        ),
+        (["--data", "{folder}", "--task", "regression"], "a regression task reads its labels"),
+        (
+            [
+                "--data",
+                "{csv}",
+                "--label",
+                "intent",
+                "--text",
+                "text",
+                "--task",
+                "binary",
+                "--unlabelled",
+            ],
+            "not supported with a binary task yet",
+        ),  # fmt: skip
         (["--label", "intent"], "argument --label: only with --data"),
         (["--data", "nowhere.csv", "--label", "y", "--text", "t"], "no such file or folder"),
         (["--data", "{csv}", "--text", "text"], "argument --label: the label column"),

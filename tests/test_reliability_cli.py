@@ -163,6 +163,7 @@ def test_the_parsers_name_lists_match_the_library():
         studies,
         tabular_views,
         task_study,
+        tasks,
         zoo_strength,
     )
     from kdzoo.datasets import mnist_views
@@ -179,6 +180,7 @@ def test_the_parsers_name_lists_match_the_library():
         task_study.NAME,
     )
     assert cli.TASK_SETTING_NAMES == task_study.SETTINGS
+    assert cli.TASK_KINDS == tasks.KINDS
     assert cli.LABEL_TERM == LABEL
     assert cli.PRIVILEGED_NAMES == tuple(privileged.PAIRINGS)
     assert cli.TABULAR_VIEW_NAMES == tuple(mnist_views.VIEWS)

@@ -217,16 +217,28 @@ def _model(side, data, shapes, overrides, role, inputs=None):
         if inputs and "modalities" in accepted:
             kwargs["modalities"] = tuple(inputs)
         kwargs.update(overrides or {})
-        return models.build(family, preset, num_classes=data.num_classes, **kwargs)
+        return models.build(family, preset, num_classes=_outputs(data), **kwargs)
     if overrides:
         raise ValueError(f"DistilConfig.{role}_overrides builds a zoo model; {role} is given.")
     classes = side.outputs[0].shape[-1]
-    if classes != data.num_classes:
+    task = getattr(data, "task", None)
+    if task is not None and classes != task.outputs:
+        raise ValueError(
+            f"The {role} {side.name} has {classes} outputs; the {task.kind} task has "
+            f"{task.outputs}."
+        )
+    if task is None and classes != data.num_classes:
         raise ValueError(
             f"The {role} {side.name} predicts {classes} classes; the data has "
             f"{data.num_classes} ({', '.join(data.class_names)})."
         )
     return side
+
+
+def _outputs(data) -> int:
+    """The output width a model of ``data`` needs: its classes, or its task's outputs."""
+    task = getattr(data, "task", None)
+    return data.num_classes if task is None else task.outputs
 
 
 def _digest(parts) -> str:
@@ -348,7 +360,7 @@ def _distil(config, choice, precision, extra_callbacks):
             from kdzoo.distillation.outputs_file import file_teacher
 
             teacher_side = file_teacher(
-                data.num_classes, name=f"file_teacher_{Path(outputs_file).stem}"
+                _outputs(data), name=f"file_teacher_{Path(outputs_file).stem}"
             )
         teacher = _model(
             teacher_side, data, shapes, config.teacher_overrides, "teacher", teacher_inputs
@@ -393,7 +405,9 @@ def _distil(config, choice, precision, extra_callbacks):
     if config.export_dir:
         row = result.table.set_index("model").loc[RECIPE]
         split = result.evaluated_on
-        metrics = {f"{split}_{k}": float(row[k]) for k in ("accuracy", "macro_f1")}
+        task = getattr(data, "task", None)
+        reported = ("accuracy", "macro_f1") if task is None else task.metric_names()
+        metrics = {f"{split}_{k}": float(row[k]) for k in reported}
 
         def export(base):
             return str(
