@@ -51,7 +51,9 @@ def predict_with_labels(model, dataset, transform=None):
 
 
 def metrics_from_logits(logits, labels, num_classes=None) -> dict:
-    """Accuracy and macro-F1; for two classes also precision/recall/F1 of class 1."""
+    """Accuracy and macro-F1; for two classes also precision/recall/F1 of class 1 and the
+    ROC AUC of class 1's score (``kdzoo.tasks.roc_auc`` of the logit difference, which ranks
+    as the softmax probability does; NaN when the labels hold one class only)."""
     num_classes = num_classes or logits.shape[-1]
     accuracy = keras.metrics.SparseCategoricalAccuracy()
     accuracy.update_state(labels, logits)
@@ -65,6 +67,12 @@ def metrics_from_logits(logits, labels, num_classes=None) -> dict:
         recall.update_state(labels, predicted)
         p, r = float(precision.result()), float(recall.result())
         out.update(precision=p, recall=r, f1=2 * p * r / (p + r) if p + r else 0.0)
+        from kdzoo.tasks import roc_auc
+
+        truth = np.asarray(labels).reshape(-1) == 1
+        score = np.asarray(logits, np.float64)
+        both = 0 < truth.sum() < len(truth)
+        out["roc_auc"] = roc_auc(score[:, 1] - score[:, 0], truth) if both else float("nan")
     return out
 
 

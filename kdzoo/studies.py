@@ -273,6 +273,7 @@ def _rows(study, seed, result, data):
                 "test_accuracy": float(row["accuracy"]),
                 "test_macro_f1": float(row["macro_f1"]),
                 "test_f1": float(row["f1"]) if binary else np.nan,
+                "test_roc_auc": float(row["roc_auc"]) if binary else np.nan,
                 "params": int(row["params"]),
             }
         )
@@ -543,6 +544,8 @@ def goals(combined: pd.DataFrame) -> pd.DataFrame:
         pivot = frame.pivot_table(index="seed", columns="model", values="test_accuracy")
         gains = (pivot["recipe"] - pivot["scratch"]) * 100
         f1 = frame[frame["model"] == "recipe"]["test_f1"].astype(float)
+        recipe_rows = frame[frame["model"] == "recipe"]
+        auc = recipe_rows.get("test_roc_auc", pd.Series(np.nan, recipe_rows.index)).astype(float)
         rows.append(
             {
                 "dataset": name,
@@ -554,6 +557,7 @@ def goals(combined: pd.DataFrame) -> pd.DataFrame:
                 "gain std": gains.std(ddof=1) if len(gains) > 1 else 0.0,
                 "worst seed": gains.min(),
                 "recipe F1": f1.mean() if f1.notna().any() else np.nan,
+                "recipe ROC AUC": auc.mean() if auc.notna().any() else np.nan,
                 "chosen": ", ".join(
                     sorted(set(frame[frame["model"] == "recipe"]["chosen"].astype(str)))
                 ),
@@ -567,7 +571,7 @@ def goals(combined: pd.DataFrame) -> pd.DataFrame:
 def format_goals(table: pd.DataFrame) -> pd.DataFrame:
     """``goals``' table with accuracies to 4 places and gains to 2, for printing."""
     shown = table.copy()
-    for col in ("teacher", "scratch (tuned)", "recipe", "recipe F1"):
+    for col in ("teacher", "scratch (tuned)", "recipe", "recipe F1", "recipe ROC AUC"):
         shown[col] = [("—" if np.isnan(v) else f"{v:.4f}") for v in shown[col]]
     for col in ("gain (points)", "worst seed"):
         shown[col] = [f"{v:+.2f}" for v in shown[col]]

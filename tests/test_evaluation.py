@@ -20,6 +20,13 @@ def test_binary_metrics_match_hand_counts():
     f1_0 = 2 * 3 / (2 * 3 + 2 + 1)  # class 0: tp=3 fp=2 fn=1
     assert m["macro_f1"] == pytest.approx((f1_0 + m["f1"]) / 2, abs=1e-6)
     assert "precision" not in metrics_from_logits(np.eye(3)[[0, 1, 2]], np.array([0, 1, 2]))
+    # ROC AUC of class 1's score, by its definition: the share of (positive, negative)
+    # pairs where the positive scores higher, ties counting half.
+    score = logits[:, 1] - logits[:, 0]
+    pos, neg = score[labels == 1], score[labels == 0]
+    pairs = [(p > n) + 0.5 * (p == n) for p in pos for n in neg]
+    assert m["roc_auc"] == pytest.approx(np.mean(pairs))
+    assert np.isnan(metrics_from_logits(logits[:3], np.array([1, 1, 1]))["roc_auc"])
 
 
 def _image_only_model():
