@@ -44,8 +44,10 @@ def test_kd_loss_family_reduces_correctly_on_two_replicas():
         "kd+unlabelled",
         "kd_std",
         "logit_mse",
+        "multi_label+unlabelled",  # a multi-label Distiller: rows of UNLABELLED
         "multi_label_kd",
         "nkd",
+        "regression+unlabelled",  # a regression Distiller: NaN rows
         "regression_huber",
         "rkd_angle",
         "rkd_distance",

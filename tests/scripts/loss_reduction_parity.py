@@ -14,6 +14,8 @@ takes one SGD step on a weighted global batch:
 The per-example losses that read labels (``kd`` beside ``ce``, and ``dkd``) run once more
 with rows without a label (``kdzoo.labels.UNLABELLED``), spread unevenly over the two
 replicas: the masked objective and the per-labelled-row reports must split the same way.
+So do a regression and a multi-label Distiller (``task=``), whose rows without a label are
+NaN targets and rows of ``UNLABELLED``.
 
 SGD, not Adam: a loss scaled twice (halved on two replicas) would show in the update.
 """
@@ -37,6 +39,7 @@ import kdzoo  # noqa: E402
 import kdzoo.labels  # noqa: E402
 import kdzoo.losses.task_terms  # noqa: E402
 from kdzoo.models.layers import Feature  # noqa: E402
+from kdzoo.tasks import Task  # noqa: E402
 
 GLOBAL_BATCH = 16
 CLASSES = 5
@@ -65,6 +68,17 @@ RELATIONAL = ("rkd_distance", "rkd_angle")
 #: Run again with unlabelled rows: 4 in the first replica's half, 1 in the second's.
 UNLABELLED_CASES = ("kd", "dkd")
 UNLABELLED_ROWS = [0, 2, 3, 5, 9]
+#: Distillers of another task kind, with those rows unlabelled: the task, and its teacher term.
+TASK_CASES = {
+    "regression+unlabelled": (
+        Task.regression(num_targets=CLASSES),
+        lambda: kdzoo.losses.task_terms.RegressionToTeacher("mse"),
+    ),
+    "multi_label+unlabelled": (
+        Task.multi_label(num_labels=CLASSES),
+        lambda: kdzoo.losses.task_terms.MultiLabelKLDivergence(temperature=2.0),
+    ),
+}
 
 
 def tiny_model(name, channels, width):
@@ -82,6 +96,15 @@ def build(loss_name, initial):
     teacher, student = tiny_model("teacher", 8, 12), tiny_model("student", 4, 6)
     teacher.set_weights(initial[0])
     student.set_weights(initial[1])
+    if loss_name in TASK_CASES:
+        task, term = TASK_CASES[loss_name]
+        terms = [
+            kdzoo.LossTerm(task.label_loss(), 0.3, target="labels", name="ce"),
+            kdzoo.LossTerm(term(), 0.7, name="term"),
+        ]
+        distiller = kdzoo.Distiller(teacher=teacher, student=student, terms=terms, task=task)
+        distiller.compile(optimizer=keras.optimizers.SGD(0.5))
+        return distiller
     terms = [
         kdzoo.LossTerm("ce", 0.3, target="labels", name="ce"),
         kdzoo.LossTerm(
@@ -96,11 +119,18 @@ def build(loss_name, initial):
     return distiller
 
 
-def data(unlabelled=False):
+def data(unlabelled=False, kind="classification"):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((GLOBAL_BATCH, 6, 6, 2)).astype("float32")
     y = rng.integers(0, CLASSES, GLOBAL_BATCH).astype("int32")
     w = rng.uniform(0.0, 2.0, GLOBAL_BATCH).astype("float32")
+    if kind == "regression":
+        y = rng.standard_normal((GLOBAL_BATCH, CLASSES)).astype("float32") - 0.5
+        if unlabelled:
+            y[UNLABELLED_ROWS] = np.nan
+        return x, y, w
+    if kind == "multi_label":
+        y = rng.integers(0, 2, (GLOBAL_BATCH, CLASSES)).astype("float32")
     if unlabelled:
         y[UNLABELLED_ROWS] = kdzoo.labels.UNLABELLED
     return x, y, w
@@ -108,7 +138,8 @@ def data(unlabelled=False):
 
 def step(strategy, loss_name, initial, rows, unlabelled=False):
     """One fit step on the examples ``rows`` as one batch; returns (student weights, logs)."""
-    x, y, w = (a[rows] for a in data(unlabelled))
+    kind = TASK_CASES[loss_name][0].kind if loss_name in TASK_CASES else "classification"
+    x, y, w = (a[rows] for a in data(unlabelled, kind))
     dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(len(y))
     with strategy.scope():
         distiller = build(loss_name, initial)
@@ -148,10 +179,10 @@ def main():
         result["expected_logs"] = expected_logs
         result["mirrored_logs"] = mirrored_logs
         results[name] = result
-    for name in UNLABELLED_CASES:
+    for name in (*UNLABELLED_CASES, *TASK_CASES):
         single, single_logs = step(one, name, initial, everything, unlabelled=True)
         mirrored, mirrored_logs = step(two, name, initial, everything, unlabelled=True)
-        results[f"{name}+unlabelled"] = {
+        results[name if name in TASK_CASES else f"{name}+unlabelled"] = {
             "max_update": max_diff(single, initial[1]),
             "max_weight_diff": max_diff(mirrored, single),
             "expected_logs": single_logs,
