@@ -11,6 +11,8 @@
       categorical: [plan]
       id: uid
       test_fraction: 0.2
+      # task: regression        # optional: binary, multi_label or regression labels
+      #                         # (label: may then list several columns)
     teacher: teacher.keras      # optional: a .keras file or SavedModel folder, not trained
     student: text_lstm/student
     pair: text_lstm             # builds what teacher/student do not give
@@ -58,6 +60,8 @@ DATA_KEYS = (
     "sequence_length",
     "skip_bad",
     "unlabelled",
+    "task",
+    "label_separator",
 )
 _PATHS = ("teacher", "run_dir", "export_dir", "backup_dir")
 _TUPLES = ("candidates", "scratch", "teacher_inputs", "student_inputs")
@@ -141,6 +145,7 @@ def _data(path: Path, block, seed) -> object:
         if not location.is_dir():
             raise ExperimentError(f"{path}: data.folder: {location}: no such folder.")
         roles = ("label", "text", "image", "audio", "numeric", "categorical", "id", "split")
+        roles += ("task", "label_separator")
         columns = [k for k in roles if k in options]
         if columns:
             raise ExperimentError(
@@ -164,6 +169,22 @@ def _data(path: Path, block, seed) -> object:
                 not isinstance(value, list) or not all(isinstance(c, str) for c in value)
             ):
                 raise ExperimentError(f"{path}: data.{key}: a list of column names; got {value!r}.")
+        if "task" in options:
+            from kdzoo.tasks import KINDS
+
+            if options["task"] not in KINDS:
+                raise ExperimentError(
+                    f"{path}: data.task: one of {', '.join(KINDS)}; got {options['task']!r}."
+                )
+        label = options["label"]
+        if isinstance(label, list) and (
+            options.get("task") not in ("multi_label", "regression")
+            or not all(isinstance(c, str) for c in label)
+        ):
+            raise ExperimentError(
+                f"{path}: data.label: a list of columns is a multi_label or regression task's "
+                "(task: multi_label / regression); a class label is one column."
+            )
         loader = frames.from_csv if source == "csv" else frames.from_parquet
     if "image_size" in options:
         options["image_size"] = tuple(options["image_size"])

@@ -57,6 +57,14 @@ def test_a_yaml_file_becomes_a_checked_config_with_paths_from_its_folder(tmp_pat
     assert config.dataset.keywords["label"] == "intent"
 
 
+def test_a_task_and_its_label_columns_reach_the_loader(tmp_path):
+    _csv(tmp_path)
+    text = YAML.replace("  label: intent\n", "  label: [a, b]\n  task: regression\n")
+    (tmp_path / "scores.yaml").write_text(text)
+    keywords = load_experiment(tmp_path / "scores.yaml").config.dataset.keywords
+    assert keywords["task"] == "regression" and keywords["label"] == ["a", "b"]
+
+
 @pytest.mark.slow
 def test_run_saves_the_file_with_the_report_and_json_works_too(tmp_path, capsys):
     _csv(tmp_path)
@@ -108,6 +116,14 @@ def test_run_saves_the_file_with_the_report_and_json_works_too(tmp_path, capsys)
         (
             YAML.replace("pair: text_lstm\n", "pair: text_lstm\nteacher: t.keras\n"),
             "teacher: .*t.keras: no such file",
+        ),
+        (
+            YAML.replace("  label: intent\n", "  label: intent\n  task: ranking\n"),
+            "data.task: one of classification, binary, multi_label, regression; got 'ranking'",
+        ),
+        (
+            YAML.replace("  label: intent\n", "  label: [intent, uid]\n"),
+            "data.label: a list of columns is a multi_label or regression task's",
         ),
     ],
 )
