@@ -169,7 +169,7 @@ def run(config: Sst2TransferConfig | None = None):
     from kdzoo.recipe.candidates import scratch_tries
     from kdzoo.recipe.selection import RECIPE, SCRATCH, TEACHER
     from kdzoo.recipe.selection import run as recipe
-    from kdzoo.results import table_row, write_study
+    from kdzoo.results import study_figure, table_row, write_study
     from kdzoo.studies import _build
 
     config = config or Sst2TransferConfig()
@@ -208,7 +208,9 @@ def run(config: Sst2TransferConfig | None = None):
             f"{distilled['test_accuracy']:.4f} ({distilled['setting']})",
             flush=True,
         )
-    per_seed = write_study(config.out_dir, NAME, rows, command(config), config.seeds, markdown)
+    per_seed = write_study(
+        config.out_dir, NAME, rows, command(config), config.seeds, markdown, study_figure
+    )
     return per_seed, summarize(per_seed)
 
 

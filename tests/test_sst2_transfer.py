@@ -86,3 +86,4 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
     assert per_seed["test_accuracy"].between(0, 1).all()
     assert not per_seed.duplicated(["dataset", "seed", "model"]).any()
     assert (tmp_path / "sst2-transfer.md").read_text().startswith("# SST-2 with a teacher")
+    assert (tmp_path / "sst2-transfer.png").stat().st_size > 0  # the study draws its figure
