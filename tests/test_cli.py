@@ -227,6 +227,7 @@ def test_distil_prints_the_recipes_choice_and_gain(monkeypatch, capsys):
         chosen=chosen,
         gain=0.02,
         validation_gain=0.05,
+        metric="accuracy",
         report_dir="runs/x",
         selection=Selection("scratch (ls=0.1)", chosen.describe(), 0.05, 0.02, 1.0, True),
     )
