@@ -875,7 +875,9 @@ def _candidate_flags(p, scratch):
         type=_candidate,
         metavar="TERMS[@t=T,lr=LR,ls=LS]",
         help="a distillation setting to try (repeat; replaces the defaults: "
-        f"{' '.join(D.candidates)}); one --candidate is a single fixed setting. Terms: "
+        f"{' '.join(D.candidates)}); with --task binary or multi_label they are "
+        f"{' '.join(D.multi_label_candidates)}, with --task regression "
+        f"{' '.join(D.regression_candidates)}; one --candidate is a single fixed setting. Terms: "
         f"{', '.join((LABEL_TERM, *TERM_NAMES))} ({LABEL_TERM}: the task's label loss)",
     )
     if scratch:

@@ -13,7 +13,8 @@ Per task kind (``kdzoo.tasks``) the mark is:
 kind                                a row without a label
 ==================================  =============================================
 ``classification``, ``binary``      its class id is negative (``UNLABELLED``)
-``multi_label``                     any of its ``L`` entries is negative (a row of
+``multi_label``                     any of its ``L`` entries is negative (kdzoo's
+                                    pipelines let through only whole rows of
                                     ``UNLABELLED``)
 ``regression``                      any of its targets is NaN (``-1`` is a value)
 ==================================  =============================================

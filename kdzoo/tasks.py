@@ -110,7 +110,8 @@ class Task:
                 f"Task: a {self.kind} task has {expected} outputs; got {self.outputs}."
             )
         count = 2 if self.kind == "binary" else self.outputs
-        object.__setattr__(self, "names", _names(self.names, count, "names"))
+        names = self.names or (("negative", "positive") if self.kind == "binary" else ())
+        object.__setattr__(self, "names", _names(names, count, "names"))
         if not 0.0 < float(self.threshold) < 1.0:
             raise ValueError(f"Task: `threshold` must be in (0, 1); got {self.threshold!r}.")
         object.__setattr__(self, "threshold", float(self.threshold))

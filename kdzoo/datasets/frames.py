@@ -169,6 +169,7 @@ def _task_targets(frame, columns, task, where, bad_log, keep, separator):
         ids = np.zeros(n, np.int32)
         for i, cell in enumerate(frame[column].tolist()):
             key = None if _missing(cell) else _label_key(cell)
+            key = {"False": "0", "True": "1"}.get(key, key)  # a column of booleans
             if key in ("0", "1"):
                 ids[i] = int(key)
             elif key in names:
@@ -625,13 +626,15 @@ def from_dataframe(
         assigned = np.full(keep.sum(), "train", dtype=object)
     if task is None:
         assigned[arrays["label"] == UNLABELLED] = TRANSFER
+    # Held-out rows keep the class balance: of the classes, or of a binary task's 0/1.
+    strata = arrays[_TARGETS] if task is not None and task.kind == "binary" else arrays["label"]
     if split is None and test_fraction:
         labelled = np.flatnonzero(assigned == "train")
-        held = stratified_holdout(arrays["label"][labelled], test_fraction, seed)
+        held = stratified_holdout(strata[labelled], test_fraction, seed)
         assigned[labelled[held]] = "test"
     if "validation" not in set(assigned) and validation_fraction:
         train = np.flatnonzero(assigned == "train")
-        held = stratified_holdout(arrays["label"][train], validation_fraction, seed)
+        held = stratified_holdout(strata[train], validation_fraction, seed)
         assigned[train[held]] = "validation"
     parts = {
         s: {k: v[assigned == s] for k, v in arrays.items()}

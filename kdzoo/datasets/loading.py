@@ -194,7 +194,9 @@ def with_task(data: LoadedDataset, task, key: str, keep_class_label=True) -> Loa
 
     A regression task without standardisation gets it here, fitted on the training split
     only (``Task.fit_normalisation``): the pipelines then carry standardised targets and
-    ``task.report`` / ``task.predict`` give the original units. The class label stays in
+    ``task.report`` / ``task.predict`` give the original units. Carve the validation split
+    first (``load(..., validation_fraction=...)``): rows the recipe holds out of ``"train"``
+    later would be in the statistics. The class label stays in
     the arrays as ``"class_label"``.
 
     Args:

@@ -36,6 +36,16 @@ from kdzoo.defaults import DEFAULTS
 SCRATCH = "scratch"
 #: The spec name of the task's label loss (``Task.label_loss``).
 LABEL = "label"
+#: The terms each task kind can train (``"label"`` is every kind's label loss). The softmax
+#: and class-id terms (``kd``, ``kd_std``, ``dkd``, ``nkd``) need one class out of K: on one
+#: logit their KL is 0, and across independent labels a softmax is the wrong objective.
+TERMS_BY_KIND = {
+    "classification": ("label", "ce", "kd", "kd_std", "dkd", "nkd", "logit_mse",
+                       "teacher_mse", "teacher_huber"),
+    "binary": ("label", "ce", "kd_multi_label", "logit_mse"),
+    "multi_label": ("label", "ce", "kd_multi_label", "logit_mse"),
+    "regression": ("label", "teacher_mse", "teacher_huber", "teacher_bounded", "logit_mse"),
+}  # fmt: skip
 _SETTINGS = {"t": "temperature", "lr": "learning_rate", "ls": "label_smoothing"}
 
 
@@ -101,8 +111,9 @@ class Candidate:
         if not terms:
             raise ValueError(f"Candidate {spec!r} names no loss terms (or 'scratch').")
         candidate = cls(name=spec, terms=terms, **settings)
-        # Unknown names and bad weights fail here, before anything trains.
-        if all(term.target == "labels" for term in candidate.loss_terms()):
+        # Unknown names and bad weights fail here, before anything trains (which task kind
+        # a term suits is checked by loss_terms(task), when the task is known).
+        if all(term.target == "labels" for term in candidate._loss_terms(None, check=False)):
             raise ValueError(
                 f"Candidate {spec!r} has no teacher term; write 'scratch' for a student "
                 "trained on the labels alone."
@@ -112,10 +123,24 @@ class Candidate:
     def loss_terms(self, task=None):
         """The ``LossTerm``s of a distillation candidate (a new set on each call); with a
         ``kdzoo.tasks.Task`` other than single-label classification, the label terms
-        (``"label"``, ``"ce"``) are the task's ``label_loss``."""
+        (``"label"``, ``"ce"``) are the task's ``label_loss``.
+
+        Raises:
+            ValueError: a term the task's kind cannot train (``TERMS_BY_KIND``).
+        """
+        return self._loss_terms(task, check=True)
+
+    def _loss_terms(self, task, check):
         from kdzoo.distillation import LossTerm
         from kdzoo.losses import HardLabelCrossentropy
 
+        kind = "classification" if task is None else task.kind
+        wrong = [s for s in self.terms if s.partition(":")[0] not in TERMS_BY_KIND[kind]]
+        if check and wrong:
+            raise ValueError(
+                f"Candidate {self.name!r}: {', '.join(wrong)} cannot train a {kind} student; "
+                f"its terms are {', '.join(TERMS_BY_KIND[kind])}."
+            )
         out = []
         for spec in self.terms:
             name, _, weight = spec.partition(":")

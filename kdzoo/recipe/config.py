@@ -58,7 +58,9 @@ class DistilConfig:
             Defaults to ``DEFAULTS.learning_rate``.
         candidates: the distillation settings tried (``kdzoo.recipe.Candidate.parse``, e.g.
             ``"ce:0.5,kd_std:0.5@t=2"``); one of them is a single fixed setting. Defaults to
-            ``DEFAULTS.candidates``.
+            None: those of the data's task kind (``DEFAULTS.candidates`` for classification,
+            ``DEFAULTS.multi_label_candidates`` for binary and multi-label tasks,
+            ``DEFAULTS.regression_candidates`` for regression).
         scratch: the scratch student's tries (``"scratch"``, ``"scratch@ls=0.1"``...).
             Defaults to None: as many as there are candidates
             (``kdzoo.recipe.scratch_tries``).
@@ -114,7 +116,7 @@ class DistilConfig:
     validation_fraction: float = DEFAULTS.validation_fraction
     optimizer: str = DEFAULTS.optimizer
     learning_rate: float = DEFAULTS.learning_rate
-    candidates: tuple = DEFAULTS.candidates
+    candidates: tuple | None = None
     scratch: tuple | None = None
     distil_margin_se: float = DEFAULTS.distil_margin_se
     teacher_overrides: dict | None = None
@@ -232,7 +234,7 @@ def check_config(config: DistilConfig) -> None:
     from kdzoo.recipe.candidates import parse_candidates
 
     try:  # names, weights and settings, before anything trains
-        candidates = parse_candidates(config.candidates)
+        candidates = parse_candidates(config.candidates or ())
         scratch = parse_candidates(config.scratch) if config.scratch is not None else ()
     except ValueError as err:
         raise ValueError(f"DistilConfig.candidates/scratch: {err}") from None

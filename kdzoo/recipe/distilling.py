@@ -159,7 +159,7 @@ def with_file_outputs(data, path):
             f"{data.name} has no ids in {lacking}. Load it with an id column (id=...)."
         )
     logits = {
-        split: read_teacher_outputs(path, ids=arrays["id"], class_names=data.class_names)["logits"]
+        split: read_teacher_outputs(path, ids=arrays["id"], **_output_columns(data))["logits"]
         for split, arrays in data.arrays.items()
     }
     if TRANSFER in logits:  # the rows LoadedDataset.split_arrays puts together
@@ -235,6 +235,15 @@ def _model(side, data, shapes, overrides, role, inputs=None):
     return side
 
 
+def _output_columns(data) -> dict:
+    """How a teacher-outputs file's columns are checked: by the class names, or by the
+    task's output width (a binary task's one logit, a regression task's targets)."""
+    task = getattr(data, "task", None)
+    if task is None:
+        return {"class_names": data.class_names}
+    return {"num_classes": task.outputs}
+
+
 def _outputs(data) -> int:
     """The output width a model of ``data`` needs: its classes, or its task's outputs."""
     task = getattr(data, "task", None)
@@ -272,13 +281,18 @@ def _as_recorded(config, data, teacher):
     return dataclasses.replace(config, **changes)
 
 
-def phase_names(config) -> list[str]:
-    """The phases ``distil`` runs for ``config``, in order: ``"teacher"`` (if trained), the
-    scratch tries, the distillation candidates."""
-    candidates = parse_candidates(config.candidates)
+def phase_names(config, task=None) -> list[str]:
+    """The phases ``distil`` runs for ``config`` on data of ``task`` (None:
+    classification), in order: ``"teacher"`` (if trained), the scratch tries, the
+    distillation candidates."""
+    from kdzoo.recipe.selection import _default_candidates
+
+    specs = config.candidates if config.candidates is not None else _default_candidates(task)
+    candidates = parse_candidates(specs)
     scratch = config.scratch
     if scratch is None:
-        scratch = scratch_tries(max(1, len(candidates)), config.learning_rate)
+        smoothing = task is None or task.kind != "regression"
+        scratch = scratch_tries(max(1, len(candidates)), config.learning_rate, smoothing)
     names = ["teacher"] if config.teacher_epochs and config.teacher is None else []
     return names + [c.name for c in (*parse_candidates(scratch), *candidates)]
 
@@ -331,6 +345,8 @@ def _distil(config, choice, precision, extra_callbacks):
                 f"The models read {missing}, which DistilConfig.dataset ({data.name}) does not "
                 f"have; it has {sorted(data.input_specs)}."
             )
+        task = getattr(data, "task", None)
+        folders = [phase_folder(name) for name in phase_names(config, task)]
         if config.backup_dir:  # after every check: a refused run claims nothing
             claim_backup_dir(_as_recorded(config, data, teacher_side), chief, folders)
     if config.train_examples:  # a seeded subset: files are often sorted by class

@@ -371,6 +371,11 @@ def run(
     start = time.perf_counter()
     strategy = strategy or tf.distribute.get_strategy()
     chief = distribute.is_chief(strategy)
+    if task is not None and getattr(data, "task", None) not in (None, task):
+        raise ValueError(
+            f"`task` {task} differs from the data's {data.task}, which its pipelines feed "
+            "the labels with; leave `task` out to use the data's."
+        )
     task = _recipe_task(data if task is None else None, task)
     if candidates is None:
         candidates = _default_candidates(task)
@@ -485,7 +490,7 @@ def run(
         distil_rows = data.pipeline(distil_split, training=False).unbatch()
     if not (augmented or not cache_teacher or not distil_candidates):
         began = time.perf_counter()
-        features = _teacher_features(distil_candidates)
+        features = _teacher_features(distil_candidates, task)
         distil_rows = _with_teacher_outputs(
             data, distil_split, distil_rows, teacher, teacher_inputs, features
         )
@@ -575,7 +580,8 @@ def run(
                 gain=gain,
                 standard_error=se,
                 margin_se=float(distil_margin_se),
-                chose_distilled=bool(gain > 0 and gain > distil_margin_se * se),
+                # A margin of 0 takes any gain, even where the standard error is unknown.
+                chose_distilled=bool(gain > 0 and (not distil_margin_se or gain > margin * se)),
                 metric=metric,
             )
         chosen = best_distil if selection.chose_distilled else best_scratch
@@ -720,10 +726,10 @@ def _write_done(backup, record):
     tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
-def _teacher_features(candidates) -> tuple:
+def _teacher_features(candidates, task=None) -> tuple:
     names = []
     for candidate in candidates:
-        for term in candidate.loss_terms():
+        for term in candidate.loss_terms(task):
             if term.target == "teacher" and term.teacher_output != "logits":
                 names.append(term.teacher_output)
     return tuple(dict.fromkeys(names))

@@ -11,6 +11,7 @@ from kdzoo import datasets, models
 from kdzoo.data.pipeline import validate_arrays
 from kdzoo.datasets import embedded
 from kdzoo.datasets.loading import stratified_holdout
+from kdzoo.defaults import DEFAULTS
 from kdzoo.evaluation import predict_with_labels
 from kdzoo.labels import UNLABELLED
 from kdzoo.losses import HardLabelCrossentropy
@@ -238,3 +239,55 @@ def test_from_dataframe_names_a_bad_target_by_row_and_column():
         )
     with pytest.raises(ValueError, match="`label` must be one column without a task"):
         datasets.from_dataframe(frame, label=["price", "a"], numeric=["b"])
+
+
+# --------------------------------------------------------------------------- review fixes
+def test_distil_without_candidates_uses_the_tasks_own():
+    from kdzoo.recipe import DistilConfig
+    from kdzoo.recipe.distilling import phase_names
+
+    config = DistilConfig(dataset="embedded", teacher_epochs=0)
+    assert config.candidates is None
+    regression = phase_names(config, Task.regression(num_targets=1))
+    assert regression == [
+        "scratch",
+        "scratch@lr=0.001",
+        "scratch@lr=0.004",
+        "label:0.5,teacher_mse:0.5",
+        "label:0.5,teacher_huber:0.5",
+        "label:0.5,teacher_bounded:0.5",
+    ]
+    assert phase_names(config)[3:] == list(DEFAULTS.candidates)
+    assert phase_names(config, Task.binary())[3:] == list(DEFAULTS.multi_label_candidates)
+
+
+@pytest.mark.parametrize(
+    "spec, task",
+    [
+        ("ce:0.5,kd:0.5", Task.binary()),
+        ("label:0.5,kd_std:0.5", Task.regression(num_targets=1)),
+        ("ce:0.5,dkd:0.5", Task.multi_label(num_labels=3)),
+        ("ce:0.5,teacher_bounded:0.5", None),
+    ],
+)
+def test_terms_a_task_cannot_train_are_refused_before_training(spec, task):
+    kind = "classification" if task is None else task.kind
+    with pytest.raises(ValueError, match=f"cannot train a {kind} student"):
+        Candidate.parse(spec).loss_terms(task)
+
+
+def test_binary_frames_hold_out_both_classes_and_name_them():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "rare": [True] * 6 + [False] * 194})
+    data = datasets.from_dataframe(
+        frame, label="rare", numeric=["a"], task="binary", test_fraction=0.2, seed=3
+    )
+    for split in ("validation", "test"):
+        assert data.arrays[split]["label"].sum() >= 1, split  # stratified on the 0/1 labels
+    assert data.task.names == ("negative", "positive") == Task("binary").names
+
+
+def test_a_task_other_than_the_datas_is_refused(tiny_data):
+    data = datasets.with_task(tiny_data, Task.regression(["target"]), "target")
+    with pytest.raises(ValueError, match="differs from the data's"):
+        run(None, None, data, task=Task.regression(["target"]))
