@@ -367,43 +367,34 @@ def _bench_fusion_teacher(args) -> int:
     return 0
 
 
-def _bench_privileged(args) -> int:
-    from kdzoo.privileged import NAME, PrivilegedConfig, goals, run
+def _bench_settings_study(args, module_name, config_name, field, verdict) -> int:
+    """A study whose ``--datasets`` name its settings (``field`` of its config): runs it,
+    prints its summary and the table of ``verdict`` (its goals or gains)."""
+    import importlib
 
-    pairings = tuple(args.datasets) if args.datasets else None
-    config = _study_config(args, PrivilegedConfig, pairings=pairings)
-    _, summary = run(config)
+    module = importlib.import_module(f"kdzoo.{module_name}")
+    chosen = tuple(args.datasets) if args.datasets else None
+    config = _study_config(args, getattr(module, config_name), **{field: chosen})
+    _, summary = module.run(config)
     print(summary.to_string(index=False))
-    print(goals(summary).to_string(index=False))
+    print(getattr(module, verdict)(summary).to_string(index=False))
     if config.out_dir:
-        print(f"wrote {Path(config.out_dir) / NAME}.csv / .md")
+        print(f"wrote {Path(config.out_dir) / module.NAME}.csv / .md")
     return 0
+
+
+def _bench_privileged(args) -> int:
+    return _bench_settings_study(args, "privileged", "PrivilegedConfig", "pairings", "goals")
 
 
 def _bench_tabular_views(args) -> int:
-    from kdzoo.tabular_views import NAME, TabularViewsConfig, gains, run
-
-    views = tuple(args.datasets) if args.datasets else None
-    config = _study_config(args, TabularViewsConfig, student_views=views)
-    _, summary = run(config)
-    print(summary.to_string(index=False))
-    print(gains(summary).to_string(index=False))
-    if config.out_dir:
-        print(f"wrote {Path(config.out_dir) / NAME}.csv / .md")
-    return 0
+    return _bench_settings_study(
+        args, "tabular_views", "TabularViewsConfig", "student_views", "gains"
+    )
 
 
 def _bench_tasks(args) -> int:
-    from kdzoo.task_study import NAME, TasksConfig, goals, run
-
-    settings = tuple(args.datasets) if args.datasets else None
-    config = _study_config(args, TasksConfig, settings=settings)
-    _, summary = run(config)
-    print(summary.to_string(index=False))
-    print(goals(summary).to_string(index=False))
-    if config.out_dir:
-        print(f"wrote {Path(config.out_dir) / NAME}.csv / .md")
-    return 0
+    return _bench_settings_study(args, "task_study", "TasksConfig", "settings", "goals")
 
 
 def _bench_zoo(args) -> int:
