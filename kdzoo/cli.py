@@ -66,7 +66,13 @@ PRIVILEGED_NAMES = (
     "fsdd-lowpass-50-unlabelled",
 )
 #: ``kdzoo.task_study.SETTINGS``: what ``kdzoo bench tasks`` runs.
-TASK_SETTING_NAMES = ("embedded-regression", "embedded-multi-label", "diabetes")
+TASK_SETTING_NAMES = (
+    "embedded-regression",
+    "embedded-multi-label",
+    "diabetes",
+    "embedded-regression-scarce",
+    "embedded-multi-label-scarce",
+)
 #: ``kdzoo.datasets.mnist_views.VIEWS``: the views ``kdzoo bench tabular-views`` students read.
 TABULAR_VIEW_NAMES = ("pix", "prof", "fou", "hog", "mor")
 #: Loss names the terms of ``--candidate`` accept: those ``LossTerm.parse`` compares on
@@ -746,8 +752,11 @@ def _own_data(args):
         )
     if args.label_separator and task != "multi_label":
         raise UsageError("argument --label-separator: only with --task multi_label")
-    if task != "classification" and args.unlabelled:
-        raise UsageError(f"argument --unlabelled: not supported with a {task} task yet")
+    if task == "multi_label" and args.unlabelled and len(labels) == 1:
+        raise UsageError(
+            "argument --unlabelled: a multi_label task needs one 0/1 --label column per "
+            "label (in one column listing the labels, an empty cell means none of them)"
+        )
     if not set(columns) & {"text", "image", "audio"} and not lists:
         raise UsageError(
             "argument --data: name at least one input column (--text, --image, --audio, "

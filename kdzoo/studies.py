@@ -245,7 +245,8 @@ def _build(family_preset, data, inputs):
     spec = models.get_spec(family)
     if "text" not in spec.modalities:
         shapes = {k: v for k, v in shapes.items() if k.removesuffix("_shape") in spec.modalities}
-    model = models.build(family, preset, data.num_classes, **shapes)
+    outputs = data.num_classes if data.task is None else data.task.outputs  # 1 for binary
+    model = models.build(family, preset, outputs, **shapes)
     distribute.float32_outputs(model)
     missing = set(inputs) - {t.name for t in model.inputs}
     if missing:

@@ -11,10 +11,20 @@ Settings, fixed here, not chosen on results:
 - ``diabetes``: scikit-learn's bundled diabetes set (Efron et al. 2004: 442 patients, 10
   standardised measurements, a disease-progression score a year later), read offline from
   the ``scikit-learn`` package (``kdzoo[sklearn]``); a ``tabular_mlp`` teacher and student
-  on every column, 20% of the rows held out for test (seeded).
+  on every column, 20% of the rows held out for test (seeded);
+- ``embedded-regression-scarce``, ``embedded-multi-label-scarce``: the label-scarce
+  versions of the two embedded settings (as ``kdzoo bench label-scarce`` is of the
+  classification one). Only ``SCARCE_LABELLED_ROWS`` training rows, drawn per seed, keep
+  their label (``kdzoo.datasets.scarce_labels(labelled_rows=...)``); every other training
+  row is an unlabelled transfer set, marked as the task marks a row without a label (NaN
+  targets, rows of -1 tags). The teacher is the embedded setting's, trained on every
+  training label: the labels exist on the teacher's side (SoundNet's setting, Aytar et al.
+  2016), the student gets few. Scratch trains on the labelled rows; the distillation
+  candidates also on the transfer rows, through the teacher's predictions there.
 
 Per setting the teacher is trained once, with the first seed, by the recipe's teacher
-rules; every seed then runs the recipe from its own student initialisation with that
+rules (a ``-scarce`` setting reuses its embedded setting's, or trains the same one when run
+alone); every seed then runs the recipe from its own student initialisation with that
 teacher: tuned scratch (learning-rate tries for regression, label smoothing too for
 multi-label), the task's distillation candidates (``DEFAULTS.regression_candidates``,
 ``DEFAULTS.multi_label_candidates``), and selection on validation MSE or macro ROC AUC
@@ -31,9 +41,21 @@ import pandas as pd
 
 from kdzoo.defaults import DEFAULTS
 from kdzoo.results import bench_command, model_kind
+from kdzoo.studies import _build
 
 NAME = "tasks"
-SETTINGS = ("embedded-regression", "embedded-multi-label", "diabetes")
+#: The suffix of a label-scarce setting, and its labelled training rows per seed (of
+#: about 3,200; fixed before any run). The smoke size keeps ``_TINY_LABELLED_ROWS``.
+SCARCE = "-scarce"
+SCARCE_LABELLED_ROWS = 200
+_TINY_LABELLED_ROWS = 64
+SETTINGS = (
+    "embedded-regression",
+    "embedded-multi-label",
+    "diabetes",
+    "embedded-regression" + SCARCE,
+    "embedded-multi-label" + SCARCE,
+)
 _AV = ("image", "audio")
 
 
@@ -112,21 +134,6 @@ def _data(setting, tiny):
     return data, ("multimodal_concat", "teacher"), ("audio_crnn", "student"), _AV, ("audio",)
 
 
-def _build(family_preset, data, inputs):
-    from kdzoo import distribute, models
-
-    family, preset = family_preset
-    shapes = data.model_shapes()
-    spec = models.get_spec(family)
-    shapes = {k: v for k, v in shapes.items() if k.removesuffix("_shape") in spec.modalities}
-    model = models.build(family, preset, data.task.outputs, **shapes)
-    distribute.float32_outputs(model)
-    missing = set(inputs) - {t.name for t in model.inputs}
-    if missing:
-        raise ValueError(f"{model.name} does not read {sorted(missing)}.")
-    return model
-
-
 def _rows(setting, seed, result, data):
     from kdzoo.recipe import RECIPE, SCRATCH, TEACHER
 
@@ -152,6 +159,7 @@ def _rows(setting, seed, result, data):
                 "setting": row.get("setting", "") or "",
                 "params": int(row["params"]),
                 "train_examples": int(data.num_examples["train"]),
+                "transfer_examples": int(data.num_examples.get("transfer", 0)),
             }
         )
     selection = result.selection
@@ -163,6 +171,7 @@ def _rows(setting, seed, result, data):
 def run(config: TasksConfig | None = None):
     """Runs the study; returns ``(per_seed, summary)`` and, with ``config.out_dir``, writes
     ``tasks.csv`` and ``.md``."""
+    from kdzoo import datasets
     from kdzoo.determinism import seed_everything
     from kdzoo.recipe.selection import run as recipe
     from kdzoo.results import write_study
@@ -171,30 +180,46 @@ def run(config: TasksConfig | None = None):
     unknown = sorted(set(config.settings) - set(SETTINGS))
     if unknown:
         raise ValueError(f"Unknown setting(s) {unknown}. Valid: {', '.join(SETTINGS)}.")
-    rows = []
+    rows, teachers = [], {}
+    labelled_rows = _TINY_LABELLED_ROWS if config.tiny else SCARCE_LABELLED_ROWS
     for setting in config.settings:
-        data, teacher_spec, student_spec, teacher_inputs, student_inputs = _data(
-            setting, config.tiny
-        )
-        teacher = None
-        for i, seed in enumerate(config.seeds):
+        base = setting.removesuffix(SCARCE)
+        data, teacher_spec, student_spec, teacher_inputs, student_inputs = _data(base, config.tiny)
+        for seed in config.seeds:
             seed_everything(seed)
-            if teacher is None:
-                teacher = _build(teacher_spec, data, teacher_inputs)
+            # Built on every seed, kept on the first only, so that each student starts
+            # from the same initialisation whichever settings run before it.
+            built = _build(teacher_spec, data, teacher_inputs)
+            teacher = teachers.get(base)
             student = _build(student_spec, data, student_inputs)
+            options = {
+                "epochs": config.epochs,
+                "seed": seed,
+                "teacher_inputs": teacher_inputs,
+                "student_inputs": student_inputs,
+                "verbose": config.verbose,
+            }
+            if teacher is None and base != setting:  # the embedded setting's teacher
+                only = {"candidates": (), "scratch": ("scratch",)}
+                trained = recipe(built, student, data, teacher_epochs=config.teacher_epochs,
+                                 **{**options, **only})  # fmt: skip
+                teacher = teachers[base] = trained.teacher
+                seed_everything(seed)
+                _build(teacher_spec, data, teacher_inputs)
+                student = _build(student_spec, data, student_inputs)
+            setting_data = data
+            if base != setting:
+                setting_data = datasets.scarce_labels(data, labelled_rows=labelled_rows, seed=seed)
             result = recipe(
-                teacher,
+                built if teacher is None else teacher,
                 student,
-                data,
-                teacher_epochs=config.teacher_epochs if i == 0 else 0,
-                epochs=config.epochs,
-                seed=seed,
-                teacher_inputs=teacher_inputs,
-                student_inputs=student_inputs,
-                verbose=config.verbose,
+                setting_data,
+                teacher_epochs=config.teacher_epochs if teacher is None else 0,
+                batch_size=min(DEFAULTS.batch_size, setting_data.num_examples["train"]),
+                **options,
             )
-            teacher = result.teacher
-            rows += _rows(setting, seed, result, data)
+            teachers[base] = result.teacher
+            rows += _rows(setting, seed, result, setting_data)
             metric = data.task.selection
             print(
                 f"{setting} seed {seed}: scratch {rows[-2][f'test_{metric}']:.4f}, distilled "
@@ -278,7 +303,10 @@ def markdown(per_seed: pd.DataFrame) -> str:
         "",
         "Test metric per setting (regression: MSE in the target's own units, lower is better; "
         "multi-label: macro ROC AUC, higher is better), mean ± std over seeds. The teacher is "
-        "trained once per setting, with the first seed.",
+        "trained once per setting, with the first seed; a `-scarce` setting uses its embedded "
+        f"setting's teacher (every training label), and its students get {SCARCE_LABELLED_ROWS} "
+        "labelled training rows per seed (scratch), plus every other training row as an "
+        "unlabelled transfer set (the distillation candidates).",
         "",
         markdown_table(pd.DataFrame(table)),
         "",

@@ -194,6 +194,27 @@ class Task:
             self._refuse(bad, labels, where, "not a finite number in every target")
         return values.astype(np.float32)
 
+    def unlabelled(self, count: int) -> np.ndarray:
+        """``count`` rows without a label, as this task's arrays hold them
+        (``kdzoo.labels``): ``UNLABELLED`` class ids, rows of ``UNLABELLED`` for multi-label,
+        rows of NaN for regression."""
+        from kdzoo.labels import UNLABELLED
+
+        if self.kind in ("classification", "binary"):
+            return np.full(count, UNLABELLED, np.int32)
+        fill = np.nan if self.kind == "regression" else UNLABELLED
+        return np.full((count, self.outputs), fill, np.float32)
+
+    def labelled_rows(self, labels) -> np.ndarray:
+        """A boolean per row of ``labels``: True where the row has a label (the marks of
+        ``unlabelled``; a multi-label or regression row with any mark counts as none)."""
+        labels = np.asarray(labels)
+        if self.kind in ("classification", "binary"):
+            return labels.reshape(len(labels), -1)[:, 0] >= 0
+        values = labels.astype(np.float64).reshape(len(labels), -1)
+        marked = np.isnan(values) if self.kind == "regression" else values < 0
+        return ~marked.any(axis=1)
+
     @staticmethod
     def _refuse(bad, labels, where, what):
         if bad.any():

@@ -169,10 +169,10 @@ def test_distil_runs_a_regression_csv_and_its_export_serves_values(tmp_path, cap
                 "--text",
                 "text",
                 "--task",
-                "binary",
+                "multi_label",
                 "--unlabelled",
             ],
-            "not supported with a binary task yet",
+            "a multi_label task needs one 0/1 --label column per label",
         ),  # fmt: skip
         (["--label", "intent"], "argument --label: only with --data"),
         (["--data", "nowhere.csv", "--label", "y", "--text", "t"], "no such file or folder"),

@@ -34,7 +34,20 @@ def test_tiny_study_writes_every_setting_with_its_metric(tmp_path):
         "embedded-regression": "mse",
         "embedded-multi-label": "macro_roc_auc",
         "diabetes": "mse",
+        "embedded-regression-scarce": "mse",
+        "embedded-multi-label-scarce": "macro_roc_auc",
     }
+    # A -scarce setting: 64 labelled rows per seed, the other training rows a transfer set,
+    # and its embedded setting's teacher (the same test numbers).
+    scarce = written[written["dataset"].str.endswith(task_study.SCARCE)]
+    assert (scarce["train_examples"] == task_study._TINY_LABELLED_ROWS).all()
+    full = written[written["dataset"] == "embedded-regression"]["train_examples"].iloc[0]
+    assert (scarce["train_examples"] + scarce["transfer_examples"] == full).all()
+    teacher = written[written["model"] == "teacher"].set_index(["dataset", "seed"])
+    for base, metric in (("embedded-regression", "mse"), ("embedded-multi-label", "macro_roc_auc")):
+        values = teacher.loc[base + task_study.SCARCE, f"test_{metric}"].to_numpy()
+        assert np.isfinite(values).all()
+        np.testing.assert_array_equal(values, teacher.loc[base, f"test_{metric}"].to_numpy())
     regression = written[written["task"] == "regression"]
     assert (regression["test_mse"] > 0).all() and regression["test_r2"].notna().all()
     assert written.loc[written["task"] == "multi_label", "test_macro_roc_auc"].between(0, 1).all()

@@ -139,7 +139,7 @@ def _labels(values, class_names, where, column, bad_log, keep, unlabelled=None):
     return ids, tuple(names)
 
 
-def _task_targets(frame, columns, task, where, bad_log, keep, separator):
+def _task_targets(frame, columns, task, where, bad_log, keep, separator, allowed=None):
     """The labels of a binary, multi-label or regression ``task`` from ``columns`` of
     ``frame`` (one row each), as ``Task.check_labels`` takes them, and the task with its
     names; a bad cell is a bad row named by row and column.
@@ -149,13 +149,30 @@ def _task_targets(frame, columns, task, where, bad_log, keep, separator):
     - multi-label: one 0/1 column per label, or one column whose cells list the labels
       (``separator``-joined text, or lists), the labels being the task's names or, without
       them, the sorted distinct ones.
+
+    Where ``allowed`` (a mask, for ``unlabelled=True``) lets a row lack its label, a row
+    whose label cells are all empty is unlabelled rather than bad; the third value returned
+    marks those rows (their labels are placeholders until ``with_transfer``).
     """
+    n = len(frame)
+    unlabelled = np.zeros(n, bool)
+    if allowed is not None:
+        empty = np.ones(n, bool)
+        for column in columns:
+            empty &= np.array([_missing(cell) for cell in frame[column].tolist()], bool)
+        unlabelled = empty & allowed
+    values, task = _task_values(frame, columns, task, where, bad_log, keep, separator, unlabelled)
+    return values, task, unlabelled
+
+
+def _task_values(frame, columns, task, where, bad_log, keep, separator, unlabelled):
+    """``_task_targets`` without the unlabelled rows, which are skipped (not bad)."""
     n = len(frame)
     if task.kind == "regression":
         values = np.zeros((n, len(columns)), np.float64)
         for j, column in enumerate(columns):
             numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
-            for i in np.flatnonzero(~np.isfinite(numbers) & keep):
+            for i in np.flatnonzero(~np.isfinite(numbers) & keep & ~unlabelled):
                 cell = frame[column].iloc[i]
                 what = "no target" if _missing(cell) else f"target {cell!r} is not a number"
                 bad_log.bad(where(i, column), what, "label")
@@ -168,6 +185,8 @@ def _task_targets(frame, columns, task, where, bad_log, keep, separator):
         names = task.names
         ids = np.zeros(n, np.int32)
         for i, cell in enumerate(frame[column].tolist()):
+            if unlabelled[i]:
+                continue
             key = None if _missing(cell) else _label_key(cell)
             key = {"False": "0", "True": "1"}.get(key, key)  # a column of booleans
             if key in ("0", "1"):
@@ -183,7 +202,10 @@ def _task_targets(frame, columns, task, where, bad_log, keep, separator):
         values = np.zeros((n, len(columns)), np.int32)
         for j, column in enumerate(columns):
             for i, cell in enumerate(frame[column].tolist()):
+                if unlabelled[i]:
+                    continue
                 key = None if _missing(cell) else _label_key(cell)
+                key = {"False": "0", "True": "1"}.get(key, key)  # a column of booleans
                 if key in ("0", "1"):
                     values[i, j] = int(key)
                 elif keep[i]:
@@ -516,7 +538,10 @@ def from_dataframe(
         skip_bad: skip, count and log bad rows instead of raising.
         unlabelled: training rows without a label (an empty cell) become the unlabelled
             transfer set (``kdzoo.datasets.with_transfer``) instead of bad rows; a
-            validation or test row without one is still bad. Defaults to False.
+            validation or test row without one is still bad. With a task, a row is
+            unlabelled when all of its label cells are empty (a regression row missing
+            some targets is bad); a multi-label task then needs one 0/1 column per label.
+            Defaults to False.
         name: the dataset's name (a Python identifier), used in messages and file names.
         root: the folder relative file paths are read from. Defaults to the working folder.
         cache_dir: where the vocabulary file goes (``kdzoo.datasets.load``'s).
@@ -588,8 +613,8 @@ def from_dataframe(
         )
         arrays = {"label": labels}
     else:  # a placeholder class until with_task makes the targets the labels
-        targets, task = _task_targets(
-            frame, label_columns, task, where, bad_log, keep, label_separator
+        targets, task, no_label = _task_targets(
+            frame, label_columns, task, where, bad_log, keep, label_separator, allowed
         )
         names, arrays = _PLACEHOLDER_CLASSES, {"label": np.zeros(n, np.int32), _TARGETS: targets}
     if text is not None:
@@ -626,6 +651,8 @@ def from_dataframe(
         assigned = np.full(keep.sum(), "train", dtype=object)
     if task is None:
         assigned[arrays["label"] == UNLABELLED] = TRANSFER
+    elif unlabelled:
+        assigned[no_label[keep]] = TRANSFER
     # Held-out rows keep the class balance: of the classes, or of a binary task's 0/1.
     strata = arrays[_TARGETS] if task is not None and task.kind == "binary" else arrays["label"]
     if split is None and test_fraction:
@@ -680,7 +707,11 @@ def from_dataframe(
     data.skipped = bad_log.count
     if task is not None:
         data = with_task(data, task, _TARGETS, keep_class_label=False)
-    return data if transfer is None else with_transfer(data, transfer)
+    if transfer is None:
+        return data
+    if task is not None:  # placeholders: with_transfer marks the rows as the task does
+        transfer = {k: v for k, v in transfer.items() if k not in ("label", _TARGETS)}
+    return with_transfer(data, transfer)
 
 
 #: Where ``from_dataframe`` keeps a task's labels until ``with_task`` moves them, and the
@@ -707,9 +738,11 @@ def _frame_task(task, label, unlabelled, class_names):
         raise TypeError(f"`task` must be a kdzoo.tasks.Task or a kind; got {task!r}.")
     if task.kind == "classification":
         return None
-    if unlabelled:
+    columns = [label] if isinstance(label, str) else list(label)
+    if unlabelled and task.kind == "multi_label" and len(columns) == 1:
         raise ValueError(
-            f"`unlabelled` (a transfer set) is not supported with a {task.kind} task yet."
+            "`unlabelled` with a multi-label task needs one 0/1 column per label: in one "
+            "column listing the labels, an empty cell means a row with none of them."
         )
     if class_names is not None:
         raise ValueError(f"`class_names` are for classification; a {task.kind} task names "

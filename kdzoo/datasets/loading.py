@@ -146,7 +146,9 @@ def with_transfer(data: LoadedDataset, arrays) -> LoadedDataset:
         data: a ``LoadedDataset``.
         arrays: ``{modality: array}``, raw like ``data.arrays["train"]`` (the same
             modalities, one row per example), and optionally ``"id"``. A ``"label"`` key,
-            if any, must hold only ``kdzoo.labels.UNLABELLED``: transfer rows have no label.
+            if any, must mark every row as unlabelled (``kdzoo.labels``: ``UNLABELLED``,
+            or per ``data.task``, e.g. NaN rows for regression): transfer rows have no
+            label.
 
     Returns:
         The copy; ``data`` is unchanged.
@@ -169,18 +171,26 @@ def with_transfer(data: LoadedDataset, arrays) -> LoadedDataset:
     n = next(iter(lengths.values()), 0)
     if not n or len(set(lengths.values())) != 1:
         raise ValueError(f"The transfer set needs rows, the same number per key; got {lengths}.")
+    task = data.task
     if "label" in arrays:
         labels = np.asarray(arrays["label"])
-        labelled = np.flatnonzero(labels != UNLABELLED)
+        if task is None:
+            labelled = np.flatnonzero(labels != UNLABELLED)
+            mark = f"mark them kdzoo.labels.UNLABELLED ({UNLABELLED})"
+        else:
+            labelled = np.flatnonzero(task.labelled_rows(labels))
+            mark = f"mark them as a {task.kind} task does (kdzoo.labels)"
         if len(labelled):
             raise ValueError(
                 f"Transfer rows have no label, but row {labelled[0]} has label "
-                f"{labels[labelled[0]]}: put labelled rows in the training split, or "
-                f"mark them kdzoo.labels.UNLABELLED ({UNLABELLED})."
+                f"{labels[labelled[0]].tolist()}: put labelled rows in the training split, or "
+                f"{mark}."
             )
     if "id" in arrays:  # e.g. to read a teacher's outputs for these rows by id
         rows["id"] = np.asarray(arrays["id"])
-    rows["label"] = np.full(n, UNLABELLED, np.int32)
+    # The task's "no label" mark: a negative class id, rows of -1 (multi-label), NaN rows
+    # (regression), which the label terms and metrics of a Distiller skip.
+    rows["label"] = np.full(n, UNLABELLED, np.int32) if task is None else task.unlabelled(n)
     copy = dataclasses.replace(data, arrays={**data.arrays, TRANSFER: rows})
     copy.num_examples = {**data.num_examples, TRANSFER: n}
     copy.splits = {**data.splits, TRANSFER: copy.pipeline(TRANSFER, training=False)}
@@ -248,34 +258,53 @@ def with_task(data: LoadedDataset, task, key: str, keep_class_label=True) -> Loa
     return copy
 
 
-def scarce_labels(data: LoadedDataset, labels_per_class: int, seed=DEFAULTS.seed):
-    """A copy of ``data`` in which only ``labels_per_class`` seeded-random training rows of
-    each class keep their label; the other training rows become the unlabelled transfer
-    set (``with_transfer``). The label-scarce setting: plenty of examples, few labels.
+def scarce_labels(
+    data: LoadedDataset, labels_per_class=None, seed=DEFAULTS.seed, *, labelled_rows=None
+):
+    """A copy of ``data`` in which only some seeded-random training rows keep their label;
+    the other training rows become the unlabelled transfer set (``with_transfer``). The
+    label-scarce setting: plenty of examples, few labels.
 
-    The validation and test splits are unchanged (all labelled); preprocessing stays the
-    one fitted on the whole training split, which needs no labels.
+    Give one of ``labels_per_class`` (classification and binary tasks: that many rows of
+    each class) or ``labelled_rows`` (any task kind, e.g. regression or multi-label: that
+    many rows drawn at random). The validation and test splits are unchanged (all
+    labelled); preprocessing stays the one fitted on the whole training split, which needs
+    no labels, and so does a regression task's standardisation.
 
     Args:
         data: a ``LoadedDataset`` without a transfer split.
         labels_per_class: labelled rows kept per class, ``>= 1``; a class with fewer keeps
             all of its rows.
         seed: which rows keep their labels.
+        labelled_rows: labelled rows kept in all, ``>= 1``.
 
     Returns:
         The copy; ``data`` is unchanged.
     """
-    if isinstance(labels_per_class, bool) or not isinstance(labels_per_class, int):
-        raise TypeError(f"`labels_per_class` must be an int; got {labels_per_class!r}.")
-    if labels_per_class < 1:
-        raise ValueError(f"`labels_per_class` must be >= 1; got {labels_per_class}.")
+    if (labels_per_class is None) == (labelled_rows is None):
+        raise ValueError("Give one of `labels_per_class` and `labelled_rows`.")
+    per_class = labels_per_class is not None
+    count = labels_per_class if per_class else labelled_rows
+    what = "labels_per_class" if per_class else "labelled_rows"
+    if isinstance(count, bool) or not isinstance(count, int | np.integer):
+        raise TypeError(f"`{what}` must be an int; got {count!r}.")
+    if count < 1:
+        raise ValueError(f"`{what}` must be >= 1; got {count}.")
+    if per_class and data.task is not None and data.task.kind != "binary":
+        raise ValueError(
+            f"`labels_per_class` needs class labels; a {data.task.kind} task keeps "
+            "`labelled_rows=` rows drawn at random."
+        )
     train = data.arrays["train"]
     labels = np.asarray(train["label"])
     rng = np.random.default_rng(seed)
     keep = np.zeros(len(labels), bool)
-    for value in np.unique(labels):
-        rows = np.flatnonzero(labels == value)
-        keep[np.sort(rng.permutation(rows)[:labels_per_class])] = True
+    if per_class:
+        for value in np.unique(labels):
+            rows = np.flatnonzero(labels == value)
+            keep[np.sort(rng.permutation(rows)[:count])] = True
+    else:
+        keep[rng.permutation(len(labels))[:count]] = True
     labelled = {k: v[keep] for k, v in train.items()}
     copy = dataclasses.replace(data, arrays={**data.arrays, "train": labelled})
     copy.num_examples = {**data.num_examples, "train": int(keep.sum())}

@@ -376,7 +376,7 @@ def run(
             f"`task` {task} differs from the data's {data.task}, which its pipelines feed "
             "the labels with; leave `task` out to use the data's."
         )
-    task = _recipe_task(data if task is None else None, task)
+    task = _recipe_task(task if task is not None else getattr(data, "task", None))
     if candidates is None:
         candidates = _default_candidates(task)
     distil_candidates = parse_candidates(candidates)
@@ -408,11 +408,6 @@ def run(
     data = with_validation(data, seed=seed)
     augmented = bool(data.options.get("augment"))
     num_rows = len(data.arrays["train"]["label"])
-    if task is not None and TRANSFER in data.arrays:
-        raise ValueError(
-            f"A transfer set with a {task.kind} task is not supported yet: its unlabelled "
-            "rows are marked for single-label classification."
-        )
     if num_rows < batch_size:
         raise ValueError(
             f"{data.name} has {num_rows} training examples, fewer than batch_size={batch_size}."
@@ -665,10 +660,9 @@ def _rate(candidate):
     return {} if candidate.learning_rate is None else {"learning_rate": candidate.learning_rate}
 
 
-def _recipe_task(data, task):
-    """The run's task: ``task``, else ``data.task``; None for single-label classification,
-    which the recipe selects on accuracy."""
-    task = task if data is None else getattr(data, "task", None)
+def _recipe_task(task):
+    """The run's task (``run``'s ``task``, else the data's); None for single-label
+    classification, which the recipe selects on accuracy."""
     if task is None or task.kind != "classification":
         return task
     if task.selection != "accuracy":

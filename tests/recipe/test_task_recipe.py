@@ -2,6 +2,8 @@
 and multi-label tags (``with_task``), the candidates and scratch tries per task, selection
 on the task's metric with its standard error, and the report."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pandas as pd
@@ -233,9 +235,9 @@ def test_from_dataframe_names_a_bad_target_by_row_and_column():
     assert skipped.skipped == 1
     with pytest.raises(ValueError, match="would leak"):
         datasets.from_dataframe(frame, label=["a", "b"], numeric=["a"], task="regression")
-    with pytest.raises(ValueError, match="not supported with a regression task"):
+    with pytest.raises(ValueError, match="one 0/1 column per label"):
         datasets.from_dataframe(
-            frame, label="price", numeric=["a"], task="regression", unlabelled=True
+            frame, label="genres", numeric=["a"], task="multi_label", unlabelled=True
         )
     with pytest.raises(ValueError, match="`label` must be one column without a task"):
         datasets.from_dataframe(frame, label=["price", "a"], numeric=["b"])
@@ -291,3 +293,136 @@ def test_a_task_other_than_the_datas_is_refused(tiny_data):
     data = datasets.with_task(tiny_data, Task.regression(["target"]), "target")
     with pytest.raises(ValueError, match="differs from the data's"):
         run(None, None, data, task=Task.regression(["target"]))
+
+
+# --------------------------------------------------------------------------- transfer sets
+@pytest.mark.parametrize(
+    "task, key",
+    [
+        (Task.regression(["target"]), "target"),
+        (Task.multi_label(num_labels=4), "tags"),
+        (Task.binary(), "binary"),
+    ],
+    ids=["regression", "multi_label", "binary"],
+)
+def test_transfer_rows_are_marked_as_the_task_marks_them(tiny_data, task, key):
+    data = tiny_data
+    if key == "binary":  # a binary label from the class: even digits
+        arrays = {
+            s: {**a, "binary": (a["label"] % 2).astype(np.int32)} for s, a in data.arrays.items()
+        }
+        data = dataclasses.replace(data, arrays=arrays)
+    data = datasets.with_task(data, task, key)
+    train = data.arrays["train"]
+    with pytest.raises(ValueError, match="`labels_per_class` needs class labels|Give one of"):
+        datasets.scarce_labels(data, 3 if task.kind != "binary" else None)
+    scarce = datasets.scarce_labels(data, labelled_rows=40, seed=5)
+    labelled = scarce.arrays["train"]["label"]
+    marks = scarce.arrays["transfer"]["label"]
+    assert len(labelled) == 40 and len(marks) == len(train["label"]) - 40
+    # The kept rows are training rows with their labels; the others carry the task's mark.
+    audio = train["audio"].reshape(len(train["audio"]), -1)
+    for row, values in zip(scarce.arrays["train"]["audio"], labelled, strict=True):
+        (i,) = np.flatnonzero((audio == row.reshape(-1)).all(axis=1))
+        np.testing.assert_array_equal(train["label"][i], values)
+    if task.kind == "regression":
+        assert marks.shape == (len(marks), 1) and np.isnan(marks).all()
+    elif task.kind == "multi_label":
+        assert marks.shape == (len(marks), 4) and (marks == UNLABELLED).all()
+    else:
+        assert marks.shape == (len(marks),) and (marks == UNLABELLED).all()
+    assert not task.labelled_rows(marks).any() and task.labelled_rows(labelled).all()
+    # The pipelines take the marked rows on train+transfer (validate_arrays) only.
+    _, y = next(iter(scarce.pipeline("train+transfer", training=False, batch_size=400)))
+    assert y.shape[0] == len(train["label"])
+    # A "label" given for transfer rows must be the task's mark.
+    rows = {m: train[m][:3] for m in data.modalities}
+    with pytest.raises(ValueError, match=r"row 0 has label .*as a \w+ task does"):
+        datasets.with_transfer(data, {**rows, "label": train["label"][:3]})
+    kept = datasets.with_transfer(data, {**rows, "label": task.unlabelled(3)})
+    assert kept.num_examples["transfer"] == 3
+    # A regression task's standardisation stays the one fitted on all training rows.
+    assert scarce.task == data.task
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "task, key",
+    [(Task.regression(["target"]), "target"), (Task.multi_label(num_labels=4), "tags")],
+    ids=["regression", "multi_label"],
+)
+def test_recipe_distils_on_a_transfer_set_per_task(tiny_data, task, key):
+    data = datasets.scarce_labels(datasets.with_task(tiny_data, task, key), labelled_rows=64)
+    keras.utils.set_random_seed(0)
+    shapes = {f"{m}_shape": tuple(s.shape) for m, s in data.input_specs.items()}
+    teacher, student = models.build_pair("av_to_audio", task.outputs, **shapes)
+    result = run(
+        teacher,
+        student,
+        data,
+        teacher_epochs=1,
+        epochs=2,
+        batch_size=32,
+        teacher_inputs=AV,
+        student_inputs=("audio",),
+        verbose=0,
+        distil_margin_se=0.0,
+    )
+    candidates = result.candidates.set_index("candidate")
+    transfer = data.num_examples["transfer"]
+    for name, row in candidates.iterrows():
+        # The candidates train on the 64 labelled rows and the transfer rows; scratch on
+        # the labelled rows only. The unlabelled rows never make a loss or metric NaN.
+        expected = 64 + transfer if row["kind"] == "distil" else 64
+        assert row["train_examples"] == expected, name
+        assert np.isfinite(row[f"validation_{task.selection}"]), name
+        losses = result.history[name]["loss"]
+        assert np.isfinite(losses).all(), name
+
+
+def test_from_dataframe_unlabelled_rows_per_task():
+    frame = _frame()
+    frame["price"] = frame["price"].astype(object)
+    frame.loc[:29, "price"] = None  # 30 rows without a target
+    data = datasets.from_dataframe(
+        frame,
+        label="price",
+        numeric=["a", "b"],
+        task="regression",
+        unlabelled=True,
+        test_fraction=0.2,
+    )
+    assert data.num_examples["transfer"] == 30
+    assert np.isnan(data.arrays["transfer"]["label"]).all()
+    assert sum(data.num_examples[s] for s in ("train", "validation", "test")) == 90
+    # The standardisation is fitted on labelled training rows only.
+    restored = data.task.denormalise(data.arrays["train"]["label"])
+    prices = np.round(frame["price"][30:].astype(float), 3)
+    assert np.isin(np.round(restored[:, 0], 3), prices).all()
+    assert data.task.target_mean[0] == pytest.approx(restored[:, 0].mean(), rel=1e-5)
+
+    # A regression row missing some of its targets is a bad row, not an unlabelled one.
+    frame["size"] = (frame["a"] * 2).astype(object)
+    frame.loc[:29, "size"] = None  # rows 0-29 still lack both: unlabelled
+    frame.loc[40, "size"] = None
+    with pytest.raises(ValueError, match=r"row 40.*'size'.*no target"):
+        datasets.from_dataframe(
+            frame, label=["price", "size"], numeric=["b"], task="regression", unlabelled=True
+        )
+    # Binary and multi-label (one 0/1 column per label): an empty label row is unlabelled.
+    frame = _frame()
+    frame["spam"] = frame["spam"].astype(object)
+    frame.loc[:19, "spam"] = None
+    binary = datasets.from_dataframe(
+        frame, label="spam", numeric=["a"], task="binary", unlabelled=True
+    )
+    assert (binary.arrays["transfer"]["label"] == UNLABELLED).all()
+    assert binary.num_examples["transfer"] == 20
+    frame["pop"] = (frame["a"] > 0).astype(object)
+    frame["rock"] = (frame["b"] > 0).astype(object)
+    frame.loc[:9, ["pop", "rock"]] = None
+    tags = datasets.from_dataframe(
+        frame, label=["pop", "rock"], numeric=["a"], task="multi_label", unlabelled=True
+    )
+    assert tags.arrays["transfer"]["label"].shape == (10, 2)
+    assert (tags.arrays["transfer"]["label"] == UNLABELLED).all()
