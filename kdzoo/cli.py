@@ -271,17 +271,24 @@ def _print_recipe(recipe):
     from kdzoo.demo import format_candidates, format_table
 
     split = recipe.evaluated_on
-    print(f"\nEvery student tried (chosen on validation; {split} shown, never used to choose):")
+    if split == "validation":
+        print(
+            "\nEvery student tried (chosen on validation; the data has no test split, so "
+            "every number below is the validation one the choice was made on: an optimistic "
+            "estimate. Hold out a test split, e.g. --test-fraction 0.2):"
+        )
+    else:
+        print(f"\nEvery student tried (chosen on validation; {split} shown, never used to choose):")
     print(format_candidates(recipe.candidates, recipe.metric))
     print(f"\nOn the {split} split:")
     print(format_table(recipe.table))
     print(f"\nchosen: {recipe.chosen.describe()}")
     if recipe.selection is not None:
         print(f"why: {recipe.selection.describe()}")
-    print(
-        f"recipe - tuned scratch {recipe.metric}: {_signed(recipe.gain, recipe.metric)} "
-        f"({split}), {_signed(recipe.validation_gain, recipe.metric)} (validation)"
-    )
+    gains = f"{_signed(recipe.validation_gain, recipe.metric)} (validation)"
+    if split != "validation":
+        gains = f"{_signed(recipe.gain, recipe.metric)} ({split}), {gains}"
+    print(f"recipe - tuned scratch {recipe.metric}: {gains}")
     if recipe.report_dir:
         print(f"report (tables, learning curves, confusion matrices): {recipe.report_dir}")
 
@@ -797,12 +804,46 @@ def _own_data(args):
     return functools.partial(getattr(frames, loader), path, **columns, **lists, **options)
 
 
+#: The model family ``kdzoo distil --data`` trains (teacher and student presets) when the
+#: file gives one modality and no ``--pair``, ``--teacher`` or ``--student`` is named.
+_FAMILY_OF_MODALITY = {
+    "tabular": "tabular_mlp",
+    "text": "text_lstm",
+    "image": "image_cnn",
+    "audio": "audio_crnn",
+}
+
+
+def _pair_for_data(args):
+    """``--pair`` for ``--data``: as given, else the family of the file's one modality, else
+    None (the default pair, which reads image and audio); a file with other modalities than
+    those must name its models."""
+    if args.pair or args.teacher or args.student or not args.data:
+        return args.pair
+    modalities = {m for m in _COLUMN_FLAGS if m in _FAMILY_OF_MODALITY and getattr(args, m)}
+    if any(getattr(args, k) for k in _COLUMN_LIST_FLAGS):
+        modalities.add("tabular")
+    if len(modalities) == 1:
+        return _FAMILY_OF_MODALITY[modalities.pop()]
+    if modalities and modalities != {"image", "audio"}:
+        raise UsageError(
+            f"argument --pair: --data gives {' and '.join(sorted(modalities))}; name the models "
+            "(--pair FAMILY, or --student FAMILY/PRESET with --teacher; kdzoo list)"
+        )
+    return None
+
+
 def cmd_distil(args) -> int:
     # No TensorFlow op may run before distil(): a TPU or multi-worker strategy comes first.
     from kdzoo.recipe import DistilConfig, check_config, distil
 
+    dataset = _own_data(args) or args.dataset
+    args.pair = _pair_for_data(args)
+    if args.data and not args.export_name:  # not the default pair's "audio_student"
+        stem = "".join(c if c.isalnum() else "_" for c in Path(args.data).stem)
+        args.export_name = f"{stem}_student"
     given = {
-        "dataset": _own_data(args) or args.dataset,
+        "dataset": dataset,
         "teacher": args.teacher,
         "student": args.student,
         "teacher_inputs": tuple(args.teacher_inputs) if args.teacher_inputs else None,
@@ -1006,7 +1047,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="--data: training rows with an empty label are an unlabelled transfer set that "
         "only the teacher labels (otherwise they are bad rows)",
     )
-    p.add_argument("--pair", help="kdzoo.models pair or family (av_to_audio)")
+    p.add_argument(
+        "--pair",
+        help="kdzoo.models pair or family (av_to_audio; with --data of one modality, its "
+        "family: tabular_mlp, text_lstm, image_cnn or audio_crnn)",
+    )
     p.add_argument(
         "--teacher",
         metavar="PATH",
@@ -1078,7 +1123,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="TF Serving folder for the distilled student (raw-input signatures, as `kdzoo "
         "export` writes); must not overlap --backup-dir",
     )
-    p.add_argument("--export-name", help="exported model name (audio_student)")
+    p.add_argument(
+        "--export-name",
+        help="exported model name (audio_student; with --data, <file name>_student)",
+    )
     p.add_argument("--seed", type=_SEED, help=f"({D.seed})")
     p.add_argument(
         "--op-determinism",

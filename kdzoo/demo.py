@@ -207,7 +207,10 @@ def format_table(table: pd.DataFrame) -> str:
 def format_candidates(candidates: pd.DataFrame, metric: str = "accuracy") -> str:
     """Every student tried, one line each: validation and test ``metric`` (accuracy, or a
     task's selection metric), epochs, seconds."""
-    columns = [f"validation_{metric}", f"test_{metric}"]
+    splits = ["validation", "test"]
+    if candidates[f"test_{metric}"].isna().all():  # no test split: validation alone
+        splits = ["validation"]
+    columns = [f"{s}_{metric}" for s in splits]
     shown = candidates[["setting", *columns, "epochs", "seconds", "chosen"]].copy()
     shown["chosen"] = ["<- chosen" if c else "" for c in shown["chosen"]]
     number = "{:.3f}".format if metric != "mse" and metric != "mae" else "{:.4g}".format
@@ -215,7 +218,7 @@ def format_candidates(candidates: pd.DataFrame, metric: str = "accuracy") -> str
         index=False,
         header=[
             "candidate",
-            *(f"{s} {metric}".removesuffix(" accuracy") for s in ("validation", "test")),
+            *(f"{s} {metric}".removesuffix(" accuracy") for s in splits),
             "epochs",
             "seconds",
             "",

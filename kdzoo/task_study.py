@@ -45,7 +45,7 @@ from kdzoo.studies import _build
 
 NAME = "tasks"
 #: The suffix of a label-scarce setting, and its labelled training rows per seed (of
-#: about 3,200; fixed before any run). The smoke size keeps ``_TINY_LABELLED_ROWS``.
+#: about 3,600; fixed before any run). The smoke size keeps ``_TINY_LABELLED_ROWS``.
 SCARCE = "-scarce"
 SCARCE_LABELLED_ROWS = 200
 _TINY_LABELLED_ROWS = 64

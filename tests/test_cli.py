@@ -255,6 +255,15 @@ def test_distil_prints_the_recipes_choice_and_gain(monkeypatch, capsys):
     ) in out
     assert "report (tables, learning curves, confusion matrices): runs/x" in out
     assert "the recipe's student exported to e/1" in out
+    # Without a test split the numbers are the validation ones, and the output says so.
+    recipe.evaluated_on = "validation"
+    recipe.gain = recipe.validation_gain
+    recipe.candidates["test_accuracy"] = float("nan")
+    assert main(["distil", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "the data has no test split" in out and "--test-fraction" in out
+    assert "test" not in out.split("Every student tried")[1].splitlines()[1]  # the header
+    assert "recipe - tuned scratch accuracy: +0.050 (validation)\n" in out
 
 
 @pytest.mark.slow

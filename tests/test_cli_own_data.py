@@ -122,16 +122,20 @@ def test_distil_runs_a_regression_csv_and_its_export_serves_values(tmp_path, cap
     from kdzoo.serving import read_metadata
 
     path = _customers_csv(tmp_path)
-    columns = ["--numeric", "age", "seats", "--categorical", "plan"]
+    unlabelled = pd.read_csv(path)
+    unlabelled.loc[:19, "spend"] = None  # 20 customers without a target: a transfer set
+    unlabelled.to_csv(path, index=False)
+    columns = ["--numeric", "age", "seats", "--categorical", "plan", "--unlabelled"]
     argv = ["distil", "--data", str(path), "--label", "spend", "--task", "regression", *columns]
-    argv += ["--test-fraction", "0.2", "--pair", "tabular_mlp", "--teacher-epochs", "2"]
+    argv += ["--test-fraction", "0.2", "--teacher-epochs", "2"]  # tabular: tabular_mlp
     argv += ["--global-batch-size", "16", "--epochs", "1", "--strategy", "default", "--quiet"]
     argv += ["--candidate", "label:0.5,teacher_huber:0.5", "--scratch", "scratch"]
-    argv += ["--export-dir", str(tmp_path / "exports"), "--export-name", "spend"]
+    argv += ["--export-dir", str(tmp_path / "exports")]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "recipe - tuned scratch mse: " in out and "validation mse" in out
-    export = tmp_path / "exports" / "spend" / "1"
+    assert "teacher: tabular_mlp_teacher, trained here; student: tabular_mlp_student" in out
+    export = tmp_path / "exports" / "customers_student" / "1"  # named after the file
     metadata = read_metadata(export)
     assert metadata["task"]["kind"] == "regression" and metadata["task"]["names"] == ["spend"]
     assert {"test_mse", "test_mae", "test_r2"} <= set(metadata["metrics"])
@@ -213,3 +217,21 @@ def test_a_missing_teacher_or_unknown_student_is_named(tmp_path, capsys):
     assert "t.keras: no such file or folder" in capsys.readouterr().err
     assert cli.main(["distil", "--student", "nope/student", *TINY]) != 0
     assert "Unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_data_of_one_modality_picks_its_family():
+    import argparse
+
+    def args(**given):
+        flags = ("pair", "teacher", "student", "data", "text", "image", "audio", "id", "split")
+        return argparse.Namespace(**{**dict.fromkeys(flags), "numeric": None,
+                                     "categorical": None, **given})  # fmt: skip
+
+    assert cli._pair_for_data(args(data="f.csv", numeric=["a"])) == "tabular_mlp"
+    assert cli._pair_for_data(args(data="f.csv", text="t", id="i")) == "text_lstm"
+    assert cli._pair_for_data(args(data="f.csv", numeric=["a"], pair="p")) == "p"
+    assert cli._pair_for_data(args(data="f.csv", image="i", audio="a")) is None  # av_to_audio
+    assert cli._pair_for_data(args(data="folder")) is None
+    assert cli._pair_for_data(args(data="f.csv", text="t", student="text_lstm/student")) is None
+    with pytest.raises(cli.UsageError, match="--data gives tabular and text; name the models"):
+        cli._pair_for_data(args(data="f.csv", text="t", categorical=["c"]))
