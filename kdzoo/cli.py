@@ -275,11 +275,13 @@ def _print_recipe(recipe):
         print(
             "\nEvery student tried (chosen on validation; the data has no test split, so "
             "every number below is the validation one the choice was made on: an optimistic "
-            "estimate. Hold out a test split, e.g. --test-fraction 0.2):"
+            "estimate. Hold out a test split: --test-fraction, or test_fraction under data: "
+            "in an experiment file):"
         )
     else:
         print(f"\nEvery student tried (chosen on validation; {split} shown, never used to choose):")
-    print(format_candidates(recipe.candidates, recipe.metric))
+    shown = ("validation",) if split == "validation" else ("validation", "test")
+    print(format_candidates(recipe.candidates, recipe.metric, shown))
     print(f"\nOn the {split} split:")
     print(format_table(recipe.table))
     print(f"\nchosen: {recipe.chosen.describe()}")
@@ -818,11 +820,13 @@ def _pair_for_data(args):
     """``--pair`` for ``--data``: as given, else the family of the file's one modality, else
     None (the default pair, which reads image and audio); a file with other modalities than
     those must name its models."""
-    if args.pair or args.teacher or args.student or not args.data:
-        return args.pair
+    if args.pair or (args.teacher and args.student) or not args.data:
+        return args.pair  # a side not given comes from the pair (DistilConfig.pair)
     modalities = {m for m in _COLUMN_FLAGS if m in _FAMILY_OF_MODALITY and getattr(args, m)}
     if any(getattr(args, k) for k in _COLUMN_LIST_FLAGS):
         modalities.add("tabular")
+    if Path(args.data).is_dir():  # a class-folder tree: images or recordings
+        modalities = {_folder_modality(Path(args.data))} - {None}
     if len(modalities) == 1:
         return _FAMILY_OF_MODALITY[modalities.pop()]
     if modalities and modalities != {"image", "audio"}:
@@ -833,6 +837,23 @@ def _pair_for_data(args):
     return None
 
 
+def _folder_modality(root: Path):
+    """``"image"`` or ``"audio"``: the kind of the first such file under ``root``; None if
+    there is none (``from_folder`` then says what it found)."""
+    import os
+
+    from kdzoo.datasets.frames import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+
+    for _, _, names in os.walk(root, followlinks=True):
+        for name in sorted(names):
+            suffix = Path(name).suffix.lower()
+            if suffix in IMAGE_SUFFIXES:
+                return "image"
+            if suffix in AUDIO_SUFFIXES:
+                return "audio"
+    return None
+
+
 def cmd_distil(args) -> int:
     # No TensorFlow op may run before distil(): a TPU or multi-worker strategy comes first.
     from kdzoo.recipe import DistilConfig, check_config, distil
@@ -840,8 +861,9 @@ def cmd_distil(args) -> int:
     dataset = _own_data(args) or args.dataset
     args.pair = _pair_for_data(args)
     if args.data and not args.export_name:  # not the default pair's "audio_student"
-        stem = "".join(c if c.isalnum() else "_" for c in Path(args.data).stem)
-        args.export_name = f"{stem}_student"
+        from kdzoo.datasets.frames import default_name
+
+        args.export_name = f"{default_name(args.data)}_student"
     given = {
         "dataset": dataset,
         "teacher": args.teacher,

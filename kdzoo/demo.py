@@ -204,12 +204,12 @@ def format_table(table: pd.DataFrame) -> str:
     return table.to_string(index=False, formatters=floats)
 
 
-def format_candidates(candidates: pd.DataFrame, metric: str = "accuracy") -> str:
-    """Every student tried, one line each: validation and test ``metric`` (accuracy, or a
-    task's selection metric), epochs, seconds."""
-    splits = ["validation", "test"]
-    if candidates[f"test_{metric}"].isna().all():  # no test split: validation alone
-        splits = ["validation"]
+def format_candidates(
+    candidates: pd.DataFrame, metric: str = "accuracy", splits=("validation", "test")
+) -> str:
+    """Every student tried, one line each: ``metric`` (accuracy, or a task's selection
+    metric) on ``splits`` (``("validation",)`` for data without a test split), epochs,
+    seconds."""
     columns = [f"{s}_{metric}" for s in splits]
     shown = candidates[["setting", *columns, "epochs", "seconds", "chosen"]].copy()
     shown["chosen"] = ["<- chosen" if c else "" for c in shown["chosen"]]

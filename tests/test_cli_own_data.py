@@ -219,7 +219,7 @@ def test_a_missing_teacher_or_unknown_student_is_named(tmp_path, capsys):
     assert "Unknown model 'nope'" in capsys.readouterr().err
 
 
-def test_data_of_one_modality_picks_its_family():
+def test_data_of_one_modality_picks_its_family(tmp_path):
     import argparse
 
     def args(**given):
@@ -231,7 +231,25 @@ def test_data_of_one_modality_picks_its_family():
     assert cli._pair_for_data(args(data="f.csv", text="t", id="i")) == "text_lstm"
     assert cli._pair_for_data(args(data="f.csv", numeric=["a"], pair="p")) == "p"
     assert cli._pair_for_data(args(data="f.csv", image="i", audio="a")) is None  # av_to_audio
-    assert cli._pair_for_data(args(data="folder")) is None
-    assert cli._pair_for_data(args(data="f.csv", text="t", student="text_lstm/student")) is None
+    assert cli._pair_for_data(args(data="f.csv", text="t", student="text_lstm/student")) == (
+        "text_lstm"  # the teacher side still comes from the pair
+    )
+    both = {"teacher": "t.keras", "student": "text_lstm/student"}
+    assert cli._pair_for_data(args(data="f.csv", text="t", **both)) is None
+    folder = tmp_path / "digits" / "three"
+    folder.mkdir(parents=True)
+    assert cli._pair_for_data(args(data=str(tmp_path / "digits"))) is None  # nothing in it
+    (folder / "a.WAV").write_bytes(b"")
+    assert cli._pair_for_data(args(data=str(tmp_path / "digits"))) == "audio_crnn"
     with pytest.raises(cli.UsageError, match="--data gives tabular and text; name the models"):
         cli._pair_for_data(args(data="f.csv", text="t", categorical=["c"]))
+
+
+def test_files_and_folders_are_named_as_python_identifiers(tmp_path):
+    from kdzoo.datasets.frames import default_name
+
+    assert default_name("a/customers.csv") == "customers"
+    assert default_name("my-data.csv") == "my_data"
+    assert default_name("2024.parquet") == "data_2024"
+    (tmp_path / "photos.v2").mkdir()
+    assert default_name(tmp_path / "photos.v2") == "photos_v2"

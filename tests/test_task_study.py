@@ -1,6 +1,8 @@
 """The regression and multi-label study (``kdzoo bench tasks``) at its smoke size, and the
 diabetes set it reads from scikit-learn."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,9 +42,15 @@ def test_tiny_study_writes_every_setting_with_its_metric(tmp_path):
     # A -scarce setting: 64 labelled rows per seed, the other training rows a transfer set,
     # and its embedded setting's teacher (the same test numbers).
     scarce = written[written["dataset"].str.endswith(task_study.SCARCE)]
-    assert (scarce["train_examples"] == task_study._TINY_LABELLED_ROWS).all()
     full = written[written["dataset"] == "embedded-regression"]["train_examples"].iloc[0]
-    assert (scarce["train_examples"] + scarce["transfer_examples"] == full).all()
+    students = scarce[scarce["model"] != "teacher"]
+    assert (students["train_examples"] == task_study._TINY_LABELLED_ROWS).all()
+    assert (students["train_examples"] + students["transfer_examples"] == full).all()
+    assert (scarce.loc[scarce["model"] == "teacher", "train_examples"] == full).all()
+    assert (
+        f"keeps {task_study._TINY_LABELLED_ROWS} labelled training rows"
+        in (tmp_path / "tasks.md").read_text()
+    )
     teacher = written[written["model"] == "teacher"].set_index(["dataset", "seed"])
     for base, metric in (("embedded-regression", "mse"), ("embedded-multi-label", "macro_roc_auc")):
         values = teacher.loc[base + task_study.SCARCE, f"test_{metric}"].to_numpy()
@@ -58,6 +66,15 @@ def test_tiny_study_writes_every_setting_with_its_metric(tmp_path):
     text = (tmp_path / "tasks.md").read_text()
     assert "Issue 16's goals" in text and "kdzoo bench tasks --seeds 0 1" in text
     assert (tmp_path / "code.json").is_file()
+    # Run alone, a -scarce setting trains its embedded setting's teacher the same way and
+    # starts its students from the same weights: the same rows.
+    alone, _ = run(dataclasses.replace(config, settings=("embedded-regression-scarce",),
+                                       out_dir=None))  # fmt: skip
+    together = per_seed[per_seed["dataset"] == "embedded-regression-scarce"]
+    columns = ["model", "setting", "validation_mse", "test_mse", "train_examples"]
+    pd.testing.assert_frame_equal(
+        alone[columns].reset_index(drop=True), together[columns].reset_index(drop=True)
+    )
 
 
 def test_cli_reaches_the_study(monkeypatch):

@@ -750,6 +750,18 @@ def _frame_task(task, label, unlabelled, class_names):
     return task
 
 
+def default_name(path) -> str:
+    """The name ``from_csv``, ``from_parquet`` and ``from_folder`` give the data at ``path``
+    unless told otherwise: the file's stem or the folder's name, made a Python identifier
+    (``my-data.csv`` -> ``my_data``, ``2024.csv`` -> ``data_2024``)."""
+    path = Path(os.fspath(path))
+    stem = path.resolve().name if path.is_dir() else path.stem
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in stem)
+    if not name.isidentifier():
+        name = f"data_{name}" if name else "data"
+    return name
+
+
 def from_csv(path, **kwargs) -> LoadedDataset:
     """``from_dataframe`` of a CSV file, named after the file; relative file paths are read
     from its folder and bad rows are named by line. ``kwargs``: those of
@@ -757,7 +769,7 @@ def from_csv(path, **kwargs) -> LoadedDataset:
     path = os.fspath(path)
     frame = pd.read_csv(path, keep_default_na=True)
     kwargs.setdefault("root", str(Path(path).parent))
-    kwargs.setdefault("name", Path(path).stem)
+    kwargs.setdefault("name", default_name(path))
     return from_dataframe(frame, source=path, **kwargs)
 
 
@@ -766,7 +778,7 @@ def from_parquet(path, **kwargs) -> LoadedDataset:
     path = os.fspath(path)
     frame = pd.read_parquet(path)
     kwargs.setdefault("root", str(Path(path).parent))
-    kwargs.setdefault("name", Path(path).stem)
+    kwargs.setdefault("name", default_name(path))
     return from_dataframe(frame, source=path, **kwargs)
 
 
@@ -855,7 +867,7 @@ def from_folder(path, *, modality: str | None = None, **kwargs) -> LoadedDataset
     ``skip_bad``...)."""
     frame, modality = folder_frame(path, modality)
     given = {"split": "split"} if "split" in frame.columns else {}
-    kwargs.setdefault("name", Path(path).name or "folder")
+    kwargs.setdefault("name", default_name(path))
     kwargs.setdefault("root", str(path))
     return from_dataframe(
         frame, label="label", id="id", source=str(path), **{modality: "file"}, **given, **kwargs

@@ -269,7 +269,9 @@ def scarce_labels(
     each class) or ``labelled_rows`` (any task kind, e.g. regression or multi-label: that
     many rows drawn at random). The validation and test splits are unchanged (all
     labelled); preprocessing stays the one fitted on the whole training split, which needs
-    no labels, and so does a regression task's standardisation.
+    no labels. A regression task keeps the standardisation ``with_task`` fitted on every
+    training target, the hidden ones included (a teacher trained on them predicts on that
+    scale); with only the kept labels, call ``with_task`` on data that holds just those.
 
     Args:
         data: a ``LoadedDataset`` without a transfer split.

@@ -314,8 +314,14 @@ def test_transfer_rows_are_marked_as_the_task_marks_them(tiny_data, task, key):
         data = dataclasses.replace(data, arrays=arrays)
     data = datasets.with_task(data, task, key)
     train = data.arrays["train"]
-    with pytest.raises(ValueError, match="`labels_per_class` needs class labels|Give one of"):
-        datasets.scarce_labels(data, 3 if task.kind != "binary" else None)
+    if task.kind == "binary":  # per class works for 0/1 labels: 3 of each
+        per_class = datasets.scarce_labels(data, 3, seed=5)
+        assert sorted(per_class.arrays["train"]["label"].tolist()) == [0, 0, 0, 1, 1, 1]
+    else:
+        with pytest.raises(ValueError, match="`labels_per_class` needs class labels"):
+            datasets.scarce_labels(data, 3)
+    with pytest.raises(ValueError, match="Give one of"):
+        datasets.scarce_labels(data, 3, labelled_rows=40)
     scarce = datasets.scarce_labels(data, labelled_rows=40, seed=5)
     labelled = scarce.arrays["train"]["label"]
     marks = scarce.arrays["transfer"]["label"]
@@ -335,6 +341,9 @@ def test_transfer_rows_are_marked_as_the_task_marks_them(tiny_data, task, key):
     # The pipelines take the marked rows on train+transfer (validate_arrays) only.
     _, y = next(iter(scarce.pipeline("train+transfer", training=False, batch_size=400)))
     assert y.shape[0] == len(train["label"])
+    transfer = {**scarce.arrays["transfer"], "x": np.zeros((len(marks), 1), np.float32)}
+    with pytest.raises(ValueError, match="row 0"):
+        validate_arrays(transfer, ["x"], task=task)
     # A "label" given for transfer rows must be the task's mark.
     rows = {m: train[m][:3] for m in data.modalities}
     with pytest.raises(ValueError, match=r"row 0 has label .*as a \w+ task does"):
