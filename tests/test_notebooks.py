@@ -16,7 +16,7 @@ NEEDS_SHARED_DATA = {
 
 
 def test_every_notebook_is_collected():
-    expected = {"quickstart.ipynb", "colab_tpu.ipynb", "your_own_data.ipynb"}
+    expected = {"quickstart.ipynb", "colab_tpu.ipynb", "your_own_data.ipynb", "tasks.ipynb"}
     assert expected <= {p.name for p in NOTEBOOKS}
 
 
