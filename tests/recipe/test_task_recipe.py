@@ -139,6 +139,15 @@ def test_paired_metric_gain_per_example_and_bootstrap():
     assert BOOTSTRAP_RESAMPLES >= 100
 
 
+def _run_tiny(data, **options):
+    """The recipe on ``data`` with the av_to_audio pair, one epoch per phase, seed 0."""
+    keras.utils.set_random_seed(0)
+    shapes = {f"{m}_shape": tuple(s.shape) for m, s in data.input_specs.items()}
+    teacher, student = models.build_pair("av_to_audio", data.task.outputs, **shapes)
+    settings = {"teacher_epochs": 1, "epochs": 1, "batch_size": 32, "verbose": 0, **options}
+    return run(teacher, student, data, teacher_inputs=AV, student_inputs=("audio",), **settings)
+
+
 @pytest.mark.parametrize(
     "task, key",
     [(Task.regression(["target"]), "target"), (Task.multi_label(num_labels=4), "tags")],
@@ -146,21 +155,7 @@ def test_paired_metric_gain_per_example_and_bootstrap():
 )
 def test_recipe_runs_selects_and_reports_per_task(tiny_data, tmp_path, task, key):
     data = datasets.with_task(tiny_data, task, key)
-    keras.utils.set_random_seed(0)
-    shapes = {f"{m}_shape": tuple(s.shape) for m, s in data.input_specs.items()}
-    teacher, student = models.build_pair("av_to_audio", task.outputs, **shapes)
-    result = run(
-        teacher,
-        student,
-        data,
-        teacher_epochs=1,
-        epochs=1,
-        batch_size=32,
-        teacher_inputs=AV,
-        student_inputs=("audio",),
-        verbose=0,
-        run_dir=tmp_path / "run",
-    )
+    result = _run_tiny(data, run_dir=tmp_path / "run")
     metric = data.task.selection
     assert result.metric == metric == ("mse" if task.kind == "regression" else "macro_roc_auc")
     table = result.table.set_index("model")
@@ -362,21 +357,7 @@ def test_transfer_rows_are_marked_as_the_task_marks_them(tiny_data, task, key):
 )
 def test_recipe_distils_on_a_transfer_set_per_task(tiny_data, task, key):
     data = datasets.scarce_labels(datasets.with_task(tiny_data, task, key), labelled_rows=64)
-    keras.utils.set_random_seed(0)
-    shapes = {f"{m}_shape": tuple(s.shape) for m, s in data.input_specs.items()}
-    teacher, student = models.build_pair("av_to_audio", task.outputs, **shapes)
-    result = run(
-        teacher,
-        student,
-        data,
-        teacher_epochs=1,
-        epochs=2,
-        batch_size=32,
-        teacher_inputs=AV,
-        student_inputs=("audio",),
-        verbose=0,
-        distil_margin_se=0.0,
-    )
+    result = _run_tiny(data, epochs=2, distil_margin_se=0.0)
     candidates = result.candidates.set_index("candidate")
     transfer = data.num_examples["transfer"]
     for name, row in candidates.iterrows():
