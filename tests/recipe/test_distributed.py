@@ -48,6 +48,7 @@ def test_kd_loss_family_reduces_correctly_on_two_replicas():
         "multi_label_kd",
         "nkd",
         "regression+unlabelled",  # a regression Distiller: NaN rows
+        "regression_bounded+unlabelled",  # the teacher-bounded loss, which reads labels
         "regression_huber",
         "rkd_angle",
         "rkd_distance",

@@ -78,6 +78,11 @@ TASK_CASES = {
         Task.multi_label(num_labels=CLASSES),
         lambda: kdzoo.losses.task_terms.MultiLabelKLDivergence(temperature=2.0),
     ),
+    # Chen et al.'s teacher-bounded loss reads the targets beside the teacher's predictions.
+    "regression_bounded+unlabelled": (
+        Task.regression(num_targets=CLASSES),
+        lambda: kdzoo.losses.task_terms.TeacherBoundedRegression(),
+    ),
 }
 
 
