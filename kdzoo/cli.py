@@ -1071,8 +1071,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--pair",
-        help="kdzoo.models pair or family (av_to_audio; with --data of one modality, its "
-        "family: tabular_mlp, text_lstm, image_cnn or audio_crnn)",
+        help="kdzoo.models pair or family. With --data of one modality: its family "
+        "(tabular_mlp, text_lstm, image_cnn or audio_crnn); otherwise (av_to_audio)",
     )
     p.add_argument(
         "--teacher",
@@ -1147,7 +1147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--export-name",
-        help="exported model name (audio_student; with --data, <file name>_student)",
+        help="exported model name: with --data, <file name>_student; otherwise (audio_student)",
     )
     p.add_argument("--seed", type=_SEED, help=f"({D.seed})")
     p.add_argument(
