@@ -29,22 +29,35 @@ mirrored replicas the optimizer's cross-replica ``merge_call`` cannot live in th
 ``check_steps_per_execution`` raises a clear error instead. One device is not affected;
 ``TPUStrategy`` is not refused (it could not be tried here). ``tests/scripts/fit_parity.py`` asserts
 that Keras still fails; when that test fails, delete ``check_steps_per_execution``.
+
+Off TensorFlow there is no ``tf.distribute``: the module imports without TensorFlow and its
+functions do nothing.
 """
 
 from __future__ import annotations
 
 import types
+from typing import TYPE_CHECKING
 
 import keras
-import tensorflow as tf
 from keras import tree
+
+from kdzoo.backend import is_tensorflow
+
+if TYPE_CHECKING:  # tf.distribute exists on the TensorFlow backend only; imported there
+    import tensorflow as tf
 
 #: The Keras issues this module works around.
 KERAS_ISSUES = ("keras-team/keras#20585", "keras-team/keras#20329", "keras-team/keras#19246")
 
 
 def needs_multi_worker_fit_workaround(strategy: tf.distribute.Strategy) -> bool:
-    """True under ``MultiWorkerMirroredStrategy`` with more than one worker."""
+    """True under ``MultiWorkerMirroredStrategy`` with more than one worker (never off
+    TensorFlow, which has no ``tf.distribute``)."""
+    if not is_tensorflow():
+        return False
+    import tensorflow as tf
+
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return False
     return strategy.extended._in_multi_worker_mode()  # the test Keras itself makes
@@ -55,6 +68,8 @@ def _first_local_batch(strategy, batch):
 
 
 def _vector_logs(outputs):
+    import tensorflow as tf
+
     return tree.map_structure(
         lambda v: tf.reshape(v, [1]) if isinstance(v, tf.Tensor) and v.shape.rank == 0 else v,
         outputs,
@@ -65,7 +80,7 @@ def enable_multi_worker_fit(model, *, build=True, logs=True) -> bool:
     """Lets ``model.fit``/``evaluate`` run under multi-worker ``MultiWorkerMirroredStrategy``.
 
     Call it after ``compile`` (inside or outside the strategy scope). Does nothing, and
-    returns False, under any other strategy.
+    returns False, under any other strategy and off TensorFlow.
 
     Args:
         model: a compiled ``keras.Model`` created in a ``MultiWorkerMirroredStrategy`` scope.
@@ -76,6 +91,8 @@ def enable_multi_worker_fit(model, *, build=True, logs=True) -> bool:
     Returns:
         Whether the workaround was applied.
     """
+    if not is_tensorflow():
+        return False
     strategy = model.distribute_strategy
     if not needs_multi_worker_fit_workaround(strategy):
         return False
@@ -105,7 +122,12 @@ def enable_multi_worker_fit(model, *, build=True, logs=True) -> bool:
 
 def check_steps_per_execution(strategy: tf.distribute.Strategy, steps_per_execution: int):
     """Raises ``ValueError`` for ``steps_per_execution > 1`` under (multi-worker) mirrored
-    replicas, which Keras 3.15 cannot run (see the module docstring)."""
+    replicas, which Keras 3.15 cannot run (see the module docstring). Nothing to check
+    off TensorFlow."""
+    if not is_tensorflow():
+        return
+    import tensorflow as tf
+
     mirrored = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
     if steps_per_execution > 1 and isinstance(strategy, mirrored):
         raise ValueError(

@@ -1,5 +1,6 @@
 """tf.distribute in one place: choosing a strategy, batch sizes per replica, dataset sharding,
-and the replica scaling of losses that the ``Distiller`` relies on.
+and the replica scaling of losses that the ``Distiller`` relies on (defined in
+``kdzoo.backend``, which needs no TensorFlow, and re-exported here).
 
 ``resolve_strategy("auto")`` picks, in this order:
 
@@ -32,6 +33,12 @@ import os
 
 import tensorflow as tf
 
+# Re-exported: the replica scaling of losses lives in kdzoo.backend (no TensorFlow needed off
+# the TensorFlow backend), callers have always found it here.
+from kdzoo.backend import num_replicas_in_sync as num_replicas_in_sync
+from kdzoo.backend import scale_for_replicas as scale_for_replicas
+from kdzoo.backend import unscale_for_replicas as unscale_for_replicas
+
 log = logging.getLogger("kdzoo")
 
 #: Names accepted by ``resolve_strategy``.
@@ -48,25 +55,6 @@ _FILE_READER_OPS = frozenset(
         "ArrayRecordDataset",
     }
 )
-
-
-# ---------------------------------------------------------------------------- losses
-def num_replicas_in_sync() -> int:
-    """Replicas of the current strategy (1 outside any strategy)."""
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def scale_for_replicas(value):
-    """``value / num_replicas``: how Keras scales a per-replica loss so that the gradients,
-    summed across replicas by ``apply_gradients``, are those of the global-batch mean."""
-    n = num_replicas_in_sync()
-    return value if n == 1 else value * (1.0 / n)
-
-
-def unscale_for_replicas(value):
-    """Inverse of ``scale_for_replicas``, for reporting a loss as a metric."""
-    n = num_replicas_in_sync()
-    return value if n == 1 else value * float(n)
 
 
 # ---------------------------------------------------------------------------- choosing

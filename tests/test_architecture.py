@@ -19,6 +19,7 @@ LAYERS = [
         "kdzoo.optional",
         "kdzoo.determinism",
         "kdzoo._lazy",
+        "kdzoo.backend",
     ),
     (
         "kdzoo.losses",

@@ -1,41 +1,38 @@
-"""tf.data preprocessing shared by training pipelines and serving exports."""
+"""tf.data preprocessing shared by training pipelines and serving exports, and the input
+routing (``routing``) that every backend uses.
+
+Attributes load on first use (PEP 562): ``kdzoo.data.routing`` and ``kdzoo.data.select_inputs``
+need no TensorFlow, so the backend-neutral core can route batches on JAX without it, and a
+run's code fingerprint covers only the front ends it used (a run without a table never
+imports the tabular one).
+"""
 
 from kdzoo._lazy import attributes as _attributes
-from kdzoo.data.audio import AudioConfig, audio_features, log_mel_spectrogram
-from kdzoo.data.augment import AugmentConfig, SpecAugment, WaveformAugment, image_augmenter
-from kdzoo.data.image import ImageConfig, preprocess_images
-from kdzoo.data.pipeline import from_arrays, is_augmented, validate_arrays
-from kdzoo.data.routing import MissingInputError, for_model, input_names, select_inputs
-from kdzoo.data.text import TextVectorizer
-from kdzoo.data.tfrecord import read_tfrecords, write_tfrecords
 
-# The tabular front end loads on first use (PEP 562), so that runs without a table do not
-# import it and their results' code fingerprints do not cover it.
-__getattr__, __dir__ = _attributes(
-    __name__,
-    {"TabularConfig": "kdzoo.data.tabular", "tabular_features": "kdzoo.data.tabular"},
-)
+_ATTRIBUTES = {
+    "AudioConfig": "kdzoo.data.audio",
+    "audio_features": "kdzoo.data.audio",
+    "log_mel_spectrogram": "kdzoo.data.audio",
+    "AugmentConfig": "kdzoo.data.augment",
+    "SpecAugment": "kdzoo.data.augment",
+    "WaveformAugment": "kdzoo.data.augment",
+    "image_augmenter": "kdzoo.data.augment",
+    "ImageConfig": "kdzoo.data.image",
+    "preprocess_images": "kdzoo.data.image",
+    "from_arrays": "kdzoo.data.pipeline",
+    "is_augmented": "kdzoo.data.pipeline",
+    "validate_arrays": "kdzoo.data.pipeline",
+    "MissingInputError": "kdzoo.data.routing",
+    "for_model": "kdzoo.data.routing",
+    "input_names": "kdzoo.data.routing",
+    "select_inputs": "kdzoo.data.routing",
+    "TabularConfig": "kdzoo.data.tabular",
+    "tabular_features": "kdzoo.data.tabular",
+    "TextVectorizer": "kdzoo.data.text",
+    "read_tfrecords": "kdzoo.data.tfrecord",
+    "write_tfrecords": "kdzoo.data.tfrecord",
+}
 
-__all__ = [
-    "AudioConfig",
-    "AugmentConfig",
-    "ImageConfig",
-    "MissingInputError",
-    "SpecAugment",
-    "TabularConfig",
-    "TextVectorizer",
-    "WaveformAugment",
-    "audio_features",
-    "for_model",
-    "from_arrays",
-    "image_augmenter",
-    "input_names",
-    "is_augmented",
-    "log_mel_spectrogram",
-    "preprocess_images",
-    "read_tfrecords",
-    "select_inputs",
-    "tabular_features",
-    "validate_arrays",
-    "write_tfrecords",
-]
+__getattr__, __dir__ = _attributes(__name__, _ATTRIBUTES)
+
+__all__ = sorted(_ATTRIBUTES)

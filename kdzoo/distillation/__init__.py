@@ -4,8 +4,9 @@
   teachers;
 - ``LossTerm``, ``default_terms`` (``terms``): the objective, one weighted loss per term;
 - ``TeacherEnsemble`` (``teachers``): one or several teachers and how their soft targets mix;
-- ``cache_teacher_outputs``, ``with_teacher_outputs``, ``TEACHER_OUTPUTS`` (``cache``):
-  offline distillation from teacher outputs computed once;
+- ``cache_teacher_outputs``, ``with_teacher_outputs``, ``arrays_with_teacher_outputs``
+  (``cache``), ``TEACHER_OUTPUTS`` (``keys``): offline distillation from teacher outputs
+  computed once, from a tf.data pipeline or from NumPy arrays;
 - ``read_teacher_outputs``, ``file_teacher`` (``outputs_file``): a teacher's logits or
   probabilities from an NPZ, CSV or Parquet file keyed by example id, and the weightless
   teacher that reads them from the batch (a teacher kdzoo never runs);
@@ -23,7 +24,8 @@ so the code fingerprint of its results (``kdzoo.results``) covers only those.
 from kdzoo._lazy import attributes
 
 _ATTRIBUTES = {
-    "TEACHER_OUTPUTS": "kdzoo.distillation.cache",
+    "TEACHER_OUTPUTS": "kdzoo.distillation.keys",
+    "arrays_with_teacher_outputs": "kdzoo.distillation.cache",
     "cache_teacher_outputs": "kdzoo.distillation.cache",
     "load_teacher_outputs": "kdzoo.distillation.cache",
     "with_teacher_outputs": "kdzoo.distillation.cache",

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import keras
 
+from kdzoo import backend
+
 OUTPUTS = ("logits", "probabilities")
 _FLOOR = 1e-7
 
@@ -45,6 +47,12 @@ def _name(source) -> str:
 
 
 def _from_saved_model(path: Path, endpoint: str | None, output: str | None) -> keras.Model:
+    if not backend.is_tensorflow():
+        raise TeacherLoadError(
+            f"{path}: a SavedModel teacher runs through keras.layers.TFSMLayer, which needs "
+            f"the TensorFlow backend; Keras runs on {backend.name()!r} here. Save the "
+            "teacher as a .keras file (model.save('teacher.keras')) to use it on this backend."
+        )
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(path))

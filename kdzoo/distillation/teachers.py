@@ -15,7 +15,7 @@ import numpy as np
 from keras import ops
 
 from kdzoo.data.routing import check_input_keys, select_inputs
-from kdzoo.distillation.cache import TEACHER_OUTPUTS
+from kdzoo.distillation.keys import TEACHER_OUTPUTS
 from kdzoo.losses import HardLabelCrossentropy
 from kdzoo.models.layers import feature_model, feature_names
 
@@ -289,6 +289,18 @@ class TeacherEnsemble:
         index, output = (0, "logits") if source is None else source
         return tuple(self._taps[index].output[output].shape)
 
+    def output_taps(self):
+        """``[(prefix, tap, keys), ...]``, one per teacher: the prefix of its outputs' keys
+        in cached outputs (``""`` for a single teacher, ``"<teacher name>/"`` for several),
+        the model that computes the outputs the terms read (``{"logits": ..., <feature>:
+        ...}``, sharing the teacher's weights) and the batch keys the teacher reads.
+
+        Cached outputs (``x["teacher_outputs"]``) must hold ``prefix + name`` for every
+        output of every tap; ``kdzoo.distillation.arrays_with_teacher_outputs`` writes them
+        so."""
+        prefixes = [f"{t.name}/" for t in self.teachers] if self.multi else [""]
+        return list(zip(prefixes, self._taps, self.inputs, strict=True))
+
     def raw_outputs(self, x, route=select_inputs):
         """Each teacher's outputs ``[{"logits": ..., <feature>: ...}, ...]``, gradient-free:
         cached ones if the batch carries ``x["teacher_outputs"]``, else forward passes with
@@ -296,10 +308,10 @@ class TeacherEnsemble:
         reader)``)."""
         if isinstance(x, dict) and TEACHER_OUTPUTS in x:
             cached = x[TEACHER_OUTPUTS]
-            prefixes = [f"{t.name}/" for t in self.teachers] if self.multi else [""]
+            taps = self.output_taps()
             missing = [
                 prefix + k
-                for prefix, tap in zip(prefixes, self._taps, strict=True)
+                for prefix, tap, _ in taps
                 for k in tap.output
                 if prefix + k not in cached
             ]
@@ -314,10 +326,7 @@ class TeacherEnsemble:
                 raise ValueError(
                     f"Cached teacher outputs lack {missing}; they hold {sorted(cached)}.{hint}"
                 )
-            return [
-                {k: cached[prefix + k] for k in tap.output}
-                for prefix, tap in zip(prefixes, self._taps, strict=True)
-            ]
+            return [{k: cached[prefix + k] for k in tap.output} for prefix, tap, _ in taps]
         raw = []
         for model, tap, keys in zip(self.teachers, self._taps, self.inputs, strict=True):
             reader = f"teacher {model.name!r}" if self.multi else "teacher"
