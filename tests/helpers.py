@@ -252,3 +252,57 @@ def run_python(args, *, cwd=None, env=None, timeout=300, check=False):
 def last_json_line(text):
     """The JSON object a script prints on its last line."""
     return json.loads(text.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- gradients
+def gradient(fn, *args):
+    """The gradient of ``sum(fn(*args))`` with respect to each of ``args``, on the current
+    Keras backend: ``tf.GradientTape`` on TensorFlow, ``jax.grad`` on JAX, autograd on
+    PyTorch. ``args`` are float arrays; anything ``fn`` should not be differentiated with
+    respect to is closed over. A non-scalar ``fn`` is summed first, as ``tape.gradient``
+    does, and an argument ``fn`` does not use gets zeros, as with ``jax.grad``. Returns a
+    NumPy array for one argument, a tuple of them for several."""
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        tensors = [tf.convert_to_tensor(np.asarray(a, "float32")) for a in args]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            total = tf.reduce_sum(fn(*tensors))
+        zero = tf.UnconnectedGradients.ZERO
+        grads = [g.numpy() for g in tape.gradient(total, tensors, unconnected_gradients=zero)]
+    elif backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        tensors = [jnp.asarray(a, "float32") for a in args]
+        argnums = tuple(range(len(tensors)))
+        grads = jax.grad(lambda *xs: jnp.sum(fn(*xs)), argnums=argnums)(*tensors)
+        grads = [np.asarray(g) for g in grads]
+    elif backend == "torch":
+        import torch
+
+        tensors = [
+            keras.ops.convert_to_tensor(np.asarray(a, "float32")).requires_grad_(True) for a in args
+        ]
+        total = torch.sum(fn(*tensors))
+        grads = torch.autograd.grad(total, tensors, allow_unused=True, materialize_grads=True)
+        grads = [g.detach().cpu().numpy() for g in grads]
+    else:
+        raise NotImplementedError(f"no gradients on the {backend!r} backend")
+    return grads[0] if len(grads) == 1 else tuple(grads)
+
+
+def jit_compile(fn):
+    """``fn`` compiled with XLA as the backend's trainer compiles a step with
+    ``jit_compile=True``: ``tf.function(jit_compile=True)`` on TensorFlow, ``jax.jit`` on JAX.
+    Skips the calling test on other backends."""
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        return tf.function(fn, jit_compile=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    import pytest
+
+    pytest.skip(f"no XLA compilation of a step on the {backend!r} backend")

@@ -5,17 +5,18 @@ They need the labels as well as the teacher's logits. Their ``y_true`` is the di
 ``{"teacher": teacher_logits, "labels": labels}`` (``teacher_with_labels``); the class
 attribute ``needs_labels = True`` tells the Distiller to build it for a ``target="teacher"``
 term. Labels are integer class ids, ``[batch]`` or ``[batch, 1]``, in ``[0, classes)``; any
-other label raises ``tf.errors.InvalidArgumentError``, as sparse cross-entropy does on CPU,
-instead of becoming an all-zero one-hot row (see ``_check_labels``).
+other label is refused rather than becoming an all-zero one-hot row (see ``_check_labels``):
+on TensorFlow with ``tf.errors.InvalidArgumentError``, as sparse cross-entropy does on CPU;
+on other backends with ``ValueError`` when the labels are concrete, and with a NaN loss for
+those examples inside ``jax.jit``, where nothing can raise.
 """
 
 from __future__ import annotations
 
 import keras
-import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from kdzoo.losses._labels import _check_labels, _nan_where_invalid
 from kdzoo.losses.logits import TemperatureMixin, _check_same_shape, _temperature_tensor
 
 #: Stands in for ``−∞`` on the masked target logit: finite, so ``0 · (log p − log q)`` is 0
@@ -42,60 +43,6 @@ def _check_weight(value, name):
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ValueError(f"`{name}` must be a number >= 0; got {value!r}.")
     return float(value)
-
-
-def _check_labels(labels, classes, what):
-    """Checks that integer ``labels`` lie in ``[0, classes)``; returns ``(labels, valid)``.
-
-    The message follows the one of ``SparseSoftmaxCrossEntropyWithLogits`` on CPU
-    ("Received a label value of 10 which is outside the valid range of [0, 10)"), prefixed
-    with ``what``. ``tf.one_hot`` would turn such a label into an all-zero row, and a loss
-    built on it would train on nothing, silently.
-
-    - Eagerly: raises ``tf.errors.InvalidArgumentError`` at once.
-    - In a ``tf.function`` (``fit``, ``evaluate``): a ``tf.debugging.Assert`` raises the same
-      error when the step runs. The returned labels carry a control dependency on it, so
-      nothing computed from them (the loss, its gradient, the optimizer update) runs first.
-    - Under XLA (``jit_compile=True``), TF 2.21 compiles the step but drops Assert ops: no
-      error is raised. The caller must then mark the invalid examples with ``valid``; the
-      label losses give them a NaN loss, as sparse cross-entropy does under XLA.
-
-    Args:
-        labels: ``[batch]`` integer class ids.
-        classes: the static number of classes.
-        what: the loss named in the message.
-
-    Returns:
-        ``(labels as int32, [batch] boolean valid mask)``.
-    """
-    labels = ops.cast(labels, "int32")
-    valid = ops.logical_and(labels >= 0, labels < classes)
-    expected = f"which is outside the valid range of [0, {classes})."
-    if tf.executing_eagerly():
-        bad = np.asarray(labels)[~np.asarray(valid)]
-        if bad.size:
-            raise tf.errors.InvalidArgumentError(
-                None,
-                None,
-                f"{what}: Received a label value of {bad[0]} {expected} Label values: "
-                f"{np.asarray(labels).tolist()}",
-            )
-        return labels, valid
-    first_bad = tf.gather(labels, tf.argmax(tf.cast(tf.logical_not(valid), "int32")))
-    check = tf.debugging.Assert(
-        tf.reduce_all(valid),
-        [f"{what}: Received a label value of", first_bad, f"{expected} Label values:", labels],
-        summarize=16,
-    )
-    with tf.control_dependencies([check]):
-        return tf.identity(labels), valid
-
-
-def _nan_where_invalid(values, valid):
-    """``values`` with NaN for examples whose label ``_check_labels`` found invalid; only
-    reached under XLA, where the check's Assert is dropped. The NaN is a constant: those
-    examples show in the reported loss but give a zero (not NaN) gradient."""
-    return ops.where(valid, values, float("nan"))
 
 
 def _prepare(teacher_logits, student_logits, labels, what):
@@ -162,7 +109,8 @@ def decoupled_kd(teacher_logits, student_logits, labels, alpha=1.0, beta=8.0, te
         teacher_logits: ``[batch, classes]``.
         student_logits: ``[batch, classes]``.
         labels: ``[batch]`` or ``[batch, 1]`` integer class ids in ``[0, classes)``; any
-            other raises ``tf.errors.InvalidArgumentError`` (under XLA: a NaN loss).
+            other raises ``tf.errors.InvalidArgumentError`` on TensorFlow, ``ValueError``
+            on other backends (under XLA or ``jax.jit``: a NaN loss for that example).
         alpha: weight of TCKD, ``>= 0``. Defaults to 1.0.
         beta: weight of NCKD, ``>= 0``. Defaults to 8.0 (the paper's CIFAR-100 value).
         temperature: ``τ > 0``: a number or a scalar tensor / ``keras.Variable``. Defaults
@@ -204,7 +152,8 @@ def non_target_kl_divergence(teacher_logits, student_logits, labels, temperature
         teacher_logits: ``[batch, classes]``.
         student_logits: ``[batch, classes]``.
         labels: ``[batch]`` or ``[batch, 1]`` integer class ids in ``[0, classes)``; any
-            other raises ``tf.errors.InvalidArgumentError`` (under XLA: a NaN loss).
+            other raises ``tf.errors.InvalidArgumentError`` on TensorFlow, ``ValueError``
+            on other backends (under XLA or ``jax.jit``: a NaN loss for that example).
         temperature: ``τ > 0``: a number or a scalar tensor / ``keras.Variable``. Defaults
             to 4.0.
 

@@ -15,6 +15,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kdzoo.backend import is_tensorflow
+from kdzoo.losses._labels import _check_labels, _nan_where_invalid
+
 
 def _check_temperature(temperature):
     if isinstance(temperature, bool) or not isinstance(temperature, int | float):
@@ -135,13 +138,25 @@ def soft_target_kl_divergence(teacher_logits, student_logits, temperature=4.0, s
 def hard_label_crossentropy(labels, student_logits):
     """Cross-entropy with integer labels, per example: ``−log softmax(s)_y``.
 
+    A label outside ``[0, classes)`` is an error, never a silent 0: TensorFlow's sparse
+    cross-entropy raises on CPU (NaN under XLA); on other backends, whose one-hot of such a
+    label is all zero, the labels are checked as DKD's are (``ValueError`` when concrete,
+    a NaN loss inside ``jax.jit``).
+
     Args:
         labels: ``[batch]`` (or ``[batch, 1]``) integer class ids.
         student_logits: ``[batch, classes]``.
     """
-    return keras.losses.sparse_categorical_crossentropy(
-        labels, ops.cast(student_logits, "float32"), from_logits=True
-    )
+    student_logits = ops.cast(student_logits, "float32")
+    if is_tensorflow():
+        return keras.losses.sparse_categorical_crossentropy(
+            labels, student_logits, from_logits=True
+        )
+    if len(labels.shape) == len(student_logits.shape) and labels.shape[-1] == 1:
+        labels = ops.squeeze(labels, axis=-1)
+    labels, valid = _check_labels(labels, student_logits.shape[-1], "hard_label_crossentropy")
+    loss = keras.losses.sparse_categorical_crossentropy(labels, student_logits, from_logits=True)
+    return _nan_where_invalid(loss, valid)
 
 
 @keras.saving.register_keras_serializable(package="kdzoo")

@@ -18,6 +18,8 @@ reduction stays the standard one:
   replicas of 8 equals the average of two single-device steps on the two halves, not one
   step on the global batch of 16 (tests/scripts/loss_reduction_parity.py checks exactly this).
   The effective relational batch is the per-replica batch: keep it large enough.
+- JAX (``keras.distribution``): the step is one program over the global batch, so the
+  relations span the whole global batch, as on a single device.
 
 Small batches. Both losses need at least 3 examples: RKD-A has no triplet of distinct
 examples below 3, and RKD-D, whose distances are divided by their own mean, compares
@@ -41,6 +43,7 @@ import logging
 import keras
 from keras import ops
 
+from kdzoo.losses._labels import _is_jax_tracer
 from kdzoo.losses.attention import _safe_sqrt
 
 log = logging.getLogger("kdzoo")
@@ -66,6 +69,10 @@ def _flatten_pair(teacher, student, what):
             f"{tuple(student.shape)} must have the same batch size."
         )
     batch = teacher.shape[0] if teacher.shape[0] is not None else student.shape[0]
+    if batch is not None and batch < MIN_BATCH and _is_jax_tracer(teacher):
+        # jax.jit traces each batch size: this is the step of a small (an epoch's last)
+        # batch, which contributes 0 as a dynamic one does on TensorFlow (``_too_small``).
+        batch = None
     if batch is not None and batch < MIN_BATCH:
         raise ValueError(
             f"{what}: a batch-relational loss needs at least {MIN_BATCH} examples per batch "
@@ -75,14 +82,20 @@ def _flatten_pair(teacher, student, what):
     if batch is None and what not in _WARNED_DYNAMIC_BATCH:
         _WARNED_DYNAMIC_BATCH.add(what)
         log.warning(
-            "%s: the batch size is unknown when the step is traced; a batch of fewer than %d "
-            "examples at run time (e.g. an epoch's last, partial batch) contributes 0 to this "
-            "term. Keep batches (per replica) >= %d; drop_remainder=True avoids partial ones.",
+            "%s: a batch of fewer than %d examples (e.g. an epoch's last, partial batch, of a "
+            "size TensorFlow does not know when it traces the step, or one JAX traces on its "
+            "own) contributes 0 to this term. Keep batches (per replica) >= %d; "
+            "drop_remainder=True avoids partial ones.",
             what,
             MIN_BATCH,
             MIN_BATCH,
         )
     return tuple(ops.reshape(x, (ops.shape(x)[0], -1)) for x in (teacher, student))
+
+
+def _too_small(x):
+    """Whether ``x``'s batch is known (traced by ``jax.jit``) to be below ``MIN_BATCH``."""
+    return x.shape[0] is not None and x.shape[0] < MIN_BATCH
 
 
 _SMALL_BATCH_REASON = {
@@ -140,6 +153,8 @@ def rkd_distance(teacher_embeddings, student_embeddings):
             known at run time gives 0 (see the module docstring).
     """
     t, s = _flatten_pair(teacher_embeddings, student_embeddings, "rkd_distance")
+    if _too_small(t):
+        return ops.zeros_like(t[:, 0])
     index = ops.arange(ops.shape(t)[0])
     off_diagonal = ops.cast(index[:, None] != index[None, :], "float32")
     difference = _distance_potentials(s, off_diagonal) - _distance_potentials(t, off_diagonal)
@@ -179,6 +194,8 @@ def rkd_angle(teacher_embeddings, student_embeddings):
             known at run time gives 0 (see the module docstring).
     """
     t, s = _flatten_pair(teacher_embeddings, student_embeddings, "rkd_angle")
+    if _too_small(t):
+        return ops.zeros_like(t[:, 0])
     index = ops.arange(ops.shape(t)[0])
     distinct = index[:, None] != index[None, :]
     triplets = ops.cast(

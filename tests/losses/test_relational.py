@@ -3,8 +3,7 @@ references of Park et al. 2019."""
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from helpers import ref_rkd_angle, ref_rkd_distance
+from helpers import gradient, ref_rkd_angle, ref_rkd_distance
 from keras.ops import convert_to_numpy as to_numpy
 
 from kdzoo import losses
@@ -48,10 +47,8 @@ def test_rkd_is_zero_for_a_matching_structure_and_refuses_small_batches():
 
 
 def test_rkd_gradients_are_finite_with_duplicate_examples():
-    t = tf.constant(RNG.normal(size=(4, 3)).astype("float32"))
-    s = tf.Variable(np.repeat(RNG.normal(size=(2, 2)), 2, axis=0).astype("float32"))
+    t = RNG.normal(size=(4, 3)).astype("float32")
+    s = np.repeat(RNG.normal(size=(2, 2)), 2, axis=0).astype("float32")
     for loss in (losses.RKDDistance(), losses.RKDAngle()):
-        with tf.GradientTape() as tape:
-            value = loss(t, s)
-        assert np.isfinite(float(value))
-        assert np.all(np.isfinite(tape.gradient(value, s).numpy()))
+        assert np.isfinite(float(loss(t, s)))
+        assert np.all(np.isfinite(gradient(lambda s, loss=loss: loss(t, s), s)))
