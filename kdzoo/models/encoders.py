@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kdzoo.models.layers import Feature, MaskedGlobalMaxPooling1D
+from kdzoo.models.layers import BatchNormalization, Feature, MaskedGlobalMaxPooling1D
 
 # Batch-norm moving statistics follow the weights within about 20 steps (0.9**20 = 0.12).
 # Keras's default, 0.99, needs about 230: on AV digits (2,000 training rows, 31 steps an
@@ -24,9 +24,10 @@ BN_MOMENTUM = 0.9
 def _conv_block(x, filters, pool, name, kernel_size=3, rank=2):
     conv = layers.Conv2D if rank == 2 else layers.Conv1D
     x = conv(filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    # synchronized=True: under tf.distribute the batch statistics are the global batch's,
-    # so a step gives the same update on 1 or N replicas (see tests/recipe/test_distributed.py).
-    x = layers.BatchNormalization(synchronized=True, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    # kdzoo's BatchNormalization, not keras.layers': global-batch statistics on every
+    # backend, so a step gives the same update on 1 or N replicas (see its docstring and
+    # tests/recipe/test_distributed.py).
+    x = BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     x = layers.ReLU(name=f"{name}_relu")(x)
     if pool:
         pooling = layers.MaxPooling2D if rank == 2 else layers.MaxPooling1D

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from kdzoo.backend import is_tensorflow
+
 
 @keras.saving.register_keras_serializable(package="kdzoo")
 class Feature(keras.layers.Identity):
@@ -13,6 +15,50 @@ class Feature(keras.layers.Identity):
     and a CNN's last spatial map with ``Feature(name="feature_map")``;
     ``kdzoo.models.feature_names(model)`` lists them and ``feature_model`` taps them.
     """
+
+
+@keras.saving.register_keras_serializable(package="kdzoo")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` whose training statistics are those of the
+    global batch on every backend, so that a step gives the same update on 1 or N devices.
+
+    - TensorFlow: ``synchronized=True``, which all-reduces the mean and variance across the
+      replicas of a ``tf.distribute`` strategy (tests/recipe/test_distributed.py).
+    - JAX: Keras refuses ``synchronized=True`` off TensorFlow, and needs no flag: its
+      trainer jit-compiles the step over global arrays that ``keras.distribution`` shards
+      across the devices (``jax.make_array_from_process_local_data``), so the
+      ``jnp.mean``/``jnp.var`` of ``ops.moments`` already reduce over the whole global batch.
+
+    The flag is therefore chosen from the backend when the layer is made, and left out of
+    the config (saved as ``kdzoo>BatchNormalization``): a model saved on TensorFlow loads on
+    JAX, where a plain ``BatchNormalization`` saved with ``synchronized=True`` raises
+    ``ValueError``, and one saved on JAX synchronises again on TensorFlow. The computation
+    is Keras' own on each backend.
+
+    Named like Keras' layer on purpose: Keras weight files address a layer's variables by
+    its snake-cased class name (``batch_normalization``), so ``.weights.h5`` files of models
+    built with the plain layer load into models built with this one, and back. (A ``.keras``
+    file saved before the encoders used this layer holds the plain layer and loads on
+    TensorFlow only: to take it to JAX, save its weights and load them into the model built
+    again with ``kdzoo.models``.)
+
+    Args:
+        **kwargs: those of ``keras.layers.BatchNormalization`` except ``synchronized``.
+    """
+
+    def __init__(self, **kwargs):
+        if "synchronized" in kwargs:
+            raise ValueError(
+                f"kdzoo's BatchNormalization {kwargs.get('name', '')!r} sets `synchronized` "
+                f"from the backend; got synchronized={kwargs['synchronized']!r}. Use "
+                "keras.layers.BatchNormalization for per-replica statistics."
+            )
+        super().__init__(synchronized=is_tensorflow(), **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["synchronized"]
+        return config
 
 
 def feature_names(model: keras.Model) -> list[str]:
