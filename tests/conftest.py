@@ -18,10 +18,21 @@ def pytest_configure(config):
         "sms_spam) under $KDZOO_DATA_DIR; skipped where they are missing, except in CI "
         "(CI=true), where a missing dataset fails the test",
     )
+    config.addinivalue_line(
+        "markers",
+        "tensorflow(reason): runs on the TensorFlow backend only (tf.data, tf.function, "
+        "tf.distribute, SavedModel...); skipped, with the reason, under another "
+        "KERAS_BACKEND (`make test-jax`)",
+    )
 
 
 def pytest_runtest_setup(item):
-    """The one policy for tests that need the shared data (``@pytest.mark.requires_data``)."""
+    """The policies for tests that need the TensorFlow backend (``@pytest.mark.tensorflow``)
+    and for tests that need the shared data (``@pytest.mark.requires_data``)."""
+    backend_only = item.get_closest_marker("tensorflow")
+    if backend_only is not None and keras.config.backend() != "tensorflow":
+        reason = backend_only.args[0] if backend_only.args else "TensorFlow-only API"
+        pytest.skip(f"TensorFlow backend only: {reason}")
     marker = item.get_closest_marker("requires_data")
     if marker is None:
         return
@@ -46,9 +57,10 @@ def _fresh_keras_state():
     yield
     # Op determinism is process-wide (a seeded run sets it): every test starts with it off,
     # as a fresh process does, so no test leaks it into another (Keras turns XLA off under it).
-    from tensorflow.python.framework import config  # disable_op_determinism is not public
+    if keras.config.backend() == "tensorflow":
+        from tensorflow.python.framework import config  # disable_op_determinism is not public
 
-    config.disable_op_determinism()
+        config.disable_op_determinism()
 
 
 @pytest.fixture

@@ -346,7 +346,12 @@ def _augment(ds, config: AugmentConfig, modalities, audio_config, seed):
         if image_aug.layers:
 
             def augment_images(x, y):
-                return {**x, "image": image_aug(x["image"], training=True)}, y
+                # Layer by layer: each random layer runs its TensorFlow ops inside tf.data
+                # whatever the Keras backend; a Sequential of them would call the backend's.
+                image = x["image"]
+                for layer in image_aug.layers:
+                    image = layer(image, training=True)
+                return {**x, "image": image}, y
 
             ds = ds.map(augment_images)
     if "audio" in modalities:

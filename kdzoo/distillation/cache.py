@@ -13,8 +13,16 @@ shuffling, so they travel with their example; the ``Distiller`` then skips the t
         extras=with_teacher_outputs(cache_dir, labels=arrays["label"]),
     )
 
-This module is the one place that names the batch key: pipelines carry generic per-row
-arrays and never import distillation.
+Without tf.data (NumPy arrays, any Keras backend), :func:`arrays_with_teacher_outputs`
+computes the same outputs batch by batch and returns the inputs with them attached, for
+``Distiller.fit(x, y)``::
+
+    x = arrays_with_teacher_outputs(distiller.ensemble, {"image": ..., "audio": ...})
+    distiller.fit(x, y, batch_size=64)
+
+The batch key is named in ``kdzoo.distillation.keys`` (re-exported here): pipelines carry
+generic per-row arrays and never import distillation. Only ``cache_teacher_outputs``, which
+reads a tf.data pipeline, needs TensorFlow.
 
 Augmentation makes cached outputs stale: the teacher saw the un-augmented example while
 the student sees an augmented one, so the soft targets no longer describe the student's
@@ -39,17 +47,15 @@ import json
 import os
 import shutil
 
+import keras
 import numpy as np
-import tensorflow as tf
 
-from kdzoo.data.pipeline import is_augmented, is_shuffled
+from kdzoo.backend import is_tensorflow
+from kdzoo.data.routing import input_names, select_inputs
+from kdzoo.distillation.keys import TEACHER_OUTPUTS
+from kdzoo.distillation.teachers import TeacherEnsemble
 from kdzoo.files import check_replaceable, make_sibling_tmp, remove_stale_tmps, replace_dir
 from kdzoo.models.layers import feature_model
-
-#: Batch key under which precomputed teacher outputs (``{"logits": ..., <feature>: ...}``)
-#: travel; when present the Distiller skips the teachers' forward passes. With several
-#: teachers the keys are qualified: ``{"<teacher name>/logits": ..., "<teacher name>/<f>": ...}``.
-TEACHER_OUTPUTS = "teacher_outputs"
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -57,12 +63,12 @@ KIND = "teacher-cache"  # the ownership marker's kind
 
 
 def _teacher_keys(teacher):
-    return [t.name for t in teacher.inputs]
+    return list(input_names(teacher))
 
 
 def cache_teacher_outputs(
     teacher,
-    dataset: tf.data.Dataset,
+    dataset,
     cache_dir,
     *,
     features=(),
@@ -74,8 +80,9 @@ def cache_teacher_outputs(
 
     Args:
         teacher: a built Keras model whose inputs are named by the batch keys it reads.
-        dataset: batches ``(features, label[, weight])`` in a fixed row order, e.g. a
-            pipeline built with ``training=False`` from the same arrays as the student's.
+        dataset: a ``tf.data.Dataset`` of batches ``(features, label[, weight])`` in a
+            fixed row order, e.g. a pipeline built with ``training=False`` from the same
+            arrays as the student's.
         cache_dir: directory to create.
         features: names of the teacher's ``Feature`` layers to store besides ``"logits"``
             (those the Distiller's feature terms read).
@@ -89,6 +96,10 @@ def cache_teacher_outputs(
     Returns:
         ``cache_dir``.
     """
+    import tensorflow as tf
+
+    from kdzoo.data.pipeline import is_augmented, is_shuffled
+
     cache_dir = os.fspath(cache_dir)
     if is_augmented(dataset) and not allow_augmented:
         raise ValueError(
@@ -107,9 +118,16 @@ def cache_teacher_outputs(
     tap = feature_model(teacher, features)
     keys = _teacher_keys(teacher)
 
-    @tf.function
     def run(x):
         return tap({k: x[k] for k in keys}, training=False)
+
+    if is_tensorflow():
+        run = tf.function(run)
+    else:  # another backend's ops take the batches' NumPy values, not tf.data's tensors
+        run_on_arrays = run
+
+        def run(x):
+            return run_on_arrays({k: np.asarray(x[k]) for k in keys})
 
     outputs = {name: [] for name in tap.output}
     labels = []
@@ -220,3 +238,77 @@ def with_teacher_outputs(cache, labels=None) -> dict:
         ``{"teacher_outputs": {name: array}}``, one row per example.
     """
     return {TEACHER_OUTPUTS: load_teacher_outputs(cache, labels=labels)}
+
+
+def arrays_with_teacher_outputs(teacher, x, *, features=(), batch_size=32) -> dict:
+    """``x`` with the teachers' outputs under ``x["teacher_outputs"]``, as NumPy arrays.
+
+    The counterpart of ``cache_teacher_outputs`` + ``with_teacher_outputs`` for NumPy inputs,
+    on any Keras backend and without TensorFlow: the teachers run once (``training=False``,
+    ``batch_size`` rows at a time, through ``predict``), and their outputs are keyed as the
+    ``Distiller`` reads them (``TeacherEnsemble.raw_outputs``). ``Distiller.fit(x, y)`` then
+    slices them with their rows, shuffled or not, and skips the teachers' forward passes.
+
+    Args:
+        teacher: a built ``keras.Model`` (outputs ``"logits"`` and the named ``features``),
+            or a ``TeacherEnsemble``, e.g. ``distiller.ensemble``: each of its teachers'
+            logits and the features its Distiller's terms read, under
+            ``"<teacher name>/<output>"`` when there are several teachers.
+        x: ``{key: array}``, one row per example, holding the keys the teachers read (and
+            any others, e.g. the student's, which are passed through).
+        features: with a model, the names of its ``Feature`` layers to add to
+            ``"logits"`` (those the feature terms read). Defaults to none.
+        batch_size: rows per teacher call. Defaults to 32.
+
+    Returns:
+        A new dict: ``x``'s entries and ``"teacher_outputs"``, ``{name: array}`` with one
+        row per example.
+
+    Raises:
+        ValueError: ``x`` is not a dict, already holds ``"teacher_outputs"``, or a teacher
+            output is not finite; ``features`` given with an ensemble, or not features of
+            the model.
+        TypeError: ``teacher`` is neither a built model nor an ensemble.
+        kdzoo.data.MissingInputError: ``x`` lacks a key a teacher reads.
+
+    Example:
+
+    >>> x = arrays_with_teacher_outputs(teacher, {"image": images, "audio": audio})
+    >>> distiller.fit(x, labels, batch_size=64)  # the teacher does not run again
+    """
+    if not isinstance(x, dict):
+        raise ValueError(
+            f"`x` must be a dict {{batch key: array}} naming the teachers' inputs; got "
+            f"{type(x).__name__}."
+        )
+    if TEACHER_OUTPUTS in x:
+        raise ValueError(
+            f"`x` already holds {TEACHER_OUTPUTS!r}; pass the inputs without it to compute "
+            "them again."
+        )
+    if isinstance(teacher, TeacherEnsemble):
+        if features:
+            raise ValueError(
+                "`features` applies to a single model; a TeacherEnsemble outputs the features "
+                "its Distiller's terms read (pass `distiller.ensemble`)."
+            )
+        taps = teacher.output_taps()
+    elif isinstance(teacher, keras.Model) and teacher.built:
+        taps = [("", feature_model(teacher, features), tuple(_teacher_keys(teacher)))]
+    else:
+        raise TypeError(
+            f"`teacher` must be a built keras.Model or a TeacherEnsemble; got {teacher!r}."
+        )
+    outputs = {}
+    for prefix, tap, keys in taps:
+        reader = f"teacher {prefix[:-1]!r}" if prefix else "teacher"
+        inputs = select_inputs(x, keys, reader)
+        values = tap.predict(inputs, batch_size=batch_size, verbose=0)
+        for name, value in values.items():
+            value = np.asarray(value)
+            if not np.isfinite(value).all():
+                raise ValueError(
+                    f"Teacher output {prefix + name!r} has non-finite values; not attaching it."
+                )
+            outputs[prefix + name] = value
+    return {**x, TEACHER_OUTPUTS: outputs}

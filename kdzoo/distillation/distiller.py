@@ -1,8 +1,11 @@
 """``Distiller``: a ``keras.Model`` that trains a student against one or several frozen teachers.
 
 The Distiller is thin: it routes each model's inputs (``kdzoo.data.select_inputs``), gets
-the teachers' outputs from its ``TeacherEnsemble`` outside the gradient tape, sums the
-weighted ``LossTerm``s, and updates the student (and any adapters or teacher gate).
+the teachers' outputs from its ``TeacherEnsemble`` (out of the gradient), sums the weighted
+``LossTerm``s, and lets Keras update the student (and any adapters or teacher gate). The
+objective lives in ``compute_loss`` and the metrics in ``compute_metrics``, so Keras' own
+train and test steps run it on each backend: TensorFlow (with tf.distribute), JAX and
+PyTorch.
 """
 
 from __future__ import annotations
@@ -11,13 +14,12 @@ import copy
 import logging
 
 import keras
-import tensorflow as tf
 from keras import ops
 
+from kdzoo.backend import scale_for_replicas, unscale_for_replicas
 from kdzoo.data.routing import check_input_keys, select_inputs
 from kdzoo.distillation.teachers import TeacherEnsemble
 from kdzoo.distillation.terms import LossTerm, default_terms
-from kdzoo.distribute import scale_for_replicas, unscale_for_replicas
 from kdzoo.labels import UNLABELLED, labelled_weights
 from kdzoo.losses import teacher_with_labels
 from kdzoo.models.layers import feature_model
@@ -48,8 +50,20 @@ class _Views:
     model's layers; held in a plain object so Keras tracks each variable once, through the
     model itself (a tracked view would add its layers to the Distiller a second time)."""
 
+    #: Forward passes kept at most (the oldest goes first). ``compute_loss`` takes each one
+    #: back within its step, one per replica; ``predict``'s batches need no loss and only
+    #: these few of them stay referenced.
+    KEPT = 16
+
     def __init__(self, student):
         self.student = student
+        self.outputs = {}
+
+    def keep(self, outputs):
+        """Keeps one forward pass's outputs for the ``compute_loss`` of the same step."""
+        while len(self.outputs) >= self.KEPT:
+            del self.outputs[next(iter(self.outputs))]
+        self.outputs[id(outputs["logits"])] = outputs
 
 
 def _refuse_objective_arguments(kwargs):
@@ -72,10 +86,12 @@ class Distiller(keras.Model):
 
     ``L = 0.5 · CE(y, s) + 0.5 · τ² · KL(softmax(t/τ) ‖ softmax(s/τ))``,  ``τ = 4``
 
-    with ``s``, ``t`` the student and teacher logits. The teachers run outside the gradient
-    tape with ``training=False`` and ``trainable=False``; ``call``/``predict`` return the
-    student's logits. Each model reads only its own input keys from the batch dict, so a
-    teacher on ``{"image", "audio"}`` can teach a student on ``{"audio"}`` from one dataset.
+    with ``s``, ``t`` the student and teacher logits. The teachers run with ``training=False``
+    and ``trainable=False``, their outputs out of the gradient (``stop_gradient``);
+    ``call``/``predict`` return the student's logits. Keras' own ``train_step`` and
+    ``test_step`` drive it through ``compute_loss``/``compute_metrics`` on every backend.
+    Each model reads only its own input keys from the batch dict, so a teacher on
+    ``{"image", "audio"}`` can teach a student on ``{"audio"}`` from one dataset.
 
     **Several teachers.** Pass ``teacher=[t_1, ..., t_N]`` (distinct names; each reads its
     own input keys), or a ``TeacherEnsemble``. Their class distributions are mixed per
@@ -185,6 +201,11 @@ class Distiller(keras.Model):
             for t in terms
         ]
         self.term_trackers = [keras.metrics.Mean(name=f"{t.name}_loss") for t in terms]
+        # The losses' own variables (the temperatures a schedule assigns), tracked so that
+        # every backend's step reads them as state: JAX's compiled step would otherwise
+        # keep the value they had when it was traced. Their values are saved in the terms'
+        # configs, not with the weights (``save_own_variables``).
+        self.loss_variables = [v for t in terms for v in _variables_of(t.loss)]
         self.built = True
 
     # ------------------------------------------------------------------ validation
@@ -310,7 +331,13 @@ class Distiller(keras.Model):
         return select_inputs(x, keys, reader)
 
     def call(self, inputs, training=None):
-        return self.student(self._route(inputs, self.student_inputs, "student"), training=training)
+        """The student's logits. The features the terms read, from the same forward pass,
+        are kept for ``compute_loss`` (keyed by the logits, so replicas do not mix them)."""
+        outputs = self._views.student(
+            self._route(inputs, self.student_inputs, "student"), training=training
+        )
+        self._views.keep(outputs)
+        return outputs["logits"]
 
     # ------------------------------------------------------------------ objective
     def _objective(self, y, teacher_raw, student_out, sample_weight):
@@ -356,14 +383,39 @@ class Distiller(keras.Model):
             total = total + scale_for_replicas(ops.sum(self.student.losses))
         return total, values, gate_loss, labels
 
-    def _report(self, logits, total, values, gate_loss, labels):
-        """Updates the trackers: the total and teacher terms per row, the terms that read
-        labels (and the compiled metrics) per labelled row."""
-        batch_size = ops.cast(ops.shape(logits)[0], "float32")
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The objective for one batch, and the per-term trackers' update.
+
+        Keras' own ``train_step``/``test_step`` call it on every backend (TensorFlow's
+        ``GradientTape``, JAX's ``jax.value_and_grad`` of a stateless step, PyTorch's
+        autograd), inside the differentiated function: the teachers run here, with
+        ``training=False`` and their outputs out of the gradient, then the terms and any gate.
+        ``y_pred`` is ``call``'s student logits; the student's features from that same forward
+        pass are reused, so the student runs once per step. Keras then scales the returned
+        total for mixed precision and updates the ``"loss"`` tracker, per example.
+        """
+        student_out = self._student_outputs(x, y_pred, training)
+        total, values, gate_loss, labels = self._objective(
+            y, self._teacher_raw(x), student_out, sample_weight
+        )
+        self._track_terms(ops.shape(y_pred)[0], values, gate_loss, labels)
+        return total
+
+    def _student_outputs(self, x, y_pred, training):
+        """The student's outputs (logits and the terms' features) of the forward pass that
+        returned ``y_pred``, or a fresh pass when ``y_pred`` came from elsewhere."""
+        outputs = self._views.outputs.pop(id(y_pred), None)
+        if outputs is not None and outputs["logits"] is y_pred:
+            return outputs
+        student_x = self._route(x, self.student_inputs, "student")
+        return self._views.student(student_x, training=training)
+
+    def _track_terms(self, batch_size, values, gate_loss, labels):
+        """Updates the term trackers: the teacher terms per row, the terms that read labels
+        (and the gate's loss) per labelled row. Each value is replica-scaled by Keras."""
+        batch_size = ops.cast(batch_size, "float32")
         if labels is not None:
             per_labelled = batch_size / ops.maximum(labels[2], 1.0)
-        if self._loss_tracker is not None:
-            self._loss_tracker.update_state(unscale_for_replicas(total), sample_weight=batch_size)
         for term, tracker, value in zip(self.loss_terms, self.term_trackers, values, strict=True):
             if _reads_labels(term):
                 tracker.update_state(
@@ -375,36 +427,20 @@ class Distiller(keras.Model):
             self.gate_tracker.update_state(
                 unscale_for_replicas(gate_loss) * per_labelled, sample_weight=labels[2]
             )
-        if labels is not None and self._compile_metrics is not None:
-            self._compile_metrics.update_state(labels[0], logits, labels[1])
-        return self.get_metrics_result()
 
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        teacher_raw = self._teacher_raw(x)
-        student_x = self._route(x, self.student_inputs, "student")
-        with tf.GradientTape() as tape:
-            student_out = self._views.student(student_x, training=True)
-            # The teachers' combination is inside the tape: a gate learns from its own loss.
-            total, values, gate_loss, labels = self._objective(
-                y, teacher_raw, student_out, sample_weight
-            )
-            scaled = self.optimizer.scale_loss(total)
-        variables = self.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return self._report(student_out["logits"], total, values, gate_loss, labels)
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        teacher_raw = self._teacher_raw(x)
-        student_out = self._views.student(
-            self._route(x, self.student_inputs, "student"), training=False
-        )
-        total, values, gate_loss, labels = self._objective(
-            y, teacher_raw, student_out, sample_weight
-        )
-        return self._report(student_out["logits"], total, values, gate_loss, labels)
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """The compiled metrics on the student's logits, over the labelled rows only
+        (``kdzoo.labels.labelled_weights``); a batch without labels updates none."""
+        compiled = self._compile_metrics
+        if y is not None and compiled is not None:
+            kind = "classification" if self.task is None else self.task.kind
+            labels = labelled_weights(y, sample_weight, kind)
+            compiled.update_state(labels[0], y_pred, labels[1])
+        if compiled is None or compiled.built:
+            return self.get_metrics_result()
+        # Data without labels never builds the compiled metrics (Keras builds them from a
+        # first batch's labels): report the losses only.
+        return {m.name: m.result() for m in self.metrics if m is not compiled}
 
     def compile(self, optimizer="adam", loss=None, metrics=None, weighted_metrics=None, **kwargs):
         """Like ``keras.Model.compile``; ``metrics`` are computed on the student's logits.
@@ -433,6 +469,28 @@ class Distiller(keras.Model):
         self.optimizer.build(self.trainable_variables)
 
     # ------------------------------------------------------------------ serialisation
+    def _saved_variables(self):
+        """The Distiller's own variables in its weights file: all but ``loss_variables``,
+        whose values the terms' configs hold (so files saved before they were tracked
+        load, and the values cannot disagree)."""
+        skip = {id(v) for v in self.loss_variables}
+        own = self._trainable_variables + self._non_trainable_variables
+        return [v for v in own if id(v) not in skip]
+
+    def save_own_variables(self, store):
+        for i, variable in enumerate(self._saved_variables()):
+            store[f"{i}"] = variable
+
+    def load_own_variables(self, store):
+        variables = self._saved_variables()
+        if len(store.keys()) != len(variables):
+            raise ValueError(
+                f"Distiller {self.name!r} holds {len(variables)} variables of its own (the "
+                f"term weights); the weights file has {len(store.keys())}."
+            )
+        for i, variable in enumerate(variables):
+            variable.assign(store[f"{i}"])
+
     def get_config(self):
         config = super().get_config()
         ensemble = self.ensemble.get_config()
@@ -475,6 +533,11 @@ class Distiller(keras.Model):
         if config.get("terms") is not None:
             config["terms"] = [load(t) for t in config["terms"]]
         return cls(**config)
+
+
+def _variables_of(loss):
+    """The ``keras.Variable`` attributes of a loss (e.g. ``temperature_variable``)."""
+    return [v for v in vars(loss).values() if isinstance(v, keras.Variable)]
 
 
 def _task(task):

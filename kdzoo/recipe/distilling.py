@@ -63,6 +63,7 @@ import numpy as np
 
 from kdzoo import distribute, models
 from kdzoo._keras_compat import check_steps_per_execution
+from kdzoo.backend import require_tensorflow
 from kdzoo.determinism import seed_everything
 from kdzoo.distillation.hub import RAW_TEXT, with_raw_text
 from kdzoo.distillation.sources import load_teacher
@@ -107,6 +108,7 @@ def distil(config: DistilConfig | None = None, callbacks=None, strategy=None) ->
     >>> print(result.strategy)
     >>> result.table
     """
+    require_tensorflow("The recipe (kdzoo.recipe.distil, kdzoo distil)")
     config = config or DistilConfig()
     check_config(config)
     if strategy is None:

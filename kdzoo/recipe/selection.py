@@ -58,6 +58,7 @@ import pandas as pd
 import tensorflow as tf
 
 from kdzoo import distribute
+from kdzoo.backend import require_tensorflow
 from kdzoo.data.routing import select_inputs
 from kdzoo.datasets.loading import TRAIN_AND_TRANSFER, TRANSFER
 from kdzoo.defaults import DEFAULTS
@@ -368,6 +369,7 @@ def run(
     Returns:
         A ``RecipeResult``.
     """
+    require_tensorflow("The recipe (kdzoo.recipe.run)")
     start = time.perf_counter()
     strategy = strategy or tf.distribute.get_strategy()
     chief = distribute.is_chief(strategy)

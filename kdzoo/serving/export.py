@@ -46,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdzoo import __version__
+from kdzoo.backend import require_tensorflow
 from kdzoo.evaluation import classification_metrics
 from kdzoo.files import atomic_file, make_sibling_tmp, mark_tmp, remove_stale_tmps, unmark
 from kdzoo.serving import warmup as warmups
@@ -262,6 +263,7 @@ def export_for_serving(
     ...                    teacher_name=distiller.teacher.name)
     PosixPath('saved_models/audio_student/1')
     """
+    require_tensorflow("Exporting for TF Serving (kdzoo.serving.export_for_serving)")
     check_student(model)
     check_finite_weights(model)
     if not isinstance(preprocessing, ServingPreprocessing):
@@ -413,6 +415,7 @@ def export_student(
     ...                teacher_name=distiller.teacher.name)
     PosixPath('saved_models/audio_student/1')
     """
+    require_tensorflow("Exporting for TF Serving (kdzoo.serving.export_student)")
     served = serving_from_dataset(student, data, split=split, metrics=metrics)
     return export_for_serving(
         student,

@@ -1,15 +1,19 @@
-"""Cached teacher outputs: one epoch of cached distillation equals online distillation."""
+"""Cached teacher outputs: one epoch of cached distillation equals online distillation, and
+the NumPy path (``arrays_with_teacher_outputs``) gives the tf.data cache's outputs, keyed as
+the Distiller reads them."""
 
 import json
 
 import keras
 import numpy as np
 import pytest
-from helpers import av_pair
+from helpers import av_pair, batched, tiny_model, tiny_pair
 
 import kdzoo
-from kdzoo.data import AudioConfig, from_arrays
+from kdzoo.data import AudioConfig, MissingInputError, from_arrays
 from kdzoo.distillation import (
+    TEACHER_OUTPUTS,
+    arrays_with_teacher_outputs,
     cache_teacher_outputs,
     default_terms,
     load_teacher_outputs,
@@ -73,6 +77,10 @@ def test_cached_epoch_equals_online_epoch(tmp_path, feature):
     assert max(np.abs(a - b).max() for a, b in zip(initial, w_cached, strict=True)) > 1e-3
 
 
+@pytest.mark.tensorflow(
+    "kdzoo's audio augmentation layers (WaveformAugment, SpecAugment) run the backend's ops "
+    "inside tf.data"
+)
 def test_augmented_or_shuffled_pipelines_are_refused(tmp_path):
     arrays, cfg = _arrays(32), AudioConfig.embedded()
     teacher, _ = av_pair()
@@ -106,3 +114,66 @@ def test_a_cache_from_other_rows_is_detected(tmp_path):
         with_teacher_outputs(path, labels=fewer["label"])
     with pytest.raises(FileNotFoundError, match="cache_teacher_outputs"):
         load_teacher_outputs(tmp_path / "nowhere")
+
+
+# ---------------------------------------------------------------- NumPy inputs
+def _tiny_arrays(n=10):
+    rng = np.random.default_rng(4)
+    x = {"x": rng.normal(size=(n, 6)).astype("float32")}
+    return x, rng.integers(0, 10, n).astype("int32")
+
+
+def test_numpy_teacher_outputs_equal_the_tf_data_cache(tmp_path):
+    teacher, _ = tiny_pair()
+    x, y = _tiny_arrays()
+    path = cache_teacher_outputs(
+        teacher, batched(x, y, batch=4), tmp_path / "cache", features=["embedding"]
+    )
+    expected = with_teacher_outputs(path, labels=y)[TEACHER_OUTPUTS]
+    got = arrays_with_teacher_outputs(teacher, x, features=["embedding"], batch_size=4)
+    assert sorted(got) == sorted([*x, TEACHER_OUTPUTS]) and got["x"] is x["x"]
+    assert sorted(got[TEACHER_OUTPUTS]) == sorted(expected) == ["embedding", "logits"]
+    for name, value in expected.items():
+        assert isinstance(got[TEACHER_OUTPUTS][name], np.ndarray)
+        np.testing.assert_allclose(got[TEACHER_OUTPUTS][name], value, rtol=1e-6, atol=1e-6)
+    assert TEACHER_OUTPUTS not in x  # a new dict; the caller's is untouched
+
+
+@pytest.mark.parametrize("several", [False, True], ids=["one_teacher", "two_teachers"])
+def test_numpy_teacher_outputs_are_keyed_as_the_distiller_reads_them(several):
+    teacher, student = tiny_pair()
+    if several:
+        teacher, terms = [teacher, tiny_model("second_teacher", 8, 2)], default_terms()
+    else:
+        terms = default_terms(
+            feature_weight=0.5, teacher_feature="embedding", student_feature="embedding"
+        )
+    distiller = kdzoo.Distiller(teacher=teacher, student=student, terms=terms)
+    distiller.compile(optimizer="sgd")
+    x, y = _tiny_arrays()
+    cached = arrays_with_teacher_outputs(distiller.ensemble, x, batch_size=4)
+    expected = ["second_teacher/logits", "teacher/logits"] if several else ["embedding", "logits"]
+    assert sorted(cached[TEACHER_OUTPUTS]) == expected
+    online = distiller.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+    offline = distiller.evaluate(cached, y, batch_size=4, verbose=0, return_dict=True)
+    for key, value in online.items():
+        assert offline[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+def test_numpy_teacher_outputs_refuse_what_they_cannot_attach():
+    teacher, _ = tiny_pair()
+    x, _ = _tiny_arrays()
+    with pytest.raises(MissingInputError, match="x"):
+        arrays_with_teacher_outputs(teacher, {"image": x["x"]})
+    once = arrays_with_teacher_outputs(teacher, x)
+    with pytest.raises(ValueError, match="already holds 'teacher_outputs'"):
+        arrays_with_teacher_outputs(teacher, once)
+    with pytest.raises(ValueError, match="no feature 'nope'"):
+        arrays_with_teacher_outputs(teacher, x, features=["nope"])
+    ensemble = kdzoo.Distiller(teacher=teacher, student=tiny_pair()[1]).ensemble
+    with pytest.raises(ValueError, match="`features` applies to a single model"):
+        arrays_with_teacher_outputs(ensemble, x, features=["embedding"])
+    with pytest.raises(TypeError, match="built keras.Model or a TeacherEnsemble"):
+        arrays_with_teacher_outputs([teacher], x)
+    with pytest.raises(ValueError, match="must be a dict"):
+        arrays_with_teacher_outputs(teacher, x["x"])

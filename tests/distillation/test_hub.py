@@ -51,6 +51,9 @@ def _intents(n=90):
                           sequence_length=8, batch_size=16)  # fmt: skip
 
 
+@pytest.mark.tensorflow(
+    "KerasHub's string preprocessors run TensorFlow (tf-text) ops on raw strings"
+)
 def test_a_preset_folder_becomes_a_teacher_reading_raw_sentences(preset):
     assert is_hub_preset(preset) and not is_hub_preset(preset.parent)
     teacher = load_teacher(preset, num_classes=3)
@@ -66,6 +69,9 @@ def test_a_preset_folder_becomes_a_teacher_reading_raw_sentences(preset):
         load_teacher(preset, num_classes=2)
 
 
+@pytest.mark.tensorflow(
+    "KerasHub's string preprocessors run TensorFlow (tf-text) ops on raw strings"
+)
 def test_a_task_object_is_wrapped_and_one_without_a_preprocessor_refused():
     teacher = load_teacher(_task(), num_classes=3)
     assert [t.name for t in teacher.inputs] == [RAW_TEXT]
@@ -82,6 +88,9 @@ def test_raw_sentences_ride_beside_the_token_ids():
 
 
 @pytest.mark.slow  # about 20 s
+@pytest.mark.tensorflow(
+    "KerasHub's string preprocessors run TensorFlow (tf-text) ops on raw strings"
+)
 def test_distil_from_a_preset_teacher_into_a_token_id_student(preset):
     config = DistilConfig(
         dataset=_intents(), teacher=str(preset), student="text_lstm/student",

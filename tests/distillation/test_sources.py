@@ -52,6 +52,7 @@ def test_a_keras_file_round_trips_and_an_unsafe_one_is_refused(tmp_path):
         load_teacher(tmp_path / "lambda.keras")
 
 
+@pytest.mark.tensorflow("a SavedModel teacher runs through keras.layers.TFSMLayer")
 def test_a_saved_model_runs_inside_fit_with_its_input_names(tmp_path):
     model = _dict_model()
     model.export(tmp_path / "exported", verbose=False)

@@ -59,6 +59,10 @@ def test_reported_terms_average_the_rows_they_apply_to():
     assert logs["accuracy"] == pytest.approx(np.mean(s.argmax(-1)[labelled] == y[labelled]))
 
 
+@pytest.mark.tensorflow(
+    "the reference gradient is taken with tf.GradientTape; tests/distillation/"
+    "test_backends.py compares the Distiller's step on each backend with TensorFlow's"
+)
 def test_one_step_follows_the_gradient_of_the_masked_objective():
     """The SGD step on a half-labelled batch equals the step computed by hand from
     ``W_CE · Σ_labelled CE / B + W_KD · mean KD``."""
