@@ -9,7 +9,13 @@ export KDZOO_DATA_DIR ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: install demo test test-fast lint bench stale wheel constraints clean
+.PHONY: install demo test test-fast test-jax lint bench stale wheel constraints clean
+
+# The backend-neutral part of the suite (models, losses, the Distiller, tasks), which
+# `make test-jax` runs on JAX; tests of TensorFlow-only features are marked
+# `@pytest.mark.tensorflow` and skipped there.
+BACKEND_NEUTRAL_TESTS := tests/losses tests/models tests/distillation tests/test_tasks.py \
+	tests/test_backend_imports.py
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }
@@ -27,9 +33,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(MAKE) test-jax
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+# The backend-neutral tests again on the JAX backend (CPU), fast ones: the slow cross-backend
+# checks (tests/distillation/test_backends.py) already run JAX in subprocesses.
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -m "not slow" $(BACKEND_NEUTRAL_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check kdzoo tests benchmarks
