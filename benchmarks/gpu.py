@@ -68,11 +68,9 @@ and setting, provenance in columns) to ``--out-dir``, and the code's digests to 
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
 import dataclasses
 import gc
-import hashlib
 import json
 import os
 import platform
@@ -108,7 +106,7 @@ if keras.config.backend() != BACKEND:  # keras was imported before this script s
     )
 
 import kdzoo  # noqa: E402
-from kdzoo import models  # noqa: E402
+from kdzoo import models, results  # noqa: E402
 from kdzoo.distillation import Distiller, arrays_with_teacher_outputs  # noqa: E402
 from kdzoo.tasks import Task  # noqa: E402
 
@@ -155,12 +153,12 @@ DEFAULTS = {
 
 
 # ---------------------------------------------------------------------- provenance
-# kdzoo.results imports pandas and its Provenance.collect imports TensorFlow to read its
-# version, so this script writes the same provenance itself: the fields of
-# kdzoo.results.Provenance in the same JSON comment, CSV columns and code.json digests
-# (tests/test_gpu_benchmark.py reads them back with kdzoo.results).
+# kdzoo.results' Provenance.collect imports TensorFlow to read its version, so this script
+# writes the same provenance itself, with kdzoo.results' fingerprint helpers (which need
+# neither TensorFlow nor pandas): the fields of kdzoo.results.Provenance in the same JSON
+# comment, CSV columns and code.json digests (tests/test_gpu_benchmark.py reads them back
+# with kdzoo.results).
 _MD_MARK = "<!-- kdzoo-provenance "
-_UNMEASURED = ("kdzoo/results.py", "kdzoo/verify.py", "kdzoo/cli.py")
 _CODE_FILE = "code.json"
 
 
@@ -178,60 +176,6 @@ def _git(*args) -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return done.stdout.strip()
-
-
-def _normalised_source(path: Path) -> str:
-    """The code as ``ast`` reads it, docstrings dropped (as ``kdzoo.results`` does)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (
-            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-            and body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.unparse(tree)
-
-
-def _loaded_files() -> list[str]:
-    """The ``kdzoo`` modules this process imported and this script, relative to ``ROOT``."""
-    paths = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
-    found = {"benchmarks/gpu.py"}
-    for path in filter(None, paths):
-        try:
-            rel = Path(path).resolve().relative_to(ROOT).as_posix()
-        except ValueError:
-            continue
-        if rel.endswith(".py") and rel.startswith("kdzoo/"):
-            found.add(rel)
-    return sorted(found - set(_UNMEASURED))
-
-
-def _digests(files) -> dict:
-    out = {}
-    for rel in files:
-        raw = (ROOT / rel).read_bytes()
-        code = _normalised_source(ROOT / rel).encode()
-        out[rel] = f"{hashlib.sha256(code).hexdigest()[:16]}/{hashlib.sha256(raw).hexdigest()[:16]}"
-    return out
-
-
-def _fingerprint(digests: dict) -> str:
-    text = "\n".join(f"{rel} {digest}" for rel, digest in sorted(digests.items()))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _devices() -> str:
@@ -260,8 +204,8 @@ class Made:
 
     @classmethod
     def collect(cls, argv, args) -> Made:
-        files = _loaded_files()
-        digests = _digests(files)
+        files = sorted({*results.loaded_files(ROOT), "benchmarks/gpu.py"})
+        digests = results.file_digests(files, ROOT)
         commit = _git("rev-parse", "--short=10", "HEAD")
         if commit is None:  # a copy without .git (the device machine): as told
             commit, dirty = args.commit or "unknown", bool(args.dirty)
@@ -274,12 +218,12 @@ class Made:
             "kdzoo": kdzoo.__version__,
             "commit": commit,
             "dirty": dirty,
-            "code": _fingerprint(digests),
+            "code": results.code_fingerprint(digests),
             "python": platform.python_version(),
             "tensorflow": _version("tensorflow"),
             "keras": keras.__version__,
             "numpy": np.__version__,
-            "machine": f"{_cpu_model()}, {os.cpu_count()} CPU cores",
+            "machine": results.machine(),
             "accelerator": _devices(),
             "op_determinism": "not checked",
         }

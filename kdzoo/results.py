@@ -33,8 +33,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a table is read or made, so that the
+    import pandas as pd  # fingerprint helpers serve scripts without it (benchmarks/gpu.py)
 
 #: The folder the committed tables live in, relative to the repository root.
 RESULTS_DIR = Path("benchmarks") / "results"
@@ -342,6 +344,8 @@ def write_study(
     e.g. ``study_figure``; nothing is drawn without matplotlib). Returns the rows as a
     DataFrame."""
     made = Provenance.collect(command, seeds)
+    import pandas as pd
+
     per_seed = pd.DataFrame(rows).assign(**made.columns())
     if out_dir:
         out = Path(out_dir)
@@ -402,6 +406,8 @@ def choices_markdown(per_seed: pd.DataFrame, label_columns=()) -> str:
     rows = per_seed[per_seed["validation_gain"].notna()]
     if not len(rows):
         return ""
+    import pandas as pd
+
     table = pd.DataFrame(
         {
             **{c: rows[c].astype(str) for c in label_columns},
@@ -479,6 +485,8 @@ def read_provenance(path: str | Path) -> list[Provenance]:
     rows without one are counted by ``unrecorded_rows``."""
     path = Path(path)
     if path.suffix == ".csv":
+        import pandas as pd
+
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         if not set(FIELDS) <= set(frame.columns):
             return []
@@ -503,6 +511,8 @@ def unrecorded_rows(path: str | Path) -> int:
     path = Path(path)
     if path.suffix != ".csv":  # a combined Markdown table names them (``runs_markdown``)
         return path.read_text(encoding="utf-8").count(_UNRECORDED)
+    import pandas as pd
+
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     if "command" not in frame.columns or not set(FIELDS) <= set(frame.columns):
         return len(frame)
