@@ -14,8 +14,7 @@ export KERAS_BACKEND ?= tensorflow
 # The backend-neutral part of the suite (models, losses, the Distiller, tasks), which
 # `make test-jax` runs on JAX; tests of TensorFlow-only features are marked
 # `@pytest.mark.tensorflow` and skipped there.
-BACKEND_NEUTRAL_TESTS := tests/losses tests/models tests/distillation tests/test_tasks.py \
-	tests/test_backend_imports.py
+BACKEND_NEUTRAL_TESTS := tests/losses tests/models tests/distillation tests/test_tasks.py
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }

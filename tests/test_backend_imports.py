@@ -32,6 +32,7 @@ def _saved_on_tensorflow(tmp_path):
     return path, npz
 
 
+@pytest.mark.tensorflow("the parent saves the model on TensorFlow for the JAX child to load")
 def test_the_core_runs_on_jax_without_tensorflow(tmp_path):
     path, npz = _saved_on_tensorflow(tmp_path)
     proc = run_python(

@@ -142,7 +142,7 @@ def cache_teacher_outputs(
                 f"batch keys: {sorted(x)}."
             )
         for name, value in run(x).items():
-            outputs[name].append(np.asarray(value))
+            outputs[name].append(keras.ops.convert_to_numpy(value))
         labels.append(np.asarray(y))
     if not labels:
         raise ValueError("The dataset is empty; nothing to cache.")

@@ -51,16 +51,20 @@ class _Views:
     model itself (a tracked view would add its layers to the Distiller a second time)."""
 
     #: Forward passes kept at most (the oldest goes first). ``compute_loss`` takes each one
-    #: back within its step, one per replica; ``predict``'s batches need no loss and only
-    #: these few of them stay referenced.
-    KEPT = 16
+    #: back within its step (MirroredStrategy's replica threads switch only at merge calls,
+    #: so one is outstanding at a time); ``predict``'s batches need no loss and only these
+    #: few of them stay referenced.
+    KEPT = 4
 
     def __init__(self, student):
         self.student = student
         self.outputs = {}
 
     def keep(self, outputs):
-        """Keeps one forward pass's outputs for the ``compute_loss`` of the same step."""
+        """Keeps one forward pass's features for the ``compute_loss`` of the same step
+        (nothing when the terms read the logits only: ``y_pred`` is all they need)."""
+        if len(outputs) == 1:
+            return
         while len(self.outputs) >= self.KEPT:
             del self.outputs[next(iter(self.outputs))]
         self.outputs[id(outputs["logits"])] = outputs
@@ -203,9 +207,9 @@ class Distiller(keras.Model):
         self.term_trackers = [keras.metrics.Mean(name=f"{t.name}_loss") for t in terms]
         # The losses' own variables (the temperatures a schedule assigns), tracked so that
         # every backend's step reads them as state: JAX's compiled step would otherwise
-        # keep the value they had when it was traced. Their values are saved in the terms'
-        # configs, not with the weights (``save_own_variables``).
-        self.loss_variables = [v for t in terms for v in _variables_of(t.loss)]
+        # keep the value they had when it was traced. Never trained, and not among the
+        # weights (``get_weights``, ``save_own_variables``): the terms' configs hold them.
+        self.loss_variables = _untrainable([v for t in terms for v in _variables_of(t.loss)])
         self.built = True
 
     # ------------------------------------------------------------------ validation
@@ -404,6 +408,8 @@ class Distiller(keras.Model):
     def _student_outputs(self, x, y_pred, training):
         """The student's outputs (logits and the terms' features) of the forward pass that
         returned ``y_pred``, or a fresh pass when ``y_pred`` came from elsewhere."""
+        if len(self._views.student.outputs) == 1:  # the terms read the logits only
+            return {"logits": y_pred}
         outputs = self._views.outputs.pop(id(y_pred), None)
         if outputs is not None and outputs["logits"] is y_pred:
             return outputs
@@ -469,13 +475,38 @@ class Distiller(keras.Model):
         self.optimizer.build(self.trainable_variables)
 
     # ------------------------------------------------------------------ serialisation
+    def _without_loss_variables(self, variables):
+        skip = {id(v) for v in self.loss_variables}
+        return [v for v in variables if id(v) not in skip]
+
     def _saved_variables(self):
         """The Distiller's own variables in its weights file: all but ``loss_variables``,
         whose values the terms' configs hold (so files saved before they were tracked
         load, and the values cannot disagree)."""
-        skip = {id(v) for v in self.loss_variables}
-        own = self._trainable_variables + self._non_trainable_variables
-        return [v for v in own if id(v) not in skip]
+        return self._without_loss_variables(
+            self._trainable_variables + self._non_trainable_variables
+        )
+
+    def get_weights(self):
+        """``weights`` as NumPy arrays, but for ``loss_variables`` (the terms' configs hold
+        the temperatures), so the list is the one kdzoo wrote before they were tracked."""
+        return [ops.convert_to_numpy(v) for v in self._without_loss_variables(self.weights)]
+
+    def set_weights(self, weights):
+        """Assigns a ``get_weights()`` list."""
+        variables = self._without_loss_variables(self.weights)
+        if len(weights) != len(variables):
+            raise ValueError(
+                f"Distiller {self.name!r} takes {len(variables)} weights (get_weights()); "
+                f"got {len(weights)}."
+            )
+        for variable, value in zip(variables, weights, strict=True):
+            if tuple(variable.shape) != tuple(value.shape):
+                raise ValueError(
+                    f"Weight {variable.path!r} has shape {tuple(variable.shape)}; got "
+                    f"{tuple(value.shape)}."
+                )
+            variable.assign(value)
 
     def save_own_variables(self, store):
         for i, variable in enumerate(self._saved_variables()):
@@ -538,6 +569,21 @@ class Distiller(keras.Model):
 def _variables_of(loss):
     """The ``keras.Variable`` attributes of a loss (e.g. ``temperature_variable``)."""
     return [v for v in vars(loss).values() if isinstance(v, keras.Variable)]
+
+
+def _untrainable(variables):
+    """``variables``, each set ``trainable=False``: a temperature shared as a plain
+    ``keras.Variable(4.0)`` is trainable by default, and the student's optimizer must not
+    move it."""
+    for variable in variables:
+        if variable.trainable:
+            log.warning(
+                "Loss variable %r is trainable; the Distiller sets trainable=False so the "
+                "optimizer leaves it to its schedule (create it with trainable=False).",
+                variable.path,
+            )
+            variable.trainable = False
+    return variables
 
 
 def _task(task):

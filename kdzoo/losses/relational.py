@@ -34,6 +34,10 @@ batch would be a silent no-op, so:
   batch contributes exactly 0 (and a zero gradient) to this term; the other terms still
   train. A warning saying so is logged once per process and loss, at the first trace with
   an unknown batch size.
+
+That is TensorFlow. JAX traces every batch size with its static shape, and PyTorch runs
+eagerly, so neither can tell an epoch's last batch from one that is always too small: off
+TensorFlow every batch below 3 contributes 0, with the same warning, and none raises.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import logging
 import keras
 from keras import ops
 
-from kdzoo.losses._labels import _is_jax_tracer
+from kdzoo.backend import is_tensorflow
 from kdzoo.losses.attention import _safe_sqrt
 
 log = logging.getLogger("kdzoo")
@@ -69,9 +73,10 @@ def _flatten_pair(teacher, student, what):
             f"{tuple(student.shape)} must have the same batch size."
         )
     batch = teacher.shape[0] if teacher.shape[0] is not None else student.shape[0]
-    if batch is not None and batch < MIN_BATCH and _is_jax_tracer(teacher):
-        # jax.jit traces each batch size: this is the step of a small (an epoch's last)
-        # batch, which contributes 0 as a dynamic one does on TensorFlow (``_too_small``).
+    if batch is not None and batch < MIN_BATCH and not is_tensorflow():
+        # JAX traces each batch size, and PyTorch runs eagerly: a known small batch may be
+        # an epoch's last one, so it contributes 0, as a dynamic one does on TensorFlow
+        # (``_too_small``), with the same warning.
         batch = None
     if batch is not None and batch < MIN_BATCH:
         raise ValueError(
@@ -94,7 +99,8 @@ def _flatten_pair(teacher, student, what):
 
 
 def _too_small(x):
-    """Whether ``x``'s batch is known (traced by ``jax.jit``) to be below ``MIN_BATCH``."""
+    """Whether ``x``'s batch is known to be below ``MIN_BATCH`` (off TensorFlow, where
+    ``_flatten_pair`` lets it through)."""
     return x.shape[0] is not None and x.shape[0] < MIN_BATCH
 
 
@@ -149,8 +155,9 @@ def rkd_distance(teacher_embeddings, student_embeddings):
         ``[batch]``: the batch's RKD-D value for every example.
 
     Raises:
-        ValueError: the static batch size is below 3. A batch of 1 or 2 whose size is only
-            known at run time gives 0 (see the module docstring).
+        ValueError: the static batch size is below 3, on TensorFlow. A batch of 1 or 2
+            whose size is only known at run time, or any off TensorFlow, gives 0 (see the
+            module docstring).
     """
     t, s = _flatten_pair(teacher_embeddings, student_embeddings, "rkd_distance")
     if _too_small(t):
@@ -190,8 +197,9 @@ def rkd_angle(teacher_embeddings, student_embeddings):
         ``[batch]``: the batch's RKD-A value for every example.
 
     Raises:
-        ValueError: the static batch size is below 3. A batch of 1 or 2 whose size is only
-            known at run time gives 0 (see the module docstring).
+        ValueError: the static batch size is below 3, on TensorFlow. A batch of 1 or 2
+            whose size is only known at run time, or any off TensorFlow, gives 0 (see the
+            module docstring).
     """
     t, s = _flatten_pair(teacher_embeddings, student_embeddings, "rkd_angle")
     if _too_small(t):

@@ -127,7 +127,11 @@ def _count_student_calls(distiller):
 def test_the_student_runs_once_per_step():
     keras.utils.set_random_seed(0)
     teacher, student = tiny_pair()
-    distiller = kdzoo.Distiller(teacher=teacher, student=student)
+    distiller = kdzoo.Distiller(  # a feature term: the step needs the student's features
+        teacher=teacher,
+        student=student,
+        terms=kdzoo.distillation.default_terms(feature_weight=1.0),
+    )
     distiller.compile(optimizer="sgd", metrics=["accuracy"], run_eagerly=True)
     rng = np.random.default_rng(0)
     x = {t.name: rng.standard_normal((8, *t.shape[1:])).astype("float32") for t in teacher.inputs}
@@ -182,3 +186,35 @@ def test_tensorflow_only_entry_points_name_the_backend_they_need(entry, monkeypa
         arguments = {"run": ((None, None, None), {}), "distil": ((), {})}
         args, kwargs = arguments.get(function, ((None,), {"name": "student", "data": None}))
         target(*args, **kwargs)
+
+
+def test_a_shared_temperature_is_state_the_compiled_step_reads_not_a_weight():
+    """A temperature shared as a plain (trainable) ``keras.Variable`` is never trained, is
+    not among ``get_weights()``, and an assignment reaches an already compiled step (on JAX
+    that needs it tracked as state; an untracked one would keep its traced value)."""
+    keras.utils.set_random_seed(0)
+    teacher, student = tiny_pair()
+    tau = keras.Variable(4.0)  # trainable, as keras.Variable makes it by default
+    kd = kdzoo.losses.SoftTargetKLDivergence(temperature=tau)
+    distiller = kdzoo.Distiller(
+        teacher=teacher,
+        student=student,
+        terms=[kdzoo.LossTerm("ce", 0.5, target="labels"), kdzoo.LossTerm(kd, 0.5, name="kd")],
+    )
+    distiller.compile(optimizer=keras.optimizers.SGD(1.0))
+    rng = np.random.default_rng(0)
+    x = {t.name: rng.standard_normal((8, *t.shape[1:])).astype("float32") for t in teacher.inputs}
+    y = rng.integers(0, 3, 8).astype("int32")
+    distiller.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert float(keras.ops.convert_to_numpy(tau)) == 4.0
+    assert all(v is not tau for v in distiller.trainable_weights)
+    assert len(distiller.get_weights()) == len(distiller.weights) - 1
+    distiller.set_weights(distiller.get_weights())
+
+    distiller.evaluate(x, y, batch_size=8, verbose=0)  # compiled at tau = 4
+    tau.assign(2.0)
+    logs = distiller.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    t = keras.ops.convert_to_numpy(teacher(x, training=False))
+    s = keras.ops.convert_to_numpy(student({k.name: x[k.name] for k in student.inputs}))
+    expected = float(kdzoo.losses.SoftTargetKLDivergence(temperature=2.0)(t, s))
+    assert logs["kd_loss"] == pytest.approx(expected, rel=1e-5)
