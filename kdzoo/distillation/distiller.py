@@ -207,8 +207,8 @@ class Distiller(keras.Model):
         self.term_trackers = [keras.metrics.Mean(name=f"{t.name}_loss") for t in terms]
         # The losses' own variables (the temperatures a schedule assigns), tracked so that
         # every backend's step reads them as state: JAX's compiled step would otherwise
-        # keep the value they had when it was traced. Never trained, and not among the
-        # weights (``get_weights``, ``save_own_variables``): the terms' configs hold them.
+        # keep the value they had when it was traced. Never trained, and not in the weights
+        # file (``save_own_variables``): the terms' configs hold them.
         self.loss_variables = _untrainable([v for t in terms for v in _variables_of(t.loss)])
         self.built = True
 
@@ -487,26 +487,21 @@ class Distiller(keras.Model):
             self._trainable_variables + self._non_trainable_variables
         )
 
-    def get_weights(self):
-        """``weights`` as NumPy arrays, but for ``loss_variables`` (the terms' configs hold
-        the temperatures), so the list is the one kdzoo wrote before they were tracked."""
-        return [ops.convert_to_numpy(v) for v in self._without_loss_variables(self.weights)]
-
     def set_weights(self, weights):
-        """Assigns a ``get_weights()`` list."""
-        variables = self._without_loss_variables(self.weights)
-        if len(weights) != len(variables):
-            raise ValueError(
-                f"Distiller {self.name!r} takes {len(variables)} weights (get_weights()); "
-                f"got {len(weights)}."
-            )
-        for variable, value in zip(variables, weights, strict=True):
+        """Like ``keras.Model.set_weights``, and also takes the list of a Distiller made
+        before ``loss_variables`` were tracked (one entry short per temperature, e.g. a
+        recipe backup's best weights): the temperatures then keep their values."""
+        legacy = self._without_loss_variables(self.weights)
+        if len(weights) == len(self.weights) or len(weights) != len(legacy):
+            return super().set_weights(weights)
+        for variable, value in zip(legacy, weights, strict=True):
             if tuple(variable.shape) != tuple(value.shape):
                 raise ValueError(
                     f"Weight {variable.path!r} has shape {tuple(variable.shape)}; got "
                     f"{tuple(value.shape)}."
                 )
             variable.assign(value)
+        return None
 
     def save_own_variables(self, store):
         for i, variable in enumerate(self._saved_variables()):
