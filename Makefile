@@ -11,10 +11,11 @@ export KERAS_BACKEND ?= tensorflow
 
 .PHONY: install demo test test-fast test-jax lint bench stale wheel constraints clean
 
-# The backend-neutral part of the suite (models, losses, the Distiller, tasks), which
-# `make test-jax` runs on JAX; tests of TensorFlow-only features are marked
-# `@pytest.mark.tensorflow` and skipped there.
-BACKEND_NEUTRAL_TESTS := tests/losses tests/models tests/distillation tests/test_tasks.py
+# The backend-neutral part of the suite (models, losses, the Distiller, tasks, the recipe on
+# NumPy arrays), which `make test-jax` runs on JAX; tests of TensorFlow-only features are
+# marked `@pytest.mark.tensorflow` and skipped there.
+BACKEND_NEUTRAL_TESTS := tests/losses tests/models tests/distillation tests/test_tasks.py \
+	tests/recipe/test_arrays.py
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }

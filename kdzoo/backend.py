@@ -66,7 +66,7 @@ def require_tensorflow(feature: str) -> None:
     if not is_tensorflow():
         raise RuntimeError(
             f"{feature} needs Keras's TensorFlow backend; Keras runs on {name()!r} here "
-            "(KERAS_BACKEND). On this backend, train with kdzoo.Distiller's fit on arrays or "
-            "tf.data batches (README: 'Keras backends'), or set KERAS_BACKEND=tensorflow "
-            "before importing Keras."
+            "(KERAS_BACKEND). On this backend, run the recipe on NumPy arrays "
+            "(kdzoo.datasets.from_numpy) or train with kdzoo.Distiller's fit (README: 'Keras "
+            "backends'), or set KERAS_BACKEND=tensorflow before importing Keras."
         )

@@ -12,8 +12,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
+from kdzoo.backend import require_tensorflow
 from kdzoo.data.routing import input_names, select_inputs
 
 
@@ -26,8 +26,10 @@ def predict_with_labels(model, dataset, transform=None):
 
     Args:
         model: a Keras model reading (a subset of) the batch's keys.
-        dataset: ``(x, y)`` or ``(x, y, w)`` batches.
-        transform: optional ``fn(x, y) -> x`` applied to each batch first (perturbations).
+        dataset: ``(x, y)`` or ``(x, y, w)`` batches: a tf.data pipeline, or
+            ``kdzoo.data.ArrayBatches`` (any backend).
+        transform: optional ``fn(x, y) -> x`` applied to each batch first (perturbations,
+            TensorFlow only).
     """
     if transform is None:  # a plain forward pass: eager, so no tf.function per model
 
@@ -35,6 +37,7 @@ def predict_with_labels(model, dataset, transform=None):
             return model(_route(model, x), training=False)
 
     else:
+        import tensorflow as tf
 
         @tf.function(reduce_retracing=True)
         def step(x, y):
@@ -43,8 +46,8 @@ def predict_with_labels(model, dataset, transform=None):
     logits, labels = [], []
     for batch in dataset:
         x, y = batch[0], batch[1]
-        logits.append(np.asarray(step(x, y)))
-        labels.append(np.asarray(y))
+        logits.append(keras.ops.convert_to_numpy(step(x, y)))
+        labels.append(keras.ops.convert_to_numpy(y))
     if not labels:
         raise ValueError("The dataset is empty.")
     return np.concatenate(logits), np.concatenate(labels)
@@ -96,6 +99,8 @@ def _continuous(model):
 
 
 def _missing(key):
+    import tensorflow as tf
+
     def transform(x, y):
         return {**x, key: tf.zeros_like(x[key])}
 
@@ -103,6 +108,8 @@ def _missing(key):
 
 
 def _noise(key, snr_db, seed):
+    import tensorflow as tf
+
     def transform(x, y):
         value = x[key]
         axes = list(range(1, value.shape.rank))
@@ -115,6 +122,8 @@ def _noise(key, snr_db, seed):
 
 
 def _fgsm(model, keys, epsilon):
+    import tensorflow as tf
+
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def transform(x, y):
@@ -147,8 +156,10 @@ def robustness_report(
     - ``fgsm@<eps>``: one fast-gradient-sign step (Goodfellow et al. 2015) of size ``eps``
       on all continuous inputs at once, against the model's own cross-entropy (white box).
 
-    Integer inputs (token ids) are never perturbed by noise or FGSM.
+    Integer inputs (token ids) are never perturbed by noise or FGSM. Needs Keras's
+    TensorFlow backend (the perturbations are TensorFlow ops).
     """
+    require_tensorflow("kdzoo.evaluation.robustness_report")
     keys = list(input_names(model))
     conditions = [("clean", None)]
     if len(keys) > 1:

@@ -1,6 +1,6 @@
-"""The backend-neutral core runs on JAX with no TensorFlow importable, and a model saved on
-TensorFlow loads there (kdzoo's ``BatchNormalization``). The child process and what it
-checks: tests/scripts/backend_neutral_core.py."""
+"""The backend-neutral core runs on JAX with no TensorFlow importable (the recipe too, on
+NumPy arrays), and a model saved on TensorFlow loads there (kdzoo's ``BatchNormalization``).
+The child process and what it checks: tests/scripts/backend_neutral_core.py."""
 
 from pathlib import Path
 
@@ -54,3 +54,7 @@ def test_the_core_runs_on_jax_without_tensorflow(tmp_path):
     assert sorted(report["losses"]) == losses.names()
     assert report["cached_outputs"] == ["embedding", "logits"]
     assert report["loaded_from_tensorflow"] == "image_cnn_student"
+    # The recipe trained on NumPy arrays, cross-modal, with TensorFlow blocked.
+    assert len(report["recipe"]["test_accuracy"]) == 3
+    assert report["recipe"]["chosen"] in ("scratch", "ce:0.5,kd:0.5@t=2")
+    assert report["tensorflow_imported"] is False

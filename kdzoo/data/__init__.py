@@ -1,10 +1,11 @@
 """tf.data preprocessing shared by training pipelines and serving exports, and the input
-routing (``routing``) that every backend uses.
+routing (``routing``) and the NumPy batches (``batches.ArrayBatches``) that every backend
+uses.
 
-Attributes load on first use (PEP 562): ``kdzoo.data.routing`` and ``kdzoo.data.select_inputs``
-need no TensorFlow, so the backend-neutral core can route batches on JAX without it, and a
-run's code fingerprint covers only the front ends it used (a run without a table never
-imports the tabular one).
+Attributes load on first use (PEP 562): ``kdzoo.data.routing``, ``kdzoo.data.select_inputs``
+and ``kdzoo.data.ArrayBatches`` need no TensorFlow, so the backend-neutral core routes and
+batches on JAX without it, and a run's code fingerprint covers only the front ends it used
+(a run without a table never imports the tabular one).
 """
 
 from kdzoo._lazy import attributes as _attributes
@@ -17,6 +18,7 @@ _ATTRIBUTES = {
     "SpecAugment": "kdzoo.data.augment",
     "WaveformAugment": "kdzoo.data.augment",
     "image_augmenter": "kdzoo.data.augment",
+    "ArrayBatches": "kdzoo.data.batches",
     "ImageConfig": "kdzoo.data.image",
     "preprocess_images": "kdzoo.data.image",
     "from_arrays": "kdzoo.data.pipeline",

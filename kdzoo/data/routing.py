@@ -82,7 +82,8 @@ def for_model(dataset, model):
     Keras matches a dict batch to a functional model's inputs by position when the keys
     differ, which feeds one modality to another's input (an error if the shapes differ, wrong
     numbers if they agree); this routes by name instead. ``(x, y)`` and ``(x, y, weight)``
-    batches keep their other elements.
+    batches keep their other elements. ``ArrayBatches`` (NumPy, any backend) are cut down
+    the same way (``ArrayBatches.select``).
 
     Example:
 
@@ -90,6 +91,8 @@ def for_model(dataset, model):
     """
     keys = input_names(model)
     reader = f"model {model.name!r}"
+    if hasattr(dataset, "select"):  # kdzoo.data.ArrayBatches, which has no tf.data map
+        return dataset.select(keys, reader)
     spec = dataset.element_spec
     features = spec[0] if isinstance(spec, tuple) else spec
     if isinstance(features, dict):  # checked here, not inside map's trace (a StagingError)

@@ -5,6 +5,8 @@ synthetic multimodal set (no download); ``fsdd``, ``mnist``, ``av_digits``, ``ss
 ``sms_spam`` read real data from the data root (``kdzoo.datasets.root``).
 ``load(name, ...)`` returns ready pipelines plus metadata; ``from_dataframe``, ``from_csv``,
 ``from_parquet`` and ``from_folder`` (``frames``) return the same for your own data;
+``from_numpy`` (``arrays``) takes model-ready NumPy arrays and needs no TensorFlow (the
+recipe trains on it on any Keras backend);
 ``kdzoo.datasets.tfds`` offers the built-in datasets as TensorFlow Datasets builders.
 
 Attributes load lazily, so that the catalog (``NAMES``, ``CATALOG``) can be read without
@@ -14,6 +16,7 @@ importing TensorFlow.
 import importlib
 
 _SUBMODULES = (
+    "arrays",
     "av_digits",
     "catalog",
     "download",
@@ -28,6 +31,8 @@ _SUBMODULES = (
     "tfds",
 )
 _ATTRIBUTES = {
+    "ArrayDataset": "kdzoo.datasets.arrays",
+    "from_numpy": "kdzoo.datasets.arrays",
     "CATALOG": "kdzoo.datasets.catalog",
     "DatasetSpec": "kdzoo.datasets.catalog",
     "NAMES": "kdzoo.datasets.catalog",

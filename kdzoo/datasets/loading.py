@@ -26,6 +26,8 @@ from kdzoo.data import AudioConfig, ImageConfig, TextVectorizer, from_arrays
 from kdzoo.data.augment import AugmentConfig
 from kdzoo.data.bad_input import BadInputLog
 from kdzoo.data.pipeline import validate_arrays
+from kdzoo.datasets.arrays import TRAIN_AND_TRANSFER, TRANSFER, carve_validation
+from kdzoo.datasets.arrays import stratified_holdout as stratified_holdout  # moved there
 from kdzoo.datasets.catalog import CATALOG, DatasetSpec
 from kdzoo.defaults import DEFAULTS
 from kdzoo.files import atomic_file
@@ -42,12 +44,6 @@ def cache_root(cache_dir=None) -> Path:
     ``~/.cache/kdzoo``. Never the data root, which may be read-only."""
     value = cache_dir or os.environ.get(CACHE_ENV_VAR) or "~/.cache/kdzoo"
     return Path(value).expanduser()
-
-
-#: The split of unlabelled examples a ``Distiller`` may train on (``with_transfer``).
-TRANSFER = "transfer"
-#: ``LoadedDataset.pipeline``'s name for the training rows followed by the transfer rows.
-TRAIN_AND_TRANSFER = "train+transfer"
 
 
 @dataclasses.dataclass
@@ -369,61 +365,6 @@ def read_splits(spec: DatasetSpec, root, seed, bad_log, num_examples=None, fsdd_
     if spec.speakers:
         options["fsdd_split"] = fsdd_split
     return _reader(spec)(root=root, seed=seed, bad_log=bad_log, **options)
-
-
-def stratified_holdout(labels, fraction, seed=DEFAULTS.seed) -> np.ndarray:
-    """A boolean mask over ``labels`` holding out ``round(fraction * n_c)`` seeded-random rows
-    of each class ``c`` (at least one of a class with two or more rows), so the held-out
-    rows have the training split's class balance. Rows keep their order.
-
-    Labels that are not class ids (regression targets, rows of multi-label 0/1 values) are
-    held out at random: ``round(fraction * n)`` seeded rows (at least one, never all)."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    held = np.zeros(len(labels), bool)
-    if labels.ndim > 1 or labels.dtype.kind == "f":
-        count = min(max(int(round(len(labels) * fraction)), 1), len(labels) - 1)
-        held[rng.permutation(len(labels))[:count]] = True
-        return held
-    for value in np.unique(labels):
-        rows = np.flatnonzero(labels == value)
-        count = int(round(len(rows) * fraction))
-        if len(rows) > 1:
-            count = min(max(count, 1), len(rows) - 1)
-        else:
-            count = 0
-        held[rng.permutation(rows)[:count]] = True
-    return held
-
-
-def carve_validation(splits, name, seed=DEFAULTS.seed, fraction=0.0, speaker=None) -> dict:
-    """Step 2: moves part of ``"train"`` into ``"validation"``: the training rows of
-    ``speaker``, or a stratified, seeded ``fraction`` of each class's rows
-    (``stratified_holdout``)."""
-    if speaker is not None:
-        train = splits["train"]
-        held = train["speaker"] == speaker
-        if not held.any():
-            raise ValueError(
-                f"No training clips of speaker {speaker!r}; training speakers: "
-                f"{sorted({str(s) for s in train['speaker']})}."
-            )
-        return {
-            **splits,
-            "validation": {k: v[held] for k, v in train.items()},
-            "train": {k: v[~held] for k, v in train.items()},
-        }
-    if fraction:
-        if "validation" in splits:
-            raise ValueError(f"{name} has its own validation split; leave validation_fraction 0.")
-        train = splits["train"]
-        held = stratified_holdout(train["label"], fraction, seed)
-        return {
-            **splits,
-            "validation": {k: v[held] for k, v in train.items()},
-            "train": {k: v[~held] for k, v in train.items()},
-        }
-    return splits
 
 
 def drop_bad_rows(splits, modalities, num_classes, bad_log) -> dict:

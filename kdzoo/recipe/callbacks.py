@@ -83,12 +83,12 @@ class _SavedState:
         return os.path.join(self.state_dir, name)
 
     def _load_state(self):
+        if not self.state_dir:
+            return None
         import json
 
         import tensorflow as tf
 
-        if not self.state_dir:
-            return None
         path = self._path(self._FILE)
         if not tf.io.gfile.exists(path):
             return None
@@ -102,12 +102,12 @@ class _SavedState:
         return state
 
     def _save_state(self):
+        if not self.state_dir or not self.is_chief:
+            return
         import json
 
         import tensorflow as tf
 
-        if not self.state_dir or not self.is_chief:
-            return
         tf.io.gfile.makedirs(self.state_dir)
         state = {key: _plain(getattr(self, key)) for key in self._STATE}
         path = self._path(self._FILE)

@@ -70,7 +70,7 @@ def compile_phase(
 def _steps(train, steps_per_epoch):
     if steps_per_epoch is not None:
         return int(steps_per_epoch)
-    steps = int(train.cardinality())
+    steps = int(train.cardinality()) if hasattr(train, "cardinality") else len(train)
     if steps < 1:
         raise ValueError(
             "The training dataset's length is unknown or 0; pass steps_per_epoch (the "
@@ -167,8 +167,8 @@ def train_supervised(
 
     Args:
         model: a Keras model with named inputs that returns logits.
-        train: a ``tf.data.Dataset`` of ``(inputs dict, labels)`` batches (other keys are
-            dropped for this model).
+        train: a ``tf.data.Dataset`` or ``kdzoo.data.ArrayBatches`` of
+            ``(inputs dict, labels)`` batches (other keys are dropped for this model).
         phase: named in errors and logs (``"teacher"``, ``"scratch"``).
         epochs: epochs to train, or with ``validation`` the epoch budget (a
             ``BackupAndRestore`` callback may start later).

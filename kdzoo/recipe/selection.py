@@ -55,16 +55,13 @@ import time
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
-from kdzoo import distribute
-from kdzoo.backend import require_tensorflow
+from kdzoo.backend import is_tensorflow, require_tensorflow
 from kdzoo.data.routing import select_inputs
-from kdzoo.datasets.loading import TRAIN_AND_TRANSFER, TRANSFER
+from kdzoo.datasets.arrays import TRAIN_AND_TRANSFER, TRANSFER, ArrayDataset
 from kdzoo.defaults import DEFAULTS
+from kdzoo.distillation.keys import TEACHER_OUTPUTS
 from kdzoo.recipe import phases
-from kdzoo.recipe.backup import ResumableBackup, resume_epoch
-from kdzoo.recipe.batching import epoch_batches
 from kdzoo.recipe.callbacks import EpochLog, load_weights_npz, save_weights_npz
 from kdzoo.recipe.candidates import Candidate, parse_candidates, scratch_tries
 from kdzoo.recipe.phases import RECIPE, SCRATCH, TEACHER
@@ -287,8 +284,10 @@ def with_validation(data, fraction=DEFAULTS.validation_fraction, seed=DEFAULTS.s
     The preprocessing (vocabulary, normalisation statistics) stays the one fitted on the
     whole training split; load with ``validation_fraction`` to fit it on the rest only.
     """
-    from kdzoo.datasets.loading import carve_validation
+    from kdzoo.datasets.arrays import carve_validation
 
+    if isinstance(data, ArrayDataset):
+        return data.with_validation(fraction, seed)
     if "validation" in data.arrays:
         return data
     arrays = carve_validation(data.arrays, data.name, seed, fraction)
@@ -334,7 +333,10 @@ def run(
         data: a ``kdzoo.datasets.LoadedDataset`` (``kdzoo.datasets.load``, or one built
             from your own arrays), possibly with an unlabelled ``"transfer"`` split
             (``kdzoo.datasets.with_transfer``). Its training pipeline's ``augment`` option
-            decides between cached and online teacher outputs.
+            decides between cached and online teacher outputs. Or an ``ArrayDataset``
+            (``kdzoo.datasets.from_numpy``: model-ready NumPy arrays, no augmentation),
+            which trains on any Keras backend, without TensorFlow; there, backups,
+            ``strategy`` and ``tensorboard`` still need TensorFlow.
         candidates: distillation settings (``Candidate`` or spec strings). Defaults to
             ``DEFAULTS.candidates`` (a binary or multi-label task:
             ``DEFAULTS.multi_label_candidates``; regression: ``regression_candidates``);
@@ -369,10 +371,26 @@ def run(
     Returns:
         A ``RecipeResult``.
     """
-    require_tensorflow("The recipe (kdzoo.recipe.run)")
+    on_arrays = isinstance(data, ArrayDataset)
+    if not on_arrays:
+        require_tensorflow("The recipe on tf.data pipelines (a LoadedDataset)")
+    elif strategy is not None:
+        raise ValueError(
+            "kdzoo.recipe.run on an ArrayDataset trains on one device; under a tf.distribute "
+            "strategy pass a LoadedDataset (tf.data pipelines), which it shards."
+        )
+    elif not is_tensorflow() and (backup_dir or tensorboard):
+        require_tensorflow("`backup_dir` and `tensorboard` (tf.io file system, summaries)")
     start = time.perf_counter()
-    strategy = strategy or tf.distribute.get_strategy()
-    chief = distribute.is_chief(strategy)
+    if on_arrays:
+        chief = True
+    else:
+        import tensorflow as tf
+
+        from kdzoo import distribute
+
+        strategy = strategy or tf.distribute.get_strategy()
+        chief = distribute.is_chief(strategy)
     if task is not None and getattr(data, "task", None) not in (None, task):
         raise ValueError(
             f"`task` {task} differs from the data's {data.task}, which its pipelines feed "
@@ -414,7 +432,8 @@ def run(
         raise ValueError(
             f"{data.name} has {num_rows} training examples, fewer than batch_size={batch_size}."
         )
-    rows = data.pipeline("train", training=False).unbatch()
+    # Rows in order: unbatched tf.data rows, or {key: array} for an ArrayDataset.
+    rows = _ordered_rows(data, "train")
     validation = data.pipeline("validation", training=False)
     # With a transfer set the candidates distil on the training rows and the unlabelled
     # transfer rows; the teacher and scratch never see rows without a label.
@@ -434,11 +453,25 @@ def run(
             epochs_run[name] = []
             return None
         began = time.perf_counter()
-        first = resume_epoch(backup)
+        first = 0
+        if backup:
+            from kdzoo.recipe.backup import ResumableBackup, resume_epoch
+
+            first = resume_epoch(backup)
         budget = kwargs.pop("epochs")
         if augmented:
             batches, steps = data.pipeline(split, training=True, batch_size=batch_size), None
+        elif on_arrays:
+            from kdzoo.data.batches import ArrayBatches
+
+            x = {k: v for k, v in rows.items() if k != "label"}
+            batches = ArrayBatches(
+                x, rows["label"], batch_size=batch_size, seed=seed, first_epoch=first, epochs=budget
+            )
+            steps = batches.steps_per_epoch
         else:
+            from kdzoo.recipe.batching import epoch_batches
+
             batches, steps = epoch_batches(rows, sizes[split], batch_size, seed, first, budget)
         extra = [ResumableBackup(backup, first, strategy)] if backup else []
         if tensorboard and chief:
@@ -484,22 +517,39 @@ def run(
         )
     distil_rows, distil_validation = rows, validation
     if distil_split != "train":
-        distil_rows = data.pipeline(distil_split, training=False).unbatch()
+        distil_rows = _ordered_rows(data, distil_split)
     if not (augmented or not cache_teacher or not distil_candidates):
         began = time.perf_counter()
         features = _teacher_features(distil_candidates, task)
-        distil_rows = _with_teacher_outputs(
-            data, distil_split, distil_rows, teacher, teacher_inputs, features
-        )
-        distil_validation = _with_teacher_outputs(
-            data, "validation", validation.unbatch(), teacher, teacher_inputs, features
-        )
-        batches = -(-len(data.arrays["validation"]["label"]) // 256)
-        distil_validation = distil_validation.batch(256).cache()
-        # A known length: Keras warns "ran out of data" after a dataset of unknown length.
-        distil_validation = distil_validation.apply(
-            tf.data.experimental.assert_cardinality(batches)
-        )
+        if on_arrays:
+            distil_rows = _arrays_with_teacher_outputs(
+                distil_rows, teacher, teacher_inputs, features
+            )
+            distil_validation = data.pipeline(
+                "validation",
+                training=False,
+                batch_size=256,
+                extras={
+                    TEACHER_OUTPUTS: _arrays_with_teacher_outputs(
+                        data.split_arrays("validation"), teacher, teacher_inputs, features
+                    )[TEACHER_OUTPUTS]
+                },
+            )
+        else:
+            import tensorflow as tf
+
+            distil_rows = _with_teacher_outputs(
+                data, distil_split, distil_rows, teacher, teacher_inputs, features
+            )
+            distil_validation = _with_teacher_outputs(
+                data, "validation", validation.unbatch(), teacher, teacher_inputs, features
+            )
+            batches = -(-len(data.arrays["validation"]["label"]) // 256)
+            distil_validation = distil_validation.batch(256).cache()
+            # A known length: Keras warns "ran out of data" after a dataset of unknown length.
+            distil_validation = distil_validation.apply(
+                tf.data.experimental.assert_cardinality(batches)
+            )
         seconds["teacher outputs"] = time.perf_counter() - began
 
     for candidate in scratch:
@@ -700,6 +750,8 @@ def phase_folder(name) -> str:
 def _read_done(backup):
     if not backup:
         return None
+    import tensorflow as tf
+
     path = os.path.join(backup, _DONE)
     if not tf.io.gfile.exists(path):
         return None
@@ -716,6 +768,8 @@ def _read_done(backup):
 
 
 def _write_done(backup, record):
+    import tensorflow as tf
+
     path = os.path.join(backup, _DONE)
     with tf.io.gfile.GFile(path + ".tmp", "w") as f:
         f.write(json.dumps(record))
@@ -731,10 +785,30 @@ def _teacher_features(candidates, task=None) -> tuple:
     return tuple(dict.fromkeys(names))
 
 
+def _ordered_rows(data, split):
+    """``split``'s rows in order: ``{key: array}`` of an ``ArrayDataset``, or the unbatched
+    tf.data pipeline of a ``LoadedDataset``."""
+    if isinstance(data, ArrayDataset):
+        return data.split_arrays(split)
+    return data.pipeline(split, training=False).unbatch()
+
+
+def _arrays_with_teacher_outputs(rows, teacher, teacher_inputs, features):
+    """``rows`` (``{key: array}``) with the teacher's outputs under ``TEACHER_OUTPUTS``,
+    computed once: ``kdzoo.distillation.arrays_with_teacher_outputs`` on any backend."""
+    from kdzoo.distillation.cache import arrays_with_teacher_outputs
+
+    x = {k: v for k, v in rows.items() if k != "label"}
+    inputs = select_inputs(x, teacher_inputs, "teacher")
+    cached = arrays_with_teacher_outputs(teacher, inputs, features=features, batch_size=256)
+    return {**rows, TEACHER_OUTPUTS: cached[TEACHER_OUTPUTS]}
+
+
 def _with_teacher_outputs(data, split, rows, teacher, teacher_inputs, features):
     """``rows`` (split ``split``'s, unbatched, in order) with the teacher's outputs
     (``TEACHER_OUTPUTS``) computed once, riding with each row."""
-    from kdzoo.distillation.cache import TEACHER_OUTPUTS
+    import tensorflow as tf
+
     from kdzoo.models.layers import feature_model
 
     tap = feature_model(teacher, features)
