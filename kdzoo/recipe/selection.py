@@ -105,7 +105,8 @@ class Selection:
         if self.metric == "accuracy":
             gain = f"{100 * self.gain:+.2f} points, 1 SE {100 * self.standard_error:.2f}"
         else:
-            gain = f"{self.metric} better by {self.gain:+.4g}, 1 SE {self.standard_error:.4g}"
+            word = "better" if self.gain >= 0 else "worse"
+            gain = f"{self.metric} {word} by {abs(self.gain):.4g}, 1 SE {self.standard_error:.4g}"
         return (
             f"{self.distilled} vs {self.scratch} on validation: {gain}: {verdict} (the rule: > "
             f"{self.margin_se:g} SE)"

@@ -416,3 +416,12 @@ def test_from_dataframe_unlabelled_rows_per_task():
     )
     assert tags.arrays["transfer"]["label"].shape == (10, 2)
     assert (tags.arrays["transfer"]["label"] == UNLABELLED).all()
+
+
+def test_a_selection_on_a_task_metric_says_better_or_worse_without_a_signed_gain():
+    from kdzoo.recipe import Selection
+
+    worse = Selection("scratch", "label:0.5,teacher_mse:0.5", -0.108, 0.05, 1.0, False, "mse")
+    assert "mse worse by 0.108, 1 SE 0.05: scratch kept" in worse.describe()
+    better = Selection("scratch", "label:0.5,teacher_mse:0.5", 0.2, 0.05, 1.0, True, "mse")
+    assert "mse better by 0.2, 1 SE 0.05: distilled chosen" in better.describe()
