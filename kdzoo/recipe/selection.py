@@ -802,7 +802,9 @@ def _arrays_with_teacher_outputs(rows, teacher, teacher_inputs, features):
     x = {k: v for k, v in rows.items() if k != "label"}
     inputs = select_inputs(x, teacher_inputs, "teacher")
     cached = arrays_with_teacher_outputs(teacher, inputs, features=features, batch_size=256)
-    return {**rows, TEACHER_OUTPUTS: cached[TEACHER_OUTPUTS]}
+    # float32, as the tf.data route caches them (a mixed-precision teacher's features).
+    outputs = {k: np.asarray(v, np.float32) for k, v in cached[TEACHER_OUTPUTS].items()}
+    return {**rows, TEACHER_OUTPUTS: outputs}
 
 
 def _with_teacher_outputs(data, split, rows, teacher, teacher_inputs, features):
