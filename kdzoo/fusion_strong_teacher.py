@@ -91,7 +91,8 @@ class FusionTeacherConfig:
         epochs: the students' epoch budget.
         out_dir: where ``fusion-strong-teacher.csv`` / ``.md`` / ``.png`` go; None writes
             nothing.
-        tiny: the test suite's smoke size (96 examples per split).
+        tiny: the test suite's smoke size: 96 examples per split, the first distillation
+            candidate and one scratch try.
         verbose: Keras ``fit`` verbosity.
     """
 
@@ -284,6 +285,7 @@ def run(config: FusionTeacherConfig | None = None):
                 teacher_inputs=MODALITIES,
                 student_inputs=MODALITIES,
                 verbose=config.verbose,
+                candidates=DEFAULTS.candidates[:1] if config.tiny else None,
             )
             students[distilled_row] = (
                 _row(scratch_row, result.scratch, data, seed, setting=_setting(result, SCRATCH)),

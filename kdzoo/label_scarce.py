@@ -66,7 +66,8 @@ class LabelScarceConfig:
         seeds: student seeds (initialisation, data order, which clips keep labels).
         teacher_epochs, epochs: the recipe's epoch budgets.
         out_dir: where ``label-scarce.csv`` / ``.md`` / ``.png`` go; None writes nothing.
-        tiny: the test suite's smoke size (96 examples per split).
+        tiny: the test suite's smoke size: 96 examples per split, the first distillation
+            candidate and one scratch try.
         verbose: Keras ``fit`` verbosity.
     """
 
@@ -111,11 +112,13 @@ def zero_label_data(data, teacher):
     return datasets.with_transfer(copy, {m: train[m] for m in data.modalities})
 
 
-def distil_without_labels(teacher, student, data, *, epochs, seed, batch_size, verbose=0):
-    """``k = 0``: each ``ZERO_LABEL_CANDIDATES`` setting distils a copy of ``student`` on the
-    transfer split of ``data`` (``zero_label_data``) under the recipe's rules; returns
-    ``(model, setting, agreement)`` of the one with the best agreement with the teacher's
-    predictions on the validation examples, the first on ties."""
+def distil_without_labels(
+    teacher, student, data, *, epochs, seed, batch_size, verbose=0, candidates=None
+):
+    """``k = 0``: each ``ZERO_LABEL_CANDIDATES`` setting (or each of ``candidates``) distils a
+    copy of ``student`` on the transfer split of ``data`` (``zero_label_data``) under the
+    recipe's rules; returns ``(model, setting, agreement)`` of the one with the best
+    agreement with the teacher's predictions on the validation examples, the first on ties."""
     from kdzoo.evaluation import classification_metrics
     from kdzoo.recipe import phases
     from kdzoo.recipe.batching import epoch_batches
@@ -126,7 +129,7 @@ def distil_without_labels(teacher, student, data, *, epochs, seed, batch_size, v
     validation = data.pipeline("validation", training=False)
     initial = phases.same_initial_weights(student)
     best = None
-    for candidate in parse_candidates(ZERO_LABEL_CANDIDATES):
+    for candidate in parse_candidates(candidates or ZERO_LABEL_CANDIDATES):
         model = phases.same_initial_weights(initial)
         batches, steps = epoch_batches(rows, n, batch_size, seed, 0, epochs)
         phases.distil_student(
@@ -193,6 +196,7 @@ def run(config: LabelScarceConfig | None = None):
         teacher_inputs=TEACHER_INPUTS,
         student_inputs=STUDENT_INPUTS,
         verbose=config.verbose,
+        candidates=DEFAULTS.candidates[:1] if config.tiny else None,
     )
     seed_everything(config.seeds[0])
     teacher = _build(TEACHER_MODEL, data, TEACHER_INPUTS)
@@ -205,11 +209,10 @@ def run(config: LabelScarceConfig | None = None):
             teacher,
             student,
             data,
-            candidates=(),
-            scratch=scratch_tries(3),
+            scratch=scratch_tries(1 if config.tiny else 3),
             teacher_epochs=config.teacher_epochs if first else 0,
             seed=seed,
-            **options,
+            **{**options, "candidates": ()},
         )
         table = full.table.set_index("model")
         n_train = data.num_examples["train"]
@@ -236,6 +239,7 @@ def run(config: LabelScarceConfig | None = None):
                     seed=seed,
                     batch_size=DEFAULTS.batch_size,
                     verbose=config.verbose,
+                    candidates=ZERO_LABEL_CANDIDATES[:1] if config.tiny else None,
                 )
                 rows.append(_zero_label_row(*chosen, unlabelled, seed))
                 print(

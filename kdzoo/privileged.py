@@ -116,7 +116,8 @@ class PrivilegedConfig:
         seeds: student seeds.
         teacher_epochs, epochs: the recipe's epoch budgets.
         out_dir: where ``privileged.csv`` / ``.md`` / ``.png`` go; None writes nothing.
-        tiny: the test suite's smoke size (96 examples per split).
+        tiny: the test suite's smoke size: 96 examples per split, the first distillation
+            candidate and one scratch try.
         verbose: Keras ``fit`` verbosity.
     """
 
@@ -209,6 +210,7 @@ def run(config: PrivilegedConfig | None = None):
                 teacher_inputs=inputs,
                 student_inputs=inputs,
                 verbose=config.verbose,
+                candidates=DEFAULTS.candidates[:1] if config.tiny else None,
             )
             table = result.table.set_index("model")
             # Names tell an unlabelled pairing's rows from its labelled twin's (the rows a

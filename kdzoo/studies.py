@@ -181,7 +181,8 @@ STUDIES = (*STUDY_SPECS, "default-recipe")
 @dataclasses.dataclass
 class StudyConfig:
     """Settings of the studies (the recipe's own come from ``DEFAULTS``). ``tiny=True`` is
-    the test suite's smoke size: 96 examples per split, the epochs given here.
+    the test suite's smoke size: 96 examples per split, the epochs given here, the first
+    distillation candidate and one scratch try.
 
     Attributes:
         seeds: student seeds (initialisation, data order).
@@ -374,7 +375,7 @@ def _run_one(study: Study, config: StudyConfig):
             teacher,
             student,
             data,
-            candidates=study.candidates or DEFAULTS.candidates,
+            candidates=(study.candidates or DEFAULTS.candidates)[: 1 if config.tiny else None],
             teacher_epochs=config.teacher_epochs if i == 0 else 0,
             epochs=config.epochs,
             seed=seed,

@@ -72,7 +72,8 @@ class TasksConfig:
         seeds: student seeds; each setting's teacher is trained once, with the first.
         teacher_epochs, epochs: the recipe's epoch budgets.
         out_dir: where ``tasks.csv`` / ``.md`` go; None writes nothing.
-        tiny: the test suite's smoke size (a few hundred examples).
+        tiny: the test suite's smoke size: a few hundred examples, the first distillation
+            candidate and one scratch try.
         verbose: Keras ``fit`` verbosity.
     """
 
@@ -98,6 +99,13 @@ def diabetes_frame() -> pd.DataFrame:
 
     sklearn_datasets = require("sklearn.datasets", "The diabetes regression set")
     return sklearn_datasets.load_diabetes(as_frame=True).frame
+
+
+def _task_candidates(task) -> tuple:
+    """The recipe's default distillation candidates for ``task``'s kind."""
+    if task.kind == "regression":
+        return DEFAULTS.regression_candidates
+    return DEFAULTS.multi_label_candidates
 
 
 def _data(setting, tiny):
@@ -210,6 +218,8 @@ def run(config: TasksConfig | None = None):
                 "student_inputs": student_inputs,
                 "verbose": config.verbose,
             }
+            if config.tiny:
+                options["candidates"] = _task_candidates(data.task)[:1]
             if teacher is None and base != setting:  # the embedded setting's teacher
                 # Trained as its own setting's first seed trains it (the same weights, data
                 # order and rules); the one scratch epoch beside it is thrown away.
