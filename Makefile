@@ -31,17 +31,22 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/kdzoo demo
 
+# pytest-xdist: TEST_WORKERS processes, each test file in one of them (its module fixtures
+# built once); 0 runs everything in this process. Two workers on this 2-core machine.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(PYTEST)
 	$(MAKE) test-jax
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # The backend-neutral tests again on the JAX backend (CPU), fast ones: the slow cross-backend
 # checks (tests/distillation/test_backends.py) already run JAX in subprocesses.
 test-jax: $(STAMP)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -m "not slow" $(BACKEND_NEUTRAL_TESTS)
+	KERAS_BACKEND=jax $(PYTEST) -m "not slow" $(BACKEND_NEUTRAL_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check kdzoo tests benchmarks
