@@ -80,6 +80,17 @@ def carve_validation(splits, name, seed=DEFAULTS.seed, fraction=0.0, speaker=Non
     return splits
 
 
+def split_arrays(arrays, split, name) -> dict:
+    """``arrays[split]``, or for ``"train+transfer"`` the training rows followed by the
+    transfer rows; a ``KeyError`` names a split that ``arrays`` (of dataset ``name``) lacks."""
+    if split == TRAIN_AND_TRANSFER and TRANSFER in arrays:
+        train, transfer = arrays["train"], arrays[TRANSFER]
+        return {k: np.concatenate([train[k], transfer[k]]) for k in transfer}
+    if split not in arrays:
+        raise KeyError(f"{name} has no split {split!r}; it has {sorted(arrays)}.")
+    return arrays[split]
+
+
 @dataclasses.dataclass
 class ArrayDataset:
     """A dataset held as model-ready NumPy arrays (``from_numpy``): what the recipe reads
@@ -120,12 +131,7 @@ class ArrayDataset:
     def split_arrays(self, split) -> dict:
         """The arrays of ``split``: a key of ``arrays``, or ``"train+transfer"`` (the
         training rows followed by the unlabelled transfer rows)."""
-        if split == TRAIN_AND_TRANSFER and TRANSFER in self.arrays:
-            train, transfer = self.arrays["train"], self.arrays[TRANSFER]
-            return {k: np.concatenate([train[k], transfer[k]]) for k in transfer}
-        if split not in self.arrays:
-            raise KeyError(f"{self.name} has no split {split!r}; it has {sorted(self.arrays)}.")
-        return self.arrays[split]
+        return split_arrays(self.arrays, split, self.name)
 
     def pipeline(self, split, training=None, extras=None, batch_size=None, seed=None):
         """``split``'s rows as ``ArrayBatches`` of ``({key: array}, labels)``.

@@ -26,7 +26,7 @@ from kdzoo.data import AudioConfig, ImageConfig, TextVectorizer, from_arrays
 from kdzoo.data.augment import AugmentConfig
 from kdzoo.data.bad_input import BadInputLog
 from kdzoo.data.pipeline import validate_arrays
-from kdzoo.datasets.arrays import TRAIN_AND_TRANSFER, TRANSFER, carve_validation
+from kdzoo.datasets.arrays import TRAIN_AND_TRANSFER, TRANSFER, carve_validation, split_arrays
 from kdzoo.datasets.arrays import stratified_holdout as stratified_holdout  # moved there
 from kdzoo.datasets.catalog import CATALOG, DatasetSpec
 from kdzoo.defaults import DEFAULTS
@@ -120,12 +120,7 @@ class LoadedDataset:
     def split_arrays(self, split) -> dict:
         """The arrays of ``split``: a key of ``arrays``, or ``"train+transfer"`` (the
         training rows followed by the unlabelled transfer rows, see ``with_transfer``)."""
-        if split == TRAIN_AND_TRANSFER and TRANSFER in self.arrays:
-            train, transfer = self.arrays["train"], self.arrays[TRANSFER]
-            return {k: np.concatenate([train[k], transfer[k]]) for k in transfer}
-        if split not in self.arrays:
-            raise KeyError(f"{self.name} has no split {split!r}; it has {sorted(self.arrays)}.")
-        return self.arrays[split]
+        return split_arrays(self.arrays, split, self.name)
 
 
 def with_transfer(data: LoadedDataset, arrays) -> LoadedDataset:
