@@ -1235,7 +1235,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="sst2-transfer: also N augmented copies of each labelled sentence (masking, "
         "n-gram sampling; Tang et al. 2019) in the transfer set (0)",
     )
-    p.add_argument("--tiny", action="store_true", help="smoke size: 96 examples per split")
+    p.add_argument(
+        "--tiny",
+        action="store_true",
+        help="smoke size: 96 examples per split, the first candidate, one scratch try",
+    )
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     p.add_argument(
         "--verify",
