@@ -101,13 +101,6 @@ def diabetes_frame() -> pd.DataFrame:
     return sklearn_datasets.load_diabetes(as_frame=True).frame
 
 
-def _task_candidates(task) -> tuple:
-    """The recipe's default distillation candidates for ``task``'s kind."""
-    if task.kind == "regression":
-        return DEFAULTS.regression_candidates
-    return DEFAULTS.multi_label_candidates
-
-
 def _data(setting, tiny):
     """``(data, teacher (family, preset), student (family, preset), teacher inputs,
     student inputs)`` of ``setting``."""
@@ -192,6 +185,7 @@ def run(config: TasksConfig | None = None):
     ``tasks.csv`` and ``.md``."""
     from kdzoo import datasets
     from kdzoo.determinism import seed_everything
+    from kdzoo.recipe.selection import _default_candidates
     from kdzoo.recipe.selection import run as recipe
     from kdzoo.results import write_study
 
@@ -219,7 +213,7 @@ def run(config: TasksConfig | None = None):
                 "verbose": config.verbose,
             }
             if config.tiny:
-                options["candidates"] = _task_candidates(data.task)[:1]
+                options["candidates"] = _default_candidates(data.task)[:1]
             if teacher is None and base != setting:  # the embedded setting's teacher
                 # Trained as its own setting's first seed trains it (the same weights, data
                 # order and rules); the one scratch epoch beside it is thrown away.
