@@ -664,6 +664,16 @@ def table_status(path: str | Path, code: dict | None = None, root=None) -> Table
         return TableStatus(
             path.name, False, f"holds {missing} row(s) without provenance (older runs)", commits
         )
+    unmeasured = [r for r in runs if not r.code]
+    if unmeasured:
+        # e.g. the zoo's rows from before provenance: a command and commit, no fingerprint
+        return TableStatus(
+            path.name,
+            False,
+            f"holds rows of {len(unmeasured)} run(s) that recorded no code fingerprint "
+            "(made before kdzoo recorded provenance)",
+            commits,
+        )
     if any(r.dirty for r in runs):
         return TableStatus(path.name, False, "made from a dirty tree", commits)
     changed = set()

@@ -135,6 +135,25 @@ def test_a_table_holding_rows_of_older_runs_is_stale(tmp_path):
     assert "without provenance" in table_status(tmp_path / "mixed.md").reason
 
 
+def test_rows_with_a_command_but_no_code_fingerprint_make_a_table_stale_saying_so(tmp_path):
+    # The zoo's rows from before provenance carry its own command and commit columns only.
+    made = _made(dirty=False)
+    results.record_code(tmp_path, made)
+    fresh = with_provenance(pd.DataFrame({"setting": ["a"]}), made)
+    older = fresh.assign(setting="b", code="", commit="75a50df", command="kdzoo bench zoo")
+    frame = pd.concat([fresh, older], ignore_index=True)
+    frame.to_csv(tmp_path / "zoo.csv", index=False)
+    (tmp_path / "zoo.md").write_text(runs_markdown(frame, "setting"))
+    for name in ("zoo.csv", "zoo.md"):
+        status = table_status(tmp_path / name)
+        assert not status.fresh, name
+        assert status.reason == (
+            "holds rows of 1 run(s) that recorded no code fingerprint "
+            "(made before kdzoo recorded provenance)"
+        ), name
+        assert "75a50df" in status.commits
+
+
 def test_a_table_is_fresh_only_while_the_files_its_run_used_are_unchanged(tmp_path):
     _digest(tmp_path, "x = 1\n", "kdzoo/used.py")
     _digest(tmp_path, "y = 1\n", "kdzoo/other.py")
