@@ -52,16 +52,25 @@ def stratified_holdout(labels, fraction, seed=DEFAULTS.seed) -> np.ndarray:
 
 def carve_validation(splits, name, seed=DEFAULTS.seed, fraction=0.0, speaker=None) -> dict:
     """Step 2: moves part of ``"train"`` into ``"validation"``: the training rows of
-    ``speaker``, or a stratified, seeded ``fraction`` of each class's rows
-    (``stratified_holdout``)."""
+    ``speaker`` (one name, or several: a validation set that spans more than one voice
+    ranks models by more than one voice's quirks), or a stratified, seeded ``fraction`` of
+    each class's rows (``stratified_holdout``)."""
     if speaker is not None:
         train = splits["train"]
-        held = train["speaker"] == speaker
-        if not held.any():
+        wanted = (speaker,) if isinstance(speaker, str) else tuple(speaker)
+        present = {str(s) for s in train["speaker"]}
+        missing = [s for s in wanted if s not in present]
+        if missing or not wanted:
             raise ValueError(
-                f"No training clips of speaker {speaker!r}; training speakers: "
-                f"{sorted({str(s) for s in train['speaker']})}."
+                f"No training clips of speaker(s) {missing or list(wanted)!r}; training "
+                f"speakers: {sorted(present)}."
             )
+        if len(set(wanted)) == len(present):
+            raise ValueError(
+                f"validation_speaker {list(wanted)!r} would leave no training speaker; "
+                f"training speakers: {sorted(present)}."
+            )
+        held = np.isin(train["speaker"], np.asarray(wanted))
         return {
             **splits,
             "validation": {k: v[held] for k, v in train.items()},

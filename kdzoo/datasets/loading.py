@@ -505,9 +505,9 @@ def load(
             their vocabularies are identical.
         fsdd_split: ``"official"`` or ``"speaker:<name>"`` (leave one speaker out as test)
             for ``"fsdd"`` and ``"av_digits"``.
-        validation_speaker: for ``"fsdd"``/``"av_digits"``, move this speaker's training
-            clips into ``"validation"`` (speaker-disjoint tuning when test is an unseen
-            speaker). Exclusive with ``validation_fraction``.
+        validation_speaker: for ``"fsdd"``/``"av_digits"``, move this speaker's (or these
+            speakers') training clips into ``"validation"`` (speaker-disjoint tuning when
+            test is an unseen speaker). Exclusive with ``validation_fraction``.
 
     Example:
 

@@ -153,6 +153,32 @@ def test_carve_validation_by_fraction_or_speaker():
         loading.carve_validation({**splits, "validation": train}, "toy", fraction=0.1)
 
 
+def test_carve_validation_by_several_speakers():
+    train = {
+        "label": np.arange(9) % 2,
+        "row": np.arange(9),
+        "speaker": np.array(["ann", "bob", "cy"] * 3),
+    }
+    splits = {"train": train, "test": {"label": np.arange(3)}}
+    by_two = loading.carve_validation(splits, "toy", speaker=("ann", "cy"))
+    assert list(by_two["validation"]["row"]) == [0, 2, 3, 5, 6, 8]
+    assert list(by_two["train"]["row"]) == [1, 4, 7]
+    # A list names the same speakers as a tuple; one name as a string is the same as (name,).
+    same = loading.carve_validation(splits, "toy", speaker=["cy", "ann"])
+    np.testing.assert_array_equal(same["validation"]["row"], by_two["validation"]["row"])
+    one = loading.carve_validation(splits, "toy", speaker=("bob",))
+    np.testing.assert_array_equal(
+        one["validation"]["row"],
+        loading.carve_validation(splits, "toy", speaker="bob")["validation"]["row"],
+    )
+    with pytest.raises(ValueError, match=r"speaker\(s\) \['dee'\]"):
+        loading.carve_validation(splits, "toy", speaker=("ann", "dee"))
+    with pytest.raises(ValueError, match="would leave no training speaker"):
+        loading.carve_validation(splits, "toy", speaker=("ann", "bob", "cy"))
+    with pytest.raises(ValueError, match="No training clips"):
+        loading.carve_validation(splits, "toy", speaker=())
+
+
 def test_load_of_the_generated_set_matches_its_reader():
     spec = CATALOG.get("embedded")
     data = datasets.load("embedded", num_examples=50, seed=2, batch_size=8)
