@@ -185,7 +185,7 @@ def run(config: TasksConfig | None = None):
     ``tasks.csv`` and ``.md``."""
     from kdzoo import datasets
     from kdzoo.determinism import seed_everything
-    from kdzoo.recipe.selection import _default_candidates
+    from kdzoo.recipe.selection import default_candidates
     from kdzoo.recipe.selection import run as recipe
     from kdzoo.results import write_study
 
@@ -213,7 +213,7 @@ def run(config: TasksConfig | None = None):
                 "verbose": config.verbose,
             }
             if config.tiny:
-                options["candidates"] = _default_candidates(data.task)[:1]
+                options["candidates"] = default_candidates(data.task)[:1]
             if teacher is None and base != setting:  # the embedded setting's teacher
                 # Trained as its own setting's first seed trains it (the same weights, data
                 # order and rules); the one scratch epoch beside it is thrown away.

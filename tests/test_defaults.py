@@ -74,14 +74,14 @@ def test_the_recipe_takes_its_defaults_from_the_table():
     for name in ("teacher_epochs", "epochs", "batch_size", "learning_rate"):
         assert defaults[name] == SHARED[name], name
     # candidates=None: the table's candidates of the run's task kind.
-    from kdzoo.recipe.selection import _default_candidates
+    from kdzoo.recipe.selection import default_candidates
     from kdzoo.tasks import Task
 
     assert defaults["candidates"] is None
-    assert _default_candidates(None) == DEFAULTS.candidates
-    assert _default_candidates(Task.regression(num_targets=1)) == DEFAULTS.regression_candidates
+    assert default_candidates(None) == DEFAULTS.candidates
+    assert default_candidates(Task.regression(num_targets=1)) == DEFAULTS.regression_candidates
     for task in (Task.binary(), Task.multi_label(num_labels=3)):
-        assert _default_candidates(task) == DEFAULTS.multi_label_candidates
+        assert default_candidates(task) == DEFAULTS.multi_label_candidates
     for spec in (*DEFAULTS.multi_label_candidates, *DEFAULTS.regression_candidates):
         assert Candidate.parse(spec).distils
     assert (defaults["optimizer"], defaults["seed"]) == (DEFAULTS.optimizer, DEFAULTS.seed)

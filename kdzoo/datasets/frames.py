@@ -165,6 +165,12 @@ def _task_targets(frame, columns, task, where, bad_log, keep, separator, allowed
     return values, task, unlabelled
 
 
+def _binary_key(cell):
+    """``_label_key(cell)`` with booleans as ``"0"``/``"1"``; None for a missing cell."""
+    key = None if _missing(cell) else _label_key(cell)
+    return {"False": "0", "True": "1"}.get(key, key)
+
+
 def _task_values(frame, columns, task, where, bad_log, keep, separator, unlabelled):
     """``_task_targets`` without the unlabelled rows, which are skipped (not bad)."""
     n = len(frame)
@@ -187,8 +193,7 @@ def _task_values(frame, columns, task, where, bad_log, keep, separator, unlabell
         for i, cell in enumerate(frame[column].tolist()):
             if unlabelled[i]:
                 continue
-            key = None if _missing(cell) else _label_key(cell)
-            key = {"False": "0", "True": "1"}.get(key, key)  # a column of booleans
+            key = _binary_key(cell)
             if key in ("0", "1"):
                 ids[i] = int(key)
             elif key in names:
@@ -204,8 +209,7 @@ def _task_values(frame, columns, task, where, bad_log, keep, separator, unlabell
             for i, cell in enumerate(frame[column].tolist()):
                 if unlabelled[i]:
                     continue
-                key = None if _missing(cell) else _label_key(cell)
-                key = {"False": "0", "True": "1"}.get(key, key)  # a column of booleans
+                key = _binary_key(cell)
                 if key in ("0", "1"):
                     values[i, j] = int(key)
                 elif keep[i]:

@@ -287,9 +287,9 @@ def phase_names(config, task=None) -> list[str]:
     """The phases ``distil`` runs for ``config`` on data of ``task`` (None:
     classification), in order: ``"teacher"`` (if trained), the scratch tries, the
     distillation candidates."""
-    from kdzoo.recipe.selection import _default_candidates
+    from kdzoo.recipe.selection import default_candidates
 
-    specs = config.candidates if config.candidates is not None else _default_candidates(task)
+    specs = config.candidates if config.candidates is not None else default_candidates(task)
     candidates = parse_candidates(specs)
     scratch = config.scratch
     if scratch is None:

@@ -399,7 +399,7 @@ def run(
         )
     task = _recipe_task(task if task is not None else getattr(data, "task", None))
     if candidates is None:
-        candidates = _default_candidates(task)
+        candidates = default_candidates(task)
     distil_candidates = parse_candidates(candidates)
     for candidate in distil_candidates:  # a term the task cannot train fails before training
         candidate.loss_terms(task)
@@ -726,7 +726,10 @@ def _recipe_task(task):
     return None
 
 
-def _default_candidates(task):
+def default_candidates(task):
+    """The recipe's default candidate specs for ``task`` (None: single-label
+    classification): ``DEFAULTS.candidates``, ``.regression_candidates`` or
+    ``.multi_label_candidates``."""
     if task is None:
         return DEFAULTS.candidates
     if task.kind == "regression":
