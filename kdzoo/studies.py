@@ -6,7 +6,7 @@ returns both. ``kdzoo bench <name>`` is the command-line entry point;
 ``kdzoo bench default-recipe`` runs the seven ``DEFAULT_RECIPE`` studies and puts them
 together in ``default-recipe.csv`` / ``.md`` with the issue's three goals checked.
 
-The protocol, fixed before any result was seen:
+The protocol, fixed before any result was seen but for the one change below:
 
 - **Splits.** The dataset's validation split, or a stratified 10% of its training split
   carved with seed 0, the same for every seed (AV digits: one unseen FSDD speaker,
@@ -14,9 +14,9 @@ The protocol, fixed before any result was seen:
   speakers by name), as validation, so the audio student must generalise to an unseen
   voice and is chosen by more than one voice. The second voice is the one change made
   after results were seen: with ``jackson`` alone, selection followed one voice's quirks
-  and lost up to 6.6 points on test). ``train_examples``
-  caps the training split at a seeded (seed 0) random subset where a full run would not
-  fit this machine's time; the cap is in every table's header.
+  and lost up to 6.6 points on test). ``train_examples`` caps the training split at a
+  seeded (seed 0) random subset where a full run would not fit this machine's time; the
+  cap is in every table's header.
 - **Teacher.** Trained once per study, by the first seed's recipe, and reused by the other
   seeds (``teacher_epochs=0``): what varies over seeds is the student's initialisation and
   data order.
