@@ -14,6 +14,8 @@ _ATTRIBUTES = {
     "AudioConfig": "kdzoo.data.audio",
     "audio_features": "kdzoo.data.audio",
     "log_mel_spectrogram": "kdzoo.data.audio",
+    "utterance_normalize": "kdzoo.data.audio",
+    "UTTERANCE_NORMS": "kdzoo.data.audio",
     "AugmentConfig": "kdzoo.data.augment",
     "SpecAugment": "kdzoo.data.augment",
     "WaveformAugment": "kdzoo.data.augment",

@@ -11,6 +11,10 @@ import dataclasses
 
 import tensorflow as tf
 
+#: ``AudioConfig.utterance_norm`` values: no per-utterance normalisation, mean removal
+#: (CMN) or mean and variance normalisation (CMVN) of each mel bin over a clip's frames.
+UTTERANCE_NORMS = ("none", "mean", "mean_var")
+
 
 @dataclasses.dataclass(frozen=True)
 class AudioConfig:
@@ -25,6 +29,13 @@ class AudioConfig:
         num_mel_bins: number of mel bands.
         lower_edge_hertz, upper_edge_hertz: mel filterbank range.
         log_offset: added before the log so silence stays finite.
+        utterance_norm: per-utterance normalisation of each mel bin over the clip's frames,
+            one of ``UTTERANCE_NORMS``: ``"none"``, ``"mean"`` (cepstral mean
+            normalisation, CMN) or ``"mean_var"`` (CMVN). It removes what is constant over a
+            clip (the voice's and the microphone's spectral colour), the standard remedy
+            when test speakers are not training speakers. Frames of the zero padding added
+            by ``num_samples`` are left out of the statistics and set to 0. Applied before
+            ``mel_mean``/``mel_std``.
         mel_mean, mel_std: per-mel-bin statistics of the training split's log-mel features
             (``None``: no normalisation). Set them with :meth:`with_normalization`; they are
             part of the config, so a serving export applies the very same normalisation.
@@ -39,10 +50,16 @@ class AudioConfig:
     lower_edge_hertz: float = 20.0
     upper_edge_hertz: float = 4000.0
     log_offset: float = 1e-3
+    utterance_norm: str = "none"
     mel_mean: tuple | None = None
     mel_std: tuple | None = None
 
     def __post_init__(self):
+        if self.utterance_norm not in UTTERANCE_NORMS:
+            raise ValueError(
+                f"AudioConfig.utterance_norm must be one of {UTTERANCE_NORMS}, got "
+                f"{self.utterance_norm!r}."
+            )
         if (self.mel_mean is None) != (self.mel_std is None):
             raise ValueError("AudioConfig.mel_mean and mel_std must be set together.")
         if self.mel_mean is not None:
@@ -95,7 +112,8 @@ class AudioConfig:
 
     def with_normalization(self, waveforms, batch_size=256) -> AudioConfig:
         """A copy whose ``mel_mean``/``mel_std`` are the per-mel-bin mean and standard
-        deviation of the log-mel features of ``waveforms`` (pass the training split only)."""
+        deviation of the log-mel features of ``waveforms`` (pass the training split only),
+        after the config's ``utterance_norm``."""
         raw = dataclasses.replace(self, mel_mean=None, mel_std=None)
         total = tf.zeros([self.num_mel_bins], tf.float64)
         total_sq = tf.zeros([self.num_mel_bins], tf.float64)
@@ -103,7 +121,7 @@ class AudioConfig:
         batches = tf.data.Dataset.from_tensor_slices(waveforms).batch(batch_size)
         for batch in batches:
             feats = tf.reshape(
-                tf.cast(log_mel_spectrogram(batch, raw), tf.float64), [-1, self.num_mel_bins]
+                tf.cast(audio_features(batch, raw), tf.float64), [-1, self.num_mel_bins]
             )
             total += tf.reduce_sum(feats, 0)
             total_sq += tf.reduce_sum(tf.square(feats), 0)
@@ -141,12 +159,9 @@ def fix_length(waveform: tf.Tensor, num_samples: int) -> tf.Tensor:
     return tf.pad(waveform, paddings)
 
 
-def log_mel_spectrogram(waveform: tf.Tensor, config: AudioConfig) -> tf.Tensor:
-    """Maps float waveforms ``[..., samples]`` to log-mel features ``[..., frames, mels]``.
-
-    The waveform is padded or cropped to ``config.num_samples`` first, so the output shape is
-    static: ``config.feature_shape`` per example.
-    """
+def _log_mel(waveform: tf.Tensor, config: AudioConfig) -> tuple[tf.Tensor, tf.Tensor]:
+    """Log-mel features ``[..., frames, mels]`` and which frames hold any signal
+    ``[..., frames]`` (False for frames of exact zeros: the padding ``fix_length`` adds)."""
     waveform = fix_length(tf.cast(waveform, tf.float32), config.num_samples)
     stft = tf.signal.stft(
         waveform,
@@ -163,7 +178,37 @@ def log_mel_spectrogram(waveform: tf.Tensor, config: AudioConfig) -> tf.Tensor:
         upper_edge_hertz=config.upper_edge_hertz,
     )
     mel = tf.tensordot(power, mel_matrix, axes=1)
-    return tf.math.log(mel + config.log_offset)
+    return tf.math.log(mel + config.log_offset), tf.reduce_max(power, axis=-1) > 0
+
+
+def log_mel_spectrogram(waveform: tf.Tensor, config: AudioConfig) -> tf.Tensor:
+    """Maps float waveforms ``[..., samples]`` to log-mel features ``[..., frames, mels]``.
+
+    The waveform is padded or cropped to ``config.num_samples`` first, so the output shape is
+    static: ``config.feature_shape`` per example. No normalisation (``audio_features``
+    applies the config's).
+    """
+    return _log_mel(waveform, config)[0]
+
+
+def utterance_normalize(features: tf.Tensor, voiced: tf.Tensor, mode: str) -> tf.Tensor:
+    """Per-utterance normalisation of log-mel ``features`` ``[..., frames, mels]``: each mel
+    bin minus its mean over the clip's ``voiced`` frames (``[..., frames]``, bool), divided
+    by their standard deviation too for ``"mean_var"``. Unvoiced frames become 0; a clip
+    with no voiced frame becomes all zeros. ``"none"`` returns ``features`` unchanged."""
+    if mode not in UTTERANCE_NORMS:
+        raise ValueError(f"utterance_norm must be one of {UTTERANCE_NORMS}, got {mode!r}.")
+    if mode == "none":
+        return features
+    weight = tf.cast(voiced, features.dtype)[..., None]
+    count = tf.maximum(tf.reduce_sum(weight, axis=-2, keepdims=True), 1.0)
+    mean = tf.reduce_sum(features * weight, axis=-2, keepdims=True) / count
+    centred = (features - mean) * weight
+    if mode == "mean_var":
+        variance = tf.reduce_sum(tf.square(centred), axis=-2, keepdims=True) / count
+        # A floor keeps a bin that hardly moves over the clip from being blown up.
+        centred = centred / tf.maximum(tf.sqrt(variance), 1e-2)
+    return centred
 
 
 def normalize_features(features: tf.Tensor, config: AudioConfig) -> tf.Tensor:
@@ -176,7 +221,9 @@ def normalize_features(features: tf.Tensor, config: AudioConfig) -> tf.Tensor:
 
 
 def audio_features(waveform: tf.Tensor, config: AudioConfig) -> tf.Tensor:
-    """The model's audio input: log-mel features of ``waveform``, normalised per mel bin
-    when ``config`` carries statistics. Training pipelines and serving graphs both call
-    this one function."""
-    return normalize_features(log_mel_spectrogram(waveform, config), config)
+    """The model's audio input: log-mel features of ``waveform``, normalised per utterance
+    (``config.utterance_norm``) and then per mel bin when ``config`` carries statistics.
+    Training pipelines and serving graphs both call this one function."""
+    features, voiced = _log_mel(waveform, config)
+    features = utterance_normalize(features, voiced, config.utterance_norm)
+    return normalize_features(features, config)

@@ -50,6 +50,10 @@ class DatasetSpec:
             set; ``load`` builds its ``AudioConfig`` from them.
         normalize_audio: normalise log-mel features per mel bin with train-split statistics
             unless ``load`` is told otherwise.
+        utterance_norm: the per-utterance normalisation of its log-mel features
+            (``AudioConfig.utterance_norm``) unless ``load`` is told otherwise, or
+            ``"auto"``: ``"mean_var"`` when the test split is a held-out speaker
+            (``fsdd_split="speaker:<name>"``), ``"none"`` otherwise.
         image_shape: ``(height, width, channels)`` of an image set.
         max_tokens: text vocabulary entries (``[PAD]`` included, the OOV bucket on top).
             Defaults to ``DEFAULTS.text_max_tokens``.
@@ -75,6 +79,7 @@ class DatasetSpec:
     sample_rate: int | None = None
     clip_samples: int | None = None
     normalize_audio: bool = True
+    utterance_norm: str = "none"
     image_shape: tuple[int, int, int] | None = None
     max_tokens: int = DEFAULTS.text_max_tokens
     sequence_length: int = DEFAULTS.text_sequence_length
@@ -181,6 +186,7 @@ CATALOG.register(
         reader="kdzoo.datasets.fsdd:read_splits",
         sample_rate=8000,
         clip_samples=8000,
+        utterance_norm="auto",
         speakers=True,
         files={"recordings": "fsdd/recordings"},
         source="github.com/Jakobovski/free-spoken-digit-dataset (tag v1.0.10, folder recordings/)",
@@ -295,6 +301,7 @@ CATALOG.register(
         reader="kdzoo.datasets.av_digits:read_splits",
         sample_rate=_FSDD.sample_rate,
         clip_samples=_FSDD.clip_samples,
+        utterance_norm=_FSDD.utterance_norm,
         image_shape=_MNIST.image_shape,
         speakers=True,
         builds_on=("fsdd", "mnist"),

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdzoo.data import AudioConfig, ImageConfig, TextVectorizer, from_arrays
+from kdzoo.data.audio import UTTERANCE_NORMS
 from kdzoo.data.augment import AugmentConfig
 from kdzoo.data.bad_input import BadInputLog
 from kdzoo.data.pipeline import validate_arrays
@@ -391,6 +392,27 @@ def _save_vocabulary(vectorizer, folder: Path, name: str) -> Path:
     return path
 
 
+def resolve_utterance_norm(spec: DatasetSpec, utterance_norm, fsdd_split) -> str:
+    """The per-utterance normalisation ``load`` applies: ``utterance_norm`` (default
+    ``spec.utterance_norm``), with ``"auto"`` resolved to ``"mean_var"`` when the test split
+    is a held-out speaker and to ``"none"`` otherwise.
+
+    Measured on validation only, with the scratch audio student (3 seeds): on voices unseen in
+    training CMVN raised its accuracy from 0.610 to 0.676; on FSDD's official split, whose
+    validation clips come from the training speakers, it lowered it from 0.995 to 0.969 (a
+    single spoken word's mean spectrum is part of what says which word it is).
+    """
+    mode = spec.utterance_norm if utterance_norm is None else utterance_norm
+    if mode not in (*UTTERANCE_NORMS, "auto"):
+        raise ValueError(
+            f"utterance_norm must be one of {(*UTTERANCE_NORMS, 'auto')}; got {mode!r}."
+        )
+    if mode == "auto":
+        held_out = isinstance(fsdd_split, str) and fsdd_split.startswith("speaker:")
+        return "mean_var" if held_out else "none"
+    return mode
+
+
 def fit_preprocessing(
     spec: DatasetSpec,
     train,
@@ -399,17 +421,24 @@ def fit_preprocessing(
     max_tokens=None,
     sequence_length=None,
     cache_dir=None,
+    utterance_norm=None,
 ) -> Preprocessing:
     """Step 3: the preprocessing learnt from the training split ``train`` only.
 
-    Audio: the front end of ``spec``, with per-mel-bin statistics of ``train`` unless
-    ``normalize_audio`` (default ``spec.normalize_audio``) is False. Image: the shape of
-    ``train``'s images. Text: a vocabulary of ``max_tokens`` (default ``spec.max_tokens``)
-    at ``sequence_length`` (default ``spec.sequence_length``), saved under ``cache_dir``.
+    Audio: the front end of ``spec`` with its per-utterance normalisation
+    ``utterance_norm`` (default ``spec.utterance_norm``), and per-mel-bin statistics of
+    ``train`` unless ``normalize_audio`` (default ``spec.normalize_audio``) is False.
+    Image: the shape of ``train``'s images. Text: a vocabulary of ``max_tokens`` (default
+    ``spec.max_tokens``) at ``sequence_length`` (default ``spec.sequence_length``), saved
+    under ``cache_dir``.
     """
     audio_config = image_config = vectorizer = vocabulary_path = None
     if "audio" in modalities:
-        audio_config = AudioConfig(sample_rate=spec.sample_rate, num_samples=spec.clip_samples)
+        audio_config = AudioConfig(
+            sample_rate=spec.sample_rate,
+            num_samples=spec.clip_samples,
+            utterance_norm=spec.utterance_norm if utterance_norm is None else utterance_norm,
+        )
         if spec.normalize_audio if normalize_audio is None else normalize_audio:
             audio_config = audio_config.with_normalization(train["audio"])
     if "image" in modalities:
@@ -470,6 +499,7 @@ def load(
     split=None,
     augment: AugmentConfig | bool | None = None,
     normalize_audio=None,
+    utterance_norm=None,
     skip_bad=False,
     max_tokens=None,
     sequence_length=None,
@@ -496,6 +526,11 @@ def load(
             defaults. Defaults to none.
         normalize_audio: per-mel-bin normalisation with statistics of the training split
             (stored in ``audio_config``). Defaults to True, except for the embedded set.
+        utterance_norm: per-utterance normalisation of the log-mel, ``"none"``, ``"mean"``
+            or ``"mean_var"`` (``AudioConfig.utterance_norm``), or ``"auto"``:
+            ``"mean_var"`` when ``fsdd_split`` holds a speaker out as test (unseen voices),
+            ``"none"`` otherwise. Defaults to the dataset's: ``"auto"`` for ``"fsdd"`` and
+            ``"av_digits"``, ``"none"`` for the embedded set.
         skip_bad: skip, count (``LoadedDataset.skipped``) and log bad examples instead of
             raising.
         max_tokens, sequence_length: text vocabulary size and padded length (the catalog's
@@ -518,13 +553,21 @@ def load(
     modalities = check_arguments(
         spec, modalities, num_examples, fsdd_split, validation_speaker, validation_fraction
     )
+    utterance_norm = resolve_utterance_norm(spec, utterance_norm, fsdd_split)
     bad_log = BadInputLog(skip_bad)
     splits = read_splits(spec, root, seed, bad_log, num_examples, fsdd_split)
     splits = carve_validation(splits, name, seed, validation_fraction, validation_speaker)
     splits = drop_bad_rows(splits, modalities, len(spec.class_names), bad_log)
     bad_log.summarize(name)
     preprocessing = fit_preprocessing(
-        spec, splits["train"], modalities, normalize_audio, max_tokens, sequence_length, cache_dir
+        spec,
+        splits["train"],
+        modalities,
+        normalize_audio,
+        max_tokens,
+        sequence_length,
+        cache_dir,
+        utterance_norm,
     )
     wanted = list(splits) if split is None else [split] if isinstance(split, str) else list(split)
     options = {

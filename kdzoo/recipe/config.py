@@ -40,6 +40,9 @@ class DistilConfig:
         num_examples: size of the generated ``"embedded"`` set. Defaults to 5000.
         normalize_audio: per-mel-bin normalisation of the log-mel (``kdzoo.datasets.load``).
             Defaults to None (the dataset's default: off for ``"embedded"``).
+        utterance_norm: per-utterance normalisation of the log-mel, ``"none"``, ``"mean"``,
+            ``"mean_var"`` or ``"auto"`` (``kdzoo.datasets.load``). Defaults to None (the
+            dataset's: ``"auto"`` for FSDD and AV digits, ``"none"`` for ``"embedded"``).
         train_examples: use only ``N`` training examples, a seeded random subset (quick
             runs). Defaults to None (all).
         global_batch_size: examples per step over all replicas; must be a multiple of the
@@ -106,6 +109,7 @@ class DistilConfig:
     student_inputs: tuple | None = None
     num_examples: int | None = None
     normalize_audio: bool | None = None
+    utterance_norm: str | None = None
     train_examples: int | None = None
     global_batch_size: int = DEFAULTS.batch_size
     teacher_epochs: int = DEFAULTS.teacher_epochs
@@ -266,7 +270,7 @@ def check_config(config: DistilConfig) -> None:
             raise ValueError("DistilConfig.dataset has no validation split to select on.")
         spec = None
     if not isinstance(config.dataset, str):
-        for field in ("num_examples", "normalize_audio"):
+        for field in ("num_examples", "normalize_audio", "utterance_norm"):
             if getattr(config, field) is not None:
                 raise ValueError(
                     f"DistilConfig.{field} applies to a dataset kdzoo loads by name; your "

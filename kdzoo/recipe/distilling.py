@@ -331,6 +331,7 @@ def _distil(config, choice, precision, extra_callbacks):
             modalities=modalities,
             num_examples=config.num_examples if config.dataset == "embedded" else None,
             normalize_audio=config.normalize_audio,
+            utterance_norm=config.utterance_norm,
             validation_fraction=0.0 if has_validation else config.validation_fraction,
         )
     else:

@@ -134,6 +134,73 @@ def test_audio_normalisation_statistics_come_from_the_given_split():
         AudioConfig(mel_mean=(0.0,) * 3, mel_std=(1.0,) * 3)
 
 
+def _padded_voices(seed=0):
+    """Two clips of a tone in noise, one shorter than the clip length (zero padding)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(4000) / 8000
+    waves = np.stack(
+        [np.sin(2 * np.pi * f * t) + 0.1 * rng.standard_normal(4000) for f in (440, 900)]
+    )
+    waves[1, 2500:] = 0.0  # the loader's padding of a 0.31 s recording
+    return waves.astype("float32")
+
+
+@pytest.mark.parametrize("mode", ["mean", "mean_var"])
+def test_utterance_normalisation_matches_numpy_over_the_voiced_frames(mode):
+    from kdzoo.data.audio import log_mel_spectrogram
+
+    waves = _padded_voices()
+    cfg = AudioConfig.embedded()
+    raw = log_mel_spectrogram(waves, cfg).numpy()
+    feats = audio_features(waves, AudioConfig(num_samples=4000, utterance_norm=mode)).numpy()
+    # Frame f covers samples [128 f, 128 f + 256): clip 1 holds signal up to frame 19.
+    voiced = [np.ones(cfg.num_frames, bool), np.arange(cfg.num_frames) * 128 < 2500]
+    assert voiced[1].sum() == 20 and not voiced[1].all()
+    for clip, keep in zip(range(2), voiced, strict=True):
+        frames = raw[clip][keep]
+        expected = frames - frames.mean(0)
+        if mode == "mean_var":
+            expected = expected / np.maximum(frames.std(0), 1e-2)
+        np.testing.assert_allclose(feats[clip][keep], expected, atol=1e-4)
+        np.testing.assert_array_equal(feats[clip][~keep], 0.0)  # padding: out of the stats
+    # A clip of silence has no voiced frame: zeros, not NaN.
+    silent = audio_features(
+        np.zeros((1, 4000), "float32"), AudioConfig(num_samples=4000, utterance_norm=mode)
+    )
+    np.testing.assert_array_equal(silent.numpy(), 0.0)
+
+
+def test_utterance_normalisation_removes_the_clips_gain_and_feeds_the_split_statistics():
+    waves = _padded_voices()
+    cmvn = AudioConfig(num_samples=4000, utterance_norm="mean_var")
+    loud, quiet = audio_features(10 * waves, cmvn), audio_features(2.5 * waves, cmvn)
+    # -12 dB is a constant shift of every log-mel bin (up to the log offset): CMVN undoes it.
+    np.testing.assert_allclose(loud.numpy(), quiet.numpy(), atol=1e-2)
+    plain = AudioConfig(num_samples=4000)
+    shift = audio_features(10 * waves, plain) - audio_features(2.5 * waves, plain)
+    np.testing.assert_allclose(shift[0], np.log(16), atol=1e-2)  # without it: 12 dB in every bin
+    # The split statistics are those of the utterance-normalised features.
+    rng = np.random.default_rng(1)
+    train = (rng.uniform(0.05, 1, (32, 1)) * rng.standard_normal((32, 4000))).astype("float32")
+    fitted = cmvn.with_normalization(train)
+    assert fitted.utterance_norm == "mean_var"
+    feats = audio_features(train, fitted).numpy().reshape(-1, cmvn.num_mel_bins)
+    np.testing.assert_allclose(feats.mean(0), 0, atol=1e-3)
+    np.testing.assert_allclose(feats.std(0), 1, atol=1e-3)
+    assert AudioConfig.from_dict(fitted.to_dict()) == fitted
+    old = {k: v for k, v in plain.to_dict().items() if k != "utterance_norm"}
+    assert AudioConfig.from_dict(old).utterance_norm == "none"  # bundles saved before it
+    with pytest.raises(ValueError, match="utterance_norm must be one of"):
+        AudioConfig(utterance_norm="cmvn")
+
+
+def test_utterance_normalisation_compiles_with_xla_to_the_same_features():
+    waves = tf.constant(_padded_voices())
+    cfg = AudioConfig(num_samples=4000, utterance_norm="mean_var")
+    xla = tf.function(lambda w: audio_features(w, cfg), jit_compile=True)
+    np.testing.assert_allclose(xla(waves).numpy(), audio_features(waves, cfg).numpy(), atol=1e-4)
+
+
 def test_text_vocabulary_is_built_from_train_only_and_saved(tmp_path):
     data = datasets.load("sst2", batch_size=32, cache_dir=tmp_path)
     assert data.num_examples == {"train": 6920, "validation": 872, "test": 1821}

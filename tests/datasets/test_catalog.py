@@ -187,6 +187,7 @@ def test_load_of_the_generated_set_matches_its_reader():
         for key in ("image", "audio", "label"):
             np.testing.assert_array_equal(data.arrays[split][key], direct[split][key])
     assert data.audio_config.num_samples == spec.clip_samples and not data.audio_config.normalized
+    assert data.audio_config.utterance_norm == "none"  # generated clips: no voices to remove
     assert data.num_examples == {"train": 40, "test": 10}
     with pytest.raises(ValueError, match="num_examples"):
         datasets.load("embedded", num_examples=0)

@@ -6,6 +6,7 @@ import wave
 import numpy as np
 import pytest
 
+from kdzoo import datasets
 from kdzoo.data import AudioConfig
 from kdzoo.datasets import fsdd, mnist
 from kdzoo.datasets.root import ENV_VAR, DataNotFoundError, data_root
@@ -63,6 +64,43 @@ def test_fsdd_leave_one_speaker_out(shared_root):
     assert len(data["test"]["label"]) == 500
     with pytest.raises(ValueError, match="speakers: george"):
         fsdd.load_arrays("speaker:nobody", root=shared_root)
+
+
+@pytest.mark.requires_data("fsdd")
+def test_unseen_voices_are_normalised_per_utterance_unless_told_otherwise(shared_root):
+    held_out = {"root": shared_root, "split": "test", "fsdd_split": "speaker:george"}
+    cmvn = datasets.load("fsdd", batch_size=500, **held_out)
+    chosen = {
+        "auto, unseen voice": cmvn,
+        "auto, official split": datasets.load("fsdd", root=shared_root, split="test"),
+        "told": datasets.load("fsdd", utterance_norm="none", **held_out),
+        "told, official split": datasets.load(
+            "fsdd", root=shared_root, split="test", utterance_norm="mean"
+        ),
+    }
+    assert {k: v.audio_config.utterance_norm for k, v in chosen.items()} == {
+        "auto, unseen voice": "mean_var",
+        "auto, official split": "none",
+        "told": "none",
+        "told, official split": "mean",
+    }
+    with pytest.raises(ValueError, match="utterance_norm must be one of .*got 'cmvn'"):
+        datasets.load("fsdd", utterance_norm="cmvn", **held_out)
+    config = cmvn.audio_config
+    features = next(iter(cmvn.splits["test"]))[0]["audio"].numpy()
+    per_utterance = features * np.array(config.mel_std) + np.array(config.mel_mean)
+    padded, spreads = 0, []
+    for clip in per_utterance:
+        voiced = np.abs(clip).max(axis=1) > 1e-4  # the padding's frames are exactly 0
+        assert voiced.any()
+        padded += not voiced.all()
+        np.testing.assert_allclose(clip[voiced].mean(0), 0, atol=1e-3)
+        spreads.append(clip[voiced].std(0))
+    assert padded > 400  # most FSDD clips are shorter than the 1 s they are padded to
+    # Unit variance, except bins that hardly move in a clip (a recording without energy near
+    # 4 kHz): the 1e-2 floor on their standard deviation keeps them below 1, not blown up.
+    spreads = np.array(spreads)
+    assert spreads.max() < 1 + 1e-3 and np.isclose(spreads, 1, atol=1e-3).mean() > 0.9
 
 
 @pytest.mark.requires_data("mnist")

@@ -231,13 +231,17 @@ def test_demo_student_parity_raw_waveform_vs_pipeline(tmp_path, embedded):
 
 @pytest.fixture(scope="module")
 def av_digits_audio():
-    return datasets.load("av_digits", modalities=("audio",), batch_size=64)
+    # The unseen-voice protocol, whose default front end normalises each clip (CMVN).
+    return datasets.load(
+        "av_digits", modalities=("audio",), batch_size=64, fsdd_split="speaker:george"
+    )
 
 
 @pytest.mark.requires_data("fsdd", "mnist")
 def test_av_digits_audio_student_parity_with_normalisation(tmp_path, av_digits_audio):
     data = av_digits_audio
     assert data.audio_config.normalized  # the train split's statistics are in the config
+    assert data.audio_config.utterance_norm == "mean_var"  # "auto" on a held-out speaker
     student = audio_student(data)
     train = from_arrays(
         {k: v[:256] for k, v in data.arrays["train"].items()},
@@ -258,6 +262,11 @@ def test_av_digits_audio_student_parity_with_normalisation(tmp_path, av_digits_a
     np.testing.assert_allclose(served, expected, atol=TOLERANCE)
     meta = read_metadata(path)
     assert meta["preprocessing"]["audio"]["mel_mean"] == list(data.audio_config.mel_mean)
+    assert meta["preprocessing"]["audio"]["utterance_norm"] == "mean_var"
+    # A clip sent without the loader's zero padding serves as the padded one did.
+    voiced = int(np.flatnonzero(test["audio"][0])[-1]) + 1
+    short = serve(path, audio=test["audio"][:1, :voiced])["probabilities"]
+    np.testing.assert_allclose(short, served[:1], atol=TOLERANCE)
 
 
 @pytest.mark.requires_data("mnist")
