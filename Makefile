@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/determinism.py
 	$(BIN)/python benchmarks/keras_peer.py
 	$(BIN)/python benchmarks/embedded_dataset.py
+	$(BIN)/python benchmarks/utterance_norm.py
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/serving_latency.py
 	$(BIN)/python benchmarks/distributed.py
