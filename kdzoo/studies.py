@@ -20,7 +20,7 @@ after results were seen, both chosen on validation only):
   selection followed one voice's quirks and lost up to 6.6 points on test. (2) The audio
   front end on the unseen-voice splits: per-utterance CMVN of the log-mel
   (``utterance_norm="auto"``), which raised the scratch audio student on the validation
-  voices from 0.610 to 0.676 (3 seeds).
+  voices from 0.585 to 0.629 (3 seeds, ``benchmarks/utterance_norm.py``).
 - **Teacher.** Trained once per study, by the first seed's recipe, and reused by the other
   seeds (``teacher_epochs=0``): what varies over seeds is the student's initialisation and
   data order.

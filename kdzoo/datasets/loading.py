@@ -397,10 +397,11 @@ def resolve_utterance_norm(spec: DatasetSpec, utterance_norm, fsdd_split) -> str
     ``spec.utterance_norm``), with ``"auto"`` resolved to ``"mean_var"`` when the test split
     is a held-out speaker and to ``"none"`` otherwise.
 
-    Measured on validation only, with the scratch audio student (3 seeds): on voices unseen in
-    training CMVN raised its accuracy from 0.610 to 0.676; on FSDD's official split, whose
-    validation clips come from the training speakers, it lowered it from 0.995 to 0.969 (a
-    single spoken word's mean spectrum is part of what says which word it is).
+    Measured on validation only, with the scratch audio student (3 seeds,
+    ``benchmarks/utterance_norm.py``): on voices unseen in training CMVN raised its accuracy
+    from 0.585 to 0.629; on FSDD's official split, whose validation clips come from the
+    training speakers, it lowered it from 0.993 to 0.968 (a single spoken word's mean
+    spectrum is part of what says which word it is).
     """
     mode = spec.utterance_norm if utterance_norm is None else utterance_norm
     if mode not in (*UTTERANCE_NORMS, "auto"):
