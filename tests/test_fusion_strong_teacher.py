@@ -53,7 +53,7 @@ def test_fine_tuning_is_kept_only_when_validation_does_not_drop(monkeypatch, acc
         if len(calls) == 1:  # the head alone: the encoders are frozen
             assert trainable == ["hidden", "hidden", "logits", "logits"]
         else:  # fine-tuning: everything moves
-            assert {"image_block0_conv", "audio_lstm"} <= set(trainable)
+            assert {"image_block0_conv", "audio_block0_conv"} <= set(trainable)
         for v in model.trainable_weights:
             v.assign(v + 0.5 * len(calls))
         weights.append([(v, v.numpy().copy()) for v in model.weights])

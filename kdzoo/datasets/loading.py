@@ -423,11 +423,13 @@ def fit_preprocessing(
     sequence_length=None,
     cache_dir=None,
     utterance_norm=None,
+    fsdd_split="official",
 ) -> Preprocessing:
     """Step 3: the preprocessing learnt from the training split ``train`` only.
 
     Audio: the front end of ``spec`` with its per-utterance normalisation
-    ``utterance_norm`` (default ``spec.utterance_norm``), and per-mel-bin statistics of
+    ``utterance_norm`` (default ``spec.utterance_norm``; ``"auto"`` is resolved for
+    ``fsdd_split`` by ``resolve_utterance_norm``), and per-mel-bin statistics of
     ``train`` unless ``normalize_audio`` (default ``spec.normalize_audio``) is False.
     Image: the shape of ``train``'s images. Text: a vocabulary of ``max_tokens`` (default
     ``spec.max_tokens``) at ``sequence_length`` (default ``spec.sequence_length``), saved
@@ -438,7 +440,7 @@ def fit_preprocessing(
         audio_config = AudioConfig(
             sample_rate=spec.sample_rate,
             num_samples=spec.clip_samples,
-            utterance_norm=spec.utterance_norm if utterance_norm is None else utterance_norm,
+            utterance_norm=resolve_utterance_norm(spec, utterance_norm, fsdd_split),
         )
         if spec.normalize_audio if normalize_audio is None else normalize_audio:
             audio_config = audio_config.with_normalization(train["audio"])
@@ -569,6 +571,7 @@ def load(
         sequence_length,
         cache_dir,
         utterance_norm,
+        fsdd_split,
     )
     wanted = list(splits) if split is None else [split] if isinstance(split, str) else list(split)
     options = {

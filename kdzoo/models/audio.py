@@ -12,10 +12,14 @@ import keras
 from kdzoo.models.encoders import audio_encoder, classifier_head, model_input
 
 PRESETS = {
+    # The teacher's LSTM reads the conv map both ways: on voices unseen in training (FSDD,
+    # each of five training speakers held out in turn, validation only,
+    # ``benchmarks/audio_speakers.py``) it scored 0.756 against 0.677 one way, ahead on
+    # every voice (+7.8 +- 2.9 points).
     "teacher": {
         "filters": (32, 64),
         "lstm_units": 128,
-        "bidirectional": False,
+        "bidirectional": True,
         "hidden_units": 128,
         "dropout": 0.2,
     },

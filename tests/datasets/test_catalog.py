@@ -233,3 +233,19 @@ def test_spec_is_frozen():
         spec.sequence_length = 3
     with pytest.raises(TypeError):
         spec.files["train"] = "elsewhere"
+
+
+def test_fit_preprocessing_resolves_auto_utterance_norm_as_load_does():
+    """A spec whose default is ``"auto"`` (FSDD) fitted directly, without ``load``: "auto"
+    is resolved for the split (not handed to ``AudioConfig``, which would refuse it)."""
+    spec = CATALOG.get("fsdd")
+    assert spec.utterance_norm == "auto"
+    train = {"audio": np.random.default_rng(0).normal(size=(4, spec.clip_samples)).astype("f4")}
+    official = loading.fit_preprocessing(spec, train, ("audio",))
+    held_out = loading.fit_preprocessing(spec, train, ("audio",), fsdd_split="speaker:george")
+    told = loading.fit_preprocessing(spec, train, ("audio",), utterance_norm="mean")
+    assert official.audio_config.utterance_norm == "none"
+    assert held_out.audio_config.utterance_norm == "mean_var"
+    assert told.audio_config.utterance_norm == "mean"
+    with pytest.raises(ValueError, match="utterance_norm must be one of .*got 'cmvn'"):
+        loading.fit_preprocessing(spec, train, ("audio",), utterance_norm="cmvn")
