@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/keras_peer.py
 	$(BIN)/python benchmarks/embedded_dataset.py
 	$(BIN)/python benchmarks/utterance_norm.py
+	$(BIN)/python benchmarks/audio_speakers.py --seeds 0 1
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/serving_latency.py
 	$(BIN)/python benchmarks/distributed.py
