@@ -27,7 +27,8 @@ the time limit still returns the pairs it finished; ``--budget-s`` skips the pai
 end past it, and the table names them. ``code.json`` comes back with the committed entries
 and this run's: copy the three files into ``benchmarks/results/`` and run ``make stale``.
 
-On a CPU (TensorFlow and pandas are never imported; ``--tiny`` is the test's smoke run)::
+On a CPU (the script needs neither TensorFlow nor pandas, though Keras imports them where they
+are installed and the table says so; ``--tiny`` is the test's smoke run)::
 
     KERAS_BACKEND=jax python benchmarks/gpu.py --tiny --out-dir /tmp/gpu-tiny
     KERAS_BACKEND=jax python benchmarks/gpu.py --pairs image_cnn_large,image_cnn --batch 64
@@ -242,7 +243,9 @@ class Made:
         tree = "dirty tree" if f["dirty"] else "clean tree"
         imported = [n for n in ("tensorflow", "pandas") if e[f"{n}_imported"]]
         imports = (
-            f"imported: {', '.join(imported)}" if imported else "neither it nor pandas imported"
+            f"imported, being installed: {', '.join(imported)}"
+            if imported
+            else "neither it nor pandas imported"
         )
         return (
             f"{_MD_MARK}{json.dumps(f, ensure_ascii=False)} -->\n"
@@ -756,8 +759,14 @@ def main(argv=None):
     print(text)
     imported = [name for name in ("tensorflow", "pandas") if name in sys.modules]
     if imported:
-        print(f"error: this run imported {', '.join(imported)}; it must not.", file=sys.stderr)
-        return 1
+        # Keras imports both on its own where they are installed (pandas in its array
+        # slicing, for example), so this is a fact for the provenance, not a failure: that the
+        # script *needs* neither is tests/test_gpu_benchmark.py's check, with both blocked.
+        print(
+            f"note: {', '.join(imported)} imported here (installed on this machine); the "
+            "script needs neither.",
+            file=sys.stderr,
+        )
     return 0
 
 
