@@ -79,6 +79,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from importlib import metadata
 from pathlib import Path
 
@@ -207,9 +208,11 @@ class Made:
     def collect(cls, argv, args) -> Made:
         files = sorted({*results.loaded_files(ROOT), "benchmarks/gpu.py"})
         digests = results.file_digests(files, ROOT)
-        commit = _git("rev-parse", "--short=10", "HEAD")
-        if commit is None:  # a copy without .git (the device machine): as told
-            commit, dirty = args.commit or "unknown", bool(args.dirty)
+        # The device machine's copy may carry a .git of another commit than its files:
+        # --commit, when given, is what the run measured.
+        commit = args.commit or _git("rev-parse", "--short=10", "HEAD")
+        if args.commit or commit is None:
+            commit, dirty = commit or "unknown", bool(args.dirty)
         else:
             dirty = bool(_git("status", "--porcelain", "--", *files))
         fields = {
@@ -325,12 +328,17 @@ def random_inputs(teacher, student, rows, seed) -> dict:
 def forward_flops(model) -> float | None:
     """Forward FLOPs per example (XLA's cost analysis of the float32 inference pass), or
     None for a recurrent model, whose loop body XLA counts once."""
-    spec = {
-        key: jax.ShapeDtypeStruct((1, *t.shape[1:]), str(t.dtype))
-        for key, t in _inputs(model).items()
-    }
-    weights = [v.value for v in model.trainable_variables]
-    state = [v.value for v in model.non_trainable_variables]
+    # Lowered for the CPU wherever there is one: XLA's CPU analysis counts convolutions,
+    # while a GPU's is empty before compiling and leaves cuDNN calls out after.
+    cpu = jax.devices("cpu")[:1]
+    where = {"sharding": jax.sharding.SingleDeviceSharding(cpu[0])} if cpu else {}
+
+    def like(shape, dtype):
+        return jax.ShapeDtypeStruct(tuple(shape), str(dtype), **where)
+
+    spec = {key: like((1, *t.shape[1:]), t.dtype) for key, t in _inputs(model).items()}
+    weights = [like(v.shape, v.dtype) for v in model.trainable_variables]
+    state = [like(v.shape, v.dtype) for v in model.non_trainable_variables]
 
     def forward(weights, state, x):
         return model.stateless_call(weights, state, x, training=False)[0]
@@ -406,6 +414,19 @@ class Trainee:
         return (self.steps - 1) / (timer.end - timer.start)
 
 
+def _keras_lstm_loop(model) -> None:
+    """Sends ``model``'s LSTMs (those in a ``Bidirectional`` too) to Keras's own loop.
+
+    JAX's cuDNN LSTM (``jax.experimental.rnn``), which Keras's ``use_cudnn="auto"`` picks on
+    a GPU, takes float32 only: under ``mixed_bfloat16`` the first step failed on an H200
+    ("Unknown output type bfloat16", JAX 0.11.2, Keras 3.15.1) instead of falling back.
+    ``use_cudnn`` is read at each call, so setting it after the build is enough.
+    """
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.LSTM):
+            layer.use_cudnn = False
+
+
 def build_trainees(name, args, precision, jit):
     """The three variants of one pair under one setting, compiled, on fresh models."""
     keras.config.set_dtype_policy(precision)
@@ -415,6 +436,9 @@ def build_trainees(name, args, precision, jit):
         for variant in VARIANTS:
             keras.utils.set_random_seed(args.seed)  # the same initial weights for each
             built[variant] = build_pair(name, args.classes, args.size)
+            if keras.config.dtype_policy().compute_dtype != "float32" and _on_gpu():
+                for model in built[variant]:
+                    _keras_lstm_loop(model)
         steps = args.steps if jit else args.eager_steps
         rows = args.batch * steps
         teacher, student = built["student"]
@@ -620,7 +644,7 @@ def goals(rows) -> list[str]:
     return lines
 
 
-def markdown(rows, made, args, skipped, pending) -> str:
+def markdown(rows, made, args, skipped, pending, failed=()) -> str:
     eager = ""
     if args.eager_repeats < args.repeats and False in args.jit:
         eager = f" (without `jit_compile`, the first {args.eager_repeats})"
@@ -654,6 +678,11 @@ def markdown(rows, made, args, skipped, pending) -> str:
         "Forward FLOPs: XLA's cost analysis of one float32 example. None is given (—) for a "
         "recurrent model, whose loop body would be counted once, or where the device's "
         "analysis counts none.",
+        "",
+        "LSTMs: in float32 Keras runs them on a GPU with JAX's cuDNN kernel; that kernel takes "
+        "float32 only (under `mixed_bfloat16` the step failed), so under `mixed_bfloat16` "
+        "the script sets `use_cudnn=False` and they run Keras's own loop. A recurrent pair's "
+        "bf16/f32 ratio compares the two.",
     ]
     if pending:
         lines += [
@@ -662,10 +691,12 @@ def markdown(rows, made, args, skipped, pending) -> str:
         ]
     if skipped:
         lines += ["", f"Skipped (over `--budget-s {args.budget_s:g}`): {', '.join(skipped)}."]
+    if failed:
+        lines += ["", "Failed (not measured):", *(f"- {name}: {error}" for name, error in failed)]
     return "\n".join(lines) + "\n"
 
 
-def write(out_dir, rows, made, args, skipped, pending):
+def write(out_dir, rows, made, args, skipped, pending, failed=()):
     out_dir.mkdir(parents=True, exist_ok=True)
     made.record_code(out_dir)
     columns = [*rows[0], *made.fields, *made.extra] if rows else []
@@ -677,7 +708,7 @@ def write(out_dir, rows, made, args, skipped, pending):
         for row in rows:
             writer.writerow({**row, **made.fields, **made.extra})
     os.replace(partial, out_dir / "gpu.csv")
-    text = markdown(rows, made, args, skipped, pending)
+    text = markdown(rows, made, args, skipped, pending, failed)
     partial = out_dir / ".gpu.md.partial"
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, out_dir / "gpu.md")
@@ -749,7 +780,7 @@ def main(argv=None):
     out_dir = Path(args.out_dir)
     print(f"JAX {jax.__version__} on {_devices()}; pairs {', '.join(args.pairs)}", file=sys.stderr)
     start = time.perf_counter()
-    rows, skipped, spent = [], [], []
+    rows, skipped, spent, failed = [], [], [], []
     text = ""
     for i, name in enumerate(args.pairs):
         elapsed = time.perf_counter() - start
@@ -757,12 +788,20 @@ def main(argv=None):
         if args.budget_s and elapsed + expected > args.budget_s:
             skipped = args.pairs[i:]
             break
-        info, speeds = measure_pair(name, args)
-        rows += rows_of(info, speeds, args)
+        try:
+            info, speeds = measure_pair(name, args)
+        except Exception as error:  # one pair's failure must not lose the others' numbers
+            traceback.print_exc()
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            failed.append((name, f"`{type(error).__name__}: {message}`"))
+        else:
+            rows += rows_of(info, speeds, args)
         spent.append(time.perf_counter() - start - elapsed)
         print(f"{name}: {spent[-1]:.0f} s", file=sys.stderr)
-        text = write(out_dir, rows, Made.collect(argv, args), args, skipped, args.pairs[i + 1 :])
-    text = write(out_dir, rows, Made.collect(argv, args), args, skipped, [])
+        text = write(
+            out_dir, rows, Made.collect(argv, args), args, skipped, args.pairs[i + 1 :], failed
+        )
+    text = write(out_dir, rows, Made.collect(argv, args), args, skipped, [], failed)
     print(text)
     imported = [name for name in ("tensorflow", "pandas") if name in sys.modules]
     if imported:
@@ -774,6 +813,9 @@ def main(argv=None):
             "script needs neither.",
             file=sys.stderr,
         )
+    if failed:
+        print(f"error: not measured: {', '.join(name for name, _ in failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
