@@ -343,7 +343,12 @@ def forward_flops(model) -> float | None:
     def forward(weights, state, x):
         return model.stateless_call(weights, state, x, training=False)[0]
 
-    lowered = jax.jit(forward).lower(weights, state, spec)
+    try:
+        lowered = jax.jit(forward).lower(weights, state, spec)
+    except NotImplementedError:
+        # On a GPU, Keras's LSTM picks JAX's cuDNN kernel as it traces, and that kernel has
+        # no CPU lowering; such a model is recurrent, so it would count none anyway.
+        return None
     if "while" in lowered.as_text():
         return None
     # The lowered module's analysis is XLA's CPU one; on a GPU it can come back empty, and
