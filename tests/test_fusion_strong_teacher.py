@@ -14,6 +14,7 @@ from kdzoo import models
 from kdzoo.fusion_strong_teacher import (
     DISTILLED_ROW,
     FUSED_END_TO_END,
+    FUSED_PRODUCT,
     FUSED_WARM,
     SCRATCH_ROW,
     WARM_DISTILLED_ROW,
@@ -155,6 +156,7 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
         "teacher (audio alone)",
         FUSED_END_TO_END,
         FUSED_WARM,
+        FUSED_PRODUCT,
         SCRATCH_ROW,
         DISTILLED_ROW,
         WARM_SCRATCH_ROW,
