@@ -211,3 +211,22 @@ def test_the_modality_report_zeroes_one_input_at_a_time():
     assert report["accuracy_without_audio"] == pytest.approx(1.0)
     # With the image zeroed the audio still decides.
     assert report["accuracy_without_image"] == pytest.approx(0.25)
+
+
+def test_the_fused_student_builds_its_encoders_with_the_overrides():
+    @dataclasses.dataclass
+    class _Shaped(_Data):
+        def model_shapes(self):
+            return {"image_shape": IMAGE, "audio_shape": AUDIO}
+
+    keras.utils.set_random_seed(0)
+    student = fst.fused_student(_Shaped(), seed=0)
+    image = student.get_layer("image_encoder")
+    convs = [layer.filters for layer in image.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert tuple(convs) == fst.STUDENT_OVERRIDES["image"]["filters"] == (16, 32, 32)
+    # The preset's own student (4, 8, 8) is the narrower one the override replaces.
+    preset = models.build("image_cnn", "student", 4, image_shape=IMAGE)
+    preset_convs = [layer for layer in preset.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert tuple(layer.filters for layer in preset_convs) == (4, 8, 8)
+    assert fst.STUDENT_OVERRIDES["audio"] == {}
+    assert student.output_shape == (None, 4)
