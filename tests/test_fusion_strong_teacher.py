@@ -221,12 +221,16 @@ def test_the_fused_student_builds_its_encoders_with_the_overrides():
 
     keras.utils.set_random_seed(0)
     student = fst.fused_student(_Shaped(), seed=0)
+
+    def conv_filters(model):
+        return tuple(
+            layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
+        )
+
     image = student.get_layer("image_encoder")
-    convs = [layer.filters for layer in image.layers if isinstance(layer, keras.layers.Conv2D)]
-    assert tuple(convs) == fst.STUDENT_OVERRIDES["image"]["filters"] == (16, 32, 32)
+    assert conv_filters(image) == fst.STUDENT_OVERRIDES["image"]["filters"] == (16, 32, 32)
     # The preset's own student (4, 8, 8) is the narrower one the override replaces.
     preset = models.build("image_cnn", "student", 4, image_shape=IMAGE)
-    preset_convs = [layer for layer in preset.layers if isinstance(layer, keras.layers.Conv2D)]
-    assert tuple(layer.filters for layer in preset_convs) == (4, 8, 8)
+    assert conv_filters(preset) == (4, 8, 8)
     assert fst.STUDENT_OVERRIDES["audio"] == {}
     assert student.output_shape == (None, 4)
