@@ -715,9 +715,14 @@ def _own_data(args):
                 f"argument {'--task' if args.task else '--label-separator'}: only with --data "
                 "(a CSV or Parquet file)"
             )
-        if columns or args.test_fraction is not None or args.unlabelled:
-            flags = ", ".join(f"--{k.replace('_', '-')}" for k in columns) or (
-                "--test-fraction" if args.test_fraction is not None else "--unlabelled"
+        others = {
+            "--test-fraction": args.test_fraction is not None,
+            "--unlabelled": args.unlabelled,
+            "--skip-bad": args.skip_bad,
+        }
+        if columns or any(others.values()):
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in columns) or next(
+                flag for flag, given in others.items() if given
             )
             raise UsageError(f"argument {flags}: only with --data (a CSV, Parquet or folder)")
         return None
@@ -729,7 +734,15 @@ def _own_data(args):
     seed = D.seed if args.seed is None else args.seed
     options = {"validation_fraction": D.validation_fraction, "seed": seed}
     if args.test_fraction is not None:
+        if args.test_fraction + D.validation_fraction >= 1:
+            raise UsageError(
+                f"argument --test-fraction: {args.test_fraction:g} leaves no training examples "
+                f"(validation holds out {D.validation_fraction:g} of each class); give less "
+                f"than {1 - D.validation_fraction:g}"
+            )
         options["test_fraction"] = args.test_fraction
+    if args.skip_bad:
+        options["skip_bad"] = True
     if path.is_dir():
         if args.unlabelled:
             raise UsageError(
@@ -796,6 +809,19 @@ def _own_data(args):
             f"argument --data: {path} has no column for {', '.join(missing)}; its columns "
             f"are {', '.join(map(str, header.columns))}"
         )
+    if args.export_dir:
+        from kdzoo import families
+
+        tabular = [name for kind in _COLUMN_LIST_FLAGS for name in lists.get(kind, ())]
+        bad = families.unservable(tabular)
+        if bad:
+            renames = ", ".join(f"{c!r} -> {families.suggested_name(c)!r}" for c in bad)
+            raise UsageError(
+                f"argument --export-dir: column(s) {', '.join(map(repr, bad))} of {path} cannot "
+                "name a serving input (a letter, then letters, digits or '_', and not image, "
+                f"audio or text), so the export would be refused after training. Rename them "
+                f"in the file ({renames}), or leave out --export-dir"
+            )
     if args.unlabelled:
         options["unlabelled"] = True
     if task != "classification":
@@ -806,52 +832,25 @@ def _own_data(args):
     return functools.partial(getattr(frames, loader), path, **columns, **lists, **options)
 
 
-#: The model family ``kdzoo distil --data`` trains (teacher and student presets) when the
-#: file gives one modality and no ``--pair``, ``--teacher`` or ``--student`` is named.
-_FAMILY_OF_MODALITY = {
-    "tabular": "tabular_mlp",
-    "text": "text_lstm",
-    "image": "image_cnn",
-    "audio": "audio_crnn",
-}
-
-
 def _pair_for_data(args):
     """``--pair`` for ``--data``: as given, else the family of the file's one modality, else
     None (the default pair, which reads image and audio); a file with other modalities than
-    those must name its models."""
+    those must name its models (``kdzoo.families``)."""
+    from kdzoo import families
+
     if args.pair or (args.teacher and args.student) or not args.data:
         return args.pair  # a side not given comes from the pair (DistilConfig.pair)
-    modalities = {m for m in _COLUMN_FLAGS if m in _FAMILY_OF_MODALITY and getattr(args, m)}
-    if any(getattr(args, k) for k in _COLUMN_LIST_FLAGS):
-        modalities.add("tabular")
+    roles = [m for m in (*_COLUMN_FLAGS, *_COLUMN_LIST_FLAGS) if getattr(args, m)]
+    modalities = families.modalities_of(roles)
     if Path(args.data).is_dir():  # a class-folder tree: images or recordings
-        modalities = {_folder_modality(Path(args.data))} - {None}
-    if len(modalities) == 1:
-        return _FAMILY_OF_MODALITY[modalities.pop()]
-    if modalities and modalities != {"image", "audio"}:
+        modalities = {families.folder_modality(Path(args.data))}
+    try:
+        return families.family_for(modalities)
+    except ValueError as err:
         raise UsageError(
             f"argument --pair: --data gives {' and '.join(sorted(modalities))}; name the models "
             "(--pair FAMILY, or --student FAMILY/PRESET with --teacher; kdzoo list)"
-        )
-    return None
-
-
-def _folder_modality(root: Path):
-    """``"image"`` or ``"audio"``: the kind of the first such file under ``root``; None if
-    there is none (``from_folder`` then says what it found)."""
-    import os
-
-    from kdzoo.datasets.frames import AUDIO_SUFFIXES, IMAGE_SUFFIXES
-
-    for _, _, names in os.walk(root, followlinks=True):
-        for name in sorted(names):
-            suffix = Path(name).suffix.lower()
-            if suffix in IMAGE_SUFFIXES:
-                return "image"
-            if suffix in AUDIO_SUFFIXES:
-                return "audio"
-    return None
+        ) from err
 
 
 def cmd_distil(args) -> int:
@@ -900,6 +899,12 @@ def cmd_distil(args) -> int:
     if args.quiet:
         config.verbose = 2
     _checked(check_config, config)
+    if not (args.run_dir or args.export_dir or args.backup_dir):
+        print(
+            "kdzoo distil: note: no --run-dir or --export-dir, so nothing is saved: the tables "
+            "are printed, the report and the student are not.",
+            file=sys.stderr,
+        )
     _print_distil(distil(config), args.teacher)
     return 0
 
@@ -1068,6 +1073,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--data: training rows with an empty label are an unlabelled transfer set that "
         "only the teacher labels (otherwise they are bad rows)",
+    )
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="--data: skip bad rows or files (each named in the log, and counted) instead of "
+        "stopping at the first",
     )
     p.add_argument(
         "--pair",
@@ -1338,7 +1349,10 @@ def main(argv=None) -> int:
         return 2
     except Exception as err:
         if isinstance(err, _user_errors()):
-            print(f"{prog}: error: {err}", file=sys.stderr)
+            message = str(err)
+            if args.command == "distil":  # the library's option, as this command spells it
+                message = message.replace("skip_bad=True", "--skip-bad")
+            print(f"{prog}: error: {message}", file=sys.stderr)
             return 1
         raise
 

@@ -192,6 +192,36 @@ def _data(path: Path, block, seed) -> object:
     return functools.partial(loader, location, **options)
 
 
+def _own_data_defaults(path: Path, block, values) -> None:
+    """What ``kdzoo distil --data`` does for a file or folder of the user's, done for an
+    experiment file too: with no ``pair:`` (and not both ``teacher:`` and ``student:``), the
+    models are the family of the data's one modality (``kdzoo.families``); with no
+    ``export_name:``, the student is exported as ``<data name>_student``."""
+    from kdzoo import families
+    from kdzoo.datasets.frames import default_name
+
+    source = next(k for k in SOURCES if k in block)
+    if source == "dataset":
+        return
+    location = Path(_resolve(path, block[source]))
+    values.setdefault("export_name", f"{default_name(location)}_student")
+    if values.get("pair") or (values.get("teacher") and values.get("student")):
+        return
+    if source == "folder":
+        modalities = {families.folder_modality(location)}
+    else:
+        modalities = families.modalities_of(block)
+    try:
+        family = families.family_for(modalities)
+    except ValueError:
+        raise ExperimentError(
+            f"{path}: pair: data: gives {' and '.join(sorted(modalities))}; name the models "
+            "(pair: FAMILY, or student: FAMILY/PRESET with teacher:; kdzoo list)."
+        ) from None
+    if family is not None:
+        values["pair"] = family
+
+
 def _resolve(path: Path, value) -> str:
     """A path of the file, read from the file's folder; ``~`` expanded; a URI
     (``gs://...``) or an absolute path kept."""
@@ -234,6 +264,7 @@ def load_experiment(path) -> Experiment:
             values[key] = tuple(values[key])
     seed = values.get("seed", DistilConfig.seed)
     values["dataset"] = _data(path, settings["data"], seed)
+    _own_data_defaults(path, settings["data"], values)
     config = DistilConfig(**values)
     try:
         check_config(config)

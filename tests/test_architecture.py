@@ -47,6 +47,7 @@ LAYERS = [
         "kdzoo.task_study",
         "kdzoo.verify",
         "kdzoo.experiment",
+        "kdzoo.families",
     ),
     ("kdzoo.cli",),
 ]

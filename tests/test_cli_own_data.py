@@ -202,6 +202,11 @@ def test_distil_runs_a_regression_csv_and_its_export_serves_values(tmp_path, cap
             "no column for --numeric income",
         ),
         (["--data", "{folder}", "--unlabelled"], "every file has a label"),
+        (["--skip-bad"], "argument --skip-bad: only with --data"),
+        (
+            ["--data", "{csv}", "--label", "intent", "--text", "text", "--test-fraction", "0.9"],
+            "argument --test-fraction: 0.9 leaves no training examples",
+        ),
     ],
 )
 def test_data_flags_are_checked_before_anything_loads(tmp_path, capsys, extra, message):
@@ -210,6 +215,48 @@ def test_data_flags_are_checked_before_anything_loads(tmp_path, capsys, extra, m
     extra = [e.format(csv=csv, folder=tmp_path / "folder") for e in extra]
     assert cli.main(["distil", *extra, *TINY]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_unservable_column_is_refused_before_training_when_exporting(tmp_path, capsys):
+    path = tmp_path / "spend.csv"
+    pd.DataFrame({"monthly spend": [1.0, 2.0], "y": ["a", "b"]}).to_csv(path, index=False)
+    flags = ["distil", "--data", str(path), "--label", "y", "--numeric", "monthly spend"]
+    export = ["--export-dir", str(tmp_path / "exports")]
+    assert cli.main([*flags, *export, *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "column(s) 'monthly spend' of" in err and "'monthly spend' -> 'monthly_spend'" in err
+    assert not (tmp_path / "exports").exists()
+
+
+def test_distil_says_when_nothing_will_be_saved(tmp_path, capsys, monkeypatch):
+    import kdzoo.recipe
+
+    class Stop(Exception):
+        pass
+
+    def distil(config):
+        raise Stop  # the note comes before any training
+
+    monkeypatch.setattr(kdzoo.recipe, "distil", distil)
+    flags = ["distil", "--data", str(_csv(tmp_path)), "--label", "intent", "--text", "text"]
+    with pytest.raises(Stop):
+        cli.main([*flags, *TINY])
+    assert "nothing is saved" in capsys.readouterr().err
+    with pytest.raises(Stop):
+        cli.main([*flags, *TINY, "--run-dir", str(tmp_path / "run")])
+    assert "nothing is saved" not in capsys.readouterr().err
+
+
+def test_a_bad_row_points_to_skip_bad_and_skip_bad_skips_it(tmp_path, capsys):
+    path = _csv(tmp_path)
+    frame = pd.read_csv(path).assign(count=1.0).astype({"count": object})
+    frame.loc[3, "count"] = "forty"
+    frame.to_csv(path, index=False)
+    flags = ["distil", "--data", str(path), "--label", "intent", "--numeric", "count"]
+    assert cli.main([*flags, *TINY, "--teacher-epochs", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "line 5, column 'count': 'forty' is not a number" in err
+    assert "(pass --skip-bad to skip and count such examples)" in err
 
 
 def test_a_missing_teacher_or_unknown_student_is_named(tmp_path, capsys):

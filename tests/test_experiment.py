@@ -65,6 +65,27 @@ def test_a_task_and_its_label_columns_reach_the_loader(tmp_path):
     assert keywords["task"] == "regression" and keywords["label"] == ["a", "b"]
 
 
+def test_without_a_pair_the_data_picks_its_family_and_export_name(tmp_path):
+    # As kdzoo distil --data does: a text file trains text_lstm, not the default AV pair.
+    _csv(tmp_path)
+    (tmp_path / "intents.yaml").write_text(YAML.replace("pair: text_lstm\n", ""))
+    config = load_experiment(tmp_path / "intents.yaml").config
+    assert config.pair == "text_lstm" and config.export_name == "intents_student"
+    given = YAML.replace("pair: text_lstm\n", "student: text_lstm/student\n")
+    (tmp_path / "student.yaml").write_text(given)
+    assert load_experiment(tmp_path / "student.yaml").config.pair == "text_lstm"
+    named = YAML.replace("pair: text_lstm\n", "pair: tabular_mlp\nexport_name: mine\n")
+    (tmp_path / "named.yaml").write_text(named)
+    config = load_experiment(tmp_path / "named.yaml").config
+    assert (config.pair, config.export_name) == ("tabular_mlp", "mine")  # given, kept
+    frame = pd.read_csv(tmp_path / "intents.csv").assign(age=1.0)
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    mixed = YAML.replace("pair: text_lstm\n", "").replace("intents.csv", "mixed.csv")
+    (tmp_path / "mixed.yaml").write_text(mixed.replace("  id: uid\n", "  numeric: [age]\n"))
+    with pytest.raises(ExperimentError, match="pair: data: gives tabular and text; name the"):
+        load_experiment(tmp_path / "mixed.yaml")
+
+
 @pytest.mark.slow
 def test_run_saves_the_file_with_the_report_and_json_works_too(tmp_path, capsys):
     _csv(tmp_path)
