@@ -728,8 +728,6 @@ def _own_data(args):
         return None
     if args.dataset:
         raise UsageError("argument --data: not with --dataset (one source of data)")
-    from kdzoo.datasets import frames
-
     path = Path(args.data)
     seed = D.seed if args.seed is None else args.seed
     options = {"validation_fraction": D.validation_fraction, "seed": seed}
@@ -759,6 +757,8 @@ def _own_data(args):
                 f"argument --task: {path} is a folder of class folders (classification); a "
                 f"{task} task reads its labels from a CSV or Parquet file"
             )
+        from kdzoo.datasets import frames
+
         return functools.partial(frames.from_folder, path, **options)
     if not path.is_file():
         raise UsageError(f"argument --data: no such file or folder: {path}")
@@ -829,6 +829,8 @@ def _own_data(args):
         columns["label"] = labels if len(labels) > 1 else labels[0]
     if args.label_separator:
         options["label_separator"] = args.label_separator
+    from kdzoo.datasets import frames  # TensorFlow: imported once the flags are checked
+
     return functools.partial(getattr(frames, loader), path, **columns, **lists, **options)
 
 
@@ -855,10 +857,11 @@ def _pair_for_data(args):
 
 def cmd_distil(args) -> int:
     # No TensorFlow op may run before distil(): a TPU or multi-worker strategy comes first.
-    from kdzoo.recipe import DistilConfig, check_config, distil
-
+    # The data flags are checked before TensorFlow is imported, so their errors come at once.
     dataset = _own_data(args) or args.dataset
     args.pair = _pair_for_data(args)
+    from kdzoo.recipe import DistilConfig, check_config, distil
+
     if args.data and not args.export_name:  # not the default pair's "audio_student"
         from kdzoo.datasets.frames import default_name
 

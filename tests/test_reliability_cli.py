@@ -108,6 +108,21 @@ USAGE_ERRORS = [
     (["export", "m", "--preprocessing", "missing.json"], "cannot read missing.json"),
     (["export", "m", "--preprocessing", "bad.json"], "bad.json is not valid JSON"),
     (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
+    # --data's flags are checked against the file before TensorFlow loads.
+    (["distil", "--data", "nope.csv", "--label", "y", "--text", "t"], "no such file or folder"),
+    (
+        ["distil", "--data", "bad.json", "--label", "y", "--text", "t"],
+        "bad.json is not a .csv, .parquet or folder",
+    ),
+    (
+        ["distil", "--data", "rows.csv", "--label", "y", "--text", "t", "--test-fraction", "0.9"],
+        "argument --test-fraction: 0.9 leaves no training examples",
+    ),
+    (["distil", "--data", "rows.csv", "--label", "z", "--text", "t"], "no column for --label z"),
+    (
+        ["distil", "--data", "rows.csv", "--label", "y", "--numeric", "a b", "--export-dir", "e"],
+        "column(s) 'a b' of rows.csv cannot name a serving input",
+    ),
 ]
 
 # Runs the CLI in a fresh interpreter and reports whether TensorFlow or Keras got imported.
@@ -132,6 +147,7 @@ def _probe(argv, cwd):
 @pytest.mark.parametrize("argv, expected", USAGE_ERRORS, ids=[" ".join(a) for a, _ in USAGE_ERRORS])
 def test_usage_errors_are_one_line_exit_2_and_import_no_tensorflow(argv, expected, tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "rows.csv").write_text("t,a b,y\nhello,1,yes\nbye,2,no\n")
     report, lines, _ = _probe(argv, tmp_path)
     assert report == {"code": 2, "heavy": []}
     assert len(lines) == 1, lines
