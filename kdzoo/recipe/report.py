@@ -74,6 +74,7 @@ def figure(result, data=None, split=None):
     from kdzoo.optional import require
 
     Figure = require("matplotlib.figure", "The recipe report's figure").Figure
+    from matplotlib.ticker import MaxNLocator
 
     from kdzoo.recipe.phases import RECIPE, SCRATCH, TEACHER, monitor
 
@@ -97,6 +98,7 @@ def figure(result, data=None, split=None):
         values = result.history.get(phase, {}).get(monitor(task))
         if values:
             curves.plot(range(1, len(values) + 1), values, marker=".", label=f"{label}")
+    curves.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
     curves.set_xlabel("epoch")
     curves.set_ylabel(f"validation {monitor(task).removeprefix('val_').replace('_', ' ')}")
     curves.set_title("Learning curves")
@@ -107,14 +109,16 @@ def figure(result, data=None, split=None):
     colors = ["tab:gray" if k == "scratch" else "tab:blue" for k in frame["kind"]]
     positions = np.arange(len(frame))
     column = frame[f"validation_{metric}"]
-    bars.barh(positions, column, color=colors)
+    drawn = bars.barh(positions, column, color=colors)
+    # The axis is zoomed on the candidates' range, so each bar carries its value.
+    bars.bar_label(drawn, fmt="%.4g", fontsize=7, padding=2)
     chosen = np.flatnonzero(frame["chosen"].to_numpy())
     for i in chosen:
         bars.barh(i, column.iloc[i], color="none", edgecolor="black", lw=2)
     bars.set_yticks(positions, frame["setting"], fontsize=7)
     low, high = float(column.min()), float(column.max())
     if task is None or task.kind != "regression":
-        bars.set_xlim(max(0.0, low - 0.05), min(1.0, high + 0.02))
+        bars.set_xlim(max(0.0, low - 0.05), min(1.0, high + 0.02) + 0.03)  # room for labels
     bars.invert_yaxis()
     bars.set_xlabel(f"validation {shown}")
     bars.set_title("Candidates (grey: scratch; outlined: chosen)")
@@ -127,7 +131,13 @@ def figure(result, data=None, split=None):
                 _task_panel(ax, task, model, data, split, label)
                 continue
             matrix = confusion_matrix(model, data, split)
-            ax.imshow(matrix, cmap="Blues")
+            image = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
+            fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
+            if len(matrix) <= 12:  # each cell's share, where it stays legible
+                for (i, j), share in np.ndenumerate(matrix):
+                    color = "white" if share > 0.5 else "black"
+                    ax.text(j, i, f"{share:.2f}", ha="center", va="center", fontsize=6,
+                            color=color)  # fmt: skip
             ax.set_title(f"{label}: {split}", fontsize=9)
             ax.set_xlabel("predicted")
             ax.set_ylabel("true")
@@ -196,11 +206,19 @@ def write_report(result, run_dir, data=None, split=None) -> Path:
         note = f"Figure: {FIGURE}."
     seconds = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
     why = f" Why: {result.selection.describe()}." if result.selection else ""
+    gains = f"{result.validation_gain:+.4f} (validation)"
+    if result.evaluated_on != "validation":  # else it is the same number
+        gains = f"{result.gain:+.4f} ({result.evaluated_on}), {gains}"
+    positive = ""
+    if data is not None and data.num_classes == 2 and "precision" in result.table:
+        positive = (
+            f" Precision, recall, F1 and ROC AUC are those of class "
+            f"'{data.class_names[1]}' (the second class name; `class_names=` orders them)."
+        )
     text = (
         f"# Recipe report\n\nChosen on validation: **{result.chosen.describe()}**. "
         f"Evaluated on: {result.evaluated_on}. Recipe minus tuned scratch ({result.metric}): "
-        f"{result.gain:+.4f} ({result.evaluated_on}), {result.validation_gain:+.4f} "
-        f"(validation).{why}\n\n{markdown(result.table)}\n\n## Candidates\n\n"
+        f"{gains}.{why}{positive}\n\n{markdown(result.table)}\n\n## Candidates\n\n"
         f"{markdown(result.candidates)}\n\nWall time: {seconds}.\n\n{note}\n"
     )
     with atomic_file(folder / "report.md", "w") as f:
