@@ -902,7 +902,7 @@ def cmd_distil(args) -> int:
     if args.quiet:
         config.verbose = 2
     _checked(check_config, config)
-    if not (args.run_dir or args.export_dir or args.backup_dir):
+    if not (args.run_dir or args.export_dir):  # a finished run's --backup-dir is emptied
         print(
             "kdzoo distil: note: no --run-dir or --export-dir, so nothing is saved: the tables "
             "are printed, the report and the student are not.",

@@ -242,6 +242,9 @@ def test_distil_says_when_nothing_will_be_saved(tmp_path, capsys, monkeypatch):
     with pytest.raises(Stop):
         cli.main([*flags, *TINY])
     assert "nothing is saved" in capsys.readouterr().err
+    with pytest.raises(Stop):  # a backup is emptied when the run ends: nothing kept
+        cli.main([*flags, *TINY, "--backup-dir", str(tmp_path / "backup")])
+    assert "nothing is saved" in capsys.readouterr().err
     with pytest.raises(Stop):
         cli.main([*flags, *TINY, "--run-dir", str(tmp_path / "run")])
     assert "nothing is saved" not in capsys.readouterr().err
