@@ -60,12 +60,13 @@ def family_for(modalities) -> str | None:
     return None
 
 
-def unservable(columns) -> list:
+def unservable(columns, modalities=MODALITY_NAMES) -> list:
     """The tabular ``columns`` that cannot name a serving input, so an export would be
-    refused after training: not a letter then letters, digits or '_', or a modality's name."""
-    return [
-        str(c) for c in columns if not SERVING_NAME.fullmatch(str(c)) or str(c) in MODALITY_NAMES
-    ]
+    refused after training: not a letter then letters, digits or '_', or the name of
+    another of the data's ``modalities`` (its image, audio or text input; any of them by
+    default)."""
+    taken = set(modalities) - {"tabular"}
+    return [str(c) for c in columns if not SERVING_NAME.fullmatch(str(c)) or str(c) in taken]
 
 
 def suggested_name(column) -> str:

@@ -30,7 +30,7 @@ LAYERS = [
         "kdzoo.tasks",
     ),
     ("kdzoo.data",),
-    ("kdzoo.datasets",),
+    ("kdzoo.datasets", "kdzoo.families"),
     ("kdzoo.distillation",),
     ("kdzoo.evaluation",),
     ("kdzoo.serving",),
@@ -47,7 +47,6 @@ LAYERS = [
         "kdzoo.task_study",
         "kdzoo.verify",
         "kdzoo.experiment",
-        "kdzoo.families",
     ),
     ("kdzoo.cli",),
 ]

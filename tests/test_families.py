@@ -23,6 +23,9 @@ def test_columns_that_cannot_name_a_serving_input_get_a_rename():
     assert families.suggested_name("text") == "x_text"
     assert families.suggested_name("%") == "x"
     assert not families.unservable([families.suggested_name(c) for c in columns])
+    # Only the data's other inputs are taken: a table alone may have a column named text.
+    assert families.unservable(columns, {"tabular"}) == ["monthly spend", "2024"]
+    assert families.unservable(columns, {"tabular", "text"}) == ["monthly spend", "2024", "text"]
 
 
 def test_the_serving_rule_is_the_exports():

@@ -18,12 +18,12 @@ unseen, as in training). ``raw_keys`` lists them.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from kdzoo import families
 from kdzoo.data.audio import AudioConfig, audio_features, downmix, fix_length
 from kdzoo.data.image import ImageConfig, preprocess_images
 from kdzoo.data.tabular import (
@@ -259,12 +259,12 @@ def raw_keys(modalities, tabular: TabularConfig | None = None) -> list:
             raise ValueError("The 'tabular' modality's raw inputs need its TabularConfig.")
         for column in tabular.columns:
             if not INPUT_NAME.fullmatch(column) or column in modalities:
+                others = [m for m in modalities if m != "tabular"]
+                clash = f", and not another input's name ({', '.join(others)})" if others else ""
                 raise ValueError(
                     f"Tabular column {column!r} cannot name a serving input: it must be a letter "
-                    "then letters, digits or '_', and not a modality's name "
-                    f"{[m for m in modalities if m != 'tabular']}. Rename the column (e.g. "
-                    f"{re.sub(r'[^A-Za-z0-9_]+', '_', column).strip('_') or 'x'!r}) and train "
-                    "again."
+                    f"then letters, digits or '_'{clash}. Rename the column (e.g. "
+                    f"{families.suggested_name(column)!r}) and train again."
                 )
             keys.append(column)
     return keys
