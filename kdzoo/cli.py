@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -759,6 +760,11 @@ def _own_data(args):
             )
         from kdzoo.datasets import frames
 
+        try:
+            frame, _ = frames.folder_frame(path)
+        except ValueError as err:  # no image or wav files, or both kinds
+            raise UsageError(f"argument --data: {err}") from None
+        _check_classes(path, frame["label"], "class folders")
         return functools.partial(frames.from_folder, path, **options)
     if not path.is_file():
         raise UsageError(f"argument --data: no such file or folder: {path}")
@@ -809,18 +815,29 @@ def _own_data(args):
             f"argument --data: {path} has no column for {', '.join(missing)}; its columns "
             f"are {', '.join(map(str, header.columns))}"
         )
+    try:
+        only = {"usecols" if reader == "read_csv" else "columns": labels}  # the labels alone
+        read = getattr(pd, reader)(path, **only)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"argument --data: cannot read {path}: {err}") from None
+    if read.empty:
+        raise UsageError(f"argument --data: {path} has its header but no rows")
+    if task == "classification":
+        _check_classes(path, read[labels[0]], f"label column {labels[0]!r}", args.unlabelled)
     if args.export_dir:
         from kdzoo import families
 
         tabular = [name for kind in _COLUMN_LIST_FLAGS for name in lists.get(kind, ())]
-        bad = families.unservable(tabular)
+        others = families.modalities_of([*columns, *lists]) - {"tabular"}
+        bad = families.unservable(tabular, others)
         if bad:
             renames = ", ".join(f"{c!r} -> {families.suggested_name(c)!r}" for c in bad)
+            clash = f", and not {' or '.join(sorted(others))}" if others else ""
             raise UsageError(
                 f"argument --export-dir: column(s) {', '.join(map(repr, bad))} of {path} cannot "
-                "name a serving input (a letter, then letters, digits or '_', and not image, "
-                f"audio or text), so the export would be refused after training. Rename them "
-                f"in the file ({renames}), or leave out --export-dir"
+                f"name a serving input (a letter, then letters, digits or '_'{clash}), so the "
+                f"export would be refused after training. Rename them in the file ({renames}), "
+                "or leave out --export-dir"
             )
     if args.unlabelled:
         options["unlabelled"] = True
@@ -832,6 +849,23 @@ def _own_data(args):
     from kdzoo.datasets import frames  # TensorFlow: imported once the flags are checked
 
     return functools.partial(getattr(frames, loader), path, **columns, **lists, **options)
+
+
+def _check_classes(path, labels, what, unlabelled=False) -> None:
+    """Refuses data whose labels (a pandas Series) name fewer than two classes before
+    anything loads: the model would have nothing to tell apart. Cells the loader would read
+    as no label (empty) do not count; with ``--unlabelled`` they are the transfer set."""
+    classes = labels.dropna().astype(str).str.strip()
+    classes = sorted(set(classes[classes != ""]))
+    if len(classes) >= 2:
+        return
+    found = f"only {classes[0]!r}" if classes else "no label"
+    hint = " (a number to predict is --task regression)" if "column" in what else ""
+    empty = " (empty cells are the --unlabelled transfer set)" if unlabelled else ""
+    raise UsageError(
+        f"argument --data: {path} has {found} in its {what}{empty}; a classifier needs two "
+        f"classes or more{hint}"
+    )
 
 
 def _pair_for_data(args):
@@ -862,10 +896,6 @@ def cmd_distil(args) -> int:
     args.pair = _pair_for_data(args)
     from kdzoo.recipe import DistilConfig, check_config, distil
 
-    if args.data and not args.export_name:  # not the default pair's "audio_student"
-        from kdzoo.datasets.frames import default_name
-
-        args.export_name = f"{default_name(args.data)}_student"
     given = {
         "dataset": dataset,
         "teacher": args.teacher,
@@ -1085,8 +1115,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--pair",
-        help="kdzoo.models pair or family. With --data of one modality: its family "
-        "(tabular_mlp, text_lstm, image_cnn or audio_crnn); otherwise (av_to_audio)",
+        help="kdzoo.models pair or family. Default: the data's; for data of one modality its "
+        "family (tabular_mlp, text_lstm, image_cnn or audio_crnn), for image with audio "
+        "av_to_audio",
     )
     p.add_argument(
         "--teacher",
@@ -1161,7 +1192,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--export-name",
-        help="exported model name: with --data, <file name>_student; otherwise (audio_student)",
+        help="exported model name (default: <data name>_student for --data, else the "
+        "student's input: audio_student for the default pair)",
     )
     p.add_argument("--seed", type=_SEED, help=f"({D.seed})")
     p.add_argument(
@@ -1329,6 +1361,7 @@ def _user_errors() -> tuple:
     from kdzoo.datasets.root import DataNotFoundError
     from kdzoo.files import NotOwnedError
     from kdzoo.recipe import BackupError, NonFiniteLossError
+    from kdzoo.recipe.config import DataConfigError
 
     return (
         BadExampleError,
@@ -1337,7 +1370,25 @@ def _user_errors() -> tuple:
         FileExistsError,  # an export version that exists
         BackupError,
         NonFiniteLossError,
+        DataConfigError,
     )
+
+
+def _as_flags(message: str) -> str:
+    """A library message as ``kdzoo distil`` spells its options: ``global_batch_size=16``
+    -> ``--global-batch-size 16`` (every ``DistilConfig`` field has the flag of its name)."""
+    import dataclasses
+
+    from kdzoo.recipe import DistilConfig
+
+    fields = {f.name for f in dataclasses.fields(DistilConfig)}
+
+    def flag(match):
+        name = match.group(1)
+        return f"--{name.replace('_', '-')} " if name in fields else match.group(0)
+
+    message = message.replace("skip_bad=True", "--skip-bad")
+    return re.sub(r"(?:DistilConfig\.)?\b([a-z_]+)=", flag, message)
 
 
 def main(argv=None) -> int:
@@ -1353,8 +1404,8 @@ def main(argv=None) -> int:
     except Exception as err:
         if isinstance(err, _user_errors()):
             message = str(err)
-            if args.command == "distil":  # the library's option, as this command spells it
-                message = message.replace("skip_bad=True", "--skip-bad")
+            if args.command == "distil":  # the library's options, as this command spells them
+                message = _as_flags(message)
             print(f"{prog}: error: {message}", file=sys.stderr)
             return 1
         raise

@@ -195,16 +195,14 @@ def _data(path: Path, block, seed) -> object:
 def _own_data_defaults(path: Path, block, values) -> None:
     """What ``kdzoo distil --data`` does for a file or folder of the user's, done for an
     experiment file too: with no ``pair:`` (and not both ``teacher:`` and ``student:``), the
-    models are the family of the data's one modality (``kdzoo.families``); with no
-    ``export_name:``, the student is exported as ``<data name>_student``."""
+    models are the family of the data's one modality (``kdzoo.families``; ``distil()`` would
+    pick the same, but this says which file line to change before anything loads)."""
     from kdzoo import families
-    from kdzoo.datasets.frames import default_name
 
     source = next(k for k in SOURCES if k in block)
     if source == "dataset":
         return
     location = Path(_resolve(path, block[source]))
-    values.setdefault("export_name", f"{default_name(location)}_student")
     if values.get("pair") or (values.get("teacher") and values.get("student")):
         return
     if source == "folder":

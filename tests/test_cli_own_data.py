@@ -262,6 +262,33 @@ def test_a_bad_row_points_to_skip_bad_and_skip_bad_skips_it(tmp_path, capsys):
     assert "(pass --skip-bad to skip and count such examples)" in err
 
 
+def test_a_folder_of_one_class_is_refused_before_anything_loads(tmp_path, capsys):
+    folder = tmp_path / "photos" / "cat"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        (folder / f"{i}.png").write_bytes(b"")  # never read: refused from the names alone
+    assert cli.main(["distil", "--data", str(tmp_path / "photos"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "photos has only 'cat' in its class folders; a classifier needs two classes" in err
+
+
+def test_data_smaller_than_one_batch_is_one_line_naming_the_flag(tmp_path, capsys):
+    flags = ["distil", "--data", str(_csv(tmp_path, n=30)), "--label", "intent", "--text", "text"]
+    assert cli.main([*flags, *TINY, "--global-batch-size", "64"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        "kdzoo distil: error: intents has 27 training examples, fewer than one global batch "
+        "(--global-batch-size 64); give --global-batch-size 16 or less."
+    )
+
+
+def test_library_messages_are_spelled_as_the_commands_flags():
+    message = "DistilConfig.train_examples=500, but; skip_bad=True; pair=NAME; other_thing=1"
+    assert cli._as_flags(message) == (
+        "--train-examples 500, but; --skip-bad; --pair NAME; other_thing=1"
+    )
+
+
 def test_a_missing_teacher_or_unknown_student_is_named(tmp_path, capsys):
     assert cli.main(["distil", "--teacher", str(tmp_path / "t.keras"), *TINY]) != 0
     assert "t.keras: no such file or folder" in capsys.readouterr().err

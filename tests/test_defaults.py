@@ -180,9 +180,7 @@ def test_cli_help_names_the_default_scratch_tries():
 # Help texts that quote a config's own default (not ``DEFAULTS``'), e.g. "(embedded)".
 CONFIG_HELP = [
     ("distil", "--dataset", "distil", "dataset"),
-    ("distil", "--pair", "distil", "pair"),
     ("distil", "--strategy", "distil", "strategy"),
-    ("distil", "--export-name", "distil", "export_name"),
     ("demo", "--num-examples", "demo", "num_examples"),
     ("demo", "--run-dir", "demo", "run_dir"),
     ("demo", "--export-dir", "demo", "export_dir"),
@@ -202,6 +200,17 @@ def test_cli_help_quotes_the_configs(command, flag, owner, field):
     shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
     _, action = _action(command, flag)
     assert action.help.endswith(f"({shown})"), action.help
+
+
+def test_the_help_of_flags_the_data_decides_names_the_rule():
+    from kdzoo.families import FAMILY_OF_MODALITY
+    from kdzoo.recipe import DistilConfig
+    from kdzoo.recipe.distilling import DEFAULT_PAIR
+
+    assert (DistilConfig().pair, DistilConfig().export_name) == (None, None)  # from the data
+    pair = _action("distil", "--pair")[1].help
+    assert DEFAULT_PAIR in pair and all(f in pair for f in FAMILY_OF_MODALITY.values())
+    assert "<data name>_student" in _action("distil", "--export-name")[1].help
 
 
 def _readme_cell(value):

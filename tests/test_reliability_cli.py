@@ -123,6 +123,15 @@ USAGE_ERRORS = [
         ["distil", "--data", "rows.csv", "--label", "y", "--numeric", "a b", "--export-dir", "e"],
         "column(s) 'a b' of rows.csv cannot name a serving input",
     ),
+    (["distil", "--data", "empty.csv", "--label", "y", "--text", "t"], "empty.csv has its header"),
+    (
+        ["distil", "--data", "one.csv", "--label", "y", "--text", "t"],
+        "one.csv has only 'yes' in its label column 'y'; a classifier needs two classes or more",
+    ),
+    (
+        ["distil", "--data", "one.csv", "--label", "y", "--text", "t", "--unlabelled"],
+        "(empty cells are the --unlabelled transfer set)",
+    ),
 ]
 
 # Runs the CLI in a fresh interpreter and reports whether TensorFlow or Keras got imported.
@@ -148,6 +157,8 @@ def _probe(argv, cwd):
 def test_usage_errors_are_one_line_exit_2_and_import_no_tensorflow(argv, expected, tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "rows.csv").write_text("t,a b,y\nhello,1,yes\nbye,2,no\n")
+    (tmp_path / "empty.csv").write_text("t,y\n")
+    (tmp_path / "one.csv").write_text("t,y\nhello,yes\nbye,\nhi, yes\n")
     report, lines, _ = _probe(argv, tmp_path)
     assert report == {"code": 2, "heavy": []}
     assert len(lines) == 1, lines

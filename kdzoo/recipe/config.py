@@ -15,6 +15,13 @@ from kdzoo.defaults import DEFAULTS
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
+class DataConfigError(ValueError):
+    """The data ``distil()`` loaded does not suit its ``DistilConfig``: fewer training
+    examples than one global batch, no validation split, no input the models read, or no
+    pair for its mix of modalities. Raised before anything trains; its message names the
+    data and the field to change (``kdzoo distil`` prints it as one line)."""
+
+
 @dataclasses.dataclass
 class DistilConfig:
     """Settings of ``distil``; every field has a CLI flag of the same name.
@@ -25,8 +32,10 @@ class DistilConfig:
             function that returns one (called after the strategy is made, which a TPU or
             multi-worker run needs before any TensorFlow op). Defaults to ``"embedded"``.
         pair: a ``kdzoo.models`` pair (or model family), which builds the teacher and the
-            student that ``teacher`` and ``student`` do not give. Defaults to
-            ``"av_to_audio"``.
+            student that ``teacher`` and ``student`` do not give. Defaults to None: the
+            data's family, as ``kdzoo distil --data`` picks it (``kdzoo.families``):
+            ``tabular_mlp``, ``text_lstm``, ``image_cnn`` or ``audio_crnn`` for data of one
+            modality, ``"av_to_audio"`` for image with audio; other mixes must name it.
         teacher: a teacher to distil from instead of the pair's: a ``keras.Model``, a
             ``.keras`` file or a SavedModel folder (``kdzoo.distillation.load_teacher``),
             or a file of its outputs (``.npz``, ``.csv``, ``.parquet``: logits or
@@ -94,7 +103,9 @@ class DistilConfig:
             ``gs://`` path for several hosts). Defaults to None (no backups).
         export_dir: where the chief exports the distilled student (TF Serving layout,
             ``<export_dir>/<export_name>/<version>/``). Defaults to None (no export).
-        export_name: the exported model's name. Defaults to ``"audio_student"``.
+        export_name: the exported model's name. Defaults to None: ``<data name>_student``
+            for your own data (``customers_student``), else the student's inputs
+            (``"audio_student"`` for the default pair).
         run_dir: where the report (tables and figure, ``kdzoo.recipe.report``) is written.
             Defaults to None (no report files).
         tensorboard: TensorBoard logs under ``<run_dir>/logs``. Defaults to False.
@@ -102,7 +113,7 @@ class DistilConfig:
     """
 
     dataset: object = "embedded"
-    pair: str = "av_to_audio"
+    pair: str | None = None
     teacher: object = None
     student: object = None
     teacher_inputs: tuple | None = None
@@ -134,7 +145,7 @@ class DistilConfig:
     mixed_precision: str = "float32"
     backup_dir: str | None = None
     export_dir: str | None = None
-    export_name: str = "audio_student"
+    export_name: str | None = None
     run_dir: str | None = None
     tensorboard: bool = False
     verbose: int | str = "auto"
@@ -340,7 +351,7 @@ def _check_models(config) -> None:
             "DistilConfig.student must be 'family/preset' or a keras.Model; got "
             f"{type(student).__name__}."
         )
-    if teacher is None or student is None:
+    if (teacher is None or student is None) and config.pair is not None:
         if config.pair not in models.list_pairs() and config.pair not in models.list_models():
             raise ValueError(
                 f"DistilConfig.pair: unknown pair {config.pair!r}. Valid pairs: "

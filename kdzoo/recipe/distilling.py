@@ -61,7 +61,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kdzoo import distribute, models
+from kdzoo import distribute, families, models
 from kdzoo._keras_compat import check_steps_per_execution
 from kdzoo.backend import require_tensorflow
 from kdzoo.determinism import seed_everything
@@ -70,12 +70,14 @@ from kdzoo.distillation.sources import load_teacher
 from kdzoo.models.registry import get_pair
 from kdzoo.recipe.backup import claim_backup_dir, release_backup_dir
 from kdzoo.recipe.candidates import parse_candidates, scratch_tries
-from kdzoo.recipe.config import DistilConfig, DistilResult, check_config
+from kdzoo.recipe.config import DataConfigError, DistilConfig, DistilResult, check_config
 from kdzoo.recipe.phases import Stopping
 from kdzoo.recipe.selection import RECIPE, phase_folder, run
 from kdzoo.serving import export_student
 
 log = logging.getLogger("kdzoo")
+#: The pair ``DistilConfig.pair=None`` builds for image with audio (the cross-modal default).
+DEFAULT_PAIR = "av_to_audio"
 
 
 def _write_on_chief(strategy, write, final_dir):
@@ -178,16 +180,70 @@ def with_file_outputs(data, path):
     return out
 
 
-def _sides(config):
-    """The teacher and the student to use: a zoo ``(family, preset)`` (from ``pair`` or a
-    ``"family/preset"`` string), or what ``config`` gives (a model, or a teacher's path)."""
+def _pair_for(config, data=None):
+    """``config.pair``, or (None) the pair of the data (``data``, a ``LoadedDataset``, or
+    the catalog's ``config.dataset``): its one modality's family, or ``"av_to_audio"`` for
+    image with audio (``kdzoo.families``, the rule ``kdzoo distil --data`` and experiment
+    files follow)."""
+    if config.pair is not None or (config.teacher is not None and config.student is not None):
+        return config.pair
+    if data is None:
+        from kdzoo.datasets.catalog import CATALOG
+
+        name, modalities = config.dataset, set(CATALOG.get(config.dataset).modalities)
+        if {"image", "audio"} <= modalities:  # the AV sets (embedded has text beside)
+            return DEFAULT_PAIR
+    else:
+        name, modalities = data.name, tuple(data.input_specs)
+    try:
+        return families.family_for(modalities) or DEFAULT_PAIR
+    except ValueError:
+        raise DataConfigError(
+            f"DistilConfig.pair: {name} gives {' and '.join(sorted(modalities))}, which no "
+            "one family reads; name the models: pair=NAME (kdzoo.models.list_pairs(), "
+            "list_models()), or teacher=T and student=S."
+        ) from None
+
+
+def _warn_unseen_classes(data) -> None:
+    """Warns of a class the validation split (which chooses the student) or the training
+    split has no example of: e.g. a class of one row, which lands in training only."""
+    if getattr(data, "task", None) is not None:
+        return
+    counts = {}
+    for split in ("train", "validation"):
+        labels = np.asarray(data.arrays[split]["label"])
+        counts[split] = np.bincount(labels[labels >= 0], minlength=data.num_classes)
+    for split, count in counts.items():
+        absent = [name for name, n in zip(data.class_names, count, strict=True) if n == 0]
+        if absent:
+            others = "validation" if split == "train" else "train"
+            log.warning(
+                "%s: %s %s no %s example (%s in %s), so %s.",
+                data.name,
+                "class" if len(absent) == 1 else "classes",
+                ", ".join(map(repr, absent)) + (" has" if len(absent) == 1 else " have"),
+                split,
+                ", ".join(str(counts[others][data.class_names.index(n)]) for n in absent),
+                others,
+                "no student learns it from labels"
+                if split == "train"
+                else "the validation accuracy that chooses the student cannot see it",
+            )
+
+
+def _sides(config, data=None):
+    """The teacher and the student to use: a zoo ``(family, preset)`` (from the pair, as
+    ``_pair_for`` picks it for ``data``, or a ``"family/preset"`` string), or what ``config``
+    gives (a model, or a teacher's path)."""
+    pair_name = _pair_for(config, data)
     pair = None
     if config.teacher is None or config.student is None:
-        if config.pair in models.list_pairs():
-            spec = get_pair(config.pair)
+        if pair_name in models.list_pairs():
+            spec = get_pair(pair_name)
             pair = (spec.teacher, spec.student)
         else:
-            pair = ((config.pair, "teacher"), (config.pair, "student"))
+            pair = ((pair_name, "teacher"), (pair_name, "student"))
     teacher = config.teacher if config.teacher is not None else pair[0]
     student = config.student if config.student is not None else pair[1]
     if isinstance(student, str):
@@ -267,8 +323,9 @@ def _as_recorded(config, data, teacher):
     """``config`` as its backups record it: your data and models by name, size and a digest
     of their contents, so a rerun on other data or another teacher of the same shape is
     refused instead of resuming the old run."""
-    changes = {}
-    if not isinstance(config.dataset, str):
+    own = not isinstance(config.dataset, str)
+    changes = {"pair": _pair_for(config, data if own else None)}  # None: the one it picks
+    if own:
         arrays = [a[k] for _, a in sorted(data.arrays.items()) for k in sorted(a)]
         changes["dataset"] = f"{data.name}: {data.num_examples}, data {_digest(arrays)}"
     if is_outputs_file(config.teacher):
@@ -309,7 +366,16 @@ def _distil(config, choice, precision, extra_callbacks):
     seed_everything(
         config.seed, op_determinism=config.op_determinism, jit_compile=config.jit_compile
     )
-    teacher_side, student_side = _sides(config)
+    data = None
+    if not isinstance(config.dataset, str):  # loaded first: it may decide the models
+        data = config.dataset() if callable(config.dataset) else config.dataset
+        if not isinstance(data, datasets.LoadedDataset):
+            raise ValueError(
+                f"DistilConfig.dataset returned {type(data).__name__}, not a LoadedDataset."
+            )
+        if "validation" not in data.arrays:
+            raise DataConfigError(f"{data.name} has no validation split to select on.")
+    teacher_side, student_side = _sides(config, data)
     outputs_file = teacher_side if is_outputs_file(teacher_side) else None
     with strategy.scope():  # a given teacher's variables belong to the strategy
         if not isinstance(teacher_side, tuple) and outputs_file is None:
@@ -335,18 +401,12 @@ def _distil(config, choice, precision, extra_callbacks):
             validation_fraction=0.0 if has_validation else config.validation_fraction,
         )
     else:
-        data = config.dataset() if callable(config.dataset) else config.dataset
-        if not isinstance(data, datasets.LoadedDataset):
-            raise ValueError(
-                f"DistilConfig.dataset returned {type(data).__name__}, not a LoadedDataset."
-            )
-        if "validation" not in data.arrays:
-            raise ValueError(f"{data.name} has no validation split to select on.")
         missing = sorted(set(modalities) - set(data.input_specs))
         if missing:
-            raise ValueError(
+            raise DataConfigError(
                 f"The models read {missing}, which DistilConfig.dataset ({data.name}) does not "
-                f"have; it has {sorted(data.input_specs)}."
+                f"have; it has {sorted(data.input_specs)}. Name models that read it: "
+                "pair=NAME, or teacher=T and student=S."
             )
         task = getattr(data, "task", None)
         folders = [phase_folder(name) for name in phase_names(config, task)]
@@ -355,7 +415,7 @@ def _distil(config, choice, precision, extra_callbacks):
     if config.train_examples:  # a seeded subset: files are often sorted by class
         train = data.arrays["train"]
         if config.train_examples > len(train["label"]):
-            raise ValueError(
+            raise DataConfigError(
                 f"DistilConfig.train_examples={config.train_examples}, but {data.name} "
                 f"has only {len(train['label'])} training examples."
             )
@@ -369,10 +429,13 @@ def _distil(config, choice, precision, extra_callbacks):
         data = with_raw_text(data)
     num_rows = len(data.arrays["train"]["label"])
     if num_rows < config.global_batch_size:
-        raise ValueError(
-            f"{data.name} has {num_rows} training examples, fewer than "
-            f"global_batch_size={config.global_batch_size}."
+        smaller = 2 ** int(np.log2(num_rows)) if num_rows else 0
+        raise DataConfigError(
+            f"{data.name} has {num_rows} training examples, fewer than one global batch "
+            f"(global_batch_size={config.global_batch_size})"
+            + (f"; give global_batch_size={smaller} or less." if smaller else ".")
         )
+    _warn_unseen_classes(data)
     shapes = data.model_shapes()
     with strategy.scope():
         if outputs_file is not None:
@@ -428,12 +491,18 @@ def _distil(config, choice, precision, extra_callbacks):
         reported = ("accuracy", "macro_f1") if task is None else task.metric_names()
         metrics = {f"{split}_{k}": float(row[k]) for k in reported}
 
+        export_name = config.export_name or (
+            f"{'_'.join(student_inputs)}_student"
+            if isinstance(config.dataset, str)
+            else f"{data.name}_student"
+        )
+
         def export(base):
             return str(
                 export_student(
                     student,
                     base,
-                    name=config.export_name,
+                    name=export_name,
                     data=data,
                     split=split,
                     metrics=metrics,

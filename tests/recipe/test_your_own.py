@@ -3,6 +3,7 @@ from a DataFrame, a ``.keras`` teacher used as it is, a ``"family/preset"`` stud
 input keys read from the models."""
 
 import dataclasses
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -151,9 +152,8 @@ def test_a_student_of_your_own_data_exports_and_passes_check_export(tmp_path):
 
     data = _intents()
     data.name = "intents"
-    result = distil(
-        DistilConfig(dataset=data, export_dir=str(tmp_path), export_name="intents", **TINY)
-    )
+    result = distil(DistilConfig(dataset=data, export_dir=str(tmp_path), **TINY))
+    assert Path(result.export_path).parent.name == "intents_student"  # after the data
     report = check_export(result.export_path)
     assert report.passed, report.format()
     assert report.inputs == "the warmup request's inputs (intents's examples, taken at export)"
@@ -167,6 +167,63 @@ def test_a_text_pair_reads_text_without_input_flags():
     assert (_reads(teacher), _reads(student)) == (("text",), ("text",))
     teacher, student = _sides(DistilConfig())  # the demo's pair: image+audio -> audio
     assert (_reads(teacher), _reads(student)) == (("image", "audio"), ("audio",))
+
+
+def test_without_a_pair_the_datas_family_is_built():
+    from kdzoo.recipe.config import DataConfigError
+    from kdzoo.recipe.distilling import _pair_for
+
+    catalog = {name: _pair_for(DistilConfig(dataset=name)) for name in ("mnist", "sst2", "fsdd")}
+    assert catalog == {"mnist": "image_cnn", "sst2": "text_lstm", "fsdd": "audio_crnn"}
+    assert _pair_for(DistilConfig(dataset="embedded")) == "av_to_audio"  # image, audio, text
+    assert _pair_for(DistilConfig(dataset="sst2", pair="text_cnn_lstm")) == "text_cnn_lstm"
+    data = _intents()
+    tiny = {k: v for k, v in TINY.items() if k != "pair"}
+    result = distil(DistilConfig(dataset=data, **tiny))
+    assert (result.teacher.name, result.student.name) == ("text_lstm_teacher", "text_lstm_student")
+    rng = np.random.default_rng(2)
+    mixed = from_dataframe(
+        pd.DataFrame({"t": ["a b", "c d"] * 20, "x": rng.normal(size=40), "y": ["u", "v"] * 20}),
+        label="y",
+        text="t",
+        numeric=["x"],
+    )
+    with pytest.raises(DataConfigError, match="gives tabular and text, which no one family"):
+        _pair_for(DistilConfig(dataset=mixed), mixed)
+    both = DistilConfig(dataset=mixed, teacher="t.keras", student="tabular_mlp/student")
+    assert _pair_for(both, mixed) is None  # nothing to build from a pair
+
+
+def test_fewer_training_examples_than_one_batch_names_the_batch_to_give():
+    from kdzoo.recipe.config import DataConfigError
+
+    data = _intents()  # 90 rows: 72 after test, 64 after validation
+    with pytest.raises(
+        DataConfigError,
+        match=r"64 training examples, fewer than one global "
+        r"batch \(global_batch_size=128\); give global_batch_size=64 or less",
+    ):
+        distil(DistilConfig(dataset=data, **{**TINY, "global_batch_size": 128}))  # fmt: skip
+
+
+def test_a_class_without_a_validation_example_is_warned_of(caplog):
+    from kdzoo.recipe.distilling import _warn_unseen_classes
+
+    labels = ["billing"] * 30 + ["travel"] * 30 + ["other"]  # one row of "other"
+    data = from_dataframe(
+        pd.DataFrame({"t": [f"w{i}" for i in range(61)], "y": labels}), label="y", text="t"
+    )
+    assert np.bincount(data.arrays["train"]["label"]).tolist() == [27, 1, 27]
+    with caplog.at_level("WARNING", logger="kdzoo"):
+        _warn_unseen_classes(data)
+    assert caplog.messages == [
+        "dataframe: class 'other' has no validation example (1 in train), so the validation "
+        "accuracy that chooses the student cannot see it."
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="kdzoo"):
+        _warn_unseen_classes(_intents())  # every class in both
+    assert caplog.messages == []
 
 
 def _outputs_file(data, path, correct=True):
