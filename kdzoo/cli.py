@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import shlex
@@ -192,9 +193,18 @@ _NON_NEGATIVE = finite_number(strict=False)
 D = DEFAULTS
 
 
+def _retracing_filter(record) -> bool:
+    """Drops TensorFlow's "triggered tf.function retracing" warning: each phase of the
+    recipe fits a new model, whose step functions trace once each, so it is expected."""
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
 def _quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    logger = logging.getLogger("tensorflow")  # the one tf.get_logger() returns
+    if _retracing_filter not in logger.filters:
+        logger.addFilter(_retracing_filter)
 
 
 def _checked(check, config):

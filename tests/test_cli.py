@@ -351,3 +351,18 @@ def test_bench_tabular_views_reaches_its_study(monkeypatch):
     assert main(["bench", "tabular-views", "--datasets", "mnist"]) == 2
     assert main(["bench", "tabular-views", "--no-keras-peer"]) == 2
     assert len(calls) == 1
+
+
+def test_the_cli_drops_only_tensorflows_retracing_warning(caplog):
+    import logging
+
+    from kdzoo import cli as _cli
+
+    _cli._quiet_tensorflow()
+    _cli._quiet_tensorflow()  # once is enough: the filter is not added twice
+    logger = logging.getLogger("tensorflow")
+    assert logger.filters.count(_cli._retracing_filter) == 1
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        logger.warning("5 out of the last 7 calls to <f> triggered tf.function retracing.")
+        logger.warning("Something else went wrong.")
+    assert caplog.messages == ["Something else went wrong."]
