@@ -770,10 +770,13 @@ def _own_data(args):
             )
         from kdzoo.datasets import frames
 
+        frames.log.disabled = True  # its skipped files are logged once, when it loads
         try:
             frame, _ = frames.folder_frame(path)
         except ValueError as err:  # no image or wav files, or both kinds
             raise UsageError(f"argument --data: {err}") from None
+        finally:
+            frames.log.disabled = False
         _check_classes(path, frame["label"], "class folders")
         return functools.partial(frames.from_folder, path, **options)
     if not path.is_file():
@@ -838,16 +841,16 @@ def _own_data(args):
         from kdzoo import families
 
         tabular = [name for kind in _COLUMN_LIST_FLAGS for name in lists.get(kind, ())]
-        others = families.modalities_of([*columns, *lists]) - {"tabular"}
-        bad = families.unservable(tabular, others)
+        inputs = families.modalities_of([*columns, *lists])
+        bad = families.unservable(tabular, inputs)
         if bad:
             renames = ", ".join(f"{c!r} -> {families.suggested_name(c)!r}" for c in bad)
-            clash = f", and not {' or '.join(sorted(others))}" if others else ""
+            taken = " or ".join(sorted(inputs | {"tabular"}))
             raise UsageError(
                 f"argument --export-dir: column(s) {', '.join(map(repr, bad))} of {path} cannot "
-                f"name a serving input (a letter, then letters, digits or '_'{clash}), so the "
-                f"export would be refused after training. Rename them in the file ({renames}), "
-                "or leave out --export-dir"
+                f"name a serving input (a letter, then letters, digits or '_', and not {taken}), "
+                f"so the export would be refused after training. Rename them in the file "
+                f"({renames}), or leave out --export-dir"
             )
     if args.unlabelled:
         options["unlabelled"] = True
@@ -865,8 +868,8 @@ def _check_classes(path, labels, what, unlabelled=False) -> None:
     """Refuses data whose labels (a pandas Series) name fewer than two classes before
     anything loads: the model would have nothing to tell apart. Cells the loader would read
     as no label (empty) do not count; with ``--unlabelled`` they are the transfer set."""
-    classes = labels.dropna().astype(str).str.strip()
-    classes = sorted(set(classes[classes != ""]))
+    classes = labels.dropna().astype(str)
+    classes = sorted(set(classes[classes.str.strip() != ""]))
     if len(classes) >= 2:
         return
     found = f"only {classes[0]!r}" if classes else "no label"
@@ -1386,16 +1389,18 @@ def _user_errors() -> tuple:
 
 def _as_flags(message: str) -> str:
     """A library message as ``kdzoo distil`` spells its options: ``global_batch_size=16``
-    -> ``--global-batch-size 16`` (every ``DistilConfig`` field has the flag of its name)."""
+    -> ``--global-batch-size 16``, for each ``DistilConfig`` field with a flag of its name."""
     import dataclasses
 
     from kdzoo.recipe import DistilConfig
 
+    distil = build_parser()._subparsers._group_actions[0].choices["distil"]
+    flags = {o for a in distil._actions for o in a.option_strings}
     fields = {f.name for f in dataclasses.fields(DistilConfig)}
 
     def flag(match):
-        name = match.group(1)
-        return f"--{name.replace('_', '-')} " if name in fields else match.group(0)
+        name, option = match.group(1), f"--{match.group(1).replace('_', '-')}"
+        return f"{option} " if name in fields and option in flags else match.group(0)
 
     message = message.replace("skip_bad=True", "--skip-bad")
     return re.sub(r"(?:DistilConfig\.)?\b([a-z_]+)=", flag, message)

@@ -62,17 +62,18 @@ def family_for(modalities) -> str | None:
 
 def unservable(columns, modalities=MODALITY_NAMES) -> list:
     """The tabular ``columns`` that cannot name a serving input, so an export would be
-    refused after training: not a letter then letters, digits or '_', or the name of
-    another of the data's ``modalities`` (its image, audio or text input; any of them by
-    default)."""
-    taken = set(modalities) - {"tabular"}
+    refused after training: not a letter then letters, digits or '_', ``tabular``, or the
+    name of another of the data's ``modalities`` (its image, audio or text input; any of
+    them by default)."""
+    taken = set(modalities) | {"tabular"}  # the model input the columns feed
     return [str(c) for c in columns if not SERVING_NAME.fullmatch(str(c)) or str(c) in taken]
 
 
 def suggested_name(column) -> str:
     """A serving-safe rename of ``column`` (``"monthly spend"`` -> ``"monthly_spend"``)."""
     name = re.sub(r"[^A-Za-z0-9_]+", "_", str(column)).strip("_") or "x"
-    return name if name[0].isalpha() and name not in MODALITY_NAMES else f"x_{name}"
+    taken = (*MODALITY_NAMES, "tabular")
+    return name if name[0].isalpha() and name not in taken else f"x_{name}"
 
 
 __all__ = [

@@ -267,6 +267,7 @@ def test_a_folder_of_one_class_is_refused_before_anything_loads(tmp_path, capsys
     folder.mkdir(parents=True)
     for i in range(3):
         (folder / f"{i}.png").write_bytes(b"")  # never read: refused from the names alone
+    (folder / "notes.txt").write_text("")  # skipped: logged once, when it loads
     assert cli.main(["distil", "--data", str(tmp_path / "photos"), *TINY]) == 2
     err = capsys.readouterr().err
     assert "photos has only 'cat' in its class folders; a classifier needs two classes" in err
@@ -287,6 +288,8 @@ def test_library_messages_are_spelled_as_the_commands_flags():
     assert cli._as_flags(message) == (
         "--train-examples 500, but; --skip-bad; --pair NAME; other_thing=1"
     )
+    # A field without a flag of its name stays as the library spells it.
+    assert cli._as_flags("plateau_factor=0.5, candidates=x") == "plateau_factor=0.5, candidates=x"
 
 
 def test_a_missing_teacher_or_unknown_student_is_named(tmp_path, capsys):

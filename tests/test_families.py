@@ -26,6 +26,8 @@ def test_columns_that_cannot_name_a_serving_input_get_a_rename():
     # Only the data's other inputs are taken: a table alone may have a column named text.
     assert families.unservable(columns, {"tabular"}) == ["monthly spend", "2024"]
     assert families.unservable(columns, {"tabular", "text"}) == ["monthly spend", "2024", "text"]
+    assert families.unservable(["tabular"], {"tabular"}) == ["tabular"]  # the model's input
+    assert families.suggested_name("tabular") == "x_tabular"
 
 
 def test_the_serving_rule_is_the_exports():

@@ -158,7 +158,7 @@ def test_usage_errors_are_one_line_exit_2_and_import_no_tensorflow(argv, expecte
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "rows.csv").write_text("t,a b,y\nhello,1,yes\nbye,2,no\n")
     (tmp_path / "empty.csv").write_text("t,y\n")
-    (tmp_path / "one.csv").write_text("t,y\nhello,yes\nbye,\nhi, yes\n")
+    (tmp_path / "one.csv").write_text("t,y\nhello,yes\nbye,\nhi,yes\n")
     report, lines, _ = _probe(argv, tmp_path)
     assert report == {"code": 2, "heavy": []}
     assert len(lines) == 1, lines

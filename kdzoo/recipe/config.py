@@ -17,9 +17,10 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 
 class DataConfigError(ValueError):
     """The data ``distil()`` loaded does not suit its ``DistilConfig``: fewer training
-    examples than one global batch, no validation split, no input the models read, or no
-    pair for its mix of modalities. Raised before anything trains; its message names the
-    data and the field to change (``kdzoo distil`` prints it as one line)."""
+    examples than one global batch, fewer than ``train_examples``, no validation split, no
+    input the models read, or no pair for its mix of modalities. Raised before anything
+    trains or any backup is claimed for your own data; its message names the data
+    (``kdzoo distil`` prints it as one line, in its flags)."""
 
 
 @dataclasses.dataclass
@@ -35,7 +36,8 @@ class DistilConfig:
             student that ``teacher`` and ``student`` do not give. Defaults to None: the
             data's family, as ``kdzoo distil --data`` picks it (``kdzoo.families``):
             ``tabular_mlp``, ``text_lstm``, ``image_cnn`` or ``audio_crnn`` for data of one
-            modality, ``"av_to_audio"`` for image with audio; other mixes must name it.
+            modality, ``"av_to_audio"`` for your image with audio and for the catalog's AV
+            sets (``embedded`` has text beside); other mixes must name it.
         teacher: a teacher to distil from instead of the pair's: a ``keras.Model``, a
             ``.keras`` file or a SavedModel folder (``kdzoo.distillation.load_teacher``),
             or a file of its outputs (``.npz``, ``.csv``, ``.parquet``: logits or
@@ -217,6 +219,12 @@ def check_config(config: DistilConfig) -> None:
         optional_ints=(("num_examples", 1), ("train_examples", 1)),
         positive=("learning_rate", "plateau_factor", "validation_fraction"),
     )
+    if config.train_examples and config.train_examples < config.global_batch_size:
+        raise ValueError(
+            f"DistilConfig.train_examples={config.train_examples} keeps fewer training "
+            f"examples than one global batch (global_batch_size={config.global_batch_size}); "
+            "give more examples or a smaller batch."
+        )
     margin = config.distil_margin_se
     if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 1e9:
         raise ValueError(

@@ -410,8 +410,7 @@ def _distil(config, choice, precision, extra_callbacks):
             )
         task = getattr(data, "task", None)
         folders = [phase_folder(name) for name in phase_names(config, task)]
-        if config.backup_dir:  # after every check: a refused run claims nothing
-            claim_backup_dir(_as_recorded(config, data, teacher_side), chief, folders)
+    loaded = data  # as given: what a backup records
     if config.train_examples:  # a seeded subset: files are often sorted by class
         train = data.arrays["train"]
         if config.train_examples > len(train["label"]):
@@ -429,13 +428,21 @@ def _distil(config, choice, precision, extra_callbacks):
         data = with_raw_text(data)
     num_rows = len(data.arrays["train"]["label"])
     if num_rows < config.global_batch_size:
-        smaller = 2 ** int(np.log2(num_rows)) if num_rows else 0
+        replicas = strategy.num_replicas_in_sync  # a global batch splits evenly over them
+        fits = num_rows // replicas
+        smaller = replicas * 2 ** int(np.log2(fits)) if fits else 0
         raise DataConfigError(
             f"{data.name} has {num_rows} training examples, fewer than one global batch "
             f"(global_batch_size={config.global_batch_size})"
-            + (f"; give global_batch_size={smaller} or less." if smaller else ".")
+            + (
+                f"; give global_batch_size={smaller} or less."
+                if smaller
+                else f", and fewer than the {replicas} replicas."
+            )
         )
     _warn_unseen_classes(data)
+    if config.backup_dir and not isinstance(config.dataset, str):  # a refused run claims nothing
+        claim_backup_dir(_as_recorded(config, loaded, teacher_side), chief, folders)
     shapes = data.model_shapes()
     with strategy.scope():
         if outputs_file is not None:

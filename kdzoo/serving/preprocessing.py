@@ -259,11 +259,10 @@ def raw_keys(modalities, tabular: TabularConfig | None = None) -> list:
             raise ValueError("The 'tabular' modality's raw inputs need its TabularConfig.")
         for column in tabular.columns:
             if not INPUT_NAME.fullmatch(column) or column in modalities:
-                others = [m for m in modalities if m != "tabular"]
-                clash = f", and not another input's name ({', '.join(others)})" if others else ""
                 raise ValueError(
                     f"Tabular column {column!r} cannot name a serving input: it must be a letter "
-                    f"then letters, digits or '_'{clash}. Rename the column (e.g. "
+                    f"then letters, digits or '_', and not {' or '.join(modalities)} (the "
+                    "model's inputs). Rename the column (e.g. "
                     f"{families.suggested_name(column)!r}) and train again."
                 )
             keys.append(column)

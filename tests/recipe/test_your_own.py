@@ -206,6 +206,25 @@ def test_fewer_training_examples_than_one_batch_names_the_batch_to_give():
         distil(DistilConfig(dataset=data, **{**TINY, "global_batch_size": 128}))  # fmt: skip
 
 
+def test_a_subset_smaller_than_one_batch_is_refused_before_anything_loads():
+    config = DistilConfig(dataset=_intents(), **{**TINY, "train_examples": 8})
+    with pytest.raises(ValueError, match=r"train_examples=8 keeps fewer training examples "
+                       r"than one global batch \(global_batch_size=16\)"):  # fmt: skip
+        check_config(config)
+
+
+def test_data_too_small_for_its_batch_claims_no_backup(tmp_path):
+    from kdzoo.recipe.config import DataConfigError
+
+    backup = tmp_path / "backup"
+    config = DistilConfig(
+        dataset=_intents(), backup_dir=str(backup), **{**TINY, "global_batch_size": 128}
+    )
+    with pytest.raises(DataConfigError, match="give global_batch_size=64 or less"):
+        distil(config)
+    assert not backup.exists() or not any(backup.iterdir())  # the advice can be followed
+
+
 def test_a_class_without_a_validation_example_is_warned_of(caplog):
     from kdzoo.recipe.distilling import _warn_unseen_classes
 

@@ -461,9 +461,9 @@ def test_a_column_that_cannot_name_a_serving_input_is_refused_before_writing(tmp
     with pytest.raises(
         ValueError,
         match=r"'monthly spend' cannot name a serving input: it "
-        r"must be a letter then letters, digits or '_'\. Rename the column "
-        r"\(e\.g\. 'monthly_spend'\)",
-    ):  # fmt: skip (no other input to clash)
+        r"must be a letter then letters, digits or '_', and not tabular \(the model's "
+        r"inputs\)\. Rename the column \(e\.g\. 'monthly_spend'\)",
+    ):  # fmt: skip
         export_student(student, tmp_path, name="churn", data=data)
     assert not any(tmp_path.iterdir())
 
