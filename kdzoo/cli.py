@@ -706,6 +706,51 @@ _COLUMN_FLAGS = ("text", "image", "audio", "id", "split")
 TASK_KINDS = ("classification", "binary", "multi_label", "regression")
 #: ... and those that take a list of columns (the tabular modality's).
 _COLUMN_LIST_FLAGS = ("numeric", "categorical")
+#: ``frames.from_dataframe``'s default ``sample_rate`` (the CLI checks flags before it loads).
+_SAMPLE_RATE = 16_000
+#: ``kdzoo distil`` flags for the loader's options (``frames.from_dataframe``'s keywords):
+#: the flag, its ``add_argument`` options, its help, and the modality it is for.
+_LOADER_FLAGS = (
+    (
+        "--image-size",
+        {"nargs": 2, "type": int_at_least(1), "metavar": ("H", "W")},
+        "resize every image to H x W pixels (default: every image must have the first's size)",
+    ),
+    (
+        "--sample-rate",
+        {"type": int_at_least(1), "metavar": "HZ"},
+        f"the wav files' sample rate; a file at another rate is a bad example ({_SAMPLE_RATE})",
+    ),
+    (
+        "--clip-seconds",
+        {"type": finite_number(strict=True), "metavar": "S"},
+        "audio clip length: shorter clips are zero-padded, longer ones cropped (the longest)",
+    ),
+    (
+        "--max-tokens",
+        {"type": int_at_least(2), "metavar": "N"},
+        f"text vocabulary size, [PAD] included, OOV on top ({D.text_max_tokens})",
+    ),
+    (
+        "--sequence-length",
+        {"type": int_at_least(1), "metavar": "N"},
+        f"token ids per text: longer texts are cut, shorter padded ({D.text_sequence_length})",
+    ),
+)
+#: Where each modality comes from, as the loader options' errors say.
+_FOR = {
+    "image": "images (--image COLUMN, or a folder of images)",
+    "audio": "audio (--audio COLUMN, or a folder of wavs)",
+    "text": "text (--text COLUMN)",
+}
+#: The modality each loader option is for.
+_LOADER_MODALITY = {
+    "image_size": "image",
+    "sample_rate": "audio",
+    "clip_seconds": "audio",
+    "max_tokens": "text",
+    "sequence_length": "text",
+}
 
 
 def _own_data(args):
@@ -730,6 +775,7 @@ def _own_data(args):
             "--test-fraction": args.test_fraction is not None,
             "--unlabelled": args.unlabelled,
             "--skip-bad": args.skip_bad,
+            **{flag: _loader_option(args, flag) is not None for flag, *_ in _LOADER_FLAGS},
         }
         if columns or any(others.values()):
             flags = ", ".join(f"--{k.replace('_', '-')}" for k in columns) or next(
@@ -772,12 +818,13 @@ def _own_data(args):
 
         frames.log.disabled = True  # its skipped files are logged once, when it loads
         try:
-            frame, _ = frames.folder_frame(path)
+            frame, modality = frames.folder_frame(path)
         except ValueError as err:  # no image or wav files, or both kinds
             raise UsageError(f"argument --data: {err}") from None
         finally:
             frames.log.disabled = False
         _check_classes(path, frame["label"], "class folders")
+        options.update(_loader_options(args, path, {modality}))
         return functools.partial(frames.from_folder, path, **options)
     if not path.is_file():
         raise UsageError(f"argument --data: no such file or folder: {path}")
@@ -852,6 +899,9 @@ def _own_data(args):
                 f"so the export would be refused after training. Rename them in the file "
                 f"({renames}), or leave out --export-dir"
             )
+    options.update(
+        _loader_options(args, path, {k for k in columns if k in ("text", "image", "audio")})
+    )
     if args.unlabelled:
         options["unlabelled"] = True
     if task != "classification":
@@ -862,6 +912,33 @@ def _own_data(args):
     from kdzoo.datasets import frames  # TensorFlow: imported once the flags are checked
 
     return functools.partial(getattr(frames, loader), path, **columns, **lists, **options)
+
+
+def _loader_option(args, flag):
+    return getattr(args, flag[2:].replace("-", "_"))
+
+
+def _loader_options(args, path, modalities) -> dict:
+    """The loader options given (``--image-size``...), each checked against the data's
+    modalities: an option for a modality the data lacks would be ignored, so it is refused."""
+    options = {}
+    for flag, *_ in _LOADER_FLAGS:
+        value = _loader_option(args, flag)
+        if value is None:
+            continue
+        name = flag[2:].replace("-", "_")
+        modality = _LOADER_MODALITY[name]
+        if modality not in modalities:
+            given = " and ".join(sorted(modalities)) or "no text, image or audio"
+            raise UsageError(f"argument {flag}: {path} has {given}; {flag} is for {_FOR[modality]}")
+        options[name] = tuple(value) if name == "image_size" else value
+    rate = options.get("sample_rate", _SAMPLE_RATE)
+    if "clip_seconds" in options and round(options["clip_seconds"] * rate) < 1:
+        raise UsageError(
+            f"argument --clip-seconds: {options['clip_seconds']:g} s is less than one sample "
+            f"at {rate} Hz"
+        )
+    return options
 
 
 def _check_classes(path, labels, what, unlabelled=False) -> None:
@@ -1109,6 +1186,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("categorical", "categorical columns (the 'tabular' input, one-hot over train's values)"),
     ):
         p.add_argument(f"--{role}", nargs="+", metavar="COLUMN", help=f"--data: {what}")
+    for flag, options, what in _LOADER_FLAGS:
+        p.add_argument(flag, **options, help=f"--data: {what}")
     p.add_argument(
         "--test-fraction",
         type=_NON_NEGATIVE,
@@ -1389,21 +1468,45 @@ def _user_errors() -> tuple:
 
 def _as_flags(message: str) -> str:
     """A library message as ``kdzoo distil`` spells its options: ``global_batch_size=16``
-    -> ``--global-batch-size 16``, for each ``DistilConfig`` field with a flag of its name."""
+    -> ``--global-batch-size 16``, for each ``DistilConfig`` field or loader option with a
+    flag of its name."""
     import dataclasses
 
     from kdzoo.recipe import DistilConfig
 
     distil = build_parser()._subparsers._group_actions[0].choices["distil"]
     flags = {o for a in distil._actions for o in a.option_strings}
-    fields = {f.name for f in dataclasses.fields(DistilConfig)}
+    fields = {f.name for f in dataclasses.fields(DistilConfig)} | set(_LOADER_MODALITY)
 
     def flag(match):
         name, option = match.group(1), f"--{match.group(1).replace('_', '-')}"
         return f"{option} " if name in fields and option in flags else match.group(0)
 
     message = message.replace("skip_bad=True", "--skip-bad")
+    message = message.replace("image_size=(H, W)", "--image-size H W")
     return re.sub(r"(?:DistilConfig\.)?\b([a-z_]+)=", flag, message)
+
+
+def _as_keys(message: str) -> str:
+    """A library message as an experiment file (``kdzoo run``) spells its options:
+    ``sample_rate=8000`` -> ``data.sample_rate: 8000``, ``global_batch_size=16`` ->
+    ``global_batch_size: 16``."""
+    import dataclasses
+
+    from kdzoo.experiment import DATA_KEYS
+    from kdzoo.recipe import DistilConfig
+
+    fields = {f.name for f in dataclasses.fields(DistilConfig)} - {"dataset"}
+
+    def key(match):
+        verb, name = "set " if match.group(1) else "", match.group(2)
+        if name in DATA_KEYS:
+            return f"{verb}data.{name}: "
+        return f"{verb}{name}: " if name in fields else match.group(0)
+
+    message = message.replace("skip_bad=True", "skip_bad=true")
+    message = message.replace("image_size=(H, W)", "image_size=[H, W]")
+    return re.sub(r"(pass )?(?:DistilConfig\.)?\b([a-z_]+)=", key, message)
 
 
 def main(argv=None) -> int:
@@ -1421,6 +1524,8 @@ def main(argv=None) -> int:
             message = str(err)
             if args.command == "distil":  # the library's options, as this command spells them
                 message = _as_flags(message)
+            elif args.command == "run":  # ... and as an experiment file does
+                message = _as_keys(message)
             print(f"{prog}: error: {message}", file=sys.stderr)
             return 1
         raise

@@ -203,6 +203,15 @@ def test_distil_runs_a_regression_csv_and_its_export_serves_values(tmp_path, cap
         ),
         (["--data", "{folder}", "--unlabelled"], "every file has a label"),
         (["--skip-bad"], "argument --skip-bad: only with --data"),
+        (["--sequence-length", "128"], "argument --sequence-length: only with --data"),
+        (
+            ["--data", "{csv}", "--label", "intent", "--text", "text", "--sample-rate", "8000"],
+            "argument --sample-rate: {csv} has text; --sample-rate is for audio",
+        ),
+        (
+            ["--data", "{csv}", "--label", "intent", "--text", "text", "--image-size", "8", "8"],
+            "has text; --image-size is for images (--image COLUMN, or a folder of images)",
+        ),
         (
             ["--data", "{csv}", "--label", "intent", "--text", "text", "--test-fraction", "0.9"],
             "argument --test-fraction: 0.9 leaves no training examples",
@@ -214,7 +223,7 @@ def test_data_flags_are_checked_before_anything_loads(tmp_path, capsys, extra, m
     (tmp_path / "folder").mkdir()
     extra = [e.format(csv=csv, folder=tmp_path / "folder") for e in extra]
     assert cli.main(["distil", *extra, *TINY]) == 2
-    assert message in capsys.readouterr().err
+    assert message.format(csv=csv) in capsys.readouterr().err
 
 
 def test_an_unservable_column_is_refused_before_training_when_exporting(tmp_path, capsys):
@@ -290,6 +299,67 @@ def test_library_messages_are_spelled_as_the_commands_flags():
     )
     # A field without a flag of its name stays as the library spells it.
     assert cli._as_flags("plateau_factor=0.5, candidates=x") == "plateau_factor=0.5, candidates=x"
+
+
+def _wav_folder(tmp_path, rate, seconds=(0.05, 0.1)):
+    """Two class folders of two short tones each, at ``rate`` Hz."""
+    import wave
+
+    for label, pitch in (("high", 900.0), ("low", 200.0)):
+        (tmp_path / "clips" / label).mkdir(parents=True)
+        for i, length in enumerate(seconds):
+            t = np.arange(int(rate * length)) / rate
+            samples = (np.sin(2 * np.pi * pitch * t) * 20000).astype("<i2")
+            with wave.open(str(tmp_path / "clips" / label / f"{i}.wav"), "wb") as f:
+                f.setnchannels(1)
+                f.setsampwidth(2)
+                f.setframerate(rate)
+                f.writeframes(samples.tobytes())
+    return tmp_path / "clips"
+
+
+def test_loader_options_are_flags_and_the_loaders_advice_names_them(tmp_path, capsys):
+    folder = _wav_folder(tmp_path, 8000)
+    assert cli.main(["distil", "--data", str(folder), *TINY]) == 1
+    err = capsys.readouterr().err
+    assert "is 8000 Hz; the dataset's sample_rate is 16000" in err
+    assert "(resample the files, or pass --sample-rate 8000)" in err
+    args = cli.build_parser().parse_args(
+        ["distil", "--data", str(folder), "--sample-rate", "8000", "--clip-seconds", "0.08"]
+    )
+    loaded = cli._own_data(args)()
+    assert loaded.arrays["train"]["audio"].shape[1] == 640  # 0.08 s at 8 kHz: cropped, padded
+    assert loaded.audio_config.sample_rate == 8000
+    args.clip_seconds = 1e-5
+    with pytest.raises(cli.UsageError, match="1e-05 s is less than one sample at 8000 Hz"):
+        cli._own_data(args)
+
+
+def test_text_options_reach_the_vectorizer(tmp_path):
+    flags = ["distil", "--data", str(_csv(tmp_path)), "--label", "intent", "--text", "text"]
+    args = cli.build_parser().parse_args([*flags, "--sequence-length", "5", "--max-tokens", "6"])
+    loaded = cli._own_data(args)()
+    assert loaded.text_vectorizer.sequence_length == 5
+    assert loaded.text_vectorizer.vocab_size == 7  # 6 entries, [PAD] included; OOV on top
+
+
+def test_the_clis_sample_rate_is_the_loaders_default():
+    import inspect
+
+    from kdzoo.datasets import frames
+
+    default = inspect.signature(frames.from_dataframe).parameters["sample_rate"].default
+    assert cli._SAMPLE_RATE == default
+
+
+def test_library_messages_are_spelled_as_an_experiment_files_keys():
+    message = "pass sample_rate=8000; pass skip_bad=True; DistilConfig.train_examples=5; x=1"
+    assert cli._as_keys(message) == (
+        "set data.sample_rate: 8000; set data.skip_bad: true; train_examples: 5; x=1"
+    )
+    assert (
+        cli._as_flags("(pass image_size=(H, W) to resize)") == "(pass --image-size H W to resize)"
+    )
 
 
 def test_a_missing_teacher_or_unknown_student_is_named(tmp_path, capsys):
