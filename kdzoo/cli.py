@@ -618,10 +618,24 @@ def _preprocessing_file(path):
     path = Path(path)
     if not path.is_file():
         raise SystemExit(f"kdzoo export: --preprocessing {path}: no such file.")
-    config = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise SystemExit(f"kdzoo export: --preprocessing {path}: not JSON ({err}).") from None
     # A bundle's serving.json holds the preprocessing under a key; a bare dict is accepted too.
-    config = config.get("preprocessing", config)
-    return ServingPreprocessing.from_dict(config, base_dir=path.parent)
+    if isinstance(config, dict):
+        config = config.get("preprocessing", config)
+    if not isinstance(config, dict) or not config:
+        raise SystemExit(
+            f"kdzoo export: --preprocessing {path}: not a preprocessing config (a JSON object "
+            "as a bundle's serving.json holds under 'preprocessing', or that object itself)."
+        )
+    try:
+        return ServingPreprocessing.from_dict(config, base_dir=path.parent)
+    except (KeyError, TypeError, ValueError) as err:
+        raise SystemExit(
+            f"kdzoo export: --preprocessing {path}: not a preprocessing config ({err!r})."
+        ) from None
 
 
 def _format_specs(specs) -> str:
@@ -632,6 +646,21 @@ def cmd_export(args) -> int:
     from kdzoo.serving import export_for_serving, export_student, load_student, read_metadata
     from kdzoo.serving.ops import op_report
 
+    if args.name is not None and (not args.name or "/" in args.name or args.name[0] == "."):
+        raise UsageError(
+            f"argument --name: {args.name!r} is not a plain folder name (no '/', not starting "
+            "with '.')"
+        )
+    if "://" in args.base_dir:
+        raise UsageError(
+            f"argument --base-dir: {args.base_dir} is a URL; kdzoo exports to this machine's "
+            "file system (copy the version folder with gsutil -m cp -r)"
+        )
+    if args.dataset and args.dataset not in CATALOG.names():
+        raise UsageError(
+            f"argument --dataset: unknown dataset {args.dataset!r}; kdzoo's are "
+            f"{', '.join(CATALOG.names())}"
+        )
     preprocessing = _preprocessing_file(args.preprocessing) if args.preprocessing else None
     try:
         bundle = load_student(args.model, preprocessing)
@@ -686,16 +715,20 @@ def _latest_version(path):
     path = Path(path)
     if (path / "saved_model.pb").is_file():
         return path
-    versions = sorted((int(p.name) for p in path.glob("*") if p.name.isdigit()), reverse=True)
+    versions = [p for p in path.glob("*") if p.name.isdigit() and p.is_dir()]
     if not versions:
         raise SystemExit(f"kdzoo check-export: {path} holds no saved_model.pb nor versions.")
-    return path / str(versions[0])
+    return max(versions, key=lambda p: int(p.name))  # as TF Serving picks it: "007" is 7
 
 
 def cmd_check_export(args) -> int:
+    from kdzoo.optional import MissingExtraError
     from kdzoo.serving.check import check_export
 
-    report = check_export(_latest_version(args.path), data_dir=args.data_dir)
+    try:
+        report = check_export(_latest_version(args.path), data_dir=args.data_dir)
+    except (FileNotFoundError, ValueError, MissingExtraError) as err:  # no kdzoo export
+        raise SystemExit(f"kdzoo check-export: {err}") from None
     print(report.format())
     return 0 if report.passed else 1
 
@@ -1048,8 +1081,9 @@ def cmd_run(args) -> int:
 
     try:
         experiment = load_experiment(args.path)
-    except ExperimentError as err:
-        raise UsageError(str(err)) from None
+    except ExperimentError as err:  # the file's fault, not the command line's
+        print(f"kdzoo run: error: {_as_keys(str(err))}", file=sys.stderr)
+        return 1
     if args.quiet:
         experiment.config.verbose = 2
     result = run_experiment(experiment)

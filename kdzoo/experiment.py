@@ -94,7 +94,7 @@ def _read(path: Path) -> dict:
 
         yaml = require("yaml", "YAML experiment files")
         try:
-            value = yaml.safe_load(text)
+            value = yaml.load(text, Loader=_strict_loader(yaml))
         except yaml.YAMLError as err:
             raise ExperimentError(f"{path}: not valid YAML ({err}).") from None
     else:
@@ -104,6 +104,37 @@ def _read(path: Path) -> dict:
             f"{path}: must hold a mapping of settings, not {type(value).__name__}."
         )
     return value
+
+
+def _strict_loader(yaml):
+    """``yaml.SafeLoader`` that refuses a key given twice (YAML keeps the last, silently)
+    and reads ``1e-3`` as a number (YAML 1.1 wants ``1.0e-3``; JSON and Python do not)."""
+    import re
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    Loader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+        lambda loader, node: dict(mapping(loader, node)),
+    )
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
+    return Loader
 
 
 def _close(name, valid) -> str:
@@ -186,10 +217,107 @@ def _data(path: Path, block, seed) -> object:
                 "(task: multi_label / regression); a class label is one column."
             )
         loader = frames.from_csv if source == "csv" else frames.from_parquet
+    _check_data_options(path, options)
+    if source == "folder":
+        _check_folder(path, location)
+    else:
+        _check_columns(path, source, location, options)
     if "image_size" in options:
         options["image_size"] = tuple(options["image_size"])
     options.setdefault("seed", seed)
     return functools.partial(loader, location, **options)
+
+
+def _is_int(value, minimum) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_number(value, low, high=float("inf")) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value < high
+
+
+#: What each ``data:`` option must be: a test, and what it says when the value fails it.
+_OPTION_TYPES = {
+    "image_size": (
+        lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x, 1) for x in v),
+        "[height, width] in pixels",
+    ),
+    "sample_rate": (lambda v: _is_int(v, 1), "an integer number of Hz"),
+    "clip_seconds": (lambda v: _is_number(v, 1e-9), "a number of seconds > 0"),
+    "max_tokens": (lambda v: _is_int(v, 2), "an integer >= 2"),
+    "sequence_length": (lambda v: _is_int(v, 1), "an integer >= 1"),
+    "validation_fraction": (lambda v: _is_number(v, 0, 1), "a number in [0, 1)"),
+    "test_fraction": (lambda v: _is_number(v, 0, 1), "a number in [0, 1)"),
+    "class_names": (
+        lambda v: isinstance(v, list) and all(isinstance(c, str | int) for c in v),
+        "a list of class names",
+    ),
+    "skip_bad": (lambda v: isinstance(v, bool), "true or false"),
+    "unlabelled": (lambda v: isinstance(v, bool), "true or false"),
+    "label_separator": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    **{
+        key: (lambda v: isinstance(v, str) and v != "", "a column name")
+        for key in ("text", "image", "audio", "id", "split")
+    },
+}
+
+
+def _check_data_options(path: Path, options) -> None:
+    for key, value in options.items():
+        test, expected = _OPTION_TYPES.get(key, (None, None))
+        if test is not None and not test(value):
+            raise ExperimentError(f"{path}: data.{key}: {expected}; got {value!r}.")
+
+
+def _check_folder(path: Path, location: Path) -> None:
+    """A class-folder tree with files of one modality and two classes or more, before
+    anything loads (``kdzoo distil --data`` checks the same)."""
+    from kdzoo.datasets import frames
+
+    try:
+        frame, _ = frames.folder_frame(location)
+    except ValueError as err:  # no image or wav files, or both kinds
+        raise ExperimentError(f"{path}: data.folder: {err}") from None
+    classes = sorted(set(frame["label"]))
+    if len(classes) < 2:
+        found = f"only {classes[0]!r}" if classes else "no class"
+        raise ExperimentError(
+            f"{path}: data.folder: {location} has {found} in its class folders; a classifier "
+            "needs two classes or more."
+        )
+
+
+def _parquet_columns(location) -> list:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # pandas' other engine reads the whole file
+        import pandas as pd
+
+        return list(pd.read_parquet(location).columns)
+    return list(pq.read_schema(location).names)
+
+
+def _check_columns(path: Path, source, location: Path, options) -> None:
+    """Every column the ``data:`` block names is in the file's header."""
+    import pandas as pd
+
+    try:
+        if source == "csv":
+            header = pd.read_csv(location, nrows=0).columns
+        else:
+            header = _parquet_columns(location)
+    except (OSError, ValueError) as err:
+        raise ExperimentError(f"{path}: data.{source}: cannot read {location}: {err}") from None
+    header = [str(c) for c in header]
+    for key in ("label", "text", "image", "audio", "id", "split", "numeric", "categorical"):
+        value = options.get(key)
+        names = value if isinstance(value, list) else [value] if value is not None else []
+        missing = [str(c) for c in names if str(c) not in header]
+        if missing:
+            raise ExperimentError(
+                f"{path}: data.{key}: {location} has no column {', '.join(map(repr, missing))}; "
+                f"its columns are {', '.join(header)}."
+            )
 
 
 def _own_data_defaults(path: Path, block, values) -> None:
@@ -260,6 +388,8 @@ def load_experiment(path) -> Experiment:
     for key in _TUPLES:
         if isinstance(values.get(key), list):
             values[key] = tuple(values[key])
+        elif isinstance(values.get(key), str):  # one candidate, or one input key
+            values[key] = (values[key],)
     seed = values.get("seed", DistilConfig.seed)
     values["dataset"] = _data(path, settings["data"], seed)
     _own_data_defaults(path, settings["data"], values)
@@ -279,10 +409,15 @@ def run_experiment(experiment, callbacks=None):
 
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
-    result = distil(experiment.config, callbacks=callbacks)
+    run_dir = Path(experiment.config.run_dir)
+    records = [run_dir / f"experiment{suffix}" for suffix in (".yaml", ".yml", ".json")]
+    result = distil(experiment.config, callbacks=callbacks)  # claims run_dir: kdzoo's
     if result.is_chief:
-        record = Path(experiment.config.run_dir) / f"experiment{experiment.path.suffix}"
-        with atomic_file(record, "w", encoding="utf-8") as f:
+        for old in records:  # an earlier run's copy: this run's report replaced its own
+            old.unlink(missing_ok=True)
+        with atomic_file(
+            run_dir / f"experiment{experiment.path.suffix}", "w", encoding="utf-8"
+        ) as f:
             f.write(experiment.text)
     return result
 

@@ -54,6 +54,56 @@ def test_export_without_a_model_or_preprocessing_fails_with_a_clear_message(tmp_
     assert exit.value.code == 2
 
 
+def test_export_and_check_export_refuse_bad_input_in_one_line(tmp_path, capsys):
+    export = ["export", str(tmp_path / "student.keras")]
+    for flags, message in (
+        (["--name", "a/b"], "argument --name: 'a/b' is not a plain folder name"),
+        (["--base-dir", "gs://bucket/models"], "argument --base-dir: gs://bucket/models is a URL"),
+        (["--dataset", "nosuch"], "argument --dataset: unknown dataset 'nosuch'"),
+    ):
+        assert main([*export, *flags]) == 2
+        assert message in capsys.readouterr().err
+    preprocessing = tmp_path / "p.json"
+    for text, message in (
+        ("[1]", "not a preprocessing config (a JSON object"),
+        ("{}", "not a preprocessing config"),
+        ('{"preprocessing": {"modalities": 3}}', "not a preprocessing config ("),
+    ):  # (a file that is not JSON is refused by the flag's type)
+        preprocessing.write_text(text)
+        with pytest.raises(SystemExit) as refused:
+            main([*export, "--preprocessing", str(preprocessing)])
+        assert message in str(refused.value)
+    from kdzoo.serving import load_student
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "student.keras").write_bytes(b"")
+    (bundle / "serving.json").write_text("[]")
+    with pytest.raises(ValueError, match=r"bundle/serving.json: a list, not a JSON object"):
+        load_student(bundle)
+    (bundle / "serving.json").write_text("{")
+    with pytest.raises(ValueError, match=r"bundle/serving.json: not JSON"):
+        load_student(bundle)
+    version = tmp_path / "model" / "007"  # TF Serving reads it as version 7
+    version.mkdir(parents=True)
+    (tmp_path / "model" / "3").mkdir()
+    from kdzoo.cli import _latest_version
+
+    assert _latest_version(tmp_path / "model") == version
+    with pytest.raises(SystemExit, match=r"kdzoo check-export: .*kdzoo_export.json"):
+        main(["check-export", str(tmp_path / "model")])  # no kdzoo export: one line
+
+
+def test_exports_and_reports_refuse_urls_they_would_write_as_local_folders():
+    from kdzoo.recipe.report import claim_run_dir
+    from kdzoo.serving.export import _write_version
+
+    with pytest.raises(ValueError, match="gs://b/models is a URL"):
+        _write_version("gs://b/models", "m", None, write=None)
+    with pytest.raises(ValueError, match="run_dir gs://b/run is a URL"):
+        claim_run_dir("gs://b/run")
+
+
 @pytest.mark.slow
 @pytest.mark.requires_data("fsdd", "mnist")
 def test_export_and_check_export_on_the_av_digits_audio_student(tmp_path, capsys):

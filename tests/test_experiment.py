@@ -59,6 +59,8 @@ def test_a_yaml_file_becomes_a_checked_config_with_paths_from_its_folder(tmp_pat
 
 def test_a_task_and_its_label_columns_reach_the_loader(tmp_path):
     _csv(tmp_path)
+    frame = pd.read_csv(tmp_path / "intents.csv").assign(a=1.0, b=2.0)
+    frame.to_csv(tmp_path / "intents.csv", index=False)
     text = YAML.replace("  label: intent\n", "  label: [a, b]\n  task: regression\n")
     (tmp_path / "scores.yaml").write_text(text)
     keywords = load_experiment(tmp_path / "scores.yaml").config.dataset.keywords
@@ -144,6 +146,32 @@ def test_run_saves_the_file_with_the_report_and_json_works_too(tmp_path, capsys)
             "data.task: one of classification, binary, multi_label, regression; got 'ranking'",
         ),
         (
+            YAML.replace("  text: utterance\n", "  text: words\n"),
+            r"data.text: .*intents.csv has no column 'words'; its columns are uid, utterance, "
+            "intent",
+        ),
+        (YAML.replace("  id: uid\n", "  id: uid\n  image_size: 28\n"), "data.image_size: \\[h"),
+        (
+            YAML.replace("  id: uid\n", "  id: uid\n  sample_rate: 8k\n"),
+            "data.sample_rate: an integer number of Hz; got '8k'",
+        ),
+        (
+            YAML.replace("  id: uid\n", "  id: uid\n  class_names: 3\n"),
+            "data.class_names: a list of class names; got 3",
+        ),
+        (
+            YAML.replace("  id: uid\n", "  id: uid\n  skip_bad: yes please\n"),
+            "data.skip_bad: true or false",
+        ),
+        (YAML.replace("\nepochs: 1\n", "\nepochs: 1\nepochs: 2\n"), "'epochs' is given twice"),
+        (YAML + "strategy: bogus\n", "given twice"),
+        (YAML.replace("strategy: default", "strategy: bogus"), "strategy must be one of"),
+        (YAML.replace("verbose: 0", "verbose: loud"), "verbose must be one of"),
+        (YAML + "tensorboard: 'no'\n", "tensorboard must be one of True, False"),
+        (YAML + "teacher_overrides: 5\n", "teacher_overrides must be a dict"),
+        (YAML + "export_name: ../evil\n", "export_name must be a plain folder name"),
+        (YAML + "export_dir: gs://bucket/models\n", "export_dir: 'gs://bucket/models' is a URL"),
+        (
             YAML.replace("  label: intent\n", "  label: [intent, uid]\n"),
             "data.label: a list of columns is a multi_label or regression task's",
         ),
@@ -156,9 +184,30 @@ def test_every_key_is_checked_before_anything_loads(tmp_path, text, message):
         load_experiment(tmp_path / "intents.yaml")
 
 
+def test_numbers_yaml_reads_as_strings_are_numbers_and_one_item_is_a_list(tmp_path):
+    _csv(tmp_path)
+    text = YAML.replace('candidates: ["ce:0.5,kd:0.5@t=2"]', "candidates: ce:0.5,kd:0.5@t=2")
+    text = text.replace("scratch: [scratch]", "scratch: scratch") + "learning_rate: 1e-3\n"
+    (tmp_path / "intents.yaml").write_text(text + "student_inputs: text\n")
+    config = load_experiment(tmp_path / "intents.yaml").config
+    assert config.learning_rate == 0.001  # YAML 1.1 would read the string '1e-3'
+    assert config.candidates == ("ce:0.5,kd:0.5@t=2",) and config.scratch == ("scratch",)
+    assert config.student_inputs == ("text",)  # not ('t', 'e', 'x', 't')
+
+
+def test_a_folder_of_one_class_or_no_files_is_refused_before_anything_loads(tmp_path):
+    (tmp_path / "photos" / "cat").mkdir(parents=True)
+    (tmp_path / "one.yaml").write_text("data:\n  folder: photos\n")
+    with pytest.raises(ExperimentError, match="data.folder: .*no image or wav files|data.folder"):
+        load_experiment(tmp_path / "one.yaml")
+    (tmp_path / "photos" / "cat" / "0.png").write_bytes(b"")
+    with pytest.raises(ExperimentError, match="has only 'cat' in its class folders"):
+        load_experiment(tmp_path / "one.yaml")
+
+
 def test_kdzoo_run_names_the_file_and_key(tmp_path, capsys):
     (tmp_path / "x.toml").write_text("a = 1\n")
-    assert cli.main(["run", str(tmp_path / "x.toml")]) == 2
+    assert cli.main(["run", str(tmp_path / "x.toml")]) == 1
     assert "an experiment file is .yaml, .yml or .json" in capsys.readouterr().err
-    assert cli.main(["run", str(tmp_path / "none.yaml")]) == 2
+    assert cli.main(["run", str(tmp_path / "none.yaml")]) == 1
     assert "none.yaml: no such experiment file" in capsys.readouterr().err

@@ -215,6 +215,7 @@ def check_config(config: DistilConfig) -> None:
             ("steps_per_execution", 1),
             ("patience", 1),
             ("plateau_patience", 1),
+            ("seed", 0),
         ),
         optional_ints=(("num_examples", 1), ("train_examples", 1)),
         positive=("learning_rate", "plateau_factor", "validation_fraction"),
@@ -246,6 +247,57 @@ def check_config(config: DistilConfig) -> None:
             "DistilConfig.op_determinism=True and jit_compile=True exclude each other: Keras "
             "turns XLA off while op determinism is on. Choose one ('auto' keeps XLA)."
         )
+    from kdzoo.distribute import PRECISIONS, STRATEGIES
+
+    for field, valid in (
+        ("strategy", STRATEGIES),
+        ("mixed_precision", PRECISIONS),
+        ("jit_compile", (True, False, "auto")),
+        ("verbose", (0, 1, 2, "auto")),
+        ("tensorboard", (True, False)),
+    ):
+        value = getattr(config, field)
+        if not any(
+            value is v if isinstance(v, bool) or isinstance(value, bool) else value == v
+            for v in valid
+        ):
+            raise ValueError(
+                f"DistilConfig.{field} must be one of {', '.join(map(repr, valid))}; got {value!r}."
+            )
+    for field in ("teacher_overrides", "student_overrides"):
+        if getattr(config, field) is not None and not isinstance(getattr(config, field), dict):
+            raise ValueError(
+                f"DistilConfig.{field} must be a dict of builder arguments, or None; got "
+                f"{getattr(config, field)!r}."
+            )
+    for field in ("candidates", "scratch", "teacher_inputs", "student_inputs"):
+        value = getattr(config, field)
+        if value is None:
+            continue
+        strings = field.endswith("inputs")  # candidates may also be Candidate objects
+        if not isinstance(value, tuple | list) or (
+            strings and not all(isinstance(v, str) for v in value)
+        ):
+            raise ValueError(
+                f"DistilConfig.{field} must be a tuple of {'strings' if strings else 'specs'}"
+                f", or None; got {value!r}"
+                + (f" (one: ({value!r},))." if isinstance(value, str) else ".")
+            )
+    name = config.export_name
+    if name is not None and (
+        not isinstance(name, str) or not name or "/" in name or os.sep in name or name[0] == "."
+    ):
+        raise ValueError(
+            f"DistilConfig.export_name must be a plain folder name (no '/', not starting with "
+            f"'.'); got {name!r}."
+        )
+    for field in ("run_dir", "export_dir"):
+        if "://" in str(getattr(config, field) or ""):
+            raise ValueError(
+                f"DistilConfig.{field}: {getattr(config, field)!r} is a URL; kdzoo writes "
+                f"{field} on this machine's file system only (backup_dir may be gs://). "
+                "Write to a local folder and copy it (gsutil -m cp -r, or tf.io.gfile)."
+            )
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(
             f"DistilConfig.optimizer must be one of {OPTIMIZERS}; got {config.optimizer!r}."

@@ -232,6 +232,24 @@ def _warn_unseen_classes(data) -> None:
             )
 
 
+def _check_servable(config, data, student_inputs) -> None:
+    """Refuses, before anything trains, an ``export_dir`` run whose student reads table
+    columns that cannot name a serving input (the export would refuse them after training)."""
+    tabular = getattr(data, "tabular_config", None)
+    if not config.export_dir or tabular is None or "tabular" not in student_inputs:
+        return
+    bad = families.unservable(tabular.columns, student_inputs)
+    if bad:
+        renames = ", ".join(f"{c!r} -> {families.suggested_name(c)!r}" for c in bad)
+        taken = " or ".join(sorted({*student_inputs, "tabular"}))
+        raise DataConfigError(
+            f"{data.name}: column(s) {', '.join(map(repr, bad))} cannot name a serving input "
+            f"(a letter, then letters, digits or '_', and not {taken}), so "
+            f"the export to export_dir would be refused after training. Rename them in the "
+            f"data ({renames}), or leave out export_dir."
+        )
+
+
 def _sides(config, data=None):
     """The teacher and the student to use: a zoo ``(family, preset)`` (from the pair, as
     ``_pair_for`` picks it for ``data``, or a ``"family/preset"`` string), or what ``config``
@@ -441,6 +459,7 @@ def _distil(config, choice, precision, extra_callbacks):
             )
         )
     _warn_unseen_classes(data)
+    _check_servable(config, data, student_inputs)
     if config.backup_dir and not isinstance(config.dataset, str):  # a refused run claims nothing
         claim_backup_dir(_as_recorded(config, loaded, teacher_side), chief, folders)
     shapes = data.model_shapes()

@@ -42,6 +42,10 @@ def claim_run_dir(run_dir) -> Path:
     Raises:
         kdzoo.files.NotOwnedError: ``run_dir`` holds files kdzoo did not write there.
     """
+    if "://" in str(run_dir):  # Path would make gs://b/x the local folder gs:/b/x
+        raise ValueError(
+            f"run_dir {run_dir} is a URL; the report is written to this machine's file system."
+        )
     folder = Path(run_dir)
     check_replaceable(folder, KIND, "run_dir")
     folder.mkdir(parents=True, exist_ok=True)

@@ -196,7 +196,12 @@ def load_student(path, preprocessing: ServingPreprocessing | None = None) -> Stu
     config = {}
     config_path = folder / CONFIG_FILE
     if config_path.is_file():
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{config_path}: not JSON ({err}).") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"{config_path}: a {type(config).__name__}, not a JSON object.")
         if config.get("format") != FORMAT:
             raise ValueError(
                 f"{config_path}: format {config.get('format')!r}, expected {FORMAT!r}."

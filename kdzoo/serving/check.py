@@ -203,10 +203,19 @@ def _real_or_warmup_inputs(report, export_dir, modalities, data_dir, dataset=Non
         return _warmup_inputs(export_dir)
     try:
         inputs = real_inputs(modalities, data_dir)
+        missing = [m for m in modalities if m not in inputs]  # e.g. a table's columns
+        if missing:
+            raise FileNotFoundError(f"the data root has no real {', '.join(missing)} inputs")
         report.inputs = "real examples from the data root (" + ", ".join(modalities) + ")"
     except FileNotFoundError as err:  # kdzoo.datasets.DataNotFoundError among them
+        reason = str(err).splitlines()[0]
+        if not warmup:
+            raise FileNotFoundError(
+                f"{export_dir} has no warmup file to take inputs from, and {reason}; pass "
+                "inputs= (check_export) to check it."
+            ) from None
         inputs = _warmup_inputs(export_dir)
-        report.inputs = f"the warmup request's inputs (no real data: {str(err).splitlines()[0]})"
+        report.inputs = f"the warmup request's inputs (no real data: {reason})"
     return inputs
 
 

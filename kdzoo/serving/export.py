@@ -97,8 +97,14 @@ def _write_version(base_dir, name, version, write, stamp=None) -> Path:
     meanwhile, an automatic ``version`` (None) moves on to the next free one (``stamp``
     writes what depends on the number again); a given one raises ``FileExistsError``.
     """
-    if not name or os.sep in name or name.startswith("."):
+    if not name or os.sep in name or "/" in name or name.startswith("."):
         raise ValueError(f"`name` must be a plain folder name; got {name!r}.")
+    if "://" in str(base_dir):  # Path would make gs://b/x the local folder gs:/b/x
+        raise ValueError(
+            f"{base_dir} is a URL; exports are written to this machine's file system (the "
+            "version folder is renamed into place). Export locally, then copy the version "
+            "folder (gsutil -m cp -r)."
+        )
     model_dir = Path(base_dir) / name
     model_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_tmps(model_dir)

@@ -293,3 +293,20 @@ def test_a_file_of_teacher_outputs_needs_the_ids_of_every_row(tmp_path):
         distil(config)
     with pytest.raises(ValueError, match="has no ids in"):
         distil(dataclasses.replace(config, dataset=_intents()))
+
+
+def test_a_column_the_export_would_refuse_is_refused_before_training(tmp_path):
+    from kdzoo.recipe.config import DataConfigError
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"monthly spend": rng.normal(size=60), "y": ["u", "v"] * 30})
+    data = from_dataframe(frame, label="y", numeric=["monthly spend"])
+    tiny = {**TINY, "pair": "tabular_mlp"}
+    exports = tmp_path / "exports"
+    with pytest.raises(
+        DataConfigError,
+        match=r"column\(s\) 'monthly spend' cannot name a serving input .*\('monthly spend' -> "
+        r"'monthly_spend'\), or leave out export_dir",
+    ):
+        distil(DistilConfig(dataset=data, export_dir=str(exports), **tiny))
+    assert not exports.exists()  # refused before anything trained or was written

@@ -326,3 +326,23 @@ def test_check_export_names_a_corrupt_metadata_file(audio_export, tmp_path):
     (broken / METADATA_FILE).write_text("{ not json")
     with pytest.raises(ValueError, match=rf"{broken / METADATA_FILE}: not valid JSON"):
         check_export(broken)
+
+
+def test_check_export_takes_the_warmup_inputs_when_the_data_root_lacks_an_input(
+    tmp_path, monkeypatch
+):
+    # A table's columns (or your own modality) have no real examples in the data root: the
+    # warmup request's inputs are checked instead of failing on a missing file.
+    from kdzoo.serving import check
+
+    monkeypatch.setattr(check, "real_inputs", lambda modalities, data_dir: {})
+    monkeypatch.setattr(check, "_warmup_inputs", lambda export_dir: {"age": np.ones(2)})
+    report = check.CheckReport(tmp_path, [])
+    inputs = check._real_or_warmup_inputs(report, tmp_path, ["age"], None, None, True)
+    assert list(inputs) == ["age"]
+    assert (
+        report.inputs
+        == "the warmup request's inputs (no real data: the data root has no real age inputs)"
+    )
+    with pytest.raises(FileNotFoundError, match="has no warmup file to take inputs from"):
+        check._real_or_warmup_inputs(report, tmp_path, ["age"], None, None, False)
