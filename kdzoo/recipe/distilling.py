@@ -207,15 +207,24 @@ def _pair_for(config, data=None):
 
 def _warn_unseen_classes(data) -> None:
     """Warns of a class the validation split (which chooses the student) or the training
-    split has no example of: e.g. a class of one row, which lands in training only."""
-    if getattr(data, "task", None) is not None:
+    split has no example of: e.g. a class of one row, which lands in training only. A
+    binary task's two classes are its negatives and positives (its validation ROC AUC is
+    undefined without both); multi-label and regression tasks are not checked."""
+    task = getattr(data, "task", None)
+    if task is not None and task.kind != "binary":
         return
+    names = tuple(data.class_names) if task is None else tuple(task.names)
+    metric = (
+        "accuracy"
+        if task is None
+        else task.selection.replace("_", " ").replace("roc auc", "ROC AUC")
+    )
     counts = {}
     for split in ("train", "validation"):
-        labels = np.asarray(data.arrays[split]["label"])
-        counts[split] = np.bincount(labels[labels >= 0], minlength=data.num_classes)
+        labels = np.asarray(data.arrays[split]["label"]).astype(np.int64).ravel()
+        counts[split] = np.bincount(labels[labels >= 0], minlength=len(names))
     for split, count in counts.items():
-        absent = [name for name, n in zip(data.class_names, count, strict=True) if n == 0]
+        absent = [name for name, n in zip(names, count, strict=True) if n == 0]
         if absent:
             others = "validation" if split == "train" else "train"
             log.warning(
@@ -224,11 +233,11 @@ def _warn_unseen_classes(data) -> None:
                 "class" if len(absent) == 1 else "classes",
                 ", ".join(map(repr, absent)) + (" has" if len(absent) == 1 else " have"),
                 split,
-                ", ".join(str(counts[others][data.class_names.index(n)]) for n in absent),
+                ", ".join(str(counts[others][names.index(n)]) for n in absent),
                 others,
                 "no student learns it from labels"
                 if split == "train"
-                else "the validation accuracy that chooses the student cannot see it",
+                else f"the validation {metric} that chooses the student cannot see it",
             )
 
 

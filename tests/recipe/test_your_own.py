@@ -310,3 +310,16 @@ def test_a_column_the_export_would_refuse_is_refused_before_training(tmp_path):
     ):
         distil(DistilConfig(dataset=data, export_dir=str(exports), **tiny))
     assert not exports.exists()  # refused before anything trained or was written
+
+
+def test_a_binary_task_without_a_validation_positive_is_warned_of(caplog):
+    from kdzoo.recipe.distilling import _warn_unseen_classes
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "y": [0] * 79 + [1]})  # one positive
+    data = from_dataframe(frame, label="y", numeric=["a"], task="binary")
+    with caplog.at_level("WARNING", logger="kdzoo"):
+        _warn_unseen_classes(data)
+    assert len(caplog.messages) == 1
+    assert "class 'positive' has no validation example (1 in train)" in caplog.messages[0]
+    assert "the validation ROC AUC that chooses the student cannot see it" in caplog.messages[0]
