@@ -1061,13 +1061,15 @@ def cmd_distil(args) -> int:
             "are printed, the report and the student are not.",
             file=sys.stderr,
         )
-    _print_distil(distil(config), args.teacher)
+    _print_distil(distil(config), args.teacher, args.global_batch_size)
     return 0
 
 
-def _print_distil(result, teacher) -> None:
+def _print_distil(result, teacher, given_batch=None) -> None:
     if result.is_chief:
         print(f"\nstrategy: {result.strategy}")
+        how = "given" if given_batch else "auto: sized for the training examples"
+        print(f"global batch: {result.global_batch_size} ({how})")
         how = f"given ({teacher}), not trained" if teacher else "trained here"
         print(f"teacher: {result.teacher.name}, {how}; student: {result.student.name}")
         _print_recipe(result.recipe)
@@ -1087,7 +1089,7 @@ def cmd_run(args) -> int:
     if args.quiet:
         experiment.config.verbose = 2
     result = run_experiment(experiment)
-    _print_distil(result, experiment.config.teacher)
+    _print_distil(result, experiment.config.teacher, experiment.config.global_batch_size)
     if result.is_chief:
         print(f"the experiment file is saved with the report: {experiment.config.run_dir}")
     return 0
@@ -1276,7 +1278,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--global-batch-size",
         type=_POSITIVE_INT,
-        help=f"examples per step, all replicas ({D.batch_size})",
+        help=f"examples per step, all replicas (default: {D.batch_size}, halved for a small "
+        "training set so that an epoch takes enough steps: kdzoo.recipe.config."
+        "auto_batch_size)",
     )
     p.add_argument(
         "--teacher-epochs",

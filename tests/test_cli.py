@@ -288,11 +288,13 @@ def test_distil_prints_the_recipes_choice_and_gain(monkeypatch, capsys):
         export_path="e/1",
         teacher=types.SimpleNamespace(name="multimodal_concat_teacher"),
         student=types.SimpleNamespace(name="audio_crnn_student"),
+        global_batch_size=32,
     )
     _stand_in(monkeypatch, kdzoo.recipe, "distil", result)
     assert main(["distil", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "strategy: default (one device)" in out
+    assert "global batch: 32 (auto: sized for the training examples)" in out
     assert "teacher: multimodal_concat_teacher, trained here; student: audio_crnn_student" in out
     assert "(chosen on validation; test shown, never used to choose)" in out
     chosen_line = [line for line in out.splitlines() if "<- chosen" in line]

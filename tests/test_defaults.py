@@ -36,7 +36,6 @@ CONFIG_FIELDS = {
         "plateau_factor",
         "validation_fraction",
         "distil_margin_se",
-        "batch_size",
         "learning_rate",
         "optimizer",
         "seed",
@@ -56,14 +55,18 @@ def test_configs_take_their_defaults_from_the_table(owner):
     renamed = {"batch_size": "global_batch_size"} if owner == "distil" else {}
     checked = set()
     # distil() takes its candidates from the data's task kind (None: resolved by the recipe).
-    task_dependent = {"candidates"} if owner == "distil" else set()
+    # ... and its batch from the training set's size (None: auto_batch_size).
+    task_dependent = {"candidates", "batch_size"} if owner == "distil" else set()
     for name, value in SHARED.items():
         field = renamed.get(name, name)
         if hasattr(config, field) and name not in task_dependent:
             assert getattr(config, field) == value, (owner, field)
             checked.add(name)
     if task_dependent:
-        assert config.candidates is None
+        from kdzoo.recipe.config import auto_batch_size
+
+        assert config.candidates is None and config.global_batch_size is None
+        assert auto_batch_size(100_000) == SHARED["batch_size"]  # a large set: the table's
     assert checked >= set(CONFIG_FIELDS[owner]), set(CONFIG_FIELDS[owner]) - checked
 
 
@@ -146,7 +149,6 @@ def _action(command, flag):
         ("distil", "--epochs", DEFAULTS.epochs),
         ("distil", "--teacher-epochs", DEFAULTS.teacher_epochs),
         ("distil", "--patience", DEFAULTS.patience),
-        ("distil", "--global-batch-size", DEFAULTS.batch_size),
         ("distil", "--learning-rate", f"{DEFAULTS.learning_rate:g}"),
         ("distil", "--seed", DEFAULTS.seed),
         ("demo", "--epochs", DEFAULTS.epochs),
@@ -160,6 +162,11 @@ def _action(command, flag):
 def test_cli_help_quotes_the_table(command, flag, value):
     _, action = _action(command, flag)
     assert action.help.endswith(f"({value})"), action.help
+
+
+def test_cli_help_says_the_batch_is_sized_for_the_data():
+    _, action = _action("distil", "--global-batch-size")
+    assert f"(default: {DEFAULTS.batch_size}, halved for a small training set" in action.help
 
 
 @pytest.mark.parametrize("command", ["distil", "demo"])

@@ -70,7 +70,13 @@ from kdzoo.distillation.sources import load_teacher
 from kdzoo.models.registry import get_pair
 from kdzoo.recipe.backup import claim_backup_dir, release_backup_dir
 from kdzoo.recipe.candidates import parse_candidates, scratch_tries
-from kdzoo.recipe.config import DataConfigError, DistilConfig, DistilResult, check_config
+from kdzoo.recipe.config import (
+    DataConfigError,
+    DistilConfig,
+    DistilResult,
+    auto_batch_size,
+    check_config,
+)
 from kdzoo.recipe.phases import Stopping
 from kdzoo.recipe.selection import RECIPE, phase_folder, run
 from kdzoo.serving import export_student
@@ -123,14 +129,8 @@ def distil(config: DistilConfig | None = None, callbacks=None, strategy=None) ->
     strategy = choice.strategy
     check_steps_per_execution(strategy, config.steps_per_execution)
     precision = distribute.resolve_precision(config.mixed_precision, choice.kind)
-    per_replica = distribute.per_replica_batch_size(config.global_batch_size, strategy)
-    log.info(
-        "Global batch %d = %d replicas x %d; precision %s",
-        config.global_batch_size,
-        strategy.num_replicas_in_sync,
-        per_replica,
-        precision,
-    )
+    if config.global_batch_size is not None:  # None: sized for the data once it is loaded
+        distribute.per_replica_batch_size(config.global_batch_size, strategy)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
@@ -454,13 +454,22 @@ def _distil(config, choice, precision, extra_callbacks):
     if raw_text:
         data = with_raw_text(data)
     num_rows = len(data.arrays["train"]["label"])
-    if num_rows < config.global_batch_size:
-        replicas = strategy.num_replicas_in_sync  # a global batch splits evenly over them
+    replicas = strategy.num_replicas_in_sync  # a global batch splits evenly over them
+    batch = config.global_batch_size or auto_batch_size(num_rows, replicas)
+    log.info(
+        "Global batch %d = %d replicas x %d (%s); precision %s",
+        batch,
+        replicas,
+        batch // replicas,
+        "given" if config.global_batch_size else f"auto, for {num_rows} training examples",
+        precision,
+    )
+    if num_rows < batch:
         fits = num_rows // replicas
         smaller = replicas * 2 ** int(np.log2(fits)) if fits else 0
         raise DataConfigError(
             f"{data.name} has {num_rows} training examples, fewer than one global batch "
-            f"(global_batch_size={config.global_batch_size})"
+            f"(global_batch_size={batch})"
             + (
                 f"; give global_batch_size={smaller} or less."
                 if smaller
@@ -501,7 +510,7 @@ def _distil(config, choice, precision, extra_callbacks):
                 plateau_patience=config.plateau_patience,
                 plateau_factor=config.plateau_factor,
             ),
-            batch_size=config.global_batch_size,
+            batch_size=batch,
             learning_rate=config.learning_rate,
             optimizer=config.optimizer,
             seed=config.seed,
@@ -566,4 +575,5 @@ def _distil(config, choice, precision, extra_callbacks):
         ),
         export_path=export_path,
         precision=precision,
+        global_batch_size=batch,
     )

@@ -113,7 +113,7 @@ def test_phase_folders_kdzoo_did_not_write_are_refused(tmp_path):
         ({"epochs": 0}, "epochs must be an integer >= 1"),
         ({"epochs": -1}, "epochs must be an integer >= 1"),
         ({"teacher_epochs": -1}, "teacher_epochs must be an integer >= 0"),
-        ({"global_batch_size": 0}, "global_batch_size must be an integer >= 1"),
+        ({"global_batch_size": 0}, "global_batch_size must be None or an integer >= 1"),
         ({"train_examples": -5}, "train_examples must be None or an integer >= 1"),
         ({"train_examples": 0}, "train_examples must be None or an integer >= 1"),
         ({"num_examples": 0}, "num_examples must be None or an integer >= 1"),

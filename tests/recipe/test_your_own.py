@@ -323,3 +323,25 @@ def test_a_binary_task_without_a_validation_positive_is_warned_of(caplog):
     assert len(caplog.messages) == 1
     assert "class 'positive' has no validation example (1 in train)" in caplog.messages[0]
     assert "the validation ROC AUC that chooses the student cannot see it" in caplog.messages[0]
+
+
+def test_the_default_batch_is_halved_for_a_small_training_set():
+    from kdzoo.recipe.config import AUTO_BATCH_MIN_STEPS, SMALLEST_AUTO_BATCH, auto_batch_size
+
+    assert AUTO_BATCH_MIN_STEPS == 16 and SMALLEST_AUTO_BATCH == 8
+    rows = (100_000, 1024, 1023, 512, 511, 400, 256, 255, 7)
+    sizes = {n: auto_batch_size(n) for n in rows}  # 64 while an epoch has 16 steps or more
+    assert sizes == {100_000: 64, 1024: 64, 1023: 32, 512: 32, 511: 16, 400: 16, 256: 16,
+                     255: 8, 7: 8}  # fmt: skip
+    assert auto_batch_size(200, replicas=2) == 16  # 8 per replica at least
+    assert auto_batch_size(100_000, replicas=8) == 64 and auto_batch_size(400, replicas=8) == 64
+    assert auto_batch_size(100_000, replicas=3) == 63  # a multiple of the replicas
+
+
+def test_distil_sizes_the_batch_for_the_data_unless_given():
+    data = _intents()  # 64 training rows: an epoch of 8 steps at 8
+    result = distil(DistilConfig(dataset=data, **{**TINY, "global_batch_size": None}))
+    assert result.global_batch_size == 8
+    assert result.candidates["train_examples"].iloc[0] == 64
+    result = distil(DistilConfig(dataset=data, **TINY))
+    assert result.global_batch_size == 16
