@@ -409,15 +409,10 @@ def run_experiment(experiment, callbacks=None):
 
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
-    run_dir = Path(experiment.config.run_dir)
-    records = [run_dir / f"experiment{suffix}" for suffix in (".yaml", ".yml", ".json")]
-    result = distil(experiment.config, callbacks=callbacks)  # claims run_dir: kdzoo's
+    result = distil(experiment.config, callbacks=callbacks)
     if result.is_chief:
-        for old in records:  # an earlier run's copy: this run's report replaced its own
-            old.unlink(missing_ok=True)
-        with atomic_file(
-            run_dir / f"experiment{experiment.path.suffix}", "w", encoding="utf-8"
-        ) as f:
+        record = Path(experiment.config.run_dir) / f"experiment{experiment.path.suffix}"
+        with atomic_file(record, "w", encoding="utf-8") as f:
             f.write(experiment.text)
     return result
 
