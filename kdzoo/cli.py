@@ -691,6 +691,7 @@ def cmd_export(args) -> int:
             preprocessing=bundle.preprocessing,
             metrics=dict(bundle.metrics),
             warmup_inputs=bundle.examples,
+            dataset=bundle.dataset,
             **options,
         )
     meta = read_metadata(path)

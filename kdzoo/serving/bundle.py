@@ -3,7 +3,8 @@
 A bundle is a folder::
 
     student.keras      the Keras student (no teacher, no optimizer state needed)
-    serving.json       name, class names, preprocessing configs, teacher name, metrics
+    serving.json       name, class names, preprocessing configs, teacher name, metrics,
+                       the dataset's name
     vocabulary.txt     the text vocabulary (text students only)
     examples.npz       a few raw examples, for the warmup requests (optional)
     .kdzoo-owned       the marker that lets a later save replace the folder
@@ -54,6 +55,7 @@ class StudentBundle:
     metrics: dict = dataclasses.field(default_factory=dict)
     examples: dict | None = None
     path: Path | None = None
+    dataset: str | None = None
 
 
 def _pack_bytes(values):
@@ -100,6 +102,7 @@ def save_student(
     teacher_name=None,
     metrics=None,
     examples=None,
+    dataset=None,
 ) -> Path:
     """Writes the student ``model`` and its serving metadata to ``directory``.
 
@@ -118,8 +121,13 @@ def save_student(
         metrics: evaluation results to carry into the export metadata.
         examples: a few raw inputs ``{input: values}`` for the warmup requests (keyed by
             ``kdzoo.serving.preprocessing.raw_keys``: the modalities, a table's columns).
+        dataset: the name of the data the model was trained on, carried into the export
+            metadata by ``kdzoo export`` (``check-export`` replays real examples only of
+            kdzoo's own datasets; any other name means the warmup examples).
     """
     check_student(model)
+    if dataset is not None and (not isinstance(dataset, str) or not dataset):
+        raise ValueError(f"`dataset` must be a non-empty name, got {dataset!r}.")
     directory = Path(directory)
     check_replaceable(directory, KIND, "student bundle folder")
     modalities = preprocessing.check_model(model)
@@ -139,6 +147,7 @@ def save_student(
             "name": name,
             "teacher": teacher_name,
             "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+            "dataset": dataset,
             "preprocessing": preprocessing.to_dict(vocabulary_file=vocabulary),
         }
         with atomic_file(tmp / CONFIG_FILE, "w", encoding="utf-8") as f:
@@ -175,6 +184,7 @@ def bundle_student(
         teacher_name=teacher_name,
         metrics=served.metrics,
         examples=served.examples,
+        dataset=data.name,
     )
 
 
@@ -206,6 +216,9 @@ def load_student(path, preprocessing: ServingPreprocessing | None = None) -> Stu
             raise ValueError(
                 f"{config_path}: format {config.get('format')!r}, expected {FORMAT!r}."
             )
+    dataset = config.get("dataset")
+    if dataset is not None and (not isinstance(dataset, str) or not dataset):
+        raise ValueError(f'{config_path}: "dataset" is {dataset!r}, not a dataset\'s name.')
     if preprocessing is None and "preprocessing" in config:
         preprocessing = ServingPreprocessing.from_dict(config["preprocessing"], base_dir=folder)
     examples_path = folder / EXAMPLES_FILE
@@ -217,4 +230,5 @@ def load_student(path, preprocessing: ServingPreprocessing | None = None) -> Stu
         metrics=config.get("metrics", {}),
         examples=_load_examples(examples_path) if examples_path.is_file() else None,
         path=folder,
+        dataset=dataset,
     )

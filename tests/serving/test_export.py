@@ -385,6 +385,7 @@ def test_bundle_student_round_trips_into_the_same_export(tmp_path, embedded):
     )
     bundle = load_student(folder)
     assert (bundle.name, bundle.teacher_name, bundle.metrics) == ("s", "t", metrics)
+    assert bundle.dataset == "embedded"  # check-export replays real examples only of kdzoo's
     assert bundle.preprocessing == ServingPreprocessing.from_dataset(embedded, ["audio"])
     np.testing.assert_array_equal(bundle.examples["audio"], embedded.arrays["test"]["audio"][:4])
     direct = export_student(student, tmp_path / "x", name="s", data=embedded, metrics=metrics)
@@ -453,6 +454,17 @@ def test_a_tabular_student_serves_named_columns_and_bundles_them(tmp_path):
         warmup_inputs=bundle.examples,
     )  # fmt: skip
     np.testing.assert_allclose(serve(again, **examples)["probabilities"], served, atol=1e-6)
+    # `kdzoo export` carries the bundle's dataset into the export, so check-export takes the
+    # bundle's own examples, not a kdzoo dataset's, for a student of your own data.
+    from kdzoo.cli import main
+
+    assert bundle.dataset == data.name
+    assert main(["export", str(folder), "--base-dir", str(tmp_path / "cli")]) == 0
+    assert read_metadata(tmp_path / "cli" / "churn" / "1")["dataset"] == data.name
+    config = json.loads((folder / "serving.json").read_text())
+    (folder / "serving.json").write_text(json.dumps({**config, "dataset": ["x"]}))
+    with pytest.raises(ValueError, match=r"serving.json: \"dataset\" is \['x'\], not a data"):
+        load_student(folder)
 
 
 def test_a_column_that_cannot_name_a_serving_input_is_refused_before_writing(tmp_path):
