@@ -26,7 +26,8 @@ objects; JSON for ``.json``), checks every key before anything loads or trains, 
 naming the key, and returns an ``Experiment``: the ``DistilConfig`` and how to load the data.
 Relative paths are read from the file's folder. ``run_experiment`` runs it with ``distil()``
 and saves a copy of the file in ``run_dir`` beside the report, so the results carry the file
-that made them.
+that made them. A YAML copy starts with a comment naming the original and the folder its
+relative paths are read from (a JSON copy, which cannot hold a comment, is the file as is).
 """
 
 from __future__ import annotations
@@ -403,7 +404,7 @@ def load_experiment(path) -> Experiment:
 
 def run_experiment(experiment, callbacks=None):
     """Runs an experiment (an ``Experiment``, or the path of its file) with ``distil`` and
-    saves a copy of the file in the run folder; returns the ``DistilResult``."""
+    saves a copy of the file in the run folder (``copy_text``); returns the ``DistilResult``."""
     from kdzoo.files import atomic_file
     from kdzoo.recipe import distil
 
@@ -413,8 +414,22 @@ def run_experiment(experiment, callbacks=None):
     if result.is_chief:
         record = Path(experiment.config.run_dir) / f"experiment{experiment.path.suffix}"
         with atomic_file(record, "w", encoding="utf-8") as f:
-            f.write(experiment.text)
+            f.write(copy_text(experiment))
     return result
 
 
-__all__ = ["Experiment", "ExperimentError", "load_experiment", "run_experiment"]
+def copy_text(experiment) -> str:
+    """What ``run_experiment`` saves in the run folder: the file's text, after (for YAML) a
+    comment naming the original and the folder its relative paths are read from; the copy
+    sits elsewhere, so run the original to repeat the run."""
+    if experiment.path.suffix == ".json":  # JSON has no comments
+        return experiment.text
+    original = experiment.path.resolve()
+    return (
+        f"# A copy of {original}, saved with the report by kdzoo. Its relative paths are read\n"
+        f"# from {original.parent}: to repeat the run, run the original there.\n"
+        f"{experiment.text}"
+    )
+
+
+__all__ = ["Experiment", "ExperimentError", "copy_text", "load_experiment", "run_experiment"]

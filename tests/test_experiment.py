@@ -95,7 +95,12 @@ def test_run_saves_the_file_with_the_report_and_json_works_too(tmp_path, capsys)
     (tmp_path / "intents.yaml").write_text(YAML)
     assert cli.main(["run", str(tmp_path / "intents.yaml"), "--quiet"]) == 0
     run_dir = tmp_path / "runs" / "intents"
-    assert (run_dir / "experiment.yaml").read_text() == YAML
+    copy = (run_dir / "experiment.yaml").read_text()
+    original = (tmp_path / "intents.yaml").resolve()
+    assert copy == (
+        f"# A copy of {original}, saved with the report by kdzoo. Its relative paths are read\n"
+        f"# from {original.parent}: to repeat the run, run the original there.\n{YAML}"
+    )
     assert (run_dir / "summary.csv").is_file()
     assert "the experiment file is saved with the report" in capsys.readouterr().out
     import yaml
