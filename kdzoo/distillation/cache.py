@@ -162,7 +162,8 @@ def cache_teacher_outputs(
     remove_stale_tmps(os.path.dirname(os.path.abspath(cache_dir)))
     tmp = os.fspath(make_sibling_tmp(os.path.abspath(cache_dir), "teacher-cache"))
     try:
-        np.save(os.path.join(tmp, "labels.npy"), np.concatenate(labels).astype(np.int32))
+        # In their own dtype: regression targets are floats, unlabelled ones NaN.
+        np.save(os.path.join(tmp, "labels.npy"), np.concatenate(labels))
         for name, value in arrays.items():
             np.save(os.path.join(tmp, f"{name}.npy"), value)
         with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
@@ -212,13 +213,28 @@ def load_teacher_outputs(cache, labels=None) -> dict:
                 f"Teacher cache {cache if isinstance(cache, str) else '(arrays)'} holds "
                 f"{counts} rows but the dataset has {len(labels)}."
             )
-        if cached_labels is not None and not np.array_equal(cached_labels, labels):
-            row = int(np.flatnonzero(cached_labels != labels)[0])
+        if cached_labels is not None and cached_labels.shape != labels.shape:
+            raise ValueError(
+                f"Teacher cache {cache!r} holds labels of shape {cached_labels.shape[1:]} per "
+                f"row; the dataset's are {labels.shape[1:]}."
+            )
+        differ = _differing_rows(cached_labels, labels) if cached_labels is not None else []
+        if len(differ):
+            row = int(differ[0])
             raise ValueError(
                 f"Teacher cache {cache!r} was made from other rows or another order: label "
                 f"{cached_labels[row]} at row {row}, the dataset has {labels[row]}."
             )
     return {name: np.asarray(v) for name, v in outputs.items()}
+
+
+def _differing_rows(cached, labels):
+    """The rows where two label arrays differ (any column; NaN, an unlabelled row's mark,
+    equals NaN)."""
+    same = cached == labels
+    if np.issubdtype(cached.dtype, np.floating) and np.issubdtype(labels.dtype, np.floating):
+        same |= np.isnan(cached) & np.isnan(labels)
+    return np.flatnonzero(~np.asarray(same).reshape(len(labels), -1).all(axis=1))
 
 
 def with_teacher_outputs(cache, labels=None) -> dict:

@@ -6,10 +6,13 @@ sentences through its own preprocessor (``kdzoo.distillation.hub``).
 ``load_teacher(source)`` returns a ``keras.Model`` whose inputs are named, so the
 ``Distiller`` and the recipe route batch keys to it by name (``kdzoo.data.for_model``), and
 whose output is the teacher's logits. A SavedModel runs through ``keras.layers.TFSMLayer``
-inside ``fit``; a model whose output is probabilities (``outputs="probabilities"``) is given
-their logarithm (floored at 1e-7), which has the same softmax at every temperature as the
-logits would. A teacher known only by its outputs (another framework, an API, a large
-language model) is ``kdzoo.distillation.read_teacher_outputs`` plus ``file_teacher``.
+inside ``fit``; a model whose output is softmax probabilities (``outputs="probabilities"``)
+is given their logarithm (floored at 1e-7), which has the same softmax at every temperature
+as the logits would, and one whose outputs are independent sigmoid probabilities (a binary
+teacher's one column, or a multi-label teacher's; ``outputs="sigmoid_probabilities"``) is
+given their log-odds ``log p - log(1 - p)``, which are its logits. A teacher known only by
+its outputs (another framework, an API, a large language model) is
+``kdzoo.distillation.read_teacher_outputs`` plus ``file_teacher``.
 
 A ``.keras`` file is loaded with Keras' safe mode: a file with a ``Lambda`` layer (arbitrary
 code) is refused.
@@ -24,7 +27,7 @@ import keras
 
 from kdzoo import backend
 
-OUTPUTS = ("logits", "probabilities")
+OUTPUTS = ("logits", "probabilities", "sigmoid_probabilities")
 _FLOOR = 1e-7
 
 
@@ -38,6 +41,16 @@ class LogOfProbabilities(keras.layers.Layer):
 
     def call(self, probabilities):
         return keras.ops.log(keras.ops.maximum(probabilities, _FLOOR))
+
+
+@keras.saving.register_keras_serializable(package="kdzoo")
+class LogOddsOfProbabilities(keras.layers.Layer):
+    """``log p - log(1 - p)``, ``p`` clipped to ``[1e-7, 1 - 1e-7]``: independent sigmoid
+    probabilities (binary, multi-label) as the logits whose sigmoid they are."""
+
+    def call(self, probabilities):
+        p = keras.ops.clip(probabilities, _FLOOR, 1.0 - _FLOOR)
+        return keras.ops.log(p) - keras.ops.log1p(-p)
 
 
 def _name(source) -> str:
@@ -105,8 +118,10 @@ def load_teacher(
             teacher reading raw sentences under ``"raw_text"`` (``hub_teacher``).
         num_classes: the task's class count; the teacher's last output dimension must
             match it.
-        outputs: ``"logits"`` (default) or ``"probabilities"`` (their log becomes the
-            logits).
+        outputs: ``"logits"`` (default); ``"probabilities"``, a softmax's (their log
+            becomes the logits); or ``"sigmoid_probabilities"``, independent per column,
+            as a binary teacher's one column or a multi-label teacher's (their log-odds
+            become the logits).
         endpoint: a SavedModel's signature. Defaults to ``serve`` (``model.export``),
             ``serving_preprocessed`` (a kdzoo export: log-mel and pixels in) or
             ``serving_default``, the first it has.
@@ -166,15 +181,21 @@ def load_teacher(
         raise TeacherLoadError(
             f"{name}: the teacher predicts {shape[-1]} classes; the data has {num_classes}."
         )
-    if outputs == "probabilities":
-        model = keras.Model(
-            model.inputs,
-            LogOfProbabilities(name="log_probabilities")(model.outputs[0]),
-            name=model.name,
+    if outputs == "probabilities" and shape[-1] == 1:  # a softmax over one column is 1
+        raise TeacherLoadError(
+            f"{name}: the teacher has one probability column, which a softmax cannot give; "
+            "for a binary teacher's P(positive) pass outputs='sigmoid_probabilities'."
         )
+    if outputs != "logits":
+        layer = (
+            LogOfProbabilities(name="log_probabilities")
+            if outputs == "probabilities"
+            else LogOddsOfProbabilities(name="log_odds")
+        )
+        model = keras.Model(model.inputs, layer(model.outputs[0]), name=model.name)
     elif not given:
         model.trainable = False  # a loaded teacher; yours is left as you gave it
     return model
 
 
-__all__ = ["LogOfProbabilities", "TeacherLoadError", "load_teacher"]
+__all__ = ["LogOddsOfProbabilities", "LogOfProbabilities", "TeacherLoadError", "load_teacher"]

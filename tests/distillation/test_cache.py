@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from helpers import av_pair, batched, tiny_model, tiny_pair
 
 import kdzoo
@@ -114,6 +115,33 @@ def test_a_cache_from_other_rows_is_detected(tmp_path):
         with_teacher_outputs(path, labels=fewer["label"])
     with pytest.raises(FileNotFoundError, match="cache_teacher_outputs"):
         load_teacher_outputs(tmp_path / "nowhere")
+
+
+def test_a_cache_keeps_float_and_multi_column_labels(tmp_path):
+    # Regression targets (NaN: unlabelled) are kept as they are, not truncated to integers,
+    # and a multi-label mismatch names its row.
+    x = keras.Input((4,), name="x")
+    teacher = keras.Model(x, keras.layers.Dense(2)(x), name="t")
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(8, 4)).astype("float32")
+    targets = rng.normal(size=(8, 2)).astype("float32")
+    targets[3] = np.nan
+    rows = tf.data.Dataset.from_tensor_slices(({"x": inputs}, targets)).batch(4)
+    path = cache_teacher_outputs(teacher, rows, tmp_path / "regression")
+    assert load_teacher_outputs(path, labels=targets)["logits"].shape == (8, 2)
+    moved = targets.copy()
+    moved[5, 1] += 1.0
+    with pytest.raises(ValueError, match="another order: label .* at row 5,"):
+        load_teacher_outputs(path, labels=moved)
+    labels = (rng.random((8, 3)) > 0.5).astype("float32")
+    rows = tf.data.Dataset.from_tensor_slices(({"x": inputs}, labels)).batch(4)
+    path = cache_teacher_outputs(teacher, rows, tmp_path / "multi_label")
+    flipped = labels.copy()
+    flipped[1, 2] = 1 - flipped[1, 2]
+    with pytest.raises(ValueError, match="another order: label .* at row 1,"):
+        load_teacher_outputs(path, labels=flipped)
+    with pytest.raises(ValueError, match=r"labels of shape \(3,\) per row; the dataset's are"):
+        load_teacher_outputs(path, labels=labels[:, :2])
 
 
 # ---------------------------------------------------------------- NumPy inputs

@@ -80,6 +80,25 @@ def test_probabilities_become_logits_with_the_same_softmax(tmp_path):
     )
 
 
+def test_sigmoid_probabilities_become_their_log_odds():
+    # A binary teacher's P(positive), or a multi-label teacher's per-label probabilities:
+    # the logits whose sigmoid they are, not log p (which stands in for softmax logits only).
+    x = keras.Input((1,), name="x")
+    for width in (1, 3):
+        dense = keras.layers.Dense(width, activation="sigmoid", kernel_initializer="ones")
+        model = keras.Model(x, dense(x), name="sigmoid_teacher")
+        inputs = np.array([[-3.0], [0.0], [3.0]], "float32")
+        probabilities = keras.ops.convert_to_numpy(model(inputs))  # one input: an array
+        teacher = load_teacher(model, outputs="sigmoid_probabilities", num_classes=width)
+        logits = keras.ops.convert_to_numpy(teacher([inputs]))  # inputs as a list
+        np.testing.assert_allclose(logits, np.repeat([[-3.0], [0.0], [3.0]], width, 1), atol=1e-5)
+        np.testing.assert_allclose(1 / (1 + np.exp(-logits)), probabilities, atol=1e-6)
+    with pytest.raises(TeacherLoadError, match="one probability column.*sigmoid_probabilities"):
+        load_teacher(
+            keras.Model(x, dense.__class__(1, activation="sigmoid")(x)), outputs="probabilities"
+        )
+
+
 def test_sources_that_are_not_teachers_are_named(tmp_path):
     with pytest.raises(TeacherLoadError, match="nowhere.keras: no such file or folder"):
         load_teacher(tmp_path / "nowhere.keras")
