@@ -923,15 +923,10 @@ def _own_data(args):
 
         tabular = [name for kind in _COLUMN_LIST_FLAGS for name in lists.get(kind, ())]
         inputs = families.modalities_of([*columns, *lists])
-        bad = families.unservable(tabular, inputs)
-        if bad:
-            renames = ", ".join(f"{c!r} -> {families.suggested_name(c)!r}" for c in bad)
-            taken = " or ".join(sorted(inputs | {"tabular"}))
+        problem = families.unservable_message(tabular, inputs)
+        if problem:
             raise UsageError(
-                f"argument --export-dir: column(s) {', '.join(map(repr, bad))} of {path} cannot "
-                f"name a serving input (a letter, then letters, digits or '_', and not {taken}), "
-                f"so the export would be refused after training. Rename them in the file "
-                f"({renames}), or leave out --export-dir"
+                f"argument --export-dir: {path}: {problem} in the file, or leave out --export-dir"
             )
     options.update(
         _loader_options(args, path, {k for k in columns if k in ("text", "image", "audio")})

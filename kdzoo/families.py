@@ -69,6 +69,22 @@ def unservable(columns, modalities=MODALITY_NAMES) -> list:
     return [str(c) for c in columns if not SERVING_NAME.fullmatch(str(c)) or str(c) in taken]
 
 
+def unservable_message(columns, modalities) -> str | None:
+    """What is wrong with the tabular ``columns`` that cannot name a serving input
+    (``unservable``), and the renames that would fix them; None if every one can. The
+    caller says where they come from and what to do (rename them, or leave out the export)."""
+    bad = unservable(columns, modalities)
+    if not bad:
+        return None
+    renames = ", ".join(f"{c!r} -> {suggested_name(c)!r}" for c in bad)
+    taken = " or ".join(sorted({*modalities, "tabular"}))
+    return (
+        f"column(s) {', '.join(map(repr, bad))} cannot name a serving input (a letter, then "
+        f"letters, digits or '_', and not {taken}), so the export would be refused after "
+        f"training. Rename them ({renames})"
+    )
+
+
 def suggested_name(column) -> str:
     """A serving-safe rename of ``column`` (``"monthly spend"`` -> ``"monthly_spend"``)."""
     name = re.sub(r"[^A-Za-z0-9_]+", "_", str(column)).strip("_") or "x"
@@ -83,4 +99,5 @@ __all__ = [
     "modalities_of",
     "suggested_name",
     "unservable",
+    "unservable_message",
 ]

@@ -121,7 +121,7 @@ USAGE_ERRORS = [
     (["distil", "--data", "rows.csv", "--label", "z", "--text", "t"], "no column for --label z"),
     (
         ["distil", "--data", "rows.csv", "--label", "y", "--numeric", "a b", "--export-dir", "e"],
-        "column(s) 'a b' of rows.csv cannot name a serving input",
+        "argument --export-dir: rows.csv: column(s) 'a b' cannot name a serving input",
     ),
     (["distil", "--data", "empty.csv", "--label", "y", "--text", "t"], "empty.csv has its header"),
     (

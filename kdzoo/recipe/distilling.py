@@ -247,15 +247,10 @@ def _check_servable(config, data, student_inputs) -> None:
     tabular = getattr(data, "tabular_config", None)
     if not config.export_dir or tabular is None or "tabular" not in student_inputs:
         return
-    bad = families.unservable(tabular.columns, student_inputs)
-    if bad:
-        renames = ", ".join(f"{c!r} -> {families.suggested_name(c)!r}" for c in bad)
-        taken = " or ".join(sorted({*student_inputs, "tabular"}))
+    problem = families.unservable_message(tabular.columns, student_inputs)
+    if problem:
         raise DataConfigError(
-            f"{data.name}: column(s) {', '.join(map(repr, bad))} cannot name a serving input "
-            f"(a letter, then letters, digits or '_', and not {taken}), so "
-            f"the export to export_dir would be refused after training. Rename them in the "
-            f"data ({renames}), or leave out export_dir."
+            f"{data.name}: export_dir: {problem} in the data, or leave out export_dir."
         )
 
 

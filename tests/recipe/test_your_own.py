@@ -306,7 +306,7 @@ def test_a_column_the_export_would_refuse_is_refused_before_training(tmp_path):
     with pytest.raises(
         DataConfigError,
         match=r"column\(s\) 'monthly spend' cannot name a serving input .*\('monthly spend' -> "
-        r"'monthly_spend'\), or leave out export_dir",
+        r"'monthly_spend'\) in the data, or leave out export_dir\.",
     ):
         distil(DistilConfig(dataset=data, export_dir=str(exports), **tiny))
     assert not exports.exists()  # refused before anything trained or was written
