@@ -233,7 +233,8 @@ def test_an_unservable_column_is_refused_before_training_when_exporting(tmp_path
     export = ["--export-dir", str(tmp_path / "exports")]
     assert cli.main([*flags, *export, *TINY]) == 2
     err = capsys.readouterr().err
-    assert "column(s) 'monthly spend' of" in err and "'monthly spend' -> 'monthly_spend'" in err
+    assert f"--export-dir: {path}: column(s) 'monthly spend' cannot name a serving" in err
+    assert "('monthly spend' -> 'monthly_spend') in the file, or leave out --export-dir" in err
     assert not (tmp_path / "exports").exists()
 
 
