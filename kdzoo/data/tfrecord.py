@@ -33,7 +33,13 @@ shards one after another (the default, ``num_parallel_reads=None``) gives back t
 order. Each shard is written under a hidden temporary name and renamed into place once all
 are written, then the spec is written through ``kdzoo.files.atomic_gfile``, so a crash
 never leaves a partial file under a final name. (``tf.io.TFRecordWriter`` writes to a path,
-not to an open file, hence the shards' own temporaries.)
+not to an open file, hence the shards' own temporaries.) ``overwrite=True`` first renames
+the previous write's spec and shards aside and puts them back if anything fails, so a
+prefix never shows its spec over a mix of old and new shards; files under the prefix that
+no kdzoo spec lists are never replaced (``kdzoo.files.NotOwnedError``).
+
+The spec lists each shard's record count, and reading checks it: a shard that ends early
+or holds more records (truncated, or copied from another write) is an error naming it.
 
 ``read_tfrecords`` builds from a dataset of file names interleaved into
 ``tf.data.TFRecordDataset``, so ``tf.data.experimental.AutoShardPolicy.FILE`` (the
@@ -52,7 +58,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from kdzoo.files import atomic_gfile
+from kdzoo.files import NotOwnedError, atomic_gfile
 
 SPEC_SUFFIX = ".spec.json"
 FORMAT = "kdzoo-tfrecord"
@@ -63,6 +69,13 @@ _RAW_DTYPES = (
 )
 _INT64_DTYPES = "int8 int16 int32 int64 uint8 uint16 uint32".split()
 _COMPRESSIONS = (None, "GZIP", "ZLIB")
+#: The dtypes each encoding can restore (``read_spec`` refuses any other pairing).
+_ENCODING_DTYPES = {
+    "raw": _RAW_DTYPES,
+    "int64": _INT64_DTYPES,
+    "bytes": ("bytes",),
+    "utf8": ("str",),
+}
 
 
 def shard_path(path_prefix, index: int, num_shards: int) -> str:
@@ -80,7 +93,12 @@ def spec_path(path_prefix) -> str:
 
 
 def _as_array(key, value) -> np.ndarray:
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (bytes, str)):
+    if isinstance(value, (list, tuple)) and not value:
+        raise ValueError(
+            f"write_tfrecords: '{key}' is an empty list, which has no dtype; pass a NumPy "
+            "array of the dtype to store, e.g. np.array([], dtype=str)."
+        )
+    if isinstance(value, (list, tuple)) and isinstance(value[0], (bytes, str)):
         return np.array(value, dtype=object)  # not "S": NumPy would drop trailing NULs
     return np.asarray(value)
 
@@ -134,6 +152,44 @@ def _encode(spec: dict, row) -> tf.train.Feature:
     return _bytes_feature([bytes(v) for v in flat])
 
 
+def _encoded(key: str, spec: dict, values: np.ndarray, row) -> tf.train.Feature:
+    try:
+        return _encode(spec, values[row])
+    except UnicodeEncodeError as err:  # e.g. a lone surrogate in a str
+        raise ValueError(f"write_tfrecords: '{key}', row {int(row)}: {err}.") from err
+
+
+def _commit(previous: list[str], temps: list[str], finals: list[str], spec_file: str, text):
+    """Moves the new shards (written to ``temps``) into place and writes their spec.
+
+    The previous write's files (spec first) are first renamed aside, to hidden ``.old``
+    names, so that no moment shows its spec over a mix of old and new shards; if anything
+    fails, the new files are removed and the old ones renamed back before the error is
+    raised. A crash in between leaves no spec under the prefix (reading it is an error that
+    says so) and the previous files under their ``.old`` names.
+    """
+    moved, placed = [], []
+    try:
+        for old in previous:
+            backup = _temp_name(old, "old")
+            tf.io.gfile.rename(old, backup)
+            moved.append((backup, old))
+        for temp, final in zip(temps, finals, strict=True):
+            tf.io.gfile.rename(temp, final)
+            placed.append(final)
+        with atomic_gfile(spec_file, "w") as f:
+            f.write(text)
+    except BaseException:
+        for final in placed:
+            _remove_quietly(final)
+        for backup, old in reversed(moved):
+            with contextlib.suppress(tf.errors.OpError):
+                tf.io.gfile.rename(backup, old, overwrite=True)
+        raise
+    for backup, _ in moved:
+        _remove_quietly(backup)
+
+
 def _remove_quietly(path: str) -> None:
     """Best-effort cleanup of a temporary file (an error here must not hide the first one)."""
     with contextlib.suppress(tf.errors.OpError):
@@ -141,15 +197,50 @@ def _remove_quietly(path: str) -> None:
             tf.io.gfile.remove(path)
 
 
-def _temp_name(final: str) -> str:
+def _temp_name(final: str, suffix: str = "tmp") -> str:
     folder, name = os.path.split(final)
-    return os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
+    return os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.{suffix}")
 
 
-def _existing_outputs(path_prefix: str) -> list[str]:
-    found = tf.io.gfile.glob(f"{path_prefix}-?????-of-?????.tfrecord")
-    spec = spec_path(path_prefix)
-    return sorted(found) + ([spec] if tf.io.gfile.exists(spec) else [])
+def _glob_escape(text: str) -> str:
+    """``text`` as a ``tf.io.gfile.glob`` pattern that matches only itself."""
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _previous_write(path_prefix: str) -> list[str]:
+    """The files of an earlier ``write_tfrecords`` with this prefix: its spec first, then the
+    shards the spec lists.
+
+    Raises:
+        kdzoo.files.NotOwnedError: a file under this prefix that kdzoo did not write: a spec
+            that is not a kdzoo spec, or a shard-named file that no spec lists.
+    """
+    spec_file = spec_path(path_prefix)
+    owned = []
+    if tf.io.gfile.exists(spec_file):
+        try:
+            spec = read_spec(spec_file)
+        except ValueError as err:
+            raise NotOwnedError(
+                f"write_tfrecords: {spec_file} is not a spec that kdzoo wrote ({err}); kdzoo "
+                "does not replace it: move it, or use another prefix."
+            ) from err
+        folder = os.path.dirname(path_prefix)
+        owned = [spec_file] + [
+            path
+            for path in (os.path.join(folder, s["file"]) for s in spec.get("shards", []))
+            if tf.io.gfile.exists(path)
+        ]
+    shards = tf.io.gfile.glob(f"{_glob_escape(path_prefix)}-?????-of-?????.tfrecord")
+    foreign = sorted(set(shards) - set(owned))
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise NotOwnedError(
+            f"write_tfrecords: {foreign[0]}{more} has the name of a shard of prefix "
+            f"{path_prefix!r}, but no kdzoo spec ({spec_file}) lists it; kdzoo does not "
+            "replace files it did not write: move them, or use another prefix."
+        )
+    return owned
 
 
 def write_tfrecords(
@@ -172,8 +263,10 @@ def write_tfrecords(
         num_shards: Number of files; shard ``i`` holds a contiguous block of rows (shards may
             be empty when ``num_shards`` exceeds the number of rows).
         compression: ``None``, ``"GZIP"`` or ``"ZLIB"``; recorded in the spec.
-        overwrite: Replace an earlier write with the same prefix (its shards are removed,
-            also when their number differed). Without it, existing outputs are an error.
+        overwrite: Replace an earlier ``write_tfrecords`` with the same prefix (its spec and
+            the shards it lists are removed, also when their number differed). Without it,
+            existing outputs are an error. Files that kdzoo did not write are never
+            replaced: a spec that is not kdzoo's, or a shard-named file that no spec lists.
 
     Returns:
         The shard paths, in order.
@@ -183,6 +276,8 @@ def write_tfrecords(
             ``compression``.
         TypeError: A dtype that cannot be stored exactly.
         FileExistsError: Outputs with this prefix exist and ``overwrite`` is False.
+        kdzoo.files.NotOwnedError: (a ``FileExistsError``) files under this prefix that
+            kdzoo did not write, with or without ``overwrite``.
     """
     path_prefix = os.fspath(path_prefix)
     if not arrays:
@@ -201,7 +296,7 @@ def write_tfrecords(
     if len(set(lengths.values())) != 1:
         raise ValueError(f"write_tfrecords: features differ in number of rows: {lengths}.")
     count = next(iter(lengths.values()))
-    existing = _existing_outputs(path_prefix)
+    existing = _previous_write(path_prefix)
     if existing and not overwrite:
         raise FileExistsError(
             f"write_tfrecords: {existing[0]} exists (prefix {path_prefix!r}); pass "
@@ -221,7 +316,7 @@ def write_tfrecords(
             temps.append(temp)
             with tf.io.TFRecordWriter(temp, options) as writer:
                 for row in rows:
-                    feature = {k: _encode(features[k], data[k][row]) for k in data}
+                    feature = {k: _encoded(k, features[k], data[k], row) for k in data}
                     example = tf.train.Example(features=tf.train.Features(feature=feature))
                     writer.write(example.SerializeToString())
         spec = {
@@ -236,16 +331,8 @@ def write_tfrecords(
             "features": features,
         }
         spec_text = json.dumps(spec, indent=2, sort_keys=True) + "\n"
-        # All shards written: drop a previous write's outputs, move the new shards into
-        # place, and write the spec that lists them last.
-        for old in existing:
-            if old not in finals and old != spec_path(path_prefix):
-                tf.io.gfile.remove(old)
-        for temp, final in zip(temps, finals, strict=True):
-            tf.io.gfile.rename(temp, final, overwrite=True)
+        _commit(existing, temps, finals, spec_path(path_prefix), spec_text)
         temps = []
-        with atomic_gfile(spec_path(path_prefix), "w") as f:
-            f.write(spec_text)
     finally:
         for temp in temps:
             _remove_quietly(temp)
@@ -266,21 +353,65 @@ def read_spec(path) -> dict:
             f"TFRecord spec {path} not found; write_tfrecords writes it beside the shards "
             "(pass spec= to read_tfrecords if it lives elsewhere)."
         )
-    with tf.io.gfile.GFile(path, "r") as f:
-        spec = json.load(f)
+    try:
+        with tf.io.gfile.GFile(path, "r") as f:
+            spec = json.load(f)
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path}: not a JSON TFRecord spec ({err}).") from err
     return _checked_spec(spec, path)
 
 
-def _checked_spec(spec: dict, where: str) -> dict:
+def _checked_spec(spec, where: str) -> dict:
+    """``spec`` after checking every field ``read_tfrecords`` uses; errors name ``where``
+    and the field."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: a spec is a JSON object; got {type(spec).__name__}.")
     if spec.get("format") != FORMAT or spec.get("version") != VERSION:
         raise ValueError(
             f"{where}: not a {FORMAT} v{VERSION} spec (format={spec.get('format')!r}, "
             f"version={spec.get('version')!r})."
         )
-    for key, feature in spec.get("features", {}).items():
-        if feature.get("encoding") not in ("raw", "int64", "bytes", "utf8"):
+    if spec.get("compression") not in _COMPRESSIONS:
+        raise ValueError(
+            f"{where}: `compression` is {spec.get('compression')!r}; one of {_COMPRESSIONS}."
+        )
+    features = spec.get("features")
+    if not isinstance(features, dict) or not features:
+        raise ValueError(f"{where}: `features` must be a non-empty object; got {features!r}.")
+    for key, feature in features.items():
+        encoding = feature.get("encoding") if isinstance(feature, dict) else None
+        if encoding not in _ENCODING_DTYPES:
             raise ValueError(f"{where}: feature '{key}' has unknown encoding {feature!r}.")
+        if feature.get("dtype") not in _ENCODING_DTYPES[encoding]:
+            raise ValueError(
+                f"{where}: feature '{key}': dtype {feature.get('dtype')!r} cannot be read "
+                f"from the {encoding} encoding; one of {', '.join(_ENCODING_DTYPES[encoding])}."
+            )
+        shape = feature.get("shape")
+        if not (isinstance(shape, list) and all(_count(d) for d in shape)):
+            raise ValueError(
+                f"{where}: feature '{key}': `shape` must be a list of sizes >= 0 (the "
+                f"per-example shape); got {shape!r}."
+            )
+        if encoding == "int64" and shape:
+            raise ValueError(f"{where}: feature '{key}': int64 values are scalars; got {shape}.")
+    shards = spec.get("shards", [])
+    if not isinstance(shards, list) or not all(
+        isinstance(s, dict)
+        and isinstance(s.get("file"), str)
+        and s["file"] == os.path.basename(s["file"]) != ""
+        and _count(s.get("count"))
+        for s in shards
+    ):
+        raise ValueError(
+            f'{where}: `shards` must list {{"file": <name in the spec\'s folder>, '
+            f'"count": <records>}}; got {shards!r}.'
+        )
     return spec
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _has_glob(text: str) -> bool:
@@ -325,9 +456,15 @@ def _resolve_files(pattern_or_paths) -> tuple[list[str], str | None]:
     )
 
 
-def _spec_for_files(files: list[str]) -> dict:
-    """Finds the spec of each file from its shard name; all must agree on features."""
-    specs = {}
+def _shard_counts(spec: dict, folder: str) -> dict[str, int]:
+    """Shard path -> the number of records ``spec`` lists for it."""
+    return {os.path.join(folder, s["file"]): s["count"] for s in spec.get("shards", [])}
+
+
+def _spec_for_files(files: list[str]) -> tuple[dict, dict[str, int]]:
+    """Finds the spec of each file from its shard name (all must agree on features), and
+    the record counts the specs list."""
+    specs, counts = {}, {}
     for path in files:
         match = _SHARD.match(path)
         if not match:
@@ -338,6 +475,7 @@ def _spec_for_files(files: list[str]) -> dict:
         where = spec_path(match["prefix"])
         if where not in specs:
             specs[where] = read_spec(where)
+            counts.update(_shard_counts(specs[where], os.path.dirname(match["prefix"])))
     (first, spec), *others = specs.items()
     for where, other in others:
         if other["features"] != spec["features"] or other["compression"] != spec["compression"]:
@@ -345,7 +483,7 @@ def _spec_for_files(files: list[str]) -> dict:
                 f"read_tfrecords: the files mix schemas: {first} and {where} differ in features "
                 "or compression; read them separately."
             )
-    return spec
+    return spec, counts
 
 
 def _parse_fn(features: dict):
@@ -415,7 +553,7 @@ def read_tfrecords(
             shard paths (kept in the given order).
         spec: The spec (a dict, or the path of the ``.spec.json``) when it cannot be found
             from the shard names.
-        keys: Only these features (default: all in the spec).
+        keys: Only these features (default: all in the spec); one name is one key.
         num_parallel_reads: ``None`` or 1 reads the files one after another, which gives the
             written order. ``N > 1`` interleaves ``N`` files, one record from each in turn,
             read in parallel; with ``deterministic=True`` that order is fixed (but is not the
@@ -430,16 +568,26 @@ def read_tfrecords(
     Raises:
         FileNotFoundError: Nothing matches ``pattern_or_paths`` (the message names it), a
             listed file or the spec is missing.
-        ValueError: Files with different schemas, or an unknown key.
+        ValueError: Files with different schemas, an unknown key, or a spec that is not
+            valid (the message names the file and the field).
+
+    While reading, a file that holds more or fewer records than its spec lists (a truncated
+    shard, or one from another write) is an ``InvalidArgumentError`` naming the file and
+    both counts, raised when its end is reached.
     """
     files, prefix_spec = _resolve_files(pattern_or_paths)
-    if spec is None:
-        spec = read_spec(prefix_spec) if prefix_spec else _spec_for_files(files)
-    elif isinstance(spec, Mapping):
-        spec = _checked_spec(dict(spec), "spec=")
+    if spec is None and prefix_spec:
+        spec = read_spec(prefix_spec)
+        counts = _shard_counts(spec, os.path.dirname(prefix_spec))
+    elif spec is None:
+        spec, counts = _spec_for_files(files)
     else:
-        spec = read_spec(spec)
+        spec = _checked_spec(dict(spec), "spec=") if isinstance(spec, Mapping) else read_spec(spec)
+        listed = {s["file"]: s["count"] for s in spec.get("shards", [])}
+        counts = {f: listed[os.path.basename(f)] for f in files if os.path.basename(f) in listed}
     features = spec["features"]
+    if isinstance(keys, str):
+        keys = [keys]
     if keys is not None:
         unknown = sorted(set(keys) - set(features))
         if unknown:
@@ -450,14 +598,47 @@ def read_tfrecords(
     compression = spec.get("compression") or ""
     parse = _parse_fn(features)
 
-    def records(path):
+    def records(path, expected):
         data = tf.data.TFRecordDataset(path, compression_type=compression)
-        return data.map(lambda record: (record, path))
+        # An end marker after the file's last record, so that its count can be checked.
+        data = data.map(lambda record: (record, tf.constant(False)))
+        end = tf.data.Dataset.from_tensors((tf.constant(b""), tf.constant(True)))
+
+        def count(seen, item):
+            record, last = item
+            seen += tf.cast(tf.logical_not(last), tf.int64)
+            return seen, (record, last, seen)
+
+        def keep(record, last, seen):
+            check = tf.debugging.Assert(
+                tf.logical_or(
+                    tf.logical_not(last), tf.logical_or(expected < 0, tf.equal(seen, expected))
+                ),
+                [
+                    "kdzoo TFRecord: file",
+                    path,
+                    "holds",
+                    seen,
+                    "record(s) but its spec lists",
+                    expected,
+                    "(a truncated file, or one from another write)",
+                ],
+            )
+            with tf.control_dependencies([check]):
+                return tf.logical_not(last)
+
+        data = data.concatenate(end).scan(tf.constant(0, tf.int64), count).filter(keep)
+        return data.map(lambda record, last, seen: (record, path))
 
     cycle = 1 if num_parallel_reads is None else int(num_parallel_reads)
     if cycle < 1:
         raise ValueError(f"read_tfrecords: num_parallel_reads must be >= 1, got {cycle}.")
-    names = tf.data.Dataset.from_tensor_slices(tf.constant(files, dtype=tf.string))
+    names = tf.data.Dataset.from_tensor_slices(
+        (
+            tf.constant(files, dtype=tf.string),
+            tf.constant([counts.get(f, -1) for f in files], dtype=tf.int64),
+        )
+    )
     if cycle == 1:
         data = names.interleave(records, cycle_length=1, block_length=1)
     else:

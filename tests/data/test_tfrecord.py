@@ -159,3 +159,117 @@ def test_missing_path_and_missing_key_errors_are_clear(tmp_path):
     (tmp_path / "elsewhere.json").write_text(json.dumps(spec))
     read = list(read_tfrecords(paths, spec=tmp_path / "elsewhere.json").as_numpy_iterator())
     np.testing.assert_array_equal(read[0]["audio"], np.zeros(3, np.float32))
+
+
+def test_a_failed_overwrite_keeps_the_previous_write(tmp_path, monkeypatch):
+    old = {"x": np.arange(4, dtype=np.int64)}
+    write_tfrecords(old, tmp_path / "ds", num_shards=2)
+    rename = tf.io.gfile.rename
+    calls = []
+
+    def failing(src, dst, overwrite=False):
+        calls.append(dst)
+        if len(calls) == 4:  # spec and 2 old shards moved aside; the 2nd new shard fails
+            raise OSError("disk full (simulated)")
+        return rename(src, dst, overwrite=overwrite)
+
+    monkeypatch.setattr(tf.io.gfile, "rename", failing)
+    for shards in (2, 3):
+        calls.clear()
+        with pytest.raises(OSError, match="simulated"):
+            write_tfrecords({"x": np.arange(100, 106)}, tmp_path / "ds", shards, overwrite=True)
+        assert sorted(os.listdir(tmp_path)) == [
+            "ds-00000-of-00002.tfrecord",
+            "ds-00001-of-00002.tfrecord",
+            "ds.spec.json",
+        ]
+        assert [int(r["x"]) for r in read_tfrecords(tmp_path / "ds")] == [0, 1, 2, 3]
+    monkeypatch.setattr(tf.io.gfile, "rename", rename)
+    write_tfrecords({"x": np.arange(100, 106)}, tmp_path / "ds", 3, overwrite=True)
+    assert [int(r["x"]) for r in read_tfrecords(tmp_path / "ds")] == list(range(100, 106))
+    assert sorted(os.listdir(tmp_path)) == [f"ds-0000{i}-of-00003.tfrecord" for i in range(3)] + [
+        "ds.spec.json"
+    ]
+
+
+@pytest.mark.parametrize("folder", ["plain", "run[1]*?"])
+def test_files_kdzoo_did_not_write_are_never_replaced(tmp_path, folder):
+    from kdzoo.files import NotOwnedError
+
+    prefix = tmp_path / folder / "train"
+    prefix.parent.mkdir()
+    theirs = [tmp_path / folder / f"train-0000{i}-of-00004.tfrecord" for i in range(4)]
+    for path in theirs:
+        path.write_bytes(b"their data")
+    for overwrite in (False, True):
+        with pytest.raises(NotOwnedError, match=r"train-00000-of-00004.tfrecord \(and 3 more\)"):
+            write_tfrecords({"x": np.arange(4)}, prefix, 2, overwrite=overwrite)
+    assert all(path.read_bytes() == b"their data" for path in theirs)
+    for path in theirs:
+        path.unlink()
+    # Glob characters in the folder name do not hide an earlier write from the check.
+    write_tfrecords({"x": np.arange(4)}, prefix, 4)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_tfrecords({"x": np.arange(4)}, prefix, 2)
+    write_tfrecords({"x": np.arange(10, 12)}, prefix, 2, overwrite=True)
+    assert len(os.listdir(prefix.parent)) == 3
+    (prefix.parent / "train.spec.json").write_text('{"not": "kdzoo"}')
+    with pytest.raises(NotOwnedError, match=r"train.spec.json is not a spec that kdzoo wrote"):
+        write_tfrecords({"x": np.arange(4)}, prefix, 2, overwrite=True)
+
+
+def test_a_shard_with_another_record_count_is_an_error_naming_it(tmp_path):
+    paths = write_tfrecords({"x": np.arange(50, dtype=np.int64)}, tmp_path / "t", 2)
+    other = write_tfrecords({"x": np.arange(100, 105, dtype=np.int64)}, tmp_path / "o", 1)
+    data = open(paths[1], "rb").read()
+    with open(paths[1], "wb") as f:  # the last 5 of its 25 records cut off
+        f.write(data[: len(data) // 25 * 20])
+    for source in (tmp_path / "t", str(tmp_path / "t-*.tfrecord"), paths):
+        with pytest.raises(tf.errors.InvalidArgumentError) as err:
+            list(read_tfrecords(source))
+        assert paths[1] in err.value.message and "[20] [record(s) but its spec lists] [25]" in (
+            err.value.message
+        )
+    with open(paths[1], "wb") as f:
+        f.write(open(other[0], "rb").read())
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[5\] \[record\(s\) but its spec"):
+        list(read_tfrecords(tmp_path / "t", num_parallel_reads=2))
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda s: "[1, 2]", "a spec is a JSON object"),
+        (lambda s: '{"format": ', "not a JSON TFRecord spec"),
+        (lambda s: {**s, "compression": "LZ4"}, "`compression` is 'LZ4'"),
+        (lambda s: {**s, "features": {}}, "`features` must be a non-empty object"),
+        (lambda s: _feature(s, dtype="float32"), "'label': dtype 'float32' cannot be read"),
+        (lambda s: _feature(s, shape=None), "'label': `shape` must be a list"),
+        (lambda s: _feature(s, shape=[2]), "'label': int64 values are scalars"),
+        (lambda s: {**s, "shards": [{"file": "../x", "count": 1}]}, "`shards` must list"),
+    ],
+)
+def test_a_bad_spec_is_an_error_naming_its_file_and_field(tmp_path, edit, match):
+    write_tfrecords({"label": np.arange(3, dtype=np.int32)}, tmp_path / "s")
+    path = spec_path(tmp_path / "s")
+    changed = edit(json.loads(open(path).read()))
+    with open(path, "w") as f:
+        f.write(changed if isinstance(changed, str) else json.dumps(changed))
+    with pytest.raises(ValueError, match=match) as err:
+        read_tfrecords(tmp_path / "s")
+    assert "s.spec.json" in str(err.value)
+
+
+def _feature(spec, **changes):
+    features = {"label": {**spec["features"]["label"], **changes}}
+    return {**spec, "features": features}
+
+
+def test_key_names_and_bad_text_are_clear(tmp_path):
+    write_tfrecords({"label": np.arange(3), "x": np.zeros((3, 2))}, tmp_path / "k")
+    assert list(next(iter(read_tfrecords(tmp_path / "k", keys="label")))) == ["label"]
+    with pytest.raises(ValueError, match="'text' is an empty list"):
+        write_tfrecords({"text": []}, tmp_path / "e")
+    with pytest.raises(ValueError, match=r"'text', row 1: .*surrogate"):
+        write_tfrecords({"text": ["fine", "bad \ud800"]}, tmp_path / "u")
+    assert sorted(os.listdir(tmp_path)) == ["k-00000-of-00001.tfrecord", "k.spec.json"]
