@@ -12,9 +12,11 @@ A mixed row has no single class, so its label becomes ``kdzoo.labels.UNLABELLED`
 ``Distiller`` only the teacher terms train on it, from an online teacher (cached teacher
 outputs belong to the unmixed rows). Rows left unmixed (``rate`` < 1) keep their labels.
 
-The draws are stateless, seeded by ``(seed, batch index)``: the same pipeline and seed give
-the same mixed batches on every run and every epoch of a re-iterated dataset; pass
-another seed per epoch (or repeat the dataset before mixing) for fresh mixes.
+Each pass over the mixed dataset (each epoch of ``fit``) draws fresh weights and partners,
+as the "patient" function matching of Beyer et al. wants: batch ``i`` of a pass draws from
+the stateless seed ``(v, i)``, ``v`` being that pass's ``i``-th value of
+``tf.data.Dataset.random(seed, rerandomize_each_iteration=True)``. The same pipeline and
+seed give the same sequence of passes on every run.
 
 Example:
 
@@ -40,9 +42,19 @@ def mixing(batch_size, alpha, seed, rate=1.0):
     (``stateless_split``), so no two batches or seeds share a draw.
     """
     keys = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
-    a = tf.random.stateless_gamma([batch_size], keys[0], alpha=alpha)
-    b = tf.random.stateless_gamma([batch_size], keys[1], alpha=alpha)
-    lam = a / tf.maximum(a + b, 1e-12)
+    # Beta(alpha, alpha) as a / (a + b) of two gamma draws, in float64 and scaled by their
+    # maximum: for a small alpha float32 draws underflow to 0 often enough (a third of rows
+    # at alpha = 0.02) to bias the weight towards one side.
+    a = tf.random.stateless_gamma([batch_size], keys[0], alpha=alpha, dtype=tf.float64)
+    b = tf.random.stateless_gamma([batch_size], keys[1], alpha=alpha, dtype=tf.float64)
+    top = tf.maximum(a, b)
+    safe = tf.where(top > 0, top, tf.ones_like(top))
+    lam = tf.where(
+        top > 0,
+        (a / safe) / (a / safe + b / safe),
+        tf.fill(tf.shape(a), tf.constant(0.5, tf.float64)),
+    )
+    lam = tf.cast(lam, tf.float32)
     partner = tf.argsort(tf.random.stateless_uniform([batch_size], keys[2]))
     mixed = tf.random.stateless_uniform([batch_size], keys[3]) < rate
     mixed &= partner != tf.range(batch_size, dtype=partner.dtype)
@@ -57,7 +69,8 @@ def mix_batches(dataset, *, alpha=1.0, seed=0, keys=None, rate=1.0):
             ``(x, y, sample_weight)`` with ``x`` a dict of inputs.
         alpha: the Beta distribution's parameter (> 0); 1.0 mixes uniformly, small values
             keep rows close to one of the two. Defaults to 1.0.
-        seed: an int; batch ``i`` draws from ``(seed, i)``. Defaults to 0.
+        seed: an int: the seed of the sequence of passes (the module docstring says how
+            each batch draws). Defaults to 0.
         keys: the inputs mixed. Defaults to every floating-point key; the others (token
             ids, ids, cached outputs with an integer type) ride along unmixed, from the row
             itself. Naming a non-float key raises.
@@ -68,7 +81,9 @@ def mix_batches(dataset, *, alpha=1.0, seed=0, keys=None, rate=1.0):
         weight; the others are unchanged.
 
     Raises:
-        ValueError: ``alpha`` or ``rate`` out of range, a named key missing or not float.
+        ValueError: ``alpha`` or ``rate`` out of range, a named key missing or not float,
+            labels that are not signed integer classes of shape ``[batch]`` (unsigned
+            labels cannot hold ``UNLABELLED``, -1: cast them first).
     """
     if not alpha > 0:
         raise ValueError(f"`alpha` must be > 0; got {alpha}.")
@@ -87,8 +102,17 @@ def mix_batches(dataset, *, alpha=1.0, seed=0, keys=None, rate=1.0):
             "e.g. cached teacher outputs (kdzoo.distillation's 'teacher_outputs'), which belong "
             "to the unmixed rows: mix the batches of an online teacher instead."
         )
-    if not isinstance(spec[1], tf.TensorSpec) or spec[1].shape.rank != 1:
-        raise ValueError(f"mix_batches needs integer class labels of shape [batch]; got {spec[1]}.")
+    labels = spec[1]
+    if (
+        not isinstance(labels, tf.TensorSpec)
+        or labels.shape.rank != 1
+        or not (labels.dtype.is_integer and not labels.dtype.is_unsigned)
+    ):
+        raise ValueError(
+            "mix_batches needs signed integer class labels of shape [batch], which can mark a "
+            f"mixed row as unlabelled (-1); got {labels}. Cast unsigned labels, e.g. "
+            "dataset.map(lambda x, y: (x, tf.cast(y, tf.int32)))."
+        )
     floats = [k for k, s in spec[0].items() if s.dtype.is_floating]
     if keys is None:
         keys = floats
@@ -102,11 +126,10 @@ def mix_batches(dataset, *, alpha=1.0, seed=0, keys=None, rate=1.0):
             )
     if not keys:
         raise ValueError(f"mix_batches found no floating-point input to mix in {list(spec[0])}.")
-    base = tf.constant(int(seed), tf.int64)
 
-    def mix(index, element):
-        x, y, *rest = element
-        lam, partner, mixed = mixing(tf.shape(y)[0], alpha, tf.stack([base, index]), rate)
+    def mix(numbered, draw):
+        index, (x, y, *rest) = numbered
+        lam, partner, mixed = mixing(tf.shape(y)[0], alpha, tf.stack([draw, index]), rate)
         out = dict(x)
         for key in keys:
             value = x[key]
@@ -115,4 +138,5 @@ def mix_batches(dataset, *, alpha=1.0, seed=0, keys=None, rate=1.0):
         labels = tf.where(mixed, tf.cast(tf.fill(tf.shape(y), UNLABELLED), y.dtype), y)
         return (out, labels, *rest)
 
-    return dataset.enumerate().map(mix)
+    passes = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip(dataset.enumerate(), passes).map(mix)

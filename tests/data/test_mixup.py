@@ -29,9 +29,12 @@ def _first(dataset):
 def test_every_float_input_gets_the_same_weight_and_partner():
     dataset, (x, y) = _batches()
     mixed = _first(mix_batches(dataset, alpha=0.4, seed=3))
+    # Batch i of the first pass: the i-th value of the seeded random stream, and i.
+    stream = tf.data.Dataset.random(seed=3, rerandomize_each_iteration=True)
+    values = [int(v) for v in stream.take(len(mixed))]
     for index, (mx, my) in enumerate(mixed):
         rows = slice(6 * index, 6 * index + 6)
-        draws = mixing(6, 0.4, tf.constant([3, index], tf.int64))
+        draws = mixing(6, 0.4, tf.constant([values[index], index], tf.int64))
         lam, partner, mixed_rows = (t.numpy() for t in draws)
         assert ((lam > 0) & (lam < 1))[mixed_rows].all() and sorted(partner) == list(range(6))
         for key in ("image", "audio"):
@@ -50,6 +53,26 @@ def test_the_mixes_are_seeded():
     for (xa, _), (xb, _), (xc, _) in zip(a, b, c, strict=True):
         np.testing.assert_array_equal(xa["image"], xb["image"])
         assert not np.allclose(xa["image"], xc["image"])
+
+
+def test_every_pass_mixes_afresh_and_the_passes_are_seeded():
+    dataset, _ = _batches()
+    mixed = mix_batches(dataset, seed=1)
+    first, second = _first(mixed), _first(mixed)  # two epochs of one pipeline
+    assert not np.allclose(first[0][0]["image"], second[0][0]["image"])
+    again = mix_batches(dataset, seed=1)  # another run of the same pipeline
+    for one, other in zip(first + second, _first(again) + _first(again), strict=True):
+        np.testing.assert_array_equal(one[0]["image"], other[0]["image"])
+
+
+def test_the_weight_is_unbiased_for_a_small_alpha():
+    # float32 gamma draws at alpha = 0.02 underflow to 0 in a third of rows; a / (a + b)
+    # with a clamped sum then gave a mean weight of 0.34, not Beta(alpha, alpha)'s 0.5.
+    for seed in range(3):
+        lam, _, mixed = mixing(20000, 0.02, tf.constant([seed, 0], tf.int64))
+        lam = lam.numpy()[mixed.numpy()]
+        assert abs(lam.mean() - 0.5) < 0.02, lam.mean()
+        assert np.isfinite(lam).all() and ((lam >= 0) & (lam <= 1)).all()
 
 
 def test_unmixed_rows_keep_their_labels_and_weights_ride_along():
@@ -90,6 +113,11 @@ def test_batches_mixup_cannot_serve_are_refused():
     one_hot = dataset.map(lambda x, y: (x, tf.one_hot(y, 3)))
     with pytest.raises(ValueError, match=r"integer class labels of shape \[batch\]"):
         mix_batches(one_hot)
+    # uint8 labels (keras.datasets') would turn -1 into 255; float targets into a value.
+    for dtype in (tf.uint8, tf.float32):
+        cast = dataset.map(lambda x, y, d=dtype: (x, tf.cast(y, d)))
+        with pytest.raises(ValueError, match="signed integer class labels.*Cast unsigned"):
+            mix_batches(cast)
 
 
 def test_batches_and_streams_draw_independently():
@@ -129,9 +157,10 @@ def test_a_distiller_trains_its_teacher_terms_on_mixed_batches():
     distiller.compile(optimizer="sgd")
     dataset, _ = _batches()
     before = [w.copy() for w in student.get_weights()]
-    mixed = mix_batches(dataset, seed=0)
-    labelled = sum(int((y.numpy() != UNLABELLED).sum()) for _, y in mixed)
-    history = distiller.fit(mixed, epochs=1, verbose=0).history
+    # The first pass of a pipeline mixes the same way in every run, so another instance's
+    # first pass shows which rows fit's one epoch keeps labelled.
+    labelled = sum(int((y.numpy() != UNLABELLED).sum()) for _, y in mix_batches(dataset))
+    history = distiller.fit(mix_batches(dataset), epochs=1, verbose=0).history
     kd = history["soft_target_kl_divergence_loss"][0]
     assert np.isfinite(kd) and kd > 0
     ce = history["hard_label_crossentropy_loss"][0]
