@@ -6,11 +6,19 @@ JAX and PyTorch alike, and which a plain ``for`` loop iterates. It gathers each 
 index, so memory-mapped arrays (``np.load(path, mmap_mode="r")``) work without loading the
 whole file.
 
-A training instance spans every remaining epoch of a phase, as ``kdzoo.recipe.batching``
-does for tf.data: epoch ``e`` visits the rows in the order of a permutation seeded by
-``(seed, e)`` and drops the last partial batch (static shapes for compiled steps), so a run
-resumed at epoch ``e`` sees the batches the uninterrupted one would have seen. Fit it with
-``steps_per_epoch=batches.steps_per_epoch``.
+A training instance (``seed`` given) visits the rows of epoch ``e`` in the order of a
+permutation seeded by ``(seed, e)`` and drops the last partial batch (static shapes for
+compiled steps), so a run resumed at epoch ``e`` sees the batches the uninterrupted one
+would have seen. One instance spans the epochs ``first_epoch`` to ``epochs - 1``, as
+``kdzoo.recipe.batching`` does for tf.data: fit it with ``epochs=epochs,
+initial_epoch=first_epoch, steps_per_epoch=batches.steps_per_epoch``. An instance that
+spans several epochs reports no length to Keras (``num_batches`` is None), so ``fit``
+reads its batches in order: with a length, ``fit``'s default ``shuffle=True`` would shuffle
+the batch indices of all its epochs together. A one-epoch instance (the default, and what
+``kdzoo.datasets.from_numpy(...).pipeline("train")`` returns) gives the same permutation
+each time it is read: ``fit(batches, epochs=N)`` sees one permutation N times (reordered
+by ``shuffle=True``) and never the rows its partial batch drops; build it with
+``epochs=N`` for a new permutation every epoch.
 """
 
 from __future__ import annotations
@@ -85,9 +93,21 @@ class ArrayBatches(keras.utils.PyDataset):
     def __len__(self):
         return self.steps_per_epoch * (self.epochs - self.first_epoch)
 
+    @property
+    def num_batches(self):
+        # A training instance that spans several epochs is read in order (Keras shuffles
+        # the batch indices of an instance with a length, across the epochs it spans).
+        if self.seed is not None and self.epochs - self.first_epoch > 1:
+            return None
+        return len(self)
+
     def __getitem__(self, index):
         if not 0 <= index < len(self):
-            raise IndexError(f"batch {index} of {len(self)}")
+            raise IndexError(
+                f"batch {index} of {len(self)}: these batches span epochs {self.first_epoch} "
+                f"to {self.epochs - 1} of {self.steps_per_epoch} steps; fit them with "
+                f"steps_per_epoch={self.steps_per_epoch} and no more epochs."
+            )
         epoch, step = divmod(index, self.steps_per_epoch)
         start = step * self.batch_size
         if self.seed is None:

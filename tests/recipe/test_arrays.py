@@ -51,6 +51,46 @@ def test_training_batches_are_seeded_per_epoch_and_a_resumed_run_sees_the_same()
         whole[9]
 
 
+class _Recording(ArrayBatches):
+    """Records the batch indices fit asks for and the labels it is given."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked, self.given = [], []
+
+    def __getitem__(self, index):
+        x, y = super().__getitem__(index)
+        self.asked.append(index)
+        self.given.append(np.asarray(y))
+        return x, y
+
+
+def _fit(batches, **fit):
+    inputs = keras.Input((1,), name="a")
+    model = keras.Model({"a": inputs}, keras.layers.Dense(1)(inputs))
+    model.compile("sgd", "mse")
+    model.fit(batches, verbose=0, **fit)
+
+
+def test_fit_reads_a_multi_epoch_instance_in_order_even_with_shuffle():
+    x, y = {"a": np.arange(10, dtype="float32")[:, None]}, np.arange(10, dtype="float32")
+    spanning = _Recording(x, y, batch_size=4, seed=0, epochs=3)
+    # fit's default shuffle=True shuffled the batch indices of all three epochs together.
+    _fit(spanning, epochs=3, steps_per_epoch=spanning.steps_per_epoch)
+    # (Keras may read the first batches once more to learn their structure.)
+    assert spanning.asked[-6:] == list(range(6))
+    spanning.given = spanning.given[-6:]
+    epochs = [np.concatenate(spanning.given[2 * e : 2 * e + 2]) for e in range(3)]
+    assert all(len(set(rows)) == 8 for rows in epochs)
+    # An instance with a length (one epoch) is shuffled by fit within that epoch only.
+    one = _Recording(x, y, batch_size=4, seed=0)
+    _fit(one, epochs=3)
+    for e in range(3):
+        given = sorted(one.given[-6:][2 * e : 2 * e + 2], key=lambda rows: rows.tolist())
+        first = sorted(spanning.given[:2], key=lambda rows: rows.tolist())
+        np.testing.assert_array_equal(np.concatenate(given), np.concatenate(first))
+
+
 def test_evaluation_batches_keep_every_row_in_order_and_select_keys():
     x = {"a": np.arange(10.0)[:, None], "b": np.zeros((10, 2))}
     batches = ArrayBatches(x, np.arange(10), batch_size=4)
