@@ -42,7 +42,8 @@ def augment_sentences(
     """Up to ``copies`` augmented versions of each sentence of ``texts``.
 
     Args:
-        texts: sentences (strings); words are separated by whitespace.
+        texts: sentences (``str``, or UTF-8 ``bytes`` as tf.data and TFDS give them);
+            words are separated by whitespace.
         copies: augmented versions tried per sentence, ``>= 1``.
         seed: the random stream; the same arguments give the same output.
         mask_probability, replace_probability, ngram_probability: in ``[0, 1]``.
@@ -55,9 +56,10 @@ def augment_sentences(
         An object array of new sentences, grouped by source sentence in input order.
 
     Raises:
-        ValueError: a probability outside ``[0, 1]``, mask and replacement probabilities
-            summing above 1, ``copies`` or ``max_ngram`` below 1, or replacements without a
-            vocabulary.
+        TypeError: ``texts`` is one string, not a list of sentences.
+        ValueError: a row of bytes that are not UTF-8 (named); a probability outside
+            ``[0, 1]``, mask and replacement probabilities summing above 1, ``copies`` or
+            ``max_ngram`` below 1, or replacements without a vocabulary.
     """
     for name, p in (
         ("mask_probability", mask_probability),
@@ -78,9 +80,16 @@ def augment_sentences(
     words_to_draw = None if vocabulary is None else np.asarray(list(vocabulary), dtype=object)
     if replace_probability > 0 and (words_to_draw is None or not len(words_to_draw)):
         raise ValueError("`replace_probability` > 0 needs a non-empty `vocabulary`.")
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("`texts` is one string; give a list (or array) of sentences, e.g. [text].")
     rng = np.random.default_rng(seed)
     out = []
-    for text in texts:
+    for row, text in enumerate(texts):
+        if isinstance(text, bytes | np.bytes_):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"`texts` row {row}: bytes that are not UTF-8 ({err}).") from err
         words = str(text).split()
         if not words:
             continue

@@ -58,3 +58,17 @@ def test_replacements_draw_from_the_vocabulary():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         augment_sentences(SENTENCES, **kwargs)
+
+
+def test_bytes_are_read_as_utf8_and_one_string_is_refused():
+    # tf.data and TFDS give text as bytes: str(b"...") would augment "b'the film ...'".
+    as_bytes = [s.encode("utf-8") for s in SENTENCES] + [np.bytes_("café ok".encode("utf-8"))]
+    out = augment_sentences(as_bytes, 5, seed=1)
+    assert list(out[: len(augment_sentences(SENTENCES, 5, seed=1))]) == list(
+        augment_sentences(SENTENCES, 5, seed=1)
+    )
+    assert not any(s.startswith("b'") for s in out)
+    with pytest.raises(TypeError, match="one string"):
+        augment_sentences(SENTENCES[0], 2)
+    with pytest.raises(ValueError, match="row 1: bytes that are not UTF-8"):
+        augment_sentences([b"fine", b"\xff\xfe bad"], 2)
