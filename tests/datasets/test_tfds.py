@@ -259,3 +259,23 @@ def test_spoken_digit_builds_offline_and_feeds_kdzoo_audio(shared_root, tmp_path
             fix_length(tf.constant(waveform), config.num_samples).numpy(),
             fsdd.decode_wav(str(path), config),
         )
+
+
+@pytest.mark.requires_data("sst2")
+def test_a_prepared_dataset_is_reused_only_if_built_from_the_same_root_and_size(
+    shared_root, tmp_path
+):
+    small = kb.build("kdzoo_sst2", tmp_path, root=shared_root, max_examples_per_split=5)
+    assert small.info.splits["test"].num_examples == 5
+    # Asking for the full set (or another root) must not quietly give the 5-example build.
+    with pytest.raises(ValueError, match="max_examples_per_split': 5.*force_redownload"):
+        kb.build("kdzoo_sst2", tmp_path, root=shared_root)
+    empty = tmp_path / "empty_root"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=re.escape(str(empty))):
+        kb.build("kdzoo_sst2", tmp_path, root=empty, max_examples_per_split=5)
+    full = kb.build("kdzoo_sst2", tmp_path, root=shared_root, download_mode="force_redownload")
+    assert full.info.splits["test"].num_examples == 1821
+    again = kb.build("kdzoo_sst2", tmp_path, root=shared_root)  # the same: reused
+    assert again.info.splits["test"].num_examples == 1821
+    assert _load("kdzoo_sst2", "test", tmp_path)[0]["text"]

@@ -47,8 +47,11 @@ needs ``pydub``.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from kdzoo.datasets.catalog import CATALOG
@@ -59,6 +62,12 @@ from kdzoo.datasets.tfds.kdzoo_fsdd import KdzooFsdd
 from kdzoo.datasets.tfds.kdzoo_mnist import KdzooMnist
 from kdzoo.datasets.tfds.kdzoo_sms_spam import KdzooSmsSpam
 from kdzoo.datasets.tfds.kdzoo_sst2 import KdzooSst2
+from kdzoo.files import atomic_gfile
+
+log = logging.getLogger("kdzoo")
+#: What ``build`` prepared a dataset from (its data root and ``max_examples_per_split``),
+#: written beside TFDS's files in the builder's version folder.
+BUILD_RECORD = "kdzoo_build.json"
 
 _CLASSES = (KdzooAvDigits, KdzooFsdd, KdzooMnist, KdzooSmsSpam, KdzooSst2)
 #: TFDS name -> builder class, in catalog order (every catalog dataset read from files has
@@ -71,7 +80,10 @@ def build(name: str, data_dir, root=None, **download_config) -> tfds.core.Datase
     """Prepares a kdzoo TFDS dataset offline and returns its builder.
 
     Afterwards ``tfds.load(name, data_dir=data_dir, download=False)`` works. A dataset
-    already prepared in ``data_dir`` is reused, not rebuilt.
+    already prepared in ``data_dir`` is reused, not rebuilt, if ``build`` prepared it from
+    the same data root and ``max_examples_per_split``, which it records beside TFDS's files
+    (``BUILD_RECORD``); another root or size is an error, since reusing it would give other
+    data than asked for. ``download_mode="force_redownload"`` rebuilds.
 
     Args:
         name: a kdzoo builder name (see ``NAMES``: ``kdzoo_<catalog name>``), optionally
@@ -85,7 +97,8 @@ def build(name: str, data_dir, root=None, **download_config) -> tfds.core.Datase
         The prepared ``tfds.core.DatasetBuilder``.
 
     Raises:
-        ValueError: if ``name`` is not a kdzoo builder.
+        ValueError: if ``name`` is not a kdzoo builder, or ``data_dir`` holds it prepared
+            from another root or ``max_examples_per_split``.
         kdzoo.datasets.root.DataNotFoundError: if the dataset's files are missing.
     """
     base = name.split(":", 1)[0].split("/", 1)[0]
@@ -96,16 +109,43 @@ def build(name: str, data_dir, root=None, **download_config) -> tfds.core.Datase
             raise TypeError(f"build() sets `{key}` itself; pass the data root as `root=`.")
     data_dir = os.path.expanduser(os.fspath(data_dir))
     builder = tfds.builder(name, data_dir=data_dir)
+    manual_dir = str(data_root(root))
+    asked = {
+        "root": os.path.abspath(manual_dir),
+        "max_examples_per_split": download_config.get("max_examples_per_split"),
+    }
+    record = os.path.join(str(builder.data_dir), BUILD_RECORD)
+    if "download_mode" in download_config:  # TFDS wants the enum; accept its value too
+        download_config["download_mode"] = tfds.download.GenerateMode(
+            download_config["download_mode"]
+        )
+    rebuild = download_config.get("download_mode") == tfds.download.GenerateMode.FORCE_REDOWNLOAD
+    if builder.is_prepared() and not rebuild:
+        if tf.io.gfile.exists(record):
+            with tf.io.gfile.GFile(record, "r") as f:
+                built = json.load(f)
+            if built != asked:
+                raise ValueError(
+                    f"{name} in {builder.data_dir} was prepared with {built}, not {asked} as "
+                    'asked now; pass download_mode="force_redownload" to rebuild it, or '
+                    "another data_dir."
+                )
+        else:
+            log.info("%s in %s was prepared without build(): reused as it is.", name, data_dir)
+        return builder
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(
-            manual_dir=str(data_root(root)), try_download_gcs=False, **download_config
+            manual_dir=manual_dir, try_download_gcs=False, **download_config
         )
     )
+    with atomic_gfile(record, "w") as f:
+        f.write(json.dumps(asked))
     return builder
 
 
 __all__ = [
     "BUILDERS",
+    "BUILD_RECORD",
     "NAMES",
     "KdzooAvDigits",
     "KdzooFsdd",
