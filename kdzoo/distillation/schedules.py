@@ -5,6 +5,10 @@ at the start of each epoch, a Distiller term's weight (``distiller.term_weights`
 the temperature of its temperature-based losses (their ``temperature_variable``). Both are
 variables, so the change takes effect without retracing the train step.
 
+A schedule given ``epochs=E`` reaches its end value at epoch ``E`` (0-based), the first
+epoch of a ``fit(epochs=E + 1)``; to end on the last epoch of ``fit(epochs=N)``, give it
+``epochs=N - 1``.
+
 Schedules are plain serialisable objects (``get_config``/``from_config``, registered with
 Keras), so a callback configuration can be written to and read from JSON.
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import abc
 import math
+import numbers
 
 import keras
 
@@ -46,9 +51,9 @@ class Schedule(abc.ABC):
 
 
 def _check_epochs(epochs):
-    if not isinstance(epochs, int) or epochs < 1:
+    if not isinstance(epochs, numbers.Integral) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"`epochs` must be an int >= 1; got {epochs!r}.")
-    return epochs
+    return int(epochs)  # NumPy integers too, as a Python int (JSON configs)
 
 
 @keras.saving.register_keras_serializable(package="kdzoo")
@@ -119,7 +124,7 @@ class Cosine(Schedule):
 def _as_schedule(value, what):
     if isinstance(value, Schedule):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):  # NumPy scalars too
         return Constant(value)
     if isinstance(value, dict):
         return keras.saving.deserialize_keras_object(value)
@@ -137,7 +142,10 @@ class DistillationScheduler(keras.callbacks.Callback):
         verbose: log the values set each epoch.
 
     The values of the last epoch started are in ``history`` (``{name: [values]}``), and are
-    also written into the epoch logs as ``"<name>_weight"`` and ``"temperature"``.
+    also written into the epoch logs as ``"<name>_weight"`` and ``"temperature"`` at the
+    epoch's end, where the callbacks listed after this one (``CSVLogger``, ``TensorBoard``)
+    and ``fit``'s returned ``History`` see them; callbacks listed before it and the progress
+    bar do not.
     """
 
     def __init__(self, weights=None, temperature=None, verbose=False):

@@ -32,6 +32,15 @@ def test_schedule_values_and_serialisation():
         Linear(0, 1, epochs=0)
     with pytest.raises(ValueError, match="> 0"):
         Exponential(0.0, 1.0, epochs=3)
+    # NumPy numbers (e.g. from a config array) work and serialise as Python numbers.
+    numpy_made = Linear(np.float32(0.0), 0.5, epochs=np.int64(4))
+    assert type(numpy_made.epochs) is int and numpy_made(2) == warm(2)
+    json.dumps(numpy_made.get_config())
+    scheduler = DistillationScheduler(weights={"kd": np.float32(0.5)})
+    assert scheduler.weights["kd"](3) == 0.5
+    for bad in (True, 2.5, "4"):
+        with pytest.raises(ValueError, match="epochs"):
+            Linear(0, 1, epochs=bad)
 
 
 def test_scheduler_sets_weights_and_temperature_inside_a_traced_step(tiny_av_batch):
