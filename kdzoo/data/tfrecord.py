@@ -207,6 +207,11 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
+def _path_key(path: str) -> str:
+    """``path`` in one spelling (glob gives ``./a-...`` for the prefix ``a``); URLs as is."""
+    return path if "://" in path else os.path.normpath(path)
+
+
 def _previous_write(path_prefix: str) -> list[str]:
     """The files of an earlier ``write_tfrecords`` with this prefix: its spec first, then the
     shards the spec lists.
@@ -232,7 +237,8 @@ def _previous_write(path_prefix: str) -> list[str]:
             if tf.io.gfile.exists(path)
         ]
     shards = tf.io.gfile.glob(f"{_glob_escape(path_prefix)}-?????-of-?????.tfrecord")
-    foreign = sorted(set(shards) - set(owned))
+    listed = {_path_key(path) for path in owned}
+    foreign = sorted(path for path in shards if _path_key(path) not in listed)
     if foreign:
         more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
         raise NotOwnedError(
@@ -458,7 +464,7 @@ def _resolve_files(pattern_or_paths) -> tuple[list[str], str | None]:
 
 def _shard_counts(spec: dict, folder: str) -> dict[str, int]:
     """Shard path -> the number of records ``spec`` lists for it."""
-    return {os.path.join(folder, s["file"]): s["count"] for s in spec.get("shards", [])}
+    return {_path_key(os.path.join(folder, s["file"])): s["count"] for s in spec.get("shards", [])}
 
 
 def _spec_for_files(files: list[str]) -> tuple[dict, dict[str, int]]:
@@ -584,7 +590,11 @@ def read_tfrecords(
     else:
         spec = _checked_spec(dict(spec), "spec=") if isinstance(spec, Mapping) else read_spec(spec)
         listed = {s["file"]: s["count"] for s in spec.get("shards", [])}
-        counts = {f: listed[os.path.basename(f)] for f in files if os.path.basename(f) in listed}
+        counts = {
+            _path_key(f): listed[os.path.basename(f)]
+            for f in files
+            if os.path.basename(f) in listed
+        }
     features = spec["features"]
     if isinstance(keys, str):
         keys = [keys]
@@ -636,7 +646,7 @@ def read_tfrecords(
     names = tf.data.Dataset.from_tensor_slices(
         (
             tf.constant(files, dtype=tf.string),
-            tf.constant([counts.get(f, -1) for f in files], dtype=tf.int64),
+            tf.constant([counts.get(_path_key(f), -1) for f in files], dtype=tf.int64),
         )
     )
     if cycle == 1:

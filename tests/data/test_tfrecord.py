@@ -273,3 +273,15 @@ def test_key_names_and_bad_text_are_clear(tmp_path):
     with pytest.raises(ValueError, match=r"'text', row 1: .*surrogate"):
         write_tfrecords({"text": ["fine", "bad \ud800"]}, tmp_path / "u")
     assert sorted(os.listdir(tmp_path)) == ["k-00000-of-00001.tfrecord", "k.spec.json"]
+
+
+def test_a_relative_prefix_is_overwritten_and_its_counts_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # glob spells the shards of prefix "c" as "./c-..."
+    write_tfrecords({"x": np.arange(4)}, "c", 2)
+    write_tfrecords({"x": np.arange(6)}, "c", 3, overwrite=True)
+    assert [int(r["x"]) for r in read_tfrecords("c")] == list(range(6))
+    with open("c-00002-of-00003.tfrecord", "wb"):
+        pass  # emptied
+    for source in ("c", "./c-*.tfrecord", "c-0000?-of-00003.tfrecord"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0\] \[record\(s\) but"):
+            list(read_tfrecords(source))
