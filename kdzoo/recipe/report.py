@@ -53,6 +53,23 @@ def claim_run_dir(run_dir) -> Path:
     return folder
 
 
+def _logged_units(task, name: str) -> tuple[float, str]:
+    """``(factor, note)``: what turns ``name``, a metric Keras logged on a regression
+    model's standardised outputs, into the targets' own units, as the tables report it
+    (MSE times std², MAE times std; R² has no units); where no factor can (several targets
+    of different spreads, or the loss), ``note`` says the curve is in standardised units."""
+    if task is None or task.kind != "regression" or not task.target_std:
+        return 1.0, ""
+    metric = name.removeprefix("val_")
+    if metric == "r2":
+        return 1.0, ""
+    spreads = set(task.target_std)
+    if metric in ("mse", "mae") and len(spreads) == 1:
+        std = spreads.pop()
+        return (std * std if metric == "mse" else std), ""
+    return 1.0, " (standardised targets)"
+
+
 def markdown(frame: pd.DataFrame, digits=4) -> str:
     """``frame`` as a Markdown table, floats rounded to ``digits``."""
 
@@ -98,13 +115,16 @@ def figure(result, data=None, split=None):
     }
     names[SCRATCH] = by_setting.get(settings[SCRATCH])
     names[RECIPE] = by_setting.get(settings[RECIPE])
+    factor, units = _logged_units(task, monitor(task))
     for label, phase in names.items():
         values = result.history.get(phase, {}).get(monitor(task))
         if values:
+            values = np.asarray(values, dtype=np.float64) * factor
             curves.plot(range(1, len(values) + 1), values, marker=".", label=f"{label}")
     curves.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
     curves.set_xlabel("epoch")
-    curves.set_ylabel(f"validation {monitor(task).removeprefix('val_').replace('_', ' ')}")
+    shown_monitor = monitor(task).removeprefix("val_").replace("_", " ")
+    curves.set_ylabel(f"validation {shown_monitor}{units}")
     curves.set_title("Learning curves")
     curves.legend(fontsize=8)
 

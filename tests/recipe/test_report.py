@@ -35,3 +35,23 @@ def test_the_report_names_the_positive_class_and_each_gain_once(tmp_path, monkey
     text = (write_report(_result("test"), tmp_path / "b") / "report.md").read_text()
     assert "(accuracy): +0.0200 (test), +0.0300 (validation)." in text
     assert "those of class" not in text  # no data given: no class names to name
+
+
+def test_regression_curves_are_drawn_in_the_targets_units():
+    import numpy as np
+    import pytest
+
+    from kdzoo.recipe.report import _logged_units
+    from kdzoo.tasks import Task
+
+    one = Task.regression(["price"]).fit_normalisation(np.array([0.0, 4.0, 8.0, 4.0]))
+    std = float(np.std([0.0, 4.0, 8.0, 4.0]))
+    # Keras logs MSE and MAE of the standardised outputs; the tables are in the target's units.
+    assert _logged_units(one, "val_mse") == (pytest.approx(std**2), "")
+    assert _logged_units(one, "val_mae") == (pytest.approx(std), "")
+    assert _logged_units(one, "val_r2") == (1.0, "")
+    assert _logged_units(one, "val_loss") == (1.0, " (standardised targets)")
+    two = Task.regression(["a", "b"]).fit_normalisation(np.array([[0.0, 0.0], [2.0, 9.0]]))
+    assert _logged_units(two, "val_mse") == (1.0, " (standardised targets)")
+    assert _logged_units(None, "val_accuracy") == (1.0, "")
+    assert _logged_units(Task.regression(["raw"]), "val_mse") == (1.0, "")  # not standardised
