@@ -62,7 +62,7 @@ def test_bad_arguments_are_named(kwargs, message):
 
 def test_bytes_are_read_as_utf8_and_one_string_is_refused():
     # tf.data and TFDS give text as bytes: str(b"...") would augment "b'the film ...'".
-    as_bytes = [s.encode("utf-8") for s in SENTENCES] + [np.bytes_("café ok".encode("utf-8"))]
+    as_bytes = [s.encode("utf-8") for s in SENTENCES] + [np.bytes_("café ok".encode())]
     out = augment_sentences(as_bytes, 5, seed=1)
     assert list(out[: len(augment_sentences(SENTENCES, 5, seed=1))]) == list(
         augment_sentences(SENTENCES, 5, seed=1)
