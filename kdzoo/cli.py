@@ -207,6 +207,34 @@ def _quiet_tensorflow():
         logger.addFilter(_retracing_filter)
 
 
+def _folder_flag(flag: str, path) -> None:
+    """Refuses ``path`` for ``flag`` when it exists and is not a folder, before anything
+    trains (the export would fail only after training)."""
+    if path and Path(path).exists() and not Path(path).is_dir():
+        raise UsageError(f"argument {flag}: {path} is a file, not a folder")
+
+
+def _check_candidates_for_task(args) -> None:
+    """Refuses, before anything loads, a --candidate whose terms the --data task's kind
+    cannot train (``kdzoo.recipe.candidates.TERMS_BY_KIND``)."""
+    if not (args.candidate and args.data):
+        return
+    from kdzoo.recipe.candidates import TERMS_BY_KIND, Candidate
+
+    kind = args.task or "classification"
+    for spec in args.candidate:
+        try:
+            candidate = Candidate.parse(spec)
+        except ValueError as err:
+            raise UsageError(f"argument --candidate: {err}") from None
+        wrong = [t for t in candidate.terms if t.partition(":")[0] not in TERMS_BY_KIND[kind]]
+        if wrong:
+            raise UsageError(
+                f"argument --candidate: {spec!r}: {', '.join(wrong)} cannot train a {kind} "
+                f"student; its terms are {', '.join(TERMS_BY_KIND[kind])}"
+            )
+
+
 def _checked(check, config):
     """Runs a library config check; its ``ValueError`` becomes a usage error."""
     try:
@@ -274,6 +302,7 @@ def cmd_demo(args) -> int:
     _print_recipe(result.recipe)
     if result.export_path:
         print(f"the recipe's student exported to {result.export_path}")
+        _note_custom_ops(result.export_path)
         print(f"student bundle (input of `kdzoo export`) saved to {result.student_path}")
     return 0
 
@@ -303,7 +332,13 @@ def _print_recipe(recipe):
         gains = f"{_signed(recipe.gain, recipe.metric)} ({split}), {gains}"
     print(f"recipe - tuned scratch {recipe.metric}: {gains}")
     if recipe.report_dir:
-        print(f"report (tables, learning curves, confusion matrices): {recipe.report_dir}")
+        task = getattr(recipe, "task", None)
+        panels = (
+            "confusion matrices"
+            if task is None or task.kind == "classification"
+            else ("predicted against true values" if task.kind == "regression" else "ROC curves")
+        )
+        print(f"report (tables, learning curves, {panels}): {recipe.report_dir}")
 
 
 def _signed(value, metric) -> str:
@@ -656,6 +691,7 @@ def cmd_export(args) -> int:
             f"argument --base-dir: {args.base_dir} is a URL; kdzoo exports to this machine's "
             "file system (copy the version folder with gsutil -m cp -r)"
         )
+    _folder_flag("--base-dir", args.base_dir)
     if args.dataset and args.dataset not in CATALOG.names():
         raise UsageError(
             f"argument --dataset: unknown dataset {args.dataset!r}; kdzoo's are "
@@ -714,6 +750,9 @@ def _latest_version(path):
     from pathlib import Path
 
     path = Path(path)
+    if not path.is_dir():
+        what = "is a file, not an export folder" if path.exists() else "no such folder"
+        raise SystemExit(f"kdzoo check-export: {path}: {what}.")
     if (path / "saved_model.pb").is_file():
         return path
     versions = [p for p in path.glob("*") if p.name.isdigit() and p.is_dir()]
@@ -1011,6 +1050,8 @@ def _pair_for_data(args):
 def cmd_distil(args) -> int:
     # No TensorFlow op may run before distil(): a TPU or multi-worker strategy comes first.
     # The data flags are checked before TensorFlow is imported, so their errors come at once.
+    _folder_flag("--export-dir", args.export_dir)
+    _check_candidates_for_task(args)
     dataset = _own_data(args) or args.dataset
     args.pair = _pair_for_data(args)
     from kdzoo.recipe import DistilConfig, check_config, distil
@@ -1071,6 +1112,26 @@ def _print_distil(result, teacher, given_batch=None) -> None:
         _print_recipe(result.recipe)
     if result.export_path:
         print(f"the recipe's student exported to {result.export_path}")
+        _note_custom_ops(result.export_path)
+
+
+def _note_custom_ops(export_path) -> None:
+    """Says so when an export needs ops outside core TensorFlow (e.g. tensorflow_text's
+    tokenizer), which stock TF Serving does not link."""
+    import json
+
+    from kdzoo.serving.export import METADATA_FILE
+
+    try:
+        requires = json.loads((Path(export_path) / METADATA_FILE).read_text())["requires"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if requires:
+        print(
+            f"note: it needs {', '.join(requires)} (ops outside core TensorFlow): import "
+            "them before loading it; stock TF Serving does not have them. kdzoo check-export "
+            f"{export_path} lists the ops"
+        )
 
 
 def cmd_run(args) -> int:
@@ -1098,9 +1159,14 @@ def _candidate_flags(p, scratch):
         type=_candidate,
         metavar="TERMS[@t=T,lr=LR,ls=LS]",
         help="a distillation setting to try (repeat; replaces the defaults: "
-        f"{' '.join(D.candidates)}); with --task binary or multi_label they are "
-        f"{' '.join(D.multi_label_candidates)}, with --task regression "
-        f"{' '.join(D.regression_candidates)}; one --candidate is a single fixed setting. Terms: "
+        f"{' '.join(D.candidates)}"
+        + (
+            f"; with --task binary or multi_label they are {' '.join(D.multi_label_candidates)}"
+            f", with --task regression {' '.join(D.regression_candidates)}"
+            if scratch  # kdzoo distil; the demo's task is classification
+            else ""
+        )
+        + "); one --candidate is a single fixed setting. Terms: "
         f"{', '.join((LABEL_TERM, *TERM_NAMES))} ({LABEL_TERM}: the task's label loss)",
     )
     if scratch:

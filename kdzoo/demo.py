@@ -99,6 +99,10 @@ def check_config(config: DemoConfig) -> None:
         parse_candidates(config.candidates)
     except ValueError as err:
         raise ValueError(f"`candidates`: {err}") from None
+    for field in ("export_dir", "student_dir", "run_dir"):
+        value = getattr(config, field)
+        if value and Path(value).exists() and not Path(value).is_dir():
+            raise ValueError(f"`{field}`: {value} is a file, not a folder.")
     if config.export_dir:
         check_replaceable(_student_dir(config), BUNDLE_KIND, "student_dir")
     if config.run_dir:

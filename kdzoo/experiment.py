@@ -398,7 +398,22 @@ def load_experiment(path) -> Experiment:
     try:
         check_config(config)
     except ValueError as err:
-        raise ExperimentError(f"{path}: {err}") from None
+        hint = ""
+        if "candidates" in str(err) and "Candidate " in str(err) and path.suffix != ".json":
+            hint = " (In a YAML [...] list, quote each candidate: its commas split it.)"
+        raise ExperimentError(f"{path}: {err}{hint}") from None
+    export_dir = config.export_dir
+    if export_dir and Path(export_dir).exists() and not Path(export_dir).is_dir():
+        raise ExperimentError(f"{path}: export_dir: {export_dir} is a file, not a folder.")
+    if config.candidates and not isinstance(config.dataset, str):  # own data: task known
+        task = getattr(config.dataset, "task", None)
+        from kdzoo.recipe.candidates import parse_candidates
+
+        try:
+            for candidate in parse_candidates(config.candidates):
+                candidate.loss_terms(task)
+        except ValueError as err:
+            raise ExperimentError(f"{path}: candidates: {err}") from None
     return Experiment(path, config, path.read_text(encoding="utf-8"))
 
 
@@ -407,6 +422,7 @@ def run_experiment(experiment, callbacks=None):
     saves a copy of the file in the run folder (``copy_text``); returns the ``DistilResult``."""
     from kdzoo.files import atomic_file
     from kdzoo.recipe import distil
+    from kdzoo.recipe.report import record_experiment_copy
 
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
@@ -415,6 +431,7 @@ def run_experiment(experiment, callbacks=None):
         record = Path(experiment.config.run_dir) / f"experiment{experiment.path.suffix}"
         with atomic_file(record, "w", encoding="utf-8") as f:
             f.write(copy_text(experiment))
+        record_experiment_copy(record.parent, record.name)  # the next run removes it
     return result
 
 

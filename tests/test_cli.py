@@ -418,3 +418,41 @@ def test_the_cli_drops_only_tensorflows_retracing_warning(caplog):
         logger.warning("5 out of the last 7 calls to <f> triggered tf.function retracing.")
         logger.warning("Something else went wrong.")
     assert caplog.messages == ["Something else went wrong."]
+
+
+def test_a_file_given_as_an_output_folder_and_a_wrong_candidate_are_refused_at_once(
+    tmp_path, capsys
+):
+    import pandas as pd
+
+    taken = tmp_path / "taken.txt"
+    taken.write_text("mine")
+    data = tmp_path / "d.csv"
+    pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [0.5, 1.0, 1.5, 2.0]}).to_csv(data, index=False)
+    regression = ["--data", str(data), "--label", "y", "--task", "regression", "--numeric", "x"]
+    for argv, message in (  # each before anything trains (it failed after training)
+        (["distil", "--export-dir", str(taken)], f"--export-dir: {taken} is a file, not a"),
+        (["export", str(tmp_path / "s.keras"), "--base-dir", str(taken)], f"{taken} is a file"),
+        (["demo", "--export-dir", str(taken)], f"`export_dir`: {taken} is a file, not a folder"),
+        (
+            ["distil", *regression, "--candidate", "ce:0.5,kd:0.5@t=2"],
+            "argument --candidate: 'ce:0.5,kd:0.5@t=2': ce:0.5, kd:0.5 cannot train a "
+            "regression student; its terms are label, teacher_mse",
+        ),
+    ):
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err
+    assert taken.read_text() == "mine"
+
+
+def test_an_export_that_needs_ops_outside_core_tensorflow_says_so(tmp_path, capsys):
+    from kdzoo.cli import _note_custom_ops
+    from kdzoo.serving.export import METADATA_FILE
+
+    (tmp_path / METADATA_FILE).write_text('{"requires": ["tensorflow_text"]}')
+    _note_custom_ops(tmp_path)
+    out = capsys.readouterr().out
+    assert "needs tensorflow_text" in out and "stock TF Serving does not have them" in out
+    (tmp_path / METADATA_FILE).write_text('{"requires": []}')
+    _note_custom_ops(tmp_path)
+    assert capsys.readouterr().out == ""

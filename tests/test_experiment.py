@@ -111,6 +111,16 @@ def test_run_saves_the_file_with_the_report_and_json_works_too(tmp_path, capsys)
     result = run_experiment(tmp_path / "intents.json")
     assert result.student.outputs[0].shape[-1] == 3
     assert json.loads((tmp_path / "json-run" / "experiment.json").read_text()) == settings
+    # The next run in the folder (kdzoo distil, or a changed file that fails) does not keep
+    # a copy that describes this one; a file of the user's is kept.
+    from kdzoo.recipe.report import claim_run_dir
+
+    (tmp_path / "json-run" / "notes.txt").write_text("mine")
+    claim_run_dir(tmp_path / "json-run")
+    assert not (tmp_path / "json-run" / "experiment.json").exists()
+    assert (tmp_path / "json-run" / "notes.txt").read_text() == "mine"
+    claim_run_dir(run_dir)
+    assert not (run_dir / "experiment.yaml").exists()
 
 
 @pytest.mark.parametrize(
@@ -176,6 +186,15 @@ def test_run_saves_the_file_with_the_report_and_json_works_too(tmp_path, capsys)
         (YAML + "teacher_overrides: 5\n", "teacher_overrides must be a dict"),
         (YAML + "export_name: ../evil\n", "export_name must be a plain folder name"),
         (YAML + "export_dir: gs://bucket/models\n", "export_dir: 'gs://bucket/models' is a URL"),
+        (YAML + "export_dir: intents.csv\n", "export_dir: .*intents.csv is a file, not a folder"),
+        (  # unquoted, the flow list's commas make 'ce:0.5' and 'kd:0.5@t=2' two candidates
+            YAML.replace('["ce:0.5,kd:0.5@t=2"]', "[ce:0.5,kd:0.5@t=2]"),
+            r"In a YAML \[...\] list, quote each candidate",
+        ),
+        (
+            YAML.replace('["ce:0.5,kd:0.5@t=2"]', '["label:0.5,teacher_bounded:0.5"]'),
+            "candidates: Candidate .*teacher_bounded:0.5 cannot train a classification student",
+        ),
         (
             YAML.replace("  label: intent\n", "  label: [intent, uid]\n"),
             "data.label: a list of columns is a multi_label or regression task's",

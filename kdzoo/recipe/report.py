@@ -27,10 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kdzoo.files import atomic_file, check_replaceable, write_marker
+from kdzoo.files import atomic_file, check_replaceable, read_marker, write_marker
 
 FIGURE = "report.png"  # drawn with kdzoo[plots] (matplotlib)
 FILES = ("summary.csv", "candidates.csv", "report.md", FIGURE)
+#: The names ``kdzoo run`` saves its experiment file's copy under, in the run folder.
+EXPERIMENT_COPIES = ("experiment.yaml", "experiment.yml", "experiment.json")
 KIND = "recipe-report"  # the ownership marker's kind
 
 log = logging.getLogger("kdzoo")
@@ -49,8 +51,22 @@ def claim_run_dir(run_dir) -> Path:
     folder = Path(run_dir)
     check_replaceable(folder, KIND, "run_dir")
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_experiment_copy(folder)
     write_marker(folder, KIND)
     return folder
+
+
+def record_experiment_copy(run_dir, name: str) -> None:
+    """Notes in ``run_dir``'s marker that kdzoo saved the experiment file copy ``name``
+    there (``kdzoo.experiment.run_experiment``), so that the next run in the folder, which
+    that copy does not describe, removes it (``claim_run_dir``)."""
+    write_marker(Path(run_dir), KIND, experiment=name)
+
+
+def _remove_experiment_copy(folder: Path) -> None:
+    name = (read_marker(folder) or {}).get("experiment")
+    if name in EXPERIMENT_COPIES:
+        (folder / name).unlink(missing_ok=True)
 
 
 def _logged_units(task, name: str) -> tuple[float, str]:
