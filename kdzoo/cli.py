@@ -1051,8 +1051,8 @@ def cmd_distil(args) -> int:
     # No TensorFlow op may run before distil(): a TPU or multi-worker strategy comes first.
     # The data flags are checked before TensorFlow is imported, so their errors come at once.
     _folder_flag("--export-dir", args.export_dir)
-    _check_candidates_for_task(args)
     dataset = _own_data(args) or args.dataset
+    _check_candidates_for_task(args)
     args.pair = _pair_for_data(args)
     from kdzoo.recipe import DistilConfig, check_config, distil
 
@@ -1087,6 +1087,7 @@ def cmd_distil(args) -> int:
     if args.jit_compile is not None:
         config.jit_compile = {"true": True, "false": False}.get(args.jit_compile, "auto")
     config.tensorboard = args.tensorboard
+    config.portable = args.portable
     if args.op_determinism is not None:
         config.op_determinism = {"on": True, "off": False, "auto": "auto"}[args.op_determinism]
     if args.quiet:
@@ -1129,7 +1130,8 @@ def _note_custom_ops(export_path) -> None:
     if requires:
         print(
             f"note: it needs {', '.join(requires)} (ops outside core TensorFlow): import "
-            "them before loading it; stock TF Serving does not have them. kdzoo check-export "
+            "them before loading it; stock TF Serving does not have them (--portable, or "
+            f"portable: true in an experiment file, exports without them). kdzoo check-export "
             f"{export_path} lists the ops"
         )
 
@@ -1159,14 +1161,14 @@ def _candidate_flags(p, scratch):
         type=_candidate,
         metavar="TERMS[@t=T,lr=LR,ls=LS]",
         help="a distillation setting to try (repeat; replaces the defaults: "
-        f"{' '.join(D.candidates)}"
+        f"{' '.join(D.candidates)})"
         + (
             f"; with --task binary or multi_label they are {' '.join(D.multi_label_candidates)}"
             f", with --task regression {' '.join(D.regression_candidates)}"
             if scratch  # kdzoo distil; the demo's task is classification
             else ""
         )
-        + "); one --candidate is a single fixed setting. Terms: "
+        + "; one --candidate is a single fixed setting. Terms: "
         f"{', '.join((LABEL_TERM, *TERM_NAMES))} ({LABEL_TERM}: the task's label loss)",
     )
     if scratch:
@@ -1386,6 +1388,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--export-name",
         help="exported model name (default: <data name>_student for --data, else the "
         "student's input: audio_student for the default pair)",
+    )
+    p.add_argument(
+        "--portable",
+        action="store_true",
+        help="--export-dir: tokenise text with core TF ops, so the export loads in stock TF "
+        "Serving (the default keeps tensorflow-text's op; exports without text are portable "
+        "either way)",
     )
     p.add_argument("--seed", type=_SEED, help=f"({D.seed})")
     p.add_argument(

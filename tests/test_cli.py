@@ -189,9 +189,11 @@ def test_distil_flags_reach_the_config_unset_ones_keep_its_defaults(monkeypatch)
     argv += ["--scratch", "scratch", "--scratch", "scratch@ls=0.1", "--patience", "3"]
     argv += ["--teacher-epochs", "0", "--epochs", "7", "--learning-rate", "0.01"]
     argv += ["--run-dir", "runs/x", "--tensorboard", "--jit-compile", "false", "--quiet"]
+    argv += ["--portable"]
     with pytest.raises(_Called):
         main(argv)
     (config,) = calls[-1]
+    assert config.portable is True
     assert config.candidates == ("ce:0.5,kd_std:0.5@t=2", "dkd@t=4,lr=0.001")
     assert config.scratch == ("scratch", "scratch@ls=0.1")
     assert (config.patience, config.teacher_epochs, config.epochs) == (3, 0, 7)

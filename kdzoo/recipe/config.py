@@ -111,6 +111,10 @@ class DistilConfig:
         export_name: the exported model's name. Defaults to None: ``<data name>_student``
             for your own data (``customers_student``), else the student's inputs
             (``"audio_student"`` for the default pair).
+        portable: the export tokenises text with core TensorFlow ops instead of
+            tensorflow-text's, so that it loads in any TF runtime and stock TF Serving
+            (``kdzoo.serving.export_student(portable=True)``); exports without text are
+            portable either way. Defaults to False.
         run_dir: where the report (tables and figure, ``kdzoo.recipe.report``) is written.
             Defaults to None (no report files).
         tensorboard: TensorBoard logs under ``<run_dir>/logs``. Defaults to False.
@@ -151,6 +155,7 @@ class DistilConfig:
     backup_dir: str | None = None
     export_dir: str | None = None
     export_name: str | None = None
+    portable: bool = False
     run_dir: str | None = None
     tensorboard: bool = False
     verbose: int | str = "auto"
@@ -284,6 +289,7 @@ def check_config(config: DistilConfig) -> None:
         ("jit_compile", (True, False, "auto")),
         ("verbose", (0, 1, 2, "auto")),
         ("tensorboard", (True, False)),
+        ("portable", (True, False)),
     ):
         value = getattr(config, field)
         if not any(
@@ -327,6 +333,9 @@ def check_config(config: DistilConfig) -> None:
                 f"{field} on this machine's file system only (backup_dir may be gs://). "
                 "Write to a local folder and copy it (gsutil -m cp -r, or tf.io.gfile)."
             )
+        folder = getattr(config, field)
+        if folder and os.path.exists(folder) and not os.path.isdir(folder):
+            raise ValueError(f"DistilConfig.{field}: {folder} is a file, not a folder.")
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(
             f"DistilConfig.optimizer must be one of {OPTIMIZERS}; got {config.optimizer!r}."

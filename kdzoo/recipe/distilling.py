@@ -428,7 +428,8 @@ def _distil(config, choice, precision, extra_callbacks):
             raise DataConfigError(
                 f"The models read {missing}, which DistilConfig.dataset ({data.name}) does not "
                 f"have; it has {sorted(data.input_specs)}. Name models that read it: "
-                "pair=NAME, or teacher=T and student=S."
+                "pair=NAME, or teacher=T and student=S, or, for a fusion family, the "
+                "inputs each side reads: teacher_inputs=(...) and student_inputs=(...)."
             )
         task = getattr(data, "task", None)
         folders = [phase_folder(name) for name in phase_names(config, task)]
@@ -546,6 +547,7 @@ def _distil(config, choice, precision, extra_callbacks):
                     split=split,
                     metrics=metrics,
                     teacher_name=teacher.name,
+                    portable=config.portable,
                 )
             )
 

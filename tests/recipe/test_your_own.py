@@ -3,6 +3,7 @@ from a DataFrame, a ``.keras`` teacher used as it is, a ``"family/preset"`` stud
 input keys read from the models."""
 
 import dataclasses
+import json
 from pathlib import Path
 
 import keras
@@ -13,6 +14,7 @@ import pytest
 from kdzoo import models
 from kdzoo.datasets import from_dataframe
 from kdzoo.recipe import DistilConfig, check_config, distil
+from kdzoo.serving.export import METADATA_FILE
 
 INTENTS = {"billing": "invoice charge refund", "travel": "flight hotel trip", "other": "hello hi"}
 
@@ -157,6 +159,24 @@ def test_a_student_of_your_own_data_exports_and_passes_check_export(tmp_path):
     report = check_export(result.export_path)
     assert report.passed, report.format()
     assert report.inputs == "the warmup request's inputs (intents's examples, taken at export)"
+    assert (
+        "tensorflow_text"
+        in json.loads((Path(result.export_path) / METADATA_FILE).read_text())["requires"]
+    )
+    # portable=True: core-op tokenising, so stock TF Serving loads it (`kdzoo distil --portable`)
+    portable = distil(DistilConfig(dataset=data, export_dir=str(tmp_path), portable=True, **TINY))
+    metadata = json.loads((Path(portable.export_path) / METADATA_FILE).read_text())
+    assert (metadata["portable"], metadata["requires"]) == (True, [])
+    assert check_export(portable.export_path).passed
+
+
+def test_export_options_are_checked_before_anything_trains(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    with pytest.raises(ValueError, match=f"DistilConfig.export_dir: {taken} is a file"):
+        check_config(DistilConfig(dataset=_intents(), export_dir=str(taken), **TINY))
+    with pytest.raises(ValueError, match="portable must be one of True, False"):
+        check_config(DistilConfig(dataset=_intents(), portable="yes", **TINY))
 
 
 def test_a_text_pair_reads_text_without_input_flags():
