@@ -207,6 +207,10 @@ def _quiet_tensorflow():
         logger.addFilter(_retracing_filter)
 
 
+#: ``--quiet``: Keras's ``verbose=2``.
+_QUIET = "no progress bars: each epoch's number and its summary line (Keras verbose=2)"
+
+
 def _folder_flag(flag: str, path) -> None:
     """Refuses ``path`` for ``flag`` when it exists and is not a folder, before anything
     trains (the export would fail only after training)."""
@@ -1239,7 +1243,7 @@ def build_parser() -> argparse.ArgumentParser:
         "existing folder is replaced only if it is a kdzoo bundle",
     )
     p.add_argument("--no-export", action="store_true", help="do not export the student")
-    p.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
+    p.add_argument("--quiet", action="store_true", help=_QUIET)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
@@ -1405,7 +1409,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--num-examples", type=_POSITIVE_INT, help="embedded set size")
     p.add_argument("--train-examples", type=_POSITIVE_INT, help="a seeded random training subset")
-    p.add_argument("--quiet", action="store_true", help="one line per epoch")
+    p.add_argument("--quiet", action="store_true", help=_QUIET)
     p.set_defaults(func=cmd_distil)
 
     p = sub.add_parser(
@@ -1416,7 +1420,7 @@ def build_parser() -> argparse.ArgumentParser:
         "every key is checked before anything loads, and the file is saved with the report.",
     )
     p.add_argument("path", help="the experiment file (.yaml, .yml or .json)")
-    p.add_argument("--quiet", action="store_true", help="one line per epoch")
+    p.add_argument("--quiet", action="store_true", help=_QUIET)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
