@@ -4,7 +4,8 @@
 
 - ``summary.csv``: teacher, tuned scratch and the recipe's student (``RecipeResult.table``);
 - ``candidates.csv``: every student tried, validation and test side by side;
-- ``report.md``: both tables and the chosen setting, in Markdown;
+- ``report.md``: what ran (the data, teacher and student), both tables and the chosen
+  setting, in Markdown;
 - ``report.png``: learning curves (validation accuracy per epoch) of the teacher, the best
   scratch try and the chosen student; validation accuracy per candidate; and the
   confusion matrices of the teacher and the recipe's student on the evaluated split (for
@@ -226,6 +227,39 @@ def confusion_matrix(model, data, split) -> np.ndarray:
     return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
 
 
+def _what_ran(result, data) -> str:
+    """The report's first lines: the data (its name, examples per split, classes) and the
+    teacher and student (their Keras names and parameters), so that a report read later,
+    away from the command that made it, says what it measured. Empty when nothing is
+    known (no ``data`` given, models without names)."""
+    lines = []
+    if data is not None and getattr(data, "name", None):
+        counts = dict(getattr(data, "num_examples", {}))
+        order = [k for k in ("train", "transfer", "validation", "test") if k in counts]
+        order += [k for k in counts if k not in order]
+        sizes = ", ".join(f"{k} {counts[k]:,}" for k in order)
+        task = getattr(data, "task", None)
+        names = tuple(map(str, getattr(data, "class_names", ())))
+        shown = ", ".join(names) if len(names) <= 12 else f"{names[0]} … {names[-1]}"
+        if task is not None:
+            labels = f"; a {task.kind.replace('_', '-')} task ({shown})"
+        elif names:
+            labels = f"; {len(names)} classes ({shown})"
+        else:
+            labels = ""
+        lines.append(f"- Data: `{data.name}`" + (f": {sizes}" if sizes else "") + f"{labels}.")
+    for role, model in (("Teacher", getattr(result, "teacher", None)),
+                        ("Student", getattr(result, "student", None))):  # fmt: skip
+        if model is None or not getattr(model, "name", None):
+            continue
+        try:
+            params = f" ({model.count_params():,} parameters)"
+        except ValueError:  # a model that was never built has no count
+            params = ""
+        lines.append(f"- {role}: `{model.name}`{params}.")
+    return "\n".join(lines) + "\n\n" if lines else ""
+
+
 def write_report(result, run_dir, data=None, split=None) -> Path:
     """Writes ``FILES`` into ``run_dir`` (``claim_run_dir``); returns the folder."""
     folder = claim_run_dir(run_dir)
@@ -255,8 +289,9 @@ def write_report(result, run_dir, data=None, split=None) -> Path:
             f" Precision, recall, F1 and ROC AUC are those of class "
             f"'{data.class_names[1]}' (the second class name; `class_names=` orders them)."
         )
+    ran = _what_ran(result, data)
     text = (
-        f"# Recipe report\n\nChosen on validation: **{result.chosen.describe()}**. "
+        f"# Recipe report\n\n{ran}Chosen on validation: **{result.chosen.describe()}**. "
         f"Evaluated on: {result.evaluated_on}. Recipe minus tuned scratch ({result.metric}): "
         f"{gains}.{why}{positive}\n\n{markdown(result.table)}\n\n## Candidates\n\n"
         f"{markdown(result.candidates)}\n\nWall time: {seconds}.\n\n{note}\n"

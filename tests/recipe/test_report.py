@@ -55,3 +55,31 @@ def test_regression_curves_are_drawn_in_the_targets_units():
     assert _logged_units(two, "val_mse") == (1.0, " (standardised targets)")
     assert _logged_units(None, "val_accuracy") == (1.0, "")
     assert _logged_units(Task.regression(["raw"]), "val_mse") == (1.0, "")  # not standardised
+
+
+def test_the_report_says_which_data_and_models_it_measured(tmp_path, monkeypatch):
+    import keras
+
+    for module in ("matplotlib", "matplotlib.figure"):  # the text only
+        monkeypatch.setitem(sys.modules, module, None)
+    inputs = keras.Input((3,))
+    teacher = keras.Model(inputs, keras.layers.Dense(20)(inputs), name="my_teacher")
+    student = keras.Model(inputs, keras.layers.Dense(20)(inputs), name="my_student")
+    result = _result("test")
+    result.teacher, result.student = teacher, student
+    data = types.SimpleNamespace(
+        name="churn",
+        num_examples={"test": 30, "train": 1200, "validation": 150},
+        class_names=[f"c{i}" for i in range(20)],
+        num_classes=20,
+        task=None,
+    )
+    text = (write_report(result, tmp_path / "a", data) / "report.md").read_text()
+    lines = text.split("\n\n")[1].splitlines()
+    assert lines == [
+        "- Data: `churn`: train 1,200, validation 150, test 30; 20 classes (c0 … c19).",
+        "- Teacher: `my_teacher` (80 parameters).",
+        "- Student: `my_student` (80 parameters).",
+    ]
+    text = (write_report(_result("test"), tmp_path / "b") / "report.md").read_text()
+    assert "- Data:" not in text and "- Teacher:" not in text  # nothing known, nothing said
