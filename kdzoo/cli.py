@@ -1564,6 +1564,8 @@ def _user_errors() -> tuple:
     """Errors that report bad input or a refused action, not a bug: one line, exit 1."""
     from kdzoo.data.bad_input import BadExampleError
     from kdzoo.datasets.root import DataNotFoundError
+    from kdzoo.distillation.outputs_file import TeacherOutputsError
+    from kdzoo.distillation.sources import TeacherLoadError
     from kdzoo.files import NotOwnedError
     from kdzoo.recipe import BackupError, NonFiniteLossError
     from kdzoo.recipe.config import DataConfigError
@@ -1576,6 +1578,8 @@ def _user_errors() -> tuple:
         BackupError,
         NonFiniteLossError,
         DataConfigError,
+        TeacherOutputsError,  # a file of teacher outputs: its format, an id, a value
+        TeacherLoadError,  # a teacher file kdzoo cannot load as one
     )
 
 

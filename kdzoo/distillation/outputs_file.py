@@ -28,14 +28,25 @@ Probabilities become log-probabilities, which stand in for logits exactly (``sof
 ``PROBABILITY_FLOOR`` before the log, so that a class given probability 0 gets a large
 finite negative logit (log 1e-7 ≈ -16.1) rather than ``-inf``.
 
-Checked, with errors that name the file and the row (CSV: the line) or id: the format, the
-id column, duplicate ids, ids of the dataset that the file lacks, the class count, and
-finiteness. Ids in the file that the dataset does not ask for are ignored (one file may
-serve every split).
+For a binary or multi-label task (``task_kind``) the columns are each label's own
+(sigmoid) outputs: probabilities in [0, 1] become log-odds, ``log p - log(1 - p)``, and do
+not sum to 1. A binary task also takes a two-class file (``logit_0, logit_1`` or
+``prob_0, prob_1``, negative then positive), which becomes the positive class's logit
+``z_1 - z_0`` (or ``log p_1 - log p_0``): ``sigmoid`` of it is the softmax's ``p_1``. A
+regression task's outputs are values, never probabilities.
+
+Checked, with errors (``TeacherOutputsError``) that name the file and the row (CSV: the
+line) or id: the format, the id column and each id (empty ids are refused), duplicate ids,
+ids of the dataset that the file lacks, the class count, and finiteness in float32 (a value
+beyond float32's range would turn into ``inf``). Ids in the file that the dataset does not
+ask for are ignored (one file may serve every split). Logit columns that look like
+probabilities (every row in [0, 1], summing to 1) are trained on as they are, with a
+warning: name such columns ``prob_<k>``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import keras
@@ -49,13 +60,32 @@ PROBABILITY_FLOOR = 1e-7
 #: How far a row of probabilities may sum from 1.
 PROBABILITY_SUM_TOLERANCE = 1e-3
 _KINDS = {"logit": "logits", "prob": "probabilities"}
+#: Tasks whose outputs are each label's own sigmoid (``kdzoo.tasks.Task.kind``).
+SIGMOID_TASKS = ("binary", "multi_label")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+log = logging.getLogger("kdzoo")
+
+
+class TeacherOutputsError(ValueError):
+    """A file of teacher outputs that cannot be used as it is: its format, an id, a value
+    or the class count. The message names the file and the row (CSV: the line) or id."""
+
+
+def _is_csv(path) -> bool:
+    return os.path.splitext(path)[1].lower() == ".csv"
 
 
 def _read_table(path, id_column, class_names):
-    """``(ids, values, kind, row_label)`` of a CSV or Parquet file."""
-    frame = pd.read_csv(path) if path.endswith(".csv") else pd.read_parquet(path)
+    """``(ids, values, kind)`` of a CSV or Parquet file."""
+    try:
+        frame = pd.read_csv(path) if _is_csv(path) else pd.read_parquet(path)
+    except pd.errors.EmptyDataError as err:
+        raise TeacherOutputsError(f"{path}: the file is empty (no header, no rows).") from err
+    if frame.empty:
+        raise TeacherOutputsError(f"{path}: no rows (only the header).")
     if id_column not in frame.columns:
-        raise ValueError(
+        raise TeacherOutputsError(
             f"{path}: no id column {id_column!r} (columns: {', '.join(map(str, frame.columns))})."
         )
     found = {}
@@ -64,7 +94,7 @@ def _read_table(path, id_column, class_names):
         if columns:
             found[kind] = (prefix, columns)
     if len(found) != 1:
-        raise ValueError(
+        raise TeacherOutputsError(
             f"{path}: expected columns logit_<class> or prob_<class> (one kind); "
             f"found {sorted(found) or 'neither'}."
         )
@@ -76,7 +106,7 @@ def _read_table(path, id_column, class_names):
     else:  # class indices, in the dataset's class order (class_names[k] is index k)
         wanted = [str(k) for k in range(len(class_names) if class_names is not None else len(keys))]
     if sorted(keys) != sorted(wanted):
-        raise ValueError(
+        raise TeacherOutputsError(
             f"{path}: class columns {prefix}_{{{', '.join(keys)}}} do not match the "
             f"dataset's {len(wanted)} classes {prefix}_{{{', '.join(wanted)}}}."
         )
@@ -86,10 +116,16 @@ def _read_table(path, id_column, class_names):
         if not pd.api.types.is_numeric_dtype(values[column]):
             bad = pd.to_numeric(values[column], errors="coerce").isna() & values[column].notna()
             row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
-            raise ValueError(
+            raise TeacherOutputsError(
                 f"{path}: {_row(path, row)}: column {column!r} is not a number: "
                 f"{values[column].iloc[row]!r}."
             )
+    empty = np.flatnonzero(frame[id_column].isna().to_numpy())
+    if len(empty):
+        raise TeacherOutputsError(
+            f"{path}: {_row(path, int(empty[0]))}: the id ({id_column!r}) is empty "
+            f"({len(empty)} row(s) without an id)."
+        )
     return frame[id_column].to_numpy(), values.to_numpy(np.float64), kind
 
 
@@ -98,7 +134,7 @@ def _read_npz(path):
         names = set(archive.files)
         kinds = [k for k in ("logits", "probabilities") if k in names]
         if "ids" not in names or len(kinds) != 1:
-            raise ValueError(
+            raise TeacherOutputsError(
                 f"{path}: expected arrays 'ids' and one of 'logits' / 'probabilities'; "
                 f"found {sorted(names)}."
             )
@@ -106,36 +142,98 @@ def _read_npz(path):
             values = np.asarray(archive[kinds[0]], np.float64)
             ids = np.asarray(archive["ids"])
         except ValueError as err:  # an object array: loading it would unpickle
-            raise ValueError(
+            raise TeacherOutputsError(
                 f"{path}: holds an object array, which kdzoo does not unpickle; save ids as "
                 "strings or integers (np.asarray(ids, dtype=str)) and outputs as floats."
             ) from err
-    if values.ndim != 2 or len(values) != len(ids):
-        raise ValueError(
+    if ids.ndim != 1 or values.ndim != 2 or len(values) != len(ids):
+        raise TeacherOutputsError(
             f"{path}: '{kinds[0]}' must be [rows, classes] with one row per id; got shape "
-            f"{values.shape} for {len(ids)} ids."
+            f"{values.shape} for ids of shape {ids.shape} (one id per row, 1-D)."
         )
+    if not len(ids):
+        raise TeacherOutputsError(f"{path}: no rows ('ids' is empty).")
     return ids, values, kinds[0]
 
 
 def _row(path, row):
     # A CSV's data row r sits on line r + 2 (line 1 is the header).
-    return f"line {row + 2}" if path.endswith(".csv") else f"row {row}"
+    return f"line {row + 2}" if _is_csv(path) else f"row {row}"
 
 
-def _normalise_ids(ids):
-    """Ids as comparable Python values (int or str), whatever the file's dtype."""
+def _normalise_ids(ids, where):
+    """Ids as comparable Python values (int or str), whatever the file's dtype; ``where``
+    names them in errors (the file, or the dataset)."""
     ids = np.asarray(ids)
     if ids.dtype.kind in "iu":
         return [int(i) for i in ids]
     if ids.dtype.kind == "f":
-        if not np.all(np.isfinite(ids)) or not np.all(ids == np.round(ids)):
-            raise ValueError("ids must be integers or strings; got non-integer numbers.")
+        bad = np.flatnonzero(~np.isfinite(ids) | (ids != np.round(ids)))
+        if len(bad):
+            raise TeacherOutputsError(
+                f"{where}: ids must be integers or strings; row {int(bad[0])} holds "
+                f"{ids[bad[0]]} ({len(bad)} such)."
+            )
         return [int(i) for i in ids]
     return [i.decode("utf-8") if isinstance(i, bytes) else str(i) for i in ids.tolist()]
 
 
-def read_teacher_outputs(path, ids, *, num_classes=None, class_names=None, id_column="id") -> dict:
+def _to_logits(path, values, kind, file_ids, task_kind, num_classes):
+    """The file's values as the logits the task's teacher would output (module docstring)."""
+    if task_kind == "regression":
+        if kind == "probabilities":
+            raise TeacherOutputsError(
+                f"{path}: a regression task's teacher outputs are values (logit_<k> columns "
+                "or a 'logits' array), not probabilities."
+            )
+        return values
+    sigmoid = task_kind in SIGMOID_TASKS
+    two_class = task_kind == "binary" and num_classes == 1 and values.shape[1] == 2
+    if kind == "probabilities":
+        negative = np.flatnonzero((values < 0).any(axis=1) | (sigmoid & (values > 1).any(axis=1)))
+        sums = values.sum(axis=1)
+        off = []
+        if not sigmoid or two_class:
+            off = np.flatnonzero(np.abs(sums - 1) > PROBABILITY_SUM_TOLERANCE)
+        if len(negative) or len(off):
+            row = int(negative[0]) if len(negative) else int(off[0])
+            if len(negative):
+                what = (
+                    "a negative probability" if (values[row] < 0).any() else "a probability above 1"
+                )
+                problem = f"has {what} ({_shown(values[row])})"
+            else:
+                problem = f"sums to {sums[row]:.6g}, not a probability distribution"
+            raise TeacherOutputsError(
+                f"{path}: {_row(path, row)} (id {file_ids[row]!r}) {problem}."
+            )
+        if sigmoid and not two_class:  # each label's own probability: its log-odds
+            floored = np.clip(values, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+            return np.log(floored) - np.log1p(-floored)
+        values = np.log(np.maximum(values, PROBABILITY_FLOOR))
+    elif not sigmoid and values.shape[1] > 1:
+        rows = np.all((values >= 0) & (values <= 1), axis=1) & (
+            np.abs(values.sum(axis=1) - 1) <= PROBABILITY_SUM_TOLERANCE
+        )
+        if rows.all():
+            log.warning(
+                "%s: every row of its logit columns lies in [0, 1] and sums to 1: these look "
+                "like probabilities, which kdzoo would read as logits (nearly uniform soft "
+                "targets). If they are, name the columns prob_<k> (or save 'probabilities').",
+                path,
+            )
+    if two_class:  # softmax over [negative, positive] -> the positive class's logit
+        return values[:, 1:] - values[:, :1]
+    return values
+
+
+def _shown(row) -> str:
+    return ", ".join(f"{v:.6g}" for v in row[:8]) + (", ..." if len(row) > 8 else "")
+
+
+def read_teacher_outputs(
+    path, ids, *, num_classes=None, class_names=None, id_column="id", task_kind=None
+) -> dict:
     """A teacher's outputs for the examples ``ids``, read from a file.
 
     Args:
@@ -146,6 +244,9 @@ def read_teacher_outputs(path, ids, *, num_classes=None, class_names=None, id_co
         class_names: the dataset's class names; CSV/Parquet columns may then be named by
             class (``logit_<name>``) and are put in this order.
         id_column: the id column of a CSV or Parquet file. Defaults to ``"id"``.
+        task_kind: the task's ``kdzoo.tasks.Task.kind``; None is single-label
+            classification. ``"binary"`` and ``"multi_label"`` read probabilities as each
+            label's own (to log-odds), ``"regression"`` refuses them (module docstring).
 
     Returns:
         ``{"logits": float32 [len(ids), classes]}``: logits, or log-probabilities for a file
@@ -153,8 +254,9 @@ def read_teacher_outputs(path, ids, *, num_classes=None, class_names=None, id_co
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is malformed, lacks some of ``ids``, repeats an id, has another
-            class count, or holds a value that is not finite (or, for probabilities, not a
+        TeacherOutputsError: (a ``ValueError``) the file is malformed, lacks some of
+            ``ids``, repeats an id or leaves one empty, has another class count, or holds a
+            value that is not finite in float32 (or, for probabilities, not a
             distribution). The message names the file, and the row or id.
     """
     path = os.fspath(path)
@@ -166,48 +268,43 @@ def read_teacher_outputs(path, ids, *, num_classes=None, class_names=None, id_co
     elif extension in (".csv", ".parquet"):
         file_ids, values, kind = _read_table(path, id_column, class_names)
     else:
-        raise ValueError(f"{path}: unsupported format {extension!r}; use .npz, .csv or .parquet.")
-    file_ids = _normalise_ids(file_ids)
+        raise TeacherOutputsError(
+            f"{path}: unsupported format {extension!r}; use .npz, .csv or .parquet."
+        )
+    file_ids = _normalise_ids(file_ids, path)
     if num_classes is None and class_names is not None:
         num_classes = len(class_names)
-    if num_classes is not None and values.shape[1] != num_classes:
-        raise ValueError(
+    two_class = task_kind == "binary" and num_classes == 1 and values.shape[1] == 2
+    if num_classes is not None and values.shape[1] != num_classes and not two_class:
+        raise TeacherOutputsError(
             f"{path}: {values.shape[1]} classes per row, but the dataset has {num_classes}."
         )
 
-    bad_rows, bad_cols = np.nonzero(~np.isfinite(values))
+    # float32 is what trains: a finite float64 beyond its range would become inf there.
+    bad_rows, bad_cols = np.nonzero(~np.isfinite(values) | (np.abs(values) > _FLOAT32_MAX))
     if len(bad_rows):
         row, col = int(bad_rows[0]), int(bad_cols[0])
-        raise ValueError(
+        value = values[row, col]
+        beyond = " (beyond float32's range)" if np.isfinite(value) else ""
+        raise TeacherOutputsError(
             f"{path}: {_row(path, row)} (id {file_ids[row]!r}): {kind} of class {col} is "
-            f"{values[row, col]} ({len(set(bad_rows.tolist()))} row(s) not finite)."
+            f"{value}{beyond} ({len(set(bad_rows.tolist()))} row(s) not finite in float32)."
         )
-    if kind == "probabilities":
-        negative = np.flatnonzero((values < 0).any(axis=1))
-        sums = values.sum(axis=1)
-        off = np.flatnonzero(np.abs(sums - 1) > PROBABILITY_SUM_TOLERANCE)
-        if len(negative) or len(off):
-            row = int(negative[0]) if len(negative) else int(off[0])
-            problem = "has a negative probability" if len(negative) else f"sums to {sums[row]:.6g}"
-            raise ValueError(
-                f"{path}: {_row(path, row)} (id {file_ids[row]!r}) {problem}, not a "
-                "probability distribution."
-            )
-        values = np.log(np.maximum(values, PROBABILITY_FLOOR))
+    values = _to_logits(path, values, kind, file_ids, task_kind, num_classes)
 
     position = {}
     for row, key in enumerate(file_ids):
         if key in position:
-            raise ValueError(
+            raise TeacherOutputsError(
                 f"{path}: id {key!r} appears twice ({_row(path, position[key])} and "
                 f"{_row(path, row)})."
             )
         position[key] = row
-    wanted = _normalise_ids(ids)
+    wanted = _normalise_ids(ids, "the dataset's ids")
     missing = [key for key in wanted if key not in position]
     if missing:
         shown = ", ".join(map(repr, missing[:5])) + (", ..." if len(missing) > 5 else "")
-        raise ValueError(
+        raise TeacherOutputsError(
             f"{path}: no outputs for {len(missing)} of the dataset's {len(wanted)} ids ({shown})."
         )
     return {"logits": values[[position[key] for key in wanted]].astype(np.float32)}

@@ -146,7 +146,10 @@ OUTPUT_FILE_SUFFIXES = (".npz", ".csv", ".parquet")
 def is_outputs_file(source) -> bool:
     """Whether ``source`` names a file of teacher outputs (logits or probabilities keyed by
     example id; ``kdzoo.distillation.read_teacher_outputs``)."""
-    return isinstance(source, str | os.PathLike) and Path(source).suffix in OUTPUT_FILE_SUFFIXES
+    return (
+        isinstance(source, str | os.PathLike)
+        and Path(source).suffix.lower() in OUTPUT_FILE_SUFFIXES
+    )
 
 
 def with_file_outputs(data, path):
@@ -154,11 +157,15 @@ def with_file_outputs(data, path):
     its rows (by id, checked: every id present, the classes, finiteness), under
     ``FILE_TEACHER_KEY``, where ``file_teacher`` reads them."""
     from kdzoo.datasets.loading import TRAIN_AND_TRANSFER, TRANSFER, LoadedDataset
-    from kdzoo.distillation.outputs_file import FILE_TEACHER_KEY, read_teacher_outputs
+    from kdzoo.distillation.outputs_file import (
+        FILE_TEACHER_KEY,
+        TeacherOutputsError,
+        read_teacher_outputs,
+    )
 
     lacking = [s for s, arrays in data.arrays.items() if "id" not in arrays]
     if lacking:
-        raise ValueError(
+        raise TeacherOutputsError(
             f"A file of teacher outputs ({os.fspath(path)}) is matched to the examples by id; "
             f"{data.name} has no ids in {lacking}. Load it with an id column (id=...)."
         )
@@ -316,12 +323,13 @@ def _model(side, data, shapes, overrides, role, inputs=None):
 
 
 def _output_columns(data) -> dict:
-    """How a teacher-outputs file's columns are checked: by the class names, or by the
-    task's output width (a binary task's one logit, a regression task's targets)."""
+    """How a teacher-outputs file's columns are checked and read: by the class names, or by
+    the task's output width (a binary task's one logit, a regression task's targets) and
+    kind (a binary or multi-label task's probabilities are each label's own)."""
     task = getattr(data, "task", None)
     if task is None:
         return {"class_names": data.class_names}
-    return {"num_classes": task.outputs}
+    return {"num_classes": task.outputs, "task_kind": task.kind}
 
 
 def _outputs(data) -> int:

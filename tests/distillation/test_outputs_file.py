@@ -113,7 +113,9 @@ def test_malformed_files_are_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match=r"t\.npz: expected arrays 'ids' and one of"):
         read_teacher_outputs(tmp_path / "t.npz", ids=[10])
     np.savez(tmp_path / "t.npz", ids=FILE_IDS[:3], logits=LOGITS)
-    with pytest.raises(ValueError, match=r"one row per id; got shape \(4, 3\) for 3 ids"):
+    with pytest.raises(
+        ValueError, match=r"one row per id; got shape \(4, 3\) for ids of shape \(3,\)"
+    ):
         read_teacher_outputs(tmp_path / "t.npz", ids=[10])
 
 
@@ -181,3 +183,82 @@ def test_class_columns_are_names_or_indices_in_class_order(tmp_path):
             ids=[1],
             class_names=names,
         )
+
+
+def test_values_are_checked_in_float32_and_ids_must_be_there(tmp_path):
+    from kdzoo.distillation.outputs_file import TeacherOutputsError
+
+    path = tmp_path / "teacher.csv"
+    frame = pd.DataFrame({"id": ["a", "b"], "logit_0": [1.0, 1e39], "logit_1": [0.0, 0.0]})
+    frame.to_csv(path, index=False)
+    # Finite in float64, inf in the float32 that trains: refused by line and id.
+    with pytest.raises(TeacherOutputsError, match=r"line 3 \(id 'b'\).*beyond float32's range"):
+        read_teacher_outputs(path, ids=["a", "b"], num_classes=2)
+    pd.DataFrame({"id": ["a", None], "logit_0": [1.0, 2.0], "logit_1": [0.0, 0.0]}).to_csv(
+        path, index=False
+    )  # an empty id would have been the id "nan"
+    with pytest.raises(TeacherOutputsError, match=r"line 3: the id \('id'\) is empty"):
+        read_teacher_outputs(path, ids=["a"], num_classes=2)
+    path.write_text("id,logit_0,logit_1\n")
+    with pytest.raises(TeacherOutputsError, match=r"teacher.csv: no rows"):
+        read_teacher_outputs(path, ids=["a"], num_classes=2)
+    path.write_text("")
+    with pytest.raises(TeacherOutputsError, match=r"teacher.csv: the file is empty"):
+        read_teacher_outputs(path, ids=["a"], num_classes=2)
+    npz = tmp_path / "teacher.npz"
+    np.savez(npz, ids=FILE_IDS[:, None], logits=LOGITS)
+    with pytest.raises(TeacherOutputsError, match=r"teacher.npz: .*ids of shape \(4, 1\)"):
+        read_teacher_outputs(npz, ids=[10], num_classes=3)
+
+
+def test_an_upper_case_extension_is_read_by_its_format(tmp_path):
+    path = tmp_path / "TEACHER.CSV"
+    pd.DataFrame({"id": [1, 2], "logit_0": [0.5, 1.0], "logit_1": [2.0, -1.0]}).to_csv(
+        path, index=False
+    )
+    out = read_teacher_outputs(path, ids=[2], num_classes=2)
+    np.testing.assert_array_equal(out["logits"], [[1.0, -1.0]])
+    from kdzoo.recipe.distilling import is_outputs_file
+
+    assert is_outputs_file(path) and is_outputs_file("t.NPZ") and not is_outputs_file("t.keras")
+
+
+def test_sigmoid_tasks_read_probabilities_as_log_odds(tmp_path):
+    from kdzoo.distillation.outputs_file import TeacherOutputsError
+
+    path = tmp_path / "teacher.csv"
+    # Binary: one column, P(positive); it need not sum to 1.
+    pd.DataFrame({"id": [1, 2], "prob_0": [0.9, 0.2]}).to_csv(path, index=False)
+    out = read_teacher_outputs(path, ids=[1, 2], num_classes=1, task_kind="binary")
+    np.testing.assert_allclose(out["logits"][:, 0], np.log([9.0, 0.25]), rtol=1e-6)
+    # A two-class softmax file: the positive class's logit, whose sigmoid is its p_1.
+    pd.DataFrame({"id": [1], "prob_0": [0.2], "prob_1": [0.8]}).to_csv(path, index=False)
+    out = read_teacher_outputs(path, ids=[1], num_classes=1, task_kind="binary")
+    np.testing.assert_allclose(1 / (1 + np.exp(-out["logits"])), [[0.8]], rtol=1e-6)
+    pd.DataFrame({"id": [1], "logit_0": [1.5], "logit_1": [-0.5]}).to_csv(path, index=False)
+    out = read_teacher_outputs(path, ids=[1], num_classes=1, task_kind="binary")
+    np.testing.assert_allclose(out["logits"], [[-2.0]])
+    # Multi-label probabilities that happen to sum to 1 are still each label's own.
+    pd.DataFrame({"id": [1], "prob_0": [0.9], "prob_1": [0.1]}).to_csv(path, index=False)
+    out = read_teacher_outputs(path, ids=[1], num_classes=2, task_kind="multi_label")
+    np.testing.assert_allclose(out["logits"], [[np.log(9.0), -np.log(9.0)]], rtol=1e-6)
+    pd.DataFrame({"id": [1], "prob_0": [1.2], "prob_1": [0.1]}).to_csv(path, index=False)
+    with pytest.raises(TeacherOutputsError, match=r"line 2 \(id 1\) has a probability above 1"):
+        read_teacher_outputs(path, ids=[1], num_classes=2, task_kind="multi_label")
+    pd.DataFrame({"id": [1], "prob_0": [0.5]}).to_csv(path, index=False)
+    with pytest.raises(TeacherOutputsError, match="regression task's teacher outputs are values"):
+        read_teacher_outputs(path, ids=[1], num_classes=1, task_kind="regression")
+
+
+def test_logit_columns_holding_probabilities_get_a_warning(tmp_path, caplog):
+    path = tmp_path / "teacher.csv"
+    frame = pd.DataFrame({"id": [1, 2], "logit_0": [0.25, 0.5], "logit_1": [0.75, 0.5]})
+    frame.to_csv(path, index=False)
+    with caplog.at_level("WARNING", logger="kdzoo"):
+        read_teacher_outputs(path, ids=[1, 2], num_classes=2)
+    assert "these look like probabilities" in caplog.text and "prob_<k>" in caplog.text
+    caplog.clear()
+    frame.assign(logit_0=[2.0, 0.5]).to_csv(path, index=False)  # real logits: no warning
+    with caplog.at_level("WARNING", logger="kdzoo"):
+        read_teacher_outputs(path, ids=[1, 2], num_classes=2)
+    assert "look like probabilities" not in caplog.text
