@@ -37,12 +37,21 @@ never leaves a half-written cache)::
     <output>.npy         one array per output: "logits", and each requested feature
     .kdzoo-owned         the marker that lets ``overwrite=True`` replace the folder
 
-``overwrite=True`` replaces only a cache kdzoo wrote (or an empty folder): any other folder
-is refused before the teacher runs.
+``overwrite=True`` replaces only a cache kdzoo wrote (or an empty folder), and only while
+it holds the files above alone: any other folder, or a file a user put in the cache, is
+refused before the teacher runs.
+
+What is checked when a cache is read: the row count, the labels row by row (a cache made
+from other rows or another order), and that every value is finite. What is not: the
+teacher's weights and the inputs themselves (the manifest records the teacher's name and
+parameter count, for people). A cache made by another teacher, or from other inputs with
+the same labels (new preprocessing, rows permuted within a class), is read as valid:
+make a new cache whenever the teacher, the data or its preprocessing changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -54,7 +63,14 @@ from kdzoo.backend import is_tensorflow
 from kdzoo.data.routing import input_names, select_inputs
 from kdzoo.distillation.keys import TEACHER_OUTPUTS
 from kdzoo.distillation.teachers import TeacherEnsemble
-from kdzoo.files import check_replaceable, make_sibling_tmp, remove_stale_tmps, replace_dir
+from kdzoo.files import (
+    MARKER,
+    NotOwnedError,
+    check_replaceable,
+    make_sibling_tmp,
+    remove_stale_tmps,
+    replace_dir,
+)
 from kdzoo.models.layers import feature_model
 
 MANIFEST = "manifest.json"
@@ -112,9 +128,15 @@ def cache_teacher_outputs(
             "The dataset shuffles, so cached outputs could not be matched to their rows. "
             "Cache from a pipeline built with training=False (same arrays, same order)."
         )
+    if int(dataset.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
+        raise ValueError(
+            "The dataset repeats forever (.repeat() without a count): caching would never "
+            "end. Cache from the pipeline of one pass over the rows."
+        )
+    check_replaceable(cache_dir, KIND, "cache_dir")
     if os.path.exists(cache_dir) and not overwrite:
         raise FileExistsError(f"Teacher cache {cache_dir!r} exists; pass overwrite=True.")
-    check_replaceable(cache_dir, KIND, "cache_dir")
+    _check_only_cache_files(cache_dir)
     tap = feature_model(teacher, features)
     keys = _teacher_keys(teacher)
 
@@ -175,6 +197,26 @@ def cache_teacher_outputs(
     return cache_dir
 
 
+def _check_only_cache_files(cache_dir) -> None:
+    """Raises ``NotOwnedError`` if a cache kdzoo wrote also holds files it did not write
+    (replacing the folder would delete them)."""
+    if not os.path.isdir(cache_dir) or not os.listdir(cache_dir):
+        return
+    ours = {MANIFEST, "labels.npy", MARKER}
+    # Without a readable manifest, only the fixed names are kdzoo's.
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        with open(os.path.join(cache_dir, MANIFEST), encoding="utf-8") as f:
+            ours |= {f"{name}.npy" for name in json.load(f)["outputs"]}
+    others = sorted(set(os.listdir(cache_dir)) - ours)
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise NotOwnedError(
+            f"cache_dir {cache_dir} holds {len(others)} file(s) kdzoo did not write there "
+            f"({shown}); overwriting would replace the folder and delete them. Move them "
+            "out, or choose a new folder."
+        )
+
+
 def load_teacher_outputs(cache, labels=None) -> dict:
     """The cached outputs as ``{name: array}`` (memory-mapped), in row order.
 
@@ -205,6 +247,11 @@ def load_teacher_outputs(cache, labels=None) -> dict:
             for name in manifest["outputs"]
         }
         cached_labels = np.load(os.path.join(cache, "labels.npy"))
+    where = f"Teacher cache {cache!r}" if isinstance(cache, str) else "Teacher outputs (arrays)"
+    for name, value in outputs.items():
+        if np.issubdtype(value.dtype, np.number) and not np.isfinite(value).all():
+            row = int(np.flatnonzero(~np.isfinite(value).reshape(len(value), -1).all(axis=1))[0])
+            raise ValueError(f"{where}: {name!r} is not finite at row {row} ({value[row]}).")
     counts = {name: len(v) for name, v in outputs.items()}
     if labels is not None:
         labels = np.asarray(labels)

@@ -9,6 +9,9 @@ A bundle is a folder::
     examples.npz       a few raw examples, for the warmup requests (optional)
     .kdzoo-owned       the marker that lets a later save replace the folder
 
+A later save replaces a bundle only while it holds these files alone: a file a user put in
+the folder is never deleted with it (``NotOwnedError`` names it).
+
 ``save_student`` writes one, ``bundle_student`` writes one from the dataset the student was
 trained on (the demo does); ``load_student`` reads it back. Raw examples
 are stored without pickles: waveforms as float arrays, strings and encoded bytes as one
@@ -27,6 +30,8 @@ import numpy as np
 
 import kdzoo.models  # noqa: F401  (registers the kdzoo layers for safe loading)
 from kdzoo.files import (
+    MARKER,
+    NotOwnedError,
     atomic_file,
     check_replaceable,
     make_sibling_tmp,
@@ -42,6 +47,8 @@ VOCABULARY_FILE = "vocabulary.txt"
 EXAMPLES_FILE = "examples.npz"
 FORMAT = "kdzoo-student/1"
 KIND = "student-bundle"  # the ownership marker's kind
+#: What ``save_student`` writes: a bundle holding anything else is not replaced.
+BUNDLE_FILES = frozenset({MODEL_FILE, CONFIG_FILE, VOCABULARY_FILE, EXAMPLES_FILE, MARKER})
 
 
 @dataclasses.dataclass
@@ -130,6 +137,7 @@ def save_student(
         raise ValueError(f"`dataset` must be a non-empty name, got {dataset!r}.")
     directory = Path(directory)
     check_replaceable(directory, KIND, "student bundle folder")
+    _check_only_bundle_files(directory)
     modalities = preprocessing.check_model(model)
     remove_stale_tmps(directory.parent)
     tmp = make_sibling_tmp(directory)
@@ -157,6 +165,21 @@ def save_student(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _check_only_bundle_files(directory: Path) -> None:
+    """Raises ``NotOwnedError`` if a bundle kdzoo wrote also holds files it did not write
+    (replacing the folder would delete them)."""
+    if not directory.is_dir():
+        return
+    others = sorted(p.name for p in directory.iterdir() if p.name not in BUNDLE_FILES)
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise NotOwnedError(
+            f"student bundle folder {directory} holds {len(others)} file(s) kdzoo did not "
+            f"write there ({shown}); saving would replace the folder and delete them. Move "
+            "them out, or choose a new folder."
+        )
 
 
 def bundle_student(

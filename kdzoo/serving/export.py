@@ -33,10 +33,12 @@ graph).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import logging
+import numbers
 import os
 import shutil
 from pathlib import Path
@@ -79,10 +81,28 @@ log = logging.getLogger("kdzoo")
 
 
 def next_version(model_dir) -> int:
-    """The next free integer version under ``model_dir`` (1 if there is none)."""
+    """The next free integer version under ``model_dir`` (1 if there is none): above every
+    entry named by digits (a zero-padded ``007`` is version 7 to TF Serving; a file named
+    ``1`` takes the name, so it is counted too)."""
+    return max(_taken_versions(model_dir), default=0) + 1
+
+
+def _taken_versions(model_dir) -> dict:
+    """``{version: entry}``: the entries of ``model_dir`` named by digits, by number."""
     model_dir = Path(model_dir)
-    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
+    if not model_dir.is_dir():
+        return {}
+    return {int(p.name): p for p in model_dir.iterdir() if p.name.isdigit()}
+
+
+def _checked_version(version) -> int | None:
+    if version is None:
+        return None
+    if isinstance(version, bool) or not isinstance(version, numbers.Integral):
+        raise TypeError(f"`version` must be a positive integer or None; got {version!r}.")
+    if version <= 0:
+        raise ValueError(f"`version` must be a positive integer; got {version}.")
+    return int(version)
 
 
 def _write_version(base_dir, name, version, write, stamp=None) -> Path:
@@ -105,17 +125,30 @@ def _write_version(base_dir, name, version, write, stamp=None) -> Path:
             "version folder is renamed into place). Export locally, then copy the version "
             "folder (gsutil -m cp -r)."
         )
+    version = _checked_version(version)
     model_dir = Path(base_dir) / name
+    if model_dir.exists() and not model_dir.is_dir():
+        raise NotADirectoryError(
+            f"{model_dir} is a file; the model's versions go in a folder of that name. "
+            "Choose another name or base folder."
+        )
+    created = not model_dir.exists()
     model_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_tmps(model_dir)
     automatic = version is None
-    version = next_version(model_dir) if automatic else int(version)
-    if version <= 0:
-        raise ValueError(f"`version` must be a positive integer; got {version}.")
+    version = next_version(model_dir) if automatic else version
     final = model_dir / str(version)
-    if final.exists():
-        raise FileExistsError(f"{final} exists; versions are never overwritten.")
-    tmp = make_sibling_tmp(final, str(version))
+    taken = _taken_versions(model_dir).get(version)
+    if taken is not None:
+        raise FileExistsError(
+            f"{taken} exists{'' if taken == final else f' (version {version})'}; versions are "
+            "never overwritten."
+        )
+    try:
+        tmp = make_sibling_tmp(final, str(version))
+    except BaseException:
+        _remove_if_empty(model_dir, created)
+        raise
     try:
         write(tmp)
         for _ in range(_MAX_VERSION_ATTEMPTS):
@@ -143,7 +176,15 @@ def _write_version(base_dir, name, version, write, stamp=None) -> Path:
         )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_if_empty(model_dir, created)
         raise
+
+
+def _remove_if_empty(model_dir, created) -> None:
+    """A failed export leaves no model folder behind that it made itself and left empty."""
+    if created:
+        with contextlib.suppress(OSError):  # rmdir removes only an empty folder
+            model_dir.rmdir()
 
 
 def _readable(folder):
@@ -465,14 +506,22 @@ def _json_default(value):
     raise TypeError(f"Cannot write {type(value).__name__} to {METADATA_FILE}: {value!r}.")
 
 
+def _finite(outputs):
+    """The student's logits, checked: a NaN or inf would otherwise be served as a normal
+    looking class (argmax over NaN picks class 0)."""
+    if isinstance(outputs, dict):
+        outputs = outputs["logits"]
+    return tf.debugging.assert_all_finite(
+        outputs, "the student's outputs hold NaN or inf for this input"
+    )
+
+
 def _head(model, class_names, from_logits, task=None):
     if task is not None:
         return _task_head(model, task)
 
     def head(features):
-        outputs = model(features, training=False)
-        if isinstance(outputs, dict):
-            outputs = outputs["logits"]
+        outputs = _finite(model(features, training=False))
         probabilities = tf.nn.softmax(outputs, axis=-1) if from_logits else outputs
         probabilities = tf.cast(probabilities, tf.float32)  # as the signature declares
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
@@ -491,10 +540,7 @@ def _task_head(model, task):
     threshold = tf.constant(task.logit_threshold, tf.float32)
 
     def head(features):
-        outputs = model(features, training=False)
-        if isinstance(outputs, dict):
-            outputs = outputs["logits"]
-        outputs = tf.cast(outputs, tf.float32)
+        outputs = tf.cast(_finite(model(features, training=False)), tf.float32)
         if task.kind == "regression":
             return {"values": outputs * std + mean}
         if task.kind == "multi_label":

@@ -42,6 +42,8 @@ MODALITIES = ("image", "audio", "text", "tabular")
 # every code point.
 _BLANK = r"[\t\n\v\f\r\x1c-\x1f\x{85}\p{Z}]*"
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 @dataclasses.dataclass(frozen=True)
 class ServingPreprocessing:
@@ -379,12 +381,21 @@ class RawPreprocessor:
 
     def _tabular(self, raw):
         config = self.preprocessing.tabular
-        columns = [
-            tf.debugging.assert_all_finite(
+        columns = []
+        for c, mean, std in zip(config.numeric, config.mean, config.std, strict=True):
+            value = tf.debugging.assert_all_finite(
                 tf.cast(raw[c], tf.float64), f"{c}: NaN or inf; expected a finite number"
             )
-            for c in config.numeric
-        ]
+            # Standardised, it is cast to float32: a finite value beyond that range would
+            # become inf there, and the probabilities NaN.
+            with tf.control_dependencies([
+                tf.debugging.assert_less_equal(
+                    tf.abs((value - mean) / std),
+                    tf.constant(_FLOAT32_MAX, tf.float64),
+                    message=f"{c}: too large a number (beyond float32's range once standardised)",
+                )
+            ]):  # fmt: skip
+                columns.append(tf.identity(value))
         for column, table in zip(config.categorical, self.category_tables, strict=True):
             codes = table.lookup(category_keys(raw[column]))
             columns.append(tf.cast(codes, tf.float64))

@@ -3,6 +3,7 @@ the NumPy path (``arrays_with_teacher_outputs``) gives the tf.data cache's outpu
 the Distiller reads them."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -115,6 +116,28 @@ def test_a_cache_from_other_rows_is_detected(tmp_path):
         with_teacher_outputs(path, labels=fewer["label"])
     with pytest.raises(FileNotFoundError, match="cache_teacher_outputs"):
         load_teacher_outputs(tmp_path / "nowhere")
+
+
+def test_non_finite_outputs_and_endless_pipelines_are_refused(tmp_path):
+    arrays, cfg = _arrays(32), AudioConfig.embedded()
+    teacher, _ = av_pair()
+    ordered = from_arrays(arrays, ("image", "audio"), audio_config=cfg, batch_size=16)
+    with pytest.raises(ValueError, match=r"repeats forever \(.repeat\(\) without a count\)"):
+        cache_teacher_outputs(teacher, ordered.repeat(), tmp_path / "endless")
+    assert not (tmp_path / "endless").exists()
+    logits = np.zeros((32, 10), np.float32)
+    logits[5, 3] = np.nan
+    with pytest.raises(
+        ValueError, match=r"Teacher outputs \(arrays\): 'logits' is not finite at row 5"
+    ):
+        with_teacher_outputs({"logits": logits})
+    path = cache_teacher_outputs(teacher, ordered, tmp_path / "cache")
+    path = Path(path)
+    stored = np.load(path / "logits.npy")
+    stored[7] = np.inf  # a cache file changed after it was written
+    np.save(path / "logits.npy", stored)
+    with pytest.raises(ValueError, match=r"cache'.*'logits' is not finite at row 7"):
+        load_teacher_outputs(path, labels=arrays["label"])
 
 
 def test_a_cache_keeps_float_and_multi_column_labels(tmp_path):

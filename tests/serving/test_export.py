@@ -62,6 +62,24 @@ def test_versions_are_integers_and_never_overwritten(tmp_path, embedded):
         export_saved_model(student, tmp_path, name="s", version=3)
 
 
+def test_versions_are_numbers_as_tf_serving_reads_the_folders(tmp_path, embedded):
+    student = audio_student(embedded)
+    (tmp_path / "s" / "007").mkdir(parents=True)  # version 7 to TF Serving
+    with pytest.raises(FileExistsError, match=r"s/007 exists \(version 7\); versions are never"):
+        export_saved_model(student, tmp_path, name="s", version=7)
+    (tmp_path / "s" / "8").write_text("a file named 8")  # takes the name: skipped
+    assert next_version(tmp_path / "s") == 9
+    assert export_saved_model(student, tmp_path, name="s").name == "9"
+    for version in (2.5, True, "3"):
+        with pytest.raises(TypeError, match="`version` must be a positive integer or None"):
+            export_saved_model(student, tmp_path, name="s", version=version)
+    assert export_saved_model(student, tmp_path, name="s", version=np.int64(10)).name == "10"
+    (tmp_path / "f").write_text("mine")
+    with pytest.raises(NotADirectoryError, match=r"f is a file; the model's versions go in"):
+        export_saved_model(student, tmp_path, name="f")
+    assert (tmp_path / "f").read_text() == "mine"
+
+
 def test_a_failed_export_leaves_no_version_behind(tmp_path, monkeypatch, embedded):
     student = audio_student(embedded)
     import kdzoo.serving.warmup
@@ -74,7 +92,12 @@ def test_a_failed_export_leaves_no_version_behind(tmp_path, monkeypatch, embedde
     monkeypatch.setattr(kdzoo.serving.warmup, "write_warmup", crash)
     with pytest.raises(RuntimeError, match="disk full"):
         export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
-    assert list((tmp_path / "s").iterdir()) == []  # no version, no temporary folder
+    # No version, no temporary folder, and no empty model folder the export made itself.
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "s").mkdir()  # a model folder that was there stays
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
+    assert list((tmp_path / "s").iterdir()) == []
     with pytest.raises(ValueError, match="plain folder name"):
         export_for_serving(student, tmp_path, name="../escape", preprocessing=embedded)
 
@@ -440,6 +463,10 @@ def test_a_tabular_student_serves_named_columns_and_bundles_them(tmp_path):
     from kdzoo.data import tabular_features
     from kdzoo.data.tabular import UNSEEN
 
+    # A finite number beyond float32's range once standardised would be served as NaN
+    # probabilities under a normal-looking class; it is refused, naming the column.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="age: too large a number"):
+        serve(path, age=np.array([40.0, 1e300]), plan=np.array([b"pro", b"pro"]))
     unseen = serve(path, age=np.array([40.0]), plan=np.array([b"enterprise"]))
     features = tabular_features(np.array([[40.0, UNSEEN]]), data.tabular_config)
     expected = keras.ops.softmax(student({"tabular": features}, training=False))

@@ -94,6 +94,12 @@ def test_save_student_replaces_its_own_bundle(tmp_path, embedded):
     for a, b in zip(bundle.model.get_weights(), student.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert _listing(tmp_path) == ["empty"]  # no temporary or old folder left
+    # A file the user put in the bundle would be lost with the old folder: refused.
+    (path / "NOTES.md").write_text("what I changed")
+    with pytest.raises(NotOwnedError, match=r"holds 1 file\(s\) kdzoo did not write there "):
+        save_student(student, path, prep, name="third")
+    assert (path / "NOTES.md").read_text() == "what I changed"
+    assert load_student(path).name == "second"
 
 
 # 2. Teacher caches ------------------------------------------------------------------------
@@ -136,6 +142,16 @@ def test_cache_overwrite_refuses_a_folder_it_did_not_write(tmp_path, monkeypatch
     cache_teacher_outputs(teacher, data, path, overwrite=True)
     assert load_teacher_outputs(path, labels=arrays["label"])["logits"].shape == (16, 10)
     assert _listing(tmp_path) == ["cache", "results"]
+    # A file the user put in the cache would be lost with the old folder: refused.
+    path = Path(path)
+    (path / "README.txt").write_text("made with teacher v3")
+    with pytest.raises(NotOwnedError, match=r"holds 1 file\(s\) kdzoo did not write there "):
+        cache_teacher_outputs(teacher, data, path, overwrite=True)
+    assert (path / "README.txt").read_text() == "made with teacher v3"
+    # A file at cache_dir is named as one, whatever `overwrite` says.
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotOwnedError, match="is a file, not a folder"):
+        cache_teacher_outputs(teacher, data, tmp_path / "file")
 
 
 # 3. Temporaries of killed exports ---------------------------------------------------------
