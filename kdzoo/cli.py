@@ -1319,8 +1319,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--teacher",
         metavar="PATH",
         help="your own teacher instead of the pair's: a .keras file, a SavedModel folder, a "
-        "KerasHub preset folder (reads the raw text), or a file of its outputs keyed by --id "
-        "(.npz, .csv, .parquet); used as it is, not trained",
+        "KerasHub preset folder (reads the raw text), or a file of its outputs (.npz, .csv, "
+        ".parquet) whose 'id' column or array holds the --id column's values; used as it is, "
+        "not trained",
     )
     p.add_argument(
         "--student",

@@ -458,3 +458,23 @@ def test_an_export_that_needs_ops_outside_core_tensorflow_says_so(tmp_path, caps
     (tmp_path / METADATA_FILE).write_text('{"requires": []}')
     _note_custom_ops(tmp_path)
     assert capsys.readouterr().out == ""
+
+
+def test_a_bad_file_of_teacher_outputs_is_one_line_before_training(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 40
+    frame = pd.DataFrame(
+        {"uid": [f"u{i}" for i in range(n)], "x": rng.normal(size=n), "y": ["a", "b"] * (n // 2)}
+    )
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    teacher = pd.DataFrame({"id": frame["uid"][:-3], "logit_0": 1.0, "logit_1": 0.0})
+    teacher.to_csv(tmp_path / "T.CSV", index=False)  # 3 ids short; an upper-case extension
+    argv = ["distil", "--data", str(tmp_path / "d.csv"), "--label", "y", "--numeric", "x"]
+    argv += ["--id", "uid", "--teacher", str(tmp_path / "T.CSV"), "--epochs", "1", "--quiet"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"kdzoo distil: error: {tmp_path / 'T.CSV'}: no outputs for " in err

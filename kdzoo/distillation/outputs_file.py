@@ -86,7 +86,9 @@ def _read_table(path, id_column, class_names):
         raise TeacherOutputsError(f"{path}: no rows (only the header).")
     if id_column not in frame.columns:
         raise TeacherOutputsError(
-            f"{path}: no id column {id_column!r} (columns: {', '.join(map(str, frame.columns))})."
+            f"{path}: no id column {id_column!r} (columns: {', '.join(map(str, frame.columns))}"
+            f"); the ids go in a column named {id_column!r}, whatever the data's id column is "
+            "named (`id_column=` names another)."
         )
     found = {}
     for prefix, kind in _KINDS.items():
