@@ -21,7 +21,8 @@ Formats (by extension):
 - ``.npz``: an ``ids`` array and a ``logits`` or ``probabilities`` array ``[rows, classes]``;
 - ``.csv`` / ``.parquet``: an id column (``id_column``, default ``"id"``) and one column per
   class, ``logit_<k>`` or ``prob_<k>``, where ``<k>`` is the class index ``0..K-1`` (in the
-  order of ``class_names`` when given) or, given ``class_names``, the class name.
+  order of ``class_names`` when given) or, given ``class_names``, the class name (names
+  first: with digit class names, ``logit_10`` is the class named "10", not index 10).
 
 Probabilities become log-probabilities, which stand in for logits exactly (``softmax(log p)
 = p``). They must be non-negative and sum to 1 per row (within 1e-3); each is floored at
@@ -102,15 +103,18 @@ def _read_table(path, id_column, class_names):
         )
     ((kind, (prefix, columns)),) = found.items()
     keys = [str(c)[len(prefix) + 1 :] for c in columns]
-    indices = [str(k) for k in range(len(keys))]
-    if class_names is not None and sorted(keys) != sorted(indices):
-        wanted = [str(n) for n in class_names]
+    names = None if class_names is None else [str(n) for n in class_names]
+    if names is not None and sorted(keys) == sorted(names):
+        # By class name, first: with digit names ("0", "1", "10", "2"...) a column
+        # logit_10 is the class named "10", whatever its index.
+        wanted = names
     else:  # class indices, in the dataset's class order (class_names[k] is index k)
-        wanted = [str(k) for k in range(len(class_names) if class_names is not None else len(keys))]
+        wanted = [str(k) for k in range(len(names) if names is not None else len(keys))]
     if sorted(keys) != sorted(wanted):
+        by_name = "" if names is None else f" by name {prefix}_{{{', '.join(names)}}} or"
         raise TeacherOutputsError(
             f"{path}: class columns {prefix}_{{{', '.join(keys)}}} do not match the "
-            f"dataset's {len(wanted)} classes {prefix}_{{{', '.join(wanted)}}}."
+            f"dataset's {len(wanted)} classes,{by_name} by index {prefix}_{{{', '.join(wanted)}}}."
         )
     ordered = [f"{prefix}_{k}" for k in wanted]
     values = frame[ordered]

@@ -80,8 +80,8 @@ def _csv(tmp_path, rows, header="id,logit_0,logit_1,logit_2"):
         (
             ["1,0,0,0"],
             {"ids": [1], "class_names": ["a", "b", "c", "d"]},
-            r"class columns logit_\{0, 1, 2\} do not match the dataset's 4 classes "
-            r"logit_\{0, 1, 2, 3\}",
+            r"class columns logit_\{0, 1, 2\} do not match the dataset's 4 classes, by name "
+            r"logit_\{a, b, c, d\} or by index logit_\{0, 1, 2, 3\}",
         ),
     ],
     ids=["missing id", "duplicate id", "nan", "not a number", "class count", "class names"],
@@ -177,6 +177,11 @@ def test_class_columns_are_names_or_indices_in_class_order(tmp_path):
     header = "id,logit_pos,logit_neg,logit_neu"  # by name, in any column order
     by_name = read_teacher_outputs(_csv(tmp_path, ["1,2,0,1"], header), ids=[1], class_names=names)
     np.testing.assert_array_equal(by_name["logits"], [[0, 1, 2]])
+    # Digit names: a column names its class, not an index (here the two differ).
+    digits = ["0", "1", "10", "2"]  # labels read as strings, in string order
+    header = "id,logit_0,logit_1,logit_2,logit_10"
+    out = read_teacher_outputs(_csv(tmp_path, ["1,0,1,2,10"], header), ids=[1], class_names=digits)
+    np.testing.assert_array_equal(out["logits"], [[0, 1, 10, 2]])
     with pytest.raises(ValueError, match=r"logit_\{pos, neg, x\} do not match the dataset's 3"):
         read_teacher_outputs(
             _csv(tmp_path, ["1,2,0,1"], "id,logit_pos,logit_neg,logit_x"),
