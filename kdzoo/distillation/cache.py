@@ -32,7 +32,8 @@ unless told otherwise, and the stored labels catch a cache paired with other row
 Layout of a cache directory (written to a temporary sibling, then renamed, so a crash
 never leaves a half-written cache)::
 
-    manifest.json        outputs, shapes, dtypes, count, teacher name and parameter count
+    manifest.json        outputs, shapes, dtypes, count, the teacher's name, parameter count
+                         and a SHA-256 of its weights
     labels.npy           the labels in row order (alignment check)
     <output>.npy         one array per output: "logits", and each requested feature
     .kdzoo-owned         the marker that lets ``overwrite=True`` replace the folder
@@ -42,16 +43,17 @@ it holds the files above alone: any other folder, or a file a user put in the ca
 refused before the teacher runs.
 
 What is checked when a cache is read: the row count, the labels row by row (a cache made
-from other rows or another order), and that every value is finite. What is not: the
-teacher's weights and the inputs themselves (the manifest records the teacher's name and
-parameter count, for people). A cache made by another teacher, or from other inputs with
-the same labels (new preprocessing, rows permuted within a class), is read as valid:
-make a new cache whenever the teacher, the data or its preprocessing changes.
+from other rows or another order), that every value is finite, and, given the ``teacher``,
+that its weights are those that made the cache (the manifest records a SHA-256 of them).
+What is not: the inputs themselves. A cache made from other inputs with the same labels
+(new preprocessing, rows permuted within a class) is read as valid: make a new cache
+whenever the data or its preprocessing changes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -176,6 +178,7 @@ def cache_teacher_outputs(
         "format_version": FORMAT_VERSION,
         "teacher": teacher.name,
         "teacher_params": int(teacher.count_params()),
+        "teacher_weights_sha256": weights_digest(teacher),
         "count": int(len(np.concatenate(labels))),
         "outputs": {
             n: {"shape": list(v.shape[1:]), "dtype": str(v.dtype)} for n, v in arrays.items()
@@ -217,13 +220,26 @@ def _check_only_cache_files(cache_dir) -> None:
         )
 
 
-def load_teacher_outputs(cache, labels=None) -> dict:
+def weights_digest(model) -> str:
+    """A SHA-256 of ``model``'s weights (every variable's values, in order, and shapes)."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+        digest.update(f"{weight.path}:{value.dtype}:{value.shape};".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def load_teacher_outputs(cache, labels=None, teacher=None) -> dict:
     """The cached outputs as ``{name: array}`` (memory-mapped), in row order.
 
     Args:
         cache: a cache directory, or a dict of arrays (returned as is after checks).
         labels: the rows' labels; if given they must equal the labels the teacher saw,
             which catches a cache paired with other rows or another order.
+        teacher: the teacher the outputs stand for; if given (with a cache directory), its
+            weights must be those that made the cache, which catches a cache of another
+            teacher or of the same one before more training.
     """
     if isinstance(cache, dict):
         outputs = {k: np.asarray(v) for k, v in cache.items()}
@@ -242,6 +258,8 @@ def load_teacher_outputs(cache, labels=None) -> dict:
             raise ValueError(
                 f"{path}: unsupported format_version {manifest.get('format_version')}."
             )
+        if teacher is not None:
+            _check_teacher(manifest, teacher, cache)
         outputs = {
             name: np.load(os.path.join(cache, f"{name}.npy"), mmap_mode="r")
             for name in manifest["outputs"]
@@ -275,6 +293,22 @@ def load_teacher_outputs(cache, labels=None) -> dict:
     return {name: np.asarray(v) for name, v in outputs.items()}
 
 
+def _check_teacher(manifest, teacher, cache) -> None:
+    recorded = manifest.get("teacher_weights_sha256")
+    if recorded is None:
+        raise ValueError(
+            f"Teacher cache {cache!r} records no digest of its teacher's weights (written by "
+            "an older kdzoo), so it cannot be checked against this teacher; make it again."
+        )
+    if recorded != weights_digest(teacher):
+        raise ValueError(
+            f"Teacher cache {cache!r} was made by other weights ({manifest.get('teacher')!r}, "
+            f"{manifest.get('teacher_params')} parameters) than the teacher given "
+            f"({teacher.name!r}, {teacher.count_params()}): another teacher, or this one "
+            "trained further. Make the cache again from this teacher."
+        )
+
+
 def _differing_rows(cached, labels):
     """The rows where two label arrays differ (any column; NaN, an unlabelled row's mark,
     equals NaN)."""
@@ -284,7 +318,7 @@ def _differing_rows(cached, labels):
     return np.flatnonzero(~np.asarray(same).reshape(len(labels), -1).all(axis=1))
 
 
-def with_teacher_outputs(cache, labels=None) -> dict:
+def with_teacher_outputs(cache, labels=None, teacher=None) -> dict:
     """Cached teacher outputs as pipeline extras: ``{TEACHER_OUTPUTS: {name: array}}``.
 
     Pass the result as ``kdzoo.data.from_arrays(..., extras=...)`` (or
@@ -296,11 +330,13 @@ def with_teacher_outputs(cache, labels=None) -> dict:
         cache: a cache directory written by ``cache_teacher_outputs``, or a dict of arrays.
         labels: the rows' labels, in the order the pipeline reads them; if given they must
             equal the labels the teacher saw (see ``load_teacher_outputs``).
+        teacher: the teacher the outputs stand for; if given, its weights must be those
+            that made the cache (see ``load_teacher_outputs``).
 
     Returns:
         ``{"teacher_outputs": {name: array}}``, one row per example.
     """
-    return {TEACHER_OUTPUTS: load_teacher_outputs(cache, labels=labels)}
+    return {TEACHER_OUTPUTS: load_teacher_outputs(cache, labels=labels, teacher=teacher)}
 
 
 def arrays_with_teacher_outputs(teacher, x, *, features=(), batch_size=32) -> dict:

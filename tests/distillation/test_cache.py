@@ -228,3 +228,28 @@ def test_numpy_teacher_outputs_refuse_what_they_cannot_attach():
         arrays_with_teacher_outputs([teacher], x)
     with pytest.raises(ValueError, match="must be a dict"):
         arrays_with_teacher_outputs(teacher, x["x"])
+
+
+def test_a_cache_of_other_teacher_weights_is_refused_given_the_teacher(tmp_path):
+    import json
+
+    arrays, cfg = _arrays(32), AudioConfig.embedded()
+    teacher, _ = av_pair()
+    ordered = from_arrays(arrays, ("image", "audio"), audio_config=cfg, batch_size=16)
+    path = Path(cache_teacher_outputs(teacher, ordered, tmp_path / "cache"))
+    labels = arrays["label"]
+    assert with_teacher_outputs(path, labels=labels, teacher=teacher)  # its own teacher
+    other, _ = av_pair()  # the same architecture and name, other weights
+    assert other.name == teacher.name and other.count_params() == teacher.count_params()
+    with pytest.raises(ValueError, match="was made by other weights .* Make the cache again"):
+        with_teacher_outputs(path, labels=labels, teacher=other)
+    variable = teacher.trainable_weights[0]  # the same teacher, trained a little further
+    variable.assign(variable + 1e-3)
+    with pytest.raises(ValueError, match="was made by other weights"):
+        load_teacher_outputs(path, teacher=teacher)
+    manifest = json.loads((path / "manifest.json").read_text())
+    del manifest["teacher_weights_sha256"]  # a cache of an older kdzoo
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="records no digest of its teacher's weights"):
+        load_teacher_outputs(path, teacher=teacher)
+    assert load_teacher_outputs(path, labels=labels)["logits"].shape == (32, 10)  # unchecked
