@@ -17,7 +17,8 @@
 Files are written to a temporary name and renamed (``kdzoo.files.atomic_file``). A
 ``run_dir`` that holds files kdzoo did not write is refused before anything trains
 (``claim_run_dir``); one kdzoo wrote (marked ``.kdzoo-owned``) is written over. In a
-notebook, ``figure(result, data)`` returns the Matplotlib figure to show inline.
+notebook, ``figure(result, data)`` returns the Matplotlib figure, which Jupyter shows
+inline under the inline backend (``%matplotlib inline``).
 """
 
 from __future__ import annotations
