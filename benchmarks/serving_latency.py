@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 
 from kdzoo import datasets, models  # noqa: E402
 from kdzoo.recipe import phases  # noqa: E402
-from kdzoo.results import Provenance, record_code  # noqa: E402
+from kdzoo.results import Provenance, record_code, script_command  # noqa: E402
 from kdzoo.serving import (  # noqa: E402
     RawPreprocessor,
     ServingPreprocessing,
@@ -176,10 +176,7 @@ def main():
     parser.add_argument("--out", default=str(RESULTS / "serving_latency.md"))
     args = parser.parse_args()
     rows = run(args.epochs, args.repeats, args.warmup, args.seed)
-    command = (
-        f"python benchmarks/serving_latency.py --epochs {args.epochs} --repeats {args.repeats}"
-    )
-    text = markdown(rows, command, args.seed)
+    text = markdown(rows, script_command(), args.seed)  # every flag given, as given
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -185,9 +185,19 @@ def _git(*args, root=None) -> str | None:
     return done.stdout.strip()
 
 
-def _dirty(files=("kdzoo", "benchmarks/*.py")) -> bool:
+def _dirty(files=("kdzoo", "benchmarks/*.py", "benchmarks/**/*.py")) -> bool:
     status = _git("status", "--porcelain", "--", *files)
     return bool(status)
+
+
+def _head() -> str | None:
+    return _git("rev-parse", "HEAD")
+
+
+#: The commit checked out when this module was first imported, i.e. when a benchmark
+#: started: a run whose checkout moved meanwhile (a commit, a checkout) is marked dirty,
+#: since the commit at its end did not make all of it.
+_HEAD_AT_START = _head()
 
 
 # --------------------------------------------------------------------------- provenance
@@ -276,7 +286,10 @@ class Provenance:
             date=time.strftime("%Y-%m-%d"),
             kdzoo=kdzoo.__version__,
             commit=commit,
-            dirty=commit != "unknown" and _dirty(files),
+            # Any change in kdzoo/ or the benchmark scripts, not only in the files this run
+            # imported (a module outside the fingerprint may still compute a number), or a
+            # checkout that moved during the run.
+            dirty=commit != "unknown" and (_dirty() or _head() != _HEAD_AT_START),
             code=code,
             python=platform.python_version(),
             tensorflow=_version("tensorflow"),
@@ -676,12 +689,31 @@ def table_status(path: str | Path, code: dict | None = None, root=None) -> Table
         )
     if any(r.dirty for r in runs):
         return TableStatus(path.name, False, "made from a dirty tree", commits)
+    pins = pinned_versions(root)
+    for run in runs:
+        for package, pinned in pins.items():
+            recorded = getattr(run, package)
+            if recorded != pinned:
+                return TableStatus(
+                    path.name,
+                    False,
+                    f"made with {package} {recorded}; {CONSTRAINTS_FILE} now pins {pinned}",
+                    commits,
+                )
     changed = set()
     for run in runs:
         then = code.get(run.code)
         if then is None:
             return TableStatus(
                 path.name, False, f"its code {run.code} is not in {CODE_FILE}", commits
+            )
+        if code_fingerprint(then) != run.code:
+            return TableStatus(
+                path.name,
+                False,
+                f"its {CODE_FILE} entry {run.code} does not match its own fingerprint (the "
+                "entry was changed after the run)",
+                commits,
             )
         now = file_digests(then, root)
         changed |= {f for f, digest in then.items() if not same_file(digest, now[f])}
@@ -690,6 +722,26 @@ def table_status(path: str | Path, code: dict | None = None, root=None) -> Table
             path.name, False, "the code it ran changed since", commits, tuple(sorted(changed))
         )
     return TableStatus(path.name, True, "made by the current code", commits)
+
+
+#: The pinned versions a table's runs must have used (``pinned_versions``).
+CONSTRAINTS_FILE = "constraints.txt"
+_PINNED = ("tensorflow", "keras", "numpy")
+
+
+def pinned_versions(root=None) -> dict:
+    """``{package: version}`` of TensorFlow, Keras and NumPy as ``constraints.txt`` (the
+    versions ``make`` installs and CI tests) pins them; empty without the file. A table
+    made with other versions is stale: an upgrade can move every number."""
+    path = Path(root or repository_root()) / CONSTRAINTS_FILE
+    if not path.exists():
+        return {}
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, _, version = line.split("#", 1)[0].strip().partition("==")
+        if name.strip().lower() in _PINNED and version:
+            pins[name.strip().lower()] = version.strip()
+    return pins
 
 
 def stale_tables(directory: str | Path | None = None) -> list[TableStatus]:

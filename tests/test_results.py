@@ -176,6 +176,40 @@ def test_a_table_is_fresh_only_while_the_files_its_run_used_are_unchanged(tmp_pa
     assert table_status(path, manifest, tmp_path).reason == "records no provenance"
 
 
+def test_a_hand_changed_code_entry_or_another_pinned_version_makes_a_table_stale(tmp_path):
+    _digest(tmp_path, "x = 1\n", "kdzoo/used.py")
+    digests = file_digests(["kdzoo/used.py"], tmp_path)
+    code = code_fingerprint(digests)
+    path = tmp_path / "t.md"
+    made = _made(code=code, dirty=False)
+    path.write_text(made.markdown())
+    assert table_status(path, {code: digests}, tmp_path).fresh
+    # The code changed, and someone "refreshed" the entry instead of rerunning the table.
+    _digest(tmp_path, "x = 2\n", "kdzoo/used.py")
+    refreshed = {code: file_digests(["kdzoo/used.py"], tmp_path)}
+    status = table_status(path, refreshed, tmp_path)
+    assert not status.fresh and "entry" in status.reason and "does not match" in status.reason
+    _digest(tmp_path, "x = 1\n", "kdzoo/used.py")
+    # An upgrade pinned in constraints.txt can move every number.
+    (tmp_path / "constraints.txt").write_text(
+        f"keras=={made.keras}\nnumpy=={made.numpy}  # a comment\ntensorflow==9.9.9\n"
+    )
+    status = table_status(path, {code: digests}, tmp_path)
+    assert status.reason == (
+        f"made with tensorflow {made.tensorflow}; constraints.txt now pins 9.9.9"
+    )
+    (tmp_path / "constraints.txt").write_text(f"tensorflow=={made.tensorflow}\n")
+    assert table_status(path, {code: digests}, tmp_path).fresh
+
+
+def test_a_run_whose_checkout_moved_meanwhile_is_marked_dirty(monkeypatch):
+    made = Provenance.collect("kdzoo bench mnist --seeds 0", (0,))
+    if made.commit == "unknown":
+        pytest.skip("not a git checkout")
+    monkeypatch.setattr(results, "_HEAD_AT_START", "0" * 40)  # another commit at the start
+    assert Provenance.collect("kdzoo bench mnist --seeds 0", (0,)).dirty
+
+
 def test_every_committed_table_is_fresh_or_declared_stale():
     """The stale-table check ``make test`` runs: a table that the current code did not make
     must be listed in ``benchmarks/results/STALE.md`` (``kdzoo bench --stale --write``), and
