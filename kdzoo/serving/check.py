@@ -13,9 +13,14 @@ Steps, each reported pass/fail:
 3. **saved_model_cli show --all** and 4. **saved_model_cli run** on the same inputs
    (``--inputs key=file.npy``, byte strings as NumPy ``S`` arrays): the TF1 session loader
    TF Serving uses. Its probabilities must match step 2's within 1e-5.
-5. **warmup replay**: every ``PredictionLog`` of ``assets.extra/tf_serving_warmup_requests``
+5. **outputs as exported**: the same process runs ``serving_default`` on the raw inputs of
+   ``assets.extra/kdzoo_reference.npz``, which kdzoo wrote at export with the Keras
+   student's outputs on them (the live model, the preprocessing's own files); the served
+   float outputs must be within the recorded tolerance (1e-4) of those. A changed
+   vocabulary asset or variables file, or a runtime that computes otherwise, fails here.
+6. **warmup replay**: every ``PredictionLog`` of ``assets.extra/tf_serving_warmup_requests``
    runs through the session loader against its signature.
-6. **bad inputs**: a wrong dtype, rank or content (NaN samples, a waveform without
+7. **bad inputs**: a wrong dtype, rank or content (NaN samples, a waveform without
    samples, bytes that are no image, empty or non-UTF-8 text) raises an error that says
    what was expected, and the process carries on.
 """
@@ -298,6 +303,7 @@ def check_export(export_dir, data_dir=None, timeout=300, inputs=None) -> CheckRe
             fresh_probs = np.load(tmp / "fresh" / "probabilities.npy")
         report.steps.append(_show_step(done["show"], metadata))
         report.steps.append(_run_step(done["run"], tmp / "cli", fresh_probs))
+        report.steps.append(_reference_step(fresh, metadata))
         report.steps.append(_warmup_step(fresh, metadata))
         report.steps.append(_bad_inputs_step(fresh))
     return report
@@ -371,6 +377,42 @@ def _run_step(proc, outdir, fresh_probs):
         f"serving_default ran; probabilities match the fresh-process run (max |diff| {diff:.1e})"
     )
     return CheckStep("saved_model_cli run", ok, detail)
+
+
+def _reference_step(fresh, metadata):
+    name = "outputs as exported"
+    reference = metadata.get("reference")
+    if not reference:
+        return CheckStep(
+            name,
+            False,
+            "kdzoo_export.json records no reference outputs (an export by an older kdzoo); "
+            "export the student again to check that the saved graph computes what it did",
+        )
+    if "fatal" in fresh or "reference" not in fresh:
+        return CheckStep(name, False, "not reached")
+    result = fresh["reference"]
+    if "error" in result:
+        return CheckStep(name, False, f"{result['error']['type']}: {result['error']['message']}")
+    tolerance = float(reference["tolerance"])
+    problems = list(result["problems"])
+    diffs = result.get("max_abs_diff", {})
+    problems += [
+        f"{key} differs by up to {diff:.1e} (tolerance {tolerance:.0e})"
+        for key, diff in diffs.items()
+        if not diff <= tolerance  # NaN fails too
+    ]
+    shown = ", ".join(f"{key} max |diff| {diff:.1e}" for key, diff in diffs.items())
+    kind = "synthetic " if reference["examples"] == "synthetic" else ""
+    inputs = f"serving_default on the {reference['rows']} {kind}inputs recorded at export"
+    detail = f"{inputs} matches the Keras student's outputs ({shown}; tolerance {tolerance:.0e})"
+    if problems:
+        detail = (
+            f"{inputs} does not compute what the Keras student did: "
+            + "; ".join(problems)
+            + " (was a file of the export changed?)"
+        )
+    return CheckStep(name, not problems, detail)
 
 
 def _warmup_step(fresh, metadata):

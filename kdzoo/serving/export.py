@@ -75,6 +75,13 @@ TASK_OUTPUTS = {
 METADATA_FILE = "kdzoo_export.json"
 METADATA_FORMAT = "kdzoo-serving-export/1"
 MAX_WARMUP_EXAMPLES = 4
+#: The student's outputs on a few raw inputs, computed at export from the live Keras model
+#: and the original preprocessing files; ``check-export`` replays the inputs on the saved
+#: graph and compares (a changed asset or variable file, or a runtime that computes
+#: otherwise, shows there).
+REFERENCE_FILE = "assets.extra/kdzoo_reference.npz"
+#: The largest |served - recorded| ``check-export`` accepts on a float output.
+REFERENCE_TOLERANCE = 1e-4
 _MAX_VERSION_ATTEMPTS = 100
 
 log = logging.getLogger("kdzoo")
@@ -330,6 +337,8 @@ def export_for_serving(
 
     def write(path):
         _write_archive(model, preprocessing, modalities, tokenizer, from_logits, path)
+        reference = _write_reference(model, preprocessing, modalities, tokenizer, from_logits,
+                                     examples, source, path)  # fmt: skip
         report = _check_ops(path, portable)
         if skipped:
             written = {"file": None, "requests": 0, "inputs": None, "skipped": skipped}
@@ -344,6 +353,7 @@ def export_for_serving(
             metrics=dict(metrics or {}),
             warmup=written,
             dataset=dataset,
+            reference=reference,
         )
 
     def stamp(path, version):  # the version number is known only at the rename
@@ -705,6 +715,49 @@ def _warmup_requests(model, preprocessing, modalities, tokenizer, examples, name
         wav = tf.audio.encode_wav(tf.constant(first["audio"][0])[:, None], rate).numpy()
         requests.append(predict_request({**first, "audio": [wav]}, name, SERVING_WAV_BYTES))
     return requests
+
+
+def pack_strings(values) -> tuple[np.ndarray, np.ndarray]:
+    """Byte strings as ``(bytes, offsets)``: their concatenation (``uint8``) and where each
+    ends (``int64``), so that ``np.save`` keeps them exactly without pickles (NumPy's ``S``
+    dtype drops trailing NUL bytes). ``kdzoo/serving/fresh_check.py`` unpacks them."""
+    values = [bytes(v) for v in np.asarray(values, dtype=object).ravel().tolist()]
+    offsets = np.cumsum([len(v) for v in values], dtype=np.int64)
+    return np.frombuffer(b"".join(values), dtype=np.uint8), offsets
+
+
+def _write_reference(model, preprocessing, modalities, tokenizer, from_logits, examples,
+                     source, path) -> dict:  # fmt: skip
+    """Writes ``REFERENCE_FILE``: the raw ``examples`` and the student's outputs on them,
+    computed eagerly by this process (the live model, the preprocessing's own files);
+    returns the metadata's ``"reference"`` entry."""
+    raw = RawPreprocessor(preprocessing, modalities, tokenizer)
+    head = _head(model, preprocessing.class_names, from_logits, preprocessing.task)
+    outputs = head(raw({k: tf.constant(v) for k, v in examples.items()}))
+    names = sorted(examples)
+    arrays = {}
+    for i, key in enumerate(names):
+        value = examples[key]
+        if value.dtype == object:
+            arrays[f"input_{i}"], arrays[f"input_{i}_offsets"] = pack_strings(value)
+        else:
+            arrays[f"input_{i}"] = value
+    compared = [k for k, v in outputs.items() if v.dtype.is_floating]
+    for key in compared:
+        arrays[f"output_{key}"] = outputs[key].numpy()
+    target = Path(path) / REFERENCE_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(target, "wb") as f:
+        np.savez(f, **arrays)
+    return {
+        "file": REFERENCE_FILE,
+        "signature": SERVING_DEFAULT,
+        "rows": len(next(iter(examples.values()))),
+        "inputs": names,
+        "examples": source,
+        "outputs": compared,
+        "tolerance": REFERENCE_TOLERANCE,
+    }
 
 
 def _spec_dict(spec):

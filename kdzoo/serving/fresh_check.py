@@ -9,10 +9,12 @@ alone leaves some op of the graph unregistered. ``-I`` keeps the script's folder
 
 Steps: (1) which graph ops ``tensorflow`` alone does not register; (2) load with
 ``tf.saved_model.load`` and run ``serving_default`` on the inputs ``INPUTS_DIR/<key>.npy``;
-(3) replay the warmup ``PredictionLog``s through the TF1 session loader, the API TF Serving
-and ``saved_model_cli`` use (this step imports the ``tensorflow_serving`` protos, after the
-module check of step 2); (4) feed inputs of the wrong dtype, rank or content and record
-the errors.
+(3) run ``serving_default`` on the raw inputs of the export's reference file (written by
+kdzoo at export with the Keras student's outputs on them) and record how far the served
+outputs are from the recorded ones; (4) replay the warmup ``PredictionLog``s through the
+TF1 session loader, the API TF Serving and ``saved_model_cli`` use (this step imports the
+``tensorflow_serving`` protos, after the module check of step 2); (5) feed inputs of the
+wrong dtype, rank or content and record the errors.
 """
 
 from __future__ import annotations
@@ -84,6 +86,40 @@ def run_default(loaded, inputs_dir, out_dir, class_names):
         "class_name": [n.decode("utf-8") for n in outputs.get("class_name", [])],
         "problems": problems,
     }
+
+
+def _unpack_strings(data, offsets):
+    ends = offsets.tolist()
+    starts = [0, *ends[:-1]]
+    raw = data.tobytes()
+    return [raw[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def compare_reference(loaded, export_dir, reference):
+    """Runs the reference file's inputs through the recorded signature; returns the largest
+    |served - recorded| of each recorded float output (NaN where the shapes differ)."""
+    path = Path(export_dir) / reference["file"]
+    if not path.is_file():
+        return {"problems": [f"the reference file {reference['file']} is missing"]}
+    with np.load(path, allow_pickle=False) as data:
+        inputs = {}
+        for i, key in enumerate(reference["inputs"]):
+            if f"input_{i}_offsets" in data.files:
+                value = _unpack_strings(data[f"input_{i}"], data[f"input_{i}_offsets"])
+                inputs[key] = tf.constant(value, tf.string)
+            else:
+                inputs[key] = tf.constant(data[f"input_{i}"])
+        recorded = {key: data[f"output_{key}"] for key in reference["outputs"]}
+    served = loaded.signatures[reference["signature"]](**inputs)
+    out = {"rows": int(reference["rows"]), "max_abs_diff": {}, "problems": []}
+    for key, expected in recorded.items():
+        value = served[key].numpy()
+        if value.shape != expected.shape:
+            out["problems"].append(f"{key} has shape {list(value.shape)}, recorded "
+                                   f"{list(expected.shape)}")  # fmt: skip
+            continue
+        out["max_abs_diff"][key] = float(np.max(np.abs(value.astype(np.float64) - expected)))
+    return out
 
 
 def replay_warmup(export_dir):
@@ -191,10 +227,18 @@ def main(argv):
         }
     except Exception as err:  # noqa: BLE001 - the parent reports it
         result["fatal"] = {**_error(err), "traceback": traceback.format_exc()[-2000:]}
-    else:  # the two last steps are independent: one failing does not hide the other
-        for key, step in (("warmup", replay_warmup), ("bad_inputs", bad_inputs)):
+    else:  # the last steps are independent: one failing does not hide the others
+        reference = metadata.get("reference")
+        steps = {
+            "reference": lambda: compare_reference(loaded, export_dir, reference),
+            "warmup": lambda: replay_warmup(export_dir),
+            "bad_inputs": lambda: bad_inputs(loaded),
+        }
+        if not reference:  # the parent reports an export that records none
+            del steps["reference"]
+        for key, step in steps.items():
             try:
-                result[key] = step(export_dir if key == "warmup" else loaded)
+                result[key] = step()
             except Exception as err:  # noqa: BLE001 - the parent reports it
                 result[key] = {"error": _error(err)}
     (out_dir / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")

@@ -85,7 +85,7 @@ def test_a_failed_export_leaves_no_version_behind(tmp_path, monkeypatch, embedde
     import kdzoo.serving.warmup
 
     def crash(path, requests):  # the SavedModel is written by then; the warmup is not
-        (path / "assets.extra").mkdir()
+        (path / "assets.extra").mkdir(exist_ok=True)  # the reference file is there
         (path / "assets.extra" / "tf_serving_warmup_requests").write_bytes(b"half")
         raise RuntimeError("disk full")
 
@@ -197,7 +197,8 @@ def test_without_the_serving_extra_the_export_has_no_warmup_and_says_why(
     with caplog.at_level("WARNING", logger="kdzoo"):
         path = export_for_serving(student, tmp_path, name="s", preprocessing=embedded)
     assert "Exporting without a warmup file" in caplog.text
-    assert not (path / "assets.extra").exists()
+    assert sorted(f.name for f in (path / "assets.extra").iterdir()) == ["kdzoo_reference.npz"]
+    assert read_metadata(path)["reference"]["examples"] == "synthetic"  # still checkable
     meta = read_metadata(path)["warmup"]
     assert meta["file"] is None and meta["requests"] == 0
     assert "pip install 'kdzoo[serving]'" in meta["skipped"]

@@ -145,10 +145,12 @@ def test_check_export_portable_loads_with_tensorflow_only(text_exports):
         "fresh-process load",
         "saved_model_cli show --all",
         "saved_model_cli run",
+        "outputs as exported",
         "warmup replay",
         "bad inputs",
     ]
     assert "imports tensorflow only (kdzoo: False)" in steps["fresh-process load"].detail
+    assert "1 synthetic inputs recorded at export matches" in steps["outputs as exported"].detail
     assert "real examples" in report.inputs
 
 
@@ -190,6 +192,58 @@ def test_check_export_runs_given_inputs_instead_of_the_data_root(audio_export, t
     assert "serving_default on 3 inputs" in report.step("fresh-process load").detail
     with pytest.raises(ValueError, match=r"`inputs` has keys \['text'\]; .* reads \['audio'\]"):
         check_export(audio_export, inputs={"text": [b"a film"]})
+
+
+def test_reference_strings_survive_packing_with_nul_bytes():
+    from kdzoo.serving.export import pack_strings
+    from kdzoo.serving.fresh_check import _unpack_strings
+
+    values = np.array([b"ends in nul\x00\x00", b"", b"\xff\x00x"], dtype=object)
+    data, offsets = pack_strings(values)
+    assert data.dtype == np.uint8 and offsets.tolist() == [13, 13, 16]
+    assert _unpack_strings(data, offsets) == values.tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.requires_data("sst2")
+def test_check_export_fails_when_a_file_of_the_export_changed(sst2, text_student, tmp_path):
+    import shutil
+
+    student = text_student(sst2.text_vectorizer)
+    embedding = next(w for w in student.weights if "embedding" in w.path)
+    rng = np.random.default_rng(0)  # outputs that depend on every token
+    embedding.assign(rng.normal(size=embedding.shape).astype(np.float32))
+    sentences = [b"a gripping , moving film", b"dull and far too long"]
+    export = export_for_serving(
+        student,
+        tmp_path / "exports",
+        name="sst2_student",
+        preprocessing=sst2,
+        portable=True,
+        warmup_inputs={"text": sentences},
+    )
+    meta = read_metadata(export)
+    assert meta["reference"]["rows"] == 2 and meta["reference"]["examples"] == "given"
+    assert meta["reference"]["outputs"] == ["probabilities"]
+    report = check_export(export)
+    assert report.passed, report.format()
+    assert "max |diff|" in report.step("outputs as exported").detail
+
+    tampered = tmp_path / "tampered" / "1"
+    shutil.copytree(export, tampered)
+    vocabulary = tampered / meta["preprocessing"]["text"]["vocabulary_file"]
+    lines = vocabulary.read_text(encoding="utf-8").splitlines()
+    vocabulary.write_text("\n".join(lines[:2] + lines[:1:-1]) + "\n", encoding="utf-8")
+    report = check_export(tampered)
+    step = report.step("outputs as exported")
+    assert not step.passed and not report.passed
+    assert "does not compute what the Keras student did" in step.detail
+    assert report.step("saved_model_cli run").passed  # both loaders read the changed file
+
+    del meta["reference"]  # an export that records none cannot be vouched for
+    (tampered / "kdzoo_export.json").write_text(json.dumps(meta), encoding="utf-8")
+    step = check_export(tampered).step("outputs as exported")
+    assert not step.passed and "records no reference outputs" in step.detail
 
 
 def test_write_warmup_replaces_the_file_whole(audio_export, tmp_path, monkeypatch):
