@@ -80,7 +80,8 @@ MAX_WARMUP_EXAMPLES = 4
 #: graph and compares (a changed asset or variable file, or a runtime that computes
 #: otherwise, shows there).
 REFERENCE_FILE = "assets.extra/kdzoo_reference.npz"
-#: The largest |served - recorded| ``check-export`` accepts on a float output.
+#: The largest |served - recorded| / max(1, |recorded|) ``check-export`` accepts on a float
+#: output (relative above 1: a regression head's values are in the targets' units).
 REFERENCE_TOLERANCE = 1e-4
 _MAX_VERSION_ATTEMPTS = 100
 
@@ -289,7 +290,8 @@ def export_for_serving(
         metrics: evaluation results to record, e.g. ``{"accuracy": 0.93}``.
         warmup_inputs: a few raw examples ``{input: array}`` (as ``serving_default``
             takes them, keyed by ``kdzoo.serving.preprocessing.raw_keys``) for the warmup
-            requests; defaults to synthetic ones (a tone, a grey image, a short sentence,
+            requests; defaults to synthetic ones (a tone, a grey image, the vocabulary's
+            first eight words as a sentence,
             the training means and first categories of a table's columns).
         from_logits: the model returns logits (softmax is applied in the graph); False if
             it returns probabilities. Defaults to True.
@@ -664,8 +666,11 @@ def _synthetic_examples(preprocessing, modalities):
         ramp = np.linspace(0, 255, cfg.height * cfg.width).reshape(cfg.height, cfg.width, 1)
         ramp = np.repeat(ramp, cfg.channels, axis=-1).astype(np.uint8)
         out["image"] = np.array([tf.io.encode_png(ramp).numpy()], dtype=object)
-    if "text" in modalities:
-        out["text"] = np.array([b"a short example sentence"], dtype=object)
+    if "text" in modalities:  # the vocabulary's first words: none of them out of vocabulary
+        with tf.io.gfile.GFile(str(preprocessing.vocabulary_path), "r") as f:
+            words = [line.rstrip("\n") for _, line in zip(range(9), f, strict=False)][1:]
+        sentence = " ".join(words) or "a short example sentence"
+        out["text"] = np.array([sentence.encode("utf-8")], dtype=object)
     if "tabular" in modalities:  # the training means, and each column's first category
         cfg = preprocessing.tabular
         for column, mean in zip(cfg.numeric, cfg.mean, strict=True):
@@ -729,16 +734,23 @@ def pack_strings(values) -> tuple[np.ndarray, np.ndarray]:
 def _write_reference(model, preprocessing, modalities, tokenizer, from_logits, examples,
                      source, path) -> dict:  # fmt: skip
     """Writes ``REFERENCE_FILE``: the raw ``examples`` and the student's outputs on them,
-    computed eagerly by this process (the live model, the preprocessing's own files);
+    computed eagerly by this process (the live model, the preprocessing's own files) on
+    the CPU in full float32 (no TF32 matrix multiplies, which a GPU would use by default);
     returns the metadata's ``"reference"`` entry."""
     raw = RawPreprocessor(preprocessing, modalities, tokenizer)
     head = _head(model, preprocessing.class_names, from_logits, preprocessing.task)
-    outputs = head(raw({k: tf.constant(v) for k, v in examples.items()}))
+    tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    try:
+        with tf.device("/CPU:0"):
+            outputs = head(raw({k: tf.constant(v) for k, v in examples.items()}))
+    finally:
+        tf.config.experimental.enable_tensor_float_32_execution(tf32)
     names = sorted(examples)
     arrays = {}
     for i, key in enumerate(names):
         value = examples[key]
-        if value.dtype == object:
+        if value.dtype.kind in "OS":
             arrays[f"input_{i}"], arrays[f"input_{i}_offsets"] = pack_strings(value)
         else:
             arrays[f"input_{i}"] = value
@@ -794,7 +806,7 @@ def _metadata(model, preprocessing, modalities, tokenizer, report, path):
         prep = preprocessing.to_dict(vocabulary_file=vocabulary_file)
         prep["text"]["serving_tokenizer"] = tokenizer
     prep = {k: v for k, v in prep.items() if k in ("class_names", "task") or k in modalities}
-    # The version folder (graph, variables, assets, warmup) without this metadata file.
+    # The version folder (graph, variables, assets, assets.extra) without this metadata file.
     size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
     return {
         "format": METADATA_FORMAT,

@@ -95,30 +95,49 @@ def _unpack_strings(data, offsets):
     return [raw[a:b] for a, b in zip(starts, ends, strict=True)]
 
 
-def compare_reference(loaded, export_dir, reference):
-    """Runs the reference file's inputs through the recorded signature; returns the largest
-    |served - recorded| of each recorded float output (NaN where the shapes differ)."""
-    path = Path(export_dir) / reference["file"]
+def _read_reference(path, reference):
+    """The reference file's inputs (as tensors) and recorded outputs; ``ValueError`` naming
+    the file when it is missing or damaged."""
+    name = reference["file"]
     if not path.is_file():
-        return {"problems": [f"the reference file {reference['file']} is missing"]}
-    with np.load(path, allow_pickle=False) as data:
-        inputs = {}
-        for i, key in enumerate(reference["inputs"]):
-            if f"input_{i}_offsets" in data.files:
-                value = _unpack_strings(data[f"input_{i}"], data[f"input_{i}_offsets"])
-                inputs[key] = tf.constant(value, tf.string)
-            else:
-                inputs[key] = tf.constant(data[f"input_{i}"])
-        recorded = {key: data[f"output_{key}"] for key in reference["outputs"]}
-    served = loaded.signatures[reference["signature"]](**inputs)
-    out = {"rows": int(reference["rows"]), "max_abs_diff": {}, "problems": []}
+        raise ValueError(f"the reference file {name} is missing")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            inputs = {}
+            for i, key in enumerate(reference["inputs"]):
+                if f"input_{i}_offsets" in data.files:
+                    value = _unpack_strings(data[f"input_{i}"], data[f"input_{i}_offsets"])
+                    inputs[key] = tf.constant(value, tf.string)
+                else:
+                    inputs[key] = tf.constant(data[f"input_{i}"])
+            recorded = {key: data[f"output_{key}"] for key in reference["outputs"]}
+    except Exception as err:  # noqa: BLE001 - zip, npy and key errors alike
+        raise ValueError(f"the reference file {name} is damaged ({type(err).__name__})") from None
+    return inputs, recorded
+
+
+def compare_reference(loaded, export_dir, reference):
+    """Runs the reference file's inputs through the recorded signature, on the CPU in full
+    float32 as they were recorded; returns the largest |served - recorded| / max(1,
+    |recorded|) of each recorded float output (``problems`` for a missing or damaged
+    file, or an output of another shape)."""
+    try:
+        inputs, recorded = _read_reference(Path(export_dir) / reference["file"], reference)
+    except ValueError as err:
+        return {"file_problem": str(err), "max_diff": {}, "problems": []}
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    with tf.device("/CPU:0"):
+        served = loaded.signatures[reference["signature"]](**inputs)
+    out = {"rows": int(reference["rows"]), "max_diff": {}, "problems": []}
     for key, expected in recorded.items():
-        value = served[key].numpy()
+        value = served[key].numpy().astype(np.float64)
         if value.shape != expected.shape:
-            out["problems"].append(f"{key} has shape {list(value.shape)}, recorded "
-                                   f"{list(expected.shape)}")  # fmt: skip
+            out["problems"].append(
+                f"{key} has shape {list(value.shape)}, recorded {list(expected.shape)}"
+            )
             continue
-        out["max_abs_diff"][key] = float(np.max(np.abs(value.astype(np.float64) - expected)))
+        scale = np.maximum(1.0, np.abs(expected))
+        out["max_diff"][key] = float(np.max(np.abs(value - expected) / scale))
     return out
 
 

@@ -150,7 +150,7 @@ def test_check_export_portable_loads_with_tensorflow_only(text_exports):
         "bad inputs",
     ]
     assert "imports tensorflow only (kdzoo: False)" in steps["fresh-process load"].detail
-    assert "1 synthetic inputs recorded at export matches" in steps["outputs as exported"].detail
+    assert "the synthetic input recorded at export matches" in steps["outputs as exported"].detail
     assert "real examples" in report.inputs
 
 
@@ -214,32 +214,34 @@ def test_check_export_fails_when_a_file_of_the_export_changed(sst2, text_student
     rng = np.random.default_rng(0)  # outputs that depend on every token
     embedding.assign(rng.normal(size=embedding.shape).astype(np.float32))
     sentences = [b"a gripping , moving film", b"dull and far too long"]
-    export = export_for_serving(
-        student,
-        tmp_path / "exports",
-        name="sst2_student",
-        preprocessing=sst2,
-        portable=True,
-        warmup_inputs={"text": sentences},
-    )
-    meta = read_metadata(export)
-    assert meta["reference"]["rows"] == 2 and meta["reference"]["examples"] == "given"
-    assert meta["reference"]["outputs"] == ["probabilities"]
-    report = check_export(export)
-    assert report.passed, report.format()
-    assert "max |diff|" in report.step("outputs as exported").detail
+    for examples in ({"text": sentences}, None):  # given, and synthetic (vocabulary words)
+        base = tmp_path / ("given" if examples else "synthetic")
+        export = export_for_serving(
+            student, base, name="s", preprocessing=sst2, portable=True, warmup_inputs=examples
+        )
+        meta = read_metadata(export)
+        assert meta["reference"]["rows"] == (2 if examples else 1)
+        assert meta["reference"]["outputs"] == ["probabilities"]
+        report = check_export(export)
+        assert report.passed, report.format()
+        assert "max |diff|" in report.step("outputs as exported").detail
 
-    tampered = tmp_path / "tampered" / "1"
-    shutil.copytree(export, tampered)
-    vocabulary = tampered / meta["preprocessing"]["text"]["vocabulary_file"]
-    lines = vocabulary.read_text(encoding="utf-8").splitlines()
-    vocabulary.write_text("\n".join(lines[:2] + lines[:1:-1]) + "\n", encoding="utf-8")
-    report = check_export(tampered)
-    step = report.step("outputs as exported")
-    assert not step.passed and not report.passed
-    assert "does not compute what the Keras student did" in step.detail
-    assert report.step("saved_model_cli run").passed  # both loaders read the changed file
+        tampered = base / "tampered" / "1"
+        shutil.copytree(export, tampered)
+        vocabulary = tampered / meta["preprocessing"]["text"]["vocabulary_file"]
+        lines = vocabulary.read_text(encoding="utf-8").splitlines()
+        vocabulary.write_text("\n".join(lines[:1] + lines[:0:-1]) + "\n", encoding="utf-8")
+        report = check_export(tampered)
+        step = report.step("outputs as exported")
+        assert not step.passed and not report.passed, report.format()
+        assert "does not compute what the Keras student did" in step.detail
+        assert report.step("saved_model_cli run").passed  # both loaders read the changed file
 
+    reference = tampered / "assets.extra" / "kdzoo_reference.npz"
+    reference.write_bytes(reference.read_bytes()[:100])  # cut short
+    step = check_export(tampered).step("outputs as exported")
+    assert not step.passed
+    assert "assets.extra/kdzoo_reference.npz is damaged (BadZipFile)" in step.detail
     del meta["reference"]  # an export that records none cannot be vouched for
     (tampered / "kdzoo_export.json").write_text(json.dumps(meta), encoding="utf-8")
     step = check_export(tampered).step("outputs as exported")
