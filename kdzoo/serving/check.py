@@ -9,10 +9,15 @@ Steps, each reported pass/fail:
    its ops), loads the export and runs ``serving_default`` on real inputs from the data
    root (FSDD wav clips decoded with ``tf.audio.decode_wav``, MNIST test digits encoded as
    PNG, SST-2 test sentences), or on the caller's ``inputs``. kdzoo is never imported
-   there.
+   there. The outputs must be those ``kdzoo_export.json`` declares (keys, dtypes, shapes,
+   finite floats) and mean what the task says: probabilities of one class out of K sum to
+   1 and ``class_id`` is their argmax (a binary task's: the positive probability above the
+   threshold), ``class_name`` names it; multi-label ``labels`` are the probabilities above
+   the threshold; regression ``values`` are finite.
 3. **saved_model_cli show --all** and 4. **saved_model_cli run** on the same inputs
    (``--inputs key=file.npy``, byte strings as NumPy ``S`` arrays): the TF1 session loader
-   TF Serving uses. Its probabilities must match step 2's within 1e-5.
+   TF Serving uses. Its float outputs (probabilities, or a regression's values) must match
+   step 2's within 1e-5 (relative above 1).
 5. **outputs as exported**: the same process runs ``serving_default`` on the raw inputs of
    ``assets.extra/kdzoo_reference.npz``, which kdzoo wrote at export with the Keras
    student's outputs on them (the live model, the preprocessing's own files, on the CPU in
@@ -41,7 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdzoo.data.audio import downmix
-from kdzoo.serving.export import SERVING_DEFAULT, read_metadata
+from kdzoo.serving.export import REFERENCE_TOLERANCE, SERVING_DEFAULT, read_metadata
 from kdzoo.serving.ops import op_report
 from kdzoo.serving.warmup import proto_array, read_warmup
 
@@ -228,7 +233,8 @@ def _real_or_warmup_inputs(report, export_dir, modalities, data_dir, dataset=Non
 
 def check_export(export_dir, data_dir=None, timeout=300, inputs=None) -> CheckReport:
     """Runs the steps of the module docstring on ``export_dir``; never raises for a failed
-    check (see ``CheckReport.passed``). A missing or unreadable ``saved_model.pb`` is one
+    check (see ``CheckReport.passed``), for a student of any task kind (classification,
+    binary, multi-label, regression). A missing or unreadable ``saved_model.pb`` is one
     failed step naming the file; a missing or damaged ``kdzoo_export.json`` raises
     (``FileNotFoundError``, ``ValueError``), as the folder is then no kdzoo export.
 
@@ -243,13 +249,6 @@ def check_export(export_dir, data_dir=None, timeout=300, inputs=None) -> CheckRe
     """
     export_dir = Path(export_dir)
     metadata = read_metadata(export_dir)
-    kind = (metadata.get("task") or {}).get("kind", "classification")
-    if kind not in ("classification", "binary"):
-        raise ValueError(
-            f"{export_dir} serves a {kind} student; check-export checks classifiers (their "
-            "probabilities and classes) only. Load it with tf.saved_model.load and call "
-            "its serving_default signature to check it."
-        )
     report = CheckReport(export_dir, [])
     try:
         ops = op_report(export_dir)
@@ -300,11 +299,8 @@ def check_export(export_dir, data_dir=None, timeout=300, inputs=None) -> CheckRe
         fresh = json.loads(result_path.read_text(encoding="utf-8"))
         report.steps.append(_op_step(ops, metadata, fresh))
         report.steps.append(_load_step(fresh, metadata, ops))
-        fresh_probs = None
-        if (tmp / "fresh" / "probabilities.npy").is_file():
-            fresh_probs = np.load(tmp / "fresh" / "probabilities.npy")
         report.steps.append(_show_step(done["show"], metadata))
-        report.steps.append(_run_step(done["run"], tmp / "cli", fresh_probs))
+        report.steps.append(_run_step(done["run"], tmp / "cli", tmp / "fresh", metadata))
         report.steps.append(_reference_step(fresh, metadata))
         report.steps.append(_warmup_step(fresh, metadata))
         report.steps.append(_bad_inputs_step(fresh))
@@ -344,7 +340,7 @@ def _load_step(fresh, metadata, ops):
     imported = "tensorflow" + (" + tensorflow_text" if modules.get("tensorflow_text") else "")
     detail = (
         f"imports {imported} only (kdzoo: {modules.get('kdzoo')}); serving_default on "
-        f"{default['batch']} inputs -> class_name {default['class_name']}; signatures "
+        f"{default['batch']} inputs -> {default['answer']}; signatures "
         f"{', '.join(sorted(default['signatures']))}"
     )
     if problems:
@@ -364,21 +360,26 @@ def _show_step(proc, metadata):
     return CheckStep("saved_model_cli show --all", ok, detail)
 
 
-def _run_step(proc, outdir, fresh_probs):
-    path = outdir / "probabilities.npy"
-    if proc.returncode != 0 or not path.is_file():
-        return CheckStep(
-            "saved_model_cli run", False, f"exit {proc.returncode}\n{_tail(proc.stderr)}"
-        )
-    probs = np.load(path)
-    if fresh_probs is None or probs.shape != fresh_probs.shape:
-        return CheckStep("saved_model_cli run", False, f"probabilities of shape {probs.shape}")
-    diff = float(np.abs(probs - fresh_probs).max())
-    ok = diff <= TOLERANCE
-    detail = (
-        f"serving_default ran; probabilities match the fresh-process run (max |diff| {diff:.1e})"
-    )
-    return CheckStep("saved_model_cli run", ok, detail)
+def _run_step(proc, cli_dir, fresh_dir, metadata):
+    """``saved_model_cli run`` must give the fresh process's float outputs (probabilities,
+    or a regression's values) within ``TOLERANCE``, relative above 1."""
+    name = "saved_model_cli run"
+    outputs = metadata["signatures"][SERVING_DEFAULT]["outputs"]
+    floats = [key for key, spec in outputs.items() if spec["dtype"].startswith("float")]
+    if proc.returncode != 0 or not all((cli_dir / f"{k}.npy").is_file() for k in floats):
+        return CheckStep(name, False, f"exit {proc.returncode}\n{_tail(proc.stderr)}")
+    diffs = {}
+    for key in floats:
+        got = np.load(cli_dir / f"{key}.npy").astype(np.float64)
+        fresh_path = fresh_dir / f"{key}.npy"
+        fresh = np.load(fresh_path).astype(np.float64) if fresh_path.is_file() else None
+        if fresh is None or got.shape != fresh.shape:
+            return CheckStep(name, False, f"{key} of shape {got.shape}, fresh {np.shape(fresh)}")
+        diffs[key] = float(np.max(np.abs(got - fresh) / np.maximum(1.0, np.abs(fresh)), initial=0))
+    ok = all(diff <= TOLERANCE for diff in diffs.values())  # NaN fails
+    shown = ", ".join(f"{key} max |diff| {diff:.1e}" for key, diff in diffs.items())
+    detail = f"serving_default ran; matches the fresh-process run ({shown})"
+    return CheckStep(name, ok, detail)
 
 
 def _reference_step(fresh, metadata):
@@ -398,7 +399,7 @@ def _reference_step(fresh, metadata):
         return CheckStep(name, False, f"{result['error']['type']}: {result['error']['message']}")
     if "file_problem" in result:
         return CheckStep(name, False, result["file_problem"] + "; export the student again")
-    tolerance = float(reference.get("tolerance", 1e-4))
+    tolerance = float(reference.get("tolerance", REFERENCE_TOLERANCE))
     diffs = result["max_diff"]
     if not diffs and not result["problems"]:
         return CheckStep(name, False, "the reference records no float output to compare")

@@ -757,9 +757,7 @@ def _write_reference(model, preprocessing, modalities, tokenizer, from_logits, e
     compared = [k for k, v in outputs.items() if v.dtype.is_floating]
     for key in compared:
         arrays[f"output_{key}"] = outputs[key].numpy()
-    target = Path(path) / REFERENCE_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(target, "wb") as f:
+    with atomic_file(Path(path) / REFERENCE_FILE, "wb") as f:  # creates assets.extra/
         np.savez(f, **arrays)
     return {
         "file": REFERENCE_FILE,

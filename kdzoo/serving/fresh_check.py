@@ -30,7 +30,6 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.framework import op_def_registry
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
-OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
 
 
 def graph_ops(export_dir):
@@ -58,7 +57,10 @@ def _signature_specs(function):
     return {k: (s.dtype.name, s.shape.as_list()) for k, s in kwargs.items()}
 
 
-def run_default(loaded, inputs_dir, out_dir, class_names):
+def run_default(loaded, inputs_dir, out_dir, metadata):
+    """Runs ``serving_default`` on ``INPUTS_DIR/<key>.npy``, saves its outputs, and checks
+    them against what ``kdzoo_export.json`` declares: the output keys, dtypes and shapes,
+    finite floats, and what the task's outputs mean (``_task_problems``)."""
     signature = loaded.signatures["serving_default"]
     specs = _signature_specs(signature)
     inputs = {k: np.load(Path(inputs_dir) / f"{k}.npy", allow_pickle=False) for k in specs}
@@ -66,26 +68,90 @@ def run_default(loaded, inputs_dir, out_dir, class_names):
     outputs = {k: v.numpy() for k, v in raw.items()}
     for key, value in outputs.items():
         np.save(Path(out_dir) / f"{key}.npy", value)
+    batch = len(next(iter(inputs.values())))
+    declared = metadata["signatures"]["serving_default"]["outputs"]
     problems = []
-    if sorted(outputs) != sorted(OUTPUT_KEYS):
-        problems.append(f"outputs {sorted(outputs)}, expected {sorted(OUTPUT_KEYS)}")
+    if sorted(outputs) != sorted(declared):
+        problems.append(f"outputs {sorted(outputs)}, expected {sorted(declared)}")
     else:
-        probs = outputs["probabilities"]
-        batch = len(next(iter(inputs.values())))
-        expected = (batch, len(class_names))
-        if probs.shape != expected:
-            problems.append(f"probabilities shape {probs.shape}, expected {expected}")
-        elif not np.allclose(probs.sum(-1), 1.0, atol=1e-4):
-            problems.append(f"probabilities rows sum to {probs.sum(-1).tolist()}, not 1")
-        names = [class_names[i] for i in outputs["class_id"]]
-        if [n.decode("utf-8") for n in outputs["class_name"]] != names:
-            problems.append("class_name does not match class_id")
+        for key, spec in declared.items():
+            value = outputs[key]
+            shape = tuple(  # -1: any size (the batch, first)
+                batch if i == 0 else value.shape[i] if d == -1 and i < value.ndim else d
+                for i, d in enumerate(spec["shape"])
+            )
+            dtype = "string" if value.dtype.kind in "OS" else value.dtype.name
+            if value.shape != shape or dtype != spec["dtype"]:
+                problems.append(
+                    f"{key} is {dtype} {list(value.shape)}, declared {spec['dtype']} {list(shape)}"
+                )
+            elif value.dtype.kind == "f" and not np.isfinite(value).all():
+                problems.append(f"{key} is not finite: {value.tolist()}")
+        if not problems:
+            problems += _task_problems(outputs, metadata)
     return {
         "signatures": {name: _signature_specs(fn) for name, fn in loaded.signatures.items()},
-        "batch": len(next(iter(inputs.values()))),
-        "class_name": [n.decode("utf-8") for n in outputs.get("class_name", [])],
+        "batch": batch,
+        "answer": _answer(outputs),
         "problems": problems,
     }
+
+
+def _answer(outputs) -> str:
+    """The served answer, shortened for the report: ``class_name``, ``labels`` or
+    ``values``."""
+    key = next((k for k in ("class_name", "labels", "values") if k in outputs), None)
+    if key is None:
+        return f"outputs {sorted(outputs)}"
+    value = outputs[key]
+    shown = [n.decode("utf-8") for n in value] if value.dtype.kind in "OS" else value.tolist()
+    if value.dtype.kind == "f":
+        shown = np.round(value.astype(np.float64), 4).tolist()
+    text = f"{key} {shown}"
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _task_problems(outputs, metadata):
+    """What the outputs of the export's task must satisfy: probabilities of one class out
+    of K sum to 1 and ``class_id`` is their argmax (a binary task's is the positive one
+    above the threshold); ``class_name`` names ``class_id``; multi-label ``labels`` are the
+    probabilities above the task's threshold. Regression ``values`` need only be finite."""
+    task = metadata.get("task") or {}
+    kind = task.get("kind", "classification")
+    threshold = task.get("threshold")
+    problems = []
+    probs = outputs.get("probabilities")
+    if probs is not None and ((probs < 0).any() or (probs > 1).any()):
+        problems.append(f"probabilities outside [0, 1]: {probs.tolist()}")
+    if kind == "multi_label":  # a probability within 1e-6 of the threshold may go either way
+        undecided = np.abs(probs - threshold) <= 1e-6
+        labels = outputs["labels"]
+        if not np.isin(labels, (0, 1)).all():
+            problems.append(f"labels are not 0 or 1: {labels.tolist()}")
+        elif ((labels == 1) != (probs > threshold))[~undecided].any():
+            problems.append(f"labels are not the probabilities above the threshold {threshold}")
+    if "class_id" in outputs:
+        if not np.allclose(probs.sum(-1), 1.0, atol=1e-4):
+            problems.append(f"probabilities rows sum to {probs.sum(-1).tolist()}, not 1")
+        if kind == "binary":
+            expected = (probs[:, 1] > threshold).astype(np.int64)
+            undecided = np.abs(probs[:, 1] - threshold) <= 1e-6
+        else:
+            expected = probs.argmax(-1)
+            top = np.sort(probs, axis=-1)
+            undecided = top[:, -1] - top[:, -2] <= 1e-6  # a tie may go either way
+        if (outputs["class_id"] != expected)[~undecided].any():
+            problems.append(
+                f"class_id {outputs['class_id'].tolist()} is not the class the probabilities "
+                f"give ({expected.tolist()})"
+            )
+        names = metadata["class_names"] or ["negative", "positive"]
+        ids = outputs["class_id"]
+        if ((ids < 0) | (ids >= len(names))).any():
+            problems.append(f"class_id {ids.tolist()} outside 0..{len(names) - 1}")
+        elif [n.decode("utf-8") for n in outputs["class_name"]] != [names[i] for i in ids]:
+            problems.append("class_name does not match class_id")
+    return problems
 
 
 def _unpack_strings(data, offsets):
@@ -176,7 +242,7 @@ def replay_warmup(export_dir):
             except Exception as err:  # noqa: BLE001 - reported, not raised
                 problems.append(f"request {i} ({name}): {_error(err)['message']}")
                 continue
-            ran.append({"signature": name, "batch": int(len(out["class_id"]))})
+            ran.append({"signature": name, "batch": int(len(next(iter(out.values()))))})
     return {"requests": len(ran) + len(problems), "ran": ran, "problems": problems}
 
 
@@ -240,7 +306,7 @@ def main(argv):
             ]
         metadata = json.loads((export_dir / "kdzoo_export.json").read_text(encoding="utf-8"))
         loaded = tf.saved_model.load(str(export_dir))
-        result["default"] = run_default(loaded, inputs_dir, out_dir, metadata["class_names"])
+        result["default"] = run_default(loaded, inputs_dir, out_dir, metadata)
         result["modules"] = {
             m: m in sys.modules for m in ("kdzoo", "keras", "tensorflow_text", "tensorflow")
         }

@@ -96,7 +96,67 @@ def test_task_signatures_in_a_fresh_tensorflow_process(tiny_audio, tmp_path, tas
         assert list(got["class_name"]) == [("no", "yes")[i] for i in task.predict(raw)]
     assert all(shape[0] == 0 for shape in served["empty"].values())
     assert set(served["empty"]) == set(outputs)
-    if task.kind != "binary":
-        with pytest.raises(ValueError, match=f"serves a {task.kind} student"):
-            check_export(path)
     json.dumps(metadata)  # the metadata stays plain JSON
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "task, key, shown, break_it, failure",
+    [
+        (
+            Task.binary(("no", "yes"), threshold=0.4),
+            "positive",
+            "class_name ['",
+            lambda meta: meta["task"].update(threshold=1.0),  # every class_id would be 0
+            "is not the class the probabilities give",
+        ),
+        (
+            Task.multi_label(("a", "b", "c", "d"), threshold=0.6),
+            "tags",
+            "labels [[",
+            lambda meta: meta["task"].update(threshold=0.0),
+            "labels are not the probabilities above the threshold 0.0",
+        ),
+        (
+            Task.regression(["target"]),
+            "target",
+            "values [[",
+            lambda meta: meta["signatures"]["serving_default"]["outputs"]["values"].update(
+                shape=[-1, 2]
+            ),
+            "values is float32 [5, 1], declared float32 [5, 2]",
+        ),
+    ],
+    ids=["binary", "multi_label", "regression"],
+)
+def test_check_export_checks_every_task_kind(
+    tiny_audio, tmp_path, task, key, shown, break_it, failure
+):
+    import shutil
+
+    data = datasets.with_task(tiny_audio, task, key)
+    keras.utils.set_random_seed(0)
+    student = models.build(
+        "audio_crnn",
+        "student",
+        num_classes=data.task.outputs,
+        audio_shape=data.audio_config.feature_shape,
+    )
+    path = export_student(student, tmp_path / "models", name="tasked", data=data)
+    waves = {"audio": data.arrays["test"]["audio"][:5].astype(np.float32)}
+    report = check_export(path, inputs=waves)
+    assert report.passed, report.format()
+    assert shown in report.step("fresh-process load").detail
+    outputs = "values" if task.kind == "regression" else "probabilities"
+    assert f"{outputs} max |diff|" in report.step("saved_model_cli run").detail
+    assert f"{outputs} max |diff|" in report.step("outputs as exported").detail
+
+    broken = tmp_path / "broken" / "1"  # metadata that no longer describes the graph
+    shutil.copytree(path, broken)
+    meta = read_metadata(broken)
+    break_it(meta)
+    (broken / "kdzoo_export.json").write_text(json.dumps(meta), encoding="utf-8")
+    report = check_export(broken, inputs=waves)
+    step = report.step("fresh-process load")
+    assert not step.passed and not report.passed, report.format()
+    assert failure in step.detail
