@@ -33,8 +33,10 @@ Layout of a cache directory (written to a temporary sibling, then renamed, so a 
 never leaves a half-written cache)::
 
     manifest.json        outputs, shapes, dtypes, count, the teacher's name, parameter count
-                         and a SHA-256 of its weights
+                         and a SHA-256 of its weights, and the input keys it read
     labels.npy           the labels in row order (alignment check)
+    inputs.npy           a 64-bit digest of each row's value of each input key the teacher
+                         read, ``[rows, keys]`` (the input check)
     <output>.npy         one array per output: "logits", and each requested feature
     .kdzoo-owned         the marker that lets ``overwrite=True`` replace the folder
 
@@ -43,11 +45,13 @@ it holds the files above alone: any other folder, or a file a user put in the ca
 refused before the teacher runs.
 
 What is checked when a cache is read: the row count, the labels row by row (a cache made
-from other rows or another order), that every value is finite, and, given the ``teacher``,
-that its weights are those that made the cache (the manifest records a SHA-256 of them).
-What is not: the inputs themselves. A cache made from other inputs with the same labels
-(new preprocessing, rows permuted within a class) is read as valid: make a new cache
-whenever the data or its preprocessing changes.
+from other rows or another order), that every value is finite; given the ``teacher``, that
+its weights are those that made the cache (the manifest records a SHA-256 of them); and,
+given the ``inputs`` (the ordered pipeline the cache was made from, rebuilt, or the
+model-ready arrays it yields), that each row's input values are those the teacher read,
+which catches new preprocessing or rows permuted within a class (same labels, other
+inputs). Without ``inputs`` the inputs are not checked. Numbers are compared by value
+(float32 and float64 of one value agree), strings byte for byte.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ from kdzoo.files import (
 from kdzoo.models.layers import feature_model
 
 MANIFEST = "manifest.json"
+INPUTS = "inputs.npy"
 FORMAT_VERSION = 1
 KIND = "teacher-cache"  # the ownership marker's kind
 
@@ -154,7 +159,7 @@ def cache_teacher_outputs(
             return run_on_arrays({k: np.asarray(x[k]) for k in keys})
 
     outputs = {name: [] for name in tap.output}
-    labels = []
+    labels, digests = [], []
     for batch in dataset:
         x, y = batch[0], batch[1]
         if not isinstance(x, dict):
@@ -168,6 +173,7 @@ def cache_teacher_outputs(
         for name, value in run(x).items():
             outputs[name].append(keras.ops.convert_to_numpy(value))
         labels.append(np.asarray(y))
+        digests.append(_batch_digests(x, keys))
     if not labels:
         raise ValueError("The dataset is empty; nothing to cache.")
     arrays = {name: np.concatenate(parts) for name, parts in outputs.items()}
@@ -180,6 +186,7 @@ def cache_teacher_outputs(
         "teacher_params": int(teacher.count_params()),
         "teacher_weights_sha256": weights_digest(teacher),
         "count": int(len(np.concatenate(labels))),
+        "inputs": keys,
         "outputs": {
             n: {"shape": list(v.shape[1:]), "dtype": str(v.dtype)} for n, v in arrays.items()
         },
@@ -189,6 +196,7 @@ def cache_teacher_outputs(
     try:
         # In their own dtype: regression targets are floats, unlabelled ones NaN.
         np.save(os.path.join(tmp, "labels.npy"), np.concatenate(labels))
+        np.save(os.path.join(tmp, INPUTS), np.concatenate(digests))
         for name, value in arrays.items():
             np.save(os.path.join(tmp, f"{name}.npy"), value)
         with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
@@ -205,7 +213,7 @@ def _check_only_cache_files(cache_dir) -> None:
     (replacing the folder would delete them)."""
     if not os.path.isdir(cache_dir) or not os.listdir(cache_dir):
         return
-    ours = {MANIFEST, "labels.npy", MARKER}
+    ours = {MANIFEST, "labels.npy", INPUTS, MARKER}
     # Without a readable manifest, only the fixed names are kdzoo's.
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         with open(os.path.join(cache_dir, MANIFEST), encoding="utf-8") as f:
@@ -220,6 +228,90 @@ def _check_only_cache_files(cache_dir) -> None:
         )
 
 
+def _row_digests(value) -> np.ndarray:
+    """A 64-bit BLAKE2b digest of each row of ``value`` (``uint64 [rows]``): numbers by
+    value (as float64, so float32 and float64 of one value agree) with the row's shape,
+    strings byte for byte."""
+    value = np.asarray(value)
+    strings = value.dtype.kind in "OSU"
+    if not strings:
+        value = value.astype(np.float64)
+    header = f"{'str' if strings else 'num'}{value.shape[1:]};".encode()
+    out = np.empty(len(value), np.uint64)
+    for i, row in enumerate(value):
+        digest = hashlib.blake2b(header, digest_size=8)
+        if strings:  # np.ravel would turn bytes into NumPy S, which drops trailing NULs
+            for item in row.ravel().tolist() if isinstance(row, np.ndarray) else [row]:
+                data = item if isinstance(item, bytes) else str(item).encode("utf-8")
+                digest.update(len(data).to_bytes(8, "little") + data)
+        else:
+            digest.update(np.ascontiguousarray(row).tobytes())
+        out[i] = int.from_bytes(digest.digest(), "little")
+    return out
+
+
+def _batch_digests(x, keys) -> np.ndarray:
+    """``uint64 [rows, keys]``: each row's digest of each input ``key`` of a batch."""
+    return np.stack([_row_digests(x[k]) for k in keys], axis=1)
+
+
+def _input_digests(inputs, keys, cache) -> np.ndarray:
+    """The digests of ``inputs`` (a pipeline of ``(features, label[, weight])`` batches in
+    row order, or ``{key: array}``) under the cache's input ``keys``."""
+    if isinstance(inputs, dict):
+        missing = [k for k in keys if k not in inputs]
+        if missing:
+            raise KeyError(
+                f"`inputs` has no key(s) {missing} that made teacher cache {cache!r}; it has "
+                f"{sorted(inputs)}."
+            )
+        return _batch_digests(inputs, keys)
+    from kdzoo.data.pipeline import is_shuffled
+
+    if is_shuffled(inputs):
+        raise ValueError(
+            "`inputs` shuffles, so its rows cannot be matched to the cache's; pass the "
+            "pipeline the cache was made from (training=False: same arrays, same order)."
+        )
+    parts = []
+    for batch in inputs:
+        x = batch[0]
+        missing = [k for k in keys if k not in x]
+        if missing:
+            raise KeyError(
+                f"`inputs` batches have no key(s) {missing} that made teacher cache "
+                f"{cache!r}; batch keys: {sorted(x)}."
+            )
+        parts.append(_batch_digests(x, keys))
+    return np.concatenate(parts) if parts else np.zeros((0, len(keys)), np.uint64)
+
+
+def _check_inputs(manifest, cache, inputs) -> None:
+    keys = manifest.get("inputs")
+    path = os.path.join(cache, INPUTS)
+    if keys is None or not os.path.exists(path):
+        raise ValueError(
+            f"Teacher cache {cache!r} records no digest of its inputs (written by an older "
+            "kdzoo), so it cannot be checked against these inputs; make it again."
+        )
+    recorded = np.load(path)
+    got = _input_digests(inputs, keys, cache)
+    if len(got) != len(recorded):
+        raise ValueError(
+            f"Teacher cache {cache!r} holds {len(recorded)} rows but `inputs` has {len(got)}."
+        )
+    differ = np.argwhere(got != recorded)
+    if len(differ):
+        row, column = (int(i) for i in differ[0])
+        rows = len(np.unique(differ[:, 0]))
+        raise ValueError(
+            f"Teacher cache {cache!r} was made from other inputs: {keys[column]!r} of row "
+            f"{row} is not the value the teacher read ({rows} of {len(got)} rows differ; new "
+            "preprocessing, or other rows with the same labels). Make the cache again from "
+            "these inputs."
+        )
+
+
 def weights_digest(model) -> str:
     """A SHA-256 of ``model``'s weights (every variable's values, in order, and shapes)."""
     digest = hashlib.sha256()
@@ -230,7 +322,7 @@ def weights_digest(model) -> str:
     return digest.hexdigest()
 
 
-def load_teacher_outputs(cache, labels=None, teacher=None) -> dict:
+def load_teacher_outputs(cache, labels=None, teacher=None, inputs=None) -> dict:
     """The cached outputs as ``{name: array}`` (memory-mapped), in row order.
 
     Args:
@@ -240,8 +332,18 @@ def load_teacher_outputs(cache, labels=None, teacher=None) -> dict:
         teacher: the teacher the outputs stand for; if given (with a cache directory), its
             weights must be those that made the cache, which catches a cache of another
             teacher or of the same one before more training.
+        inputs: the teacher's inputs, as the pipeline the cache was made from (rebuilt:
+            ordered, ``(features, label[, weight])`` batches) or ``{key: array}`` of the
+            model-ready values it yields; if given (with a cache directory), each row's
+            value of each key the teacher read must be the one it read, which catches a
+            cache of other preprocessing or of rows permuted within a class.
     """
     if isinstance(cache, dict):
+        if inputs is not None:
+            raise ValueError(
+                "`inputs` checks a cache directory against its recorded input digests; "
+                "outputs given as arrays record none."
+            )
         outputs = {k: np.asarray(v) for k, v in cache.items()}
         cached_labels = None
     else:
@@ -260,6 +362,8 @@ def load_teacher_outputs(cache, labels=None, teacher=None) -> dict:
             )
         if teacher is not None:
             _check_teacher(manifest, teacher, cache)
+        if inputs is not None:
+            _check_inputs(manifest, cache, inputs)
         outputs = {
             name: np.load(os.path.join(cache, f"{name}.npy"), mmap_mode="r")
             for name in manifest["outputs"]
@@ -318,7 +422,7 @@ def _differing_rows(cached, labels):
     return np.flatnonzero(~np.asarray(same).reshape(len(labels), -1).all(axis=1))
 
 
-def with_teacher_outputs(cache, labels=None, teacher=None) -> dict:
+def with_teacher_outputs(cache, labels=None, teacher=None, inputs=None) -> dict:
     """Cached teacher outputs as pipeline extras: ``{TEACHER_OUTPUTS: {name: array}}``.
 
     Pass the result as ``kdzoo.data.from_arrays(..., extras=...)`` (or
@@ -332,11 +436,15 @@ def with_teacher_outputs(cache, labels=None, teacher=None) -> dict:
             equal the labels the teacher saw (see ``load_teacher_outputs``).
         teacher: the teacher the outputs stand for; if given, its weights must be those
             that made the cache (see ``load_teacher_outputs``).
+        inputs: the ordered pipeline the cache was made from (rebuilt), or the model-ready
+            ``{key: array}`` it yields; if given, each row's inputs must be those the
+            teacher read (see ``load_teacher_outputs``).
 
     Returns:
         ``{"teacher_outputs": {name: array}}``, one row per example.
     """
-    return {TEACHER_OUTPUTS: load_teacher_outputs(cache, labels=labels, teacher=teacher)}
+    outputs = load_teacher_outputs(cache, labels=labels, teacher=teacher, inputs=inputs)
+    return {TEACHER_OUTPUTS: outputs}
 
 
 def arrays_with_teacher_outputs(teacher, x, *, features=(), batch_size=32) -> dict:

@@ -253,3 +253,66 @@ def test_a_cache_of_other_teacher_weights_is_refused_given_the_teacher(tmp_path)
     with pytest.raises(ValueError, match="records no digest of its teacher's weights"):
         load_teacher_outputs(path, teacher=teacher)
     assert load_teacher_outputs(path, labels=labels)["logits"].shape == (32, 10)  # unchecked
+
+
+def test_a_cache_of_other_inputs_is_refused_given_the_inputs(tmp_path):
+    arrays, cfg = _arrays(32), AudioConfig.embedded()
+    teacher, _ = av_pair()
+
+    def ordered(rows):
+        return from_arrays(rows, ("image", "audio"), audio_config=cfg, batch_size=16)
+
+    path = Path(cache_teacher_outputs(teacher, ordered(arrays), tmp_path / "cache"))
+    labels = arrays["label"]
+    assert json.loads((path / "manifest.json").read_text())["inputs"] == ["audio", "image"]
+    assert np.load(path / "inputs.npy").shape == (32, 2)
+    # The pipeline rebuilt, and the model-ready arrays it yields (float64 too), pass.
+    assert with_teacher_outputs(path, labels=labels, inputs=ordered(arrays))
+    ready = {"image": [], "audio": []}
+    for x, _ in ordered(arrays):
+        for key in ready:
+            ready[key].append(np.asarray(x[key]))
+    ready = {k: np.concatenate(v) for k, v in ready.items()}
+    assert load_teacher_outputs(path, inputs=ready)["logits"].shape == (32, 10)
+    assert load_teacher_outputs(path, inputs={k: v.astype(np.float64) for k, v in ready.items()})
+
+    # Other preprocessing (the same labels): the first differing row is named.
+    brighter = {**arrays, "image": arrays["image"] * 1.01}
+    with pytest.raises(
+        ValueError, match=r"made from other inputs: 'image' of row 0 .*\(32 of 32 rows differ"
+    ):
+        with_teacher_outputs(path, labels=labels, inputs=ordered(brighter))
+    # Two rows of one class swapped: the labels agree, the inputs do not.
+    same = np.flatnonzero(labels == labels[3])
+    a, b = int(same[0]), int(same[1])
+    swapped = {k: v.copy() for k, v in arrays.items()}
+    for key in ("image", "audio"):
+        swapped[key][[a, b]] = swapped[key][[b, a]]
+    assert with_teacher_outputs(path, labels=swapped["label"])  # unchecked without inputs
+    with pytest.raises(ValueError, match=rf"'audio' of row {a} .*\(2 of 32 rows differ"):
+        with_teacher_outputs(path, labels=swapped["label"], inputs=ordered(swapped))
+
+    with pytest.raises(ValueError, match="`inputs` shuffles"):
+        shuffled = from_arrays(arrays, ("image", "audio"), training=True, audio_config=cfg)
+        load_teacher_outputs(path, inputs=shuffled)
+    with pytest.raises(KeyError, match=r"no key\(s\) \['image'\]"):
+        load_teacher_outputs(path, inputs={"audio": ready["audio"]})
+    with pytest.raises(ValueError, match="holds 32 rows but `inputs` has 16"):
+        load_teacher_outputs(path, inputs={k: v[:16] for k, v in ready.items()})
+    with pytest.raises(ValueError, match="outputs given as arrays record none"):
+        with_teacher_outputs({"logits": np.zeros((32, 10), np.float32)}, inputs=ready)
+    (path / "inputs.npy").unlink()  # a cache of an older kdzoo
+    with pytest.raises(ValueError, match="records no digest of its inputs"):
+        load_teacher_outputs(path, inputs=ready)
+
+
+def test_input_digests_compare_strings_byte_for_byte():
+    from kdzoo.distillation.cache import _row_digests
+
+    text = np.array([b"a film", b"a film\x00", b"", b"a film"], dtype=object)
+    digests = _row_digests(text)
+    assert digests[0] == digests[3] and len(set(digests[:3].tolist())) == 3
+    assert (_row_digests(np.array(["a film"])) == digests[0]).all()  # str as UTF-8
+    numbers = np.arange(6, dtype=np.float32).reshape(3, 2)
+    assert (_row_digests(numbers) == _row_digests(numbers.astype(np.int64))).all()
+    assert _row_digests(numbers.reshape(3, 2, 1))[0] != _row_digests(numbers)[0]  # shape
