@@ -33,7 +33,8 @@ Layout of a cache directory (written to a temporary sibling, then renamed, so a 
 never leaves a half-written cache)::
 
     manifest.json        outputs, shapes, dtypes, count, the teacher's name, parameter count
-                         and a SHA-256 of its weights, and the input keys it read
+                         and a SHA-256 of its weights, the input keys it read and their
+                         row shapes
     labels.npy           the labels in row order (alignment check)
     inputs.npy           a 64-bit digest of each row's value of each input key the teacher
                          read, ``[rows, keys]`` (the input check)
@@ -50,8 +51,10 @@ its weights are those that made the cache (the manifest records a SHA-256 of the
 given the ``inputs`` (the ordered pipeline the cache was made from, rebuilt, or the
 model-ready arrays it yields), that each row's input values are those the teacher read,
 which catches new preprocessing or rows permuted within a class (same labels, other
-inputs). Without ``inputs`` the inputs are not checked. Numbers are compared by value
-(float32 and float64 of one value agree), strings byte for byte.
+inputs). Without ``inputs`` the inputs are not checked. The check is exact: numbers by
+value (float32, float64 and int of one value agree, -0.0 equals 0.0, NaN equals NaN),
+strings byte for byte, ragged rows by their nested values; a pipeline run on another
+machine or TensorFlow version may differ in a last bit, and then fails it.
 """
 
 from __future__ import annotations
@@ -146,6 +149,12 @@ def cache_teacher_outputs(
     _check_only_cache_files(cache_dir)
     tap = feature_model(teacher, features)
     keys = _teacher_keys(teacher)
+    taken = sorted({"labels", "inputs"} & set(tap.output))
+    if taken:
+        raise ValueError(
+            f"The teacher's output(s) {taken} would be stored as {taken[0]}.npy, which the "
+            "cache keeps for itself; rename the Feature layer."
+        )
 
     def run(x):
         return tap({k: x[k] for k in keys}, training=False)
@@ -159,7 +168,7 @@ def cache_teacher_outputs(
             return run_on_arrays({k: np.asarray(x[k]) for k in keys})
 
     outputs = {name: [] for name in tap.output}
-    labels, digests = [], []
+    labels, digests, shapes = [], [], None
     for batch in dataset:
         x, y = batch[0], batch[1]
         if not isinstance(x, dict):
@@ -174,6 +183,7 @@ def cache_teacher_outputs(
             outputs[name].append(keras.ops.convert_to_numpy(value))
         labels.append(np.asarray(y))
         digests.append(_batch_digests(x, keys))
+        shapes = shapes or _input_shapes(x, keys)
     if not labels:
         raise ValueError("The dataset is empty; nothing to cache.")
     arrays = {name: np.concatenate(parts) for name, parts in outputs.items()}
@@ -187,6 +197,7 @@ def cache_teacher_outputs(
         "teacher_weights_sha256": weights_digest(teacher),
         "count": int(len(np.concatenate(labels))),
         "inputs": keys,
+        "input_shapes": shapes,
         "outputs": {
             n: {"shape": list(v.shape[1:]), "dtype": str(v.dtype)} for n, v in arrays.items()
         },
@@ -228,17 +239,48 @@ def _check_only_cache_files(cache_dir) -> None:
         )
 
 
+def _rows(value):
+    """``value``'s rows, and their shape past the first axis (``None`` for ragged rows): a
+    NumPy array, or a tf.data batch's ``tf.Tensor``, ``tf.RaggedTensor`` or
+    ``tf.SparseTensor``."""
+    kind = type(value).__name__
+    if kind == "RaggedTensor":  # rows of other lengths: each a nested list
+        return value.to_list(), None
+    if kind == "SparseTensor":
+        import tensorflow as tf
+
+        value = tf.sparse.to_dense(value)
+    value = np.asarray(value)
+    if value.ndim == 0:
+        raise ValueError(f"a scalar ({value!r}), not one value per row")
+    return value, tuple(value.shape[1:])
+
+
+def _canonical(value) -> np.ndarray:
+    """Numbers as they compare by value: float64 (exact for float32 and for integers up to
+    2**53, so float32, float64 and int of one value agree), with -0.0 as 0.0 and one NaN;
+    larger integers as int64."""
+    if value.dtype.kind in "iu" and value.size and np.abs(value).max() > 2**53:
+        return value.astype(np.int64)
+    value = value.astype(np.float64) + 0.0  # -0.0 + 0.0 is 0.0
+    value[np.isnan(value)] = np.nan
+    return value
+
+
 def _row_digests(value) -> np.ndarray:
     """A 64-bit BLAKE2b digest of each row of ``value`` (``uint64 [rows]``): numbers by
-    value (as float64, so float32 and float64 of one value agree) with the row's shape,
-    strings byte for byte."""
-    value = np.asarray(value)
-    strings = value.dtype.kind in "OSU"
+    value (``_canonical``) with the row's shape, strings byte for byte (``str`` as UTF-8;
+    NumPy ``S``/``U`` arrays drop trailing NULs), a ragged row by its nested values."""
+    rows, shape = _rows(value)
+    if shape is None:
+        digests = [hashlib.blake2b(repr(row).encode(), digest_size=8) for row in rows]
+        return np.array([int.from_bytes(d.digest(), "little") for d in digests], np.uint64)
+    strings = rows.dtype.kind in "OSU"
     if not strings:
-        value = value.astype(np.float64)
-    header = f"{'str' if strings else 'num'}{value.shape[1:]};".encode()
-    out = np.empty(len(value), np.uint64)
-    for i, row in enumerate(value):
+        rows = _canonical(rows)
+    header = f"{'str' if strings else rows.dtype.name}{shape};".encode()
+    out = np.empty(len(rows), np.uint64)
+    for i, row in enumerate(rows):
         digest = hashlib.blake2b(header, digest_size=8)
         if strings:  # np.ravel would turn bytes into NumPy S, which drops trailing NULs
             for item in row.ravel().tolist() if isinstance(row, np.ndarray) else [row]:
@@ -250,14 +292,33 @@ def _row_digests(value) -> np.ndarray:
     return out
 
 
-def _batch_digests(x, keys) -> np.ndarray:
+def _input_shapes(x, keys) -> dict:
+    """``{key: row shape}`` of a batch (``None``: ragged), for the manifest."""
+    out = {}
+    for key in keys:
+        shape = _rows(x[key])[1]
+        out[key] = None if shape is None else list(shape)
+    return out
+
+
+def _batch_digests(x, keys, where="the dataset") -> np.ndarray:
     """``uint64 [rows, keys]``: each row's digest of each input ``key`` of a batch."""
-    return np.stack([_row_digests(x[k]) for k in keys], axis=1)
+    columns = []
+    for key in keys:
+        try:
+            columns.append(_row_digests(x[key]))
+        except ValueError as err:
+            raise ValueError(f"{where}: input {key!r} is {err}.") from None
+    lengths = {key: len(c) for key, c in zip(keys, columns, strict=True)}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{where}: the inputs have other numbers of rows: {lengths}.")
+    return np.stack(columns, axis=1)
 
 
-def _input_digests(inputs, keys, cache) -> np.ndarray:
+def _input_digests(inputs, keys, cache, count) -> np.ndarray:
     """The digests of ``inputs`` (a pipeline of ``(features, label[, weight])`` batches in
-    row order, or ``{key: array}``) under the cache's input ``keys``."""
+    row order, or ``{key: array}``) under the cache's input ``keys``; a pipeline is read
+    only as far as ``count`` rows and one more batch."""
     if isinstance(inputs, dict):
         missing = [k for k in keys if k not in inputs]
         if missing:
@@ -265,15 +326,26 @@ def _input_digests(inputs, keys, cache) -> np.ndarray:
                 f"`inputs` has no key(s) {missing} that made teacher cache {cache!r}; it has "
                 f"{sorted(inputs)}."
             )
-        return _batch_digests(inputs, keys)
-    from kdzoo.data.pipeline import is_shuffled
+        return _batch_digests(inputs, keys, "`inputs`")
+    import tensorflow as tf
 
-    if is_shuffled(inputs):
-        raise ValueError(
-            "`inputs` shuffles, so its rows cannot be matched to the cache's; pass the "
-            "pipeline the cache was made from (training=False: same arrays, same order)."
+    from kdzoo.data.pipeline import is_augmented, is_shuffled
+
+    if not isinstance(inputs, tf.data.Dataset):
+        raise TypeError(
+            "`inputs` must be the tf.data pipeline the cache was made from (rebuilt) or a "
+            f"dict {{key: array}} of the model-ready values; got {type(inputs).__name__}."
         )
-    parts = []
+    refused = (
+        "is augmented" if is_augmented(inputs) else "shuffles" if is_shuffled(inputs) else None
+    )
+    if refused:
+        raise ValueError(
+            f"`inputs` {refused}, so its rows cannot be matched to the cache's; pass the "
+            "pipeline the cache was made from (training=False, augment=None: same arrays, "
+            "same order)."
+        )
+    parts, rows = [], 0
     for batch in inputs:
         x = batch[0]
         missing = [k for k in keys if k not in x]
@@ -282,23 +354,40 @@ def _input_digests(inputs, keys, cache) -> np.ndarray:
                 f"`inputs` batches have no key(s) {missing} that made teacher cache "
                 f"{cache!r}; batch keys: {sorted(x)}."
             )
-        parts.append(_batch_digests(x, keys))
+        parts.append(_batch_digests(x, keys, "`inputs`"))
+        rows += len(parts[-1])
+        if rows > count:  # more rows than the cache: enough to say so (and ends .repeat())
+            break
     return np.concatenate(parts) if parts else np.zeros((0, len(keys)), np.uint64)
 
 
 def _check_inputs(manifest, cache, inputs) -> None:
     keys = manifest.get("inputs")
-    path = os.path.join(cache, INPUTS)
-    if keys is None or not os.path.exists(path):
+    if keys is None:
         raise ValueError(
             f"Teacher cache {cache!r} records no digest of its inputs (written by an older "
             "kdzoo), so it cannot be checked against these inputs; make it again."
         )
+    path = os.path.join(cache, INPUTS)
+    if not os.path.exists(path):
+        raise ValueError(f"Teacher cache {cache!r} is missing {INPUTS}; make it again.")
     recorded = np.load(path)
-    got = _input_digests(inputs, keys, cache)
+    if isinstance(inputs, dict):  # a shape the teacher did not read says more than digests
+        shapes = manifest.get("input_shapes") or {}
+        for key in keys:
+            want, value = shapes.get(key), inputs.get(key)
+            got = None if value is None else list(np.shape(value)[1:])
+            if want is not None and got is not None and got != want:
+                raise ValueError(
+                    f"`inputs`[{key!r}] has rows of shape {tuple(got)}; the teacher of cache "
+                    f"{cache!r} read {tuple(want)}: pass the model-ready values (the "
+                    "pipeline's features), not the raw arrays."
+                )
+    got = _input_digests(inputs, keys, cache, len(recorded))
     if len(got) != len(recorded):
+        more = "at least " if len(got) > len(recorded) else ""  # read no further
         raise ValueError(
-            f"Teacher cache {cache!r} holds {len(recorded)} rows but `inputs` has {len(got)}."
+            f"Teacher cache {cache!r} holds {len(recorded)} rows but `inputs` has {more}{len(got)}."
         )
     differ = np.argwhere(got != recorded)
     if len(differ):
@@ -306,9 +395,10 @@ def _check_inputs(manifest, cache, inputs) -> None:
         rows = len(np.unique(differ[:, 0]))
         raise ValueError(
             f"Teacher cache {cache!r} was made from other inputs: {keys[column]!r} of row "
-            f"{row} is not the value the teacher read ({rows} of {len(got)} rows differ; new "
-            "preprocessing, or other rows with the same labels). Make the cache again from "
-            "these inputs."
+            f"{row} is not the value the teacher read ({rows} of {len(got)} rows differ): new "
+            "preprocessing, other rows with the same labels, or a pipeline computed on "
+            "another machine or TensorFlow version (the check is exact). Make the cache "
+            "again from these inputs."
         )
 
 

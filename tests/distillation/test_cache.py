@@ -101,6 +101,8 @@ def test_augmented_or_shuffled_pipelines_are_refused(tmp_path):
     with pytest.raises(FileExistsError):
         cache_teacher_outputs(teacher, plain_aug, tmp_path / "c")
     assert load_teacher_outputs(path, labels=arrays["label"])["logits"].shape == (32, 10)
+    with pytest.raises(ValueError, match="`inputs` is augmented, so its rows cannot be matched"):
+        load_teacher_outputs(path, inputs=augmented)
 
 
 def test_a_cache_from_other_rows_is_detected(tmp_path):
@@ -295,15 +297,27 @@ def test_a_cache_of_other_inputs_is_refused_given_the_inputs(tmp_path):
     with pytest.raises(ValueError, match="`inputs` shuffles"):
         shuffled = from_arrays(arrays, ("image", "audio"), training=True, audio_config=cfg)
         load_teacher_outputs(path, inputs=shuffled)
+    with pytest.raises(ValueError, match="holds 32 rows but `inputs` has at least 48"):
+        load_teacher_outputs(path, inputs=ordered(arrays).repeat())  # read no further
+    with pytest.raises(ValueError, match=r"rows of shape \(4000,\); .* read \(.*model-ready"):
+        load_teacher_outputs(path, inputs={k: arrays[k] for k in ("image", "audio")})  # raw
+    with pytest.raises(ValueError, match=r"other numbers of rows: \{'audio': 32, 'image': 16\}"):
+        load_teacher_outputs(path, inputs={**ready, "image": ready["image"][:16]})
     with pytest.raises(KeyError, match=r"no key\(s\) \['image'\]"):
         load_teacher_outputs(path, inputs={"audio": ready["audio"]})
     with pytest.raises(ValueError, match="holds 32 rows but `inputs` has 16"):
         load_teacher_outputs(path, inputs={k: v[:16] for k, v in ready.items()})
     with pytest.raises(ValueError, match="outputs given as arrays record none"):
         with_teacher_outputs({"logits": np.zeros((32, 10), np.float32)}, inputs=ready)
-    (path / "inputs.npy").unlink()  # a cache of an older kdzoo
+    (path / "inputs.npy").unlink()
+    with pytest.raises(ValueError, match="is missing inputs.npy; make it again"):
+        load_teacher_outputs(path, inputs=ready)
+    manifest = json.loads((path / "manifest.json").read_text())
+    del manifest["inputs"], manifest["input_shapes"]  # a cache of an older kdzoo
+    (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="records no digest of its inputs"):
         load_teacher_outputs(path, inputs=ready)
+    assert with_teacher_outputs(path, labels=labels, teacher=teacher)  # loads unchecked
 
 
 def test_input_digests_compare_strings_byte_for_byte():
@@ -316,3 +330,56 @@ def test_input_digests_compare_strings_byte_for_byte():
     numbers = np.arange(6, dtype=np.float32).reshape(3, 2)
     assert (_row_digests(numbers) == _row_digests(numbers.astype(np.int64))).all()
     assert _row_digests(numbers.reshape(3, 2, 1))[0] != _row_digests(numbers)[0]  # shape
+    # By value: -0.0 is 0.0 and every NaN one NaN; integers past 2**53 stay exact.
+    signed = np.array([[0.0, np.nan], [-0.0, -np.nan]])
+    assert _row_digests(signed)[0] == _row_digests(signed)[1]
+    big = np.array([[2**53], [2**53 + 1]], np.int64)
+    assert _row_digests(big)[0] != _row_digests(big)[1]
+    # A tf.data batch's ragged and sparse tensors, row by row.
+    ragged = tf.ragged.constant([[1, 2], [3], [1, 2]])
+    digests = _row_digests(ragged)
+    assert digests[0] == digests[2] != digests[1]
+    sparse = tf.sparse.from_dense(tf.constant([[0.0, 1.0], [0.0, 1.0], [2.0, 0.0]]))
+    digests = _row_digests(sparse)
+    assert digests[0] == digests[1] != digests[2]
+    with pytest.raises(ValueError, match="not one value per row"):
+        _row_digests(np.float32(1.0))
+
+
+class _RaggedMean(keras.layers.Layer):
+    def call(self, x):
+        return tf.reduce_mean(x, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@pytest.mark.tensorflow("ragged tensors are TensorFlow's")
+def test_a_teacher_reading_ragged_inputs_is_cached_and_checked(tmp_path):
+    tokens = tf.ragged.constant([[1, 2, 3], [4], [5, 6], [7, 8, 9, 1]], dtype=tf.int64)
+    labels = np.array([0, 1, 0, 1], np.int32)
+    inputs = keras.Input(shape=(None,), name="tokens", dtype="int64", ragged=True)
+    pooled = _RaggedMean()(keras.layers.Embedding(10, 4)(inputs))
+    teacher = keras.Model(inputs, keras.layers.Dense(2, name="logits")(pooled))
+    ragged = tf.data.Dataset.from_tensor_slices(({"tokens": tokens}, labels)).batch(2)
+    path = cache_teacher_outputs(teacher, ragged, tmp_path / "cache")
+    assert json.loads((Path(path) / "manifest.json").read_text())["input_shapes"] == {
+        "tokens": None
+    }
+    assert load_teacher_outputs(path, labels=labels, inputs=ragged)["logits"].shape == (4, 2)
+    other = tf.ragged.constant([[1, 2, 3], [4], [6, 5], [7, 8, 9, 1]], dtype=tf.int64)
+    changed = tf.data.Dataset.from_tensor_slices(({"tokens": other}, labels)).batch(2)
+    with pytest.raises(ValueError, match="'tokens' of row 2 is not the value"):
+        load_teacher_outputs(path, labels=labels, inputs=changed)
+
+
+def test_a_feature_named_as_a_cache_file_is_refused(tmp_path):
+    from kdzoo.models.layers import Feature
+
+    inputs = keras.Input(shape=(3,), name="x")
+    hidden = Feature(name="inputs")(keras.layers.Dense(4)(inputs))
+    teacher = keras.Model(inputs, keras.layers.Dense(2, name="logits")(hidden))
+    data = tf.data.Dataset.from_tensor_slices(({"x": np.ones((4, 3), "float32")}, [0, 1, 0, 1]))
+    with pytest.raises(ValueError, match=r"\['inputs'\] would be stored as inputs.npy"):
+        cache_teacher_outputs(teacher, data.batch(2), tmp_path / "cache", features=["inputs"])
+    assert not (tmp_path / "cache").exists()
