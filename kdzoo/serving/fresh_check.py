@@ -86,7 +86,8 @@ def run_default(loaded, inputs_dir, out_dir, metadata):
                     f"{key} is {dtype} {list(value.shape)}, declared {spec['dtype']} {list(shape)}"
                 )
             elif value.dtype.kind == "f" and not np.isfinite(value).all():
-                problems.append(f"{key} is not finite: {value.tolist()}")
+                row = int(np.flatnonzero(~np.isfinite(value.reshape(len(value), -1)).all(1))[0])
+                problems.append(f"{key} is not finite at row {row}: {_short(value[row])}")
         if not problems:
             problems += _task_problems(outputs, metadata)
     return {
@@ -97,60 +98,105 @@ def run_default(loaded, inputs_dir, out_dir, metadata):
     }
 
 
+def _short(value, limit=160) -> str:
+    """``value`` (an array, rounded to 4 decimals if float) as text of at most ``limit``."""
+    value = np.asarray(value)
+    if value.dtype.kind in "OS":
+        shown = [v.decode("utf-8", "replace") for v in value.ravel().tolist()]
+    elif value.dtype.kind == "f":
+        shown = np.round(value.astype(np.float64), 4).tolist()
+    else:
+        shown = value.tolist()
+    text = str(shown)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _answer(outputs) -> str:
     """The served answer, shortened for the report: ``class_name``, ``labels`` or
     ``values``."""
     key = next((k for k in ("class_name", "labels", "values") if k in outputs), None)
     if key is None:
         return f"outputs {sorted(outputs)}"
-    value = outputs[key]
-    shown = [n.decode("utf-8") for n in value] if value.dtype.kind in "OS" else value.tolist()
-    if value.dtype.kind == "f":
-        shown = np.round(value.astype(np.float64), 4).tolist()
-    text = f"{key} {shown}"
-    return text if len(text) <= 160 else text[:157] + "..."
+    return f"{key} {_short(outputs[key])}"
+
+
+#: The outputs of each task kind (``kdzoo.serving.export.TASK_OUTPUTS``; this script must
+#: not import kdzoo).
+KIND_OUTPUTS = {
+    "classification": ("class_id", "class_name", "probabilities"),
+    "binary": ("class_id", "class_name", "probabilities"),
+    "multi_label": ("labels", "probabilities"),
+    "regression": ("values",),
+}
 
 
 def _task_problems(outputs, metadata):
     """What the outputs of the export's task must satisfy: probabilities of one class out
     of K sum to 1 and ``class_id`` is their argmax (a binary task's is the positive one
     above the threshold); ``class_name`` names ``class_id``; multi-label ``labels`` are the
-    probabilities above the task's threshold. Regression ``values`` need only be finite."""
+    probabilities above the task's threshold. Regression ``values`` need only be finite.
+    A probability within 1e-6 of the threshold (or of a tie) may go either way."""
     task = metadata.get("task") or {}
     kind = task.get("kind", "classification")
+    if kind not in KIND_OUTPUTS:
+        return [f"kdzoo_export.json names an unknown task kind {kind!r}"]
+    if sorted(outputs) != sorted(KIND_OUTPUTS[kind]):
+        return [f"a {kind} task outputs {list(KIND_OUTPUTS[kind])}, not {sorted(outputs)}"]
     threshold = task.get("threshold")
+    if kind in ("binary", "multi_label") and not isinstance(threshold, (int, float)):
+        return [f"kdzoo_export.json gives the {kind} task no threshold ({threshold!r})"]
     problems = []
     probs = outputs.get("probabilities")
     if probs is not None and ((probs < 0).any() or (probs > 1).any()):
-        problems.append(f"probabilities outside [0, 1]: {probs.tolist()}")
-    if kind == "multi_label":  # a probability within 1e-6 of the threshold may go either way
-        undecided = np.abs(probs - threshold) <= 1e-6
+        row = int(np.flatnonzero(((probs < 0) | (probs > 1)).any(axis=1))[0])
+        problems.append(f"probabilities outside [0, 1] at row {row}: {_short(probs[row])}")
+    if kind == "multi_label":
         labels = outputs["labels"]
+        undecided = np.abs(probs - threshold) <= 1e-6
+        wrong = ((labels == 1) != (probs > threshold)) & ~undecided
         if not np.isin(labels, (0, 1)).all():
-            problems.append(f"labels are not 0 or 1: {labels.tolist()}")
-        elif ((labels == 1) != (probs > threshold))[~undecided].any():
-            problems.append(f"labels are not the probabilities above the threshold {threshold}")
-    if "class_id" in outputs:
-        if not np.allclose(probs.sum(-1), 1.0, atol=1e-4):
-            problems.append(f"probabilities rows sum to {probs.sum(-1).tolist()}, not 1")
+            problems.append(f"labels are not 0 or 1: {_short(labels)}")
+        elif wrong.any():
+            row, column = (int(i) for i in np.argwhere(wrong)[0])
+            problems.append(
+                f"labels are not the probabilities above the threshold {threshold} of "
+                f"kdzoo_export.json: row {row}, label {column} is {labels[row, column]} at "
+                f"probability {probs[row, column]:.6g}"
+            )
+    if kind in ("classification", "binary"):
+        sums = probs.sum(-1)
+        if not np.allclose(sums, 1.0, atol=1e-4):
+            problems.append(f"probabilities rows sum to {_short(sums)}, not 1")
+        ids = outputs["class_id"]
         if kind == "binary":
             expected = (probs[:, 1] > threshold).astype(np.int64)
             undecided = np.abs(probs[:, 1] - threshold) <= 1e-6
+            rule = f"the positive probability above the threshold {threshold} of kdzoo_export.json"
         else:
             expected = probs.argmax(-1)
             top = np.sort(probs, axis=-1)
-            undecided = top[:, -1] - top[:, -2] <= 1e-6  # a tie may go either way
-        if (outputs["class_id"] != expected)[~undecided].any():
+            undecided = top[:, -1] - top[:, -2] <= 1e-6
+            rule = "the most probable class"
+        wrong = np.flatnonzero((ids != expected) & ~undecided)
+        if len(wrong):
+            row = int(wrong[0])
             problems.append(
-                f"class_id {outputs['class_id'].tolist()} is not the class the probabilities "
-                f"give ({expected.tolist()})"
+                f"class_id is not {rule}: row {row} has class_id {ids[row]}, probabilities "
+                f"{_short(probs[row])} ({len(wrong)} of {len(ids)} rows)"
             )
         names = metadata["class_names"] or ["negative", "positive"]
-        ids = outputs["class_id"]
         if ((ids < 0) | (ids >= len(names))).any():
-            problems.append(f"class_id {ids.tolist()} outside 0..{len(names) - 1}")
-        elif [n.decode("utf-8") for n in outputs["class_name"]] != [names[i] for i in ids]:
-            problems.append("class_name does not match class_id")
+            problems.append(f"class_id {_short(ids)} outside 0..{len(names) - 1}")
+        else:
+            served = [n.decode("utf-8", "replace") for n in outputs["class_name"]]
+            wrong = [i for i, n in enumerate(served) if n != names[ids[i]]]
+            if wrong:
+                row = wrong[0]
+                problems.append(
+                    f"class_name does not match class_id: row {row} has class_id {ids[row]} "
+                    f"and class_name {served[row]!r}; kdzoo_export.json names it "
+                    f"{names[ids[row]]!r}"
+                )
     return problems
 
 

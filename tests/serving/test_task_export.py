@@ -99,47 +99,68 @@ def test_task_signatures_in_a_fresh_tensorflow_process(tiny_audio, tmp_path, tas
     json.dumps(metadata)  # the metadata stays plain JSON
 
 
+def _flip_threshold(meta, served, key):
+    """A threshold that turns at least one served 0/1 answer over (whatever the untrained
+    student outputs): 1.0 if some answer is 1, else 0.0."""
+    meta["task"]["threshold"] = 1.0 if np.asarray(served[key]).any() else 0.0
+
+
+def _declare_two_values(meta, served):
+    meta["signatures"]["serving_default"]["outputs"]["values"]["shape"] = [-1, 2]
+
+
+def _reverse_class_names(meta, served):
+    meta["class_names"] = meta["class_names"][::-1]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "task, key, shown, break_it, failure",
     [
         (
+            None,  # single-label classification: the dataset's own classes
+            "label",
+            "class_name ['",
+            _reverse_class_names,
+            "class_name does not match class_id: row 0 has class_id",
+        ),
+        (
             Task.binary(("no", "yes"), threshold=0.4),
             "positive",
             "class_name ['",
-            lambda meta: meta["task"].update(threshold=1.0),  # every class_id would be 0
-            "is not the class the probabilities give",
+            lambda meta, served: _flip_threshold(meta, served, "class_id"),
+            "class_id is not the positive probability above the threshold",
         ),
         (
             Task.multi_label(("a", "b", "c", "d"), threshold=0.6),
             "tags",
             "labels [[",
-            lambda meta: meta["task"].update(threshold=0.0),
-            "labels are not the probabilities above the threshold 0.0",
+            lambda meta, served: _flip_threshold(meta, served, "labels"),
+            "labels are not the probabilities above the threshold",
         ),
         (
             Task.regression(["target"]),
             "target",
             "values [[",
-            lambda meta: meta["signatures"]["serving_default"]["outputs"]["values"].update(
-                shape=[-1, 2]
-            ),
+            _declare_two_values,
             "values is float32 [5, 1], declared float32 [5, 2]",
         ),
     ],
-    ids=["binary", "multi_label", "regression"],
+    ids=["classification", "binary", "multi_label", "regression"],
 )
 def test_check_export_checks_every_task_kind(
     tiny_audio, tmp_path, task, key, shown, break_it, failure
 ):
     import shutil
 
-    data = datasets.with_task(tiny_audio, task, key)
+    from helpers import serve
+
+    data = tiny_audio if task is None else datasets.with_task(tiny_audio, task, key)
     keras.utils.set_random_seed(0)
     student = models.build(
         "audio_crnn",
         "student",
-        num_classes=data.task.outputs,
+        num_classes=10 if task is None else data.task.outputs,
         audio_shape=data.audio_config.feature_shape,
     )
     path = export_student(student, tmp_path / "models", name="tasked", data=data)
@@ -147,16 +168,29 @@ def test_check_export_checks_every_task_kind(
     report = check_export(path, inputs=waves)
     assert report.passed, report.format()
     assert shown in report.step("fresh-process load").detail
-    outputs = "values" if task.kind == "regression" else "probabilities"
+    outputs = "values" if task is not None and task.kind == "regression" else "probabilities"
     assert f"{outputs} max |diff|" in report.step("saved_model_cli run").detail
     assert f"{outputs} max |diff|" in report.step("outputs as exported").detail
 
     broken = tmp_path / "broken" / "1"  # metadata that no longer describes the graph
     shutil.copytree(path, broken)
     meta = read_metadata(broken)
-    break_it(meta)
+    break_it(meta, serve(path, **waves))
     (broken / "kdzoo_export.json").write_text(json.dumps(meta), encoding="utf-8")
     report = check_export(broken, inputs=waves)
     step = report.step("fresh-process load")
     assert not step.passed and not report.passed, report.format()
     assert failure in step.detail
+
+
+def test_the_fresh_check_knows_each_task_kind_outputs():
+    # fresh_check.py runs without kdzoo, so it keeps its own copy of the outputs per kind.
+    from kdzoo.serving.export import OUTPUT_KEYS, TASK_OUTPUTS
+    from kdzoo.serving.fresh_check import KIND_OUTPUTS
+    from kdzoo.tasks import KINDS
+
+    assert sorted(KIND_OUTPUTS) == sorted(KINDS)
+    expected = {"classification": OUTPUT_KEYS, **TASK_OUTPUTS}
+    assert {k: sorted(v) for k, v in KIND_OUTPUTS.items()} == {
+        k: sorted(v) for k, v in expected.items()
+    }
