@@ -361,13 +361,20 @@ def _input_digests(inputs, keys, cache, count) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, len(keys)), np.uint64)
 
 
-def _check_inputs(manifest, cache, inputs) -> None:
-    keys = manifest.get("inputs")
-    if keys is None:
+def _recorded(manifest, key, cache, what, given):
+    """``manifest[key]``, or a ``ValueError``: a cache of an older kdzoo records no such
+    digest, so it cannot be checked against the ``given`` teacher or inputs."""
+    value = manifest.get(key)
+    if value is None:
         raise ValueError(
-            f"Teacher cache {cache!r} records no digest of its inputs (written by an older "
-            "kdzoo), so it cannot be checked against these inputs; make it again."
+            f"Teacher cache {cache!r} records no digest of {what} (written by an older "
+            f"kdzoo), so it cannot be checked against {given}; make it again."
         )
+    return value
+
+
+def _check_inputs(manifest, cache, inputs) -> None:
+    keys = _recorded(manifest, "inputs", cache, "its inputs", "these inputs")
     path = os.path.join(cache, INPUTS)
     if not os.path.exists(path):
         raise ValueError(f"Teacher cache {cache!r} is missing {INPUTS}; make it again.")
@@ -488,12 +495,8 @@ def load_teacher_outputs(cache, labels=None, teacher=None, inputs=None) -> dict:
 
 
 def _check_teacher(manifest, teacher, cache) -> None:
-    recorded = manifest.get("teacher_weights_sha256")
-    if recorded is None:
-        raise ValueError(
-            f"Teacher cache {cache!r} records no digest of its teacher's weights (written by "
-            "an older kdzoo), so it cannot be checked against this teacher; make it again."
-        )
+    what = "its teacher's weights"
+    recorded = _recorded(manifest, "teacher_weights_sha256", cache, what, "this teacher")
     if recorded != weights_digest(teacher):
         raise ValueError(
             f"Teacher cache {cache!r} was made by other weights ({manifest.get('teacher')!r}, "
