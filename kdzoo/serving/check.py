@@ -16,8 +16,10 @@ Steps, each reported pass/fail:
    the threshold; regression ``values`` are finite.
 3. **saved_model_cli show --all** and 4. **saved_model_cli run** on the same inputs
    (``--inputs key=file.npy``, byte strings as NumPy ``S`` arrays): the TF1 session loader
-   TF Serving uses. Its float outputs (probabilities, or a regression's values) must match
-   step 2's within 1e-5 (relative above 1).
+   TF Serving uses. Its outputs must pass step 2's checks (declared keys, dtypes and
+   shapes; what the task's outputs mean), and its float outputs (probabilities, or a
+   regression's values) must match step 2's within 1e-5 (relative above 1). The report
+   counts the rows whose answers (``class_id``, ``class_name``, ``labels``) are the same.
 5. **outputs as exported**: the same process runs ``serving_default`` on the raw inputs of
    ``assets.extra/kdzoo_reference.npz``, which kdzoo wrote at export with the Keras
    student's outputs on them (the live model, the preprocessing's own files, on the CPU in
@@ -37,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -47,6 +50,7 @@ import tensorflow as tf
 
 from kdzoo.data.audio import downmix
 from kdzoo.serving.export import REFERENCE_TOLERANCE, SERVING_DEFAULT, read_metadata
+from kdzoo.serving.fresh_check import max_relative_diff, output_problems
 from kdzoo.serving.ops import op_report
 from kdzoo.serving.warmup import proto_array, read_warmup
 
@@ -360,26 +364,87 @@ def _show_step(proc, metadata):
     return CheckStep("saved_model_cli show --all", ok, detail)
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles what ``np.save`` writes for an array of Python objects (``saved_model_cli
+    run --outdir`` saves string outputs so) and nothing else: an object of any other class
+    is refused, so a planted file cannot run code."""
+
+    _ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not an array part")
+        return super().find_class(module, name)
+
+
+def load_npy(path) -> np.ndarray:
+    """A ``.npy`` file's array; an array of Python objects only if every item is ``bytes``
+    (a string output), read without running any other pickled code."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"{path} is a .npy file of format {version}, not 1.0 or 2.0")
+        read_header = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
+        _, _, dtype = read_header(f)
+        if not dtype.hasobject:
+            return np.load(path, allow_pickle=False)
+        try:
+            value = _ArraysOnly(f).load()
+        except Exception as err:  # noqa: BLE001 - any damaged or foreign pickle
+            raise ValueError(f"{path} holds no array of strings ({err})") from None
+    items = value.ravel().tolist() if isinstance(value, np.ndarray) else [value]
+    if not isinstance(value, np.ndarray) or not all(isinstance(v, bytes) for v in items):
+        raise ValueError(f"{path} holds objects other than byte strings")
+    return value
+
+
 def _run_step(proc, cli_dir, fresh_dir, metadata):
-    """``saved_model_cli run`` must give the fresh process's float outputs (probabilities,
-    or a regression's values) within ``TOLERANCE``, relative above 1."""
+    """``saved_model_cli run`` (the session loader TF Serving uses) must return the outputs
+    ``kdzoo_export.json`` declares, meaning what the task says (``output_problems``, as
+    step 2), with float outputs (probabilities, or a regression's values) within
+    ``TOLERANCE`` of the fresh process's, relative above 1."""
     name = "saved_model_cli run"
-    outputs = metadata["signatures"][SERVING_DEFAULT]["outputs"]
-    floats = [key for key, spec in outputs.items() if spec["dtype"].startswith("float")]
-    if proc.returncode != 0 or not all((cli_dir / f"{k}.npy").is_file() for k in floats):
+    declared = metadata["signatures"][SERVING_DEFAULT]["outputs"]
+    if proc.returncode != 0 or not all((cli_dir / f"{k}.npy").is_file() for k in declared):
         return CheckStep(name, False, f"exit {proc.returncode}\n{_tail(proc.stderr)}")
-    diffs = {}
-    for key in floats:
-        got = np.load(cli_dir / f"{key}.npy").astype(np.float64)
-        fresh_path = fresh_dir / f"{key}.npy"
-        fresh = np.load(fresh_path).astype(np.float64) if fresh_path.is_file() else None
-        if fresh is None or got.shape != fresh.shape:
-            return CheckStep(name, False, f"{key} of shape {got.shape}, fresh {np.shape(fresh)}")
-        diffs[key] = float(np.max(np.abs(got - fresh) / np.maximum(1.0, np.abs(fresh)), initial=0))
+    try:
+        got = {key: load_npy(cli_dir / f"{key}.npy") for key in declared}
+        fresh = {key: load_npy(fresh_dir / f"{key}.npy") for key in declared}
+    except (OSError, ValueError) as err:
+        return CheckStep(name, False, f"its outputs could not be read: {err}")
+    problems = output_problems(got, len(next(iter(fresh.values()))), metadata)
+    if not problems:
+        problems = [
+            f"{key} has shape {list(got[key].shape)}, {list(fresh[key].shape)} in the fresh process"
+            for key in declared
+            if got[key].shape != fresh[key].shape
+        ]
+    if problems:
+        return CheckStep(name, False, "; ".join(problems))
+    floats = [key for key, spec in declared.items() if spec["dtype"].startswith("float")]
+    diffs = {key: max_relative_diff(got[key], fresh[key]) for key in floats}
     ok = all(diff <= TOLERANCE for diff in diffs.values())  # NaN fails
     shown = ", ".join(f"{key} max |diff| {diff:.1e}" for key, diff in diffs.items())
-    detail = f"serving_default ran; matches the fresh-process run ({shown})"
-    return CheckStep(name, ok, detail)
+    answers = [key for key in declared if key not in floats]  # class_id, class_name, labels
+    if answers:
+        rows = len(got[answers[0]])
+        same = np.ones(rows, bool)
+        for key in answers:
+            same &= (got[key] == fresh[key]).reshape(rows, -1).all(axis=1)
+        shown += f"; {', '.join(answers)} the same on {int(same.sum())} of {rows} rows"
+        if not same.all():
+            # Both answers follow their own probabilities (checked above); where those
+            # agree within TOLERANCE, a row answered otherwise lies at a decision boundary.
+            where = " at a decision boundary" if ok else ""
+            shown += f" (not on rows {np.flatnonzero(~same).tolist()[:5]}{where})"
+    if not ok:
+        return CheckStep(name, False, f"differs from the fresh-process run ({shown})")
+    return CheckStep(name, True, f"serving_default ran; matches the fresh-process run ({shown})")
 
 
 def _reference_step(fresh, metadata):

@@ -59,8 +59,7 @@ def _signature_specs(function):
 
 def run_default(loaded, inputs_dir, out_dir, metadata):
     """Runs ``serving_default`` on ``INPUTS_DIR/<key>.npy``, saves its outputs, and checks
-    them against what ``kdzoo_export.json`` declares: the output keys, dtypes and shapes,
-    finite floats, and what the task's outputs mean (``_task_problems``)."""
+    them (``output_problems``)."""
     signature = loaded.signatures["serving_default"]
     specs = _signature_specs(signature)
     inputs = {k: np.load(Path(inputs_dir) / f"{k}.npy", allow_pickle=False) for k in specs}
@@ -69,33 +68,47 @@ def run_default(loaded, inputs_dir, out_dir, metadata):
     for key, value in outputs.items():
         np.save(Path(out_dir) / f"{key}.npy", value)
     batch = len(next(iter(inputs.values())))
-    declared = metadata["signatures"]["serving_default"]["outputs"]
-    problems = []
-    if sorted(outputs) != sorted(declared):
-        problems.append(f"outputs {sorted(outputs)}, expected {sorted(declared)}")
-    else:
-        for key, spec in declared.items():
-            value = outputs[key]
-            shape = tuple(  # -1: any size (the batch, first)
-                batch if i == 0 else value.shape[i] if d == -1 and i < value.ndim else d
-                for i, d in enumerate(spec["shape"])
-            )
-            dtype = "string" if value.dtype.kind in "OS" else value.dtype.name
-            if value.shape != shape or dtype != spec["dtype"]:
-                problems.append(
-                    f"{key} is {dtype} {list(value.shape)}, declared {spec['dtype']} {list(shape)}"
-                )
-            elif value.dtype.kind == "f" and not np.isfinite(value).all():
-                row = int(np.flatnonzero(~np.isfinite(value.reshape(len(value), -1)).all(1))[0])
-                problems.append(f"{key} is not finite at row {row}: {_short(value[row])}")
-        if not problems:
-            problems += _task_problems(outputs, metadata)
     return {
         "signatures": {name: _signature_specs(fn) for name, fn in loaded.signatures.items()},
         "batch": batch,
         "answer": _answer(outputs),
-        "problems": problems,
+        "problems": output_problems(outputs, batch, metadata),
     }
+
+
+def output_problems(outputs, batch, metadata) -> list:
+    """What is wrong with ``serving_default``'s ``outputs`` (``{key: array}``, strings as
+    bytes) for a batch of ``batch`` examples, against what ``kdzoo_export.json`` declares:
+    the output keys, dtypes and shapes, finite floats, and what the task's outputs mean
+    (``_task_problems``). Empty when nothing is."""
+    declared = metadata["signatures"]["serving_default"]["outputs"]
+    if sorted(outputs) != sorted(declared):
+        return [f"outputs {sorted(outputs)}, expected {sorted(declared)}"]
+    problems = []
+    for key, spec in declared.items():
+        value = outputs[key]
+        shape = tuple(  # -1: any size (the batch, first)
+            batch if i == 0 else value.shape[i] if d == -1 and i < value.ndim else d
+            for i, d in enumerate(spec["shape"])
+        )
+        dtype = "string" if value.dtype.kind in "OS" else value.dtype.name
+        if value.shape != shape or dtype != spec["dtype"]:
+            problems.append(
+                f"{key} is {dtype} {list(value.shape)}, declared {spec['dtype']} {list(shape)}"
+            )
+        elif value.dtype.kind == "f" and not np.isfinite(value).all():
+            row = int(np.flatnonzero(~np.isfinite(value.reshape(len(value), -1)).all(1))[0])
+            problems.append(f"{key} is not finite at row {row}: {_short(value[row])}")
+    return problems or _task_problems(outputs, metadata)
+
+
+def max_relative_diff(value, expected) -> float:
+    """The largest ``|value - expected| / max(1, |expected|)`` over all entries: absolute
+    below 1, relative above (0.0 for no entries; NaN where either holds a NaN, which fails
+    every ``<=`` tolerance check)."""
+    value = np.asarray(value, np.float64)
+    expected = np.asarray(expected, np.float64)
+    return float(np.max(np.abs(value - expected) / np.maximum(1.0, np.abs(expected)), initial=0))
 
 
 def _short(value, limit=160) -> str:
@@ -242,14 +255,13 @@ def compare_reference(loaded, export_dir, reference):
         served = loaded.signatures[reference["signature"]](**inputs)
     out = {"rows": int(reference["rows"]), "max_diff": {}, "problems": []}
     for key, expected in recorded.items():
-        value = served[key].numpy().astype(np.float64)
+        value = served[key].numpy()
         if value.shape != expected.shape:
             out["problems"].append(
                 f"{key} has shape {list(value.shape)}, recorded {list(expected.shape)}"
             )
             continue
-        scale = np.maximum(1.0, np.abs(expected))
-        out["max_diff"][key] = float(np.max(np.abs(value - expected) / scale))
+        out["max_diff"][key] = max_relative_diff(value, expected)
     return out
 
 

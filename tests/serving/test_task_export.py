@@ -170,6 +170,8 @@ def test_check_export_checks_every_task_kind(
     assert shown in report.step("fresh-process load").detail
     outputs = "values" if task is not None and task.kind == "regression" else "probabilities"
     assert f"{outputs} max |diff|" in report.step("saved_model_cli run").detail
+    if outputs == "probabilities":  # the session loader's answers, row by row
+        assert "the same on 5 of 5 rows" in report.step("saved_model_cli run").detail
     assert f"{outputs} max |diff|" in report.step("outputs as exported").detail
 
     broken = tmp_path / "broken" / "1"  # metadata that no longer describes the graph

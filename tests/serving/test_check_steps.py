@@ -1,0 +1,104 @@
+"""The steps of ``kdzoo check-export`` that compare saved outputs, on hand-made files: what
+``saved_model_cli run`` returned against the fresh process's run."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kdzoo.serving.check import _run_step, load_npy
+
+_NAMES = ["zero", "one", "two"]
+_METADATA = {
+    "task": {"kind": "classification"},
+    "class_names": _NAMES,
+    "signatures": {
+        "serving_default": {
+            "outputs": {
+                "probabilities": {"dtype": "float32", "shape": [-1, 3]},
+                "class_id": {"dtype": "int64", "shape": [-1]},
+                "class_name": {"dtype": "string", "shape": [-1]},
+            }
+        }
+    },
+}
+
+
+def _outputs(probs, ids=None):
+    probs = np.asarray(probs, np.float32)
+    ids = probs.argmax(-1) if ids is None else np.asarray(ids)
+    names = np.array([_NAMES[i].encode() for i in ids], dtype=object)  # as TF returns them
+    return {"probabilities": probs, "class_id": ids.astype(np.int64), "class_name": names}
+
+
+def _step(tmp_path, cli, fresh, returncode=0):
+    for name, outputs in (("cli", cli), ("fresh", fresh)):
+        (tmp_path / name).mkdir()
+        for key, value in outputs.items():
+            np.save(tmp_path / name / f"{key}.npy", value)  # string outputs pickled, as there
+    proc = subprocess.CompletedProcess([], returncode, "", "saved_model_cli: some error")
+    return _run_step(proc, tmp_path / "cli", tmp_path / "fresh", _METADATA)
+
+
+_PROBS = [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]]
+
+
+def test_the_session_loader_outputs_match_the_fresh_run(tmp_path):
+    step = _step(tmp_path, _outputs(_PROBS), _outputs(_PROBS))
+    assert step.passed, step.detail
+    assert "probabilities max |diff| 0.0e+00" in step.detail
+    assert "class_id, class_name the same on 2 of 2 rows" in step.detail
+
+
+def test_session_loader_answers_are_checked_as_the_fresh_ones(tmp_path):
+    step = _step(tmp_path, _outputs(_PROBS, ids=[0, 1]), _outputs(_PROBS))
+    assert not step.passed
+    assert "class_id is not the most probable class: row 1 has class_id 1" in step.detail
+
+
+def test_session_loader_probabilities_must_match(tmp_path):
+    cli = _outputs(np.array(_PROBS) + [[-1e-3, 1e-3, 0], [0, 0, 0]])
+    step = _step(tmp_path, cli, _outputs(_PROBS))
+    assert not step.passed
+    assert "differs from the fresh-process run (probabilities max |diff| 1.0e-03" in step.detail
+
+
+def test_an_answer_at_a_decision_boundary_may_differ(tmp_path):
+    fresh = [[0.4999990, 0.5000010, 0.0], [0.1, 0.3, 0.6]]
+    cli = [[0.5000005, 0.4999995, 0.0], [0.1, 0.3, 0.6]]  # within 1e-5, the argmax flips
+    step = _step(tmp_path, _outputs(cli), _outputs(fresh))
+    assert step.passed, step.detail
+    assert "the same on 1 of 2 rows (not on rows [0] at a decision boundary)" in step.detail
+
+
+@pytest.mark.parametrize("missing", [True, False], ids=["no-output-file", "exit-1"])
+def test_a_failed_session_run_fails_the_step(tmp_path, missing):
+    cli = _outputs(_PROBS)
+    if missing:
+        del cli["class_name"]
+    step = _step(tmp_path, cli, _outputs(_PROBS), returncode=0 if missing else 1)
+    assert not step.passed
+    assert step.detail.startswith(f"exit {0 if missing else 1}")
+
+
+class _Planted:
+    def __reduce__(self):
+        return (os.getcwd, ())  # harmless here; any callable would be refused the same way
+
+
+def test_load_npy_reads_arrays_and_byte_strings_only(tmp_path):
+    np.save(tmp_path / "floats.npy", np.eye(2, dtype=np.float32))
+    np.save(tmp_path / "names.npy", np.array([b"a", b"b\x00"], dtype=object))
+    np.save(tmp_path / "planted.npy", np.array([_Planted()], dtype=object))
+    np.save(tmp_path / "numbers.npy", np.array([1, "a"], dtype=object))
+    assert load_npy(tmp_path / "floats.npy").dtype == np.float32
+    assert load_npy(tmp_path / "names.npy").tolist() == [b"a", b"b\x00"]
+    with pytest.raises(ValueError, match=r"planted\.npy holds no array of strings .*os"):
+        load_npy(tmp_path / "planted.npy")
+    with pytest.raises(ValueError, match=r"numbers\.npy holds objects other than byte strings"):
+        load_npy(tmp_path / "numbers.npy")
+    Path(tmp_path / "bad.npy").write_bytes(b"not an npy file")
+    with pytest.raises(ValueError):
+        load_npy(tmp_path / "bad.npy")
