@@ -304,7 +304,9 @@ def check_export(export_dir, data_dir=None, timeout=300, inputs=None) -> CheckRe
         report.steps.append(_op_step(ops, metadata, fresh))
         report.steps.append(_load_step(fresh, metadata, ops))
         report.steps.append(_show_step(done["show"], metadata))
-        report.steps.append(_run_step(done["run"], tmp / "cli", tmp / "fresh", metadata))
+        batch = len(next(iter(inputs.values())))
+        cli = _run_step(done["run"], tmp / "cli", tmp / "fresh", metadata, batch)
+        report.steps.append(cli)
         report.steps.append(_reference_step(fresh, metadata))
         report.steps.append(_warmup_step(fresh, metadata))
         report.steps.append(_bad_inputs_step(fresh))
@@ -364,68 +366,118 @@ def _show_step(proc, metadata):
     return CheckStep("saved_model_cli show --all", ok, detail)
 
 
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickles what ``np.save`` writes for an array of Python objects (``saved_model_cli
-    run --outdir`` saves string outputs so) and nothing else: an object of any other class
-    is refused, so a planted file cannot run code."""
+class _Call:
+    """What a pickled call built, kept inert: the stand-in called and its arguments, and
+    the state BUILD gave it."""
 
-    _ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
+    def __init__(self, name, args):
+        self.name, self.args, self.state = name, args, None
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+def _stand_in(name):
+    def call(*args):
+        return _Call(name, args)
+
+    return call
+
+
+class _StringArrayReader(pickle.Unpickler):
+    """Reads the pickle ``np.save`` writes for an array of Python objects (``saved_model_cli
+    run --outdir`` saves string outputs so) without calling NumPy or anything else: the
+    globals it may name (NumPy's array and dtype reconstructors) become inert ``_Call``
+    records; any other global is refused."""
+
+    _NAMES = {
+        ("numpy", "ndarray"): "ndarray",
+        ("numpy", "dtype"): "dtype",
+        ("numpy.core.multiarray", "_reconstruct"): "_reconstruct",
+        ("numpy._core.multiarray", "_reconstruct"): "_reconstruct",
     }
 
     def find_class(self, module, name):
-        if (module, name) not in self._ALLOWED:
+        if (module, name) not in self._NAMES:
             raise pickle.UnpicklingError(f"{module}.{name} is not an array part")
-        return super().find_class(module, name)
+        return self._NAMES[module, name] if name == "ndarray" else _stand_in(name)
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("a persistent id is not an array part")
+
+
+#: The largest ``.npy`` file of strings read (an output of a few example rows is far less).
+MAX_STRINGS_FILE = 64 * 2**20
 
 
 def load_npy(path) -> np.ndarray:
-    """A ``.npy`` file's array; an array of Python objects only if every item is ``bytes``
-    (a string output), read without running any other pickled code."""
+    """A ``.npy`` file's array, where one of Python objects must be byte strings (a string
+    output): its pickle is read without calling NumPy or any other code, must have the
+    layout ``np.save`` writes (an object array of the header's shape holding ``bytes``),
+    and the array is built here from the items; anything else raises ``ValueError``."""
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
         if version not in ((1, 0), (2, 0)):
             raise ValueError(f"{path} is a .npy file of format {version}, not 1.0 or 2.0")
         read_header = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
-        _, _, dtype = read_header(f)
+        shape, fortran, dtype = read_header(f)
         if not dtype.hasobject:
             return np.load(path, allow_pickle=False)
+        if dtype != np.dtype(object) or os.fstat(f.fileno()).st_size > MAX_STRINGS_FILE:
+            raise ValueError(f"{path} holds no array of strings ({dtype}, or over 64 MiB)")
         try:
-            value = _ArraysOnly(f).load()
+            built = _StringArrayReader(f).load()
         except Exception as err:  # noqa: BLE001 - any damaged or foreign pickle
             raise ValueError(f"{path} holds no array of strings ({err})") from None
-    items = value.ravel().tolist() if isinstance(value, np.ndarray) else [value]
-    if not isinstance(value, np.ndarray) or not all(isinstance(v, bytes) for v in items):
+    state = getattr(built, "state", None)
+    items = state[4] if isinstance(state, tuple) and len(state) == 5 else None
+    layout = (
+        isinstance(built, _Call)
+        and built.name == "_reconstruct"
+        and built.args == ("ndarray", (0,), b"b")
+        and state[:2] == (1, shape)
+        and isinstance(state[2], _Call)
+        and state[2].args == ("O8", False, True)
+        and state[3] == fortran
+        and isinstance(items, list)
+        and len(items) == int(np.prod(shape))
+    )
+    if not layout:
+        raise ValueError(f"{path} holds no array of strings as np.save writes one")
+    if not all(isinstance(item, bytes) for item in items):
         raise ValueError(f"{path} holds objects other than byte strings")
-    return value
+    value = np.empty(len(items), dtype=object)
+    value[:] = items
+    return value.reshape(shape)  # the items are listed in C order, whatever the layout
 
 
-def _run_step(proc, cli_dir, fresh_dir, metadata):
-    """``saved_model_cli run`` (the session loader TF Serving uses) must return the outputs
-    ``kdzoo_export.json`` declares, meaning what the task says (``output_problems``, as
-    step 2), with float outputs (probabilities, or a regression's values) within
-    ``TOLERANCE`` of the fresh process's, relative above 1."""
+def _run_step(proc, cli_dir, fresh_dir, metadata, batch):
+    """``saved_model_cli run`` (the session loader TF Serving uses) on ``batch`` examples
+    must return the outputs ``kdzoo_export.json`` declares, meaning what the task says
+    (``output_problems``, as step 2), with float outputs (probabilities, or a regression's
+    values) within ``TOLERANCE`` of the fresh process's, relative above 1."""
     name = "saved_model_cli run"
     declared = metadata["signatures"][SERVING_DEFAULT]["outputs"]
     if proc.returncode != 0 or not all((cli_dir / f"{k}.npy").is_file() for k in declared):
         return CheckStep(name, False, f"exit {proc.returncode}\n{_tail(proc.stderr)}")
     try:
         got = {key: load_npy(cli_dir / f"{key}.npy") for key in declared}
-        fresh = {key: load_npy(fresh_dir / f"{key}.npy") for key in declared}
     except (OSError, ValueError) as err:
         return CheckStep(name, False, f"its outputs could not be read: {err}")
-    problems = output_problems(got, len(next(iter(fresh.values()))), metadata)
-    if not problems:
-        problems = [
-            f"{key} has shape {list(got[key].shape)}, {list(fresh[key].shape)} in the fresh process"
-            for key in declared
-            if got[key].shape != fresh[key].shape
-        ]
+    problems = output_problems(got, batch, metadata)
     if problems:
         return CheckStep(name, False, "; ".join(problems))
+    try:
+        fresh = {key: load_npy(fresh_dir / f"{key}.npy") for key in declared}
+    except (OSError, ValueError) as err:
+        return CheckStep(name, False, f"no fresh-process outputs to compare (step 2): {err}")
+    mismatched = [
+        f"{key} has shape {list(got[key].shape)}, {list(fresh[key].shape)} in the fresh process"
+        for key in declared
+        if got[key].shape != fresh[key].shape
+    ]
+    if mismatched:
+        return CheckStep(name, False, "; ".join(mismatched))
     floats = [key for key, spec in declared.items() if spec["dtype"].startswith("float")]
     diffs = {key: max_relative_diff(got[key], fresh[key]) for key in floats}
     ok = all(diff <= TOLERANCE for diff in diffs.values())  # NaN fails
@@ -435,7 +487,8 @@ def _run_step(proc, cli_dir, fresh_dir, metadata):
         rows = len(got[answers[0]])
         same = np.ones(rows, bool)
         for key in answers:
-            same &= (got[key] == fresh[key]).reshape(rows, -1).all(axis=1)
+            equal = got[key] == fresh[key]
+            same &= equal.all(axis=tuple(range(1, equal.ndim)))
         shown += f"; {', '.join(answers)} the same on {int(same.sum())} of {rows} rows"
         if not same.all():
             # Both answers follow their own probabilities (checked above); where those

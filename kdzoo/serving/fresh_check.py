@@ -148,7 +148,8 @@ def _task_problems(outputs, metadata):
     of K sum to 1 and ``class_id`` is their argmax (a binary task's is the positive one
     above the threshold); ``class_name`` names ``class_id``; multi-label ``labels`` are the
     probabilities above the task's threshold. Regression ``values`` need only be finite.
-    A probability within 1e-6 of the threshold (or of a tie) may go either way."""
+    A probability within 1e-6 of the threshold may go either way, and ``class_id`` may be
+    any class within 1e-6 of the most probable."""
     task = metadata.get("task") or {}
     kind = task.get("kind", "classification")
     if kind not in KIND_OUTPUTS:
@@ -185,10 +186,11 @@ def _task_problems(outputs, metadata):
             expected = (probs[:, 1] > threshold).astype(np.int64)
             undecided = np.abs(probs[:, 1] - threshold) <= 1e-6
             rule = f"the positive probability above the threshold {threshold} of kdzoo_export.json"
-        else:
+        else:  # within 1e-6 of a tie, either of the tied classes
             expected = probs.argmax(-1)
-            top = np.sort(probs, axis=-1)
-            undecided = top[:, -1] - top[:, -2] <= 1e-6
+            known = np.clip(ids, 0, probs.shape[-1] - 1)[:, None]
+            picked = np.take_along_axis(probs, known, axis=-1)[:, 0]
+            undecided = (ids == known[:, 0]) & (picked >= probs.max(-1, initial=0) - 1e-6)
             rule = "the most probable class"
         wrong = np.flatnonzero((ids != expected) & ~undecided)
         if len(wrong):

@@ -2,6 +2,7 @@
 ``saved_model_cli run`` returned against the fresh process's run."""
 
 import os
+import pickle
 import subprocess
 from pathlib import Path
 
@@ -35,11 +36,11 @@ def _outputs(probs, ids=None):
 
 def _step(tmp_path, cli, fresh, returncode=0):
     for name, outputs in (("cli", cli), ("fresh", fresh)):
-        (tmp_path / name).mkdir()
+        (tmp_path / name).mkdir(parents=True)
         for key, value in outputs.items():
             np.save(tmp_path / name / f"{key}.npy", value)  # string outputs pickled, as there
     proc = subprocess.CompletedProcess([], returncode, "", "saved_model_cli: some error")
-    return _run_step(proc, tmp_path / "cli", tmp_path / "fresh", _METADATA)
+    return _run_step(proc, tmp_path / "cli", tmp_path / "fresh", _METADATA, len(cli["class_id"]))
 
 
 _PROBS = [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]]
@@ -73,6 +74,29 @@ def test_an_answer_at_a_decision_boundary_may_differ(tmp_path):
     assert "the same on 1 of 2 rows (not on rows [0] at a decision boundary)" in step.detail
 
 
+def test_a_class_id_beside_a_near_tie_must_be_one_of_the_tied(tmp_path):
+    tied = [[0.4999996, 0.5000004, 0.0], [0.1, 0.3, 0.6]]
+    step = _step(tmp_path, _outputs(tied, ids=[2, 2]), _outputs(tied))
+    assert not step.passed
+    assert "class_id is not the most probable class: row 0 has class_id 2" in step.detail
+    # Either tied class is a right answer.
+    assert _step(tmp_path / "0", _outputs(tied, ids=[0, 2]), _outputs(tied)).passed
+
+
+def test_outputs_of_another_shape_than_the_fresh_runs_fail_the_step(tmp_path):
+    fresh = _outputs(_PROBS + [[0.2, 0.2, 0.6]])
+    step = _step(tmp_path, _outputs(_PROBS), fresh)
+    assert not step.passed
+    assert "probabilities has shape [2, 3], [3, 3] in the fresh process" in step.detail
+
+
+def test_an_empty_batch_is_compared(tmp_path):
+    empty = _outputs(np.zeros((0, 3)))
+    step = _step(tmp_path, empty, empty)
+    assert step.passed, step.detail
+    assert "the same on 0 of 0 rows" in step.detail
+
+
 @pytest.mark.parametrize("missing", [True, False], ids=["no-output-file", "exit-1"])
 def test_a_failed_session_run_fails_the_step(tmp_path, missing):
     cli = _outputs(_PROBS)
@@ -95,10 +119,31 @@ def test_load_npy_reads_arrays_and_byte_strings_only(tmp_path):
     np.save(tmp_path / "numbers.npy", np.array([1, "a"], dtype=object))
     assert load_npy(tmp_path / "floats.npy").dtype == np.float32
     assert load_npy(tmp_path / "names.npy").tolist() == [b"a", b"b\x00"]
-    with pytest.raises(ValueError, match=r"planted\.npy holds no array of strings .*os"):
+    with pytest.raises(ValueError, match=r"planted\.npy .*posix\.getcwd is not an array part"):
         load_npy(tmp_path / "planted.npy")
     with pytest.raises(ValueError, match=r"numbers\.npy holds objects other than byte strings"):
         load_npy(tmp_path / "numbers.npy")
     Path(tmp_path / "bad.npy").write_bytes(b"not an npy file")
     with pytest.raises(ValueError):
         load_npy(tmp_path / "bad.npy")
+
+
+class _Forged:
+    def __reduce__(self):  # an object array over raw bytes: would be read as pointers
+        return (np.ndarray, ((1,), np.dtype("O"), b"A" * 8))
+
+
+def test_load_npy_calls_no_numpy_constructor_a_file_names(tmp_path):
+    np.save(tmp_path / "forged.npy", np.array([_Forged()], dtype=object))
+    with pytest.raises(ValueError, match=r"forged\.npy holds no array of strings"):
+        load_npy(tmp_path / "forged.npy")
+    # A header of 3 strings over a pickle of 2: not the layout np.save writes.
+    with open(tmp_path / "short.npy", "wb") as f:
+        header = {"descr": "|O", "fortran_order": False, "shape": (3,)}
+        np.lib.format.write_array_header_1_0(f, header)
+        pickle.dump(np.array([b"a", b"b"], dtype=object), f, protocol=3)
+    with pytest.raises(ValueError, match=r"short\.npy holds no array of strings as np\.save"):
+        load_npy(tmp_path / "short.npy")
+    names = np.asfortranarray(np.array([[b"1", b"2"], [b"3", b"4"]], dtype=object))
+    np.save(tmp_path / "fortran.npy", names)
+    assert load_npy(tmp_path / "fortran.npy").tolist() == names.tolist()
