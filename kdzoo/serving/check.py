@@ -40,6 +40,7 @@ import dataclasses
 import json
 import os
 import pickle
+import pickletools
 import subprocess
 import sys
 import tempfile
@@ -407,7 +408,34 @@ class _StringArrayReader(pickle.Unpickler):
 
 
 #: The largest ``.npy`` file of strings read (an output of a few example rows is far less).
-MAX_STRINGS_FILE = 64 * 2**20
+MAX_STRINGS_FILE = 16 * 2**20
+#: The pickle opcodes ``np.save`` writes for an array of byte strings (protocols 3 and 4),
+#: with how often each may occur if not unlimited: no set, dict or big-integer opcode, and
+#: no more lists, tuples or calls than that layout has, so a file cannot make the reader
+#: build far more than the file holds.
+_NP_SAVE_OPCODES = {
+    **dict.fromkeys(
+        "PROTO FRAME MARK STOP MEMOIZE BINPUT LONG_BINPUT BINGET LONG_BINGET APPEND APPENDS "
+        "SHORT_BINBYTES BINBYTES BINBYTES8 BININT BININT1 BININT2 NONE NEWTRUE NEWFALSE "
+        "EMPTY_TUPLE".split()
+    ),
+    **dict.fromkeys("SHORT_BINUNICODE BINUNICODE GLOBAL STACK_GLOBAL".split(), 16),
+    **dict.fromkeys("TUPLE TUPLE1 TUPLE2 TUPLE3".split(), 16),
+    **dict.fromkeys("REDUCE BUILD".split(), 2),
+    "EMPTY_LIST": 1,
+}
+
+
+def _check_opcodes(f, path):
+    """Reads the pickle at ``f``'s position without building anything, and refuses an
+    opcode ``np.save`` does not write for an array of strings, or too many of one."""
+    start, counts = f.tell(), {}
+    for opcode, _, _ in pickletools.genops(f):
+        limit = _NP_SAVE_OPCODES.get(opcode.name, 0)
+        counts[opcode.name] = counts.get(opcode.name, 0) + 1
+        if opcode.name not in _NP_SAVE_OPCODES or (limit and counts[opcode.name] > limit):
+            raise ValueError(f"{path} holds no array of strings (pickle opcode {opcode.name})")
+    f.seek(start)
 
 
 def load_npy(path) -> np.ndarray:
@@ -415,6 +443,17 @@ def load_npy(path) -> np.ndarray:
     output): its pickle is read without calling NumPy or any other code, must have the
     layout ``np.save`` writes (an object array of the header's shape holding ``bytes``),
     and the array is built here from the items; anything else raises ``ValueError``."""
+    try:
+        return _load_npy(path)
+    except ValueError as err:
+        if str(path) in str(err):
+            raise
+        raise ValueError(f"{path} is no array this check reads ({err})") from None
+    except (MemoryError, RecursionError, OverflowError) as err:  # a header of absurd shape
+        raise ValueError(f"{path} is no array this check reads ({type(err).__name__})") from None
+
+
+def _load_npy(path):
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
         if version not in ((1, 0), (2, 0)):
@@ -424,9 +463,12 @@ def load_npy(path) -> np.ndarray:
         if not dtype.hasobject:
             return np.load(path, allow_pickle=False)
         if dtype != np.dtype(object) or os.fstat(f.fileno()).st_size > MAX_STRINGS_FILE:
-            raise ValueError(f"{path} holds no array of strings ({dtype}, or over 64 MiB)")
+            raise ValueError(f"{path} holds no array of strings ({dtype}, or over 16 MiB)")
         try:
+            _check_opcodes(f, path)
             built = _StringArrayReader(f).load()
+        except ValueError:
+            raise
         except Exception as err:  # noqa: BLE001 - any damaged or foreign pickle
             raise ValueError(f"{path} holds no array of strings ({err})") from None
     state = getattr(built, "state", None)
