@@ -125,15 +125,10 @@ def average_of_models(
         t.name: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name, sparse=t.sparse)
         for t in first.inputs
     }
-    logits = []
-    for model in members:
-        # Called as the model was built: a dict of named inputs, one tensor, or a list.
-        if isinstance(model.input, dict):
-            args = {key: inputs[t.name] for key, t in model.input.items()}
-        elif len(model.inputs) == 1:
-            args = inputs[model.inputs[0].name]
-        else:
-            args = [inputs[t.name] for t in model.inputs]
-        logits.append(model(args))
+    # Each member is called as it was built (a dict of named inputs, one tensor or a list),
+    # with the joint model's input of the same name in place of its own.
+    logits = [
+        model(keras.tree.map_structure(lambda t: inputs[t.name], model.input)) for model in members
+    ]
     output = MeanOfPredictions(activation, name="mean_of_predictions", dtype="float32")(logits)
     return keras.Model(inputs, output, name=name)

@@ -101,3 +101,24 @@ def test_the_errors_name_what_is_wrong():
         average_of_models(members, activation="tanh")
     with pytest.raises(ValueError, match="activation must be 'softmax' or 'sigmoid'"):
         MeanOfPredictions("auto")
+
+
+@pytest.mark.parametrize("structure", ["tensor", "list"])
+def test_members_built_on_a_tensor_or_a_list_are_called_as_built(structure):
+    def member():
+        a, b = keras.Input((4,), name="a"), keras.Input((2,), name="b")
+        if structure == "tensor":
+            return keras.Model(a, keras.layers.Dense(3)(a))
+        joined = keras.layers.Concatenate()([a, b])
+        return keras.Model([a, b], keras.layers.Dense(3)(joined))
+
+    keras.utils.set_random_seed(1)
+    members = [member(), member()]
+    model = average_of_models(members)
+    rng = np.random.default_rng(0)
+    x = {"a": rng.normal(size=(5, 4)), "b": rng.normal(size=(5, 2))}
+    if structure == "tensor":
+        x = {"a": x["a"]}
+    args = x["a"] if structure == "tensor" else [x["a"], x["b"]]
+    probs = [_softmax(m.predict(args, verbose=0)) for m in members]
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.log(np.mean(probs, 0)), atol=1e-5)
