@@ -94,8 +94,8 @@ def test_the_errors_name_what_is_wrong():
         average_of_models([members[0], members[0]])
     with pytest.raises(ValueError, match="must read the same inputs: 'text_lstm_student_0' reads"):
         average_of_models([members[0], _member(3, TEXT + 1)])
+    wider = _member(4)
     with pytest.raises(ValueError, match="logits of one shape"):
-        wider = _member(4)
         average_of_models([members[0], wider])
     with pytest.raises(ValueError, match="activation must be one of"):
         average_of_models(members, activation="tanh")
