@@ -24,8 +24,9 @@ from kdzoo.validation import finite_number, int_at_least
 #: ``kdzoo.studies.STUDIES``, ``"zoo"`` (``kdzoo.zoo_strength``), ``"label-scarce"``
 #: (``kdzoo.label_scarce``), ``"sst2-transfer"`` (``kdzoo.sst2_transfer``) and
 #: ``"privileged"`` (``kdzoo.privileged``), ``"fusion-strong-teacher"``
-#: (``kdzoo.fusion_strong_teacher``), ``"tabular-views"`` (``kdzoo.tabular_views``) and
-#: ``"tasks"`` (``kdzoo.task_study``), kept here so that parsing imports no TensorFlow (a
+#: (``kdzoo.fusion_strong_teacher``), ``"tabular-views"`` (``kdzoo.tabular_views``),
+#: ``"tasks"`` (``kdzoo.task_study``) and ``"function-matching"``
+#: (``kdzoo.function_matching``), kept here so that parsing imports no TensorFlow (a
 #: test checks that they agree).
 STUDY_NAMES = (
     "embedded",
@@ -44,6 +45,7 @@ STUDY_NAMES = (
     "fusion-strong-teacher",
     "tabular-views",
     "tasks",
+    "function-matching",
 )
 #: ``kdzoo.studies.DEFAULT_RECIPE``: what ``kdzoo bench default-recipe`` runs.
 DEFAULT_RECIPE_NAMES = STUDY_NAMES[:7]
@@ -67,6 +69,8 @@ PRIVILEGED_NAMES = (
     "mnist-thumbnail-50-unlabelled",
     "fsdd-lowpass-50-unlabelled",
 )
+#: ``kdzoo.function_matching.PAIRING_NAMES``: what ``kdzoo bench function-matching`` runs.
+FUNCTION_MATCHING_NAMES = ("mnist-thumbnail-50", "fsdd-lowpass-50")
 #: ``kdzoo.task_study.SETTINGS``: what ``kdzoo bench tasks`` runs.
 TASK_SETTING_NAMES = (
     "embedded-regression",
@@ -452,6 +456,12 @@ def _bench_privileged(args) -> int:
     return _bench_settings_study(args, "privileged", "PrivilegedConfig", "pairings", "goals")
 
 
+def _bench_function_matching(args) -> int:
+    return _bench_settings_study(
+        args, "function_matching", "FunctionMatchingConfig", "pairings", "gains"
+    )
+
+
 def _bench_tabular_views(args) -> int:
     return _bench_settings_study(
         args, "tabular_views", "TabularViewsConfig", "student_views", "gains"
@@ -595,6 +605,13 @@ def cmd_bench(args) -> int:
             raise UsageError("argument --no-keras-peer: privileged runs no keras.distillation")
         _check_names(args.datasets, PRIVILEGED_NAMES, "privileged pairings")
         return _bench_privileged(args)
+    if args.study == "function-matching":
+        if args.no_keras_peer:
+            raise UsageError(
+                "argument --no-keras-peer: function-matching runs no keras.distillation"
+            )
+        _check_names(args.datasets, FUNCTION_MATCHING_NAMES, "function-matching pairings")
+        return _bench_function_matching(args)
     if args.study == "tabular-views":
         if args.no_keras_peer:
             raise UsageError("argument --no-keras-peer: tabular-views runs no keras.distillation")
@@ -1433,7 +1450,8 @@ def build_parser() -> argparse.ArgumentParser:
         "privileged: a full-view teacher and a degraded-view student; "
         "fusion-strong-teacher: warm-started fused teachers and a fused student; "
         "tabular-views: a teacher on five numeric views, students on one; tasks: regression "
-        "and multi-label students; --stale, "
+        "and multi-label students; function-matching: consistent mixup as the transfer set; "
+        "--stale, "
         "--verify FILE and --figure FILE check and draw committed tables",
     )
     p.add_argument("study", nargs="?", choices=STUDY_NAMES)
@@ -1458,10 +1476,12 @@ def build_parser() -> argparse.ArgumentParser:
             )
         ),
         metavar="NAME",
-        help="default-recipe, zoo, privileged, tabular-views or tasks: run these datasets / "
+        help="default-recipe, zoo, privileged, function-matching, tabular-views or tasks: run "
+        "these datasets / "
         f"settings / pairings / student views (default-recipe and zoo keep the others' rows); "
         f"default-recipe: {', '.join(DEFAULT_RECIPE_NAMES)}; zoo: {', '.join(ZOO_SETTING_NAMES)}; "
-        f"privileged: {', '.join(PRIVILEGED_NAMES)}; tabular-views: "
+        f"privileged: {', '.join(PRIVILEGED_NAMES)}; function-matching: "
+        f"{', '.join(FUNCTION_MATCHING_NAMES)}; tabular-views: "
         f"{', '.join(TABULAR_VIEW_NAMES)}; tasks: {', '.join(TASK_SETTING_NAMES)}",
     )
     p.add_argument(

@@ -407,6 +407,21 @@ def test_bench_tabular_views_reaches_its_study(monkeypatch):
     assert len(calls) == 1
 
 
+def test_bench_function_matching_reaches_its_study(monkeypatch):
+    import kdzoo.function_matching
+    from kdzoo.function_matching import FunctionMatchingConfig
+
+    calls = _stand_in(monkeypatch, kdzoo.function_matching, "run")
+    with pytest.raises(_Called):
+        main(["bench", "function-matching", "--datasets", "fsdd-lowpass-50", "--quiet"])
+    (config,) = calls[-1]
+    assert config == FunctionMatchingConfig(pairings=("fsdd-lowpass-50",), verbose=0)
+    # A privileged pairing with all its labels is not one of this study's.
+    assert main(["bench", "function-matching", "--datasets", "fsdd-lowpass"]) == 2
+    assert main(["bench", "function-matching", "--no-keras-peer"]) == 2
+    assert len(calls) == 1
+
+
 def test_the_cli_drops_only_tensorflows_retracing_warning(caplog):
     import logging
 

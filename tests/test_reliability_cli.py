@@ -182,6 +182,7 @@ def test_check_export_help_imports_no_tensorflow(tmp_path):
 
 def test_the_parsers_name_lists_match_the_library():
     from kdzoo import (
+        function_matching,
         fusion_strong_teacher,
         label_scarce,
         losses,
@@ -205,7 +206,10 @@ def test_the_parsers_name_lists_match_the_library():
         fusion_strong_teacher.NAME,
         tabular_views.NAME,
         task_study.NAME,
+        function_matching.NAME,
     )
+    assert cli.FUNCTION_MATCHING_NAMES == function_matching.PAIRING_NAMES
+    assert set(function_matching.PAIRING_NAMES) <= set(privileged.PAIRINGS)
     assert cli.TASK_SETTING_NAMES == task_study.SETTINGS
     assert cli.TASK_KINDS == tasks.KINDS
     assert cli.LABEL_TERM == LABEL
