@@ -50,6 +50,9 @@ PAIRING_NAMES = ("mnist-thumbnail-50", "fsdd-lowpass-50")
 #: The kinds of row, in a model name (``model_kind``): the mixup rows before "distilled".
 KINDS = ("teacher", "scratch", "mixup", "distilled")
 MIXUP_MODEL = "distilled with mixup (degraded view, the recipe's rule)"
+#: The ``role`` of a row: a model a reader compares (the teacher, scratch, the students
+#: chosen), or one distillation candidate on labelled or on mixed batches.
+STUDENT, CANDIDATE = "student", "candidate"
 
 
 @dataclasses.dataclass
@@ -168,7 +171,7 @@ def run(config: FunctionMatchingConfig | None = None):
             for model, which in found:
                 chose = result.selection if which == RECIPE else None
                 row = table_row(model, k, seed, table, which, n_train, pairing.dataset, chose)
-                rows.append({**common, **row})
+                rows.append({**common, **row, "role": STUDENT})
             # Step 2: the candidates on mixed batches, the teacher online.
             scratch_logits, labels = predict_with_labels(result.scratch, validation)
             scratch_correct = scratch_logits.argmax(-1) == labels
@@ -195,6 +198,39 @@ def run(config: FunctionMatchingConfig | None = None):
                 logits, labels = predict_with_labels(model, validation)
                 val = metrics_from_logits(logits, labels)
                 tried.append((candidate, model, val, logits.argmax(-1) == labels))
+            # Every candidate's own scores, on labelled batches (the recipe's) and on mixed
+            # ones: what the choices above were made from (test shown, never used).
+            plain = result.candidates.set_index("setting")
+            candidate_rows = []
+            for candidate, model, val, _ in tried:
+                logits, labels = predict_with_labels(model, test)
+                on_test = metrics_from_logits(logits, labels)
+                described = candidate.describe()
+                for batches, scores in (
+                    ("labelled batches", {
+                        "validation_accuracy": float(plain.at[described, "validation_accuracy"]),
+                        "test_accuracy": float(plain.at[described, "test_accuracy"]),
+                        "test_macro_f1": float(plain.at[described, "test_macro_f1"]),
+                    }),
+                    ("mixed batches", {
+                        "validation_accuracy": float(val["accuracy"]),
+                        "test_accuracy": on_test["accuracy"],
+                        "test_macro_f1": on_test["macro_f1"],
+                    }),
+                ):  # fmt: skip
+                    candidate_rows.append(
+                        {
+                            **common,
+                            "dataset": pairing.dataset,
+                            "labels_per_class": k,
+                            "seed": seed,
+                            "model": f"candidate {described}, {batches}",
+                            **scores,
+                            "setting": described,
+                            "train_examples": n_train,
+                            "role": CANDIDATE,
+                        }
+                    )
             # Step 3: the best on validation (the first of equals), then the recipe's rule.
             best = max(tried, key=lambda t: t[2]["accuracy"])
             selection = decide(
@@ -230,6 +266,7 @@ def run(config: FunctionMatchingConfig | None = None):
                     "train_examples": n_train,
                     "validation_gain": float(selection.gain),
                     "validation_se": float(selection.standard_error),
+                    "role": STUDENT,
                 }
             )
             print(
@@ -241,15 +278,27 @@ def run(config: FunctionMatchingConfig | None = None):
                 + ")",
                 flush=True,
             )
-    figure = functools.partial(study_figure, group="pairing")
+            rows += candidate_rows
+
+    def figure(per_seed, path):
+        return study_figure(students(per_seed), path, group="pairing")
+
     per_seed = write_study(
         config.out_dir, NAME, rows, command(config), config.seeds, markdown, figure
     )
     return per_seed, summarize(per_seed)
 
 
+def students(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the teacher and the students (not those of single candidates)."""
+    if "role" not in per_seed:
+        return per_seed
+    return per_seed[per_seed["role"] == STUDENT]
+
+
 def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
     """Mean and std of test accuracy per pairing and kind of model (``KINDS``)."""
+    per_seed = students(per_seed)
     kinds = per_seed["model"].map(functools.partial(model_kind, kinds=KINDS))
     out = (
         per_seed.assign(kind=kinds)
@@ -312,4 +361,40 @@ def markdown(per_seed: pd.DataFrame) -> str:
             }
         )
     lines += [markdown_table(pd.DataFrame(table)), ""]
-    return "\n".join([*lines, choices_markdown(per_seed, ("pairing",))])
+    lines += candidates_markdown(per_seed)
+    return "\n".join([*lines, choices_markdown(students(per_seed), ("pairing",))])
+
+
+def candidates_markdown(per_seed: pd.DataFrame) -> list:
+    """The candidates' section: validation and test accuracy of each distillation candidate
+    on labelled and on mixed batches, mean ± std over seeds (empty without such rows)."""
+    from kdzoo.results import markdown_table
+
+    if "role" not in per_seed or not (per_seed["role"] == CANDIDATE).any():
+        return []
+    rows = per_seed[per_seed["role"] == CANDIDATE]
+    out = []
+    for (pairing, setting), group in rows.groupby(["pairing", "setting"], sort=False):
+        entry = {"pairing": pairing, "candidate": setting}
+        for batches in ("labelled batches", "mixed batches"):
+            part = group[group["model"].str.endswith(batches)]
+            for split in ("validation", "test"):
+                scores = part[f"{split}_accuracy"].astype(float)
+                entry[f"{split}, {batches.split()[0]}"] = (
+                    f"{scores.mean():.3f} ± {scores.std(ddof=1) if len(scores) > 1 else 0:.3f}"
+                )
+        out.append(entry)
+    table = pd.DataFrame(out)[
+        ["pairing", "candidate", "validation, labelled", "validation, mixed",
+         "test, labelled", "test, mixed"]
+    ]  # fmt: skip
+    return [
+        "## Each distillation candidate, on labelled and on mixed batches",
+        "",
+        "Accuracy, mean ± std over seeds, of each candidate's student: trained on the "
+        "recipe's labelled batches (the teacher's outputs cached) and on mixed batches (the "
+        "teacher online). The choices above are made on validation; test is shown only.",
+        "",
+        markdown_table(table),
+        "",
+    ]

@@ -14,6 +14,7 @@ from kdzoo.function_matching import (
     markdown,
     mixed_batches,
     run,
+    students,
     summarize,
 )
 
@@ -101,7 +102,8 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
         out_dir=str(tmp_path),
         tiny=True,
     )
-    per_seed, summary = run(config)
+    everything, summary = run(config)
+    per_seed = students(everything)
     assert list(per_seed["model"].str.split(" ").str[0]) == [
         "teacher", "scratch", "distilled", "distilled", "scratch", "distilled", "distilled",
     ]  # fmt: skip
@@ -118,6 +120,16 @@ def test_the_study_runs_end_to_end_at_tiny_size(tmp_path):
         mixup["test_accuracy"].to_numpy()[shipped_scratch],
         scratch["test_accuracy"].to_numpy()[shipped_scratch],
     )
+    # Each candidate twice per seed: its labelled-batch scores are the recipe's own.
+    candidates = everything[everything["role"] == "candidate"]
+    assert candidates["model"].tolist() == 2 * [
+        "candidate ce:0.5,kd:0.5 (τ=2), labelled batches",
+        "candidate ce:0.5,kd:0.5 (τ=2), mixed batches",
+    ]
+    best = mixup["validation_gain"].to_numpy() + scratch["validation_accuracy"].to_numpy()
+    mixed = candidates[candidates["model"].str.endswith("mixed batches")]
+    np.testing.assert_allclose(mixed["validation_accuracy"], best, atol=1e-6)
     text = (tmp_path / "function-matching.md").read_text()
     assert "| fsdd-lowpass-50 |" in text and "## The recipe's choice per seed" in text
+    assert "## Each distillation candidate, on labelled and on mixed batches" in text
     assert (tmp_path / "function-matching.png").stat().st_size > 0
