@@ -42,6 +42,7 @@ LAYERS = [
         "kdzoo.label_scarce",
         "kdzoo.sst2_transfer",
         "kdzoo.privileged",
+        "kdzoo.function_matching",
         "kdzoo.fusion_strong_teacher",
         "kdzoo.tabular_views",
         "kdzoo.task_study",
