@@ -178,6 +178,8 @@ def run(config: FunctionMatchingConfig | None = None):
             tried = []
             for candidate in candidates:
                 model = phases.same_initial_weights(student)
+                # A new pipeline per candidate: each starts the same sequence of mixes (one
+                # pipeline iterated again would draw new ones), so candidates see equal data.
                 batches, steps = mixed_batches(
                     data, batch_size, seed, config.epochs, config.alpha, config.rate
                 )
