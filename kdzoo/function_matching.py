@@ -172,6 +172,15 @@ def run(config: FunctionMatchingConfig | None = None):
                 chose = result.selection if which == RECIPE else None
                 row = table_row(model, k, seed, table, which, n_train, pairing.dataset, chose)
                 rows.append({**common, **row, "role": STUDENT})
+                if which == SCRATCH:
+                    scratch_row = rows[-1]
+            # What every row below shares (``table_row``'s columns).
+            common |= {
+                "dataset": pairing.dataset,
+                "labels_per_class": k,
+                "seed": seed,
+                "train_examples": n_train,
+            }
             # Step 2: the candidates on mixed batches, the teacher online.
             scratch_logits, labels = predict_with_labels(result.scratch, validation)
             scratch_correct = scratch_logits.argmax(-1) == labels
@@ -199,14 +208,13 @@ def run(config: FunctionMatchingConfig | None = None):
                 )
                 logits, labels = predict_with_labels(model, validation)
                 val = metrics_from_logits(logits, labels)
-                tried.append((candidate, model, val, logits.argmax(-1) == labels))
+                on_test = metrics_from_logits(*predict_with_labels(model, test))
+                tried.append((candidate, val, logits.argmax(-1) == labels, on_test))
             # Every candidate's own scores, on labelled batches (the recipe's) and on mixed
-            # ones: what the choices above were made from (test shown, never used).
+            # ones: what the choices below are made from (test shown, never used).
             plain = result.candidates.set_index("setting")
             candidate_rows = []
-            for candidate, model, val, _ in tried:
-                logits, labels = predict_with_labels(model, test)
-                on_test = metrics_from_logits(logits, labels)
+            for candidate, val, _, on_test in tried:
                 described = candidate.describe()
                 for batches, scores in (
                     ("labelled batches", {
@@ -223,49 +231,37 @@ def run(config: FunctionMatchingConfig | None = None):
                     candidate_rows.append(
                         {
                             **common,
-                            "dataset": pairing.dataset,
-                            "labels_per_class": k,
-                            "seed": seed,
                             "model": f"candidate {described}, {batches}",
                             **scores,
                             "setting": described,
-                            "train_examples": n_train,
                             "role": CANDIDATE,
                         }
                     )
             # Step 3: the best on validation (the first of equals), then the recipe's rule.
-            best = max(tried, key=lambda t: t[2]["accuracy"])
+            candidate, val, correct, on_test = max(tried, key=lambda t: t[1]["accuracy"])
             selection = decide(
-                str(table.at[SCRATCH, "setting"]),
-                best[0].describe(),
+                scratch_row["setting"],
+                candidate.describe(),
                 scratch_correct,
-                best[3],
+                correct,
                 DEFAULTS.distil_margin_se,
             )
-            shipped = best[1] if selection.chose_distilled else result.scratch
-            logits, labels = predict_with_labels(shipped, test)
-            on_test = metrics_from_logits(logits, labels)
-            val_acc = (
-                best[2]["accuracy"]
-                if selection.chose_distilled
-                else float(table.at[SCRATCH, "validation_accuracy"])
-            )
-            setting = (
-                f"{best[0].describe()} + mixup" if selection.chose_distilled
-                else str(table.at[SCRATCH, "setting"])
-            )  # fmt: skip
+            if selection.chose_distilled:
+                shipped = {
+                    "validation_accuracy": float(val["accuracy"]),
+                    "test_accuracy": on_test["accuracy"],
+                    "test_macro_f1": on_test["macro_f1"],
+                    "setting": f"{candidate.describe()} + mixup",
+                }
+            else:  # the tuned scratch student's scores, from the recipe's table
+                shipped = {key: scratch_row[key] for key in (
+                    "validation_accuracy", "test_accuracy", "test_macro_f1", "setting"
+                )}  # fmt: skip
             rows.append(
                 {
                     **common,
-                    "dataset": pairing.dataset,
-                    "labels_per_class": k,
-                    "seed": seed,
                     "model": f"{MIXUP_MODEL}, {k} labels per class",
-                    "validation_accuracy": float(val_acc),
-                    "test_accuracy": on_test["accuracy"],
-                    "test_macro_f1": on_test["macro_f1"],
-                    "setting": setting,
-                    "train_examples": n_train,
+                    **shipped,
                     "validation_gain": float(selection.gain),
                     "validation_se": float(selection.standard_error),
                     "role": STUDENT,
@@ -276,7 +272,7 @@ def run(config: FunctionMatchingConfig | None = None):
                 f"{rows[-2]['test_accuracy']:.4f} ({rows[-2]['setting']}), with mixup "
                 f"{rows[-1]['test_accuracy']:.4f} ({rows[-1]['setting']}; validation of the "
                 "mixup candidates: "
-                + ", ".join(f"{c.name} {v['accuracy']:.3f}" for c, _, v, _ in tried)
+                + ", ".join(f"{c.name} {v['accuracy']:.3f}" for c, v, _, _ in tried)
                 + ")",
                 flush=True,
             )
