@@ -472,7 +472,9 @@ def _load_npy(path):
         except Exception as err:  # noqa: BLE001 - any damaged or foreign pickle
             raise ValueError(f"{path} holds no array of strings ({err})") from None
     state = getattr(built, "state", None)
-    items = state[4] if isinstance(state, tuple) and len(state) == 5 else None
+    if not (isinstance(state, tuple) and len(state) == 5):
+        state = (None,) * 5  # no BUILD, or the state of some other object: not the layout
+    items = state[4]
     layout = (
         isinstance(built, _Call)
         and built.name == "_reconstruct"

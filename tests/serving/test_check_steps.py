@@ -154,3 +154,24 @@ def test_load_npy_calls_no_numpy_constructor_a_file_names(tmp_path):
     names = np.asfortranarray(np.array([[b"1", b"2"], [b"3", b"4"]], dtype=object))
     np.save(tmp_path / "fortran.npy", names)
     assert load_npy(tmp_path / "fortran.npy").tolist() == names.tolist()
+
+
+class _Unbuilt:
+    def __reduce__(self):  # np.save's call, with no state given to it
+        return (np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"))
+
+
+class _IntState:
+    def __reduce__(self):  # np.save's call, given a state that is no array's
+        return (np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"), 7)
+
+
+@pytest.mark.parametrize("cls", [_Unbuilt, _IntState], ids=["no-state", "int-state"])
+def test_load_npy_names_the_file_when_the_array_call_has_no_array_state(tmp_path, cls):
+    path = tmp_path / "odd.npy"
+    with open(path, "wb") as f:
+        header = {"descr": "|O", "fortran_order": False, "shape": (1,)}
+        np.lib.format.write_array_header_1_0(f, header)
+        pickle.dump(cls(), f, protocol=3)
+    with pytest.raises(ValueError, match=r"odd\.npy holds no array of strings as np\.save"):
+        load_npy(path)
