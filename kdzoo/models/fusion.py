@@ -9,8 +9,8 @@ analysis", ACM Multimedia 2005):
   (``late_weights="mean"``) or mixed by trainable, softmax-normalised global weights
   (``late_weights="learned"``).
 - ``fusion_gated``: each embedding is projected to a common width; a small gate network reads
-  all embeddings and outputs per-example modality weights (softmax over modalities) that mix
-  the projections before the head. A scalar-per-modality, softmax form of the gated
+  all projections and outputs per-example modality weights (softmax over modalities) that
+  mix them before the head. A scalar-per-modality, softmax form of the gated
   multimodal unit (Arevalo et al., "Gated Multimodal Units for Information Fusion", ICLR
   workshop 2017, arXiv:1702.01992).
 
@@ -23,8 +23,8 @@ with ``"learned"``, over two or more modalities) expose them as the ``Feature``
 ``modality_dropout=r`` inserts a ``ModalityDropout`` on the inputs: in training, a fraction
 ``r`` of the (example, modality) slots are zeroed (never all of an example's), so the model
 learns to read an all-zero input as a missing modality; feed zeros for a missing modality
-at inference. The gate reads the embeddings of these inputs, so it sees which modality is
-blank and can shift its weight to the others.
+at inference. The gate reads the projected embeddings of these inputs, so it sees which
+modality is blank and can shift its weight to the others.
 """
 
 from __future__ import annotations
@@ -370,8 +370,13 @@ def fusion_gated(
     """Builds a gated (attention) fusion classifier with per-example modality weights.
 
     ``h_m = tanh(W_m e_m)`` projects each embedding ``e_m`` to ``fusion_units``;
-    ``a = softmax(gate([e_1; ...; e_M]))`` with ``gate`` an optional ReLU layer of
+    ``a = softmax(gate([h_1; ...; h_M]))`` with ``gate`` an optional ReLU layer of
     ``gate_units`` and a linear layer to ``M`` scores; the head reads ``sum_m a_m h_m``.
+    The gate reads the bounded projections, not the raw embeddings: on the raw ones its
+    scores grew until the softmax was one-hot on one modality, chosen by the seed, and the
+    other modality's projection stopped learning (the teacher preset on av-digits,
+    validation speaker, 6 seeds: 0.62-0.98 on the embeddings, 0.97-0.99 on the
+    projections).
     Arevalo et al. 2017 (arXiv:1702.01992) gate each dimension of two modalities with a
     sigmoid; one softmax weight per modality generalises to ``M`` modalities and gives a
     per-example distribution over modalities that can be plotted.
@@ -385,7 +390,7 @@ def fusion_gated(
         gate_units: hidden ReLU layer of the gate; 0 for a linear gate. Defaults to 32.
         hidden_units: hidden layer of the head; 0 for none. Defaults to 0.
         dropout: dropout before the logits. Defaults to 0.0.
-        modality_dropout, seed: as in ``fusion_early``. The gate reads the embeddings of
+        modality_dropout, seed: as in ``fusion_early``. The gate reads the projections of
             the possibly blanked inputs, so it can learn to down-weigh a missing modality.
         name: model name. Defaults to ``"fusion_gated"``.
 
@@ -420,7 +425,7 @@ def fusion_gated(
     if len(modalities) == 1:  # nothing to gate: the weight would always be 1
         fused = projected[0]
     else:
-        gate = layers.Concatenate(name="gate_concat")(embeddings)
+        gate = layers.Concatenate(name="gate_concat")(projected)
         if gate_units:
             gate = layers.Dense(gate_units, activation="relu", name="gate_hidden")(gate)
         gate = layers.Dense(len(modalities), name="gate_scores")(gate)
