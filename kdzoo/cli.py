@@ -95,7 +95,7 @@ TERM_NAMES = (
     "teacher_huber",
     "teacher_mse",
 )
-#: The label term of any task (``kdzoo.recipe.candidates.LABEL``).
+#: The label term of any task (``kdzoo.tasks.LABEL``).
 LABEL_TERM = "label"
 
 
@@ -224,10 +224,11 @@ def _folder_flag(flag: str, path) -> None:
 
 def _check_candidates_for_task(args) -> None:
     """Refuses, before anything loads, a --candidate whose terms the --data task's kind
-    cannot train (``kdzoo.recipe.candidates.TERMS_BY_KIND``)."""
+    cannot train (``kdzoo.tasks.TERMS_BY_KIND``)."""
     if not (args.candidate and args.data):
         return
-    from kdzoo.recipe.candidates import TERMS_BY_KIND, Candidate
+    from kdzoo.recipe.candidates import Candidate
+    from kdzoo.tasks import TERMS_BY_KIND
 
     kind = args.task or "classification"
     for spec in args.candidate:

@@ -53,16 +53,56 @@ def predict_with_labels(model, dataset, transform=None):
     return np.concatenate(logits), np.concatenate(labels)
 
 
+def _check_softmax_width(width, where):
+    """Refuses logits of one column: these metrics take the argmax of a softmax, which on a
+    binary model's one sigmoid logit is always class 0 (a perfect model scores the share of
+    negatives, e.g. 0.5)."""
+    if width == 1:
+        raise ValueError(
+            f"{where}: the logits have one column (a binary model with one sigmoid output); "
+            "these metrics need one logit per class (softmax). Use "
+            "kdzoo.evaluation.task_metrics(model, dataset, kdzoo.tasks.Task.binary()) instead."
+        )
+
+
+def _output_width(model):
+    """The width of a single-output model's logits, or None where it is not known before a
+    forward pass (e.g. a subclassed model)."""
+    outputs = getattr(model, "outputs", None)
+    return outputs[0].shape[-1] if outputs and len(outputs) == 1 else None
+
+
+def _macro_f1(labels, probabilities, num_classes):
+    """Macro-F1 over the classes present in the labels or the predictions, as scikit-learn's
+    ``f1_score(average="macro")``: Keras' ``F1Score(average="macro")`` also averages the 0
+    of a class that is neither, so a rare class missing from a split lowers it."""
+    f1 = keras.metrics.F1Score(average=None)
+    f1.update_state(keras.ops.one_hot(labels, num_classes), probabilities)
+    # F1Score's prediction (threshold=None): every class at the row's maximum.
+    probabilities = keras.ops.convert_to_numpy(probabilities)
+    predicted = (probabilities == probabilities.max(axis=-1, keepdims=True)).any(axis=0)
+    labels = np.asarray(labels).reshape(-1)
+    labels = labels[(labels >= 0) & (labels < num_classes)].astype(np.int64)
+    present = np.flatnonzero(predicted | (np.bincount(labels, minlength=num_classes) > 0))
+    # keras.ops.mean, as F1Score's own macro average: the same value when all are present.
+    return float(keras.ops.mean(keras.ops.take(f1.result(), present)))
+
+
 def metrics_from_logits(logits, labels, num_classes=None) -> dict:
-    """Accuracy and macro-F1; for two classes also precision/recall/F1 of class 1 and the
-    ROC AUC of class 1's score (``kdzoo.tasks.roc_auc`` of the logit difference, which ranks
-    as the softmax probability does; NaN when the labels hold one class only)."""
+    """Accuracy and macro-F1 (over the classes present in the labels or the predictions);
+    for two classes also precision/recall/F1 of class 1 and the ROC AUC of class 1's score
+    (``kdzoo.tasks.roc_auc`` of the logit difference, which ranks as the softmax probability
+    does; NaN when the labels hold one class only).
+
+    Raises:
+        ValueError: logits of one column (a binary sigmoid model): use ``task_metrics``.
+    """
+    _check_softmax_width(np.shape(logits)[-1], "metrics_from_logits")
     num_classes = num_classes or logits.shape[-1]
     accuracy = keras.metrics.SparseCategoricalAccuracy()
     accuracy.update_state(labels, logits)
-    f1 = keras.metrics.F1Score(average="macro")
-    f1.update_state(keras.ops.one_hot(labels, num_classes), keras.ops.softmax(logits))
-    out = {"accuracy": float(accuracy.result()), "macro_f1": float(f1.result())}
+    macro_f1 = _macro_f1(labels, keras.ops.softmax(logits), num_classes)
+    out = {"accuracy": float(accuracy.result()), "macro_f1": macro_f1}
     if num_classes == 2:
         predicted = np.argmax(logits, axis=-1)
         precision, recall = keras.metrics.Precision(), keras.metrics.Recall()
@@ -81,7 +121,13 @@ def metrics_from_logits(logits, labels, num_classes=None) -> dict:
 
 def classification_metrics(model, dataset, num_classes=None) -> dict:
     """Accuracy and macro-F1 (``keras.metrics``) of ``model`` on ``dataset``; for binary
-    tasks also precision, recall and F1 of class 1 (the positive class, e.g. spam)."""
+    tasks also precision, recall and F1 of class 1 (the positive class, e.g. spam).
+
+    Raises:
+        ValueError: a model with one output column (a binary sigmoid model): use
+            ``task_metrics``.
+    """
+    _check_softmax_width(_output_width(model), f"classification_metrics(model {model.name!r})")
     logits, labels = predict_with_labels(model, dataset)
     return metrics_from_logits(logits, labels, num_classes)
 
@@ -158,8 +204,13 @@ def robustness_report(
 
     Integer inputs (token ids) are never perturbed by noise or FGSM. Needs Keras's
     TensorFlow backend (the perturbations are TensorFlow ops).
+
+    Raises:
+        ValueError: a model with one output column (a binary sigmoid model): its accuracy
+            here would be meaningless (``metrics_from_logits``).
     """
     require_tensorflow("kdzoo.evaluation.robustness_report")
+    _check_softmax_width(_output_width(model), f"robustness_report(model {model.name!r})")
     keys = list(input_names(model))
     conditions = [("clean", None)]
     if len(keys) > 1:

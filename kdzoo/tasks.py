@@ -43,6 +43,19 @@ import operator
 import keras
 import numpy as np
 
+#: The spec name of the task's label loss (``Task.label_loss``).
+LABEL = "label"
+#: The terms each task kind can train (``"label"`` is every kind's label loss). The softmax
+#: and class-id terms (``kd``, ``kd_std``, ``dkd``, ``nkd``) need one class out of K: on one
+#: logit their KL is 0, and across independent labels a softmax is the wrong objective.
+TERMS_BY_KIND = {
+    "classification": ("label", "ce", "kd", "kd_std", "dkd", "nkd", "logit_mse",
+                       "teacher_mse", "teacher_huber"),
+    "binary": ("label", "ce", "kd_multi_label", "logit_mse"),
+    "multi_label": ("label", "ce", "kd_multi_label", "logit_mse"),
+    "regression": ("label", "teacher_mse", "teacher_huber", "teacher_bounded", "logit_mse"),
+}  # fmt: skip
+
 KINDS = ("classification", "binary", "multi_label", "regression")
 #: The validation metric the recipe selects on, per kind, unless a task names another.
 SELECTION_METRICS = {
@@ -388,8 +401,11 @@ class Task:
         - ROC and PR AUC need both classes among the rows: a binary task raises without
           them; a multi-label task leaves a label with one class out of its macro means
           (``auc_labels`` counts the labels used) and raises when no label has both.
-        - F1 of a class (or label) that is neither present nor predicted is 0, as in
-          Keras' ``F1Score`` and scikit-learn's ``zero_division=0``.
+        - Classification's macro-F1 averages the classes present in the labels or the
+          predictions, as scikit-learn's ``f1_score(average="macro")``: a class that is
+          neither would add a 0. A label (multi-label) or the positive class (binary)
+          that is neither present nor predicted has F1 0, as in Keras' ``F1Score`` and
+          scikit-learn's ``zero_division=0``.
         - R² of a constant target is 1 if predicted exactly, else 0 (scikit-learn's
           ``force_finite``); the report averages R² over targets.
         """
@@ -401,7 +417,10 @@ class Task:
             raise ValueError(f"report: {len(outputs)} outputs for {len(labels)} labels.")
         if self.kind == "classification":
             predicted = np.argmax(outputs, axis=-1)
-            per_class_f1 = [_f1(predicted == k, labels == k) for k in range(self.outputs)]
+            present = [
+                k for k in range(self.outputs) if (predicted == k).any() or (labels == k).any()
+            ]
+            per_class_f1 = [_f1(predicted == k, labels == k) for k in present]
             return {
                 "accuracy": float(np.mean(predicted == labels)),
                 "macro_f1": float(np.mean(per_class_f1)),

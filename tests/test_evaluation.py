@@ -29,6 +29,43 @@ def test_binary_metrics_match_hand_counts():
     assert np.isnan(metrics_from_logits(logits[:3], np.array([1, 1, 1]))["roc_auc"])
 
 
+def test_macro_f1_averages_over_the_classes_that_occur():
+    """As scikit-learn's ``f1_score(average="macro")``: a class neither labelled nor
+    predicted is left out; one that is predicted only counts, with F1 0."""
+    labels = np.array([0, 0, 1, 1])
+    f1_0, f1_1 = 2 / 3, 0.8  # class 0: tp=1 fn=1; class 1: tp=2 fp=1
+    logits = np.eye(4)[[0, 1, 1, 1]] * 3.0  # classes 2 and 3 never occur
+    assert metrics_from_logits(logits, labels)["macro_f1"] == pytest.approx((f1_0 + f1_1) / 2)
+    logits = np.eye(4)[[0, 2, 1, 1]] * 3.0  # class 2 predicted once, never labelled
+    assert metrics_from_logits(logits, labels)["macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+
+
+def test_macro_f1_with_every_class_present_is_keras_macro():
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((50, 5)).astype("float32")
+    labels = rng.integers(0, 5, 50)
+    assert set(labels) == set(range(5))
+    keras_macro = keras.metrics.F1Score(average="macro")
+    keras_macro.update_state(keras.ops.one_hot(labels, 5), keras.ops.softmax(logits))
+    assert metrics_from_logits(logits, labels)["macro_f1"] == float(keras_macro.result())
+
+
+def test_one_logit_models_are_sent_to_task_metrics():
+    """A binary sigmoid model has one logit: a softmax over it is constant, so the argmax is
+    class 0 and even a perfect model would score the share of negatives."""
+    inputs = keras.Input((2,), name="x")
+    model = keras.Model({"x": inputs}, keras.layers.Dense(1)(inputs), name="sigmoid")
+    x = np.array([[1.0, 0.0], [-1.0, 0.0]], "float32")
+    data = tf.data.Dataset.from_tensor_slices(({"x": x}, np.array([1, 0]))).batch(2)
+    message = "the logits have one column .* Use kdzoo.evaluation.task_metrics"
+    with pytest.raises(ValueError, match="metrics_from_logits: " + message):
+        metrics_from_logits(np.array([[2.0], [-2.0]]), np.array([1, 0]))
+    with pytest.raises(ValueError, match=r"classification_metrics\(model 'sigmoid'\): " + message):
+        classification_metrics(model, data)
+    with pytest.raises(ValueError, match=r"robustness_report\(model 'sigmoid'\): " + message):
+        robustness_report(model, data)
+
+
 def _image_only_model():
     """Reads image and audio; its logits depend on the image alone: class = argmax of the
     image's four quadrant means (audio enters with a zero kernel)."""

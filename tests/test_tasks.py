@@ -89,6 +89,19 @@ def test_classification_report_and_losses():
     assert task.selection == "accuracy" and task.better(0.9, 0.8)
 
 
+def test_classification_macro_f1_averages_the_classes_that_occur():
+    # Four classes; "owl" (2) is neither a label nor a prediction, so it adds no F1 of 0.
+    task = Task.classification(["cat", "dog", "owl", "bat"])
+    labels = np.array([0, 0, 1, 1, 3, 3])
+    predicted = np.array([0, 1, 1, 1, 3, 0])
+    got = task.report(np.eye(4)[predicted], labels)
+    # cat: P 1/2, R 1/2 -> 1/2; dog: P 2/3, R 1 -> 4/5; bat: P 1, R 1/2 -> 2/3.
+    assert got["macro_f1"] == pytest.approx((1 / 2 + 4 / 5 + 2 / 3) / 3)
+    # A class that is only predicted still counts, with its F1 of 0.
+    got = task.report(np.eye(4)[np.array([0, 1, 1, 1, 3, 2])], labels)
+    assert got["macro_f1"] == pytest.approx((2 / 3 + 4 / 5 + 2 / 3 + 0) / 4)
+
+
 def test_binary_report_matches_keras_precision_recall():
     rng = np.random.default_rng(2)
     task = Task.binary(("ham", "spam"), threshold=0.7)

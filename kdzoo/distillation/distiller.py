@@ -186,6 +186,7 @@ class Distiller(keras.Model):
         )
         terms = self._validate_terms(terms, task)
         _check_task(task, ensemble, student)
+        _check_terms_for_task(terms, task)
         self.task = task
         self.ensemble = ensemble
         # Tracked in this order (teachers, student, adapters, gate): the weights file of a
@@ -609,6 +610,49 @@ def _check_task(task, ensemble, student):
         raise ValueError(
             f"The student returns {width} outputs per example; the {task.kind} task has "
             f"{task.outputs}."
+        )
+
+
+def _registry_name(loss):
+    """The ``kdzoo.losses.get`` name of ``loss`` (of its nearest registered class), or None
+    for a loss from outside the registry (e.g. a task's ``label_loss()``)."""
+    from kdzoo import losses
+
+    if isinstance(loss, losses.RegressionToTeacher):
+        return f"teacher_{loss.kind}"
+    # Classes, not instances: ``losses.get`` would create the temperature variables.
+    by_class = {cls: name for name, cls in losses._BY_NAME.items() if isinstance(cls, type)}
+    return next((by_class[c] for c in type(loss).__mro__ if c in by_class), None)
+
+
+def _check_terms_for_task(terms, task):
+    """Refuses a kdzoo loss on the student's outputs that ``task``'s kind cannot train
+    (``kdzoo.tasks.TERMS_BY_KIND``): a softmax over a binary task's one logit is
+    constant, so ``kd`` and the sparse ``ce`` are 0 and teach nothing, and independent labels
+    or regression values are no class distribution. Feature losses, and losses from
+    outside the registry (the task's ``label_loss()``), are not checked. Classification
+    (``task=None`` too) keeps every term."""
+    if task is None or task.kind == "classification":
+        return
+    from kdzoo.tasks import LABEL, TERMS_BY_KIND
+
+    allowed = TERMS_BY_KIND[task.kind]
+    for term in terms:
+        name = _registry_name(term.loss)
+        if name is None or getattr(term.loss, "compares", "logits") == "features":
+            continue
+        # Beyond classification the table's "ce" is the task's label loss, not this one.
+        if name in allowed and name != "ce":
+            continue
+        kinds = [kind for kind, names in TERMS_BY_KIND.items() if name in names]
+        kinds = ["classification"] if name == "ce" else kinds
+        instead = [n for n in allowed if n not in (LABEL, "ce")]
+        raise ValueError(
+            f"Loss term {term.name!r} ({name!r}) trains {' or '.join(kinds)} students, not "
+            f"a {task.kind} task's: use {', '.join(repr(n) for n in instead)} against the "
+            f"teacher and task.label_loss() ({LABEL!r}) against the labels "
+            "(kdzoo.tasks.TERMS_BY_KIND), as "
+            "kdzoo.distillation.default_terms(task=task) does."
         )
 
 

@@ -32,20 +32,9 @@ import dataclasses
 import math
 
 from kdzoo.defaults import DEFAULTS
+from kdzoo.tasks import LABEL, TERMS_BY_KIND
 
 SCRATCH = "scratch"
-#: The spec name of the task's label loss (``Task.label_loss``).
-LABEL = "label"
-#: The terms each task kind can train (``"label"`` is every kind's label loss). The softmax
-#: and class-id terms (``kd``, ``kd_std``, ``dkd``, ``nkd``) need one class out of K: on one
-#: logit their KL is 0, and across independent labels a softmax is the wrong objective.
-TERMS_BY_KIND = {
-    "classification": ("label", "ce", "kd", "kd_std", "dkd", "nkd", "logit_mse",
-                       "teacher_mse", "teacher_huber"),
-    "binary": ("label", "ce", "kd_multi_label", "logit_mse"),
-    "multi_label": ("label", "ce", "kd_multi_label", "logit_mse"),
-    "regression": ("label", "teacher_mse", "teacher_huber", "teacher_bounded", "logit_mse"),
-}  # fmt: skip
 _SETTINGS = {"t": "temperature", "lr": "learning_rate", "ls": "label_smoothing"}
 
 

@@ -164,3 +164,58 @@ def test_keras_round_trip_per_task_kind(tmp_path, task):
     assert loaded.task == task
     assert [type(t.loss) for t in loaded.loss_terms] == [type(t.loss) for t in distiller.loss_terms]
     run_model_saving_test(distiller.student, _x(), tmp_path / "student.keras")
+
+
+@pytest.mark.parametrize(
+    ("task", "spec", "instead"),
+    [
+        (Task.binary(), "kd", "'kd_multi_label', 'logit_mse'"),
+        (Task.binary(), "ce", "'kd_multi_label', 'logit_mse'"),
+        (MULTI_LABEL, "dkd", "'kd_multi_label', 'logit_mse'"),
+        (MULTI_LABEL, "nkd", "'kd_multi_label', 'logit_mse'"),
+        (REGRESSION, "kd_std", "'teacher_mse', 'teacher_huber', 'teacher_bounded', 'logit_mse'"),
+    ],
+    ids=["binary-kd", "binary-ce", "multi_label-dkd", "multi_label-nkd", "regression-kd_std"],
+)
+def test_softmax_terms_are_refused_beyond_classification(task, spec, instead):
+    """On a binary task's one logit a softmax is constant: ``kd`` would be 0 and the teacher
+    would teach nothing. The Distiller refuses what ``TERMS_BY_KIND`` refuses the recipe."""
+    teacher = tiny_model("teacher", 12, seed=1, classes=task.outputs)
+    student = tiny_model("student", 5, seed=2, classes=task.outputs)
+    terms = [kdzoo.LossTerm(task.label_loss(), 0.5, target="labels", name="label")]
+    terms.append(kdzoo.LossTerm.parse(f"{spec}:0.5"))
+    message = (
+        f"Loss term '{spec}' \\('{spec}'\\) trains classification students, not a {task.kind} "
+        f"task's: use {instead} against the teacher"
+    )
+    with pytest.raises(ValueError, match=message):
+        kdzoo.Distiller(teacher=teacher, student=student, terms=terms, task=task)
+
+
+def test_term_check_names_a_renamed_loss_and_keeps_task_terms():
+    task = Task.binary()
+    teacher = tiny_model("teacher", 12, seed=1, classes=1)
+    student = tiny_model("student", 5, seed=2, classes=1)
+    renamed = kdzoo.LossTerm(kdzoo.losses.SoftTargetKLDivergence(2.0), name="soft")
+    with pytest.raises(ValueError, match=r"Loss term 'soft' \('kd'\) .* not a binary task's"):
+        kdzoo.Distiller(teacher=teacher, student=student, terms=[renamed], task=task)
+    # The binary terms, the label loss and a feature term all build.
+    terms = [
+        kdzoo.LossTerm(task.label_loss(), target="labels", name="label"),
+        kdzoo.LossTerm.parse("kd_multi_label"),
+        kdzoo.LossTerm.parse("logit_mse"),
+        kdzoo.LossTerm("feature_mse", 0.1, teacher_output="embedding", student_output="embedding"),
+    ]
+    kdzoo.Distiller(teacher=teacher, student=student, terms=terms, task=task)
+    kdzoo.Distiller(teacher=teacher, student=student, task=task)
+
+
+def test_classification_keeps_every_term():
+    """The check leaves single-label classification (``task=None`` or a classification
+    task) as it was, softmax terms and all."""
+    teacher = tiny_model("teacher", 12, seed=1, classes=3)
+    student = tiny_model("student", 5, seed=2, classes=3)
+    specs = ("ce", "kd", "kd_std", "dkd", "nkd", "logit_mse", "kd_multi_label")
+    for task in (None, Task.classification(num_classes=3)):
+        terms = [kdzoo.LossTerm.parse(spec) for spec in specs]
+        kdzoo.Distiller(teacher=teacher, student=student, terms=terms, task=task)
