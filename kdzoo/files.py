@@ -7,7 +7,13 @@ leaves a partial file. ``atomic_gfile`` is the same for ``tf.io.gfile`` paths (`
 Folders: every folder kdzoo may later replace or remove (a student bundle, a teacher-output
 cache) carries a marker file, ``.kdzoo-owned``, naming the kind of folder. A folder without
 the marker, or with another kind's, is refused with an error naming it; an empty folder is
-taken over (nothing is lost). ``replace_dir`` swaps a finished temporary folder in.
+taken over (nothing is lost). A kdzoo folder that also holds files kdzoo did not write
+there is refused too (``check_own_files``): replacing it would delete them. ``replace_dir``
+swaps a finished temporary folder in, checking both again.
+
+Modes: what ``tempfile`` makes is private (0600, 0700); ``atomic_file`` and
+``make_sibling_tmp`` give it the mode a plain ``open`` or ``mkdir`` would under the process
+umask (``default_mode``), so a renamed report, bundle or cache reads like any other file.
 
 Temporary folders (``make_sibling_tmp``) are named ``.tmp-*`` and carry a ``"tmp"`` marker
 naming the host and process writing them. ``remove_stale_tmps`` removes those whose process
@@ -41,6 +47,29 @@ TMP_KIND = "tmp"
 TMP_PREFIX = ".tmp-"
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where ``/proc`` tells it (another
+    thread creating a file meanwhile is unaffected); elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            status = f.read()
+    except OSError:  # no /proc (macOS, Windows)
+        status = ""
+    for line in status.splitlines():
+        field, _, value = line.partition(":")
+        if field == "Umask" and value.strip():
+            return int(value.strip(), 8)
+    mask = os.umask(0o077)  # the brief window errs on the private side
+    os.umask(mask)
+    return mask
+
+
+def default_mode(folder: bool = False) -> int:
+    """The mode ``open`` (0o666) or ``mkdir`` (0o777, ``folder=True``) gives a new file or
+    folder under the process umask."""
+    return (0o777 if folder else 0o666) & ~current_umask()
+
+
 @contextlib.contextmanager
 def atomic_file(path, mode="wb", encoding=None):
     """Opens a temporary beside ``path``; renames it to ``path`` when the block succeeds.
@@ -51,12 +80,14 @@ def atomic_file(path, mode="wb", encoding=None):
         encoding: for text mode.
 
     The temporary (``.<name>.*.tmp``) is removed if the block raises, so ``path`` holds the
-    old content or the new, never part of it.
+    old content or the new, never part of it. The file gets ``default_mode()``, not
+    ``mkstemp``'s 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, default_mode())
         with os.fdopen(handle, mode, encoding=encoding) as f:
             yield f
         os.replace(tmp, path)
@@ -132,6 +163,28 @@ def check_replaceable(folder, kind: str, what: str = "folder") -> None:
         )
 
 
+def check_own_files(folder, own, what: str = "folder", action: str = "replacing") -> None:
+    """Raises ``NotOwnedError`` if ``folder`` holds a file not named in ``own`` (replacing
+    the folder would delete it); an absent folder passes.
+
+    Args:
+        folder: the kdzoo folder that would be replaced.
+        own: the names of the files kdzoo writes there (its marker included).
+        what: how the error names the argument (e.g. ``"cache_dir"``).
+        action: what would replace the folder, for the error (e.g. ``"saving"``).
+    """
+    if not os.path.isdir(folder):
+        return
+    others = sorted(set(os.listdir(folder)) - set(own))
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise NotOwnedError(
+            f"{what} {folder} holds {len(others)} file(s) kdzoo did not write there "
+            f"({shown}); {action} would replace the folder and delete them. Move them out, "
+            "or choose a new folder."
+        )
+
+
 def _process_start(pid: int) -> str | None:
     """When process ``pid`` started (clock ticks since boot), or None where unknown."""
     try:
@@ -172,11 +225,13 @@ def make_sibling_tmp(dest, label: str = "") -> Path:
     atomic), marked as this process's temporary (see ``remove_stale_tmps``).
 
     ``replace_dir`` replaces the mark with the final kind; code that renames the folder
-    itself calls ``unmark`` first.
+    itself calls ``unmark`` first. The folder gets ``default_mode(folder=True)``, not
+    ``mkdtemp``'s 0700.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{label or dest.name}-", dir=dest.parent))
+    os.chmod(tmp, default_mode(folder=True))
     mark_tmp(tmp)
     return tmp
 
@@ -241,15 +296,21 @@ def remove_stale_tmps(parent) -> list[Path]:
     return removed
 
 
-def replace_dir(tmp, dest, kind: str, what: str = "folder") -> Path:
+def replace_dir(
+    tmp, dest, kind: str, what: str = "folder", own=None, action: str = "replacing"
+) -> Path:
     """Marks ``tmp`` as ``kind`` and swaps it in as ``dest``.
 
-    ``dest`` must pass ``check_replaceable``. An old ``dest`` is renamed aside first and
-    removed only once the new one is in place, so a crash leaves either the old or the new
-    folder at ``dest``, never a partial one.
+    ``dest`` must pass ``check_replaceable`` and, where ``own`` names the files kdzoo
+    writes there, ``check_own_files`` (``what`` and ``action`` word their errors): checked
+    again here, as a file may have been put there while ``tmp`` was written. An old ``dest``
+    is renamed aside first and removed only once the new one is in place, so a crash leaves
+    either the old or the new folder at ``dest``, never a partial one.
     """
-    tmp, dest = Path(tmp), Path(dest)
     check_replaceable(dest, kind, what)
+    if own is not None:
+        check_own_files(dest, own, what, action)
+    tmp, dest = Path(tmp), Path(dest)
     write_marker(tmp, kind)
     old = None
     if dest.exists():

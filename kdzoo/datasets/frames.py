@@ -564,7 +564,8 @@ def from_dataframe(
         A ``LoadedDataset`` with a pipeline per split.
 
     Raises:
-        ValueError: a named column is missing, no modality is given, or an id repeats.
+        ValueError: a named column is missing, no modality is given, an id repeats, the
+            frame has no rows, or a classification label column holds a single class.
         kdzoo.data.BadExampleError: a bad row, named by file and line or row, and column.
     """
     task = _frame_task(task, label, unlabelled, class_names)
@@ -598,6 +599,8 @@ def from_dataframe(
         )
     if not name.isidentifier():
         raise ValueError(f"`name` must be a Python identifier; got {name!r}.")
+    if frame.empty:
+        raise ValueError(f"{_named(name, source)} has its header but no rows: nothing to load.")
     where = _Rows(frame, source)
     bad_log = BadInputLog(skip_bad)
     n = len(frame)
@@ -649,6 +652,8 @@ def from_dataframe(
     if not keep.any():
         raise ValueError(f"{name}: no rows left ({bad_log.count} bad).")
     arrays = {k: v[keep] for k, v in arrays.items()}
+    if task is None:
+        _check_classes(arrays["label"], names, label, _named(name, source))
     if split is not None:
         assigned = splits[keep]
     else:
@@ -716,6 +721,23 @@ def from_dataframe(
     if task is not None:  # placeholders: with_transfer marks the rows as the task does
         transfer = {k: v for k, v in transfer.items() if k not in ("label", _TARGETS)}
     return with_transfer(data, transfer)
+
+
+def _named(name, source) -> str:
+    """The data as errors name it: its file, or the DataFrame's ``name``."""
+    return str(source) if source else f"DataFrame {name!r}"
+
+
+def _check_classes(ids, names, column, named) -> None:
+    """Refuses classification labels (the rows kept) that hold a single class: the model
+    would have nothing to tell apart. Unlabelled rows do not count; none at all is left to
+    the "no labelled training rows" error."""
+    present = np.unique(ids[ids != UNLABELLED])
+    if len(present) == 1:
+        raise ValueError(
+            f"{named} has only {names[present[0]]!r} in its label column {column!r}; a "
+            "classifier needs two classes or more (a number to predict is task='regression')."
+        )
 
 
 #: Where ``from_dataframe`` keeps a task's labels until ``with_task`` moves them, and the

@@ -74,7 +74,7 @@ from kdzoo.distillation.keys import TEACHER_OUTPUTS
 from kdzoo.distillation.teachers import TeacherEnsemble
 from kdzoo.files import (
     MARKER,
-    NotOwnedError,
+    check_own_files,
     check_replaceable,
     make_sibling_tmp,
     remove_stale_tmps,
@@ -146,7 +146,7 @@ def cache_teacher_outputs(
     check_replaceable(cache_dir, KIND, "cache_dir")
     if os.path.exists(cache_dir) and not overwrite:
         raise FileExistsError(f"Teacher cache {cache_dir!r} exists; pass overwrite=True.")
-    _check_only_cache_files(cache_dir)
+    check_own_files(cache_dir, _own_files(cache_dir), "cache_dir", "overwriting")
     tap = feature_model(teacher, features)
     keys = _teacher_keys(teacher)
     taken = sorted({"labels", "inputs"} & set(tap.output))
@@ -212,31 +212,22 @@ def cache_teacher_outputs(
             np.save(os.path.join(tmp, f"{name}.npy"), value)
         with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2)
-        replace_dir(tmp, cache_dir, KIND, "cache_dir")
+        own = _own_files(cache_dir)  # a file put there meanwhile is refused, not deleted
+        replace_dir(tmp, cache_dir, KIND, "cache_dir", own=own, action="overwriting")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return cache_dir
 
 
-def _check_only_cache_files(cache_dir) -> None:
-    """Raises ``NotOwnedError`` if a cache kdzoo wrote also holds files it did not write
-    (replacing the folder would delete them)."""
-    if not os.path.isdir(cache_dir) or not os.listdir(cache_dir):
-        return
+def _own_files(cache_dir) -> set:
+    """The names of the files a cache kdzoo wrote at ``cache_dir`` holds: the fixed ones and
+    each output its manifest lists (without a readable manifest, only the fixed ones)."""
     ours = {MANIFEST, "labels.npy", INPUTS, MARKER}
-    # Without a readable manifest, only the fixed names are kdzoo's.
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         with open(os.path.join(cache_dir, MANIFEST), encoding="utf-8") as f:
             ours |= {f"{name}.npy" for name in json.load(f)["outputs"]}
-    others = sorted(set(os.listdir(cache_dir)) - ours)
-    if others:
-        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-        raise NotOwnedError(
-            f"cache_dir {cache_dir} holds {len(others)} file(s) kdzoo did not write there "
-            f"({shown}); overwriting would replace the folder and delete them. Move them "
-            "out, or choose a new folder."
-        )
+    return ours
 
 
 def _rows(value):

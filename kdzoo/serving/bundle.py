@@ -31,8 +31,8 @@ import numpy as np
 import kdzoo.models  # noqa: F401  (registers the kdzoo layers for safe loading)
 from kdzoo.files import (
     MARKER,
-    NotOwnedError,
     atomic_file,
+    check_own_files,
     check_replaceable,
     make_sibling_tmp,
     remove_stale_tmps,
@@ -47,6 +47,7 @@ VOCABULARY_FILE = "vocabulary.txt"
 EXAMPLES_FILE = "examples.npz"
 FORMAT = "kdzoo-student/1"
 KIND = "student-bundle"  # the ownership marker's kind
+_WHAT, _ACTION = "student bundle folder", "saving"  # how refusals word the folder and the act
 #: What ``save_student`` writes: a bundle holding anything else is not replaced.
 BUNDLE_FILES = frozenset({MODEL_FILE, CONFIG_FILE, VOCABULARY_FILE, EXAMPLES_FILE, MARKER})
 
@@ -136,8 +137,8 @@ def save_student(
     if dataset is not None and (not isinstance(dataset, str) or not dataset):
         raise ValueError(f"`dataset` must be a non-empty name, got {dataset!r}.")
     directory = Path(directory)
-    check_replaceable(directory, KIND, "student bundle folder")
-    _check_only_bundle_files(directory)
+    check_replaceable(directory, KIND, _WHAT)
+    check_own_files(directory, BUNDLE_FILES, _WHAT, _ACTION)
     modalities = preprocessing.check_model(model)
     remove_stale_tmps(directory.parent)
     tmp = make_sibling_tmp(directory)
@@ -160,26 +161,11 @@ def save_student(
         }
         with atomic_file(tmp / CONFIG_FILE, "w", encoding="utf-8") as f:
             f.write(json.dumps(config, indent=2) + "\n")
-        replace_dir(tmp, directory, KIND, "student bundle folder")
+        replace_dir(tmp, directory, KIND, _WHAT, own=BUNDLE_FILES, action=_ACTION)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
-
-
-def _check_only_bundle_files(directory: Path) -> None:
-    """Raises ``NotOwnedError`` if a bundle kdzoo wrote also holds files it did not write
-    (replacing the folder would delete them)."""
-    if not directory.is_dir():
-        return
-    others = sorted(p.name for p in directory.iterdir() if p.name not in BUNDLE_FILES)
-    if others:
-        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-        raise NotOwnedError(
-            f"student bundle folder {directory} holds {len(others)} file(s) kdzoo did not "
-            f"write there ({shown}); saving would replace the folder and delete them. Move "
-            "them out, or choose a new folder."
-        )
 
 
 def bundle_student(

@@ -384,3 +384,34 @@ def test_large_numbers_keep_their_differences():
     x, _ = next(iter(data.pipeline("train", training=False, batch_size=30)))
     steps = np.diff(x["tabular"].numpy()[:, 0])
     np.testing.assert_allclose(steps, 1 / data.tabular_config.std[0], rtol=1e-4)
+
+
+def test_an_empty_frame_is_named_not_a_reshape_error(tmp_path):
+    empty = _intents(10).iloc[:0]
+    with pytest.raises(ValueError, match=r"DataFrame 'chats' has its header but no rows"):
+        from_dataframe(empty, label="intent", categorical=["utterance"], name="chats")
+    path = tmp_path / "chats.csv"
+    empty.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"chats\.csv has its header but no rows"):
+        from_csv(path, label="intent", text="utterance", cache_dir=tmp_path)
+
+
+def test_a_label_column_with_one_class_is_refused_for_classification_only(tmp_path):
+    frame = _intents(20).assign(intent="billing")
+    frame.loc[frame.index[::4], "intent"] = None  # unlabelled rows are not a second class
+    message = r"DataFrame 'chats' has only 'billing' in its label column 'intent'; a classifier"
+    with pytest.raises(ValueError, match=message):
+        from_dataframe(frame, label="intent", text="utterance", name="chats", unlabelled=True)
+    with pytest.raises(ValueError, match=message):  # the classes given do not count: the rows do
+        from_dataframe(
+            frame.dropna(),
+            label="intent",
+            text="utterance",
+            name="chats",
+            class_names=["billing", "travel"],
+        )
+    # Tasks whose label column holds one value are not classifications: they load.
+    frame = frame.dropna().assign(genre="rock", score=np.linspace(0.0, 1.0, 15))
+    for label, task in (("genre", "multi_label"), ("score", "regression")):
+        data = from_dataframe(frame, label=label, text="utterance", task=task, cache_dir=tmp_path)
+        assert data.task.kind == task
