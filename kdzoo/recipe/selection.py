@@ -200,15 +200,22 @@ def decide(scratch, distilled, correct_scratch, correct_distilled, margin_se) ->
     """The recipe's choice between its tuned scratch student and its best distillation
     candidate (named ``scratch`` and ``distilled``), from where each is right on the
     validation examples (boolean arrays in the same order): the distilled one only if its
-    gain is positive and above ``margin_se`` standard errors (``paired_gain``)."""
+    gain is positive and above ``margin_se`` standard errors (``paired_gain``). A gain
+    within float rounding of 0 is a tie, not a gain: the mean of fractional scores that
+    tie (multi-label accuracy in thirds, say) can come out at 1e-17."""
     gain, se = paired_gain(correct_distilled, correct_scratch)
+    scale = (
+        np.abs(np.asarray(correct_distilled, np.float64)).mean()
+        + np.abs(np.asarray(correct_scratch, np.float64)).mean()
+    )
+    rounding = 1e-12 * max(1.0, float(scale))
     return Selection(
         scratch=scratch,
         distilled=distilled,
         gain=gain,
         standard_error=se,
         margin_se=float(margin_se),
-        chose_distilled=bool(gain > 0 and gain > margin_se * se),
+        chose_distilled=bool(gain > rounding and gain > margin_se * se),
     )
 
 

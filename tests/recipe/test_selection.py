@@ -218,6 +218,11 @@ def test_the_one_standard_error_rule_on_paired_validation_results():
     assert decide("s", "d", a, b, 0.0).chose_distilled
     # A tie, or a loss, never ships the distilled student.
     assert not decide("s", "d", a, a, 0.0).chose_distilled
+    # Fractional scores that tie (multi-label accuracy in thirds) average to 7.9e-18, not 0.
+    thirds = np.array([0, 0, 3, 0, 2, 0, 1]) / 3
+    permuted = np.array([3, 1, 0, 0, 0, 2, 0]) / 3
+    assert paired_gain(thirds, permuted)[0] > 0  # the rounding this guards against
+    assert not decide("s", "d", permuted, thirds, 0.0).chose_distilled
     assert not decide("s", "d", b, a, 0.0).chose_distilled
     text = decide("scratch (ls=0.1)", "kd", scratch, distilled, 1.0).describe()
     assert text == (
