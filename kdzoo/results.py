@@ -626,16 +626,12 @@ def record_code(directory: str | Path, *made: Provenance) -> None:
 
 
 def _write_json(path: Path, value) -> None:
-    import tempfile
+    """Writes ``value`` whole or not at all (``kdzoo.files.atomic_file``), with the umask's mode
+    as the tables beside it have, not a temporary's 0600."""
+    from kdzoo.files import atomic_file
 
-    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(value, indent=1, sort_keys=True) + "\n")
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(value, indent=1, sort_keys=True) + "\n")
 
 
 class _Locked:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from kdzoo import cli, results
+from kdzoo.files import default_mode
 from kdzoo.results import (
     FIELDS,
     Provenance,
@@ -251,6 +252,8 @@ def test_bench_stale_lists_and_writes_the_stale_tables(tmp_path, capsys):
     (tmp_path / "old.md").write_text(dataclasses.replace(made, code="0" * 16).markdown())
     manifest = results.load_code(tmp_path)
     results._write_json(tmp_path / "code.json", {**manifest, "f" * 16: {"kdzoo/x.py": "1"}})
+    # Readable as the tables beside it are, not a temporary's 0600.
+    assert (tmp_path / "code.json").stat().st_mode & 0o777 == default_mode()
     assert cli.main(["bench", "--stale", "--out-dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "fresh  fresh.md" in out and "STALE  old.md" in out and "1 of 2 tables stale" in out
