@@ -452,20 +452,37 @@ def study_figure(per_seed: pd.DataFrame, path, group: str | None = None) -> bool
     seeds as a bar and each seed as a dot, one panel per value of the ``group`` column
     (e.g. a privileged study's pairings). Written to ``path``; False (nothing written)
     without matplotlib."""
+    figure = _study_figure(per_seed, group)
+    if figure is None:
+        return False
+    figure.savefig(path, dpi=FIGURE_DPI)
+    return True
+
+
+FIGURE_DPI = 100
+#: Inches a bar takes in a study figure: room for its label, wrapped at 16 characters.
+_BAR_INCHES = 1.05
+
+
+def _study_figure(per_seed: pd.DataFrame, group: str | None = None):
+    """``study_figure``'s ``matplotlib.figure.Figure``, or None without matplotlib."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         from matplotlib.figure import Figure
     except ImportError:
-        return False
+        return None
     import textwrap
 
     groups = list(dict.fromkeys(per_seed[group])) if group else [None]
-    figure = Figure(figsize=(4.2 * len(groups), 3.9))
+    parts = [per_seed if v is None else per_seed[per_seed[group] == v] for v in groups]
+    bars = max(len(set(part["model"])) for part in parts)
+    # Wide enough that the wrapped labels of neighbouring bars do not run into each other.
+    panel = max(4.2, _BAR_INCHES * bars + 0.8)
+    figure = Figure(figsize=(panel * len(groups), 3.9), dpi=FIGURE_DPI)
     axes = figure.subplots(1, len(groups), sharey=True, squeeze=False)[0]
-    for ax, value in zip(axes, groups, strict=True):
-        part = per_seed if value is None else per_seed[per_seed[group] == value]
+    for ax, value, part in zip(axes, groups, parts, strict=True):
         names = list(dict.fromkeys(part["model"]))
         for i, name in enumerate(names):
             scores = part[part["model"] == name]["test_accuracy"].astype(float)
@@ -480,8 +497,7 @@ def study_figure(per_seed: pd.DataFrame, path, group: str | None = None) -> bool
     axes[0].set_ylim(max(0.0, scores.min() - 0.1), min(1.0, scores.max() + 0.05))
     axes[0].set_ylabel("test accuracy (bar: mean ± std; dots: seeds)")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return True
+    return figure
 
 
 def model_kind(model: str, kinds=("teacher", "supervised", "scratch", "distilled")) -> str:

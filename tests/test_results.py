@@ -2,6 +2,7 @@
 stale tables, determinism, and ``kdzoo bench --verify``."""
 
 import dataclasses
+import itertools
 import shutil
 from pathlib import Path
 
@@ -329,6 +330,33 @@ def test_bench_figure_draws_a_study_csv_beside_it(tmp_path, capsys):
     pd.DataFrame(rows).drop(columns="test_accuracy").to_csv(path, index=False)
     assert cli.main(["bench", "--figure", str(path)]) == 2
     assert "has no column 'test_accuracy'" in capsys.readouterr().err
+
+
+def test_a_study_figure_keeps_its_bar_labels_apart():
+    pytest.importorskip("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    # sst2-transfer's five models: at a fixed 4.2-inch panel their labels ran together.
+    models = [
+        "teacher member (phrase labels)",
+        "teacher (phrase labels)",
+        "supervised (phrase labels)",
+        "scratch (sentence labels)",
+        "distilled (sentence labels + phrases)",
+    ]
+    for count in (2, 5, 8):
+        rows = [
+            {"seed": s, "model": f"{m} {i}" if i >= 5 else m, "test_accuracy": 0.8 + 0.01 * s}
+            for s in (0, 1)
+            for i, m in enumerate((models * 2)[:count])
+        ]
+        figure = results._study_figure(pd.DataFrame(rows))
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        boxes = [t.get_window_extent(renderer) for t in figure.axes[0].get_xticklabels()]
+        assert len(boxes) == count
+        for left, right in itertools.pairwise(boxes):
+            assert left.x1 < right.x0, (count, left, right)
+        assert all(0 <= b.x0 and b.x1 <= figure.bbox.width for b in boxes)
 
 
 def test_a_verification_names_both_machines_when_they_differ():
