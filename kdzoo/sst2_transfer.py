@@ -223,7 +223,7 @@ def run(config: Sst2TransferConfig | None = None):
         student = _build(STUDENT_MODEL, data, ("text",))
         result = recipe(teacher, student, data, teacher_epochs=0, seed=seed, **options)
         table = result.table.set_index("model")
-        if len(rows) == TEACHER_MEMBERS:  # the ensemble, as every seed's recipe evaluates it
+        if seed == config.seeds[0]:  # the ensemble, as every seed's recipe evaluates it
             ensemble = table_row(TEACHER_ROW, None, config.seeds[0], table, TEACHER, phrases,
                                  "sst2")  # fmt: skip
             ensemble["setting"] = f"mean of {TEACHER_MEMBERS} {'/'.join(TEACHER_MODEL)}"
