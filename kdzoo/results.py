@@ -10,7 +10,7 @@ readable line):
   the benchmark script, as ``ast`` reads them (comments, docstrings and formatting do not
   count). ``code.json`` beside the tables keeps each fingerprint's files and digests;
 - the Python, TensorFlow, Keras and NumPy versions;
-- the machine (CPU model and cores) and its accelerators;
+- the machine (CPU model, family and vector instructions, and cores) and its accelerators;
 - whether TensorFlow's op determinism was on.
 
 ``stale_tables`` compares each run's files with the code as it is now: a table is stale
@@ -201,19 +201,47 @@ _HEAD_AT_START = _head()
 
 
 # --------------------------------------------------------------------------- provenance
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU as a table records it, from ``/proc/cpuinfo`` (or the text given): its model
+    name, and where the kernel gives them its family and model numbers and the widest
+    vector instructions it has (``AMD EPYC (family 25, model 1; AVX2)``).
+
+    A virtual machine may name every generation alike ("AMD EPYC"), yet oneDNN picks its
+    kernels by instruction set, so two such machines can sum in another order and train
+    to other numbers from the same seed; the family, model and instruction set tell them
+    apart. Elsewhere: ``platform.processor()``."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    fields = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            break  # the first processor's block is enough
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine()
+    flags = set(fields.get("flags", "").split())
+    isa = next((label for flag, label in _VECTOR_ISAS if flag in flags), None)
+    if "amx_tile" in flags:
+        isa = f"{isa}, AMX" if isa else "AMX"
+    ids = [f"{label} {fields[key]}" for key, label in _IDS if key in fields]
+    details = "; ".join(part for part in (", ".join(ids), isa) if part)
+    return f"{name} ({details})" if details else name
+
+
+_IDS = (("cpu family", "family"), ("model", "model"))
+#: The vector instruction sets oneDNN dispatches on, widest first, as ``/proc/cpuinfo``
+#: flags and as a table names them.
+_VECTOR_ISAS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse4_2", "SSE4.2"))
 
 
 def machine() -> str:
-    """This machine as a table records it: its CPU model and core count."""
-    return f"{_cpu_model()}, {os.cpu_count()} CPU cores"
+    """This machine as a table records it: its CPU (``cpu_model``) and core count."""
+    return f"{cpu_model()}, {os.cpu_count()} CPU cores"
 
 
 def _accelerators() -> str:

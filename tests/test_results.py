@@ -3,6 +3,8 @@ stale tables, determinism, and ``kdzoo bench --verify``."""
 
 import dataclasses
 import itertools
+import os
+import platform
 import shutil
 from pathlib import Path
 
@@ -451,3 +453,36 @@ def test_op_determinism_auto_is_on_without_xla_and_a_contradiction_is_refused():
         check_config(dc.replace(DistilConfig(), op_determinism=True, jit_compile=True))
     with pytest.raises(ValueError, match="op_determinism must be True, False or 'auto'"):
         check_config(dc.replace(DistilConfig(), op_determinism="yes"))
+
+
+_CPUINFO = """processor\t: 0
+vendor_id\t: {vendor}
+cpu family\t: {family}
+model\t\t: {model}
+model name\t: {name}
+flags\t\t: fpu sse4_2 avx {flags}
+
+processor\t: 1
+model name\t: another block, not read
+"""
+
+
+@pytest.mark.parametrize(
+    "family, model, flags, expected",
+    [
+        ("25", "1", "avx2 fma", "AMD EPYC (family 25, model 1; AVX2)"),
+        ("25", "17", "avx2 avx512f avx512bw", "AMD EPYC (family 25, model 17; AVX-512)"),
+        ("6", "143", "avx2 avx512f amx_tile", "AMD EPYC (family 6, model 143; AVX-512, AMX)"),
+    ],
+)
+def test_the_machine_tells_cpus_of_one_name_apart_by_family_and_instructions(
+    family, model, flags, expected
+):
+    text = _CPUINFO.format(vendor="x", family=family, model=model, name="AMD EPYC", flags=flags)
+    assert results.cpu_model(text) == expected
+
+
+def test_the_machine_without_cpu_details_is_its_name_or_the_platforms():
+    assert results.cpu_model("model name\t: Some CPU\n") == "Some CPU"
+    assert results.cpu_model("") == (platform.processor() or platform.machine())
+    assert results.machine().endswith(f", {os.cpu_count()} CPU cores")
