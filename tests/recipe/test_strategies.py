@@ -249,10 +249,13 @@ def test_mirrored_two_replicas_fit_like_one_device():
     # The teacher's conv kernels before batch norm pick up rounding noise in directions
     # the training batches do not see; its logits stay within 1e-4.
     assert library["max_teacher_logits_diff"] < 1e-4, library
+    # The logged losses read those teacher logits (the KD terms), so they agree to the same
+    # order: 5e-5 relative. On an AMD EPYC of family 25 (AVX2) val_kd_loss came out 1.2e-5
+    # relative apart (0.1112175 against 0.1112188).
     for phase, logs in library["single_history"].items():
         for key, value in logs.items():
             mirrored_value = library["mirrored_history"][phase][key]
-            assert mirrored_value == pytest.approx(value, rel=1e-5, abs=1e-6), (phase, key)
+            assert mirrored_value == pytest.approx(value, rel=5e-5, abs=1e-6), (phase, key)
 
     # Keras 3.15 cannot run steps_per_execution > 1 under MirroredStrategy; when this fails,
     # Keras has fixed it: remove kdzoo._keras_compat.check_steps_per_execution.
