@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/kdzoo bench av-digits-methods
 	$(BIN)/kdzoo bench zoo
 	$(BIN)/python benchmarks/determinism.py
+	$(BIN)/python benchmarks/tfdata_teardown.py
 	$(BIN)/python benchmarks/keras_peer.py
 	$(BIN)/python benchmarks/embedded_dataset.py
 	$(BIN)/python benchmarks/utterance_norm.py

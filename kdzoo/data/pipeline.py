@@ -6,7 +6,7 @@ Order of operations::
     log-mel, text -> ids, table rows -> standardised numbers and one-hot categories)
     -> cache -> shuffle (training only, seeded, reshuffled per epoch)
     -> batch (optional drop_remainder for static shapes) -> augment (training only, seeded)
-    -> prefetch(AUTOTUNE)
+    -> prefetch(AUTOTUNE), tf.data's autotuning model off (``kdzoo.data.options``)
 
 Deterministic preprocessing runs once and is cached; only shuffling, augmentation and
 batching repeat each epoch. With waveform augmentation on, the cache holds fixed-length
@@ -25,6 +25,7 @@ from kdzoo.data.audio import AudioConfig, audio_features, fix_length
 from kdzoo.data.augment import AugmentConfig, SpecAugment, WaveformAugment, image_augmenter
 from kdzoo.data.bad_input import BadInputLog
 from kdzoo.data.image import ImageConfig, preprocess_images
+from kdzoo.data.options import finish
 from kdzoo.labels import UNLABELLED
 
 if TYPE_CHECKING:  # imported where a table is read: a run without one does not load it
@@ -309,7 +310,7 @@ def from_arrays(
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if augment is not None:
         ds = _augment(ds, augment, modalities, audio_config, seed)
-    return ds.prefetch(AUTOTUNE)
+    return finish(ds)
 
 
 def _extra_rows(extras, keep, modalities):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kdzoo import distribute
+from kdzoo.data.options import finish
 
 
 def epoch_batches(rows, num_rows, batch_size, seed, first_epoch, epochs):
@@ -31,4 +32,4 @@ def epoch_batches(rows, num_rows, batch_size, seed, first_epoch, epochs):
 
     data = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch).map(gather)
     data = data.apply(tf.data.experimental.assert_cardinality((epochs - first_epoch) * steps))
-    return distribute.with_shard_policy(data.prefetch(tf.data.AUTOTUNE)), steps
+    return distribute.with_shard_policy(finish(data)), steps

@@ -272,3 +272,34 @@ def test_for_model_routes_by_name_where_keras_would_match_by_position():
     text = keras.Input((2,), name="text")
     with pytest.raises(KeyError, match=r"no key\(s\) \['text'\] that the model 'reader' reads"):
         for_model(ds, keras.Model({"text": text}, keras.layers.Dense(1)(text), name="reader"))
+
+
+def test_pipelines_run_without_tfdata_autotuning_model_and_give_the_same_batches(monkeypatch):
+    # With the model on, deleting an iterator can wait for its thread (kdzoo/data/options.py).
+    from kdzoo.data.options import AUTOTUNE_ENV
+    from kdzoo.recipe.batching import epoch_batches
+
+    arrays, cfg = _arrays(), AudioConfig.embedded()
+
+    def build(training):
+        return from_arrays(
+            arrays, ("image", "audio"), batch_size=8, training=training, seed=1, audio_config=cfg
+        )
+
+    monkeypatch.delenv(AUTOTUNE_ENV, raising=False)
+    off = build(training=True)
+    batches, steps = epoch_batches(build(training=False).unbatch(), 24, 8, 0, 0, 2)
+    assert off.options().autotune.enabled is False
+    assert batches.options().autotune.enabled is False
+    policy = tf.data.experimental.AutoShardPolicy.DATA  # the shard policy is kept beside it
+    assert batches.options().experimental_distribute.auto_shard_policy == policy
+    assert steps == 3 and len(list(batches)) == 6
+    monkeypatch.setenv(AUTOTUNE_ENV, "1")
+    on = build(training=True)
+    assert on.options().autotune.enabled is True
+    first_off = _epoch(off)
+    for key, values in _epoch(on).items():  # same rows, same order: the model tunes speed only
+        np.testing.assert_array_equal(values, first_off[key])
+    monkeypatch.setenv(AUTOTUNE_ENV, "yes")
+    with pytest.raises(ValueError, match="KDZOO_TFDATA_AUTOTUNE='yes': use 1"):
+        build(training=True)
