@@ -12,10 +12,7 @@ weights. Prints Markdown and writes ``benchmarks/results/determinism.md``.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -30,10 +27,8 @@ OUT = Path(__file__).resolve().parent / "results" / "determinism.md"
 
 def _one(workload: int, mode: str, epochs: int) -> dict:
     """Trains one workload in this process; returns seconds and a digest of the weights."""
-    import keras
-    import numpy as np
-
     from kdzoo.determinism import seed_everything
+    from kdzoo.results import weights_digest
     from kdzoo.studies import load_dataset
     from kdzoo.zoo_strength import Entry, build, fit
 
@@ -42,10 +37,7 @@ def _one(workload: int, mode: str, epochs: int) -> dict:
     data = load_dataset(dataset, train_examples=cap)
     model = build(Entry(f"{family} teacher", "teacher", family, "teacher"), data)
     _, seconds = fit(model, data, seed=0, epochs=epochs)
-    digest = hashlib.sha256()
-    for weight in model.weights:
-        digest.update(np.asarray(keras.ops.convert_to_numpy(weight)).tobytes())
-    return {"seconds": seconds, "weights": digest.hexdigest()[:12]}
+    return {"seconds": seconds, "weights": weights_digest(model)}
 
 
 def main(argv=None) -> int:
@@ -55,48 +47,32 @@ def main(argv=None) -> int:
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print("RESULT " + json.dumps(_one(int(args.child[0]), args.child[1], args.epochs)))
+        from kdzoo.results import print_result
+
+        print_result(_one(int(args.child[0]), args.child[1], args.epochs))
         return 0
 
     import pandas as pd
 
-    from kdzoo.results import Provenance, markdown_table, record_code
+    from kdzoo.results import Provenance, child_result, markdown_table, mean_std, record_code
 
     rows = []
     for index, (name, *_rest) in enumerate(WORKLOADS):
         runs = {"on": [], "off": []}
         for _ in range(args.repeats):
             for mode in ("on", "off"):
-                done = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--epochs",
-                        str(args.epochs),
-                        "--child",
-                        str(index),
-                        mode,
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")][-1]
-                runs[mode].append(json.loads(line[len("RESULT ") :]))
+                argv = [sys.executable, __file__, "--epochs", str(args.epochs)]
+                runs[mode].append(child_result([*argv, "--child", str(index), mode]))
                 print(name, mode, runs[mode][-1], flush=True)
         seconds = {m: [r["seconds"] for r in runs[m]] for m in runs}
         ratio = statistics.mean(seconds["on"]) / statistics.mean(seconds["off"])
-
-        def shown(values):
-            std = statistics.stdev(values) if len(values) > 1 else 0.0
-            return f"{statistics.mean(values):.1f} ± {std:.1f}"
 
         rows.append(
             {
                 "workload": name,
                 "epochs": args.epochs,
-                "seconds, op determinism on": shown(seconds["on"]),
-                "seconds, off": shown(seconds["off"]),
+                "seconds, op determinism on": mean_std(seconds["on"]),
+                "seconds, off": mean_std(seconds["off"]),
                 "on / off": f"{ratio:.2f}",
                 "identical weights, on": len({r["weights"] for r in runs["on"]}) == 1,
                 "identical weights, off": len({r["weights"] for r in runs["off"]}) == 1,

@@ -19,11 +19,8 @@ same weights. Prints Markdown and writes ``benchmarks/results/tfdata_teardown.md
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -74,10 +71,8 @@ class _IdleClock:
 def _one(workload: int, epochs: int) -> dict:
     """Trains one workload in this process (the mode is in the environment); returns
     seconds, idle seconds, epochs run and a digest of the weights."""
-    import keras
-    import numpy as np
-
     from kdzoo.determinism import seed_everything
+    from kdzoo.results import weights_digest
     from kdzoo.studies import load_dataset
     from kdzoo.zoo_strength import Entry, build, fit
 
@@ -87,15 +82,7 @@ def _one(workload: int, epochs: int) -> dict:
     model = build(Entry(f"{family} {preset}", preset, family, preset), data)
     with _IdleClock() as clock:
         run, seconds = fit(model, data, seed=0, epochs=epochs)
-    digest = hashlib.sha256()
-    for weight in model.weights:
-        digest.update(np.asarray(keras.ops.convert_to_numpy(weight)).tobytes())
-    return {
-        "seconds": seconds,
-        "idle": clock.idle,
-        "epochs": run,
-        "weights": digest.hexdigest()[:12],
-    }
+    return {"seconds": seconds, "idle": clock.idle, "epochs": run, "weights": weights_digest(model)}
 
 
 def main(argv=None) -> int:
@@ -105,17 +92,15 @@ def main(argv=None) -> int:
     parser.add_argument("--child", type=int, metavar="WORKLOAD", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
-        print("RESULT " + json.dumps(_one(args.child, args.epochs)))
+        from kdzoo.results import print_result
+
+        print_result(_one(args.child, args.epochs))
         return 0
 
     import pandas as pd
 
     from kdzoo.data.options import AUTOTUNE_ENV
-    from kdzoo.results import Provenance, markdown_table, record_code
-
-    def shown(values, digits=1):
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+    from kdzoo.results import Provenance, child_result, markdown_table, mean_std, record_code
 
     rows = []
     for index, (name, *_rest) in enumerate(WORKLOADS):
@@ -123,15 +108,8 @@ def main(argv=None) -> int:
         for _ in range(args.repeats):
             for mode in ("on", "off"):
                 env = {**os.environ, AUTOTUNE_ENV: "1" if mode == "on" else "0"}
-                done = subprocess.run(
-                    [sys.executable, __file__, "--epochs", str(args.epochs), "--child", str(index)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env=env,
-                )
-                line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")][-1]
-                runs[mode].append(json.loads(line[len("RESULT ") :]))
+                argv = [sys.executable, __file__, "--epochs", str(args.epochs)]
+                runs[mode].append(child_result([*argv, "--child", str(index)], env=env))
                 print(name, mode, runs[mode][-1], flush=True)
         seconds = {m: [r["seconds"] for r in runs[m]] for m in runs}
         idle = {m: [r["idle"] for r in runs[m]] for m in runs}
@@ -141,11 +119,11 @@ def main(argv=None) -> int:
             {
                 "workload": name,
                 "epochs run": "/".join(sorted({str(r["epochs"]) for m in runs for r in runs[m]})),
-                "seconds, model on": shown(seconds["on"]),
-                "seconds, off": shown(seconds["off"]),
+                "seconds, model on": mean_std(seconds["on"]),
+                "seconds, off": mean_std(seconds["off"]),
                 "on / off": f"{ratio:.2f}",
-                "idle seconds, on": shown(idle["on"]),
-                "idle seconds, off": shown(idle["off"]),
+                "idle seconds, on": mean_std(idle["on"]),
+                "idle seconds, off": mean_std(idle["off"]),
                 "same weights": len(digests["on"] | digests["off"]) == 1,
             }
         )

@@ -831,6 +831,51 @@ def stale_markdown(statuses: list[TableStatus]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------------------------- child runs
+#: The prefix of the line on which a benchmark's child process prints its result.
+RESULT_MARK = "RESULT "
+
+
+def print_result(result: dict) -> None:
+    """Prints ``result`` as a child process's result line (read by ``child_result``)."""
+    print(RESULT_MARK + json.dumps(result), flush=True)
+
+
+def child_result(argv: list, env: dict | None = None) -> dict:
+    """Runs ``argv`` (a benchmark's child process, which ends with ``print_result``) and
+    returns the JSON of its last result line; a failed child raises with its output."""
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
+    lines = [x for x in done.stdout.splitlines() if x.startswith(RESULT_MARK)]
+    if done.returncode or not lines:
+        raise RuntimeError(
+            f"{' '.join(map(str, argv))} exited with {done.returncode} and "
+            f"{'no' if not lines else 'a'} result line:\n{done.stdout[-2000:]}"
+            f"{done.stderr[-2000:]}"
+        )
+    return json.loads(lines[-1][len(RESULT_MARK) :])
+
+
+def weights_digest(model) -> str:
+    """12 hex digits of a SHA-256 over ``model``'s weights in order: equal digests, the same
+    weights bit for bit."""
+    import keras
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.asarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def mean_std(values, digits: int = 1) -> str:
+    """``"mean ± std"`` of ``values`` (the sample standard deviation; 0 for one value)."""
+    import statistics
+
+    values = list(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+
+
 __all__ = [
     "FIELDS",
     "Provenance",
@@ -854,4 +899,9 @@ __all__ = [
     "table_status",
     "unrecorded_rows",
     "with_provenance",
+    "RESULT_MARK",
+    "child_result",
+    "mean_std",
+    "print_result",
+    "weights_digest",
 ]

@@ -486,3 +486,39 @@ def test_the_machine_without_cpu_details_is_its_name_or_the_platforms():
     assert results.cpu_model("model name\t: Some CPU\n") == "Some CPU"
     assert results.cpu_model("") == (platform.processor() or platform.machine())
     assert results.machine().endswith(f", {os.cpu_count()} CPU cores")
+
+
+def test_benchmark_child_results_round_trip_and_a_failed_child_names_its_output():
+    import sys
+
+    from kdzoo.results import child_result, mean_std
+
+    script = "from kdzoo.results import print_result; print('log'); print_result({'a': 1}); "
+    assert child_result([sys.executable, "-c", script + "print_result({'a': [2, 3]})"]) == {
+        "a": [2, 3]
+    }  # the last result line wins; other output is ignored
+    with pytest.raises(RuntimeError, match="exited with 3 and a result line:\n.*log"):
+        child_result([sys.executable, "-c", script + "raise SystemExit(3)"])
+    with pytest.raises(RuntimeError, match="exited with 0 and no result line"):
+        child_result([sys.executable, "-c", "print('nothing')"])
+    assert mean_std([1.0, 2.0, 3.0]) == "2.0 ± 1.0"
+    assert mean_std([5.0]) == "5.0 ± 0.0"
+    assert mean_std([0.5, 0.25], digits=2) == "0.38 ± 0.18"
+
+
+def test_weights_digest_tells_bit_identical_weights_from_changed_ones():
+    import keras
+    import numpy as np
+
+    from kdzoo.results import weights_digest
+
+    def model():
+        inputs = keras.Input((3,))
+        return keras.Model(inputs, keras.layers.Dense(2, kernel_initializer="ones")(inputs))
+
+    a, b = model(), model()
+    assert weights_digest(a) == weights_digest(b)
+    assert len(weights_digest(a)) == 12 and int(weights_digest(a), 16) >= 0
+    kernel = b.weights[0]
+    kernel.assign(np.nextafter(kernel.numpy(), 2.0))  # one ulp
+    assert weights_digest(a) != weights_digest(b)
