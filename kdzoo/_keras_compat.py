@@ -19,7 +19,7 @@ shape ``[1]``, which the axis-0 mean turns back into the cross-replica scalar.
 
 ``tests/recipe/test_strategies.py::test_multiworker_distillation`` runs un-patched ``fit`` under two
 workers and asserts both failures still occur. When it fails, Keras has fixed or changed
-this: delete ``enable_multi_worker_fit`` and its one call in ``kdzoo.training``.
+this: delete ``enable_multi_worker_fit`` and its one call in ``kdzoo.recipe.phases``.
 
 **steps_per_execution > 1 under MirroredStrategy (refused).** Keras runs several steps per
 call in a ``tf.while_loop`` whose body calls ``strategy.run`` inside a ``tf.cond``; with

@@ -273,7 +273,8 @@ class Task:
         return keras.layers.Dense(self.outputs, name=name, dtype="float32")
 
     def label_loss(self, label_smoothing: float = 0.0) -> keras.losses.Loss:
-        """The loss on the labels: sparse cross-entropy (``kdzoo.losses.ce``), binary
+        """The loss on the labels: sparse cross-entropy
+        (``kdzoo.losses.HardLabelCrossentropy``, the registry's ``"ce"``), binary
         cross-entropy on logits (binary, multi-label), or MSE (regression)."""
         from kdzoo.losses import HardLabelCrossentropy
 

@@ -237,6 +237,7 @@ def from_arrays(
         text_vectorizer: a ``kdzoo.data.TextVectorizer``; needed for ``"text"``.
         tabular_config: a ``kdzoo.data.TabularConfig``; needed for ``"tabular"``.
         drop_remainder: drop the last partial batch (static shapes, as TPUs need).
+        label_key: the key of ``arrays`` that holds the labels. Defaults to ``"label"``.
         augment: an ``AugmentConfig`` (``True`` for the defaults); applied on training
             pipelines only.
         num_classes: if given, labels outside ``[0, num_classes)`` are bad rows.

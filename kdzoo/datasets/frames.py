@@ -566,7 +566,7 @@ def from_dataframe(
     Raises:
         ValueError: a named column is missing, no modality is given, an id repeats, the
             frame has no rows, or a classification label column holds a single class.
-        kdzoo.data.BadExampleError: a bad row, named by file and line or row, and column.
+        kdzoo.data.bad_input.BadExampleError: a bad row, named by file and line or row, and column.
     """
     task = _frame_task(task, label, unlabelled, class_names)
     label_columns = [label] if isinstance(label, str) else list(label)

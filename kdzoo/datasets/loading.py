@@ -79,7 +79,8 @@ class LoadedDataset:
         return len(self.class_names)
 
     def pipeline(self, split, training=None, extras=None, **overrides):
-        """Builds split ``split`` again; ``training`` defaults to ``split == "train"``.
+        """Builds split ``split`` again; ``training`` defaults to True for ``"train"`` and
+        ``"train+transfer"``.
 
         Args:
             split: a key of ``arrays``, or ``"train+transfer"`` (``split_arrays``).
@@ -518,7 +519,8 @@ def load(
             ``"sst2"`` (``kdzoo.datasets.catalog``).
         batch_size: batch size of every split. Defaults to ``DEFAULTS.batch_size`` (64).
         seed: pairing, splitting, shuffling and augmentation seed. Defaults to 0.
-        root: data root; defaults to ``$KDZOO_DATA_DIR`` (see ``kdzoo.datasets.root``).
+        root: data root; defaults to ``$KDZOO_DATA_DIR``, else ``~/.kdzoo/data``
+            (``kdzoo.datasets.root.data_root``).
         modalities: keys to keep (default: the dataset's; the embedded set leaves out text).
         validation_fraction: carve this fraction of each class of the training split into
             ``"validation"`` (stratified, seeded), for tuning without touching test. Defaults to 0.

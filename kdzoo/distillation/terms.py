@@ -11,7 +11,7 @@ A Distiller's objective is ``Σ_i weight_i · loss_i(target_i, student_output_i)
   attention transfer, RKD).
 
 A ``target="teacher"`` term whose loss has the class attribute ``needs_labels = True``
-(DKD, non-target KD) also receives the labels: its ``y_true`` is
+(DKD, non-target KD, teacher-bounded regression) also receives the labels: its ``y_true`` is
 ``{"teacher": teacher_output, "labels": labels}`` (``kdzoo.losses.teacher_with_labels``).
 Sample weights and the Keras reduction apply as for any other term.
 
@@ -93,10 +93,10 @@ class LossTerm:
         """A ``LossTerm`` from a ``"name[:weight]"`` string (configs and the CLI).
 
         A loss that compares labels (``"ce"``) reads the labels; every other one the
-        teacher's logits. Temperature-based losses (``kd``, ``kd_std``, ``dkd``, ``nkd``)
-        get ``temperature``. Feature losses need named outputs on both sides, which a string
-        cannot say: build them as ``LossTerm(name, weight, teacher_output=...,
-        student_output=...)``.
+        teacher's logits. Temperature-based losses (``kd``, ``kd_std``, ``dkd``, ``nkd``,
+        ``kd_multi_label``) get ``temperature``. Feature losses need named outputs on both
+        sides, which a string cannot say: build them as ``LossTerm(name, weight,
+        teacher_output=..., student_output=...)``.
 
         Args:
             spec: e.g. ``"kd"`` (weight 1.0) or ``"kd:0.5"``.

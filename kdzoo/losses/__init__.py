@@ -28,16 +28,17 @@ binary and multi-label tasks (``kd_multi_label``) and regression (``teacher_*``)
 Class attributes tell the Distiller how to feed a loss (``kdzoo.distillation.LossTerm``):
 
 - ``compares``: what the loss compares with the student's output: ``"labels"`` (``ce``),
-  the teacher's ``"logits"`` (``kd``, ``kd_std``, ``dkd``, ``nkd``) or the teacher's
-  ``"features"`` (``feature_*``, ``at``, ``rkd_*``), which need named outputs on both sides;
-- ``needs_labels = True`` (``dkd``, ``nkd``): ``y_true`` is
+  the teacher's ``"logits"`` (``kd``, ``kd_std``, ``dkd``, ``nkd``, ``logit_mse``,
+  ``kd_multi_label``, ``teacher_*``) or the teacher's ``"features"`` (``feature_*``, ``at``,
+  ``rkd_*``), which need named outputs on both sides;
+- ``needs_labels = True`` (``dkd``, ``nkd``, ``teacher_bounded``): ``y_true`` is
   ``{"teacher": teacher_logits, "labels": labels}`` (``teacher_with_labels``);
 - ``needs_adapter = False`` (``at``, ``rkd_*``): teacher and student widths may differ and no
   FitNets adapter is inserted.
 
-The temperature-based losses (``kd``, ``kd_std``, ``dkd``, ``nkd``) hold ``τ`` in the
-non-trainable ``keras.Variable`` ``loss.temperature_variable`` (``TemperatureMixin``), so a
-schedule can assign it without retracing the train step.
+The temperature-based losses (``kd``, ``kd_std``, ``dkd``, ``nkd``, ``kd_multi_label``) hold
+``τ`` in the non-trainable ``keras.Variable`` ``loss.temperature_variable``
+(``TemperatureMixin``), so a schedule can assign it without retracing the train step.
 
 Left out: CRD (Tian, Krishnan & Isola 2020, "Contrastive Representation Distillation").
 Its objective needs trainable projection heads on *both* the teacher and the student side

@@ -98,6 +98,7 @@ class AttentionTransfer(keras.losses.Loss):
         power: exponent ``p >= 1`` of the attention map. Defaults to 2.0.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"attention_transfer"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
 
     Example:
 

@@ -184,6 +184,7 @@ class DecoupledKD(TemperatureMixin, keras.losses.Loss):
         temperature: ``τ > 0``, or a scalar ``keras.Variable`` to share. Defaults to 4.0.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"decoupled_kd"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
 
     Example:
 
@@ -239,6 +240,7 @@ class NonTargetKLDivergence(TemperatureMixin, keras.losses.Loss):
         temperature: ``τ > 0``, or a scalar ``keras.Variable`` to share. Defaults to 4.0.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"non_target_kl_divergence"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
     """
 
     compares = "logits"

@@ -174,6 +174,7 @@ class SoftTargetKLDivergence(TemperatureMixin, keras.losses.Loss):
             (Sun et al. 2024; see ``LogitStandardizedKLDivergence``). Defaults to False.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"soft_target_kl_divergence"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
 
     Example:
 
@@ -227,6 +228,7 @@ class LogitStandardizedKLDivergence(SoftTargetKLDivergence):
             paper's CIFAR-100 runs use 2 (with a KD weight of 9). Defaults to 2.0.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"logit_standardized_kl_divergence"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
 
     Example:
 
@@ -262,6 +264,7 @@ class HardLabelCrossentropy(keras.losses.Loss):
         label_smoothing: ``ε`` in ``[0, 1)``. Defaults to 0.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"hard_label_crossentropy"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
     """
 
     compares = "labels"

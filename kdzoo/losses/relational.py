@@ -227,6 +227,7 @@ class RKDDistance(keras.losses.Loss):
     Args:
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"rkd_distance"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
 
     Example:
 
@@ -258,6 +259,7 @@ class RKDAngle(keras.losses.Loss):
     Args:
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"rkd_angle"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
     """
 
     compares = "features"

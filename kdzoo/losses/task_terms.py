@@ -193,6 +193,7 @@ class MultiLabelKLDivergence(TemperatureMixin, keras.losses.Loss):
         temperature: ``τ > 0``, or a scalar ``keras.Variable`` to share. Defaults to 4.0.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"multi_label_kl_divergence"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
     """
 
     compares = "logits"
@@ -222,6 +223,7 @@ class LogitMSE(keras.losses.Loss):
     Args:
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"logit_mse"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
     """
 
     compares = "logits"
@@ -244,6 +246,7 @@ class RegressionToTeacher(keras.losses.Loss):
         delta: Huber's ``δ > 0`` (ignored by ``"mse"``). Defaults to 1.0.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"regression_to_teacher"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
     """
 
     compares = "logits"
@@ -280,6 +283,7 @@ class TeacherBoundedRegression(keras.losses.Loss):
         margin: ``m >= 0``. Defaults to 0.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
         name: Defaults to ``"teacher_bounded_regression"``.
+        dtype: the dtype of the loss's computations. Defaults to None (Keras' floatx).
     """
 
     compares = "logits"

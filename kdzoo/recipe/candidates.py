@@ -198,9 +198,10 @@ def scratch_tries(
     count, learning_rate=DEFAULTS.learning_rate, smoothing=True
 ) -> tuple[Candidate, ...]:
     """The scratch student's first ``count`` tries, in this order: as is; label smoothing
-    0.1; half the learning rate; both; twice the learning rate; then label smoothing 0.2
-    at each of those rates. Without ``smoothing`` (regression, where labels are not
-    smoothed): as is; half, twice, a quarter, four times, an eighth, eight times the rate.
+    0.1; half the learning rate; both; twice the learning rate; both; then label smoothing
+    0.2 at each of those three rates (9 in all). Without ``smoothing`` (regression, where
+    labels are not smoothed): as is; half, twice, a quarter, four times, an eighth, eight
+    times and a sixteenth of the rate (8 in all).
     """
     rates = (None, learning_rate / 2, learning_rate * 2)
     grid = [(None, 0.0), (None, 0.1), (rates[1], 0.0), (rates[1], 0.1), (rates[2], 0.0)]

@@ -172,10 +172,16 @@ def train_supervised(
         phase: named in errors and logs (``"teacher"``, ``"scratch"``).
         epochs: epochs to train, or with ``validation`` the epoch budget (a
             ``BackupAndRestore`` callback may start later).
+        learning_rate, optimizer: the starting rate and the optimizer's name. Default to
+            ``DEFAULTS``'.
         steps_per_epoch: batches per epoch. Defaults to ``train``'s length.
-        validation: validation batches. With them the phase follows ``stopping``
-            (``Stopping``: plateau learning-rate reduction, early stopping, the best
-            epoch's weights); without them the rate is cosine-decayed over ``epochs``.
+        callbacks: more Keras callbacks, run before the stopping ones.
+        verbose, jit_compile, steps_per_execution: passed to ``fit`` and ``compile``.
+        validation: validation batches. With them the phase follows ``stopping``;
+            without them the rate is cosine-decayed over ``epochs``.
+        stopping: a ``Stopping`` (plateau learning-rate reduction, early stopping, the
+            best epoch's weights), read only with ``validation``. Defaults to
+            ``Stopping()`` (``DEFAULTS``' rules).
         label_smoothing: of the cross-entropy (``kdzoo.losses.HardLabelCrossentropy``).
         state_dir, is_chief: where the stopping state is kept for a resumed run, and
             whether this process writes it.
@@ -269,6 +275,9 @@ def distil_student(
             ``kdzoo.distillation.default_terms()`` (``DEFAULTS``' τ and weights).
         teacher_inputs, student_inputs: batch keys of each side. Defaults to the models'
             input names.
+        epochs, learning_rate, optimizer, steps_per_epoch, callbacks, verbose,
+            jit_compile, steps_per_execution: as for ``train_supervised``; ``epochs``
+            defaults to ``DEFAULTS.epochs``.
         validation, stopping, state_dir, is_chief: as for ``train_supervised`` (validation
             batches carry the teacher's keys too: its loss terms are reported on them).
         phase: named in errors and logs. Defaults to ``"distil"``.

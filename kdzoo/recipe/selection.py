@@ -247,6 +247,8 @@ class RecipeResult:
         task: the ``kdzoo.tasks.Task`` of a run beyond single-label classification (its
             tables hold ``task.metric_names()`` where classification has accuracy and
             macro-F1); None for classification.
+        evaluated_on: the split ``table``'s and ``candidates``' final metrics come from:
+            ``"test"``, or ``"validation"`` when the data has no test split.
     """
 
     table: pd.DataFrame
@@ -353,6 +355,8 @@ def run(
             least one; without label smoothing for regression).
         teacher_epochs: the teacher's epoch budget; 0 keeps the teacher as given.
         epochs: each student's epoch budget.
+        learning_rate, optimizer: every phase's starting rate and optimizer. Default to
+            ``DEFAULTS``'.
         stopping: ``phases.Stopping`` (patience, plateau). Defaults to ``DEFAULTS``'.
         batch_size: the global batch size (split over replicas by tf.distribute).
         seed: the data order of each epoch (``epoch_batches``) and the validation carve.

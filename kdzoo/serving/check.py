@@ -245,8 +245,9 @@ def check_export(export_dir, data_dir=None, timeout=300, inputs=None) -> CheckRe
 
     Args:
         export_dir: a version folder written by ``kdzoo.serving.export_for_serving``.
-        data_dir: the data root for real inputs (default ``$KDZOO_DATA_DIR``). If it lacks
-            the data, the warmup file's inputs are used and the report says so.
+        data_dir: the data root for real inputs (default ``$KDZOO_DATA_DIR``, else
+            ``~/.kdzoo/data``). If it lacks the data, the warmup file's inputs are used and
+            the report says so.
         timeout: seconds allowed to each subprocess. Defaults to 300.
         inputs: raw inputs ``{modality: array}`` to run instead of the data root's, as
             ``serving_default`` takes them (byte strings as NumPy ``S`` arrays). Defaults

@@ -412,8 +412,9 @@ def serving_from_dataset(student, data, *, split="test", metrics=None) -> Datase
         split: the split the examples (and evaluated metrics) come from. Defaults to
             ``"test"``.
         metrics: the metrics to record. Defaults to None: the student is evaluated on
-            ``split`` with ``kdzoo.evaluation.classification_metrics`` and the results are
-            recorded as ``"<split>_<metric>"`` (``{}`` records none).
+            ``split`` with ``kdzoo.evaluation.classification_metrics`` (``task_metrics``
+            when ``data.task`` is set) and the results are recorded as
+            ``"<split>_<metric>"`` (``{}`` records none).
 
     Raises:
         TypeError: ``student`` is a Distiller (pass ``distiller.student``).
