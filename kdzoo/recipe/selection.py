@@ -247,8 +247,9 @@ class RecipeResult:
         task: the ``kdzoo.tasks.Task`` of a run beyond single-label classification (its
             tables hold ``task.metric_names()`` where classification has accuracy and
             macro-F1); None for classification.
-        evaluated_on: the split ``table``'s and ``candidates``' final metrics come from:
-            ``"test"``, or ``"validation"`` when the data has no test split.
+        evaluated_on: the split ``table``'s metrics come from: ``"test"``, or
+            ``"validation"`` when the data has no test split (``candidates``' test columns
+            are then empty).
     """
 
     table: pd.DataFrame
