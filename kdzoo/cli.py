@@ -1,9 +1,12 @@
 """The ``kdzoo`` command line: argparse subcommands that call library functions.
 
-Every argument is checked when it is parsed, before TensorFlow is imported: ``--help`` and a
-usage error answer at once. A usage error is one line naming the flag and what was expected,
-with exit code 2; a bad input file, a refused folder or a diverging run is one line with exit
-code 1; a traceback means a bug.
+Every argument is checked before anything trains. ``--help``, the parser's checks, the files
+and columns of ``--data`` and the output folders are checked before TensorFlow is imported,
+so their errors answer at once; checks that need the library (settings against each other,
+``--candidate`` against ``--task``, a folder's class folders) answer once it has loaded. A
+usage error is one line naming the flag and what was expected, with exit code 2; a bad input
+file, a refused folder or a diverging run is one line with exit code 1; a traceback means a
+bug.
 """
 
 from __future__ import annotations
@@ -244,12 +247,13 @@ def _check_candidates_for_task(args) -> None:
             )
 
 
-def _checked(check, config):
-    """Runs a library config check; its ``ValueError`` becomes a usage error."""
+def _checked(check, config, spell=None):
+    """Runs a library config check; its ``ValueError`` becomes a usage error, with the
+    config's field names spelt as the command's flags by ``spell`` (e.g. ``_as_flags``)."""
     try:
         check(config)
     except ValueError as err:
-        raise UsageError(str(err)) from None
+        raise UsageError(spell(str(err)) if spell else str(err)) from None
 
 
 def cmd_list(args) -> int:
@@ -283,6 +287,16 @@ def cmd_list(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    for flag in ("--run-dir", "--export-dir", "--student-dir"):
+        _folder_flag(flag, getattr(args, flag[2:].replace("-", "_")))
+    if args.no_export and (args.export_dir or args.student_dir):
+        flag = "--export-dir" if args.export_dir else "--student-dir"
+        raise UsageError(f"argument {flag}: not with --no-export (nothing is exported)")
+    if args.num_examples is not None and args.dataset not in (None, "embedded"):
+        raise UsageError(
+            f"argument --num-examples: only with the generated embedded dataset; {args.dataset} "
+            "has its own size"
+        )
     from kdzoo.demo import DemoConfig, check_config, run_demo
 
     # Options left unset keep DemoConfig's defaults, so they are defined in one place.
@@ -306,7 +320,7 @@ def cmd_demo(args) -> int:
         config.export_dir = None
     if args.quiet:
         config.verbose = 2
-    _checked(check_config, config)
+    _checked(check_config, config, _demo_flags)
     result = run_demo(config)
     _print_recipe(result.recipe)
     if result.export_path:
@@ -503,7 +517,11 @@ def _bench_stale(args) -> int:
 
     folder = Path(args.out_dir) if args.out_dir else RESULTS_DIR
     if not folder.is_dir():
-        raise UsageError(f"argument --out-dir: {folder} is not a folder of results")
+        flag = "--out-dir" if args.out_dir else "--stale"
+        raise UsageError(
+            f"argument {flag}: {folder} is not a folder of results"
+            + ("" if args.out_dir else " (run it in a kdzoo checkout, or give --out-dir)")
+        )
     statuses = stale_tables(folder)
     for status in statuses:
         made = f" (made at {', '.join(status.commits)})" if status.commits else ""
@@ -526,8 +544,10 @@ def _bench_figure(args) -> int:
     from kdzoo.results import study_figure
 
     path = Path(args.figure)
-    if not path.is_file() or path.suffix != ".csv":
-        raise UsageError(f"argument --figure: no such results CSV: {path}")
+    if not path.is_file():
+        raise UsageError(f"argument --figure: no such file: {path}")
+    if path.suffix != ".csv":
+        raise UsageError(f"argument --figure: {path} is not a results CSV (.csv)")
     per_seed = pd.read_csv(path)
     missing = {"model", "seed", "test_accuracy"} - set(per_seed.columns)
     if missing:
@@ -592,7 +612,7 @@ def cmd_bench(args) -> int:
     if args.verify:
         return _bench_verify(args)
     if not args.study:
-        raise UsageError("the following arguments are required: study (or --verify / --stale)")
+        raise UsageError("the following arguments are required: STUDY (or --verify / --stale)")
     if args.labels_per_class and args.study != "label-scarce":
         raise UsageError("argument --labels-per-class: only with label-scarce")
     for flag, value in (
@@ -645,6 +665,11 @@ def cmd_bench(args) -> int:
             raise UsageError("argument --no-keras-peer: zoo runs no keras.distillation timing")
         _check_names(args.datasets, ZOO_SETTING_NAMES, "zoo settings")
         return _bench_zoo(args)
+    if args.datasets and args.study != "default-recipe":
+        raise UsageError(
+            f"argument --datasets: {args.study} runs one dataset; --datasets is for "
+            "default-recipe, zoo, privileged, function-matching, tabular-views and tasks"
+        )
     _check_names(args.datasets, DEFAULT_RECIPE_NAMES, "default-recipe datasets")
     given = {
         "seeds": tuple(args.seeds) if args.seeds else None,
@@ -653,8 +678,6 @@ def cmd_bench(args) -> int:
         "out_dir": args.out_dir,
         "datasets": tuple(args.datasets) if args.datasets else None,
     }
-    if args.datasets and args.study != "default-recipe":
-        raise UsageError("argument --datasets: only with default-recipe or zoo")
     config = StudyConfig(**{k: v for k, v in given.items() if v is not None})
     config.tiny = args.tiny
     config.keras_peer = not args.no_keras_peer
@@ -674,24 +697,26 @@ def _preprocessing_file(path):
 
     path = Path(path)
     if not path.is_file():
-        raise SystemExit(f"kdzoo export: --preprocessing {path}: no such file.")
+        raise SystemExit(f"kdzoo export: error: --preprocessing {path}: no such file.")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
-        raise SystemExit(f"kdzoo export: --preprocessing {path}: not JSON ({err}).") from None
+        raise SystemExit(
+            f"kdzoo export: error: --preprocessing {path}: not JSON ({err})."
+        ) from None
     # A bundle's serving.json holds the preprocessing under a key; a bare dict is accepted too.
     if isinstance(config, dict):
         config = config.get("preprocessing", config)
     if not isinstance(config, dict) or not config:
         raise SystemExit(
-            f"kdzoo export: --preprocessing {path}: not a preprocessing config (a JSON object "
-            "as a bundle's serving.json holds under 'preprocessing', or that object itself)."
+            f"kdzoo export: error: --preprocessing {path}: not a preprocessing config (a JSON "
+            "object as a bundle's serving.json holds under 'preprocessing', or that object itself)."
         )
     try:
         return ServingPreprocessing.from_dict(config, base_dir=path.parent)
     except (KeyError, TypeError, ValueError) as err:
         raise SystemExit(
-            f"kdzoo export: --preprocessing {path}: not a preprocessing config ({err!r})."
+            f"kdzoo export: error: --preprocessing {path}: not a preprocessing config ({err!r})."
         ) from None
 
 
@@ -723,7 +748,7 @@ def cmd_export(args) -> int:
     try:
         bundle = load_student(args.model, preprocessing)
     except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(f"kdzoo export: {err}") from None
+        raise SystemExit(f"kdzoo export: error: {err}") from None
     options = {
         "name": args.name or bundle.name,
         "version": args.version,
@@ -739,8 +764,8 @@ def cmd_export(args) -> int:
         path = export_student(bundle.model, args.base_dir, data=data, split=split, **options)
     elif bundle.preprocessing is None:
         raise SystemExit(
-            f"kdzoo export: {args.model} has no serving.json beside it; give --preprocessing "
-            "FILE or --dataset NAME (the dataset the student was trained on)."
+            f"kdzoo export: error: {args.model} has no serving.json beside it; give "
+            "--preprocessing FILE or --dataset NAME (the dataset the student was trained on)."
         )
     else:
         path = export_for_serving(
@@ -774,12 +799,12 @@ def _latest_version(path):
     path = Path(path)
     if not path.is_dir():
         what = "is a file, not an export folder" if path.exists() else "no such folder"
-        raise SystemExit(f"kdzoo check-export: {path}: {what}.")
+        raise SystemExit(f"kdzoo check-export: error: {path}: {what}.")
     if (path / "saved_model.pb").is_file():
         return path
     versions = [p for p in path.glob("*") if p.name.isdigit() and p.is_dir()]
     if not versions:
-        raise SystemExit(f"kdzoo check-export: {path} holds no saved_model.pb nor versions.")
+        raise SystemExit(f"kdzoo check-export: error: {path} holds no saved_model.pb nor versions.")
     return max(versions, key=lambda p: int(p.name))  # as TF Serving picks it: "007" is 7
 
 
@@ -790,7 +815,7 @@ def cmd_check_export(args) -> int:
     try:
         report = check_export(_latest_version(args.path), data_dir=args.data_dir)
     except (FileNotFoundError, ValueError, MissingExtraError) as err:  # no kdzoo export
-        raise SystemExit(f"kdzoo check-export: {err}") from None
+        raise SystemExit(f"kdzoo check-export: error: {err}") from None
     print(report.format())
     return 0 if report.passed else 1
 
@@ -940,6 +965,16 @@ def _own_data(args):
             "argument --unlabelled: a multi_label task needs one 0/1 --label column per "
             "label (in one column listing the labels, an empty cell means none of them)"
         )
+    for kind, names in lists.items():
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise UsageError(f"argument --{kind}: names {twice[0]} twice")
+    both = sorted(set(lists.get("numeric", ())) & set(lists.get("categorical", ())))
+    if both:
+        raise UsageError(
+            f"argument --categorical: {both[0]} is also a --numeric column; a column is "
+            "standardised as a number or one-hot encoded as a category, not both"
+        )
     if not set(columns) & {"text", "image", "audio"} and not lists:
         raise UsageError(
             "argument --data: name at least one input column (--text, --image, --audio, "
@@ -1072,7 +1107,15 @@ def _pair_for_data(args):
 def cmd_distil(args) -> int:
     # No TensorFlow op may run before distil(): a TPU or multi-worker strategy comes first.
     # The data flags are checked before TensorFlow is imported, so their errors come at once.
-    _folder_flag("--export-dir", args.export_dir)
+    for flag in ("--export-dir", "--run-dir", "--backup-dir"):
+        _folder_flag(flag, getattr(args, flag[2:].replace("-", "_")))
+    if args.tensorboard and not args.run_dir:
+        raise UsageError("argument --tensorboard: its logs go under --run-dir; give --run-dir")
+    if args.dataset and args.dataset not in CATALOG.names():
+        raise UsageError(
+            f"argument --dataset: unknown dataset {args.dataset!r}; kdzoo's are "
+            f"{', '.join(CATALOG.names())} (your own file or folder: --data)"
+        )
     dataset = _own_data(args) or args.dataset
     _check_candidates_for_task(args)
     args.pair = _pair_for_data(args)
@@ -1114,7 +1157,7 @@ def cmd_distil(args) -> int:
         config.op_determinism = {"on": True, "off": False, "auto": "auto"}[args.op_determinism]
     if args.quiet:
         config.verbose = 2
-    _checked(check_config, config)
+    _checked(check_config, config, _as_flags)
     if not (args.run_dir or args.export_dir):  # a finished run's --backup-dir is emptied
         print(
             "kdzoo distil: note: no --run-dir or --export-dir, so nothing is saved: the tables "
@@ -1200,7 +1243,8 @@ def _candidate_flags(p, scratch):
             type=_scratch,
             metavar="scratch[@lr=LR,ls=LS]",
             help="a scratch try (repeat; default: as many as candidates: scratch, "
-            "scratch@ls=0.1, scratch@lr=<half>, ...)",
+            "scratch@ls=0.1, scratch@lr=<half>, ...; with --task regression, whose labels "
+            "are not smoothed: scratch, scratch@lr=<half>, scratch@lr=<twice>, ...)",
         )
         p.add_argument(
             "--distil-margin-se",
@@ -1212,8 +1256,19 @@ def _candidate_flags(p, scratch):
         )
 
 
+def _version() -> str:
+    """The installed kdzoo's version (its package metadata; no TensorFlow import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kdzoo")
+    except PackageNotFoundError:  # run from a source tree that was not installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kdzoo", description="Multimodal knowledge distillation for Keras.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list the model zoo's families, presets and pairs")
@@ -1269,7 +1324,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the recipe on a dataset: teacher, tuned scratch, distillation candidates, the "
         "best on validation; under any tf.distribute strategy",
     )
-    p.add_argument("--dataset", help="kdzoo.datasets name (embedded)")
+    p.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help=f"a kdzoo dataset: {', '.join(CATALOG.names())} (embedded)",
+    )
     p.add_argument(
         "--data",
         metavar="PATH",
@@ -1359,7 +1418,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="batch keys the student reads (its input names)",
     )
     p.add_argument(
-        "--strategy", choices=("auto", "default", "mirrored", "multiworker", "tpu"), help="(auto)"
+        "--strategy",
+        choices=("auto", "default", "mirrored", "multiworker", "tpu"),
+        help="tf.distribute strategy; auto: a TPU if one connects, multiworker if $TF_CONFIG "
+        "names several workers, mirrored over several GPUs, else the default (auto)",
     )
     p.add_argument("--tpu", help="TPU name, grpc:// address or 'local'")
     p.add_argument(
@@ -1393,10 +1455,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--tensorboard", action="store_true", help="TensorBoard logs under <run-dir>/logs"
     )
     p.add_argument(
-        "--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16", "auto")
+        "--mixed-precision",
+        choices=("float32", "mixed_float16", "mixed_bfloat16", "auto"),
+        help="Keras dtype policy; logits and losses stay float32; auto: mixed_bfloat16 on "
+        "TPU, mixed_float16 on GPU, float32 otherwise (float32)",
     )
-    p.add_argument("--jit-compile", choices=("auto", "true", "false"))
-    p.add_argument("--steps-per-execution", type=_POSITIVE_INT)
+    p.add_argument(
+        "--jit-compile",
+        choices=("auto", "true", "false"),
+        help="XLA for the train steps; auto: Keras's choice (on for GPUs when every layer "
+        "supports it; TPUs always compile) (auto)",
+    )
+    p.add_argument(
+        "--steps-per-execution",
+        type=_POSITIVE_INT,
+        help="train steps per tf.function call, as Keras's compile() (1)",
+    )
     p.add_argument(
         "--backup-dir",
         help="BackupAndRestore folder: a rerun with the same settings resumes there; only "
@@ -1419,14 +1493,18 @@ def build_parser() -> argparse.ArgumentParser:
         "Serving (the default keeps tensorflow-text's op; exports without text are portable "
         "either way)",
     )
-    p.add_argument("--seed", type=_SEED, help=f"({D.seed})")
+    p.add_argument(
+        "--seed", type=_SEED, help=f"data split, initialisation and shuffling seed ({D.seed})"
+    )
     p.add_argument(
         "--op-determinism",
         choices=("auto", "on", "off"),
         help="TensorFlow's op determinism: on gives bit-identical reruns; Keras turns XLA "
         "off under it, so auto is on only without XLA (CPU) (auto)",
     )
-    p.add_argument("--num-examples", type=_POSITIVE_INT, help="embedded set size")
+    p.add_argument(
+        "--num-examples", type=_POSITIVE_INT, help="examples generated, embedded only (5000)"
+    )
     p.add_argument("--train-examples", type=_POSITIVE_INT, help="a seeded random training subset")
     p.add_argument("--quiet", action="store_true", help=_QUIET)
     p.set_defaults(func=cmd_distil)
@@ -1455,12 +1533,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--stale, "
         "--verify FILE and --figure FILE check and draw committed tables",
     )
-    p.add_argument("study", nargs="?", choices=STUDY_NAMES)
+    p.add_argument(
+        "study",
+        nargs="?",
+        choices=STUDY_NAMES,
+        metavar="STUDY",
+        help=f"one of {', '.join(STUDY_NAMES)}; embedded, mnist and the other dataset names "
+        "run the default recipe on that dataset alone, av-digits-methods compares the "
+        "distillation methods cross-modally",
+    )
     p.add_argument("--seeds", type=_SEED, nargs="+", help="student seeds (0 1 2)")
     p.add_argument(
-        "--teacher-epochs", type=_POSITIVE_INT, help=f"teacher epoch budget ({D.teacher_epochs})"
+        "--teacher-epochs",
+        type=_POSITIVE_INT,
+        help=f"teacher epoch budget; not for zoo ({D.teacher_epochs})",
     )
-    p.add_argument("--epochs", type=_POSITIVE_INT, help=f"student epoch budget ({D.epochs})")
+    p.add_argument(
+        "--epochs",
+        type=_POSITIVE_INT,
+        help=f"student epoch budget; zoo: every model's ({D.epochs})",
+    )
     p.add_argument("--out-dir", help="where the CSV and Markdown go (benchmarks/results)")
     p.add_argument(
         "--datasets",
@@ -1506,7 +1598,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_POSITIVE_INT,
         metavar="N",
         help="sst2-transfer: also N augmented copies of each labelled sentence (masking, "
-        "n-gram sampling; Tang et al. 2019) in the transfer set (0)",
+        "n-gram sampling; Tang et al. 2019) in the transfer set (default: none)",
     )
     p.add_argument(
         "--tiny",
@@ -1617,13 +1709,28 @@ def _as_flags(message: str) -> str:
     flags = {o for a in distil._actions for o in a.option_strings}
     fields = {f.name for f in dataclasses.fields(DistilConfig)} | set(_LOADER_MODALITY)
 
-    def flag(match):
-        name, option = match.group(1), f"--{match.group(1).replace('_', '-')}"
-        return f"{option} " if name in fields and option in flags else match.group(0)
+    def option(name):
+        flag = f"--{name.replace('_', '-')}"
+        return flag if name in fields and flag in flags else None
+
+    def with_value(match):  # global_batch_size=16 -> --global-batch-size 16
+        flag = option(match.group(1))
+        return f"{flag} " if flag else match.group(0)
+
+    def named(match):  # DistilConfig.run_dir, set run_dir -> --run-dir, set --run-dir
+        flag = option(match.group(2))
+        return f"{match.group(1) or ''}{flag}" if flag else match.group(0)
 
     message = message.replace("skip_bad=True", "--skip-bad")
     message = message.replace("image_size=(H, W)", "--image-size H W")
-    return re.sub(r"(?:DistilConfig\.)?\b([a-z_]+)=", flag, message)
+    message = re.sub(r"(?:DistilConfig\.)?\b([a-z_]+)=", with_value, message)
+    return re.sub(r"(?:DistilConfig\.|\b(set ))([a-z_]+)\b", named, message)
+
+
+def _demo_flags(message: str) -> str:
+    """``kdzoo.demo.check_config``'s messages as ``kdzoo demo`` spells its options: a
+    backquoted field, such as run_dir's, becomes ``argument --run-dir``."""
+    return re.sub(r"`([a-z_]+)`", lambda m: f"argument --{m.group(1).replace('_', '-')}", message)
 
 
 def _as_keys(message: str) -> str:
@@ -1645,12 +1752,16 @@ def _as_keys(message: str) -> str:
 
     message = message.replace("skip_bad=True", "skip_bad=true")
     message = message.replace("image_size=(H, W)", "image_size=[H, W]")
-    return re.sub(r"(pass )?(?:DistilConfig\.)?\b([a-z_]+)=", key, message)
+    message = re.sub(r"(pass )?(?:DistilConfig\.)?\b([a-z_]+)=", key, message)
+    return re.sub(r"DistilConfig\.([a-z_]+)\b", r"\1", message)  # a field, as its key
 
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named by the subcommand that refused them, whose --help lists its flags
+        subcommands = parser._subparsers._group_actions[0].choices
+        subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     _quiet_tensorflow()
     prog = f"kdzoo {args.command}"
     try:

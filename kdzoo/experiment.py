@@ -201,6 +201,15 @@ def _data(path: Path, block, seed) -> object:
                 not isinstance(value, list) or not all(isinstance(c, str) for c in value)
             ):
                 raise ExperimentError(f"{path}: data.{key}: a list of column names; got {value!r}.")
+            twice = sorted({c for c in value or () if value.count(c) > 1})
+            if twice:
+                raise ExperimentError(f"{path}: data.{key}: names {twice[0]!r} twice.")
+        both = sorted(set(options.get("numeric", ())) & set(options.get("categorical", ())))
+        if both:
+            raise ExperimentError(
+                f"{path}: data.categorical: {both[0]!r} is also in data.numeric; a column is "
+                "standardised as a number or one-hot encoded as a category, not both."
+            )
         if "task" in options:
             from kdzoo.tasks import KINDS
 

@@ -22,6 +22,15 @@ def test_list_prints_every_family_with_presets(capsys):
     assert "teacher_params" in out and "student_params" in out
 
 
+def test_version_is_the_installed_packages(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kdzoo {version('kdzoo')}"
+
+
 def test_unknown_command_fails_cleanly():
     with pytest.raises(SystemExit) as err:
         build_parser().parse_args(["frobnicate"])
@@ -90,7 +99,7 @@ def test_export_and_check_export_refuse_bad_input_in_one_line(tmp_path, capsys):
     from kdzoo.cli import _latest_version
 
     assert _latest_version(tmp_path / "model") == version
-    with pytest.raises(SystemExit, match=r"kdzoo check-export: .*kdzoo_export.json"):
+    with pytest.raises(SystemExit, match=r"kdzoo check-export: error: .*kdzoo_export.json"):
         main(["check-export", str(tmp_path / "model")])  # no kdzoo export: one line
 
 
@@ -450,7 +459,7 @@ def test_a_file_given_as_an_output_folder_and_a_wrong_candidate_are_refused_at_o
     for argv, message in (  # each before anything trains (it failed after training)
         (["distil", "--export-dir", str(taken)], f"--export-dir: {taken} is a file, not a"),
         (["export", str(tmp_path / "s.keras"), "--base-dir", str(taken)], f"{taken} is a file"),
-        (["demo", "--export-dir", str(taken)], f"`export_dir`: {taken} is a file, not a folder"),
+        (["demo", "--export-dir", str(taken)], f"--export-dir: {taken} is a file, not a folder"),
         (
             ["distil", *regression, "--candidate", "ce:0.5,kd:0.5@t=2"],
             "argument --candidate: 'ce:0.5,kd:0.5@t=2': ce:0.5, kd:0.5 cannot train a "

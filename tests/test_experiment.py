@@ -153,6 +153,16 @@ def test_run_saves_the_file_with_the_report_and_json_works_too(tmp_path, capsys)
             r"data.numeric: a list of column names; got 'age'",
         ),
         (
+            YAML.replace("  text: utterance\n", "  text: utterance\n  numeric: [uid, uid]\n"),
+            r"data.numeric: names 'uid' twice",
+        ),
+        (
+            YAML.replace(
+                "  text: utterance\n", "  text: utterance\n  numeric: [uid]\n  categorical: [uid]\n"
+            ),
+            r"data.categorical: 'uid' is also in data.numeric; a column is standardised",
+        ),
+        (
             YAML.replace("pair: text_lstm\n", "pair: text_lstm\nteacher: t.keras\n"),
             "teacher: .*t.keras: no such file",
         ),

@@ -87,11 +87,13 @@ USAGE_ERRORS = [
     (["demo", "--candidate", "kd@t=0"], "argument --candidate: 't=0' in 'kd@t=0': expected a"),
     (["demo", "--temperature", "4"], "unrecognized arguments: --temperature 4"),
     (["demo", "--scratch", "scratch"], "unrecognized arguments: --scratch scratch"),
-    (["bench", "nope"], "argument study: invalid choice: 'nope'"),
+    (["bench", "nope"], "argument STUDY: invalid choice: 'nope'"),
     (["bench", "sst2", "--epochs", "0"], "argument --epochs: expected an integer >= 1"),
     (["bench", "sst2", "--teacher-epochs", "0"], "argument --teacher-epochs: expected an integer"),
     (["bench", "sst2", "--seeds", "0", "-1"], "argument --seeds: expected an integer >= 0"),
-    (["bench", "sst2", "--datasets", "mnist"], "argument --datasets: only with default-recipe or"),
+    (["bench", "sst2", "--datasets", "mnist"], "argument --datasets: sst2 runs one dataset;"),
+    # a name that no study of this one has: the study is refused first, not the name
+    (["bench", "mnist", "--datasets", "pix"], "argument --datasets: mnist runs one dataset;"),
     (
         ["bench", "default-recipe", "--datasets", "av-digits-methods"],
         "argument --datasets: invalid choice: 'av-digits-methods'",
@@ -108,6 +110,19 @@ USAGE_ERRORS = [
     (["export", "m", "--preprocessing", "missing.json"], "cannot read missing.json"),
     (["export", "m", "--preprocessing", "bad.json"], "bad.json is not valid JSON"),
     (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
+    # an unknown flag is named by its subcommand, whose --help lists the flags it has
+    (["distil", "--foo"], "kdzoo distil: error: unrecognized arguments: --foo (see kdzoo distil"),
+    (["bench", "sst2", "x"], "kdzoo bench: error: unrecognized arguments: x (see kdzoo bench"),
+    (["distil", "--dataset", "nosuch"], "argument --dataset: unknown dataset 'nosuch'; kdzoo's"),
+    (["distil", "--tensorboard"], "argument --tensorboard: its logs go under --run-dir"),
+    (["distil", "--run-dir", "rows.csv"], "argument --run-dir: rows.csv is a file, not a folder"),
+    (["distil", "--backup-dir", "rows.csv"], "argument --backup-dir: rows.csv is a file, not"),
+    (["demo", "--run-dir", "rows.csv"], "argument --run-dir: rows.csv is a file, not a folder"),
+    (["demo", "--no-export", "--export-dir", "e"], "argument --export-dir: not with --no-export"),
+    (
+        ["demo", "--dataset", "av_digits", "--num-examples", "10"],
+        "argument --num-examples: only with the generated embedded dataset",
+    ),
     # --data's flags are checked against the file before TensorFlow loads.
     (["distil", "--data", "nope.csv", "--label", "y", "--text", "t"], "no such file or folder"),
     (
@@ -124,6 +139,24 @@ USAGE_ERRORS = [
         "argument --export-dir: rows.csv: column(s) 'a b' cannot name a serving input",
     ),
     (["distil", "--data", "empty.csv", "--label", "y", "--text", "t"], "empty.csv has its header"),
+    (
+        [
+            "distil",
+            "--data",
+            "rows.csv",
+            "--label",
+            "y",
+            "--numeric",
+            "a b",
+            "--categorical",
+            "a b",
+        ],
+        "argument --categorical: a b is also a --numeric column; a column is standardised",
+    ),
+    (
+        ["distil", "--data", "rows.csv", "--label", "y", "--numeric", "a b", "t", "a b"],
+        "argument --numeric: names a b twice",
+    ),
     (
         ["distil", "--data", "one.csv", "--label", "y", "--text", "t"],
         "one.csv has only 'yes' in its label column 'y'; a classifier needs two classes or more",
@@ -305,17 +338,23 @@ def test_library_settings_errors_are_usage_errors_before_training(tmp_path, caps
     assert len(err) == 1 and "overlap" in err[0]
     assert not (tmp_path / "d").exists()
     assert cli.main(["distil", "--dataset", "sst2", "--num-examples", "50"]) == 2
-    assert "num_examples sizes a generated set" in capsys.readouterr().err
+    assert "--num-examples sizes a generated set" in capsys.readouterr().err  # as a flag
     # Each --candidate is fine alone; the list repeats one.
     assert cli.main(["distil", "--candidate", "kd@t=2", "--candidate", "kd@t=2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Candidates repeat: kd@t=2" in err[0]
     assert cli.main(["demo", "--candidate", "kd", "--candidate", "kd", "--no-export"]) == 2
     assert "Candidates repeat: kd" in capsys.readouterr().err
-    # TensorBoard logs go under the run folder.
-    assert cli.main(["distil", "--tensorboard"]) == 2
+    # The library's field names are spelt as the command's flags.
+    assert cli.main(["distil", "--train-examples", "4", "--global-batch-size", "8"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "tensorboard writes under run_dir" in err[0]
+    assert len(err) == 1 and "DistilConfig" not in err[0], err
+    assert "--train-examples 4 keeps fewer training examples than one global batch" in err[0]
+    assert "(--global-batch-size 8)" in err[0]
+    message = "DistilConfig.tensorboard writes under run_dir; set run_dir."
+    assert cli._as_flags(message) == "--tensorboard writes under run_dir; set --run-dir."
+    assert cli._as_keys(message) == "tensorboard writes under run_dir; set run_dir."
+    assert cli._demo_flags("`run_dir`: r is a file") == "argument --run-dir: r is a file"
 
 
 def test_demo_refuses_folders_it_did_not_write_before_training(tmp_path, capsys):

@@ -15,8 +15,9 @@
   ``report.md`` says the figure was not drawn and why, and a warning is logged.
 
 Files are written to a temporary name and renamed (``kdzoo.files.atomic_file``). A
-``run_dir`` that holds files kdzoo did not write is refused before anything trains
-(``claim_run_dir``); one kdzoo wrote (marked ``.kdzoo-owned``) is written over. In a
+``run_dir`` that holds files and no kdzoo marker is refused before anything trains
+(``claim_run_dir``); in one kdzoo marked (``.kdzoo-owned``) the report's files are written
+over and other files are left as they are. In a
 notebook, ``figure(result, data)`` returns the Matplotlib figure, which Jupyter shows
 inline under the inline backend (``%matplotlib inline``).
 """
