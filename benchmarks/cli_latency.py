@@ -1,5 +1,6 @@
 """Wall time of the ``kdzoo`` commands that must answer at once: ``--help``, each
-subcommand's ``--help``, and usage errors (none of them may import TensorFlow).
+subcommand's ``--help``, ``--version`` and usage errors (none of them may import
+TensorFlow).
 
 Each command runs ``--repeats`` times as a fresh process (``.venv/bin/kdzoo`` or the
 ``kdzoo`` on PATH); the table gives mean ± std and the maximum, in seconds. Goal: every
@@ -31,8 +32,18 @@ COMMANDS = [
     ["distil", "--candidate", "kdd"],
     ["distil", "--learning-rate", "nan"],
     ["demo", "--num-examples", "0"],
+    ["--version"],
+    ["distil", "--foo"],
+    ["distil", "--dataset", "nosuch"],
+    ["distil", "--tensorboard"],
+    ["demo", "--no-export", "--export-dir", "x"],
 ]
 GOAL_S = 1.5
+
+
+def _exit_code(argv) -> int:
+    """0 for ``--help`` and ``--version``, 2 (a usage error) for the others."""
+    return 0 if {"--help", "--version"} & set(argv) else 2
 
 
 def _executable():
@@ -53,7 +64,7 @@ def main():
             start = time.perf_counter()
             proc = subprocess.run([exe, *argv], capture_output=True, text=True)
             times.append(time.perf_counter() - start)
-        expected = 0 if "--help" in argv else 2
+        expected = _exit_code(argv)
         if proc.returncode != expected:
             raise SystemExit(f"kdzoo {' '.join(argv)} exited {proc.returncode}: {proc.stderr}")
         rows.append((argv, statistics.mean(times), statistics.pstdev(times), max(times)))
@@ -69,7 +80,7 @@ def main():
         "|---|---|---|---|---|",
     ]
     for argv, mean, std, worst in rows:
-        code = 0 if "--help" in argv else 2
+        code = _exit_code(argv)
         ok = "yes" if worst < GOAL_S else "**no**"
         lines.append(
             f"| `kdzoo {' '.join(argv)}` | {code} | {mean:.3f} ± {std:.3f} | {worst:.3f} | {ok} |"
