@@ -1271,7 +1271,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list the model zoo's families, presets and pairs")
+    p = sub.add_parser(
+        "list",
+        help="list the model zoo's families, presets and pairs",
+        description="Prints every model family with its inputs, its presets' parameter counts "
+        "(at the builders' default shapes) and a description, then the teacher-student pairs.",
+    )
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser(
@@ -1667,6 +1672,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "check-export",
         help="validate an export as TF Serving would load it (fresh process, saved_model_cli)",
+        description="Checks an export as TF Serving would load it, each step pass/fail: the "
+        "ops outside core TensorFlow, a load and run in a fresh process that imports no "
+        "kdzoo, saved_model_cli show and run, the outputs recorded at export, the warmup "
+        "requests, and bad inputs refused; exit 1 if a step fails.",
     )
     p.add_argument("path", help="a version folder, or a model folder (its highest version)")
     p.add_argument("--data-dir", help="data root for real inputs ($KDZOO_DATA_DIR)")
@@ -1730,7 +1739,13 @@ def _as_flags(message: str) -> str:
 def _demo_flags(message: str) -> str:
     """``kdzoo.demo.check_config``'s messages as ``kdzoo demo`` spells its options: a
     backquoted field, such as run_dir's, becomes ``argument --run-dir``."""
-    return re.sub(r"`([a-z_]+)`", lambda m: f"argument --{m.group(1).replace('_', '-')}", message)
+    flags = {"candidates": "--candidate"}  # repeated, one setting each
+
+    def flag(match):
+        name = match.group(1)
+        return f"argument {flags.get(name, '--' + name.replace('_', '-'))}"
+
+    return re.sub(r"`([a-z_]+)`", flag, message)
 
 
 def _as_keys(message: str) -> str:

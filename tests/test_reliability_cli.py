@@ -344,7 +344,7 @@ def test_library_settings_errors_are_usage_errors_before_training(tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Candidates repeat: kd@t=2" in err[0]
     assert cli.main(["demo", "--candidate", "kd", "--candidate", "kd", "--no-export"]) == 2
-    assert "Candidates repeat: kd" in capsys.readouterr().err
+    assert "argument --candidate: Candidates repeat: kd" in capsys.readouterr().err
     # The library's field names are spelt as the command's flags.
     assert cli.main(["distil", "--train-examples", "4", "--global-batch-size", "8"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
