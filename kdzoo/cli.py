@@ -1706,20 +1706,35 @@ def _user_errors() -> tuple:
     )
 
 
+#: What a message quotes as the user gave it, which is never re-spelt: a quoted span, or a
+#: token with a slash in it (a path such as runs/seed=0, which holds ``name=`` patterns).
+_AS_GIVEN = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S*/\S*)""")
+
+
+def _respell(message: str, spell) -> str:
+    """``spell`` applied to the parts of ``message`` outside what the user gave (``_AS_GIVEN``)."""
+    parts = _AS_GIVEN.split(message)
+    return "".join(part if i % 2 else spell(part) for i, part in enumerate(parts))
+
+
 def _as_flags(message: str) -> str:
     """A library message as ``kdzoo distil`` spells its options: ``global_batch_size=16``
-    -> ``--global-batch-size 16``, for each ``DistilConfig`` field or loader option with a
-    flag of its name."""
+    -> ``--global-batch-size 16``, ``DistilConfig.run_dir`` and ``run_dir`` -> ``--run-dir``,
+    for each ``DistilConfig`` field or loader option with a flag of its name (a one-word
+    field, such as ``seed``, only after ``DistilConfig.`` or "set ", where it cannot be an
+    ordinary word). Quoted values and paths are left as given."""
     import dataclasses
 
     from kdzoo.recipe import DistilConfig
 
     distil = build_parser()._subparsers._group_actions[0].choices["distil"]
     flags = {o for a in distil._actions for o in a.option_strings}
-    fields = {f.name for f in dataclasses.fields(DistilConfig)} | set(_LOADER_MODALITY)
+    config_fields = {f.name for f in dataclasses.fields(DistilConfig)}
+    aliases = {"candidates": "--candidate"}  # a field of a repeated flag, one setting each
 
-    def option(name):
-        flag = f"--{name.replace('_', '-')}"
+    def option(name, fields=config_fields | set(_LOADER_MODALITY), alias=False):
+        flag = aliases.get(name) if alias else None
+        flag = flag or f"--{name.replace('_', '-')}"
         return flag if name in fields and flag in flags else None
 
     def with_value(match):  # global_batch_size=16 -> --global-batch-size 16
@@ -1727,13 +1742,28 @@ def _as_flags(message: str) -> str:
         return f"{flag} " if flag else match.group(0)
 
     def named(match):  # DistilConfig.run_dir, set run_dir -> --run-dir, set --run-dir
-        flag = option(match.group(2))
+        flag = option(match.group(2), alias=True)
         return f"{match.group(1) or ''}{flag}" if flag else match.group(0)
 
-    message = message.replace("skip_bad=True", "--skip-bad")
-    message = message.replace("image_size=(H, W)", "--image-size H W")
-    message = re.sub(r"(?:DistilConfig\.)?\b([a-z_]+)=", with_value, message)
-    return re.sub(r"(?:DistilConfig\.|\b(set ))([a-z_]+)\b", named, message)
+    def bare(match):  # run_dir -> --run-dir (a DistilConfig field; the loader's own words stay)
+        return option(match.group(1), config_fields, alias=True) or match.group(0)
+
+    def spell(text):
+        text = text.replace("skip_bad=True", "--skip-bad")
+        text = text.replace("image_size=(H, W)", "--image-size H W")
+        text = re.sub(r"(?:DistilConfig\.)?\b([a-z_]+)=", with_value, text)
+        text = re.sub(r"(?:DistilConfig\.|\b(set ))([a-z_]+)\b", named, text)
+        text = re.sub(r"\b([a-z]+(?:_[a-z]+)+)\b", bare, text)  # run_dir, never "seed"
+        for flag, (yes, no) in (
+            ("--op-determinism", ("on", "off")),
+            ("--jit-compile", ("true", "false")),
+        ):
+            text = text.replace(f"{flag} True", f"{flag} {yes}")
+            text = text.replace(f"{flag} False", f"{flag} {no}")
+        return text
+
+    message = message.replace("DistilConfig.candidates/scratch", "--candidate/--scratch")
+    return _respell(message, spell)
 
 
 def _demo_flags(message: str) -> str:
@@ -1751,7 +1781,7 @@ def _demo_flags(message: str) -> str:
 def _as_keys(message: str) -> str:
     """A library message as an experiment file (``kdzoo run``) spells its options:
     ``sample_rate=8000`` -> ``data.sample_rate: 8000``, ``global_batch_size=16`` ->
-    ``global_batch_size: 16``."""
+    ``global_batch_size: 16``. Quoted values and paths are left as given."""
     import dataclasses
 
     from kdzoo.experiment import DATA_KEYS
@@ -1765,10 +1795,14 @@ def _as_keys(message: str) -> str:
             return f"{verb}data.{name}: "
         return f"{verb}{name}: " if name in fields else match.group(0)
 
-    message = message.replace("skip_bad=True", "skip_bad=true")
-    message = message.replace("image_size=(H, W)", "image_size=[H, W]")
-    message = re.sub(r"(pass )?(?:DistilConfig\.)?\b([a-z_]+)=", key, message)
-    return re.sub(r"DistilConfig\.([a-z_]+)\b", r"\1", message)  # a field, as its key
+    def spell(text):
+        text = text.replace("skip_bad=True", "skip_bad=true")
+        text = text.replace("image_size=(H, W)", "image_size=[H, W]")
+        text = re.sub(r"(pass )?(?:DistilConfig\.)?\b([a-z_]+)=", key, text)
+        return re.sub(r"DistilConfig\.([a-z_]+)\b", r"\1", text)  # a field, as its key
+
+    message = message.replace("DistilConfig.candidates/scratch", "candidates/scratch")
+    return _respell(message, spell)
 
 
 def main(argv=None) -> int:

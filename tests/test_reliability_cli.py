@@ -342,7 +342,7 @@ def test_library_settings_errors_are_usage_errors_before_training(tmp_path, caps
     # Each --candidate is fine alone; the list repeats one.
     assert cli.main(["distil", "--candidate", "kd@t=2", "--candidate", "kd@t=2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Candidates repeat: kd@t=2" in err[0]
+    assert len(err) == 1 and "--candidate/--scratch: Candidates repeat: kd@t=2" in err[0]
     assert cli.main(["demo", "--candidate", "kd", "--candidate", "kd", "--no-export"]) == 2
     assert "argument --candidate: Candidates repeat: kd" in capsys.readouterr().err
     # The library's field names are spelt as the command's flags.
@@ -352,8 +352,19 @@ def test_library_settings_errors_are_usage_errors_before_training(tmp_path, caps
     assert "--train-examples 4 keeps fewer training examples than one global batch" in err[0]
     assert "(--global-batch-size 8)" in err[0]
     message = "DistilConfig.tensorboard writes under run_dir; set run_dir."
-    assert cli._as_flags(message) == "--tensorboard writes under run_dir; set --run-dir."
+    assert cli._as_flags(message) == "--tensorboard writes under --run-dir; set --run-dir."
     assert cli._as_keys(message) == "tensorboard writes under run_dir; set run_dir."
+    # What the user gave is quoted as given: paths such as runs/seed=0 are not flags.
+    sweep = tmp_path / "seed=0"
+    argv = ["distil", "--backup-dir", f"{sweep}/bk", "--export-dir", f"{sweep}/bk/e"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--backup-dir '{sweep}/bk' and --export-dir '{sweep}/bk/e' overlap" in err
+    # A value the flag takes, not the library's True.
+    assert cli.main(["distil", "--op-determinism", "on", "--jit-compile", "true"]) == 2
+    assert "--op-determinism on and --jit-compile true exclude" in capsys.readouterr().err
+    # A one-word field is an ordinary word unless the message names it as a field.
+    assert cli._as_flags("the dataset has its own seed") == "the dataset has its own seed"
     assert cli._demo_flags("`run_dir`: r is a file") == "argument --run-dir: r is a file"
 
 
@@ -384,7 +395,7 @@ def test_distil_refuses_a_run_dir_it_did_not_write(tmp_path, capsys):
     argv += ["--export-dir", str(tmp_path / "exports"), "--quiet"]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"run_dir {mine} exists and has no kdzoo marker" in err[0]
+    assert len(err) == 1 and f"--run-dir {mine} exists and has no kdzoo marker" in err[0]
     assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
     assert (mine / "thesis.tex").read_text() == "years of work"
     assert not (tmp_path / "exports").exists()
