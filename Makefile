@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/kdzoo bench default-recipe
 	$(BIN)/kdzoo bench av-digits-methods
 	$(BIN)/kdzoo bench zoo
+	$(BIN)/python benchmarks/unseen_datasets.py
 	$(BIN)/python benchmarks/determinism.py
 	$(BIN)/python benchmarks/tfdata_teardown.py
 	$(BIN)/python benchmarks/keras_peer.py
