@@ -107,7 +107,12 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line (no usage block) and exit 2."""
+    """An ``ArgumentParser`` whose errors are one line (no usage block) and exit 2, and
+    which takes no abbreviated flags (``bench --seed 1`` is not ``--seeds 1``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -1014,6 +1019,7 @@ def _own_data(args):
         raise UsageError(f"argument --data: {path} has its header but no rows")
     if task == "classification":
         _check_classes(path, read[labels[0]], f"label column {labels[0]!r}", args.unlabelled)
+        _note_fractional_labels(read[labels[0]], labels[0])
     if args.export_dir:
         from kdzoo import families
 
@@ -1081,6 +1087,25 @@ def _check_classes(path, labels, what, unlabelled=False) -> None:
         f"argument --data: {path} has {found} in its {what}{empty}; a classifier needs two "
         f"classes or more{hint}"
     )
+
+
+def _note_fractional_labels(labels, column) -> None:
+    """Says so, at once, when a class label column holds numbers that are not whole (2.43,
+    2.14, ...): each distinct value becomes a class of its own, which is what half-star
+    ratings want and a measured quantity does not."""
+    import pandas as pd
+
+    if not pd.api.types.is_float_dtype(labels):
+        return
+    values = labels.dropna()
+    fractional = values[values != values.round()]
+    if len(fractional):
+        print(
+            f"kdzoo distil: note: label column {column!r} holds numbers that are not whole "
+            f"(e.g. {fractional.iloc[0]:g}); each of its {values.nunique()} values is a class. "
+            "A number to predict is --task regression.",
+            file=sys.stderr,
+        )
 
 
 def _pair_for_data(args):

@@ -139,6 +139,9 @@ USAGE_ERRORS = [
         "argument --export-dir: rows.csv: column(s) 'a b' cannot name a serving input",
     ),
     (["distil", "--data", "empty.csv", "--label", "y", "--text", "t"], "empty.csv has its header"),
+    # no abbreviated flags: --seed is not bench's --seeds, --label not --labels-per-class
+    (["bench", "sst2", "--seed", "1"], "unrecognized arguments: --seed 1"),
+    (["demo", "--labels", "3"], "unrecognized arguments: --labels 3"),
     (
         [
             "distil",
@@ -328,6 +331,22 @@ def test_the_defaults_the_help_quotes_are_accepted_on_the_command_line():
     args = cli.build_parser().parse_args(argv)
     assert tuple(args.candidate) == DEFAULTS.candidates
     assert args.scratch == [t.name for t in scratch_tries(9)]
+
+
+def test_a_label_column_of_fractional_numbers_gets_a_note_at_once(tmp_path, capsys):
+    (tmp_path / "float.csv").write_text("t,y\nhello,1.0\nbye,2.43\nhi,2.14\nyo,2.43\n")
+    (tmp_path / "whole.csv").write_text("t,y\nhello,1.0\nbye,2.0\nhi,\n")
+    # a refused --candidate stops the run after the data's checks, before anything loads
+    wrong = ["--text", "t", "--candidate", "label:0.5,teacher_bounded:0.5"]
+    assert cli.main(["distil", "--data", str(tmp_path / "float.csv"), "--label", "y", *wrong]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "note: label column 'y' holds numbers that are not whole (e.g. 2.43); each of its 3 " in err
+    )
+    assert "A number to predict is --task regression." in err
+    argv = ["distil", "--data", str(tmp_path / "whole.csv"), "--label", "y", "--unlabelled"]
+    assert cli.main([*argv, *wrong]) == 2
+    assert "note:" not in capsys.readouterr().err  # whole numbers (NaN for no label) are ids
 
 
 def test_library_settings_errors_are_usage_errors_before_training(tmp_path, capsys):
